@@ -1,0 +1,242 @@
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Payment(models.Model):
+    """One row of the money ledger: a charge (money in) or a refund (money out).
+
+    Rows are never deleted and their amount never changes; balances on the
+    rental are derived from them (``Rental.refresh_financials``).
+    """
+
+    class Method(models.TextChoices):
+        ALIPAY = "ALIPAY", _("Alipay")
+        WECHAT = "WECHAT", _("WeChat Pay")
+        BANK = "BANK", _("Bank card")
+        CASH = "CASH", _("Cash")
+
+    class TransactionType(models.TextChoices):
+        CHARGE = "CHARGE", _("Charge")
+        REFUND = "REFUND", _("Refund")
+
+    class Status(models.TextChoices):
+        PENDING = "PENDING", _("Pending")
+        PROCESSING = "PROCESSING", _("Processing")
+        PAID = "PAID", _("Paid")
+        FAILED = "FAILED", _("Failed")
+        CANCELLED = "CANCELLED", _("Cancelled")
+        EXPIRED = "EXPIRED", _("Expired")
+        REFUNDED = "REFUNDED", _("Refunded")
+
+    OPEN_STATUSES = (Status.PENDING, Status.PROCESSING)
+    # Provider-final: nothing a provider says can move these again.
+    FINAL_STATUSES = (Status.PAID, Status.FAILED, Status.REFUNDED)
+    # Allowed moves per transaction type. CANCELLED and EXPIRED were closed on
+    # our side only, so a provider's late success may still turn them PAID.
+    TRANSITIONS = {
+        TransactionType.CHARGE: {
+            Status.PENDING: {Status.PROCESSING, Status.PAID, Status.FAILED, Status.CANCELLED, Status.EXPIRED},
+            Status.PROCESSING: {Status.PAID, Status.FAILED, Status.CANCELLED, Status.EXPIRED},
+            Status.CANCELLED: {Status.PAID},
+            Status.EXPIRED: {Status.PAID},
+            Status.PAID: set(),
+            Status.FAILED: set(),
+            Status.REFUNDED: set(),
+        },
+        TransactionType.REFUND: {
+            Status.PENDING: {Status.PROCESSING, Status.REFUNDED, Status.FAILED},
+            Status.PROCESSING: {Status.REFUNDED, Status.FAILED},
+            Status.REFUNDED: set(),
+            Status.FAILED: set(),
+        },
+    }
+
+    rental = models.ForeignKey(
+        "rentals.Rental", on_delete=models.PROTECT, related_name="payments", verbose_name=_("rental")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="payments",
+        verbose_name=_("user"),
+    )
+    amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    payment_method = models.CharField(_("method"), max_length=10, choices=Method.choices, default=Method.ALIPAY)
+    transaction_type = models.CharField(
+        _("type"), max_length=10, choices=TransactionType.choices, default=TransactionType.CHARGE
+    )
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.PENDING)
+    transaction_id = models.CharField(_("transaction id"), max_length=40, unique=True)
+    provider = models.CharField(_("provider"), max_length=20, blank=True, default="")
+    provider_reference = models.CharField(_("provider reference"), max_length=100, blank=True, default="")
+    description = models.CharField(_("description"), max_length=255, blank=True, default="")
+    failure_reason = models.CharField(_("failure reason"), max_length=255, blank=True, default="")
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+        permissions = [
+            ("record_counter_payment", "Can record a counter payment"),
+            ("record_manual_refund", "Can record a manual refund"),
+            ("view_finance_dashboard", "Can view the finance dashboard"),
+            ("export_payments", "Can export payments"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=(
+                    Q(transaction_type="CHARGE", transaction_id__startswith="PAY")
+                    | Q(transaction_type="REFUND", transaction_id__startswith="REF")
+                ),
+                name="payment_transaction_id_prefix",
+            ),
+            # At most one charge a customer can still complete per rental.
+            models.UniqueConstraint(
+                fields=["rental"],
+                condition=Q(transaction_type="CHARGE", status__in=["PENDING", "PROCESSING"]),
+                name="payment_one_open_charge_per_rental",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["rental", "transaction_type", "status"], name="payment_rental_type_status"),
+            models.Index(fields=["status", "expires_at"], name="payment_status_expires"),
+            models.Index(fields=["created_at"], name="payment_created"),
+            models.Index(fields=["paid_at"], name="payment_paid_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.transaction_id} {self.get_transaction_type_display()} ¥{self.amount} {self.get_status_display()}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.transaction_type == self.TransactionType.CHARGE and self.status in self.OPEN_STATUSES
+
+    def can_transition_to(self, status: str) -> bool:
+        table = self.TRANSITIONS[self.TransactionType(self.transaction_type)]
+        return status in table.get(self.Status(self.status), set())
+
+
+class PaymentEvent(models.Model):
+    """Append-only audit row: a charge created, a callback received (with its
+    verdict), a status change, a refund issued, a staff action."""
+
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="events", verbose_name=_("payment")
+    )
+    rental = models.ForeignKey(
+        "rentals.Rental",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="payment_events",
+        verbose_name=_("rental"),
+    )
+    event = models.CharField(_("event"), max_length=40, db_index=True)
+    from_status = models.CharField(_("from"), max_length=12, blank=True, default="")
+    to_status = models.CharField(_("to"), max_length=12, blank=True, default="")
+    provider = models.CharField(_("provider"), max_length=20, blank=True, default="")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    payload = models.JSONField(_("details"), default=dict, blank=True, encoder=DjangoJSONEncoder)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("payment event")
+        verbose_name_plural = _("payment events")
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.from_status}→{self.to_status}"
+
+
+class CallbackReceipt(models.Model):
+    """A provider event id that has been acted on; the unique constraint makes a
+    replayed callback recognisable even under concurrent delivery."""
+
+    provider = models.CharField(max_length=20)
+    event_id = models.CharField(max_length=100)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="callback_receipts")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("callback receipt")
+        verbose_name_plural = _("callback receipts")
+        constraints = [
+            models.UniqueConstraint(fields=["provider", "event_id"], name="callback_receipt_unique_event"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.event_id}"
+
+
+class Notification(models.Model):
+    class Type(models.TextChoices):
+        PAYMENT_SUCCESS = "PAYMENT_SUCCESS", _("Payment succeeded")
+        PAYMENT_FAILED = "PAYMENT_FAILED", _("Payment failed")
+        REFUND_ISSUED = "REFUND_ISSUED", _("Refund issued")
+        ORDER_CANCELLED = "ORDER_CANCELLED", _("Order cancelled")
+        RENTAL_RETURNED = "RENTAL_RETURNED", _("Car returned")
+        RENTAL_OVERDUE = "RENTAL_OVERDUE", _("Rental overdue")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("user")
+    )
+    rental = models.ForeignKey(
+        "rentals.Rental",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="notifications",
+        verbose_name=_("rental"),
+    )
+    notification_type = models.CharField(_("type"), max_length=20, choices=Type.choices)
+    title = models.CharField(_("title"), max_length=200)
+    message = models.TextField(_("message"), blank=True, default="")
+    is_read = models.BooleanField(_("read"), default=False)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        indexes = [models.Index(fields=["user", "is_read", "-created_at"], name="notification_user_unread")]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Review(models.Model):
+    rental = models.OneToOneField(
+        "rentals.Rental", on_delete=models.CASCADE, related_name="review", verbose_name=_("rental")
+    )
+    rating = models.PositiveSmallIntegerField(
+        _("rating"), validators=[MinValueValidator(1), MaxValueValidator(5)]
+    )
+    comment = models.TextField(_("comment"), blank=True, default="")
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("review")
+        verbose_name_plural = _("reviews")
+        constraints = [
+            models.CheckConstraint(condition=Q(rating__gte=1) & Q(rating__lte=5), name="review_rating_1_to_5"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rental_id}: {self.rating}★"
+
+

@@ -1,0 +1,117 @@
+"""Fixtures shared by every app's tests."""
+
+import os
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+from django.utils import timezone
+from hypothesis import HealthCheck, settings as hypothesis_settings
+
+hypothesis_settings.register_profile(
+    "default", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+hypothesis_settings.register_profile(
+    "ci",
+    deadline=None,
+    derandomize=True,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "default")
+
+POSTGRES_SKIP_REASON = (
+    "needs PostgreSQL (row locks are a no-op on SQLite): run with "
+    "DATABASE_URL=postgres://postgres@127.0.0.1:5432/car_rental"
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.conf import settings
+
+    on_postgres = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    if on_postgres:
+        return
+    skip = pytest.mark.skip(reason=POSTGRES_SKIP_REASON)
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def on_postgres() -> bool:
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def location(db):
+    from vehicles.tests.factories import LocationFactory
+
+    return LocationFactory(name="人民广场店", city="上海")
+
+
+@pytest.fixture
+def other_location(db):
+    from vehicles.tests.factories import LocationFactory
+
+    return LocationFactory(name="虹桥机场店", city="上海")
+
+
+@pytest.fixture
+def vehicle(location):
+    """The car of SPEC §4's worked examples: ¥300 a day, ¥2,000 deposit."""
+    from vehicles.tests.factories import VehicleFactory
+
+    return VehicleFactory(location=location, daily_rate=Decimal("300.00"), deposit_amount=Decimal("2000.00"))
+
+
+@pytest.fixture
+def customer(db):
+    from customers.tests.factories import CustomerFactory
+
+    return CustomerFactory()
+
+
+@pytest.fixture
+def vip_customer(db):
+    from customers.models import Customer
+    from customers.tests.factories import CustomerFactory
+
+    return CustomerFactory(member_level=Customer.MemberLevel.VIP)
+
+
+@pytest.fixture
+def walk_in_customer(db):
+    from customers.tests.factories import WalkInCustomerFactory
+
+    return WalkInCustomerFactory()
+
+
+@pytest.fixture
+def staff_user(db):
+    from customers.tests.factories import StaffUserFactory
+
+    return StaffUserFactory(username="clerk", is_superuser=True)
+
+
+@pytest.fixture
+def booking_times():
+    """Start tomorrow on the hour, three days long."""
+    start = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+    return start, start + timedelta(days=3)
+
+
+@pytest.fixture
+def assert_ledger():
+    from accounts.tests.assertions import assert_ledger_consistent
+
+    return assert_ledger_consistent

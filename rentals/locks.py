@@ -1,0 +1,28 @@
+"""Row locks for the rental flows, in the one order every flow uses:
+customer → vehicle → rental → payment. Taking them in this order everywhere
+means two flows can never wait on each other in a cycle.
+
+On SQLite ``select_for_update`` is a no-op; there every atomic block starts
+with BEGIN IMMEDIATE (see settings), which serialises writers instead.
+"""
+
+from customers.models import Customer
+from rentals.models import Rental
+from vehicles.models import Vehicle
+
+
+def lock_customer(customer_id) -> Customer:
+    return Customer.objects.select_for_update().get(pk=customer_id)
+
+
+def lock_vehicle(vehicle_id) -> Vehicle:
+    return Vehicle.objects.select_for_update().get(pk=vehicle_id)
+
+
+def lock_rental(rental_id) -> Rental:
+    """The rental row, locked, with its car and customer loaded (not locked)."""
+    return (
+        Rental.objects.select_for_update(of=("self",))
+        .select_related("vehicle", "customer", "customer__user")
+        .get(pk=rental_id)
+    )

@@ -1,0 +1,360 @@
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q, Sum
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from car_rental_system.money import ZERO, quantize_money
+from rentals import pricing
+from rentals.exceptions import InvalidTransition
+
+MONEY = {"max_digits": 12, "decimal_places": 2, "default": Decimal("0.00")}
+
+
+@dataclass(frozen=True)
+class MoneyFigures:
+    """The §4 figures of one rental, all derived from its Payment ledger."""
+
+    paid: Decimal
+    refunded: Decimal
+    net_paid: Decimal
+    order_total: Decimal
+    owed: Decimal
+    remaining: Decimal
+    refund_due: Decimal
+    settlement_status: str
+
+
+class Rental(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "PENDING", _("Pending pick-up")
+        ONGOING = "ONGOING", _("Ongoing")
+        OVERDUE = "OVERDUE", _("Overdue")
+        COMPLETED = "COMPLETED", _("Completed")
+        CANCELLED = "CANCELLED", _("Cancelled")
+
+    class SettlementStatus(models.TextChoices):
+        UNSETTLED = "UNSETTLED", _("Unsettled")
+        PARTIAL = "PARTIAL", _("Partially settled")
+        SETTLED = "SETTLED", _("Settled")
+
+    # Allowed status moves; anything else raises InvalidTransition.
+    TRANSITIONS = {
+        Status.PENDING: {Status.ONGOING, Status.OVERDUE, Status.CANCELLED},
+        Status.ONGOING: {Status.OVERDUE, Status.COMPLETED, Status.CANCELLED},
+        Status.OVERDUE: {Status.COMPLETED, Status.CANCELLED},
+        Status.COMPLETED: set(),
+        Status.CANCELLED: set(),
+    }
+    ACTIVE_STATUSES = (Status.PENDING, Status.ONGOING, Status.OVERDUE)
+    ON_ROAD_STATUSES = (Status.ONGOING, Status.OVERDUE)
+    CLOSED_STATUSES = (Status.COMPLETED, Status.CANCELLED)
+
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.PROTECT, related_name="rentals", verbose_name=_("customer")
+    )
+    vehicle = models.ForeignKey(
+        "vehicles.Vehicle", on_delete=models.PROTECT, related_name="rentals", verbose_name=_("car")
+    )
+    pickup_location = models.ForeignKey(
+        "vehicles.Location", on_delete=models.PROTECT, related_name="+", verbose_name=_("pick-up store")
+    )
+    return_location = models.ForeignKey(
+        "vehicles.Location", on_delete=models.PROTECT, related_name="+", verbose_name=_("planned return store")
+    )
+    actual_return_location = models.ForeignKey(
+        "vehicles.Location",
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name=_("actual return store"),
+    )
+    start_time = models.DateTimeField(_("start time"))
+    end_time = models.DateTimeField(_("end time"))
+    picked_up_at = models.DateTimeField(_("picked up at"), null=True, blank=True)
+    actual_return_time = models.DateTimeField(_("actual return time"), null=True, blank=True)
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+
+    total_amount = models.DecimalField(_("rental fee"), **MONEY)
+    discount_amount = models.DecimalField(_("member discount"), **MONEY)
+    deposit = models.DecimalField(_("deposit"), **MONEY)
+    cross_location_fee = models.DecimalField(_("one-way fee"), **MONEY)
+    overdue_fee = models.DecimalField(_("overdue fee"), **MONEY)
+    damage_fee = models.DecimalField(_("damage fee"), **MONEY)
+    cancellation_fee = models.DecimalField(_("cancellation fee"), **MONEY)
+
+    # Derived from the Payment ledger by refresh_financials(); never edited by hand.
+    amount_paid = models.DecimalField(_("amount paid"), **MONEY)
+    amount_refunded = models.DecimalField(_("amount refunded"), **MONEY)
+    settlement_status = models.CharField(
+        _("settlement"),
+        max_length=10,
+        choices=SettlementStatus.choices,
+        default=SettlementStatus.UNSETTLED,
+        db_index=True,
+    )
+    settled_at = models.DateTimeField(_("settled at"), null=True, blank=True)
+    # Money is due back but nobody can receive it (walk-in without a login):
+    # staff must refund by hand (record_manual_refund).
+    requires_manual_refund = models.BooleanField(_("needs manual refund"), default=False)
+
+    cancel_reason = models.TextField(_("cancel reason"), blank=True, default="")
+    cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
+    return_note = models.TextField(_("return note"), blank=True, default="")
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("rental")
+        verbose_name_plural = _("rentals")
+        permissions = [
+            ("pickup_rental", "Can hand over a car (pick-up)"),
+            ("process_return", "Can process a car return"),
+            ("cancel_rental", "Can cancel a rental as staff"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(end_time__gt=models.F("start_time")), name="rental_end_after_start"),
+            models.CheckConstraint(
+                condition=Q(total_amount__gte=0)
+                & Q(discount_amount__gte=0)
+                & Q(deposit__gte=0)
+                & Q(cross_location_fee__gte=0)
+                & Q(overdue_fee__gte=0)
+                & Q(damage_fee__gte=0)
+                & Q(cancellation_fee__gte=0)
+                & Q(amount_paid__gte=0)
+                & Q(amount_refunded__gte=0),
+                name="rental_money_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(amount_refunded__lte=models.F("amount_paid")), name="rental_refunded_within_paid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["vehicle", "status", "start_time"], name="rental_vehicle_status_start"),
+            models.Index(fields=["status", "start_time"], name="rental_status_start"),
+            models.Index(fields=["status", "end_time"], name="rental_status_end"),
+            models.Index(fields=["customer", "-created_at"], name="rental_customer_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.vehicle} {self.get_status_display()}"
+
+    def save(self, *args, **kwargs):
+        # A new rental is priced from §4 at creation, whatever the caller passed.
+        if self._state.adding:
+            self.apply_quote()
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        return reverse("accounts:order_detail", args=[self.pk])
+
+    # --- prices -------------------------------------------------------------
+
+    def apply_quote(self) -> pricing.PriceQuote:
+        """Fill the booking-time amounts from the car, the member level and the times."""
+        q = pricing.quote(
+            daily_rate=self.vehicle.daily_rate,
+            deposit_amount=self.vehicle.deposit_amount,
+            member_level=self.customer.member_level,
+            start_time=self.start_time,
+            end_time=self.end_time,
+            pickup_location_id=self.pickup_location_id,
+            return_location_id=self.return_location_id,
+        )
+        self.total_amount = q.total_amount
+        self.discount_amount = q.discount_amount
+        self.deposit = q.deposit
+        self.cross_location_fee = q.cross_location_fee
+        return q
+
+    @property
+    def days(self) -> int:
+        return pricing.rental_days(self.start_time, self.end_time)
+
+    @property
+    def order_total(self) -> Decimal:
+        return quantize_money(
+            self.total_amount + self.deposit + self.cross_location_fee + self.overdue_fee + self.damage_fee
+        )
+
+    def get_order_amount_breakdown(self) -> dict:
+        """Every fee of the order as Decimals (SPEC §4), for pages, admin and tests."""
+        base_rent = quantize_money(self.total_amount + self.discount_amount)
+        return {
+            "days": self.days,
+            "daily_rate": quantize_money(self.vehicle.daily_rate),
+            "base_rent": base_rent,
+            "discount_amount": quantize_money(self.discount_amount),
+            "total_amount": quantize_money(self.total_amount),
+            "rental_fee": quantize_money(self.total_amount),
+            "deposit": quantize_money(self.deposit),
+            "cross_location_fee": quantize_money(self.cross_location_fee),
+            "overdue_fee": quantize_money(self.overdue_fee),
+            "damage_fee": quantize_money(self.damage_fee),
+            "cancellation_fee": quantize_money(self.cancellation_fee),
+            "order_total": self.order_total,
+        }
+
+    # --- ledger -------------------------------------------------------------
+
+    def ledger_sums(self) -> tuple[Decimal, Decimal]:
+        """(paid, refunded) from the Payment rows; uses a prefetch when there is one."""
+        Payment = self.payments.model
+        charge, paid = Payment.TransactionType.CHARGE, Payment.Status.PAID
+        refund, refunded = Payment.TransactionType.REFUND, Payment.Status.REFUNDED
+        cache = getattr(self, "_prefetched_objects_cache", {})
+        if "payments" in cache:
+            rows = cache["payments"]
+            paid_sum = sum((p.amount for p in rows if p.transaction_type == charge and p.status == paid), ZERO)
+            refund_sum = sum(
+                (p.amount for p in rows if p.transaction_type == refund and p.status == refunded), ZERO
+            )
+            return quantize_money(paid_sum), quantize_money(refund_sum)
+        sums = self.payments.aggregate(
+            paid=Sum("amount", filter=Q(transaction_type=charge, status=paid)),
+            refunded=Sum("amount", filter=Q(transaction_type=refund, status=refunded)),
+        )
+        return quantize_money(sums["paid"] or ZERO), quantize_money(sums["refunded"] or ZERO)
+
+    def owed_amount(self) -> Decimal:
+        if self.status == self.Status.COMPLETED:
+            return quantize_money(self.order_total - self.deposit)
+        if self.status == self.Status.CANCELLED:
+            return quantize_money(self.cancellation_fee)
+        return self.order_total
+
+    def figures_for(self, paid: Decimal, refunded: Decimal) -> MoneyFigures:
+        """The §4 figures for given ledger sums (pure; no query)."""
+        order_total = self.order_total
+        owed = self.owed_amount()
+        net_paid = quantize_money(paid - refunded)
+        remaining = max(ZERO, quantize_money(owed - net_paid))
+        refund_due = max(ZERO, quantize_money(net_paid - owed))
+        if self.status in self.CLOSED_STATUSES and remaining == ZERO and refund_due == ZERO:
+            settlement = self.SettlementStatus.SETTLED
+        elif paid > ZERO:
+            settlement = self.SettlementStatus.PARTIAL
+        else:
+            settlement = self.SettlementStatus.UNSETTLED
+        return MoneyFigures(
+            paid=paid,
+            refunded=refunded,
+            net_paid=net_paid,
+            order_total=order_total,
+            owed=owed,
+            remaining=remaining,
+            refund_due=refund_due,
+            settlement_status=settlement,
+        )
+
+    def money_figures(self) -> MoneyFigures:
+        return self.figures_for(*self.ledger_sums())
+
+    @property
+    def outstanding_amount(self) -> Decimal:
+        """What the customer must still pay (SPEC §4 ``remaining``)."""
+        return self.money_figures().remaining
+
+    def apply_figures(self, figures: MoneyFigures, now: datetime | None = None) -> list[str]:
+        """Copy ledger-derived figures onto the row; return the names of the fields that changed."""
+        changed = []
+        settled = figures.settlement_status == self.SettlementStatus.SETTLED
+        if settled:
+            settled_at = self.settled_at or (now or timezone.now())
+        else:
+            settled_at = None
+        new_values = {
+            "amount_paid": figures.paid,
+            "amount_refunded": figures.refunded,
+            "settlement_status": figures.settlement_status,
+            "settled_at": settled_at,
+        }
+        if figures.refund_due == ZERO and self.requires_manual_refund:
+            new_values["requires_manual_refund"] = False
+        for field, value in new_values.items():
+            if getattr(self, field) != value:
+                setattr(self, field, value)
+                changed.append(field)
+        return changed
+
+    def refresh_financials(self, save: bool = True) -> bool:
+        """Store amount_paid, amount_refunded, settlement_status and settled_at from
+        the ledger. Writes only when something differs; returns whether it did."""
+        changed = self.apply_figures(self.money_figures())
+        if changed and save and self.pk:
+            self.save(update_fields=[*changed, "updated_at"])
+        return bool(changed)
+
+    def refund_deposit(self, user=None):
+        """Refund what the company owes back on a closed order (deposit less the
+        fees found at return, or net paid on a cancelled one), once.
+
+        ``user`` receives the refund; None → the user on the order's payments,
+        else the customer's user. Returns the REFUND Payment or None.
+        """
+        from rentals.services import refund_amount_due
+
+        return refund_amount_due(rental=self, recipient=user, reason="deposit")
+
+    # --- status -------------------------------------------------------------
+
+    def can_transition_to(self, status: str) -> bool:
+        return status in self.TRANSITIONS.get(self.Status(self.status), set())
+
+    def assert_transition(self, status: str) -> None:
+        if not self.can_transition_to(status):
+            raise InvalidTransition(
+                _("An order that is %(current)s cannot become %(target)s.")
+                % {"current": self.get_status_display(), "target": self.Status(status).label},
+                code="invalid_transition",
+            )
+
+    def status_by_time(self, now: datetime | None = None) -> str:
+        """The status this rental should have at ``now`` (PENDING → ONGOING at
+        start_time, → OVERDUE after end_time); closed rentals never move."""
+        now = now or timezone.now()
+        if self.status not in self.ACTIVE_STATUSES:
+            return self.status
+        if now > self.end_time:
+            return self.Status.OVERDUE
+        if self.status == self.Status.PENDING and now >= self.start_time:
+            return self.Status.ONGOING
+        return self.status
+
+    def auto_update_status(self, now: datetime | None = None) -> bool:
+        """Move this rental's status by time (and its car's); returns whether it moved."""
+        from rentals.services import advance_rental_status
+
+        return advance_rental_status(rental=self, now=now)
+
+
+class RentalEvent(models.Model):
+    """Append-only audit trail of a rental's status changes and staff actions."""
+
+    rental = models.ForeignKey(Rental, on_delete=models.CASCADE, related_name="events", verbose_name=_("rental"))
+    event = models.CharField(_("event"), max_length=40)
+    from_status = models.CharField(_("from"), max_length=12, blank=True, default="")
+    to_status = models.CharField(_("to"), max_length=12, blank=True, default="")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    payload = models.JSONField(_("details"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("rental event")
+        verbose_name_plural = _("rental events")
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.from_status}→{self.to_status}"

@@ -1,0 +1,567 @@
+"""The rental flows of SPEC §5: booking, status by time, cancelling, returning
+and the refund of what an order no longer owes.
+
+Each public function runs in one ``transaction.atomic`` block and locks rows in
+the fixed order customer → vehicle → rental → payment (``rentals/locks.py``)
+before it reads money. Any failure rolls the whole flow back. Rule violations
+raise ``ValidationError`` subclasses (``rentals.exceptions``) with a message a
+person can read, and change nothing.
+"""
+
+import logging
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import transaction
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+
+from car_rental_system.money import ZERO, format_cny, quantize_money
+from rentals import pricing
+from rentals.exceptions import BookingConflict, InvalidTransition, RentalError
+from rentals.locks import lock_rental, lock_vehicle
+from rentals.models import Rental, RentalEvent
+from vehicles.models import Location, Vehicle
+
+logger = logging.getLogger(__name__)
+
+MAX_RENTAL_DAYS = 90
+STATUS_REFRESH_CACHE_KEY = "rentals:status-refresh"
+
+
+def _local(dt: datetime) -> str:
+    return date_format(timezone.localtime(dt), "Y-m-d H:i")
+
+
+def _actor(user):
+    return user if getattr(user, "pk", None) else None
+
+
+def record_rental_event(*, rental: Rental, event: str, from_status="", to_status="", actor=None, payload=None):
+    return RentalEvent.objects.create(
+        rental=rental,
+        event=event,
+        from_status=from_status,
+        to_status=to_status,
+        actor=_actor(actor),
+        payload=payload or {},
+    )
+
+
+def _release_vehicle(*, vehicle: Vehicle, rental: Rental, location: Location | None = None) -> None:
+    """After a rental leaves the road: the car is AVAILABLE again unless another
+    ongoing rental holds it (a car in maintenance or retired stays so)."""
+    fields = []
+    if location is not None and vehicle.location_id != location.pk:
+        vehicle.location = location
+        fields.append("location")
+    still_out = (
+        Rental.objects.filter(vehicle_id=vehicle.pk, status__in=Rental.ON_ROAD_STATUSES).exclude(pk=rental.pk).exists()
+    )
+    target = Vehicle.Status.RENTED if still_out else Vehicle.Status.AVAILABLE
+    if vehicle.status in (Vehicle.Status.AVAILABLE, Vehicle.Status.RENTED) and vehicle.status != target:
+        vehicle.status = target
+        fields.append("status")
+    if fields:
+        vehicle.save(update_fields=fields)
+
+
+def _occupy_vehicle(vehicle: Vehicle) -> None:
+    if vehicle.status == Vehicle.Status.AVAILABLE:
+        vehicle.status = Vehicle.Status.RENTED
+        vehicle.save(update_fields=["status"])
+
+
+# --- booking --------------------------------------------------------------------
+
+
+def validate_booking_times(start_time: datetime | None, end_time: datetime | None, now: datetime | None = None):
+    """Raise RentalError when the period can't be booked (pure; used by forms too)."""
+    now = now or timezone.now()
+    if start_time is None or end_time is None:
+        raise RentalError(_("Please choose a pick-up and a return time."), code="times_required")
+    if timezone.is_naive(start_time) or timezone.is_naive(end_time):
+        raise RentalError(_("Times must carry a time zone."), code="naive_time")
+    if start_time <= now:
+        raise RentalError(_("The pick-up time must be in the future."), code="start_in_past")
+    if end_time <= start_time:
+        raise RentalError(_("The return time must be after the pick-up time."), code="end_before_start")
+    if end_time - start_time > timedelta(days=MAX_RENTAL_DAYS):
+        raise RentalError(
+            _("A booking can last at most %(days)s days.") % {"days": MAX_RENTAL_DAYS}, code="too_long"
+        )
+
+
+def overlapping_rentals(*, vehicle_id, start_time: datetime, end_time: datetime, exclude_pk=None):
+    qs = Rental.objects.filter(
+        vehicle_id=vehicle_id,
+        status__in=Rental.ACTIVE_STATUSES,
+        start_time__lt=end_time,
+        end_time__gt=start_time,
+    )
+    if exclude_pk is not None:
+        qs = qs.exclude(pk=exclude_pk)
+    return qs
+
+
+@transaction.atomic
+def create_rental(
+    *,
+    customer,
+    vehicle: Vehicle,
+    start_time: datetime,
+    end_time: datetime,
+    pickup_location: Location,
+    return_location: Location | None = None,
+) -> Rental:
+    """Book ``vehicle`` for ``customer``: a PENDING rental priced by §4.
+
+    Refuses a period in the past, an end before the start, a car that can't be
+    booked, a pick-up away from the car's store, and any overlap with another
+    PENDING/ONGOING/OVERDUE rental of the car. The car row is locked before the
+    overlap check, so concurrent bookings of one car are serialised and only
+    one of two overlapping requests can succeed. Locks: vehicle.
+    """
+    validate_booking_times(start_time, end_time)
+    return_location = return_location or pickup_location
+    locked_vehicle = lock_vehicle(vehicle.pk)
+    if not locked_vehicle.is_bookable:
+        raise RentalError(
+            _("%(car)s can't be booked right now (%(status)s).")
+            % {"car": locked_vehicle, "status": locked_vehicle.get_status_display()},
+            code="vehicle_unavailable",
+        )
+    if pickup_location.pk != locked_vehicle.location_id:
+        raise RentalError(
+            _("This car is picked up at %(store)s.") % {"store": locked_vehicle.location},
+            code="wrong_pickup_location",
+        )
+    clash = (
+        overlapping_rentals(vehicle_id=locked_vehicle.pk, start_time=start_time, end_time=end_time)
+        .order_by("start_time")
+        .first()
+    )
+    if clash is not None:
+        raise BookingConflict(
+            _("This car is already booked from %(start)s to %(end)s. Please choose other times.")
+            % {"start": _local(clash.start_time), "end": _local(clash.end_time)},
+            code="overlap",
+        )
+    rental = Rental(
+        customer=customer,
+        vehicle=locked_vehicle,
+        pickup_location=pickup_location,
+        return_location=return_location,
+        start_time=start_time,
+        end_time=end_time,
+    )
+    rental.save()
+    record_rental_event(
+        rental=rental,
+        event="created",
+        to_status=rental.status,
+        actor=getattr(customer, "user", None),
+        payload={"order_total": str(rental.order_total)},
+    )
+    return rental
+
+
+# --- status by time ---------------------------------------------------------------
+
+
+def _notify_overdue(rental: Rental) -> None:
+    from accounts.models import Notification
+    from accounts.services import notify
+
+    notify(
+        user=rental.customer.user,
+        rental=rental,
+        notification_type=Notification.Type.RENTAL_OVERDUE,
+        title=_("Order #%(order)s is overdue") % {"order": rental.pk},
+        message=_("The car was due back at %(end)s. Late returns are charged per started day.")
+        % {"end": _local(rental.end_time)},
+    )
+
+
+@transaction.atomic
+def advance_rental_status(*, rental: Rental, now: datetime | None = None) -> bool:
+    """Move one rental's status by time (§5) and its car's; returns whether it moved."""
+    now = now or timezone.now()
+    if rental.status_by_time(now) == rental.status:
+        return False
+    vehicle = lock_vehicle(rental.vehicle_id)
+    locked = lock_rental(rental.pk)
+    target = locked.status_by_time(now)
+    if target == locked.status:
+        rental.status = locked.status
+        return False
+    from_status = locked.status
+    locked.status = target
+    locked.save(update_fields=["status", "updated_at"])
+    record_rental_event(rental=locked, event="status_by_time", from_status=from_status, to_status=target)
+    _occupy_vehicle(vehicle)
+    if target == Rental.Status.OVERDUE:
+        _notify_overdue(locked)
+    rental.status = target
+    return True
+
+
+def advance_statuses(*, now: datetime | None = None, batch_size: int = 1000, rental_ids=None, dry_run=False) -> dict:
+    """Bulk status moves by time for the whole table (or ``rental_ids``).
+
+    PENDING → ONGOING once ``start_time`` has come; PENDING/ONGOING → OVERDUE
+    once ``end_time`` has passed; their cars become RENTED. Each batch is one
+    transaction with its rows locked; an audit row is written per rental and
+    customers of overdue rentals are notified. Returns counts per move.
+    """
+    from accounts.models import Notification
+
+    now = now or timezone.now()
+    moves = [
+        (
+            "to_overdue",
+            Rental.Status.OVERDUE,
+            {"status__in": [Rental.Status.PENDING, Rental.Status.ONGOING], "end_time__lt": now},
+        ),
+        (
+            "to_ongoing",
+            Rental.Status.ONGOING,
+            {"status": Rental.Status.PENDING, "start_time__lte": now, "end_time__gte": now},
+        ),
+    ]
+    counts = {"to_ongoing": 0, "to_overdue": 0}
+    for name, target, filters in moves:
+        qs = Rental.objects.filter(**filters)
+        if rental_ids is not None:
+            qs = qs.filter(pk__in=rental_ids)
+        if dry_run:
+            counts[name] = qs.count()
+            continue
+        while True:
+            with transaction.atomic():
+                rows = list(
+                    qs.select_for_update(of=("self",))
+                    .order_by("pk")
+                    .values_list("pk", "status", "vehicle_id", "customer__user_id")[:batch_size]
+                )
+                if not rows:
+                    break
+                ids = [row[0] for row in rows]
+                # Vehicles before rentals: the global lock order.
+                vehicle_ids = sorted({row[2] for row in rows})
+                list(Vehicle.objects.select_for_update().filter(pk__in=vehicle_ids).order_by("pk").values_list("pk"))
+                Rental.objects.filter(pk__in=ids).update(status=target, updated_at=now)
+                Vehicle.objects.filter(pk__in=vehicle_ids, status=Vehicle.Status.AVAILABLE).update(
+                    status=Vehicle.Status.RENTED
+                )
+                RentalEvent.objects.bulk_create(
+                    RentalEvent(
+                        rental_id=pk, event="status_by_time", from_status=status, to_status=target, created_at=now
+                    )
+                    for pk, status, _vehicle_id, _user_id in rows
+                )
+                if target == Rental.Status.OVERDUE:
+                    Notification.objects.bulk_create(
+                        Notification(
+                            user_id=user_id,
+                            rental_id=pk,
+                            notification_type=Notification.Type.RENTAL_OVERDUE,
+                            title=_("Order #%(order)s is overdue") % {"order": pk},
+                            message=_("The car was due back already. Late returns are charged per started day."),
+                            created_at=now,
+                        )
+                        for pk, _status, _vehicle_id, user_id in rows
+                        if user_id is not None
+                    )
+                counts[name] += len(rows)
+    return counts
+
+
+def refresh_statuses_if_due() -> dict | None:
+    """Pages call this on view: the bulk refresh runs at most once per
+    RENTAL_STATUS_REFRESH_SECONDS for the whole table (cache.add is atomic, so
+    only one request in the window wins)."""
+    if not cache.add(STATUS_REFRESH_CACHE_KEY, timezone.now().isoformat(), settings.RENTAL_STATUS_REFRESH_SECONDS):
+        return None
+    try:
+        return advance_statuses()
+    except Exception:
+        # A page view must not fail because the background refresh did; let the
+        # next view try again.
+        cache.delete(STATUS_REFRESH_CACHE_KEY)
+        logger.exception("rental status refresh failed")
+        return None
+
+
+# --- refunds ----------------------------------------------------------------------
+
+
+def _refund_description(rental: Rental, reason: str) -> str:
+    if reason == "cancellation":
+        return _("Refund on cancellation: %(reason)s") % {"reason": rental.cancel_reason}
+    if reason == "late_payment":
+        return _("Refund of a payment the order could no longer use")
+    fees = []
+    if rental.overdue_fee:
+        fees.append(_("overdue fee %(amount)s") % {"amount": format_cny(rental.overdue_fee)})
+    if rental.cross_location_fee:
+        fees.append(_("one-way fee %(amount)s") % {"amount": format_cny(rental.cross_location_fee)})
+    if rental.damage_fee:
+        fees.append(_("damage fee %(amount)s") % {"amount": format_cny(rental.damage_fee)})
+    if fees:
+        return _("Deposit refund, less %(fees)s") % {"fees": ", ".join(fees)}
+    return _("Deposit refund")
+
+
+@transaction.atomic
+def refund_amount_due(
+    *, rental: Rental, reason: str, recipient=None, by_user=None, cap: Decimal | None = None
+):
+    """Refund what a closed order no longer owes (§4 ``refund_due``), once.
+
+    Because the amount is recomputed from the ledger under the rental lock, a
+    second call, a rerun of a command or a concurrent flow finds nothing due and
+    writes nothing. ``recipient`` None → the §5 fallback; with nobody to pay
+    back the rental is flagged ``requires_manual_refund`` and no row is written.
+    ``cap`` limits the refund (a late charge refunds at most its own amount).
+    Returns the REFUND Payment or None. Locks: rental.
+    """
+    from accounts import selectors
+    from accounts.services import issue_refund
+
+    locked = lock_rental(rental.pk)
+    figures = locked.money_figures()
+    amount = figures.refund_due
+    if cap is not None:
+        amount = min(amount, quantize_money(cap))
+    refund = None
+    if amount > ZERO:
+        user = recipient if recipient is not None else selectors.refund_recipient(locked)
+        if user is None:
+            if not locked.requires_manual_refund:
+                locked.requires_manual_refund = True
+                locked.save(update_fields=["requires_manual_refund", "updated_at"])
+                record_rental_event(
+                    rental=locked,
+                    event="manual_refund_required",
+                    actor=by_user,
+                    payload={"amount": str(amount), "reason": reason},
+                )
+            logger.warning(
+                "rental %s: %s must be refunded by hand (no user to refund)", locked.pk, format_cny(amount)
+            )
+        else:
+            refund = issue_refund(
+                rental=locked,
+                amount=amount,
+                user=user,
+                description=_refund_description(locked, reason),
+                actor=by_user,
+                payload={"reason": reason},
+            )
+    locked.refresh_financials()
+    _copy_state(locked, rental)
+    return refund
+
+
+def _copy_state(source: Rental, target: Rental) -> None:
+    """Let the caller's instance see what the locked copy wrote."""
+    if source is target:
+        return
+    for field in source._meta.concrete_fields:
+        setattr(target, field.attname, getattr(source, field.attname))
+
+
+# --- cancelling -------------------------------------------------------------------
+
+
+@transaction.atomic
+def cancel_rental(*, rental: Rental, reason: str, by_user=None, cancellation_fee: Decimal = Decimal("0")):
+    """Cancel an order and give back what it no longer owes (§5).
+
+    Customers may cancel PENDING orders; staff also ONGOING and OVERDUE ones,
+    optionally with a ``cancellation_fee`` (e.g. a no-show). Open charges are
+    cancelled, the car is freed, ``net_paid − cancellation_fee`` is refunded as
+    one REFUND row to the §5 user (or flagged for manual handling), and the
+    customer is notified. Locks: vehicle → rental → payments.
+    Returns the refund Payment or None.
+    """
+    from accounts.models import Notification
+    from accounts.services import cancel_open_charges, notify
+
+    reason = (reason or "").strip()
+    if not reason:
+        raise RentalError(_("Please tell us why you are cancelling."), code="reason_required")
+    fee = quantize_money(cancellation_fee)
+    is_staff = bool(getattr(by_user, "is_staff", False))
+    if fee < ZERO:
+        raise RentalError(_("A cancellation fee can't be negative."), code="negative_fee")
+    if fee > ZERO and not is_staff:
+        raise RentalError(_("Only staff can charge a cancellation fee."), code="fee_staff_only")
+
+    vehicle = lock_vehicle(rental.vehicle_id)
+    locked = lock_rental(rental.pk)
+    from_status = locked.status
+    if from_status in Rental.ON_ROAD_STATUSES and not is_staff:
+        raise InvalidTransition(
+            _("The car has been picked up; please contact the store to end this rental."),
+            code="staff_only",
+        )
+    locked.assert_transition(Rental.Status.CANCELLED)
+    if fee > locked.order_total:
+        raise RentalError(
+            _("The cancellation fee can't exceed the order total of %(total)s.")
+            % {"total": format_cny(locked.order_total)},
+            code="fee_too_high",
+        )
+
+    cancel_open_charges(rental=locked, reason=_("Order cancelled"), actor=by_user)
+    locked.status = Rental.Status.CANCELLED
+    locked.cancel_reason = reason
+    locked.cancelled_at = timezone.now()
+    locked.cancellation_fee = fee
+    locked.save(update_fields=["status", "cancel_reason", "cancelled_at", "cancellation_fee", "updated_at"])
+    record_rental_event(
+        rental=locked,
+        event="cancelled",
+        from_status=from_status,
+        to_status=locked.status,
+        actor=by_user,
+        payload={"reason": reason, "cancellation_fee": str(fee)},
+    )
+    if from_status in Rental.ON_ROAD_STATUSES:
+        _release_vehicle(vehicle=vehicle, rental=locked)
+
+    refund = refund_amount_due(rental=locked, reason="cancellation", by_user=by_user)
+    message = _("Reason: %(reason)s.") % {"reason": reason}
+    if refund is not None:
+        message += " " + _("%(amount)s will be refunded.") % {"amount": format_cny(refund.amount)}
+    notify(
+        user=locked.customer.user,
+        rental=locked,
+        notification_type=Notification.Type.ORDER_CANCELLED,
+        title=_("Order #%(order)s cancelled") % {"order": locked.pk},
+        message=message,
+    )
+    _copy_state(locked, rental)
+    return refund
+
+
+# --- pick-up and return -------------------------------------------------------------
+
+
+@transaction.atomic
+def pickup_rental(*, rental: Rental, by_user=None, picked_up_at: datetime | None = None) -> Rental:
+    """Staff hands the car over: PENDING → ONGOING (possibly before start_time),
+    car RENTED. Locks: vehicle → rental."""
+    vehicle = lock_vehicle(rental.vehicle_id)
+    locked = lock_rental(rental.pk)
+    if locked.status != Rental.Status.PENDING:
+        raise InvalidTransition(
+            _("Only an order waiting for pick-up can be handed over (this one is %(status)s).")
+            % {"status": locked.get_status_display()},
+            code="not_pending",
+        )
+    if vehicle.status in (Vehicle.Status.MAINTENANCE, Vehicle.Status.RETIRED):
+        raise RentalError(_("This car is in maintenance or retired."), code="vehicle_unavailable")
+    if Rental.objects.filter(vehicle_id=vehicle.pk, status__in=Rental.ON_ROAD_STATUSES).exclude(pk=locked.pk).exists():
+        raise RentalError(_("This car is still out on another rental."), code="vehicle_out")
+    now = picked_up_at or timezone.now()
+    target = Rental.Status.OVERDUE if now > locked.end_time else Rental.Status.ONGOING
+    locked.status = target
+    locked.picked_up_at = now
+    locked.save(update_fields=["status", "picked_up_at", "updated_at"])
+    record_rental_event(rental=locked, event="picked_up", from_status=Rental.Status.PENDING, to_status=target, actor=by_user)
+    _occupy_vehicle(vehicle)
+    _copy_state(locked, rental)
+    return locked
+
+
+@transaction.atomic
+def process_return(
+    *,
+    rental: Rental,
+    returned_at: datetime,
+    location: Location,
+    damage_fee: Decimal = Decimal("0"),
+    note: str = "",
+    by_user=None,
+) -> Rental:
+    """Staff takes a car back (§5): records time and store, computes the overdue
+    and one-way fees, adds the damage fee, completes the order, frees the car
+    (which now stands at ``location``), then refunds the deposit less any fees
+    the ledger doesn't cover. Locks: vehicle → rental → payments."""
+    from accounts.models import Notification
+    from accounts.services import notify
+
+    damage_fee = quantize_money(damage_fee)
+    if damage_fee < ZERO:
+        raise RentalError(_("A damage fee can't be negative."), code="negative_fee")
+    if returned_at is None or timezone.is_naive(returned_at):
+        raise RentalError(_("Please give the return time."), code="time_required")
+    now = timezone.now()
+    if returned_at > now + timedelta(minutes=5):
+        raise RentalError(_("The return time can't be in the future."), code="return_in_future")
+
+    vehicle = lock_vehicle(rental.vehicle_id)
+    locked = lock_rental(rental.pk)
+    # A rental whose start has passed is on the road even if no page refreshed it yet.
+    if locked.status == Rental.Status.PENDING and locked.status_by_time(now) != Rental.Status.PENDING:
+        locked.status = locked.status_by_time(now)
+    if locked.status not in Rental.ON_ROAD_STATUSES:
+        raise InvalidTransition(
+            _("Only a car that is out on rental can be returned (this order is %(status)s).")
+            % {"status": locked.get_status_display()},
+            code="not_on_road",
+        )
+    handed_over = min(filter(None, [locked.picked_up_at, locked.start_time]))
+    if returned_at < handed_over:
+        raise RentalError(_("The return time can't be before the pick-up."), code="return_before_pickup")
+
+    from_status = locked.status
+    locked.actual_return_time = returned_at
+    locked.actual_return_location = location
+    locked.overdue_fee = pricing.overdue_fee_for(locked.end_time, returned_at, locked.vehicle.daily_rate)
+    locked.cross_location_fee = pricing.cross_location_fee_for(locked.pickup_location_id, location.pk)
+    locked.damage_fee = damage_fee
+    locked.return_note = note or ""
+    locked.status = Rental.Status.COMPLETED
+    locked.save()
+    record_rental_event(
+        rental=locked,
+        event="returned",
+        from_status=from_status,
+        to_status=locked.status,
+        actor=by_user,
+        payload={
+            "returned_at": returned_at.isoformat(),
+            "location": location.pk,
+            "overdue_fee": str(locked.overdue_fee),
+            "cross_location_fee": str(locked.cross_location_fee),
+            "damage_fee": str(damage_fee),
+            "note": note,
+        },
+    )
+    _release_vehicle(vehicle=vehicle, rental=locked, location=location)
+    locked.refresh_financials()
+    refund_amount_due(rental=locked, reason="deposit", by_user=by_user)
+    remaining = locked.money_figures().remaining
+    message = _("Thank you for driving with us.")
+    if remaining > ZERO:
+        message += " " + _("%(amount)s is still to be paid for fees found at return.") % {
+            "amount": format_cny(remaining)
+        }
+    notify(
+        user=locked.customer.user,
+        rental=locked,
+        notification_type=Notification.Type.RENTAL_RETURNED,
+        title=_("Order #%(order)s returned") % {"order": locked.pk},
+        message=message,
+    )
+    _copy_state(locked, rental)
+    return locked
+
+

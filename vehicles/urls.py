@@ -1,0 +1,11 @@
+from django.urls import path
+
+from vehicles import views
+
+app_name = "vehicles"
+
+urlpatterns = [
+    path("", views.vehicle_list, name="home"),
+    path("vehicles/", views.vehicle_list, name="list"),
+    path("vehicles/<int:pk>/", views.vehicle_detail, name="detail"),
+]
