@@ -1,0 +1,288 @@
+"""Demo data for a fresh installation: stores, cars, customers of every member
+level with logins, staff users, and orders in every status with charges and
+refunds. Running it again changes nothing."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Payment
+from accounts.services import new_transaction_id, record_payment_event, record_counter_payment
+from customers.models import Customer
+from rentals import services as rental_services
+from rentals.models import Rental
+from vehicles.models import Location, Vehicle
+
+STAFF_PASSWORD = "Admin#2026"
+CUSTOMER_PASSWORD = "Demo#2026"
+
+STORES = [
+    ("上海", "人民广场店", "黄浦区南京西路 1 号"),
+    ("上海", "虹桥机场店", "长宁区虹桥机场 T2 到达层"),
+    ("上海", "浦东机场店", "浦东新区浦东机场 T1 停车楼"),
+    ("北京", "国贸店", "朝阳区建国门外大街 1 号"),
+    ("北京", "首都机场店", "顺义区首都机场 T3 停车楼"),
+]
+
+# plate, brand, model, year, seats, daily rate, deposit, store index
+CARS = [
+    ("沪A10001", "丰田", "卡罗拉", 2023, 5, "199.00", "2000.00", 0),
+    ("沪A10002", "丰田", "凯美瑞", 2024, 5, "300.00", "2000.00", 0),
+    ("沪A10003", "本田", "雅阁", 2024, 5, "320.00", "2000.00", 0),
+    ("沪A10004", "大众", "帕萨特", 2023, 5, "280.00", "2000.00", 0),
+    ("沪A10005", "特斯拉", "Model 3", 2025, 5, "450.00", "5000.00", 0),
+    ("沪B20001", "比亚迪", "汉 EV", 2025, 5, "380.00", "3000.00", 1),
+    ("沪B20002", "别克", "GL8", 2024, 7, "520.00", "5000.00", 1),
+    ("沪B20003", "日产", "轩逸", 2023, 5, "179.00", "1500.00", 1),
+    ("沪B20004", "宝马", "3 系", 2024, 5, "680.00", "8000.00", 1),
+    ("沪C30001", "奥迪", "A4L", 2024, 5, "620.00", "8000.00", 2),
+    ("沪C30002", "吉利", "星越 L", 2025, 5, "260.00", "2000.00", 2),
+    ("沪C30003", "理想", "L8", 2025, 6, "700.00", "8000.00", 2),
+    ("京A40001", "丰田", "汉兰达", 2024, 7, "480.00", "5000.00", 3),
+    ("京A40002", "本田", "思域", 2023, 5, "230.00", "2000.00", 3),
+    ("京A40003", "奔驰", "C 级", 2024, 5, "750.00", "10000.00", 3),
+    ("京A40004", "蔚来", "ET5", 2025, 5, "520.00", "5000.00", 3),
+    ("京B50001", "大众", "途观 L", 2024, 5, "350.00", "3000.00", 4),
+    ("京B50002", "比亚迪", "宋 PLUS", 2025, 5, "290.00", "2000.00", 4),
+    ("京B50003", "长安", "CS75", 2023, 5, "210.00", "2000.00", 4),
+    ("京B50004", "小鹏", "G6", 2025, 5, "400.00", "3000.00", 4),
+]
+
+CUSTOMERS = [
+    ("zhangsan", "张三", "13800000001", Customer.MemberLevel.REGULAR),
+    ("lisi", "李四", "13800000002", Customer.MemberLevel.SILVER),
+    ("wangwu", "王五", "13800000003", Customer.MemberLevel.GOLD),
+    ("zhaoliu", "赵六", "13800000004", Customer.MemberLevel.VIP),
+]
+
+STAFF = [
+    ("admin", "superuser", True, None),
+    ("counter", "counter staff", False, "counter"),
+    ("finance", "finance staff", False, "finance"),
+]
+
+
+class Command(BaseCommand):
+    help = "Load demo stores, cars, customers, staff and orders (idempotent)."
+
+    def handle(self, *args, **options):
+        with transaction.atomic():
+            stores = self._stores()
+            cars = self._cars(stores)
+            staff = self._staff()
+            customers = self._customers()
+            walk_in, _ = Customer.objects.get_or_create(
+                phone="13900000009", user=None, defaults={"name": "钱七（散客）"}
+            )
+            demo_customers = [*customers.values(), walk_in]
+            if Rental.objects.filter(customer__in=demo_customers).exists():
+                created = 0
+            else:
+                created = self._orders(cars, stores, customers, walk_in, staff["admin"])
+        self._print_summary(created)
+
+    # --- reference data -----------------------------------------------------------
+
+    def _stores(self):
+        stores = []
+        for city, name, address in STORES:
+            store, _ = Location.objects.get_or_create(city=city, name=name, defaults={"address": address})
+            stores.append(store)
+        return stores
+
+    def _cars(self, stores):
+        cars = {}
+        for plate, brand, model, year, seats, rate, deposit, store in CARS:
+            car, _ = Vehicle.objects.get_or_create(
+                plate_number=plate,
+                defaults={
+                    "brand": brand,
+                    "model": model,
+                    "year": year,
+                    "seats": seats,
+                    "daily_rate": Decimal(rate),
+                    "deposit_amount": Decimal(deposit),
+                    "location": stores[store],
+                    "description": f"{year} 款 {brand} {model}，{seats} 座，自动挡。",
+                },
+            )
+            cars[plate] = car
+        return cars
+
+    def _staff(self):
+        User = get_user_model()
+        users = {}
+        for username, _label, is_superuser, group in STAFF:
+            user, created = User.objects.get_or_create(
+                username=username, defaults={"is_staff": True, "is_superuser": is_superuser}
+            )
+            if created:
+                user.set_password(STAFF_PASSWORD)
+                user.save()
+            if group:
+                user.groups.add(Group.objects.get(name=group))
+            users[username] = user
+        return users
+
+    def _customers(self):
+        User = get_user_model()
+        customers = {}
+        for username, name, phone, level in CUSTOMERS:
+            user, created = User.objects.get_or_create(username=username, defaults={"email": f"{username}@example.com"})
+            if created:
+                user.set_password(CUSTOMER_PASSWORD)
+                user.save()
+            customer, _ = Customer.objects.get_or_create(
+                user=user,
+                defaults={
+                    "name": name,
+                    "phone": phone,
+                    "member_level": level,
+                    "id_card_number": f"31010119900101{phone[-4:]}",
+                    "driver_license_number": f"DL{phone}",
+                },
+            )
+            customers[username] = customer
+        return customers
+
+    # --- orders ---------------------------------------------------------------------
+
+    def _paid_online(self, rental, amount, method=Payment.Method.ALIPAY, when=None):
+        """A charge as the sandbox provider would have settled it."""
+        when = when or timezone.now()
+        charge = Payment.objects.create(
+            rental=rental,
+            user=rental.customer.user,
+            amount=amount,
+            payment_method=method,
+            transaction_type=Payment.TransactionType.CHARGE,
+            status=Payment.Status.PAID,
+            transaction_id=new_transaction_id("PAY"),
+            provider="sandbox",
+            provider_reference=f"SBX-{rental.pk}-{amount}",
+            description="Online payment",
+            paid_at=when,
+            created_at=when,
+        )
+        record_payment_event(event="created", payment=charge, to_status=Payment.Status.PENDING, payload={"seed": True})
+        record_payment_event(
+            event="status_changed",
+            payment=charge,
+            from_status=Payment.Status.PENDING,
+            to_status=Payment.Status.PAID,
+            payload={"seed": True},
+        )
+        rental.refresh_financials()
+        return charge
+
+    def _past_rental(self, customer, car, start, end, status, return_location=None):
+        """An order that began in the past (booking refuses past times, so it is
+        written directly, priced by Rental.save as any booking is)."""
+        rental = Rental(
+            customer=customer,
+            vehicle=car,
+            pickup_location=car.location,
+            return_location=return_location or car.location,
+            start_time=start,
+            end_time=end,
+            status=status,
+            picked_up_at=start,
+            created_at=start - timedelta(days=2),
+        )
+        rental.save()
+        if status in Rental.ON_ROAD_STATUSES:
+            car.status = Vehicle.Status.RENTED
+            car.save(update_fields=["status"])
+        return rental
+
+    def _orders(self, cars, stores, customers, walk_in, admin) -> int:
+        now = timezone.now().replace(minute=0, second=0, microsecond=0)
+        day = timedelta(days=1)
+        zhang, li, wang, zhao = (customers[k] for k in ("zhangsan", "lisi", "wangwu", "zhaoliu"))
+        orders = []
+
+        # PENDING, unpaid and fully paid.
+        orders.append(
+            rental_services.create_rental(
+                customer=zhang, vehicle=cars["沪A10002"], start_time=now + 2 * day, end_time=now + 5 * day,
+                pickup_location=cars["沪A10002"].location, return_location=cars["沪A10002"].location,
+            )
+        )
+        paid_pending = rental_services.create_rental(
+            customer=li, vehicle=cars["沪A10003"], start_time=now + 3 * day, end_time=now + 6 * day,
+            pickup_location=cars["沪A10003"].location, return_location=stores[1],
+        )
+        self._paid_online(paid_pending, paid_pending.order_total, Payment.Method.WECHAT)
+        orders.append(paid_pending)
+
+        # ONGOING (paid) and OVERDUE (paid).
+        ongoing = self._past_rental(wang, cars["沪B20001"], now - day, now + 2 * day, Rental.Status.ONGOING)
+        self._paid_online(ongoing, ongoing.order_total, when=now - 2 * day)
+        overdue = self._past_rental(zhang, cars["京A40001"], now - 4 * day, now - day, Rental.Status.OVERDUE)
+        self._paid_online(overdue, overdue.order_total, Payment.Method.BANK, when=now - 5 * day)
+        orders += [ongoing, overdue]
+
+        # COMPLETED: on time (deposit refunded), late and one-way (fees from the deposit),
+        # VIP late (owes the overdue fee: PARTIAL).
+        history = [
+            (zhang, "沪A10001", 40, 3, timedelta(0), None, Decimal("0")),
+            (li, "沪B20003", 25, 2, timedelta(hours=26), stores[0], Decimal("0")),
+            (wang, "京A40002", 12, 4, timedelta(minutes=30), None, Decimal("300.00")),
+            (zhao, "京B50001", 8, 3, timedelta(hours=26), None, Decimal("0")),
+        ]
+        for customer, plate, days_ago, length, late, return_store, damage in history:
+            car = cars[plate]
+            start = now - days_ago * day
+            rental = self._past_rental(customer, car, start, start + length * day, Rental.Status.ONGOING)
+            self._paid_online(rental, rental.order_total, when=start - day)
+            rental_services.process_return(
+                rental=rental,
+                returned_at=rental.end_time + late,
+                location=return_store or car.location,
+                damage_fee=damage,
+                note="演示数据" if damage else "",
+                by_user=admin,
+            )
+            orders.append(rental)
+
+        # CANCELLED: paid then cancelled (refunded), unpaid, and a walk-in paid in
+        # cash with nobody to refund automatically (needs manual handling).
+        cancelled_paid = rental_services.create_rental(
+            customer=zhao, vehicle=cars["京A40003"], start_time=now + 7 * day, end_time=now + 9 * day,
+            pickup_location=cars["京A40003"].location, return_location=cars["京A40003"].location,
+        )
+        self._paid_online(cancelled_paid, cancelled_paid.order_total)
+        rental_services.cancel_rental(rental=cancelled_paid, reason="行程取消")
+        cancelled_unpaid = rental_services.create_rental(
+            customer=li, vehicle=cars["沪C30002"], start_time=now + 4 * day, end_time=now + 5 * day,
+            pickup_location=cars["沪C30002"].location, return_location=cars["沪C30002"].location,
+        )
+        rental_services.cancel_rental(rental=cancelled_unpaid, reason="改用其他车型")
+        walk_in_order = rental_services.create_rental(
+            customer=walk_in, vehicle=cars["京B50003"], start_time=now + 1 * day, end_time=now + 2 * day,
+            pickup_location=cars["京B50003"].location, return_location=cars["京B50003"].location,
+        )
+        record_counter_payment(
+            rental=walk_in_order, amount=walk_in_order.order_total, method=Payment.Method.CASH, by_user=admin
+        )
+        rental_services.cancel_rental(rental=walk_in_order, reason="客人未到店", by_user=admin)
+        orders += [cancelled_paid, cancelled_unpaid, walk_in_order]
+        return len(orders)
+
+    def _print_summary(self, created: int) -> None:
+        write = self.stdout.write
+        if created:
+            write(self.style.SUCCESS(f"Demo data loaded: {created} orders."))
+        else:
+            write("Demo data already present; nothing changed.")
+        write("Logins (also in README.md):")
+        write(f"  staff superuser   admin / {STAFF_PASSWORD}   → http://127.0.0.1:8000/admin/")
+        write(f"  counter staff     counter / {STAFF_PASSWORD}")
+        write(f"  finance staff     finance / {STAFF_PASSWORD}")
+        for username, name, _phone, level in CUSTOMERS:
+            write(f"  customer {level:<8} {username} / {CUSTOMER_PASSWORD}   ({name})")
