@@ -242,17 +242,23 @@ def advance_statuses(*, now: datetime | None = None, batch_size: int = 1000, ren
             continue
         while True:
             with transaction.atomic():
+                candidates = list(qs.order_by("pk").values_list("pk", "vehicle_id")[:batch_size])
+                if not candidates:
+                    break
+                # Vehicles before rentals: the global lock order. The rentals are
+                # then locked and filtered again, as another flow may have moved one.
+                vehicle_ids = sorted({vehicle_id for _pk, vehicle_id in candidates})
+                list(Vehicle.objects.select_for_update().filter(pk__in=vehicle_ids).order_by("pk").values_list("pk"))
                 rows = list(
-                    qs.select_for_update(of=("self",))
+                    qs.filter(pk__in=[pk for pk, _vehicle_id in candidates])
+                    .select_for_update(of=("self",))
                     .order_by("pk")
-                    .values_list("pk", "status", "vehicle_id", "customer__user_id")[:batch_size]
+                    .values_list("pk", "status", "vehicle_id", "customer__user_id")
                 )
                 if not rows:
-                    break
+                    continue
                 ids = [row[0] for row in rows]
-                # Vehicles before rentals: the global lock order.
                 vehicle_ids = sorted({row[2] for row in rows})
-                list(Vehicle.objects.select_for_update().filter(pk__in=vehicle_ids).order_by("pk").values_list("pk"))
                 Rental.objects.filter(pk__in=ids).update(status=target, updated_at=now)
                 Vehicle.objects.filter(pk__in=vehicle_ids, status=Vehicle.Status.AVAILABLE).update(
                     status=Vehicle.Status.RENTED
@@ -405,7 +411,9 @@ def cancel_rental(*, rental: Rental, reason: str, by_user=None, cancellation_fee
     vehicle = lock_vehicle(rental.vehicle_id)
     locked = lock_rental(rental.pk)
     from_status = locked.status
-    if from_status in Rental.ON_ROAD_STATUSES and not is_staff:
+    # From start_time on the order is on the road (§5) even if no page has
+    # refreshed its stored status yet; only staff may end it then.
+    if locked.status_by_time(timezone.now()) in Rental.ON_ROAD_STATUSES and not is_staff:
         raise InvalidTransition(
             _("The car has been picked up; please contact the store to end this rental."),
             code="staff_only",
