@@ -1,3 +1,19 @@
 from django.contrib import admin
 
-# Register your models here.
+from vehicles.models import Location, Vehicle
+
+
+@admin.register(Location)
+class LocationAdmin(admin.ModelAdmin):
+    list_display = ("name", "city", "address")
+    list_filter = ("city",)
+    search_fields = ("name", "city", "address")
+
+
+@admin.register(Vehicle)
+class VehicleAdmin(admin.ModelAdmin):
+    list_display = ("plate_number", "brand", "model", "year", "seats", "daily_rate", "deposit_amount", "location", "status")
+    list_filter = ("status", "location", "brand")
+    search_fields = ("plate_number", "brand", "model")
+    list_select_related = ("location",)
+    autocomplete_fields = ("location",)

@@ -1,0 +1,389 @@
+"""Staff pages on one rental: pick-up, return, cancel, counter payment and
+manual refund.
+
+Each page is wrapped in ``admin_site.admin_view`` (non-staff → admin login),
+checks its own permission (403 otherwise), binds a form and calls one service.
+A ``ValidationError`` from the service is shown on the form and nothing is
+written (the services roll back their own transaction).
+"""
+
+import copy
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from accounts import selectors
+from accounts.services import record_counter_payment, record_manual_refund
+from car_rental_system.money import ZERO, format_cny, quantize_money
+from rentals import pricing
+from rentals.admin_forms import CancelForm, CounterPaymentForm, ManualRefundForm, ReturnForm, local_now_input
+from rentals.models import MoneyFigures, Rental
+from rentals.services import cancel_rental, pickup_rental, process_return
+
+PERMS = {
+    "return": "rentals.process_return",
+    "pickup": "rentals.pickup_rental",
+    "cancel": "rentals.cancel_rental",
+    "payment": "accounts.record_counter_payment",
+    "refund": "accounts.record_manual_refund",
+}
+LABELS = {
+    "pickup": gettext_lazy("Hand over (pick-up)"),
+    "return": gettext_lazy("Process return"),
+    "payment": gettext_lazy("Counter payment"),
+    "refund": gettext_lazy("Manual refund"),
+    "cancel": gettext_lazy("Cancel order"),
+}
+
+
+# --- who may do what, when -------------------------------------------------------
+
+
+def is_on_road(rental: Rental) -> bool:
+    """ONGOING/OVERDUE, or PENDING past its start (process_return accepts those too)."""
+    return rental.status_by_time() in Rental.ON_ROAD_STATUSES
+
+
+def action_allowed(action: str, rental: Rental, figures: MoneyFigures) -> bool:
+    if action == "pickup":
+        return rental.status == Rental.Status.PENDING
+    if action == "return":
+        return is_on_road(rental)
+    if action == "cancel":
+        return rental.status in Rental.ACTIVE_STATUSES
+    if action == "payment":
+        return figures.remaining > ZERO
+    if action == "refund":
+        return figures.net_paid > ZERO
+    raise ValueError(action)
+
+
+def available_actions(request, rental: Rental) -> list[dict]:
+    """The buttons shown on the rental's change page for this user."""
+    figures = rental.money_figures()
+    return [
+        {
+            "key": action,
+            "label": LABELS[action],
+            "url": reverse(f"admin:rentals_rental_{action}", args=[rental.pk]),
+        }
+        for action in ("pickup", "return", "payment", "refund", "cancel")
+        if request.user.has_perm(PERMS[action]) and action_allowed(action, rental, figures)
+    ]
+
+
+def _check_permission(request, action: str) -> None:
+    if not request.user.has_perm(PERMS[action]):
+        raise PermissionDenied
+
+
+def _change_url(rental: Rental) -> str:
+    return reverse("admin:rentals_rental_change", args=[rental.pk])
+
+
+def _load(pk) -> Rental:
+    return get_object_or_404(
+        Rental.objects.select_related("customer", "customer__user", "vehicle", "pickup_location", "return_location"),
+        pk=pk,
+    )
+
+
+def _refuse(request, rental: Rental, message: str) -> HttpResponseRedirect:
+    messages.error(request, message)
+    return HttpResponseRedirect(_change_url(rental))
+
+
+def _show_errors(request, form, err: ValidationError) -> None:
+    for message in err.messages:
+        form.add_error(None, message)
+    messages.error(request, " ".join(err.messages))
+
+
+def _render(request, model_admin, rental: Rental, template: str, title: str, **context):
+    figures = context.pop("figures", None) or rental.money_figures()
+    base = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "original": rental,
+        "rental": rental,
+        "title": title,
+        "figures": figures,
+        "breakdown": rental.get_order_amount_breakdown(),
+        "change_url": _change_url(rental),
+        "has_view_permission": model_admin.has_view_permission(request, rental),
+        **context,
+    }
+    return TemplateResponse(request, template, base)
+
+
+# --- return -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReturnPreview:
+    overdue_fee: Decimal
+    cross_location_fee: Decimal
+    damage_fee: Decimal
+    order_total: Decimal
+    owed: Decimal
+    net_paid: Decimal
+    deposit_refund: Decimal
+    still_owed: Decimal
+    needs_manual_refund: bool
+
+
+def return_preview(rental: Rental, *, returned_at, location, damage_fee: Decimal) -> ReturnPreview:
+    """What ``process_return`` would compute, without writing: the §4 fees on an
+    unsaved copy of the rental marked COMPLETED, against its current ledger."""
+    draft = copy.copy(rental)
+    draft.overdue_fee = pricing.overdue_fee_for(rental.end_time, returned_at, rental.vehicle.daily_rate)
+    draft.cross_location_fee = pricing.cross_location_fee_for(rental.pickup_location_id, location.pk)
+    draft.damage_fee = quantize_money(damage_fee)
+    draft.status = Rental.Status.COMPLETED
+    figures = draft.figures_for(*rental.ledger_sums())
+    return ReturnPreview(
+        overdue_fee=draft.overdue_fee,
+        cross_location_fee=draft.cross_location_fee,
+        damage_fee=draft.damage_fee,
+        order_total=figures.order_total,
+        owed=figures.owed,
+        net_paid=figures.net_paid,
+        deposit_refund=figures.refund_due,
+        still_owed=figures.remaining,
+        needs_manual_refund=figures.refund_due > ZERO and selectors.refund_recipient(rental) is None,
+    )
+
+
+def process_return_view(request, pk, *, model_admin):
+    _check_permission(request, "return")
+    rental = _load(pk)
+    if not is_on_road(rental):
+        return _refuse(
+            request,
+            rental,
+            _("Only a car that is out on rental can be returned (this order is %(status)s).")
+            % {"status": rental.get_status_display()},
+        )
+    preview = None
+    if request.method == "POST":
+        form = ReturnForm(request.POST)
+        if form.is_valid():
+            data = form.cleaned_data
+            if "_confirm" in request.POST:
+                try:
+                    process_return(
+                        rental=rental,
+                        returned_at=data["returned_at"],
+                        location=data["location"],
+                        damage_fee=data["damage_fee"],
+                        note=data["note"],
+                        by_user=request.user,
+                    )
+                except ValidationError as err:
+                    _show_errors(request, form, err)
+                else:
+                    figures = rental.money_figures()
+                    messages.success(
+                        request,
+                        _("Order #%(order)s returned. Refunded %(refunded)s; still owed %(owed)s.")
+                        % {
+                            "order": rental.pk,
+                            "refunded": format_cny(figures.refunded),
+                            "owed": format_cny(figures.remaining),
+                        },
+                    )
+                    if rental.requires_manual_refund:
+                        messages.warning(
+                            request,
+                            _("Nobody can receive the refund online: record it as a manual refund."),
+                        )
+                    return HttpResponseRedirect(_change_url(rental))
+            preview = return_preview(
+                rental, returned_at=data["returned_at"], location=data["location"], damage_fee=data["damage_fee"]
+            )
+    else:
+        form = ReturnForm(
+            initial={"returned_at": local_now_input(), "location": rental.return_location_id, "damage_fee": ZERO}
+        )
+    return _render(
+        request,
+        model_admin,
+        rental,
+        "admin/rentals/rental/return.html",
+        _("Process return of order #%(order)s") % {"order": rental.pk},
+        form=form,
+        preview=preview,
+    )
+
+
+# --- pick-up ------------------------------------------------------------------------
+
+
+def pickup_view(request, pk, *, model_admin):
+    _check_permission(request, "pickup")
+    rental = _load(pk)
+    if rental.status != Rental.Status.PENDING:
+        return _refuse(
+            request,
+            rental,
+            _("Only an order waiting for pick-up can be handed over (this one is %(status)s).")
+            % {"status": rental.get_status_display()},
+        )
+    errors = []
+    if request.method == "POST":
+        try:
+            pickup_rental(rental=rental, by_user=request.user)
+        except ValidationError as err:
+            errors = err.messages
+            messages.error(request, " ".join(errors))
+        else:
+            messages.success(request, _("Order #%(order)s: car handed over.") % {"order": rental.pk})
+            return HttpResponseRedirect(_change_url(rental))
+    return _render(
+        request,
+        model_admin,
+        rental,
+        "admin/rentals/rental/pickup.html",
+        _("Hand over the car of order #%(order)s") % {"order": rental.pk},
+        errors=errors,
+    )
+
+
+# --- cancel -------------------------------------------------------------------------
+
+
+def cancel_view(request, pk, *, model_admin):
+    _check_permission(request, "cancel")
+    rental = _load(pk)
+    if rental.status not in Rental.ACTIVE_STATUSES:
+        return _refuse(
+            request,
+            rental,
+            _("This order is %(status)s and can't be cancelled.") % {"status": rental.get_status_display()},
+        )
+    if request.method == "POST":
+        form = CancelForm(request.POST)
+        if form.is_valid():
+            try:
+                refund = cancel_rental(
+                    rental=rental,
+                    reason=form.cleaned_data["reason"],
+                    cancellation_fee=form.cleaned_data["cancellation_fee"],
+                    by_user=request.user,
+                )
+            except ValidationError as err:
+                _show_errors(request, form, err)
+            else:
+                message = _("Order #%(order)s cancelled.") % {"order": rental.pk}
+                if refund is not None:
+                    message += " " + _("Refunded %(amount)s.") % {"amount": format_cny(refund.amount)}
+                messages.success(request, message)
+                if rental.requires_manual_refund:
+                    messages.warning(
+                        request, _("Nobody can receive the refund online: record it as a manual refund.")
+                    )
+                return HttpResponseRedirect(_change_url(rental))
+    else:
+        form = CancelForm()
+    return _render(
+        request,
+        model_admin,
+        rental,
+        "admin/rentals/rental/cancel.html",
+        _("Cancel order #%(order)s") % {"order": rental.pk},
+        form=form,
+    )
+
+
+# --- counter payment ----------------------------------------------------------------
+
+
+def counter_payment_view(request, pk, *, model_admin):
+    _check_permission(request, "payment")
+    rental = _load(pk)
+    figures = rental.money_figures()
+    if figures.remaining <= ZERO:
+        return _refuse(request, rental, _("This order owes nothing."))
+    form = CounterPaymentForm(request.POST or None, remaining=figures.remaining)
+    if request.method == "POST" and form.is_valid():
+        try:
+            charge = record_counter_payment(
+                rental=rental,
+                amount=form.cleaned_data["amount"],
+                method=form.cleaned_data["method"],
+                by_user=request.user,
+            )
+        except ValidationError as err:
+            _show_errors(request, form, err)
+        else:
+            messages.success(
+                request,
+                _("Received %(amount)s (%(method)s), transaction %(tx)s.")
+                % {
+                    "amount": format_cny(charge.amount),
+                    "method": charge.get_payment_method_display(),
+                    "tx": charge.transaction_id,
+                },
+            )
+            return HttpResponseRedirect(_change_url(rental))
+    return _render(
+        request,
+        model_admin,
+        rental,
+        "admin/rentals/rental/counter_payment.html",
+        _("Counter payment for order #%(order)s") % {"order": rental.pk},
+        form=form,
+        figures=figures,
+    )
+
+
+# --- manual refund ------------------------------------------------------------------
+
+
+def manual_refund_view(request, pk, *, model_admin):
+    _check_permission(request, "refund")
+    rental = _load(pk)
+    figures = rental.money_figures()
+    if figures.net_paid <= ZERO:
+        return _refuse(request, rental, _("Nothing has been paid on this order, so nothing can be refunded."))
+    form = ManualRefundForm(request.POST or None, refund_due=figures.refund_due, net_paid=figures.net_paid)
+    if request.method == "POST" and form.is_valid():
+        try:
+            refund = record_manual_refund(
+                rental=rental,
+                amount=form.cleaned_data["amount"],
+                reason=form.cleaned_data["reason"],
+                method=form.cleaned_data["method"] or None,
+                by_user=request.user,
+            )
+        except ValidationError as err:
+            _show_errors(request, form, err)
+        else:
+            messages.success(
+                request,
+                _("Refunded %(amount)s (%(method)s), transaction %(tx)s.")
+                % {
+                    "amount": format_cny(refund.amount),
+                    "method": refund.get_payment_method_display(),
+                    "tx": refund.transaction_id,
+                },
+            )
+            return HttpResponseRedirect(_change_url(rental))
+    return _render(
+        request,
+        model_admin,
+        rental,
+        "admin/rentals/rental/manual_refund.html",
+        _("Manual refund for order #%(order)s") % {"order": rental.pk},
+        form=form,
+        figures=figures,
+        recipient=selectors.refund_recipient(rental),
+    )
