@@ -1,0 +1,201 @@
+"""The built-in ``sandbox`` provider (SPEC §6).
+
+Its checkout page is part of this site (``payments:sandbox_checkout``); the
+page lets a person choose the outcome and then posts a callback signed exactly
+as a remote provider would sign it:
+
+    X-Sandbox-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>
+
+with a JSON body ``{"event_id", "transaction_id", "status", "amount",
+"failure_reason"?}``. The secret is ``PAYMENT_SANDBOX_SECRET`` and a timestamp
+more than ``PAYMENT_CALLBACK_TOLERANCE_SECONDS`` away from now is refused.
+"""
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+from decimal import Decimal, InvalidOperation
+
+from django.conf import settings
+from django.urls import reverse
+
+from accounts.providers.interface import (
+    CallbackEvent,
+    CallbackStatus,
+    ChargeStart,
+    InvalidSignature,
+    MalformedCallback,
+    PaymentProvider,
+    RefundStart,
+)
+
+SIGNATURE_HEADER = "X-Sandbox-Signature"
+MAX_HEADER_LENGTH = 512
+MAX_BODY_BYTES = 16 * 1024
+
+_TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
+_HEX_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+_EVENT_ID = re.compile(r"^[\x21-\x7e]{1,100}$")
+_TRANSACTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+_AMOUNT = re.compile(r"^[0-9]{1,10}(\.[0-9]{1,2})?$")
+
+
+def _header(headers, name: str) -> str | None:
+    """Case-insensitive lookup that works for request.headers and plain dicts."""
+    try:
+        value = headers.get(name)
+        if value is None:
+            lowered = name.lower()
+            for key, item in headers.items():
+                if isinstance(key, str) and key.lower() == lowered:
+                    value = item
+                    break
+    except Exception:  # a mapping that misbehaves is a missing header
+        return None
+    if value is None:
+        return None
+    return value if isinstance(value, str) else None
+
+
+def _secret() -> bytes:
+    return str(settings.PAYMENT_SANDBOX_SECRET).encode()
+
+
+def compute_signature(timestamp: int | str, body: bytes) -> str:
+    message = str(timestamp).encode() + b"." + body
+    return hmac.new(_secret(), message, hashlib.sha256).hexdigest()
+
+
+def signature_header(body: bytes, timestamp: int | None = None) -> str:
+    """The ``X-Sandbox-Signature`` value for ``body`` (now, unless ``timestamp``)."""
+    t = int(time.time()) if timestamp is None else int(timestamp)
+    return f"t={t},v1={compute_signature(t, body)}"
+
+
+def build_callback(
+    *,
+    transaction_id: str,
+    status: str,
+    amount,
+    failure_reason: str = "",
+    event_id: str | None = None,
+    timestamp: int | None = None,
+) -> tuple[dict[str, str], bytes]:
+    """A signed callback as the sandbox provider sends it: ``(headers, raw body)``."""
+    payload = {
+        "event_id": event_id or f"evt_{secrets.token_hex(12)}",
+        "transaction_id": transaction_id,
+        "status": status,
+        "amount": str(amount),
+    }
+    if failure_reason:
+        payload["failure_reason"] = failure_reason
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    headers = {SIGNATURE_HEADER: signature_header(body, timestamp), "Content-Type": "application/json"}
+    return headers, body
+
+
+def _parse_signature_header(value: str) -> tuple[str, list[str]]:
+    timestamp = None
+    digests: list[str] = []
+    for part in value.split(","):
+        key, sep, item = part.strip().partition("=")
+        if not sep:
+            raise InvalidSignature(detail="malformed signature header")
+        if key == "t":
+            if timestamp is not None:
+                raise InvalidSignature(detail="timestamp given twice")
+            timestamp = item
+        elif key == "v1":
+            digests.append(item)
+    if timestamp is None or not _TIMESTAMP.match(timestamp):
+        raise InvalidSignature(detail="missing or malformed timestamp")
+    if not digests:
+        raise InvalidSignature(detail="missing v1 signature")
+    return timestamp, digests
+
+
+class SandboxProvider(PaymentProvider):
+    name = "sandbox"
+    signature_header = SIGNATURE_HEADER
+
+    def start_charge(self, *, transaction_id, amount, method, description, return_url) -> ChargeStart:
+        # The sandbox "provider" lives in this site: nothing leaves the machine.
+        return ChargeStart(redirect_url=reverse("payments:sandbox_checkout", args=[transaction_id]))
+
+    def start_refund(self, *, transaction_id, charge_transaction_id, amount, reason) -> RefundStart:
+        return RefundStart(succeeded=True, provider_reference=f"sbx_ref_{secrets.token_hex(8)}")
+
+    def verify_signature(self, *, headers, body: bytes, now: float | None = None) -> None:
+        value = _header(headers, SIGNATURE_HEADER)
+        if not value:
+            raise InvalidSignature("missing_signature", "no X-Sandbox-Signature header")
+        if len(value) > MAX_HEADER_LENGTH:
+            raise InvalidSignature(detail="signature header too long")
+        timestamp, digests = _parse_signature_header(value)
+        expected = compute_signature(timestamp, body)
+        # Compare every candidate in constant time; no early exit on the first match.
+        matched = False
+        for digest in digests:
+            candidate = digest if _HEX_DIGEST.match(digest) else "0" * 64
+            matched |= hmac.compare_digest(candidate, expected)
+        if not matched:
+            raise InvalidSignature(detail="signature does not match")
+        now = time.time() if now is None else now
+        if abs(now - int(timestamp)) > settings.PAYMENT_CALLBACK_TOLERANCE_SECONDS:
+            raise InvalidSignature("stale_timestamp", "timestamp outside the tolerance")
+
+    def parse_callback(self, *, headers, body: bytes, now: float | None = None) -> CallbackEvent:
+        if not isinstance(body, (bytes, bytearray)):
+            raise InvalidSignature(detail="body is not bytes")
+        body = bytes(body)
+        self.verify_signature(headers=headers, body=body, now=now)
+        return self.parse_body(body)
+
+    def parse_body(self, body: bytes) -> CallbackEvent:
+        if not body:
+            raise MalformedCallback("empty_body", "empty body")
+        if len(body) > MAX_BODY_BYTES:
+            raise MalformedCallback(detail="body too large")
+        try:
+            data = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise MalformedCallback("malformed_json", type(exc).__name__) from None
+        if not isinstance(data, dict):
+            raise MalformedCallback(detail="body is not a JSON object")
+        event_id = data.get("event_id")
+        transaction_id = data.get("transaction_id")
+        status = data.get("status")
+        amount = data.get("amount")
+        failure_reason = data.get("failure_reason", "")
+        if not isinstance(event_id, str) or not _EVENT_ID.match(event_id):
+            raise MalformedCallback(detail="bad event_id")
+        if not isinstance(transaction_id, str) or not _TRANSACTION_ID.match(transaction_id):
+            raise MalformedCallback(detail="bad transaction_id")
+        if status not in CallbackStatus.ALL:
+            raise MalformedCallback(detail="bad status")
+        # Money is a string on the wire; a JSON number would have been a float.
+        if not isinstance(amount, str) or not _AMOUNT.match(amount):
+            raise MalformedCallback(detail="bad amount")
+        try:
+            amount_value = Decimal(amount).quantize(Decimal("0.01"))
+        except InvalidOperation:  # pragma: no cover - the pattern already rules it out
+            raise MalformedCallback(detail="bad amount") from None
+        if failure_reason is None:
+            failure_reason = ""
+        if not isinstance(failure_reason, str):
+            raise MalformedCallback(detail="bad failure_reason")
+        failure_reason = "".join(ch for ch in failure_reason if ch.isprintable())[:255]
+        return CallbackEvent(
+            provider=self.name,
+            event_id=event_id,
+            transaction_id=transaction_id,
+            status=status,
+            amount=amount_value,
+            failure_reason=failure_reason,
+            provider_reference=event_id,
+            raw=data,
+        )
