@@ -58,3 +58,178 @@ def open_charge(rental: Rental) -> Payment | None:
     return Payment.objects.filter(
         rental=rental, transaction_type=Payment.TransactionType.CHARGE, status__in=Payment.OPEN_STATUSES
     ).first()
+
+
+# --- customer pages --------------------------------------------------------------
+# Every list below loads a customer's rentals with their payments in two queries
+# (rentals joined to car, stores and review; one prefetch of all their payments),
+# so Rental.ledger_sums() reads the prefetch and the query count does not grow
+# with the number of orders.
+
+from collections import OrderedDict  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+from django.db.models import Prefetch, QuerySet  # noqa: E402
+from django.utils import timezone  # noqa: E402
+from django.utils.translation import gettext_lazy  # noqa: E402
+
+from accounts.models import Notification  # noqa: E402
+from car_rental_system.money import ZERO, quantize_money  # noqa: E402
+
+BADGE_TO_PAY = "to_pay"
+BADGE_PAID = "paid"
+BADGE_REFUND_PENDING = "refund_pending"
+BADGE_SETTLED = "settled"
+BADGE_LABELS = {
+    BADGE_TO_PAY: gettext_lazy("To pay"),
+    BADGE_PAID: gettext_lazy("Paid in full"),
+    BADGE_REFUND_PENDING: gettext_lazy("Refund pending"),
+    BADGE_SETTLED: gettext_lazy("Settled"),
+}
+# Orders a customer may pay online (SPEC §5 "Paying"), when something remains.
+PAYABLE_STATUSES = (
+    Rental.Status.PENDING,
+    Rental.Status.ONGOING,
+    Rental.Status.OVERDUE,
+    Rental.Status.COMPLETED,
+)
+
+
+def payment_badge(rental: Rental, figures) -> tuple[str, str]:
+    """SPEC §10: 待退款 when money is due back, 待支付 while something remains,
+    已结清 once SETTLED, else 已付清 (paid in full, order still open)."""
+    if figures.refund_due > ZERO:
+        key = BADGE_REFUND_PENDING
+    elif figures.remaining > ZERO:
+        key = BADGE_TO_PAY
+    elif figures.settlement_status == Rental.SettlementStatus.SETTLED:
+        key = BADGE_SETTLED
+    else:
+        key = BADGE_PAID
+    return key, BADGE_LABELS[key]
+
+
+def can_pay(rental: Rental, figures) -> bool:
+    """Whether accounts.services.start_payment would accept this order now."""
+    return rental.status in PAYABLE_STATUSES and figures.remaining > ZERO
+
+
+def can_cancel(rental: Rental) -> bool:
+    """Customers cancel PENDING orders only; staff end the others at the counter."""
+    return rental.status == Rental.Status.PENDING
+
+
+def can_review(rental: Rental) -> bool:
+    if rental.status != Rental.Status.COMPLETED:
+        return False
+    try:
+        rental.review
+    except Rental.review.RelatedObjectDoesNotExist:
+        return True
+    return False
+
+
+def is_money_movement(payment: Payment) -> bool:
+    """Charges that took money and refunds that gave it back."""
+    return (payment.transaction_type, payment.status) in {
+        (Payment.TransactionType.CHARGE, Payment.Status.PAID),
+        (Payment.TransactionType.REFUND, Payment.Status.REFUNDED),
+    }
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    rental: Rental
+    figures: object  # rentals.models.MoneyFigures
+    breakdown: dict
+    payments: list
+    badge: str
+    can_pay: bool
+    can_cancel: bool
+    can_review: bool
+
+    @property
+    def movements(self) -> list:
+        """The flow of money: PAID charges and REFUNDED refunds, oldest first."""
+        return [p for p in self.payments if is_money_movement(p)]
+
+    @property
+    def latest_failed_charge(self) -> Payment | None:
+        """The last charge when it did not go through (so the page can say why)."""
+        charges = [p for p in self.payments if p.transaction_type == Payment.TransactionType.CHARGE]
+        if charges and charges[-1].status in (
+            Payment.Status.FAILED,
+            Payment.Status.CANCELLED,
+            Payment.Status.EXPIRED,
+        ):
+            return charges[-1]
+        return None
+
+
+def customer_rentals(customer) -> QuerySet:
+    """A customer's rentals, newest first, with car, stores, review and payments loaded."""
+    return (
+        Rental.objects.filter(customer=customer)
+        .select_related("vehicle", "vehicle__location", "pickup_location", "return_location", "review")
+        .prefetch_related(Prefetch("payments", queryset=Payment.objects.order_by("created_at", "id")))
+        .order_by("-created_at", "-id")
+    )
+
+
+def order_row(rental: Rental) -> OrderRow:
+    """Figures, badge and allowed actions of one rental (no query when payments are prefetched)."""
+    figures = rental.money_figures()
+    return OrderRow(
+        rental=rental,
+        figures=figures,
+        breakdown=rental.get_order_amount_breakdown(),
+        payments=list(rental.payments.all()),
+        badge=payment_badge(rental, figures)[0],
+        can_pay=can_pay(rental, figures),
+        can_cancel=can_cancel(rental),
+        can_review=can_review(rental),
+    )
+
+
+def customer_order_rows(customer) -> list[OrderRow]:
+    return [order_row(rental) for rental in customer_rentals(customer)]
+
+
+def consumption_report(customer) -> dict:
+    """Per order the fee split, paid, refunded, remaining and money flow; totals
+    over all orders; net paid per month (local time) for the chart."""
+    rows = customer_order_rows(customer)
+    totals = {
+        "order_total": ZERO,
+        "owed": ZERO,
+        "paid": ZERO,
+        "refunded": ZERO,
+        "net_paid": ZERO,
+        "remaining": ZERO,
+        "refund_due": ZERO,
+    }
+    monthly: dict[str, Decimal] = {}
+    for row in rows:
+        for name in totals:
+            totals[name] += getattr(row.figures, name)
+        for payment in row.movements:
+            when = timezone.localtime(payment.paid_at or payment.created_at)
+            month = f"{when:%Y-%m}"
+            sign = 1 if payment.transaction_type == Payment.TransactionType.CHARGE else -1
+            monthly[month] = monthly.get(month, ZERO) + sign * payment.amount
+    chart = OrderedDict((month, quantize_money(monthly[month])) for month in sorted(monthly))
+    return {
+        "rows": rows,
+        "totals": {name: quantize_money(value) for name, value in totals.items()},
+        "order_count": len(rows),
+        "refunded_order_count": sum(1 for row in rows if row.figures.refunded > ZERO),
+        "monthly": [{"month": month, "net_paid": str(amount)} for month, amount in chart.items()],
+    }
+
+
+def unread_notification_count(user) -> int:
+    return Notification.objects.filter(user=user, is_read=False).count()
+
+
+def notifications_for(user) -> QuerySet:
+    return Notification.objects.filter(user=user).select_related("rental").order_by("-created_at", "-id")

@@ -8,16 +8,19 @@ transaction, and leaves the rental's stored figures equal to the ledger.
 
 import logging
 import secrets
+from datetime import timedelta
 from decimal import Decimal
 
-from django.db import transaction
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts import selectors
-from accounts.exceptions import InvalidPaymentTransition, PaymentError, RefundError
-from accounts.locks import lock_open_charges
-from accounts.models import Notification, Payment, PaymentEvent
+from accounts import providers, selectors
+from accounts.exceptions import AmountChanged, InvalidPaymentTransition, NotPayable, PaymentError, RefundError
+from accounts.locks import lock_open_charges, lock_payment
+from accounts.models import CallbackReceipt, Notification, Payment, PaymentEvent
 from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals.locks import lock_rental
 from rentals.models import Rental
@@ -269,3 +272,472 @@ def record_manual_refund(
     locked.refresh_financials()
     rental.refresh_from_db()
     return refund
+
+
+# --- registration, reviews and notifications ---------------------------------------
+
+
+@transaction.atomic
+def register_customer(
+    *,
+    username: str,
+    password: str,
+    name: str,
+    phone: str,
+    email: str = "",
+    id_card_number: str = "",
+    driver_license_number: str = "",
+):
+    """Create a login and its Customer profile (member level REGULAR) together;
+    either both exist afterwards or neither. Returns the Customer."""
+    from django.contrib.auth import get_user_model
+
+    from customers.models import Customer
+
+    user = get_user_model().objects.create_user(username=username, password=password, email=email or "")
+    return Customer.objects.create(
+        user=user,
+        name=name,
+        phone=phone,
+        id_card_number=id_card_number or "",
+        driver_license_number=driver_license_number or "",
+    )
+
+
+@transaction.atomic
+def create_review(*, rental: Rental, rating: int, comment: str = "", by_user=None):
+    """One review per completed rental, by its customer. Locks: rental (so two
+    submits of the same form can't both pass the "no review yet" check)."""
+    from django.core.exceptions import ValidationError
+
+    from accounts.models import Review
+
+    locked = lock_rental(rental.pk)
+    if by_user is not None and locked.customer.user_id != by_user.pk:
+        raise ValidationError(_("You can only review your own orders."), code="not_owner")
+    if locked.status != Rental.Status.COMPLETED:
+        raise ValidationError(_("You can review an order once the car has been returned."), code="not_completed")
+    if Review.objects.filter(rental=locked).exists():
+        raise ValidationError(_("You have already reviewed this order."), code="already_reviewed")
+    try:
+        rating = int(rating)
+    except (TypeError, ValueError):
+        rating = 0
+    if not 1 <= rating <= 5:
+        raise ValidationError(_("Please give a rating from 1 to 5."), code="bad_rating")
+    return Review.objects.create(rental=locked, rating=rating, comment=(comment or "").strip())
+
+
+def mark_notification_read(*, notification: Notification) -> bool:
+    """Mark one notification read; returns whether it changed."""
+    if notification.is_read:
+        return False
+    return bool(Notification.objects.filter(pk=notification.pk, is_read=False).update(is_read=True))
+
+
+def mark_all_notifications_read(*, user) -> int:
+    """Mark every unread notification of ``user`` read; returns how many."""
+    return Notification.objects.filter(user=user, is_read=False).update(is_read=True)
+
+
+# --- customer payments ------------------------------------------------------------
+
+PAYABLE_STATUSES = (Rental.Status.PENDING, Rental.Status.ONGOING, Rental.Status.OVERDUE, Rental.Status.COMPLETED)
+ONLINE_METHODS = (Payment.Method.ALIPAY, Payment.Method.WECHAT, Payment.Method.BANK)
+
+
+def _assert_payable(rental: Rental, user) -> None:
+    if user is None or not getattr(user, "pk", None) or rental.customer.user_id != user.pk:
+        raise NotPayable(_("Only the customer of this order can pay for it."), code="not_owner")
+    if rental.status not in PAYABLE_STATUSES:
+        raise NotPayable(
+            _("An order that is %(status)s can't be paid.") % {"status": rental.get_status_display()},
+            code="status_not_payable",
+        )
+
+
+def _close_stale_charge(charge: Payment, *, now, reason: str, actor) -> None:
+    """An open charge that can't be reused: past its window → EXPIRED, else CANCELLED."""
+    if charge.expires_at is not None and charge.expires_at <= now:
+        transition_payment(
+            payment=charge,
+            to_status=Payment.Status.EXPIRED,
+            event="charge_expired",
+            actor=actor,
+            payload={"reason": "payment window passed"},
+            failure_reason=_("The payment window expired."),
+        )
+    else:
+        transition_payment(
+            payment=charge,
+            to_status=Payment.Status.CANCELLED,
+            event="charge_cancelled",
+            actor=actor,
+            payload={"reason": reason},
+            failure_reason=reason[:255],
+        )
+
+
+@transaction.atomic
+def _open_charge_for(*, rental_id: int, method: str, user, expected_amount, provider_name: str) -> Payment:
+    """Reuse or create the one open charge of a rental. Locks: rental → payments."""
+    locked = lock_rental(rental_id)
+    _assert_payable(locked, user)
+    remaining = locked.money_figures().remaining
+    if expected_amount is not None and quantize_money(expected_amount) != remaining:
+        raise AmountChanged(
+            _("The amount due has changed to %(amount)s since the page was shown. Nothing was charged; please check and pay again.")
+            % {"amount": format_cny(remaining)},
+            code="amount_changed",
+            params={"remaining": remaining},
+        )
+    if remaining <= ZERO:
+        raise NotPayable(_("This order owes nothing."), code="nothing_owed")
+
+    now = timezone.now()
+    for charge in lock_open_charges(locked.pk):
+        reusable = (
+            charge.amount == remaining
+            and charge.payment_method == method
+            and charge.provider == provider_name
+            and charge.user_id == user.pk
+            and (charge.expires_at is None or charge.expires_at > now)
+        )
+        if reusable:
+            # A double submit (or a second tab): the customer finishes the same charge.
+            return charge
+        # The amount owed or the method changed since this charge was opened
+        # (e.g. a counter payment): it must not be completed as it stands.
+        _close_stale_charge(charge, now=now, reason=_("Replaced by a new payment attempt"), actor=user)
+
+    try:
+        with transaction.atomic():
+            charge = Payment.objects.create(
+                rental=locked,
+                user=user,
+                amount=remaining,
+                payment_method=method,
+                transaction_type=Payment.TransactionType.CHARGE,
+                status=Payment.Status.PENDING,
+                transaction_id=new_transaction_id("PAY"),
+                provider=provider_name,
+                description=(_("Order #%(order)s") % {"order": locked.pk})[:255],
+                expires_at=now + timedelta(minutes=settings.PAYMENT_TTL_MINUTES),
+            )
+    except IntegrityError:
+        # Another flow opened a charge without going through the rental lock;
+        # the partial unique index kept the rule, so use what is there.
+        existing = selectors.open_charge(locked)
+        if existing is not None and existing.amount == remaining:
+            return existing
+        raise PaymentError(_("Another payment is in progress; please try again."), code="charge_conflict") from None
+    record_payment_event(
+        event="created",
+        payment=charge,
+        to_status=Payment.Status.PENDING,
+        actor=user,
+        payload={
+            "amount": str(charge.amount),
+            "method": method,
+            "expires_at": charge.expires_at.isoformat(),
+        },
+    )
+    return charge
+
+
+def start_payment(*, rental: Rental, method: str, user, expected_amount=None) -> Payment:
+    """Open (or reuse) the customer's online charge for what the order still owes (SPEC §5).
+
+    The amount is the order's ``remaining``, computed here under the rental
+    lock; ``expected_amount`` is what the page showed, and if it differs
+    :class:`AmountChanged` is raised and nothing is charged. Allowed to the
+    order's own customer while the order is PENDING, ONGOING, OVERDUE or
+    COMPLETED and owes something. A double submit returns the same open charge;
+    an open charge for a stale amount or another method is closed and replaced.
+
+    Locks rental → payments in a short transaction that commits before the
+    provider is asked for the redirect (never hold a lock across a network
+    call). Returns the PENDING charge with ``redirect_url`` set.
+    """
+    if method not in ONLINE_METHODS:
+        raise PaymentError(_("Please choose Alipay, WeChat Pay or a bank card."), code="bad_method")
+    provider = providers.default_provider()
+    charge = _open_charge_for(
+        rental_id=rental.pk,
+        method=method,
+        user=user,
+        expected_amount=expected_amount,
+        provider_name=provider.name,
+    )
+    try:
+        started = provider.start_charge(
+            transaction_id=charge.transaction_id,
+            amount=charge.amount,
+            method=charge.payment_method,
+            description=charge.description,
+            return_url=reverse("payments:return", args=[charge.transaction_id]),
+        )
+    except providers.ProviderError as exc:
+        # The charge stays PENDING and simply expires; the customer may retry.
+        logger.warning("provider %s could not start charge %s: %s", provider.name, charge.transaction_id, exc)
+        raise PaymentError(
+            _("The payment service is not available right now; please try again."), code="provider_unavailable"
+        ) from None
+    if started.provider_reference and started.provider_reference != charge.provider_reference:
+        Payment.objects.filter(pk=charge.pk).update(provider_reference=started.provider_reference[:100])
+        charge.provider_reference = started.provider_reference[:100]
+    charge.redirect_url = started.redirect_url
+    return charge
+
+
+def payment_redirect_url(charge: Payment) -> str:
+    """Where to send the browser to finish an open charge (no database writes)."""
+    provider = providers.get_provider(charge.provider)
+    return provider.start_charge(
+        transaction_id=charge.transaction_id,
+        amount=charge.amount,
+        method=charge.payment_method,
+        description=charge.description,
+        return_url=reverse("payments:return", args=[charge.transaction_id]),
+    ).redirect_url
+
+
+def _safe_text(value, limit: int = 500) -> str:
+    """Text that any database's JSON column accepts (no NUL, valid UTF-8), cut to ``limit``."""
+    if isinstance(value, (bytes, bytearray)):
+        text = bytes(value[: limit * 4]).decode("utf-8", errors="replace")
+    else:
+        text = str(value)
+    text = text[:limit].encode("utf-8", errors="replace").decode("utf-8")
+    return text.replace("\x00", "\ufffd")
+
+
+def _callback_verdict(
+    *,
+    provider: str,
+    verdict: str,
+    reason: str = "",
+    payment: Payment | None = None,
+    event=None,
+    extra: dict | None = None,
+) -> None:
+    payload = {"verdict": verdict}
+    if reason:
+        payload["reason"] = reason
+    if event is not None:
+        payload.update(
+            {
+                "event_id": event.event_id,
+                "transaction_id": event.transaction_id,
+                "status": event.status,
+                "amount": str(event.amount),
+            }
+        )
+        if event.failure_reason:
+            payload["failure_reason"] = event.failure_reason
+    if extra:
+        payload.update(extra)
+    record_payment_event(
+        event="callback_received",
+        payment=payment,
+        provider=_safe_text(provider, 20),
+        payload=payload,
+    )
+
+
+def _reject(*, http_status: int, provider: str, reason: str, detail: str = "", body: bytes = b"", event=None):
+    logger.warning(
+        "payment callback rejected (%s): provider=%r reason=%s %s",
+        http_status,
+        _safe_text(provider, 40),
+        reason,
+        _safe_text(detail, 200),
+    )
+    extra = {"http_status": http_status}
+    if detail:
+        extra["detail"] = _safe_text(detail, 200)
+    if body and event is None:
+        extra["body_excerpt"] = _safe_text(body, 300)
+    with transaction.atomic():
+        _callback_verdict(provider=provider, verdict="rejected", reason=reason, event=event, extra=extra)
+    return http_status, {"status": "rejected", "reason": reason}
+
+
+def handle_callback(*, provider: str, headers, body: bytes) -> tuple[int, dict]:
+    """Act on a provider's server-to-server callback, exactly once (SPEC §6).
+
+    Checks, in order: known provider (404), signature and timestamp (400), body
+    (400), known transaction of this provider (404), duplicate ``event_id``
+    (200, nothing changes), payment already final (200, nothing changes),
+    amount equal to the charge (409, recorded), then the transition:
+
+    - succeeded → PAID, financials refreshed, PAYMENT_SUCCESS; a success for a
+      charge we had closed (EXPIRED/CANCELLED) is recorded too, and whatever the
+      order can no longer use is refunded at once (at most this charge);
+    - failed / cancelled → FAILED / CANCELLED with the reason, PAYMENT_FAILED;
+      the order is payable again.
+
+    Every callback writes a ``callback_received`` PaymentEvent with its verdict;
+    an accepted one also stores a CallbackReceipt (unique per provider and
+    event id) so a replay is recognised even under concurrent delivery.
+    Locks: rental → payment. Returns ``(http_status, json-able dict)`` and
+    never raises for bad input.
+    """
+    try:
+        adapter = providers.get_provider(provider)
+    except providers.UnknownProvider:
+        return _reject(http_status=404, provider=provider, reason="unknown_provider")
+    if not isinstance(body, (bytes, bytearray)):
+        return _reject(http_status=400, provider=adapter.name, reason="malformed_body", detail="body is not bytes")
+    body = bytes(body)
+    try:
+        event = adapter.parse_callback(headers=headers, body=body)
+    except providers.ProviderError as exc:
+        return _reject(http_status=400, provider=adapter.name, reason=exc.reason, detail=exc.detail, body=body)
+
+    found = (
+        Payment.objects.filter(
+            transaction_id=event.transaction_id,
+            transaction_type=Payment.TransactionType.CHARGE,
+            provider=adapter.name,
+        )
+        .values_list("pk", "rental_id")
+        .first()
+    )
+    if found is None:
+        return _reject(http_status=404, provider=adapter.name, reason="unknown_transaction", event=event)
+    return _apply_callback(event=event, payment_id=found[0], rental_id=found[1])
+
+
+@transaction.atomic
+def _apply_callback(*, event, payment_id: int, rental_id: int) -> tuple[int, dict]:
+    rental = lock_rental(rental_id)
+    payment = lock_payment(payment_id)
+    provider = event.provider
+    answer = {"transaction_id": payment.transaction_id, "event_id": event.event_id}
+
+    if CallbackReceipt.objects.filter(provider=provider, event_id=event.event_id).exists():
+        _callback_verdict(provider=provider, verdict="duplicate", reason="event_already_processed", payment=payment, event=event)
+        return 200, {**answer, "status": "duplicate", "payment_status": payment.status}
+    if payment.status in Payment.FINAL_STATUSES:
+        _callback_verdict(provider=provider, verdict="ignored", reason="payment_already_final", payment=payment, event=event)
+        return 200, {**answer, "status": "ignored", "payment_status": payment.status}
+    if event.amount != payment.amount:
+        logger.warning(
+            "payment callback amount mismatch: %s expected %s, got %s (event %s)",
+            payment.transaction_id,
+            payment.amount,
+            event.amount,
+            event.event_id,
+        )
+        _callback_verdict(
+            provider=provider,
+            verdict="amount_mismatch",
+            reason="amount_mismatch",
+            payment=payment,
+            event=event,
+            extra={"expected_amount": str(payment.amount)},
+        )
+        return 409, {**answer, "status": "amount_mismatch", "payment_status": payment.status}
+
+    try:
+        with transaction.atomic():
+            CallbackReceipt.objects.create(provider=provider, event_id=event.event_id, payment=payment)
+    except IntegrityError:
+        # Only reachable if a concurrent delivery bypassed the rental lock.
+        _callback_verdict(provider=provider, verdict="duplicate", reason="event_already_processed", payment=payment, event=event)
+        return 200, {**answer, "status": "duplicate", "payment_status": payment.status}
+    _callback_verdict(provider=provider, verdict="accepted", payment=payment, event=event)
+
+    if event.status == providers.CallbackStatus.SUCCEEDED:
+        _charge_succeeded(rental=rental, payment=payment, event=event)
+    elif payment.is_open:
+        _charge_failed(rental=rental, payment=payment, event=event)
+    # else: a failure for a charge we had already closed changes nothing.
+    return 200, {**answer, "status": "accepted", "payment_status": payment.status}
+
+
+def _charge_succeeded(*, rental: Rental, payment: Payment, event) -> None:
+    late = payment.status in (Payment.Status.EXPIRED, Payment.Status.CANCELLED)
+    transition_payment(
+        payment=payment,
+        to_status=Payment.Status.PAID,
+        event="late_payment_received" if late else "status_changed",
+        payload={"event_id": event.event_id, "source": "callback"},
+        paid_at=timezone.now(),
+        provider_reference=(event.provider_reference or payment.provider_reference)[:100],
+    )
+    rental.refresh_financials()
+    notify(
+        user=payment.user or rental.customer.user,
+        rental=rental,
+        notification_type=Notification.Type.PAYMENT_SUCCESS,
+        title=_("Payment of %(amount)s received") % {"amount": format_cny(payment.amount)},
+        message=_("Order #%(order)s: thank you, your %(method)s payment went through.")
+        % {"order": rental.pk, "method": payment.get_payment_method_display()},
+    )
+    if rental.money_figures().refund_due > ZERO:
+        # Money arrived that the order can't use (cancelled meanwhile, or it
+        # would overpay): give back at most this charge, through the one
+        # "refund what is due, once" function.
+        from rentals.services import refund_amount_due
+
+        refund_amount_due(rental=rental, reason="late_payment", cap=payment.amount)
+
+
+def _charge_failed(*, rental: Rental, payment: Payment, event) -> None:
+    if event.status == providers.CallbackStatus.CANCELLED:
+        to_status = Payment.Status.CANCELLED
+        reason = event.failure_reason or _("The payment was cancelled.")
+    else:
+        to_status = Payment.Status.FAILED
+        reason = event.failure_reason or _("The payment was declined.")
+    transition_payment(
+        payment=payment,
+        to_status=to_status,
+        payload={"event_id": event.event_id, "source": "callback", "reason": reason},
+        failure_reason=reason[:255],
+    )
+    notify(
+        user=payment.user or rental.customer.user,
+        rental=rental,
+        notification_type=Notification.Type.PAYMENT_FAILED,
+        title=_("Payment for order #%(order)s did not go through") % {"order": rental.pk},
+        message=_("Reason: %(reason)s. You can pay again from the order page.") % {"reason": reason},
+    )
+
+
+def expire_stale_payments(now=None) -> list[str]:
+    """Mark PENDING charges whose window has passed EXPIRED (SPEC §6).
+
+    Each charge is expired in its own short transaction (locks rental →
+    payment) and re-checked under the lock, so the function is idempotent and
+    safe to run from cron while callbacks arrive. Returns the transaction ids
+    it expired.
+    """
+    now = now or timezone.now()
+    candidates = list(
+        Payment.objects.filter(
+            transaction_type=Payment.TransactionType.CHARGE,
+            status=Payment.Status.PENDING,
+            expires_at__lte=now,
+        )
+        .order_by("expires_at", "pk")
+        .values_list("pk", "rental_id")
+    )
+    expired = []
+    for payment_id, rental_id in candidates:
+        with transaction.atomic():
+            lock_rental(rental_id)
+            charge = lock_payment(payment_id)
+            if charge.status != Payment.Status.PENDING or charge.expires_at is None or charge.expires_at > now:
+                continue
+            transition_payment(
+                payment=charge,
+                to_status=Payment.Status.EXPIRED,
+                event="charge_expired",
+                payload={"reason": "payment window passed", "expires_at": charge.expires_at.isoformat()},
+                failure_reason=_("The payment window expired."),
+            )
+            expired.append(charge.transaction_id)
+    return expired

@@ -1,17 +1,157 @@
-from django.http import Http404
+"""The customer's pages: sign-up and sign-in, my orders, order detail, reviews,
+the consumption report and notifications.
+
+Every page is scoped to the signed-in customer (another customer's order is a
+404), refreshes rental statuses by time on view (throttled), and reads money
+from the Payment ledger through ``accounts.selectors``.
+"""
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.views import LoginView, LogoutView
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts import selectors, services
+from accounts.forms import RegistrationForm, ReviewForm
+from customers.decorators import customer_required
+from rentals.services import refresh_statuses_if_due
+
+NOTIFICATIONS_PAGE_SIZE = 20
 
 
-def _todo(request, *args, **kwargs):  # placeholder until the page is built
-    raise Http404("not built yet")
+def _safe_next(request, fallback: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return fallback
 
 
-register = _todo
-login_view = _todo
-logout_view = _todo
-order_list = _todo
-order_detail = _todo
-review = _todo
-consumption_report = _todo
-notifications = _todo
-notification_read = _todo
-notifications_read_all = _todo
+# --- sign-up, sign-in, sign-out -----------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def register(request):
+    """Create the login and its Customer profile, sign in, continue to ``next``."""
+    if request.user.is_authenticated:
+        return redirect(_safe_next(request, "accounts:orders"))
+    form = RegistrationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            customer = services.register_customer(
+                username=data["username"],
+                password=data["password1"],
+                name=data["name"],
+                phone=data["phone"],
+                email=data.get("email", ""),
+                id_card_number=data.get("id_card_number", ""),
+                driver_license_number=data.get("driver_license_number", ""),
+            )
+        except ValidationError as error:
+            form.add_error(None, error.messages)
+        else:
+            login(request, customer.user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, _("Welcome, %(name)s! Your account is ready.") % {"name": customer.name})
+            return redirect(_safe_next(request, "vehicles:list"))
+    return render(request, "accounts/register.html", {"form": form, "next": _safe_next(request, "")})
+
+
+login_view = LoginView.as_view(template_name="accounts/login.html", redirect_authenticated_user=True)
+logout_view = LogoutView.as_view()
+
+
+# --- orders -------------------------------------------------------------------------
+
+
+@customer_required
+@require_GET
+def order_list(request):
+    """My orders with status and payment badges and what to do next."""
+    refresh_statuses_if_due()
+    rows = selectors.customer_order_rows(request.customer)
+    return render(request, "accounts/order_list.html", {"rows": rows})
+
+
+@customer_required
+@require_GET
+def order_detail(request, pk: int):
+    """Breakdown, ledger figures, every charge and refund, allowed actions."""
+    refresh_statuses_if_due()
+    rental = get_object_or_404(selectors.customer_rentals(request.customer), pk=pk)
+    row = selectors.order_row(rental)
+    return render(
+        request,
+        "accounts/order_detail.html",
+        {"row": row, "rental": rental, "summary": selectors.get_payment_summary(rental)},
+    )
+
+
+@customer_required
+@require_http_methods(["GET", "POST"])
+def review(request, pk: int):
+    """One review per completed order."""
+    rental = get_object_or_404(selectors.customer_rentals(request.customer), pk=pk)
+    if not selectors.can_review(rental):
+        messages.info(request, _("This order can't be reviewed (not completed yet, or already reviewed)."))
+        return redirect(rental.get_absolute_url())
+    form = ReviewForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.create_review(
+                rental=rental,
+                rating=form.cleaned_data["rating"],
+                comment=form.cleaned_data["comment"],
+                by_user=request.user,
+            )
+        except ValidationError as error:
+            form.add_error(None, error.messages)
+        else:
+            messages.success(request, _("Thank you for your review!"))
+            return redirect(rental.get_absolute_url())
+    return render(request, "accounts/review.html", {"rental": rental, "form": form})
+
+
+@customer_required
+@require_GET
+def consumption_report(request):
+    """Per order fees, paid, refunded, remaining and money flow; totals; monthly chart."""
+    refresh_statuses_if_due()
+    report = selectors.consumption_report(request.customer)
+    return render(request, "accounts/consumption_report.html", {"report": report})
+
+
+# --- notifications ------------------------------------------------------------------
+
+
+@customer_required
+@require_GET
+def notifications(request):
+    page = Paginator(selectors.notifications_for(request.user), NOTIFICATIONS_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    return render(request, "accounts/notifications.html", {"page": page, "notifications": page.object_list})
+
+
+@customer_required
+@require_POST
+def notification_read(request, pk: int):
+    notification = get_object_or_404(selectors.notifications_for(request.user), pk=pk)
+    services.mark_notification_read(notification=notification)
+    fallback = notification.rental.get_absolute_url() if notification.rental_id else "accounts:notifications"
+    return redirect(_safe_next(request, fallback))
+
+
+@customer_required
+@require_POST
+def notifications_read_all(request):
+    count = services.mark_all_notifications_read(user=request.user)
+    if count:
+        messages.success(request, _("All notifications are marked as read."))
+    return redirect("accounts:notifications")

@@ -1,10 +1,178 @@
-from django.http import Http404
+"""Customer booking pages: the booking form, its live price preview and cancelling.
+
+Views stay thin: load what they need scoped to the signed-in customer, bind a
+form, call one service, redirect (post/redirect/get). A ValidationError from a
+service becomes a form error and nothing is written.
+"""
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
+
+from car_rental_system.money import ZERO, format_cny, quantize_money
+from customers.decorators import customer_required
+from customers.models import Customer
+from rentals import pricing, services
+from rentals.forms import BookingForm, CancelForm
+from rentals.models import Rental
+from vehicles.selectors import bookable_vehicles
+
+QUOTE_AMOUNTS = (
+    "daily_rate",
+    "base_rent",
+    "discount_amount",
+    "total_amount",
+    "deposit",
+    "cross_location_fee",
+    "order_total",
+)
 
 
-def _todo(request, *args, **kwargs):  # placeholder until the page is built
-    raise Http404("not built yet")
+def _vehicle_or_404(vehicle_pk: int):
+    return get_object_or_404(bookable_vehicles(), pk=vehicle_pk)
 
 
-book = _todo
-quote = _todo
-cancel = _todo
+@customer_required
+@require_http_methods(["GET", "POST"])
+def book(request, vehicle_pk: int):
+    """Booking form; a valid post creates the PENDING rental and shows its order page."""
+    services.refresh_statuses_if_due()
+    vehicle = _vehicle_or_404(vehicle_pk)
+    if request.method == "POST":
+        form = BookingForm(request.POST, vehicle=vehicle)
+        if form.is_valid():
+            try:
+                rental = services.create_rental(
+                    customer=request.customer,
+                    vehicle=vehicle,
+                    start_time=form.cleaned_data["start_time"],
+                    end_time=form.cleaned_data["end_time"],
+                    pickup_location=form.cleaned_data["pickup_location"],
+                    return_location=form.cleaned_data["return_location"],
+                )
+            except ValidationError as error:
+                form.add_error(None, error.messages)
+            else:
+                messages.success(
+                    request,
+                    _("Order #%(order)s is booked. Please pay %(amount)s to confirm it.")
+                    % {"order": rental.pk, "amount": format_cny(rental.order_total)},
+                )
+                return redirect(rental.get_absolute_url())
+    else:
+        initial = {key: request.GET[key] for key in ("start_time", "end_time") if request.GET.get(key)}
+        form = BookingForm(initial=initial, vehicle=vehicle)
+    return render(
+        request,
+        "rentals/book.html",
+        {"vehicle": vehicle, "form": form, "member_level": request.customer.get_member_level_display()},
+    )
+
+
+@require_GET
+def quote(request, vehicle_pk: int):
+    """JSON price preview for the booking form (rentals.pricing.quote): the
+    signed-in customer's member level, REGULAR for anonymous visitors. Amounts
+    are strings (Decimal) plus ready-to-show ``display`` strings."""
+    vehicle = _vehicle_or_404(vehicle_pk)
+    form = BookingForm(request.GET, vehicle=vehicle)
+    if not form.is_valid():
+        errors = [str(message) for field_errors in form.errors.values() for message in field_errors]
+        return JsonResponse({"ok": False, "errors": errors}, status=400)
+    level = Customer.MemberLevel.REGULAR
+    if request.user.is_authenticated:
+        customer = Customer.objects.filter(user=request.user).only("member_level").first()
+        if customer is not None:
+            level = customer.member_level
+    data = form.cleaned_data
+    q = pricing.quote(
+        daily_rate=vehicle.daily_rate,
+        deposit_amount=vehicle.deposit_amount,
+        member_level=level,
+        start_time=data["start_time"],
+        end_time=data["end_time"],
+        pickup_location_id=data["pickup_location"].pk,
+        return_location_id=data["return_location"].pk,
+    )
+    amounts = {name: str(getattr(q, name)) for name in QUOTE_AMOUNTS}
+    return JsonResponse(
+        {
+            "ok": True,
+            "days": q.days,
+            "member_level": level,
+            "member_level_label": str(Customer.MemberLevel(level).label),
+            "discount_percent": str(quantize_money(q.discount_rate * 100)),
+            "amounts": amounts,
+            "display": {name: format_cny(getattr(q, name)) for name in QUOTE_AMOUNTS},
+        }
+    )
+
+
+@customer_required
+@require_http_methods(["GET", "POST"])
+def cancel(request, pk: int):
+    """Confirm page with the refund that will happen; a reason is required."""
+    services.refresh_statuses_if_due()
+    rental = get_object_or_404(
+        Rental.objects.select_related("vehicle", "pickup_location", "return_location").prefetch_related("payments"),
+        pk=pk,
+        customer=request.customer,
+    )
+    if rental.status != Rental.Status.PENDING:
+        messages.error(
+            request,
+            _("Only an order waiting for pick-up can be cancelled here; please contact the store."),
+        )
+        return redirect(rental.get_absolute_url())
+    figures = rental.money_figures()
+    refund_preview = max(ZERO, quantize_money(figures.net_paid - rental.cancellation_fee))
+    open_charges = [p for p in rental.payments.all() if p.is_open]
+    if request.method == "POST":
+        form = CancelForm(request.POST)
+        if form.is_valid():
+            try:
+                refund = services.cancel_rental(
+                    rental=rental, reason=form.cleaned_data["reason"], by_user=request.user
+                )
+            except ValidationError as error:
+                form.add_error(None, error.messages)
+            else:
+                if refund is not None:
+                    messages.success(
+                        request,
+                        _("Order #%(order)s is cancelled. %(amount)s has been refunded to your %(method)s.")
+                        % {
+                            "order": rental.pk,
+                            "amount": format_cny(refund.amount),
+                            "method": refund.get_payment_method_display(),
+                        },
+                    )
+                elif rental.requires_manual_refund:
+                    messages.warning(
+                        request,
+                        _("Order #%(order)s is cancelled. Our staff will refund you by hand.")
+                        % {"order": rental.pk},
+                    )
+                else:
+                    messages.success(
+                        request,
+                        _("Order #%(order)s is cancelled. Nothing had been paid, so there is nothing to refund.")
+                        % {"order": rental.pk},
+                    )
+                return redirect(rental.get_absolute_url())
+    else:
+        form = CancelForm()
+    return render(
+        request,
+        "rentals/cancel.html",
+        {
+            "rental": rental,
+            "form": form,
+            "figures": figures,
+            "refund_preview": refund_preview,
+            "open_charges": open_charges,
+        },
+    )

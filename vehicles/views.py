@@ -1,9 +1,42 @@
-from django.http import Http404
+"""Car list with filters and car detail (public pages)."""
+
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from vehicles import selectors
+from vehicles.forms import VehicleFilterForm
+
+PAGE_SIZE = 12
 
 
-def _todo(request, *args, **kwargs):  # placeholder until the page is built
-    raise Http404("not built yet")
+@require_GET
+def vehicle_list(request):
+    form = VehicleFilterForm(request.GET or None)
+    if form.is_bound and form.is_valid():
+        vehicles = selectors.search_vehicles(**form.search_kwargs())
+        period = (form.cleaned_data.get("start_time"), form.cleaned_data.get("end_time"))
+    else:
+        vehicles = selectors.search_vehicles() if not form.is_bound else selectors.bookable_vehicles().none()
+        period = (None, None)
+    page = Paginator(vehicles, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "vehicles/vehicle_list.html",
+        {
+            "form": form,
+            "page": page,
+            "vehicles": page.object_list,
+            "querystring": query.urlencode(),
+            "period_start": period[0],
+            "period_end": period[1],
+        },
+    )
 
 
-vehicle_list = _todo
-vehicle_detail = _todo
+@require_GET
+def vehicle_detail(request, pk: int):
+    vehicle = get_object_or_404(selectors.bookable_vehicles(), pk=pk)
+    return render(request, "vehicles/vehicle_detail.html", {"vehicle": vehicle})

@@ -1,0 +1,86 @@
+"""Forms of the customer pages. Forms validate; services write."""
+
+from django import forms
+from django.contrib.auth import get_user_model, password_validation
+from django.contrib.auth.forms import UsernameField
+from django.core.validators import RegexValidator
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Payment
+
+phone_validator = RegexValidator(r"^\+?[0-9][0-9\- ]{5,18}$", _("Please enter a valid phone number."))
+
+
+class RegistrationForm(forms.Form):
+    """A login plus the Customer profile (name, phone, optional ID and licence)."""
+
+    username = UsernameField(label=_("Username"), max_length=150)
+    email = forms.EmailField(label=_("Email"), required=False)
+    name = forms.CharField(label=_("Full name"), max_length=100)
+    phone = forms.CharField(label=_("Phone"), max_length=20, validators=[phone_validator])
+    id_card_number = forms.CharField(label=_("ID card number"), max_length=18, required=False)
+    driver_license_number = forms.CharField(label=_("Driver licence number"), max_length=30, required=False)
+    password1 = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validation.password_validators_help_text_html(),
+    )
+    password2 = forms.CharField(
+        label=_("Password again"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean_username(self):
+        username = self.cleaned_data["username"]
+        if get_user_model().objects.filter(username__iexact=username).exists():
+            raise forms.ValidationError(_("This username is already taken."), code="username_taken")
+        return username
+
+    def clean(self):
+        cleaned = super().clean()
+        password1, password2 = cleaned.get("password1"), cleaned.get("password2")
+        if password1 and password2 and password1 != password2:
+            self.add_error("password2", _("The two passwords differ."))
+        elif password1:
+            user = get_user_model()(username=cleaned.get("username", ""), email=cleaned.get("email", ""))
+            try:
+                password_validation.validate_password(password1, user)
+            except forms.ValidationError as error:
+                self.add_error("password1", error)
+        return cleaned
+
+
+class ReviewForm(forms.Form):
+    rating = forms.TypedChoiceField(
+        label=_("Rating"),
+        choices=[(n, "★" * n) for n in range(5, 0, -1)],
+        coerce=int,
+        widget=forms.RadioSelect,
+    )
+    comment = forms.CharField(
+        label=_("Comment"), required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 4})
+    )
+
+
+class PaymentForm(forms.Form):
+    """The customer's choice of payment method. ``expected_amount`` is the
+    remaining amount the page showed; the server charges what it computes and
+    refuses (AmountChanged) when the two differ."""
+
+    METHOD_CHOICES = [
+        (Payment.Method.ALIPAY, Payment.Method.ALIPAY.label),
+        (Payment.Method.WECHAT, Payment.Method.WECHAT.label),
+        (Payment.Method.BANK, Payment.Method.BANK.label),
+    ]
+
+    payment_method = forms.ChoiceField(
+        label=_("Payment method"),
+        choices=METHOD_CHOICES,
+        initial=Payment.Method.ALIPAY,
+        widget=forms.RadioSelect,
+    )
+    expected_amount = forms.DecimalField(
+        max_digits=12, decimal_places=2, min_value=0, widget=forms.HiddenInput
+    )

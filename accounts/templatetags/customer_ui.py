@@ -1,0 +1,60 @@
+"""Badges and navbar figures of the customer pages (SPEC §10)."""
+
+from django import template
+from django.utils.html import format_html
+
+from accounts import selectors
+
+register = template.Library()
+
+STATUS_CLASSES = {
+    "PENDING": "text-bg-warning",
+    "ONGOING": "text-bg-primary",
+    "OVERDUE": "text-bg-danger",
+    "COMPLETED": "text-bg-success",
+    "CANCELLED": "text-bg-secondary",
+}
+
+PAYMENT_BADGE_CLASSES = {
+    selectors.BADGE_TO_PAY: "text-bg-warning",
+    selectors.BADGE_PAID: "text-bg-success",
+    selectors.BADGE_REFUND_PENDING: "text-bg-info",
+    selectors.BADGE_SETTLED: "text-bg-secondary",
+}
+
+
+@register.simple_tag
+def status_badge(rental):
+    """The order status as a coloured badge."""
+    return format_html(
+        '<span class="badge {}" data-status="{}">{}</span>',
+        STATUS_CLASSES.get(rental.status, "text-bg-light"),
+        rental.status,
+        rental.get_status_display(),
+    )
+
+
+@register.simple_tag
+def payment_badge(rental, figures):
+    """The customer's payment badge (To pay / Paid in full / Refund pending / Settled)."""
+    key, label = selectors.payment_badge(rental, figures)
+    return format_html(
+        '<span class="badge {}" data-payment-badge="{}">{}</span>',
+        PAYMENT_BADGE_CLASSES[key],
+        key,
+        label,
+    )
+
+
+@register.simple_tag(takes_context=True)
+def unread_notification_count(context) -> int:
+    """Unread notifications of the signed-in user (one COUNT query, once per render)."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return 0
+    cached = getattr(request, "_unread_notification_count", None)
+    if cached is None:
+        cached = selectors.unread_notification_count(user)
+        request._unread_notification_count = cached
+    return cached

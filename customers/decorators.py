@@ -1,0 +1,26 @@
+"""Access to the customer pages."""
+
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
+
+from customers.models import Customer
+
+
+def customer_required(view):
+    """Signed-in users with a Customer profile only: anonymous users go to the
+    login page with ``?next=``; a login without a profile (staff) gets 403.
+    Sets ``request.customer``."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        customer = Customer.objects.filter(user=request.user).first()
+        if customer is None:
+            raise PermissionDenied(_("These pages are for customers; staff work in the admin."))
+        request.customer = customer
+        return view(request, *args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,94 @@
+/* Live price breakdown of the booking form.
+ *
+ * Asks the server (rentals:quote, the same rentals.pricing.quote the booking
+ * uses) and shows its ready-formatted amounts, so no money is computed here.
+ */
+(function () {
+  "use strict";
+  var form = document.getElementById("booking-form");
+  var card = document.getElementById("price-breakdown");
+  if (!form || !card) return;
+  var url = form.getAttribute("data-quote-url");
+  var fields = ["start_time", "end_time", "pickup_location", "return_location"];
+  var errorsBox = card.querySelector("[data-quote-errors]");
+  var hint = card.querySelector("[data-quote-hint]");
+  var timer = null;
+  var sequence = 0;
+
+  function setText(name, value) {
+    card.querySelectorAll('[data-quote="' + name + '"]').forEach(function (el) {
+      el.textContent = value;
+    });
+  }
+
+  function clearAmounts() {
+    ["base_rent", "discount_amount", "total_amount", "deposit", "cross_location_fee", "order_total", "days"].forEach(
+      function (name) { setText(name, "–"); }
+    );
+  }
+
+  function showErrors(messages) {
+    if (!messages || !messages.length) {
+      errorsBox.classList.add("d-none");
+      errorsBox.textContent = "";
+      return;
+    }
+    errorsBox.textContent = messages.join(" ");
+    errorsBox.classList.remove("d-none");
+  }
+
+  function refresh() {
+    var params = new URLSearchParams();
+    for (var i = 0; i < fields.length; i++) {
+      var input = form.elements[fields[i]];
+      if (!input || !input.value) {
+        clearAmounts();
+        showErrors([]);
+        if (hint) hint.classList.remove("d-none");
+        return;
+      }
+      params.append(fields[i], input.value);
+    }
+    var mine = ++sequence;
+    card.setAttribute("aria-busy", "true");
+    fetch(url + "?" + params.toString(), { headers: { "Accept": "application/json" }, credentials: "same-origin" })
+      .then(function (response) { return response.json(); })
+      .then(function (data) {
+        if (mine !== sequence) return; // an older answer arriving late
+        card.removeAttribute("aria-busy");
+        if (!data.ok) {
+          clearAmounts();
+          showErrors(data.errors);
+          card.setAttribute("data-quote-state", "error");
+          return;
+        }
+        showErrors([]);
+        if (hint) hint.classList.add("d-none");
+        Object.keys(data.display).forEach(function (name) { setText(name, data.display[name]); });
+        setText("discount_amount", data.amounts.discount_amount === "0.00" ? data.display.discount_amount : "−" + data.display.discount_amount);
+        setText("days", String(data.days));
+        setText("discount_percent", data.discount_percent.replace(/\.00$/, ""));
+        setText("member_level_label", data.member_level_label);
+        card.setAttribute("data-quote-state", "ok");
+        card.setAttribute("data-order-total", data.amounts.order_total);
+      })
+      .catch(function () {
+        if (mine !== sequence) return;
+        card.removeAttribute("aria-busy");
+        card.setAttribute("data-quote-state", "error");
+      });
+  }
+
+  function schedule() {
+    window.clearTimeout(timer);
+    timer = window.setTimeout(refresh, 250);
+  }
+
+  fields.forEach(function (name) {
+    var input = form.elements[name];
+    if (!input) return;
+    input.addEventListener("change", schedule);
+    input.addEventListener("input", schedule);
+  });
+  refresh();
+})();

@@ -1,0 +1,55 @@
+"""Reads for the car pages."""
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.db.models import QuerySet
+
+from vehicles.models import Location, Vehicle
+
+# Rental statuses that hold a car for their period. Mirrors
+# rentals.models.Rental.ACTIVE_STATUSES (a test keeps them equal); spelled out
+# here because vehicles must not import the rentals app.
+BLOCKING_RENTAL_STATUSES = ("PENDING", "ONGOING", "OVERDUE")
+
+
+def cities() -> list[str]:
+    return list(Location.objects.order_by("city").values_list("city", flat=True).distinct())
+
+
+def bookable_vehicles() -> QuerySet:
+    """Cars a customer may book: AVAILABLE, or RENTED for a later period."""
+    return Vehicle.objects.filter(status__in=[Vehicle.Status.AVAILABLE, Vehicle.Status.RENTED]).select_related(
+        "location"
+    )
+
+
+def search_vehicles(
+    *,
+    city: str = "",
+    start_time: datetime | None = None,
+    end_time: datetime | None = None,
+    min_price: Decimal | None = None,
+    max_price: Decimal | None = None,
+    seats: int | None = None,
+) -> QuerySet:
+    """Bookable cars matching the filters; with a period, only cars with no
+    PENDING/ONGOING/OVERDUE rental overlapping it (same rule as booking)."""
+    qs = bookable_vehicles()
+    if city:
+        qs = qs.filter(location__city=city)
+    if min_price is not None:
+        qs = qs.filter(daily_rate__gte=min_price)
+    if max_price is not None:
+        qs = qs.filter(daily_rate__lte=max_price)
+    if seats:
+        qs = qs.filter(seats__gte=seats)
+    if start_time is not None and end_time is not None:
+        # One filter() call: the three conditions apply to the same rental row.
+        busy = Vehicle.objects.filter(
+            rentals__status__in=BLOCKING_RENTAL_STATUSES,
+            rentals__start_time__lt=end_time,
+            rentals__end_time__gt=start_time,
+        ).values("pk")
+        qs = qs.exclude(pk__in=busy)
+    return qs.order_by("daily_rate", "brand", "model", "pk")
