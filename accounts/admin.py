@@ -1,3 +1,150 @@
-from django.contrib import admin
+"""Admin for the ledger and its audit trail: strictly read-only.
 
-# Register your models here.
+No admin path adds, changes or deletes a Payment, PaymentEvent or
+CallbackReceipt; money moves only through the staff pages on a rental
+(``rentals/admin_views.py``), which call the services. The finance dashboard
+and the CSV export hang off the Payment admin's URLs.
+"""
+
+from functools import update_wrapper
+
+from django.contrib import admin
+from django.urls import path, reverse
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from accounts import admin_views
+from accounts.models import CallbackReceipt, Notification, Payment, PaymentEvent, Review
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """View permission only, for everyone including superusers; no bulk delete."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+
+def rental_link(rental_id):
+    if rental_id is None:
+        return "—"
+    url = reverse("admin:rentals_rental_change", args=[rental_id])
+    return format_html('<a href="{}">#{}</a>', url, rental_id)
+
+
+class PaymentEventInline(admin.TabularInline):
+    model = PaymentEvent
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "event", "from_status", "to_status", "provider", "actor", "payload")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdmin):
+    list_display = (
+        "transaction_id",
+        "rental_display",
+        "transaction_type",
+        "status",
+        "amount",
+        "payment_method",
+        "provider",
+        "user",
+        "created_at",
+        "paid_at",
+    )
+    list_filter = ("transaction_type", "status", "payment_method", "provider")
+    search_fields = ("=transaction_id", "provider_reference", "=rental__id", "rental__customer__name", "rental__customer__phone")
+    list_select_related = ("rental", "user")
+    date_hierarchy = "created_at"
+    inlines = (PaymentEventInline,)
+
+    @admin.display(description=_("rental"), ordering="rental_id")
+    def rental_display(self, obj: Payment):
+        return rental_link(obj.rental_id)
+
+    def get_urls(self):
+        def wrap(view):
+            def wrapper(*args, **kwargs):
+                return self.admin_site.admin_view(view)(*args, model_admin=self, **kwargs)
+
+            return update_wrapper(wrapper, view)
+
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path("dashboard/", wrap(admin_views.finance_dashboard_view), name="%s_%s_dashboard" % info),
+            path("export/", wrap(admin_views.export_payments_view), name="%s_%s_export" % info),
+        ] + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = extra_context or {}
+        extra_context["can_view_dashboard"] = request.user.has_perm(admin_views.DASHBOARD_PERMISSION)
+        return super().changelist_view(request, extra_context=extra_context)
+
+
+@admin.register(PaymentEvent)
+class PaymentEventAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "event", "payment", "rental_display", "from_status", "to_status", "provider", "actor")
+    list_filter = ("event", "provider", "to_status")
+    search_fields = ("=payment__transaction_id", "=rental__id", "event")
+    list_select_related = ("payment", "actor")
+    date_hierarchy = "created_at"
+
+    @admin.display(description=_("rental"), ordering="rental_id")
+    def rental_display(self, obj: PaymentEvent):
+        return rental_link(obj.rental_id)
+
+
+@admin.register(CallbackReceipt)
+class CallbackReceiptAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "provider", "event_id", "payment")
+    list_filter = ("provider",)
+    search_fields = ("=event_id", "=payment__transaction_id")
+    list_select_related = ("payment",)
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    """Notifications are written by the flows; staff read them and may mark them read."""
+
+    list_display = ("created_at", "user", "notification_type", "title", "rental", "is_read")
+    list_filter = ("notification_type", "is_read")
+    search_fields = ("title", "user__username", "=rental__id")
+    list_select_related = ("user", "rental", "rental__vehicle")
+    readonly_fields = ("user", "rental", "notification_type", "title", "message", "created_at")
+    fields = ("user", "rental", "notification_type", "title", "message", "is_read", "created_at")
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Review)
+class ReviewAdmin(admin.ModelAdmin):
+    list_display = ("rental", "rating", "created_at")
+    list_filter = ("rating",)
+    search_fields = ("=rental__id", "comment")
+    list_select_related = ("rental", "rental__vehicle")
+    readonly_fields = ("rental", "rating", "comment", "created_at")
+
+    def has_add_permission(self, request):
+        return False

@@ -1,0 +1,331 @@
+"""Reads for the finance dashboard and the payments export (admin only).
+
+Every date is a calendar day in the site's time zone (Asia/Shanghai): "today"
+runs from local midnight to local midnight. Revenue is PAID charges by
+``paid_at``; refunds are REFUNDED refund rows by ``paid_at`` (when the money
+went back); net = revenue − refunds. Amounts are Decimals, never floats.
+"""
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, Q, Sum, When
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from accounts.models import Payment, PaymentEvent
+from car_rental_system.money import ZERO, quantize_money
+from rentals.models import Rental
+
+CHARGE, REFUND = Payment.TransactionType.CHARGE, Payment.TransactionType.REFUND
+PAID, REFUNDED = Payment.Status.PAID, Payment.Status.REFUNDED
+# Outcomes of an online charge attempt that has finished (still-open ones don't count).
+FINISHED_CHARGE_STATUSES = (Payment.Status.PAID, Payment.Status.FAILED, Payment.Status.CANCELLED, Payment.Status.EXPIRED)
+# Callback verdicts that are not a rejection (accounts.services.handle_callback).
+NOT_REJECTED_VERDICTS = ("accepted", "duplicate")
+COUNTER_PROVIDER = "counter"
+MONITORING_DAYS = 30
+MONEY = DecimalField(max_digits=14, decimal_places=2)
+
+
+def site_tz() -> ZoneInfo:
+    return ZoneInfo(settings.TIME_ZONE)
+
+
+def local_today(now: datetime | None = None) -> date:
+    return timezone.localtime(now or timezone.now(), site_tz()).date()
+
+
+def day_start(day: date) -> datetime:
+    """Local midnight of ``day`` as an aware datetime."""
+    return datetime.combine(day, time.min, tzinfo=site_tz())
+
+
+def day_range(first: date, last: date) -> tuple[datetime, datetime]:
+    """[local midnight of ``first``, local midnight after ``last``)."""
+    return day_start(first), day_start(last + timedelta(days=1))
+
+
+# --- revenue ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Revenue:
+    revenue: Decimal
+    refunds: Decimal
+
+    @property
+    def net(self) -> Decimal:
+        return quantize_money(self.revenue - self.refunds)
+
+
+def revenue_between(start: datetime, end: datetime) -> Revenue:
+    """PAID charges and REFUNDED refunds whose ``paid_at`` is in [start, end)."""
+    sums = Payment.objects.filter(paid_at__gte=start, paid_at__lt=end).aggregate(
+        revenue=Sum("amount", filter=Q(transaction_type=CHARGE, status=PAID)),
+        refunds=Sum("amount", filter=Q(transaction_type=REFUND, status=REFUNDED)),
+    )
+    return Revenue(quantize_money(sums["revenue"] or ZERO), quantize_money(sums["refunds"] or ZERO))
+
+
+def daily_net_revenue(*, days: int = MONITORING_DAYS, today: date | None = None) -> list[dict]:
+    """One row per local day, oldest first: revenue, refunds and net (days with no money are zero)."""
+    today = today or local_today()
+    first = today - timedelta(days=days - 1)
+    start, end = day_range(first, today)
+    rows = (
+        Payment.objects.filter(paid_at__gte=start, paid_at__lt=end)
+        .filter(Q(transaction_type=CHARGE, status=PAID) | Q(transaction_type=REFUND, status=REFUNDED))
+        .annotate(day=TruncDate("paid_at", tzinfo=site_tz()))
+        .values("day", "transaction_type")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    by_day: dict[date, dict[str, Decimal]] = {}
+    for row in rows:
+        by_day.setdefault(row["day"], {})[row["transaction_type"]] = quantize_money(row["total"])
+    series = []
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        revenue = by_day.get(day, {}).get(CHARGE, ZERO)
+        refunds = by_day.get(day, {}).get(REFUND, ZERO)
+        series.append({"day": day, "revenue": revenue, "refunds": refunds, "net": quantize_money(revenue - refunds)})
+    return series
+
+
+# --- balances -----------------------------------------------------------------------
+
+
+def _with_balances(qs):
+    """Annotate §4 ``owed``, ``net_paid``, ``remaining_raw`` and ``refund_due_raw``
+    from the stored figures (which equal the ledger) in the database."""
+    order_total = ExpressionWrapper(
+        F("total_amount") + F("deposit") + F("cross_location_fee") + F("overdue_fee") + F("damage_fee"),
+        output_field=MONEY,
+    )
+    owed = Case(
+        When(status=Rental.Status.COMPLETED, then=ExpressionWrapper(order_total - F("deposit"), output_field=MONEY)),
+        When(status=Rental.Status.CANCELLED, then=F("cancellation_fee")),
+        default=order_total,
+        output_field=MONEY,
+    )
+    net_paid = ExpressionWrapper(F("amount_paid") - F("amount_refunded"), output_field=MONEY)
+    return qs.annotate(order_total_db=order_total, owed_db=owed, net_paid_db=net_paid).annotate(
+        remaining_raw=ExpressionWrapper(F("owed_db") - F("net_paid_db"), output_field=MONEY),
+        refund_due_raw=ExpressionWrapper(F("net_paid_db") - F("owed_db"), output_field=MONEY),
+    )
+
+
+def outstanding_balances(limit: int | None = 100):
+    """Orders whose customer still owes money for a car already handed over, a
+    return fee or a cancellation fee: remaining > 0 and not PENDING (an unpaid
+    booking is not a debt yet). Largest first."""
+    qs = (
+        _with_balances(Rental.objects.exclude(status=Rental.Status.PENDING))
+        .filter(remaining_raw__gt=0)
+        .select_related("customer", "vehicle")
+        .order_by("-remaining_raw", "pk")
+    )
+    return qs[:limit] if limit else qs
+
+
+def refunds_due(limit: int | None = 100):
+    """Orders where the company owes money back (refund_due > 0), largest first;
+    the ones flagged for manual handling are among them."""
+    qs = (
+        _with_balances(Rental.objects.all())
+        .filter(refund_due_raw__gt=0)
+        .select_related("customer", "vehicle")
+        .order_by("-refund_due_raw", "pk")
+    )
+    return qs[:limit] if limit else qs
+
+
+def balance_totals() -> dict[str, Decimal]:
+    outstanding = outstanding_balances(limit=None).aggregate(total=Sum("remaining_raw"), count=Count("pk"))
+    due = refunds_due(limit=None).aggregate(total=Sum("refund_due_raw"), count=Count("pk"))
+    return {
+        "outstanding_total": quantize_money(outstanding["total"] or ZERO),
+        "outstanding_count": outstanding["count"],
+        "refunds_due_total": quantize_money(due["total"] or ZERO),
+        "refunds_due_count": due["count"],
+    }
+
+
+def deposit_held(rental: Rental) -> Decimal:
+    """The part of the deposit actually in hand: payments cover the rent and the
+    fees first, the deposit last (§4: fees are taken from the deposit)."""
+    net_paid = rental.amount_paid - rental.amount_refunded
+    in_hand = max(ZERO, net_paid - (rental.order_total - rental.deposit))
+    return quantize_money(min(rental.deposit, in_hand))
+
+
+def deposits_held() -> dict:
+    """Deposits of PENDING/ONGOING/OVERDUE orders that have been paid."""
+    total, count = ZERO, 0
+    rentals = Rental.objects.filter(status__in=Rental.ACTIVE_STATUSES, deposit__gt=0, amount_paid__gt=0).only(
+        "total_amount", "deposit", "cross_location_fee", "overdue_fee", "damage_fee", "amount_paid", "amount_refunded"
+    )
+    for rental in rentals.iterator(chunk_size=500):
+        held = deposit_held(rental)
+        if held > ZERO:
+            total += held
+            count += 1
+    return {"total": quantize_money(total), "count": count}
+
+
+# --- provider monitoring ------------------------------------------------------------
+
+
+@dataclass
+class Monitoring:
+    since: datetime
+    online_finished: int = 0
+    online_paid: int = 0
+    failed: int = 0
+    expired: int = 0
+    cancelled: int = 0
+    rejected_callbacks: int = 0
+    failures_by_reason: list[dict] = field(default_factory=list)
+
+    @property
+    def success_rate(self) -> Decimal | None:
+        """Share of finished online charge attempts that were paid, in percent (None with no attempts)."""
+        if not self.online_finished:
+            return None
+        return quantize_money(Decimal(self.online_paid) * 100 / Decimal(self.online_finished))
+
+
+def rejected_callbacks(since: datetime):
+    """Callbacks the provider flow turned away (bad signature, stale, malformed,
+    unknown transaction, amount mismatch…): ``callback_received`` events whose
+    payload verdict is neither accepted nor duplicate."""
+    return (
+        PaymentEvent.objects.filter(event="callback_received", created_at__gte=since)
+        .exclude(payload__verdict__in=NOT_REJECTED_VERDICTS)
+    )
+
+
+def monitoring(*, days: int = MONITORING_DAYS, today: date | None = None) -> Monitoring:
+    """Online charges created in the last ``days`` local days (counter payments left out)."""
+    today = today or local_today()
+    since = day_start(today - timedelta(days=days - 1))
+    charges = Payment.objects.filter(transaction_type=CHARGE, created_at__gte=since).exclude(
+        provider=COUNTER_PROVIDER
+    )
+    counts = charges.aggregate(
+        finished=Count("pk", filter=Q(status__in=FINISHED_CHARGE_STATUSES)),
+        paid=Count("pk", filter=Q(status=PAID)),
+        failed=Count("pk", filter=Q(status=Payment.Status.FAILED)),
+        expired=Count("pk", filter=Q(status=Payment.Status.EXPIRED)),
+        cancelled=Count("pk", filter=Q(status=Payment.Status.CANCELLED)),
+    )
+    failures = list(
+        charges.filter(status=Payment.Status.FAILED)
+        .values("failure_reason")
+        .annotate(count=Count("pk"))
+        .order_by("-count", "failure_reason")
+    )
+    return Monitoring(
+        since=since,
+        online_finished=counts["finished"],
+        online_paid=counts["paid"],
+        failed=counts["failed"],
+        expired=counts["expired"],
+        cancelled=counts["cancelled"],
+        rejected_callbacks=rejected_callbacks(since).count(),
+        failures_by_reason=failures,
+    )
+
+
+def dashboard(now: datetime | None = None) -> dict:
+    """Everything the finance dashboard shows."""
+    today = local_today(now)
+    month_first = today.replace(day=1)
+    return {
+        "today": today,
+        "month_first": month_first,
+        "today_revenue": revenue_between(*day_range(today, today)),
+        "month_revenue": revenue_between(*day_range(month_first, today)),
+        "balances": balance_totals(),
+        "outstanding": list(outstanding_balances()),
+        "refunds_due": list(refunds_due()),
+        "deposits_held": deposits_held(),
+        "monitoring": monitoring(today=today),
+        "daily": daily_net_revenue(today=today),
+    }
+
+
+# --- CSV export ---------------------------------------------------------------------
+
+CSV_HEADER = [
+    "transaction_id",
+    "rental_id",
+    "customer",
+    "type",
+    "status",
+    "method",
+    "provider",
+    "amount",
+    "created_at",
+    "paid_at",
+    "description",
+    "failure_reason",
+]
+
+
+def payments_for_export(first: date, last: date):
+    """Ledger rows of the local days [first, last]: by ``paid_at`` when the money
+    moved, else by ``created_at`` (so every row appears once and the PAID/REFUNDED
+    totals equal the dashboard's revenue for the same days)."""
+    start, end = day_range(first, last)
+    return (
+        Payment.objects.filter(
+            Q(paid_at__gte=start, paid_at__lt=end) | Q(paid_at__isnull=True, created_at__gte=start, created_at__lt=end)
+        )
+        .select_related("rental__customer")
+        .order_by("created_at", "id")
+    )
+
+
+def _local_iso(value: datetime | None) -> str:
+    return timezone.localtime(value, site_tz()).strftime("%Y-%m-%d %H:%M:%S") if value else ""
+
+
+def _cell(value: str) -> str:
+    """Neutralise text a spreadsheet would run as a formula."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+
+
+class _Echo:
+    def write(self, value):
+        return value
+
+
+def export_rows(first: date, last: date) -> Iterator[str]:
+    """CSV lines (UTF-8 BOM and header first) for a StreamingHttpResponse; amounts as plain decimals."""
+    writer = csv.writer(_Echo())
+    # The byte-order mark lets spreadsheet programs read the Chinese names as UTF-8.
+    yield "\ufeff" + writer.writerow(CSV_HEADER)
+    for payment in payments_for_export(first, last).iterator(chunk_size=1000):
+        yield writer.writerow(
+            [
+                payment.transaction_id,
+                payment.rental_id,
+                _cell(payment.rental.customer.name),
+                payment.transaction_type,
+                payment.status,
+                payment.payment_method,
+                payment.provider,
+                f"{quantize_money(payment.amount):.2f}",
+                _local_iso(payment.created_at),
+                _local_iso(payment.paid_at),
+                _cell(payment.description),
+                _cell(payment.failure_reason),
+            ]
+        )
