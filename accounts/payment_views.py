@@ -1,11 +1,168 @@
-from django.http import Http404
+"""Customer payment pages, the sandbox provider's checkout page and the
+provider callback endpoint (SPEC §5 Paying, §6).
+
+Views stay thin: load what is needed scoped to the signed-in customer, bind a
+form, call one service, redirect. The rules live in ``accounts.services``.
+"""
+
+import logging
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponseBadRequest, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts import selectors, services
+from accounts.exceptions import AmountChanged, PaymentError
+from accounts.forms import PaymentForm
+from accounts.models import Payment
+from accounts.providers import CallbackStatus, sandbox
+from car_rental_system.money import format_cny
+from rentals.models import Rental
+from rentals.services import refresh_statuses_if_due
+
+logger = logging.getLogger(__name__)
 
 
-def _todo(request, *args, **kwargs):  # placeholder until the page is built
-    raise Http404("not built yet")
+def _own_rental(request, pk) -> Rental:
+    return get_object_or_404(
+        Rental.objects.select_related("vehicle", "customer", "pickup_location", "return_location"),
+        pk=pk,
+        customer__user=request.user,
+    )
 
 
-pay = _todo
-sandbox_checkout = _todo
-payment_return = _todo
-callback = _todo
+def _own_charge(request, transaction_id, **filters) -> Payment:
+    return get_object_or_404(
+        Payment.objects.select_related("rental", "rental__vehicle"),
+        transaction_id=transaction_id,
+        transaction_type=Payment.TransactionType.CHARGE,
+        rental__customer__user=request.user,
+        **filters,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def pay(request, pk):
+    """Choose a method and go to the provider; the amount is the server's."""
+    refresh_statuses_if_due()
+    rental = _own_rental(request, pk)
+    figures = rental.money_figures()
+    payable = rental.status in services.PAYABLE_STATUSES and figures.remaining > 0
+    if request.method == "POST" and not payable:
+        messages.error(request, _("This order has nothing to pay right now."))
+        return redirect("accounts:pay", pk=rental.pk)
+    if request.method == "POST":
+        form = PaymentForm(request.POST)
+        if form.is_valid():
+            try:
+                charge = services.start_payment(
+                    rental=rental,
+                    method=form.cleaned_data["payment_method"],
+                    user=request.user,
+                    expected_amount=form.cleaned_data["expected_amount"],
+                )
+            except AmountChanged as exc:
+                messages.warning(request, " ".join(exc.messages))
+                return redirect("accounts:pay", pk=rental.pk)
+            except PaymentError as exc:
+                messages.error(request, " ".join(exc.messages))
+                return redirect("accounts:pay", pk=rental.pk)
+            return redirect(charge.redirect_url)
+    else:
+        form = PaymentForm(initial={"expected_amount": figures.remaining})
+    open_charge = selectors.open_charge(rental) if payable else None
+    continue_url = services.payment_redirect_url(open_charge) if open_charge else ""
+    return render(
+        request,
+        "payments/pay.html",
+        {
+            "rental": rental,
+            "figures": figures,
+            "breakdown": rental.get_order_amount_breakdown(),
+            "payable": payable,
+            "form": form,
+            "open_charge": open_charge,
+            "continue_url": continue_url,
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def sandbox_checkout(request, transaction_id):
+    """The sandbox provider's page: the person picks the outcome; the page then
+    signs a callback exactly like a remote provider and delivers it to the same
+    handler, and sends the browser back to the order."""
+    charge = _own_charge(request, transaction_id, provider=sandbox.SandboxProvider.name)
+    if request.method == "POST":
+        outcome = request.POST.get("outcome")
+        if outcome not in CallbackStatus.ALL:
+            return HttpResponseBadRequest(_("Choose success, failure or cancel."))
+        if not charge.is_open:
+            messages.info(request, _("This payment is already closed."))
+            return redirect(charge.rental.get_absolute_url())
+        reason = ""
+        if outcome == CallbackStatus.FAILED:
+            reason = (request.POST.get("failure_reason") or "").strip()[:200] or _("Declined by the bank")
+        elif outcome == CallbackStatus.CANCELLED:
+            reason = _("Cancelled at the payment page")
+        headers, body = sandbox.build_callback(
+            transaction_id=charge.transaction_id, status=outcome, amount=charge.amount, failure_reason=reason
+        )
+        http_status, answer = services.handle_callback(provider=sandbox.SandboxProvider.name, headers=headers, body=body)
+        if http_status != 200:
+            logger.warning("sandbox checkout callback for %s answered %s: %s", transaction_id, http_status, answer)
+        charge.refresh_from_db()
+        if charge.status == Payment.Status.PAID:
+            messages.success(request, _("Payment of %(amount)s received. Thank you!") % {"amount": format_cny(charge.amount)})
+        elif charge.status in (Payment.Status.FAILED, Payment.Status.CANCELLED):
+            messages.warning(
+                request,
+                _("The payment did not go through: %(reason)s. You can pay again.") % {"reason": charge.failure_reason},
+            )
+        return redirect(charge.rental.get_absolute_url())
+    return render(
+        request,
+        "payments/sandbox_checkout.html",
+        {"charge": charge, "rental": charge.rental, "outcomes": CallbackStatus},
+    )
+
+
+@login_required
+def payment_return(request, transaction_id):
+    """Where a provider sends the browser back: "processing" (refreshing itself)
+    until the callback has arrived, then the outcome."""
+    charge = _own_charge(request, transaction_id)
+    rental = charge.rental
+    figures = rental.money_figures()
+    return render(
+        request,
+        "payments/return.html",
+        {
+            "charge": charge,
+            "rental": rental,
+            "processing": charge.is_open,
+            "can_pay_again": rental.status in services.PAYABLE_STATUSES and figures.remaining > 0,
+            "refresh_seconds": 3,
+        },
+    )
+
+
+@csrf_exempt
+@require_POST
+def callback(request, provider):
+    """Server-to-server provider callback. Answers JSON with the status code
+    handle_callback decides; bad input is a 4xx, never a 500."""
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return JsonResponse({"status": "rejected", "reason": "body_too_large"}, status=400)
+    http_status, answer = services.handle_callback(provider=provider, headers=request.headers, body=body)
+    return JsonResponse(answer, status=http_status)
