@@ -26,8 +26,10 @@ CHARGE, REFUND = Payment.TransactionType.CHARGE, Payment.TransactionType.REFUND
 PAID, REFUNDED = Payment.Status.PAID, Payment.Status.REFUNDED
 # Outcomes of an online charge attempt that has finished (still-open ones don't count).
 FINISHED_CHARGE_STATUSES = (Payment.Status.PAID, Payment.Status.FAILED, Payment.Status.CANCELLED, Payment.Status.EXPIRED)
-# Callback verdicts that are not a rejection (accounts.services.handle_callback).
-NOT_REJECTED_VERDICTS = ("accepted", "duplicate")
+# Verdicts written by accounts.services.handle_callback on "callback_received"
+# events: accepted, duplicate, ignored (already final), amount_mismatch, rejected.
+REJECTED_VERDICT = "rejected"
+AMOUNT_MISMATCH_VERDICT = "amount_mismatch"
 COUNTER_PROVIDER = "counter"
 MONITORING_DAYS = 30
 MONEY = DecimalField(max_digits=14, decimal_places=2)
@@ -191,6 +193,8 @@ class Monitoring:
     expired: int = 0
     cancelled: int = 0
     rejected_callbacks: int = 0
+    amount_mismatches: int = 0
+    rejections_by_reason: list[dict] = field(default_factory=list)
     failures_by_reason: list[dict] = field(default_factory=list)
 
     @property
@@ -201,14 +205,15 @@ class Monitoring:
         return quantize_money(Decimal(self.online_paid) * 100 / Decimal(self.online_finished))
 
 
+def callback_events(since: datetime):
+    return PaymentEvent.objects.filter(event="callback_received", created_at__gte=since)
+
+
 def rejected_callbacks(since: datetime):
-    """Callbacks the provider flow turned away (bad signature, stale, malformed,
-    unknown transaction, amount mismatch…): ``callback_received`` events whose
-    payload verdict is neither accepted nor duplicate."""
-    return (
-        PaymentEvent.objects.filter(event="callback_received", created_at__gte=since)
-        .exclude(payload__verdict__in=NOT_REJECTED_VERDICTS)
-    )
+    """Callbacks turned away before acting (bad signature, stale timestamp,
+    malformed body, unknown provider or transaction): ``callback_received``
+    events with payload verdict "rejected" (accounts.services.handle_callback)."""
+    return callback_events(since).filter(payload__verdict=REJECTED_VERDICT)
 
 
 def monitoring(*, days: int = MONITORING_DAYS, today: date | None = None) -> Monitoring:
@@ -231,6 +236,12 @@ def monitoring(*, days: int = MONITORING_DAYS, today: date | None = None) -> Mon
         .annotate(count=Count("pk"))
         .order_by("-count", "failure_reason")
     )
+    # Grouping on a JSON key differs between SQLite and PostgreSQL; the rejected
+    # callbacks of a month are few, so count their reasons here.
+    rejected_reasons = [(payload or {}).get("reason", "") for payload in rejected_callbacks(since).values_list("payload", flat=True)]
+    by_reason: dict[str, int] = {}
+    for reason in rejected_reasons:
+        by_reason[reason] = by_reason.get(reason, 0) + 1
     return Monitoring(
         since=since,
         online_finished=counts["finished"],
@@ -238,7 +249,11 @@ def monitoring(*, days: int = MONITORING_DAYS, today: date | None = None) -> Mon
         failed=counts["failed"],
         expired=counts["expired"],
         cancelled=counts["cancelled"],
-        rejected_callbacks=rejected_callbacks(since).count(),
+        rejected_callbacks=len(rejected_reasons),
+        amount_mismatches=callback_events(since).filter(payload__verdict=AMOUNT_MISMATCH_VERDICT).count(),
+        rejections_by_reason=[
+            {"reason": reason, "count": count} for reason, count in sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))
+        ],
         failures_by_reason=failures,
     )
 
