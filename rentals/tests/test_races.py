@@ -1,0 +1,216 @@
+"""Concurrent requests against the locking services, on PostgreSQL row locks
+(SPEC §5: "also under concurrent requests"; a refund is never written twice).
+
+Each test starts its threads at one barrier so the calls really overlap, and
+every thread closes its own database connection.
+"""
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import close_old_connections, connection
+from django.utils import timezone
+
+from accounts.models import Payment
+from accounts.services import record_counter_payment
+from accounts.tests.assertions import assert_ledger_consistent
+from accounts.tests.factories import PaymentFactory
+from rentals.exceptions import BookingConflict, InvalidTransition
+from rentals.models import Rental
+from rentals.services import cancel_rental, create_rental, pickup_rental, process_return
+from vehicles.models import Vehicle
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def run_at_once(calls):
+    """Run each zero-argument callable in its own thread, all released together.
+
+    Returns one ("ok", value) or ("error", exception) per call, in call order.
+    """
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def worker(index, call):
+        close_old_connections()
+        try:
+            barrier.wait(timeout=10)
+            results[index] = ("ok", call())
+        except Exception as exc:  # noqa: BLE001 - collected for the assertions
+            results[index] = ("error", exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a thread hung (deadlock?)"
+    return results
+
+
+def _split(results):
+    oks = [value for kind, value in results if kind == "ok"]
+    errors = [value for kind, value in results if kind == "error"]
+    return oks, errors
+
+
+def _start():
+    return timezone.now().replace(microsecond=0) + timedelta(days=1)
+
+
+def _paid_rental(customer, vehicle, amount="2900.00") -> Rental:
+    start = _start()
+    rental = create_rental(
+        customer=customer,
+        vehicle=vehicle,
+        start_time=start,
+        end_time=start + timedelta(days=3),
+        pickup_location=vehicle.location,
+    )
+    PaymentFactory(rental=rental, amount=Decimal(amount))
+    rental.refresh_financials()
+    return rental
+
+
+def test_eight_overlapping_bookings_of_one_car_make_one_rental(vehicle, customer):
+    from customers.tests.factories import CustomerFactory
+
+    customers = [customer] + [CustomerFactory() for _ in range(7)]
+    start = _start()
+
+    def book(i):
+        # every period overlaps every other one
+        return lambda: create_rental(
+            customer=customers[i],
+            vehicle=Vehicle.objects.get(pk=vehicle.pk),
+            start_time=start + timedelta(hours=i),
+            end_time=start + timedelta(days=2, hours=i),
+            pickup_location=vehicle.location,
+        )
+
+    results = run_at_once([book(i) for i in range(8)])
+
+    oks, errors = _split(results)
+    assert len(oks) == 1, results
+    assert len(errors) == 7
+    for error in errors:
+        assert isinstance(error, BookingConflict), repr(error)
+        assert error.messages[0].startswith("This car is already booked from ")
+    assert Rental.objects.filter(vehicle=vehicle).count() == 1
+    assert Rental.objects.get().pk == oks[0].pk
+
+
+def test_six_concurrent_cancels_write_one_refund(customer, vehicle):
+    rental = _paid_rental(customer, vehicle)
+
+    results = run_at_once(
+        [
+            lambda: cancel_rental(rental=Rental.objects.get(pk=rental.pk), reason="Plans changed", by_user=customer.user)
+            for _ in range(6)
+        ]
+    )
+
+    oks, errors = _split(results)
+    assert len(oks) == 1, results
+    assert oks[0].amount == Decimal("2900.00")
+    assert len(errors) == 5
+    assert all(isinstance(error, InvalidTransition) for error in errors), errors
+    refunds = Payment.objects.filter(rental=rental, transaction_type=Payment.TransactionType.REFUND)
+    assert refunds.count() == 1
+    rental.refresh_from_db()
+    assert rental.status == Rental.Status.CANCELLED
+    assert rental.settlement_status == Rental.SettlementStatus.SETTLED
+    assert_ledger_consistent(rental)
+
+
+def test_a_return_racing_a_cancel_only_one_wins(customer, vehicle, staff_user, other_location):
+    rental = _paid_rental(customer, vehicle)
+    pickup_rental(rental=rental, by_user=staff_user)
+    returned_at = timezone.now()
+
+    results = run_at_once(
+        [
+            lambda: process_return(
+                rental=Rental.objects.get(pk=rental.pk),
+                returned_at=returned_at,
+                location=other_location,
+                by_user=staff_user,
+            ),
+            lambda: cancel_rental(
+                rental=Rental.objects.get(pk=rental.pk),
+                reason="No-show",
+                by_user=staff_user,
+                cancellation_fee=Decimal("300"),
+            ),
+        ]
+    )
+
+    oks, errors = _split(results)
+    assert len(oks) == 1 and len(errors) == 1, results
+    assert isinstance(errors[0], InvalidTransition), repr(errors[0])
+    rental.refresh_from_db()
+    refunds = list(
+        Payment.objects.filter(rental=rental, transaction_type=Payment.TransactionType.REFUND).values_list(
+            "amount", flat=True
+        )
+    )
+    if results[0][0] == "ok":  # the return won
+        assert rental.status == Rental.Status.COMPLETED
+        assert refunds == [Decimal("1800.00")]
+    else:
+        assert rental.status == Rental.Status.CANCELLED
+        assert refunds == [Decimal("2600.00")]
+    vehicle.refresh_from_db()
+    assert vehicle.status == Vehicle.Status.AVAILABLE
+    assert rental.settlement_status == Rental.SettlementStatus.SETTLED
+    assert_ledger_consistent(rental)
+
+
+def test_concurrent_refund_deposit_calls_refund_once(customer, vehicle):
+    rental = _paid_rental(customer, vehicle)
+    Rental.objects.filter(pk=rental.pk).update(status=Rental.Status.COMPLETED, actual_return_time=timezone.now())
+
+    results = run_at_once([lambda: Rental.objects.get(pk=rental.pk).refund_deposit() for _ in range(6)])
+
+    oks, errors = _split(results)
+    assert errors == []
+    assert [r.amount for r in oks if r is not None] == [Decimal("2000.00")]
+    assert Payment.objects.filter(rental=rental, transaction_type=Payment.TransactionType.REFUND).count() == 1
+    assert_ledger_consistent(rental)
+
+
+def test_concurrent_counter_payments_never_overpay(customer, vehicle, staff_user):
+    start = _start()
+    rental = create_rental(
+        customer=customer,
+        vehicle=vehicle,
+        start_time=start,
+        end_time=start + timedelta(days=3),
+        pickup_location=vehicle.location,
+    )
+
+    results = run_at_once(
+        [
+            lambda: record_counter_payment(
+                rental=Rental.objects.get(pk=rental.pk), amount=Decimal("2000"), method="CASH", by_user=staff_user
+            )
+            for _ in range(4)
+        ]
+    )
+
+    oks, errors = _split(results)
+    assert len(oks) == 1, results
+    assert all(isinstance(error, ValidationError) for error in errors), errors
+    rental.refresh_from_db()
+    assert rental.amount_paid == Decimal("2000.00")
+    assert_ledger_consistent(rental)
