@@ -1,0 +1,30 @@
+"""Keep rental statuses true between page views (the cron job of SPEC §9):
+PENDING → ONGOING at start_time, PENDING/ONGOING → OVERDUE after end_time, cars
+RENTED, in bulk through ``rentals.services.advance_statuses``."""
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+
+from rentals.services import advance_statuses
+
+
+class Command(BaseCommand):
+    help = (
+        "Move rental statuses by time in bulk (PENDING → ONGOING, PENDING/ONGOING → OVERDUE) and mark "
+        "their cars RENTED. Prints the counts. Nothing else changes: no refunds, no financials."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dry-run", action="store_true", help="Count the moves; write nothing.")
+        parser.add_argument("--batch-size", type=int, default=1000, help="Rentals per transaction (default 1000).")
+
+    def handle(self, *args, **options):
+        if options["batch_size"] < 1:
+            raise CommandError(_("--batch-size must be at least 1."))
+        counts = advance_statuses(batch_size=options["batch_size"], dry_run=options["dry_run"])
+        if options["verbosity"] == 0:
+            return
+        if options["dry_run"]:
+            self.stdout.write(_("DRY RUN: nothing was written; a real run would move:"))
+        self.stdout.write(_("PENDING → ONGOING: %(count)s") % {"count": counts["to_ongoing"]})
+        self.stdout.write(_("PENDING/ONGOING → OVERDUE: %(count)s") % {"count": counts["to_overdue"]})
