@@ -421,3 +421,25 @@ def test_changelist_search_and_filters(staff_client, late_rental, frozen, vehicl
     assert ids(overdue) == {late_rental.pk}
     assert ids(settled) == {other.pk}
     assert ids(store) == {other.pk}
+
+
+def test_changelist_query_count_does_not_grow_with_rentals(staff_client, frozen, django_assert_max_num_queries):
+    for _ in range(12):
+        rental = RentalFactory(start_time=NOW + timedelta(days=1))
+        pay(rental, Decimal("100.00"))
+
+    # session + user, count ×2 (filtered and total), the page of rentals with
+    # customer/car/store joined, the store filter's choices, date hierarchy
+    with django_assert_max_num_queries(10):
+        response = staff_client.get("/admin/rentals/rental/")
+
+    assert response.status_code == 200
+    assert len(response.context["cl"].result_list) == 12
+
+
+@pytest.mark.parametrize("action", ["return", "cancel", "refund"])
+def test_staff_pages_render_in_chinese(staff_client, late_rental, action):
+    response = staff_client.get(admin_url(action, late_rental), HTTP_ACCEPT_LANGUAGE="zh-hans")
+
+    assert response.status_code == 200
+    assert response.context["LANGUAGE_CODE"] == "zh-hans"
