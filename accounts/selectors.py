@@ -66,7 +66,6 @@ def open_charge(rental: Rental) -> Payment | None:
 # so Rental.ledger_sums() reads the prefetch and the query count does not grow
 # with the number of orders.
 
-from collections import OrderedDict  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 from django.db.models import Prefetch, QuerySet  # noqa: E402
@@ -208,22 +207,29 @@ def consumption_report(customer) -> dict:
         "remaining": ZERO,
         "refund_due": ZERO,
     }
-    monthly: dict[str, Decimal] = {}
+    monthly: dict[str, dict[str, Decimal]] = {}
     for row in rows:
         for name in totals:
             totals[name] += getattr(row.figures, name)
         for payment in row.movements:
             when = timezone.localtime(payment.paid_at or payment.created_at)
-            month = f"{when:%Y-%m}"
-            sign = 1 if payment.transaction_type == Payment.TransactionType.CHARGE else -1
-            monthly[month] = monthly.get(month, ZERO) + sign * payment.amount
-    chart = OrderedDict((month, quantize_money(monthly[month])) for month in sorted(monthly))
+            month = monthly.setdefault(f"{when:%Y-%m}", {"paid": ZERO, "refunded": ZERO})
+            key = "paid" if payment.transaction_type == Payment.TransactionType.CHARGE else "refunded"
+            month[key] += payment.amount
     return {
         "rows": rows,
         "totals": {name: quantize_money(value) for name, value in totals.items()},
         "order_count": len(rows),
         "refunded_order_count": sum(1 for row in rows if row.figures.refunded > ZERO),
-        "monthly": [{"month": month, "net_paid": str(amount)} for month, amount in chart.items()],
+        "monthly": [
+            {
+                "month": month,
+                "paid": str(quantize_money(monthly[month]["paid"])),
+                "refunded": str(quantize_money(monthly[month]["refunded"])),
+                "net_paid": str(quantize_money(monthly[month]["paid"] - monthly[month]["refunded"])),
+            }
+            for month in sorted(monthly)
+        ],
     }
 
 

@@ -82,8 +82,8 @@ def test_monthly_chart_data_is_net_paid_per_local_month(customer_client, orders)
     # 2026-03: +2900 (23:30 local on the 31st, still March in Shanghai)
     # 2026-04: +3100 − 2900 − 2000 = −1800
     assert response.context["report"]["monthly"] == [
-        {"month": "2026-03", "net_paid": "2900.00"},
-        {"month": "2026-04", "net_paid": "-1800.00"},
+        {"month": "2026-03", "paid": "2900.00", "refunded": "0.00", "net_paid": "2900.00"},
+        {"month": "2026-04", "paid": "3100.00", "refunded": "4900.00", "net_paid": "-1800.00"},
     ]
     body = response.content.decode()
     start = body.index('<script id="monthly-data" type="application/json">') + len(

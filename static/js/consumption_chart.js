@@ -1,7 +1,7 @@
 /* Monthly net spending chart of the consumption report (vendored Chart.js).
  * The data comes from the page (json_script "monthly-data"): months and the
  * net paid per month as decimal strings; they become numbers only for drawing,
- * while tooltips show the server's yuan amounts formatted here to two places. */
+ * while tooltips show the server's decimal strings as yuan (paid, refunded, net). */
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -10,6 +10,8 @@
   if (!source || !canvas || typeof Chart === "undefined") return;
   var points = JSON.parse(source.textContent);
   var label = (script && script.getAttribute("data-label")) || "Net paid";
+  var paidLabel = (script && script.getAttribute("data-paid-label")) || "Paid";
+  var refundedLabel = (script && script.getAttribute("data-refunded-label")) || "Refunded";
 
   function yuan(text) {
     var negative = text.charAt(0) === "-";
@@ -37,9 +39,23 @@
       animation: false,
       plugins: {
         legend: { display: false },
-        tooltip: { callbacks: { label: function (ctx) { return label + ": " + yuan(points[ctx.dataIndex].net_paid); } } }
+        tooltip: {
+          callbacks: {
+            label: function (ctx) { return label + ": " + yuan(points[ctx.dataIndex].net_paid); },
+            footer: function (items) {
+              var p = points[items[0].dataIndex];
+              return paidLabel + ": " + yuan(p.paid) + "\n" + refundedLabel + ": " + yuan(p.refunded);
+            }
+          }
+        }
       },
-      scales: { y: { beginAtZero: true, ticks: { callback: function (v) { return "¥" + v.toLocaleString(); } } } }
+      scales: {
+        y: {
+          beginAtZero: true,
+          suggestedMax: 100,
+          ticks: { precision: 0, callback: function (v) { return "¥" + v.toLocaleString(); } }
+        }
+      }
     }
   });
   canvas.setAttribute("data-chart-ready", "true");
