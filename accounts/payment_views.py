@@ -12,7 +12,6 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
@@ -21,7 +20,7 @@ from accounts import selectors, services
 from accounts.exceptions import AmountChanged, PaymentError
 from accounts.forms import PaymentForm
 from accounts.models import Payment
-from accounts.providers import CallbackStatus, sandbox
+from accounts.providers import CallbackStatus, ProviderError, sandbox
 from car_rental_system.money import format_cny
 from rentals.models import Rental
 from rentals.services import refresh_statuses_if_due
@@ -78,7 +77,12 @@ def pay(request, pk):
     else:
         form = PaymentForm(initial={"expected_amount": figures.remaining})
     open_charge = selectors.open_charge(rental) if payable else None
-    continue_url = services.payment_redirect_url(open_charge) if open_charge else ""
+    continue_url = ""
+    if open_charge is not None:
+        try:
+            continue_url = services.payment_redirect_url(open_charge)
+        except ProviderError:  # a charge of a provider this site no longer offers
+            continue_url = ""
     return render(
         request,
         "payments/pay.html",
