@@ -181,3 +181,33 @@ def test_pages_refresh_statuses_by_time(customer_client, customer, time_machine)
     rental.refresh_from_db()
     assert rental.status == Rental.Status.ONGOING
     assert response.context["rows"][0].rental.status == Rental.Status.ONGOING
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_every_customer_page_renders_in_both_languages(client, customer, vehicle, language):
+    pending = make_rental(customer, vehicle, paid="100.00")
+    completed = make_rental(customer, vehicle, status=Rental.Status.COMPLETED, paid="2900.00",
+                            start_time=pending.start_time + timedelta(days=10),
+                            end_time=pending.end_time + timedelta(days=10))
+    anonymous_pages = [reverse("accounts:login"), reverse("accounts:register")]
+    customer_pages = [
+        reverse("vehicles:home"),
+        reverse("vehicles:detail", args=[vehicle.pk]),
+        reverse("rentals:new", args=[vehicle.pk]),
+        reverse("accounts:orders"),
+        pending.get_absolute_url(),
+        reverse("rentals:cancel", args=[pending.pk]),
+        reverse("accounts:review", args=[completed.pk]),
+        reverse("accounts:consumption_report"),
+        reverse("accounts:notifications"),
+    ]
+    for url in anonymous_pages:
+        response = client.get(url, HTTP_ACCEPT_LANGUAGE=language)
+        assert response.status_code == 200 and f'<html lang="{language}">' in response.content.decode(), url
+    client.force_login(customer.user)
+    for url in customer_pages:
+        response = client.get(url, HTTP_ACCEPT_LANGUAGE=language)
+        body = response.content.decode()
+        assert response.status_code == 200, url
+        assert f'<html lang="{language}">' in body, url
+        assert "Traceback" not in body, url
