@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/car_rental
 PYTEST_ARGS ?=
 
-.PHONY: run test venv browser check test-sqlite test-postgres clean
+.PHONY: run test venv browser check test-sqlite test-postgres clean messages
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ test: venv browser check
 	@echo "== SQLite pass"
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
+
+## make messages: refresh the Simplified-Chinese catalogue and compile it (needs gettext)
+messages: venv
+	$(PY) manage.py makemessages -l zh_Hans --ignore=.venv --ignore=bench --ignore="*/tests/*" --ignore=staticfiles --no-obsolete
+	$(PY) manage.py compilemessages -l zh_Hans --ignore=.venv
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles test-artifacts
