@@ -35,11 +35,13 @@ from decimal import Decimal
 from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from accounts.models import Payment
-from car_rental_system.money import ZERO, quantize_money
+from accounts.models import Notification, Payment, PaymentEvent
+from accounts.services import new_transaction_id
+from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals import services
-from rentals.models import Rental
+from rentals.models import Rental, RentalEvent
 
 logger = logging.getLogger(__name__)
 
@@ -212,44 +214,48 @@ def _process_batch(batch, *, ledger, summary, now, dry_run, status_step, refund_
     failed: set[int] = set()
     moves = _status_step(batch, summary=summary, now=now, dry_run=dry_run, failed=failed) if status_step else []
 
-    rows = batch.only(*LOADED_FIELDS).order_by("pk")
+    rows = batch.order_by("pk").values_list(*LOADED_FIELDS)
     if not dry_run:
         rows = rows.select_for_update(of=("self",))
     rows = list(rows)
-    by_id = {row.pk: row for row in rows}
+    status_of = {values[0]: values[1] for values in rows}
     # The moves as they stand after the locks (a concurrent flow may have won).
-    summary.status_moves.extend(
-        m for m in moves if dry_run or getattr(by_id.get(m.rental_id), "status", None) == m.to_status
-    )
+    summary.status_moves.extend(m for m in moves if dry_run or status_of.get(m.rental_id) == m.to_status)
 
     sums = ledger_sums(ledger)
-    pending: list[tuple[Rental, list[str], dict]] = []
-    refund_rows: list[tuple[Rental, Decimal]] = []
-    for row in rows:
-        if row.pk in failed:
+    # One reusable instance carries each row through figures_for/apply_figures:
+    # building a model instance per row would cost more than the figures do.
+    probe = Rental()
+    corrections: list[tuple[Correction, dict]] = []
+    refund_cases: list[RefundCase] = []
+    for values in rows:
+        pk = values[0]
+        if pk in failed:
             continue
-        paid, refunded = sums.get(row.pk, (ZERO, ZERO))
+        probe.__dict__.update(zip(LOADED_FIELDS, values))
+        paid, refunded = sums.get(pk, (ZERO, ZERO))
         try:
-            figures = row.figures_for(paid, refunded)
-            if refund_step and row.status in REFUND_REASONS and figures.refund_due > ZERO:
-                # The refund step refreshes the order's stored figures itself.
-                refund_rows.append((row, figures.refund_due))
+            figures = probe.figures_for(paid, refunded)
+            if refund_step and probe.status in REFUND_REASONS and figures.refund_due > ZERO:
+                # The refund step stores this order's figures along with its refund.
+                refund_cases.append(RefundCase(dict(zip(LOADED_FIELDS, values)), paid, refunded, figures.refund_due))
                 continue
             if not financial_step:
                 continue
-            before = {name: getattr(row, name) for name in FINANCIAL_FIELDS}
-            changed = row.apply_figures(figures, now=now)
+            before = {name: getattr(probe, name) for name in FINANCIAL_FIELDS}
+            changed = probe.apply_figures(figures, now=now)
         except Exception as exc:
-            summary.errors.append(OrderError(row.pk, "financials", _error_text(exc)))
-            logger.exception("update_historical_orders: order #%s failed", row.pk)
+            summary.errors.append(OrderError(pk, "financials", _error_text(exc)))
+            logger.exception("update_historical_orders: order #%s failed", pk)
             continue
         if changed:
-            pending.append((row, changed, before))
+            after = {name: getattr(probe, name) for name in FINANCIAL_FIELDS}
+            corrections.append((Correction(pk, tuple((name, before[name], after[name]) for name in changed)), after))
 
-    if refund_rows:
-        _refund_step(refund_rows, summary=summary, dry_run=dry_run)
-    if pending:
-        _write_corrections(pending, summary=summary, now=now, dry_run=dry_run)
+    if refund_cases:
+        _refund_step(refund_cases, summary=summary, now=now, dry_run=dry_run)
+    if corrections:
+        _write_corrections(corrections, summary=summary, now=now, dry_run=dry_run)
     return len(rows)
 
 
@@ -287,50 +293,197 @@ def _status_step(batch, *, summary, now, dry_run, failed: set[int]) -> list[Stat
 # --- step 2: refunds ----------------------------------------------------------------
 
 
-def _refund_step(refund_rows, *, summary, dry_run) -> None:
+@dataclass
+class RefundCase:
+    """A closed order whose ledger shows money due back (read under the batch lock)."""
+
+    values: dict  # LOADED_FIELDS of the row
+    paid: Decimal
+    refunded: Decimal
+    amount: Decimal
+
+    @property
+    def pk(self) -> int:
+        return self.values["id"]
+
+    @property
+    def reason(self) -> str:
+        return REFUND_REASONS[self.values["status"]]
+
+
+@dataclass
+class BuiltRefund:
+    case: RefundCase
+    rental: Rental  # carries the figures to store
+    changed: bool  # whether the rental row must be written
+    payment: Payment | None = None  # None: nobody to refund (manual handling)
+    rental_event: RentalEvent | None = None
+
+
+def _refund_step(cases: list[RefundCase], *, summary, now, dry_run) -> None:
+    """Refund what each case is due, as ``services.refund_amount_due`` would.
+
+    In bulk: the amounts were computed from the ledger read under the batch's
+    lock, so they are what refund_amount_due would find, and a rerun finds
+    nothing due. The REFUND rows, their audit rows and notices and the
+    rentals' figures are written in one savepoint; should that fail, each
+    order goes through refund_amount_due itself, in its own savepoint.
+    """
+    context = refund_context([case.pk for case in cases])
     if dry_run:
-        recipients = refund_recipient_ids([row.pk for row, _amount in refund_rows])
-        for row, amount in refund_rows:
-            recipient_id = recipients.get(row.pk)
+        for case in cases:
+            recipient_id = context[case.pk][0]
             if recipient_id is None:
-                summary.manual.append(ManualRefund(row.pk, amount))
+                summary.manual.append(ManualRefund(case.pk, case.amount))
             else:
-                summary.refunds.append(RefundLine(row.pk, amount, REFUND_REASONS[row.status], recipient_id))
+                summary.refunds.append(RefundLine(case.pk, case.amount, case.reason, recipient_id))
         return
-    for row, amount in refund_rows:
-        reason = REFUND_REASONS[row.status]
+
+    built = []
+    for case in cases:
+        try:
+            built.append(build_refund(case, *context[case.pk], now=now))
+        except Exception as exc:
+            summary.errors.append(OrderError(case.pk, "refund", _error_text(exc)))
+            logger.exception("update_historical_orders: order #%s failed", case.pk)
+    try:
+        with transaction.atomic():
+            write_refunds(built, now=now)
+    except Exception:
+        logger.exception("update_historical_orders: bulk refund failed; refunding order by order")
+        _refund_one_by_one([item.case for item in built], summary=summary)
+        return
+    for item in built:
+        if item.payment is not None:
+            summary.refunds.append(
+                RefundLine(item.case.pk, item.payment.amount, item.case.reason, item.payment.user_id)
+            )
+        else:
+            summary.manual.append(ManualRefund(item.case.pk, item.case.amount))
+            if item.rental_event is not None:
+                logger.warning(
+                    "rental %s: %s must be refunded by hand (no user to refund)",
+                    item.case.pk,
+                    format_cny(item.case.amount),
+                )
+
+
+def build_refund(case: RefundCase, recipient_id, method, cancel_reason, *, now) -> BuiltRefund:
+    """The rows refund_amount_due → issue_refund would write for ``case`` (unsaved)."""
+    rental = Rental(**case.values, cancel_reason=cancel_reason)
+    if recipient_id is None:
+        newly_flagged = not rental.requires_manual_refund
+        rental.requires_manual_refund = True
+        changed = rental.apply_figures(rental.figures_for(case.paid, case.refunded), now=now)
+        event = None
+        if newly_flagged:
+            event = RentalEvent(
+                rental_id=case.pk,
+                event="manual_refund_required",
+                payload={"amount": str(case.amount), "reason": case.reason},
+                created_at=now,
+            )
+        return BuiltRefund(case, rental, bool(changed or newly_flagged), rental_event=event)
+    payment = Payment(
+        rental_id=case.pk,
+        user_id=recipient_id,
+        amount=case.amount,
+        payment_method=method or Payment.Method.BANK,
+        transaction_type=Payment.TransactionType.REFUND,
+        status=Payment.Status.REFUNDED,
+        transaction_id=new_transaction_id("REF"),
+        provider="internal",
+        description=services._refund_description(rental, case.reason)[:255],
+        paid_at=now,
+    )
+    rental.apply_figures(rental.figures_for(case.paid, quantize_money(case.refunded + case.amount)), now=now)
+    return BuiltRefund(case, rental, True, payment=payment)
+
+
+def write_refunds(built: list[BuiltRefund], *, now) -> None:
+    payments = [item.payment for item in built if item.payment is not None]
+    Payment.objects.bulk_create(payments)
+    PaymentEvent.objects.bulk_create(
+        PaymentEvent(
+            payment=payment,
+            rental_id=payment.rental_id,
+            event="refund_issued",
+            to_status=Payment.Status.REFUNDED,
+            provider=payment.provider,
+            payload={"amount": str(payment.amount), "description": payment.description, "reason": item.case.reason},
+            created_at=now,
+        )
+        for item in built
+        if (payment := item.payment) is not None
+    )
+    Notification.objects.bulk_create(
+        Notification(
+            user_id=payment.user_id,
+            rental_id=payment.rental_id,
+            notification_type=Notification.Type.REFUND_ISSUED,
+            title=_("Refund of %(amount)s issued") % {"amount": format_cny(payment.amount)},
+            message=_("Order #%(order)s: %(description)s. The money goes back to your %(method)s.")
+            % {
+                "order": payment.rental_id,
+                "description": payment.description,
+                "method": payment.get_payment_method_display(),
+            },
+            created_at=now,
+        )
+        for payment in payments
+    )
+    RentalEvent.objects.bulk_create(item.rental_event for item in built if item.rental_event is not None)
+    rentals = [item.rental for item in built if item.changed]
+    for rental in rentals:
+        rental.updated_at = now
+    Rental.objects.bulk_update(rentals, [*FINANCIAL_FIELDS, "updated_at"])
+
+
+def _refund_one_by_one(cases: list[RefundCase], *, summary) -> None:
+    for case in cases:
         try:
             with transaction.atomic():
-                refund = services.refund_amount_due(rental=row, reason=reason)
+                rental = Rental.objects.get(pk=case.pk)
+                refund = services.refund_amount_due(rental=rental, reason=case.reason)
         except Exception as exc:
-            summary.errors.append(OrderError(row.pk, "refund", _error_text(exc)))
-            logger.exception("update_historical_orders: order #%s failed", row.pk)
+            summary.errors.append(OrderError(case.pk, "refund", _error_text(exc)))
+            logger.exception("update_historical_orders: order #%s failed", case.pk)
             continue
         if refund is not None:
-            summary.refunds.append(RefundLine(row.pk, refund.amount, reason, refund.user_id))
-        elif row.requires_manual_refund:
-            summary.manual.append(ManualRefund(row.pk, amount))
+            summary.refunds.append(RefundLine(case.pk, refund.amount, case.reason, refund.user_id))
+        elif rental.requires_manual_refund:
+            summary.manual.append(ManualRefund(case.pk, case.amount))
 
 
-def refund_recipient_ids(rental_ids) -> dict[int, int | None]:
-    """Bulk form of ``accounts.selectors.refund_recipient``: the user of the latest
-    paid charge with a user, else the customer's user, else None."""
-    recipients = dict(Rental.objects.filter(pk__in=rental_ids).values_list("pk", "customer__user_id"))
-    payers: dict[int, int] = {}
+def refund_context(rental_ids) -> dict[int, tuple[int | None, str | None, str]]:
+    """{rental id: (recipient user id, refund method, cancel reason)} in two queries.
+
+    The bulk form of ``accounts.selectors.refund_recipient`` (the user of the
+    latest paid charge that has one, else the customer's user, else None) and
+    ``refund_method`` (the method of the latest paid charge; None → BANK).
+    """
+    context = {
+        pk: [user_id, None, cancel_reason]
+        for pk, user_id, cancel_reason in Rental.objects.filter(pk__in=rental_ids).values_list(
+            "pk", "customer__user_id", "cancel_reason"
+        )
+    }
     charges = (
         Payment.objects.filter(
-            rental_id__in=rental_ids,
-            transaction_type=Payment.TransactionType.CHARGE,
-            status=Payment.Status.PAID,
-            user__isnull=False,
+            rental_id__in=rental_ids, transaction_type=Payment.TransactionType.CHARGE, status=Payment.Status.PAID
         )
         .order_by("rental_id", "-paid_at", "-id")
-        .values_list("rental_id", "user_id")
+        .values_list("rental_id", "user_id", "payment_method")
     )
-    for pk, user_id in charges:
-        payers.setdefault(pk, user_id)
-    recipients.update(payers)
-    return recipients
+    seen_method, seen_payer = set(), set()
+    for pk, user_id, method in charges:
+        if pk not in seen_method:
+            seen_method.add(pk)
+            context[pk][1] = method
+        if user_id is not None and pk not in seen_payer:
+            seen_payer.add(pk)
+            context[pk][0] = user_id
+    return {pk: tuple(values) for pk, values in context.items()}
 
 
 # --- step 3: stored financials --------------------------------------------------------
@@ -359,36 +512,27 @@ def ledger_sums(payments) -> dict[int, tuple[Decimal, Decimal]]:
     }
 
 
-def _write_corrections(pending, *, summary, now, dry_run) -> None:
-    def record(row, changed, before):
-        summary.corrections.append(
-            Correction(row.pk, tuple((name, before[name], getattr(row, name)) for name in changed))
-        )
-
+def _write_corrections(corrections, *, summary, now, dry_run) -> None:
+    """Store the ledger's figures on the rows that differ: one bulk UPDATE in a
+    savepoint; should it fail, row by row, each in its own savepoint."""
     if dry_run:
-        for item in pending:
-            record(*item)
+        summary.corrections.extend(correction for correction, _after in corrections)
         return
-    fields = sorted({name for _row, changed, _before in pending for name in changed})
-    for row, _changed, _before in pending:
-        row.updated_at = now
+    rentals = [Rental(id=correction.rental_id, **after, updated_at=now) for correction, after in corrections]
     try:
         with transaction.atomic():
-            Rental.objects.bulk_update([row for row, _c, _b in pending], [*fields, "updated_at"])
+            Rental.objects.bulk_update(rentals, [*FINANCIAL_FIELDS, "updated_at"])
     except Exception:
         logger.exception("update_historical_orders: bulk correction failed; writing order by order")
     else:
-        for item in pending:
-            record(*item)
+        summary.corrections.extend(correction for correction, _after in corrections)
         return
-    for row, changed, before in pending:
+    for correction, after in corrections:
         try:
             with transaction.atomic():
-                Rental.objects.filter(pk=row.pk).update(
-                    **{name: getattr(row, name) for name in changed}, updated_at=now
-                )
+                Rental.objects.filter(pk=correction.rental_id).update(**after, updated_at=now)
         except Exception as exc:
-            summary.errors.append(OrderError(row.pk, "financials", _error_text(exc)))
-            logger.exception("update_historical_orders: order #%s failed", row.pk)
+            summary.errors.append(OrderError(correction.rental_id, "financials", _error_text(exc)))
+            logger.exception("update_historical_orders: order #%s failed", correction.rental_id)
         else:
-            record(row, changed, before)
+            summary.corrections.append(correction)

@@ -353,25 +353,22 @@ def test_rental_option_processes_one_order_only(history):
 def test_an_exception_on_one_order_is_reported_and_the_others_are_done(history, monkeypatch):
     h = history
     bad = h.completed_with_fees
-    real_refund = services.refund_amount_due
+    real_build = ops.build_refund
 
-    def refund_then_fail(*, rental, **kwargs):
-        refund = real_refund(rental=rental, **kwargs)
-        if rental.pk == bad.pk:
+    def build_or_fail(case, *args, **kwargs):
+        if case.pk == bad.pk:
             raise RuntimeError("provider timeout")
-        return refund
+        return real_build(case, *args, **kwargs)
 
-    monkeypatch.setattr(services, "refund_amount_due", refund_then_fail)
+    monkeypatch.setattr(ops, "build_refund", build_or_fail)
     bad_before = Rental.objects.filter(pk=bad.pk).values().get()
 
     summary = update_historical_orders(batch_size=4)
 
     assert [(e.rental_id, e.step) for e in summary.errors] == [(bad.pk, "refund")]
     assert "provider timeout" in summary.errors[0].message
-    # The refund written before the failure was rolled back with its savepoint.
     assert refunds_of(bad) == []
     assert Rental.objects.filter(pk=bad.pk).values().get() == bad_before
-    assert not PaymentEvent.objects.filter(rental=bad).exists()
     # Every other order is done and consistent.
     assert [r.amount for r in refunds_of(h.completed_owing)] == [Decimal("2000.00")]
     assert [r.amount for r in refunds_of(h.cancelled_paid)] == [Decimal("2900.00")]
@@ -382,10 +379,99 @@ def test_an_exception_on_one_order_is_reported_and_the_others_are_done(history, 
     assert h.pending_started.status == Rental.Status.ONGOING
 
     # and the next run, the fault gone, finishes it
-    monkeypatch.setattr(services, "refund_amount_due", real_refund)
+    monkeypatch.setattr(ops, "build_refund", real_build)
     rerun = update_historical_orders()
     assert rerun.refunds == [RefundLine(bad.pk, Decimal("1100.00"), "deposit", bad.customer.user_id)]
     assert_ledger_consistent(bad)
+
+
+def test_when_the_bulk_refund_fails_each_order_is_refunded_alone_in_its_savepoint(history, monkeypatch):
+    h = history
+    bad = h.completed_with_fees
+    real_refund = services.refund_amount_due
+
+    def bulk_fails(built, *, now):
+        raise RuntimeError("bulk insert refused")
+
+    def refund_then_fail(*, rental, **kwargs):
+        refund = real_refund(rental=rental, **kwargs)
+        if rental.pk == bad.pk:
+            raise RuntimeError("provider timeout")
+        return refund
+
+    monkeypatch.setattr(ops, "write_refunds", bulk_fails)
+    monkeypatch.setattr(services, "refund_amount_due", refund_then_fail)
+    bad_before = Rental.objects.filter(pk=bad.pk).values().get()
+
+    summary = update_historical_orders()
+
+    assert [(e.rental_id, e.step) for e in summary.errors] == [(bad.pk, "refund")]
+    # The refund written before the failure was rolled back with its savepoint.
+    assert refunds_of(bad) == []
+    assert not PaymentEvent.objects.filter(rental=bad).exists()
+    assert Rental.objects.filter(pk=bad.pk).values().get() == bad_before
+    assert sorted(r.rental_id for r in summary.refunds) == [h.completed_owing.pk, h.cancelled_paid.pk]
+    assert summary.manual == [ManualRefund(h.walk_in.pk, Decimal("2000.00"))]
+    for rental in h.all():
+        if rental.pk != bad.pk:
+            assert_ledger_consistent(rental)
+
+
+def _twin_refunds(first, second):
+    """The rows the refund of ``first`` and of ``second`` wrote, minus what must differ."""
+
+    def rows(rental):
+        payment = Payment.objects.filter(rental=rental, transaction_type="REFUND").values().get()
+        event = PaymentEvent.objects.filter(rental=rental, event="refund_issued").values().get()
+        notice = Notification.objects.filter(rental=rental, notification_type="REFUND_ISSUED").values().get()
+        for key in ("id", "rental_id", "transaction_id", "created_at", "updated_at"):
+            payment.pop(key)
+        for key in ("id", "rental_id", "payment_id", "created_at"):
+            event.pop(key)
+            notice.pop(key, None)
+        notice["message"] = notice["message"].replace(f"#{rental.pk}:", "#…:")
+        stored = Rental.objects.filter(pk=rental.pk).values(*ops.FINANCIAL_FIELDS).get()
+        return payment, event, notice, stored
+
+    return rows(first), rows(second)
+
+
+@pytest.mark.parametrize("status", [Rental.Status.COMPLETED, Rental.Status.CANCELLED])
+def test_bulk_refunds_write_exactly_what_refund_amount_due_writes(status):
+    customer = CustomerFactory()
+    twins = []
+    for _ in range(2):
+        rental = _rental(status, customer=customer, overdue_fee=Decimal("450.00"), cancel_reason="plans changed")
+        _pay(rental, "2900.00", payment_method=Payment.Method.WECHAT)
+        twins.append(rental)
+    by_hand, by_command = twins
+
+    services.refund_amount_due(rental=by_hand, reason=ops.REFUND_REASONS[status])
+    update_historical_orders(rental_id=by_command.pk)
+
+    expected, got = _twin_refunds(by_hand, by_command)
+    assert got == expected
+    assert expected[0]["payment_method"] == "WECHAT"
+    assert expected[0]["amount"] == (Decimal("1550.00") if status == "COMPLETED" else Decimal("2900.00"))
+
+
+def test_bulk_manual_flag_writes_what_refund_amount_due_writes():
+    twins = [_rental(Rental.Status.COMPLETED, customer=WalkInCustomerFactory()) for _ in range(2)]
+    for rental in twins:
+        _pay(rental, "2900.00", user=None, payment_method=Payment.Method.CASH)
+    by_hand, by_command = twins
+
+    services.refund_amount_due(rental=by_hand, reason="deposit")
+    update_historical_orders(rental_id=by_command.pk)
+
+    def state(rental):
+        event = RentalEvent.objects.filter(rental=rental, event="manual_refund_required").values(
+            "event", "payload", "actor_id"
+        ).get()
+        return event, Rental.objects.filter(pk=rental.pk).values(*ops.FINANCIAL_FIELDS).get()
+
+    assert state(by_command) == state(by_hand)
+    assert state(by_command)[1]["requires_manual_refund"] is True
 
 
 def test_an_exception_computing_one_orders_figures_spares_the_rest(history, monkeypatch):
@@ -412,11 +498,14 @@ def test_an_exception_computing_one_orders_figures_spares_the_rest(history, monk
 
 def test_the_command_exits_non_zero_and_names_the_failed_order(history, monkeypatch):
     bad = history.cancelled_paid
+    real_build = ops.build_refund
 
-    def fail(*, rental, **kwargs):
-        raise RuntimeError("boom")
+    def fail(case, *args, **kwargs):
+        if case.pk == bad.pk:
+            raise RuntimeError("boom")
+        return real_build(case, *args, **kwargs)
 
-    monkeypatch.setattr(services, "refund_amount_due", fail)
+    monkeypatch.setattr(ops, "build_refund", fail)
     out, err = StringIO(), StringIO()
 
     with pytest.raises(CommandError) as excinfo:
