@@ -133,6 +133,7 @@ def consumption_report(request):
 @customer_required
 @require_GET
 def notifications(request):
+    refresh_statuses_if_due()  # overdue notices come from the status refresh
     page = Paginator(selectors.notifications_for(request.user), NOTIFICATIONS_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
