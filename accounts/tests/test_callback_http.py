@@ -400,3 +400,23 @@ def test_a_callback_costs_a_bounded_number_of_queries(client, rental, charge, dj
     # verdict event, transition + event, ledger sums + rental update, user, notification
     with django_assert_max_num_queries(20):
         assert deliver(client, payload).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "provider, headers, body",
+    [
+        (None, None, None),
+        (123, {}, b"{}"),
+        ("sandbox", None, b"{}"),
+        ("sandbox", {"X-Sandbox-Signature": 5}, b"{}"),
+        ("sandbox", {}, "not bytes"),
+        ("sand\x00box", {}, b"\x00"),
+    ],
+)
+def test_handle_callback_never_raises_for_bad_input(rental, charge, provider, headers, body, assert_ledger):
+    before = ledger_snapshot()
+    status, answer = services.handle_callback(provider=provider, headers=headers, body=body)
+    assert status in (400, 404)
+    assert answer["status"] == "rejected"
+    assert ledger_snapshot() == before
+    assert_ledger(rental)
