@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.models import Payment
 from accounts.services import new_transaction_id, record_payment_event, record_counter_payment
@@ -165,7 +166,7 @@ class Command(BaseCommand):
             transaction_id=new_transaction_id("PAY"),
             provider="sandbox",
             provider_reference=f"SBX-{rental.pk}-{amount}",
-            description="Online payment",
+            description=gettext("Online payment"),
             paid_at=when,
             created_at=when,
         )
