@@ -7,19 +7,24 @@ memory), and per batch:
 1. moves statuses by time (PENDING → ONGOING, → OVERDUE) through
    ``rentals.services.advance_statuses`` — cars and audit rows included;
 2. refunds what closed orders no longer owe (COMPLETED: the deposit less unpaid
-   fees; CANCELLED: net paid less the cancellation fee) through
-   ``rentals.services.refund_amount_due``, which recomputes the amount under the
-   rental lock, so it never refunds twice; an order with nobody to refund is
-   flagged and reported as needing manual handling;
+   fees; CANCELLED: net paid less the cancellation fee) — the rows
+   ``rentals.services.refund_amount_due`` writes (REFUND, its audit row, the
+   customer's notice, the §5 recipient and method), built for the whole batch
+   and inserted in bulk; the amounts come from the ledger read under the batch
+   lock, so a rerun finds nothing due and nothing is refunded twice. An order
+   with nobody to refund is flagged and reported as needing manual handling.
+   Should the bulk write fail, each order goes through refund_amount_due
+   itself;
 3. stores the ledger's figures on every other order: one grouped aggregate
    query per batch for the paid and refunded sums, ``Rental.figures_for`` and
    ``apply_figures`` in Python, one ``bulk_update`` of the rows that differ.
 
 Each batch is one transaction: the cars and rentals that move status are locked
-first (car → rental, the global order), then the batch's rental rows. Every
-per-order write runs in a savepoint, so a failing order is rolled back alone,
-reported and skipped; the bulk write of corrections runs in one savepoint and,
-should it fail, is retried order by order to isolate the bad row. A crash loses
+first (car → rental, the global order), then the batch's rental rows. An order
+that fails while its changes are worked out is reported and skipped; each bulk
+write (status moves, refunds, corrections) runs in its own savepoint and,
+should it fail, is redone order by order, each order in its own savepoint, so a
+bad order is rolled back alone, reported and skipped. A crash loses
 only the batch in flight; finished batches stay finished and a rerun picks up
 what is left, because every step only does what the data still asks for.
 
@@ -32,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -242,13 +247,13 @@ def _process_batch(batch, *, ledger, summary, now, dry_run, status_step, refund_
                 continue
             if not financial_step:
                 continue
-            before = {name: getattr(probe, name) for name in FINANCIAL_FIELDS}
             changed = probe.apply_figures(figures, now=now)
         except Exception as exc:
             summary.errors.append(OrderError(pk, "financials", _error_text(exc)))
             logger.exception("update_historical_orders: order #%s failed", pk)
             continue
         if changed:
+            before = dict(zip(LOADED_FIELDS, values))
             after = {name: getattr(probe, name) for name in FINANCIAL_FIELDS}
             corrections.append((Correction(pk, tuple((name, before[name], after[name]) for name in changed)), after))
 
@@ -265,10 +270,12 @@ def _process_batch(batch, *, ledger, summary, now, dry_run, status_step, refund_
 def _status_step(batch, *, summary, now, dry_run, failed: set[int]) -> list[StatusMove]:
     """Move the batch's active orders by time; returns the moves planned."""
     moves = []
+    probe = Rental()  # one instance carries each row through status_by_time
     for pk, status, start_time, end_time in batch.filter(status__in=Rental.ACTIVE_STATUSES).values_list(
         "pk", "status", "start_time", "end_time"
     ):
-        target = Rental(status=status, start_time=start_time, end_time=end_time).status_by_time(now)
+        probe.__dict__.update(status=status, start_time=start_time, end_time=end_time)
+        target = probe.status_by_time(now)
         if target != status:
             moves.append(StatusMove(pk, status, target))
     if dry_run or not moves:
@@ -433,10 +440,10 @@ def write_refunds(built: list[BuiltRefund], *, now) -> None:
         for payment in payments
     )
     RentalEvent.objects.bulk_create(item.rental_event for item in built if item.rental_event is not None)
-    rentals = [item.rental for item in built if item.changed]
-    for rental in rentals:
-        rental.updated_at = now
-    Rental.objects.bulk_update(rentals, [*FINANCIAL_FIELDS, "updated_at"])
+    store_figures(
+        [(item.case.pk, {name: getattr(item.rental, name) for name in FINANCIAL_FIELDS}) for item in built if item.changed],
+        now=now,
+    )
 
 
 def _refund_one_by_one(cases: list[RefundCase], *, summary) -> None:
@@ -512,16 +519,37 @@ def ledger_sums(payments) -> dict[int, tuple[Decimal, Decimal]]:
     }
 
 
+def store_figures(rows, *, now) -> None:
+    """Write ``[(rental id, {financial field: value})]`` with one prepared UPDATE
+    run for every row (executemany). ``bulk_update`` would build a CASE WHEN
+    expression per row and field, which costs more than everything else here."""
+    if not rows:
+        return
+    meta = Rental._meta
+    fields = [meta.get_field(name) for name in (*FINANCIAL_FIELDS, "updated_at")]
+    quote = connection.ops.quote_name
+    sql = "UPDATE {table} SET {assignments} WHERE {pk} = %s".format(
+        table=quote(meta.db_table),
+        assignments=", ".join(f"{quote(f.column)} = %s" for f in fields),
+        pk=quote(meta.pk.column),
+    )
+    params = []
+    for pk, values in rows:
+        values = {**values, "updated_at": now}
+        params.append([f.get_db_prep_save(values[f.name], connection) for f in fields] + [pk])
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, params)
+
+
 def _write_corrections(corrections, *, summary, now, dry_run) -> None:
     """Store the ledger's figures on the rows that differ: one bulk UPDATE in a
     savepoint; should it fail, row by row, each in its own savepoint."""
     if dry_run:
         summary.corrections.extend(correction for correction, _after in corrections)
         return
-    rentals = [Rental(id=correction.rental_id, **after, updated_at=now) for correction, after in corrections]
     try:
         with transaction.atomic():
-            Rental.objects.bulk_update(rentals, [*FINANCIAL_FIELDS, "updated_at"])
+            store_figures([(correction.rental_id, after) for correction, after in corrections], now=now)
     except Exception:
         logger.exception("update_historical_orders: bulk correction failed; writing order by order")
     else:
