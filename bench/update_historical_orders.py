@@ -438,7 +438,11 @@ def main() -> None:
         checks = [
             (f"command ≤ {TARGET_SECONDS} s", full["seconds"] <= TARGET_SECONDS),
             (f"peak RSS ≤ {TARGET_MB} MB", peak <= TARGET_MB),
-            (f"≥ {TARGET_RATIO}× faster than refresh_financials() order by order", ratio_full >= TARGET_RATIO),
+            (f"≥ {TARGET_RATIO}× faster than refresh_financials() order by order (financial step)", ratio_refresh >= TARGET_RATIO),
+            (
+                f"≥ {TARGET_RATIO}× with all steps (refunds and status moves the loop doesn't do)",
+                ratio_full >= TARGET_RATIO,
+            ),
         ]
         print("targets: " + "; ".join(f"{name}: {'met' if ok else 'MISSED'}" for name, ok in checks))
     finally:

@@ -64,7 +64,7 @@ def summary_table(summary: Summary, title: str | None = None) -> list[str]:
         (
             _("statuses moved"),
             f"{len(summary.status_moves):,}",
-            _("→ ONGOING %(ongoing)s, → OVERDUE %(overdue)s") % {"ongoing": to_ongoing, "overdue": to_overdue},
+            _("→ ONGOING %(ongoing)s, → OVERDUE %(overdue)s") % {"ongoing": f"{to_ongoing:,}", "overdue": f"{to_overdue:,}"},
         ),
         (_("refunds written"), f"{len(summary.refunds):,}", _("total %(total)s") % {"total": format_cny(summary.refund_total)}),
         (_("financial rows corrected"), f"{len(summary.corrections):,}", ""),
