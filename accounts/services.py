@@ -116,6 +116,58 @@ def cancel_open_charges(*, rental: Rental, reason: str, actor=None) -> list[Paym
     return charges
 
 
+def build_refund_rows(
+    *,
+    rental_id: int,
+    amount: Decimal,
+    user_id: int | None,
+    method: str,
+    description: str,
+    now,
+    event: str = "refund_issued",
+    actor=None,
+    payload: dict | None = None,
+) -> tuple[Payment, PaymentEvent, Notification | None]:
+    """The rows one refund consists of, unsaved: the REFUNDED ledger row, its
+    audit row and the receiver's notice (None without a user). ``issue_refund``
+    saves them one by one; the batch job (``rentals.ops``) bulk-inserts many."""
+    refund = Payment(
+        rental_id=rental_id,
+        user_id=user_id,
+        amount=amount,
+        payment_method=method,
+        transaction_type=Payment.TransactionType.REFUND,
+        status=Payment.Status.REFUNDED,
+        transaction_id=new_transaction_id("REF"),
+        provider="internal",
+        description=description[:255],
+        paid_at=now,
+        created_at=now,
+    )
+    audit = PaymentEvent(
+        payment=refund,
+        rental_id=rental_id,
+        event=event,
+        to_status=Payment.Status.REFUNDED,
+        provider=refund.provider,
+        actor=actor if getattr(actor, "pk", None) else None,
+        payload={"amount": str(amount), "description": description, **(payload or {})},
+        created_at=now,
+    )
+    notice = None
+    if user_id is not None:
+        notice = Notification(
+            user_id=user_id,
+            rental_id=rental_id,
+            notification_type=Notification.Type.REFUND_ISSUED,
+            title=_("Refund of %(amount)s issued") % {"amount": format_cny(amount)},
+            message=_("Order #%(order)s: %(description)s. The money goes back to your %(method)s.")
+            % {"order": rental_id, "description": description, "method": refund.get_payment_method_display()},
+            created_at=now,
+        )
+    return refund, audit, notice
+
+
 def issue_refund(
     *,
     rental: Rental,
@@ -142,34 +194,22 @@ def issue_refund(
             % {"amount": format_cny(amount), "net": format_cny(figures.net_paid)},
             code="refund_exceeds_paid",
         )
-    now = timezone.now()
-    refund = Payment.objects.create(
-        rental=rental,
-        user=user,
+    refund, audit, notice = build_refund_rows(
+        rental_id=rental.pk,
         amount=amount,
-        payment_method=method or selectors.refund_method(rental),
-        transaction_type=Payment.TransactionType.REFUND,
-        status=Payment.Status.REFUNDED,
-        transaction_id=new_transaction_id("REF"),
-        provider="internal",
-        description=description[:255],
-        paid_at=now,
-    )
-    record_payment_event(
+        user_id=user.pk if user is not None else None,
+        method=method or selectors.refund_method(rental),
+        description=description,
+        now=timezone.now(),
         event=event,
-        payment=refund,
-        to_status=Payment.Status.REFUNDED,
         actor=actor,
-        payload={"amount": str(amount), "description": description, **(payload or {})},
+        payload=payload,
     )
-    notify(
-        user=user,
-        rental=rental,
-        notification_type=Notification.Type.REFUND_ISSUED,
-        title=_("Refund of %(amount)s issued") % {"amount": format_cny(amount)},
-        message=_("Order #%(order)s: %(description)s. The money goes back to your %(method)s.")
-        % {"order": rental.pk, "description": description, "method": refund.get_payment_method_display()},
-    )
+    refund.rental, refund.user = rental, user
+    refund.save()
+    audit.save()
+    if notice is not None:
+        notice.save()
     return refund
 
 

@@ -40,10 +40,9 @@ from decimal import Decimal
 from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from accounts.models import Notification, Payment, PaymentEvent
-from accounts.services import new_transaction_id
+from accounts.services import build_refund_rows
 from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals import services
 from rentals.models import Rental, RentalEvent
@@ -323,7 +322,9 @@ class BuiltRefund:
     case: RefundCase
     rental: Rental  # carries the figures to store
     changed: bool  # whether the rental row must be written
-    payment: Payment | None = None  # None: nobody to refund (manual handling)
+    # (REFUND row, its audit row, the receiver's notice) from
+    # accounts.services.build_refund_rows; None: nobody to refund (manual handling)
+    rows: tuple | None = None
     rental_event: RentalEvent | None = None
 
 
@@ -361,10 +362,9 @@ def _refund_step(cases: list[RefundCase], *, summary, now, dry_run) -> None:
         _refund_one_by_one([item.case for item in built], summary=summary)
         return
     for item in built:
-        if item.payment is not None:
-            summary.refunds.append(
-                RefundLine(item.case.pk, item.payment.amount, item.case.reason, item.payment.user_id)
-            )
+        if item.rows is not None:
+            refund = item.rows[0]
+            summary.refunds.append(RefundLine(item.case.pk, refund.amount, item.case.reason, refund.user_id))
         else:
             summary.manual.append(ManualRefund(item.case.pk, item.case.amount))
             if item.rental_event is not None:
@@ -391,54 +391,24 @@ def build_refund(case: RefundCase, recipient_id, method, cancel_reason, *, now) 
                 created_at=now,
             )
         return BuiltRefund(case, rental, bool(changed or newly_flagged), rental_event=event)
-    payment = Payment(
+    rows = build_refund_rows(
         rental_id=case.pk,
-        user_id=recipient_id,
         amount=case.amount,
-        payment_method=method or Payment.Method.BANK,
-        transaction_type=Payment.TransactionType.REFUND,
-        status=Payment.Status.REFUNDED,
-        transaction_id=new_transaction_id("REF"),
-        provider="internal",
-        description=services._refund_description(rental, case.reason)[:255],
-        paid_at=now,
+        user_id=recipient_id,
+        method=method or Payment.Method.BANK,
+        description=services._refund_description(rental, case.reason),
+        now=now,
+        payload={"reason": case.reason},
     )
     rental.apply_figures(rental.figures_for(case.paid, quantize_money(case.refunded + case.amount)), now=now)
-    return BuiltRefund(case, rental, True, payment=payment)
+    return BuiltRefund(case, rental, True, rows=rows)
 
 
 def write_refunds(built: list[BuiltRefund], *, now) -> None:
-    payments = [item.payment for item in built if item.payment is not None]
-    Payment.objects.bulk_create(payments)
-    PaymentEvent.objects.bulk_create(
-        PaymentEvent(
-            payment=payment,
-            rental_id=payment.rental_id,
-            event="refund_issued",
-            to_status=Payment.Status.REFUNDED,
-            provider=payment.provider,
-            payload={"amount": str(payment.amount), "description": payment.description, "reason": item.case.reason},
-            created_at=now,
-        )
-        for item in built
-        if (payment := item.payment) is not None
-    )
-    Notification.objects.bulk_create(
-        Notification(
-            user_id=payment.user_id,
-            rental_id=payment.rental_id,
-            notification_type=Notification.Type.REFUND_ISSUED,
-            title=_("Refund of %(amount)s issued") % {"amount": format_cny(payment.amount)},
-            message=_("Order #%(order)s: %(description)s. The money goes back to your %(method)s.")
-            % {
-                "order": payment.rental_id,
-                "description": payment.description,
-                "method": payment.get_payment_method_display(),
-            },
-            created_at=now,
-        )
-        for payment in payments
-    )
+    rows = [item.rows for item in built if item.rows is not None]
+    Payment.objects.bulk_create(refund for refund, _audit, _notice in rows)
+    PaymentEvent.objects.bulk_create(audit for _refund, audit, _notice in rows)
+    Notification.objects.bulk_create(notice for _refund, _audit, notice in rows if notice is not None)
     RentalEvent.objects.bulk_create(item.rental_event for item in built if item.rental_event is not None)
     store_figures(
         [(item.case.pk, {name: getattr(item.rental, name) for name in FINANCIAL_FIELDS}) for item in built if item.changed],
