@@ -189,3 +189,71 @@ def test_format_cny():
     assert format_cny(Decimal("0")) == "¥0.00"
     assert format_cny(Decimal("-20")) == "-¥20.00"
     assert format_cny(Decimal("1234567.891")) == "¥1,234,567.89"
+
+
+# --- the ledger figures of §4 (Rental.figures_for is pure: no query) -------------------
+
+
+def _rental(status, **amounts):
+    from rentals.models import Rental
+
+    values = {
+        "total_amount": Decimal("900.00"),
+        "deposit": Decimal("2000.00"),
+        "cross_location_fee": Decimal("0.00"),
+        "overdue_fee": Decimal("0.00"),
+        "damage_fee": Decimal("0.00"),
+        "cancellation_fee": Decimal("0.00"),
+    }
+    values.update({k: Decimal(v) for k, v in amounts.items()})
+    return Rental(status=status, start_time=START, end_time=END, **values)
+
+
+@pytest.mark.parametrize(
+    ("status", "amounts", "paid", "refunded", "remaining", "refund_due", "settlement"),
+    [
+        ("PENDING", {}, "0", "0", "2900.00", "0.00", "UNSETTLED"),
+        ("PENDING", {}, "2900", "0", "0.00", "0.00", "PARTIAL"),  # paid in full but still open
+        ("ONGOING", {}, "1000", "0", "1900.00", "0.00", "PARTIAL"),
+        # remaining is on net paid: a refunded amount is owed again while active
+        ("OVERDUE", {}, "2900", "100", "100.00", "0.00", "PARTIAL"),
+        ("COMPLETED", {}, "2900", "0", "0.00", "2000.00", "PARTIAL"),  # the deposit is due back
+        ("COMPLETED", {}, "2900", "2000", "0.00", "0.00", "SETTLED"),
+        ("COMPLETED", {"overdue_fee": "900"}, "2900", "1100", "0.00", "0.00", "SETTLED"),
+        ("COMPLETED", {"damage_fee": "2500"}, "2900", "0", "500.00", "0.00", "PARTIAL"),
+        ("COMPLETED", {}, "0", "0", "900.00", "0.00", "UNSETTLED"),
+        ("CANCELLED", {}, "0", "0", "0.00", "0.00", "SETTLED"),  # square without paying
+        ("CANCELLED", {}, "2900", "2900", "0.00", "0.00", "SETTLED"),
+        ("CANCELLED", {}, "2900", "0", "0.00", "2900.00", "PARTIAL"),  # walk-in waiting for a manual refund
+        ("CANCELLED", {"cancellation_fee": "300"}, "2900", "2600", "0.00", "0.00", "SETTLED"),
+        ("CANCELLED", {"cancellation_fee": "300"}, "0", "0", "300.00", "0.00", "UNSETTLED"),
+    ],
+)
+def test_figures_for(status, amounts, paid, refunded, remaining, refund_due, settlement):
+    figures = _rental(status, **amounts).figures_for(Decimal(paid), Decimal(refunded))
+    assert figures.net_paid == Decimal(paid) - Decimal(refunded)
+    assert figures.remaining == Decimal(remaining)
+    assert figures.refund_due == Decimal(refund_due)
+    assert figures.settlement_status == settlement
+
+
+def test_apply_figures_sets_and_clears_settled_at():
+    from datetime import timezone as dt_timezone
+
+    rental = _rental("CANCELLED")
+    moment = datetime(2026, 3, 1, tzinfo=dt_timezone.utc)
+
+    changed = rental.apply_figures(rental.figures_for(Decimal("0"), Decimal("0")), now=moment)
+    assert rental.settlement_status == "SETTLED"
+    assert rental.settled_at == moment
+    assert set(changed) == {"settlement_status", "settled_at"}
+
+    # staying SETTLED keeps the first moment
+    assert rental.apply_figures(rental.figures_for(Decimal("0"), Decimal("0")), now=moment + timedelta(days=1)) == []
+    assert rental.settled_at == moment
+
+    # a late payment makes it owe a refund: no longer SETTLED
+    changed = rental.apply_figures(rental.figures_for(Decimal("50"), Decimal("0")))
+    assert rental.settlement_status == "PARTIAL"
+    assert rental.settled_at is None
+    assert set(changed) == {"amount_paid", "settlement_status", "settled_at"}
