@@ -12,7 +12,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import close_old_connections, connection
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import Payment
 from accounts.services import record_counter_payment
@@ -43,7 +43,9 @@ def run_at_once(calls):
         close_old_connections()
         try:
             barrier.wait(timeout=10)
-            results[index] = ("ok", call())
+            # the active language is per thread: read messages in English
+            with translation.override("en"):
+                results[index] = ("ok", call())
         except Exception as exc:  # noqa: BLE001 - collected for the assertions
             results[index] = ("error", exc)
         finally:
