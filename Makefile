@@ -4,6 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/car_rental
 PYTEST_ARGS ?=
+PYTEST_WORKERS ?= auto
 
 .PHONY: run test venv browser check test-sqlite test-postgres clean messages
 
@@ -36,14 +37,14 @@ check: venv
 	env -u DATABASE_URL $(PY) manage.py makemigrations --check --dry-run
 
 test-sqlite: venv
-	env -u DATABASE_URL $(PY) -m pytest $(PYTEST_ARGS)
+	env -u DATABASE_URL $(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # PostgreSQL pass: DATABASE_URL when set, else the local server when it answers.
 # REQUIRE_POSTGRES=1 (CI) turns "no server" into a failure instead of a skip.
 test-postgres: venv
 	@url="$${DATABASE_URL:-$(PG_URL)}"; \
 	if DATABASE_URL="$$url" $(PY) -c "import sys, psycopg, dj_database_url as d; c = d.parse(sys.argv[1]); psycopg.connect(host=c['HOST'] or None, port=c['PORT'] or None, user=c['USER'] or None, password=c['PASSWORD'] or None, dbname='postgres', connect_timeout=3).close()" "$$url" 2>/dev/null; then \
-	  echo "== PostgreSQL pass ($$url)"; DATABASE_URL="$$url" $(PY) -m pytest $(PYTEST_ARGS); \
+	  echo "== PostgreSQL pass ($$url)"; DATABASE_URL="$$url" $(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS); \
 	elif [ -n "$$REQUIRE_POSTGRES" ]; then echo "PostgreSQL required but not reachable at $$url"; exit 1; \
 	else echo "== PostgreSQL pass skipped: no server answers at $$url (set DATABASE_URL)"; fi
 
