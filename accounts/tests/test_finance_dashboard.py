@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from accounts import finance
-from accounts.models import Payment, PaymentEvent
+from accounts.models import PaymentEvent
 from accounts.tests.assertions import expected_figures
 from accounts.tests.factories import PaymentFactory, RefundFactory
 from rentals.models import Rental

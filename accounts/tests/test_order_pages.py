@@ -60,7 +60,7 @@ def test_my_orders_lists_own_orders_with_status_and_payment_badges(customer_clie
     assert someone_elses.get_absolute_url() not in body
     for label in ("To pay", "Paid in full", "Refund pending", "Settled"):
         assert label in body
-    assert f'data-payment-badge="to_pay"' in body and 'data-status="CANCELLED"' in body
+    assert 'data-payment-badge="to_pay"' in body and 'data-status="CANCELLED"' in body
     # what to do next
     assert reverse("accounts:pay", args=[to_pay.pk]) in body
     assert reverse("rentals:cancel", args=[to_pay.pk]) in body

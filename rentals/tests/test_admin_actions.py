@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.models import Payment, PaymentEvent
 from rentals.models import Rental, RentalEvent
-from rentals.tests.admin_support import NOW, admin_url, ledger_snapshot, ongoing_rental, pay, staff_in_group
+from rentals.tests.admin_support import NOW, admin_url, ledger_snapshot, ongoing_rental, pay
 from rentals.tests.factories import RentalFactory
 from vehicles.models import Vehicle
 

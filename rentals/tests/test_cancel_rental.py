@@ -29,11 +29,6 @@ END = START + timedelta(days=3)
 
 
 @pytest.fixture(autouse=True)
-def _fast_password_hasher(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def _frozen_clock_in_english(time_machine):
     time_machine.move_to(NOW, tick=False)
     with translation.override("en"):

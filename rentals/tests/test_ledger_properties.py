@@ -426,8 +426,7 @@ class LedgerMachine(RuleBasedStateMachine):
             assert (status == Vehicle.Status.RENTED) == (car_id in on_road), (car_id, status, on_road)
 
 
-def test_the_ledger_holds_under_random_sequences(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def test_the_ledger_holds_under_random_sequences():
     with translation.override("en"):
         run_state_machine_as_test(
             LedgerMachine,

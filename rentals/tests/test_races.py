@@ -26,11 +26,6 @@ from vehicles.models import Vehicle
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture(autouse=True)
-def _fast_password_hasher(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def run_at_once(calls):
     """Run each zero-argument callable in its own thread, all released together.
 
