@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from car_rental_system.money import format_cny
-from rentals.ops import HistoryRunAborted, Summary, update_historical_orders
+from rentals.ops import DEFAULT_BATCH_SIZE, HistoryRunAborted, Summary, update_historical_orders
 
 MANUAL_IDS_SHOWN = 20
 
@@ -97,7 +97,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--skip-financial-refresh", action="store_true", help="Do not store ledger figures on the orders."
         )
-        parser.add_argument("--batch-size", type=int, default=1000, help="Orders per batch and transaction (default 1000).")
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=DEFAULT_BATCH_SIZE,
+            help=f"Orders per batch and transaction (default {DEFAULT_BATCH_SIZE}).",
+        )
         parser.add_argument("--rental", type=int, dest="rental_id", metavar="ID", help="Process this one order only.")
 
     def handle(self, *args, **options):
