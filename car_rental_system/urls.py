@@ -1,7 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 
 from car_rental_system import views
+
+admin.site.site_header = _("Car rental administration")
+admin.site.site_title = _("Car rental administration")
+admin.site.index_title = _("Store desk and finance")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
