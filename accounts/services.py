@@ -162,7 +162,7 @@ def build_refund_rows(
             notification_type=Notification.Type.REFUND_ISSUED,
             title=_("Refund of %(amount)s issued") % {"amount": format_cny(amount)},
             message=_("Order #%(order)s: %(description)s. The money goes back to your %(method)s.")
-            % {"order": rental_id, "description": description, "method": refund.get_payment_method_display()},
+            % {"order": rental_id, "description": description, "method": Payment.Method(method).label},
             created_at=now,
         )
     return refund, audit, notice

@@ -16,6 +16,8 @@ def quantize_money(value) -> Decimal:
 
     Accepts Decimal, int and str; a float is a programming error.
     """
+    if type(value) is Decimal:  # the common case, kept cheap for batch jobs
+        return value.quantize(CENT, rounding=ROUND_HALF_UP)
     if isinstance(value, float):
         raise TypeError("money must never be a float")
     if value is None:

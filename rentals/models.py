@@ -226,17 +226,19 @@ class Rental(models.Model):
         )
         return quantize_money(sums["paid"] or ZERO), quantize_money(sums["refunded"] or ZERO)
 
-    def owed_amount(self) -> Decimal:
+    def owed_amount(self, order_total: Decimal | None = None) -> Decimal:
+        if order_total is None:
+            order_total = self.order_total
         if self.status == self.Status.COMPLETED:
-            return quantize_money(self.order_total - self.deposit)
+            return quantize_money(order_total - self.deposit)
         if self.status == self.Status.CANCELLED:
             return quantize_money(self.cancellation_fee)
-        return self.order_total
+        return order_total
 
     def figures_for(self, paid: Decimal, refunded: Decimal) -> MoneyFigures:
         """The §4 figures for given ledger sums (pure; no query)."""
         order_total = self.order_total
-        owed = self.owed_amount()
+        owed = self.owed_amount(order_total)
         net_paid = quantize_money(paid - refunded)
         remaining = max(ZERO, quantize_money(owed - net_paid))
         refund_due = max(ZERO, quantize_money(net_paid - owed))

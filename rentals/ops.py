@@ -41,8 +41,9 @@ from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from accounts.models import Notification, Payment, PaymentEvent
+from accounts.models import Payment
 from accounts.services import build_refund_rows
+from car_rental_system.bulk import insert_rows
 from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals import services
 from rentals.models import Rental, RentalEvent
@@ -325,7 +326,7 @@ class RefundCase:
 @dataclass
 class BuiltRefund:
     case: RefundCase
-    rental: Rental  # carries the figures to store
+    figures: dict  # FINANCIAL_FIELDS to store on the rental
     changed: bool  # whether the rental row must be written
     # (REFUND row, its audit row, the receiver's notice) from
     # accounts.services.build_refund_rows; None: nobody to refund (manual handling)
@@ -353,9 +354,10 @@ def _refund_step(cases: list[RefundCase], *, summary, now, dry_run) -> None:
         return
 
     built = []
+    probe = Rental()
     for case in cases:
         try:
-            built.append(build_refund(case, *context[case.pk], now=now))
+            built.append(build_refund(case, *context[case.pk], now=now, probe=probe))
         except Exception as exc:
             summary.errors.append(OrderError(case.pk, "refund", _error_text(exc)))
             logger.exception("update_historical_orders: order #%s failed", case.pk)
@@ -380,9 +382,14 @@ def _refund_step(cases: list[RefundCase], *, summary, now, dry_run) -> None:
                 )
 
 
-def build_refund(case: RefundCase, recipient_id, method, cancel_reason, *, now) -> BuiltRefund:
-    """The rows refund_amount_due → issue_refund would write for ``case`` (unsaved)."""
-    rental = Rental(**case.values, cancel_reason=cancel_reason)
+def build_refund(case: RefundCase, recipient_id, method, cancel_reason, *, now, probe: Rental | None = None) -> BuiltRefund:
+    """The rows refund_amount_due → issue_refund would write for ``case`` (unsaved).
+
+    ``probe`` is a Rental instance reused across cases: building a model
+    instance per order costs more than the figures do.
+    """
+    rental = probe if probe is not None else Rental()
+    rental.__dict__.update(case.values, cancel_reason=cancel_reason)
     if recipient_id is None:
         newly_flagged = not rental.requires_manual_refund
         rental.requires_manual_refund = True
@@ -395,7 +402,7 @@ def build_refund(case: RefundCase, recipient_id, method, cancel_reason, *, now) 
                 payload={"amount": str(case.amount), "reason": case.reason},
                 created_at=now,
             )
-        return BuiltRefund(case, rental, bool(changed or newly_flagged), rental_event=event)
+        return BuiltRefund(case, _financials(rental), bool(changed or newly_flagged), rental_event=event)
     rows = build_refund_rows(
         rental_id=case.pk,
         amount=case.amount,
@@ -406,17 +413,32 @@ def build_refund(case: RefundCase, recipient_id, method, cancel_reason, *, now) 
         payload={"reason": case.reason},
     )
     rental.apply_figures(rental.figures_for(case.paid, quantize_money(case.refunded + case.amount)), now=now)
-    return BuiltRefund(case, rental, True, rows=rows)
+    return BuiltRefund(case, _financials(rental), True, rows=rows)
+
+
+def _financials(rental: Rental) -> dict:
+    return {name: getattr(rental, name) for name in FINANCIAL_FIELDS}
 
 
 def write_refunds(built: list[BuiltRefund], *, now) -> None:
     rows = [item.rows for item in built if item.rows is not None]
-    Payment.objects.bulk_create(refund for refund, _audit, _notice in rows)
-    PaymentEvent.objects.bulk_create(audit for _refund, audit, _notice in rows)
-    Notification.objects.bulk_create(notice for _refund, _audit, notice in rows if notice is not None)
+    refunds = [refund for refund, _audit, _notice in rows]
+    insert_rows(refunds)
+    # The audit rows point at the refunds: read back the ids the inserts got.
+    ids = dict(
+        Payment.objects.filter(transaction_id__in=[refund.transaction_id for refund in refunds]).values_list(
+            "transaction_id", "pk"
+        )
+    )
+    for refund, audit, _notice in rows:
+        refund.pk = ids[refund.transaction_id]
+        refund._state.adding = False
+        audit.payment_id = refund.pk
+    insert_rows([audit for _refund, audit, _notice in rows])
+    insert_rows([notice for _refund, _audit, notice in rows if notice is not None])
     RentalEvent.objects.bulk_create(item.rental_event for item in built if item.rental_event is not None)
     store_figures(
-        [(item.case.pk, {name: getattr(item.rental, name) for name in FINANCIAL_FIELDS}) for item in built if item.changed],
+        [(item.case.pk, item.figures) for item in built if item.changed],
         now=now,
     )
 

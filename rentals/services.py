@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from car_rental_system.bulk import insert_rows
 from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals import pricing
 from rentals.exceptions import BookingConflict, InvalidTransition, RentalError
@@ -263,24 +264,33 @@ def advance_statuses(*, now: datetime | None = None, batch_size: int = 1000, ren
                 Vehicle.objects.filter(pk__in=vehicle_ids, status=Vehicle.Status.AVAILABLE).update(
                     status=Vehicle.Status.RENTED
                 )
-                RentalEvent.objects.bulk_create(
-                    RentalEvent(
-                        rental_id=pk, event="status_by_time", from_status=status, to_status=target, created_at=now
-                    )
-                    for pk, status, _vehicle_id, _user_id in rows
-                )
-                if target == Rental.Status.OVERDUE:
-                    Notification.objects.bulk_create(
-                        Notification(
-                            user_id=user_id,
+                insert_rows(
+                    [
+                        RentalEvent(
                             rental_id=pk,
-                            notification_type=Notification.Type.RENTAL_OVERDUE,
-                            title=_("Order #%(order)s is overdue") % {"order": pk},
-                            message=_("The car was due back already. Late returns are charged per started day."),
+                            event="status_by_time",
+                            from_status=status,
+                            to_status=target,
                             created_at=now,
                         )
-                        for pk, _status, _vehicle_id, user_id in rows
-                        if user_id is not None
+                        for pk, status, _vehicle_id, _user_id in rows
+                    ]
+                )
+                if target == Rental.Status.OVERDUE:
+                    message = _("The car was due back already. Late returns are charged per started day.")
+                    insert_rows(
+                        [
+                            Notification(
+                                user_id=user_id,
+                                rental_id=pk,
+                                notification_type=Notification.Type.RENTAL_OVERDUE,
+                                title=_("Order #%(order)s is overdue") % {"order": pk},
+                                message=message,
+                                created_at=now,
+                            )
+                            for pk, _status, _vehicle_id, user_id in rows
+                            if user_id is not None
+                        ]
                     )
                 counts[name] += len(rows)
     return counts

@@ -451,6 +451,10 @@ def test_bulk_refunds_write_exactly_what_refund_amount_due_writes(status):
 
     expected, got = _twin_refunds(by_hand, by_command)
     assert got == expected
+    # the audit row points at the refund it records
+    for rental in twins:
+        refund = Payment.objects.get(rental=rental, transaction_type="REFUND")
+        assert PaymentEvent.objects.get(rental=rental, event="refund_issued").payment_id == refund.pk
     assert expected[0]["payment_method"] == "WECHAT"
     assert expected[0]["amount"] == (Decimal("1550.00") if status == "COMPLETED" else Decimal("2900.00"))
 
