@@ -15,8 +15,9 @@ child process on its own copy of the generated file:
 4. calling ``Rental.refresh_financials()`` order by order on the same data, on
    an evenly spread sample (default 5,000 orders) extrapolated linearly.
 
-Generation time is not part of any figure. Wall times depend on the machine's
-load; run it on an idle machine for comparable numbers.
+Generation time is not part of any figure. Wall times drift with the
+machine's load, so (1) and (4) are sampled in turns, ``--repeat`` times each
+(default 3), every sample is printed, and the ratios use the medians.
 
     .venv/bin/python bench/update_historical_orders.py                 # full size
     .venv/bin/python bench/update_historical_orders.py --orders 2000 --payments 5000
@@ -363,6 +364,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=5000)
     parser.add_argument("--sample", type=int, default=5000, help="orders for the refresh_financials() baseline")
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="first runs of the command and baseline samples to take, interleaved; the ratios use the medians",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--db", help=argparse.SUPPRESS)
@@ -399,18 +406,42 @@ def main() -> None:
               + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
         print()
 
-        main_db = fresh_copy("command")
-        full = run_child("command", main_db, args)
+        # Wall times on a shared machine drift by ±15 % between runs, so the
+        # command and the loop are sampled in turns and compared by their medians.
+        fulls, baselines = [], []
+        for i in range(max(1, args.repeat)):
+            db = fresh_copy(f"command{i}")
+            fulls.append((run_child("command", db, args), db))
+            baseline_db = fresh_copy(f"baseline{i}")
+            baselines.append(run_child("refresh_financials", baseline_db, args))
+            baseline_db.unlink()
+        fulls.sort(key=lambda item: item[0]["seconds"])
+        full, main_db = fulls[len(fulls) // 2]
+        for _result, db in fulls:
+            if db != main_db:
+                db.unlink()
+        baselines.sort(key=lambda r: r["seconds"] / max(1, r["sampled"]))
+        baseline = baselines[len(baselines) // 2]
         again = run_child("command", main_db, args)
         refresh_only = run_child("refresh_only", fresh_copy("refresh_only"), args)
-        baseline = run_child("refresh_financials", fresh_copy("baseline"), args)
 
         def describe(label: str, r: dict) -> None:
             print(f"{label}: wall {r['seconds']:.2f} s; peak RSS {r['peak_rss_mb']:.0f} MB (VmHWM) "
                   f"(RSS {r['rss_before_mb']:.0f} MB before it started); "
                   f"{r['statements']:,} SQL statements = {r['statements'] / max(1, r['orders']):.3f} per order")
 
-        describe("command, first run (all steps)", full)
+        print(
+            f"first runs (all steps), {len(fulls)} samples: "
+            + ", ".join(f"{r['seconds']:.2f} s" for r, _db in fulls)
+            + f"; median {full['seconds']:.2f} s"
+        )
+        print(
+            f"refresh_financials() loop, {len(baselines)} samples: "
+            + ", ".join(f"{r['seconds'] / max(1, r['sampled']) * 1e6:.0f} µs per order" for r in baselines)
+            + f"; median {baseline['seconds'] / max(1, baseline['sampled']) * 1e6:.0f} µs per order"
+        )
+        print()
+        describe("command, first run (all steps), median sample", full)
         for line in full["output"].splitlines():
             print("    " + line)
         describe("command, second run (nothing left to do)", again)
@@ -428,7 +459,7 @@ def main() -> None:
             if baseline["sampled"] < baseline["orders"]
             else f"all {baseline['orders']:,} orders"
         )
-        print(f"order-by-order refresh_financials(): {extrapolated:.1f} s — {sampled_note}")
+        print(f"order-by-order refresh_financials(), median sample: {extrapolated:.1f} s — {sampled_note}")
         ratio_full = extrapolated / full["seconds"]
         ratio_refresh = extrapolated / refresh_only["seconds"]
         print(f"ratio refresh_financials() loop / command (all steps):      {ratio_full:.1f}×")
