@@ -22,6 +22,18 @@ hypothesis_settings.register_profile(
 )
 hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "default")
 
+CHROMIUM = "/usr/bin/chromium"
+BROWSER_SKIP_REASON = f"needs Debian's Chromium at {CHROMIUM} (run `make browser`)"
+# Chromium as root in a sandboxed machine with no outside network.
+BROWSER_LAUNCH_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
 POSTGRES_SKIP_REASON = (
     "needs PostgreSQL (row locks are a no-op on SQLite): run with "
     "DATABASE_URL=postgres://postgres@127.0.0.1:5432/car_rental"
@@ -32,12 +44,26 @@ def pytest_collection_modifyitems(config, items):
     from django.conf import settings
 
     on_postgres = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
-    if on_postgres:
-        return
-    skip = pytest.mark.skip(reason=POSTGRES_SKIP_REASON)
+    has_chromium = os.path.exists(CHROMIUM)
     for item in items:
-        if "postgres" in item.keywords:
-            item.add_marker(skip)
+        if "postgres" in item.keywords and not on_postgres:
+            item.add_marker(pytest.mark.skip(reason=POSTGRES_SKIP_REASON))
+        if "browser" in item.keywords and not has_chromium:
+            item.add_marker(pytest.mark.skip(reason=BROWSER_SKIP_REASON))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium driven by Playwright, one per test module."""
+    # Playwright's sync API runs an event loop in this thread; the ORM calls the
+    # tests make around it are synchronous all the same.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_LAUNCH_ARGS)
+        yield chromium
+        chromium.close()
 
 
 @pytest.fixture(autouse=True)

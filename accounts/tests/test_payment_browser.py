@@ -2,9 +2,7 @@
 sandbox checkout → back on the order, paid; and a failure that the order page
 explains and offers to retry."""
 
-import os
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -13,41 +11,21 @@ from accounts.tests.assertions import assert_ledger_consistent
 from customers.tests.factories import TEST_PASSWORD, CustomerFactory, UserFactory
 from rentals.tests.factories import RentalFactory
 
-CHROMIUM = "/usr/bin/chromium"
-
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Chromium at {CHROMIUM}"),
 ]
 
 
 @pytest.fixture
-def page():
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        context = browser.new_context(
-            locale="en-US", extra_http_headers={"Accept-Language": "en"}, viewport={"width": 390, "height": 844}
-        )
-        page = context.new_page()
-        page.set_default_timeout(15000)
-        yield page
-        context.close()
-        browser.close()
+def page(browser):
+    context = browser.new_context(
+        locale="en-US", extra_http_headers={"Accept-Language": "en"}, viewport={"width": 390, "height": 844}
+    )
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    context.close()
 
 
 @pytest.fixture

@@ -1,10 +1,8 @@
 """A counter clerk processes a late one-way return with damage in the admin, in
 a real browser; the customer then sees the deposit refund on their order page."""
 
-import os
 from datetime import timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -15,39 +13,19 @@ from customers.tests.factories import TEST_PASSWORD, CustomerFactory, StaffUserF
 from rentals.models import Rental
 from rentals.tests.admin_support import ongoing_rental
 
-CHROMIUM = "/usr/bin/chromium"
-
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"needs Chromium at {CHROMIUM}"),
 ]
 
 
 @pytest.fixture
-def page():
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        context = browser.new_context(locale="en-US", extra_http_headers={"Accept-Language": "en"})
-        page = context.new_page()
-        page.set_default_timeout(15000)
-        yield page
-        context.close()
-        browser.close()
+def page(browser):
+    context = browser.new_context(locale="en-US", extra_http_headers={"Accept-Language": "en"})
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    yield page
+    context.close()
 
 
 def test_return_in_the_admin_then_the_customer_sees_the_deposit_refund(page, live_server, vehicle, other_location):
