@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import admin_views
 from accounts.models import CallbackReceipt, Notification, Payment, PaymentEvent, Review
+from rentals.admin import ReadOnlyInline
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -42,21 +43,11 @@ def rental_link(rental_id):
     return format_html('<a href="{}">#{}</a>', url, rental_id)
 
 
-class PaymentEventInline(admin.TabularInline):
+class PaymentEventInline(ReadOnlyInline):
     model = PaymentEvent
-    extra = 0
-    can_delete = False
+    show_change_link = False
     fields = ("created_at", "event", "from_status", "to_status", "provider", "actor", "payload")
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Payment)
