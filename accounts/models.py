@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -68,6 +70,21 @@ class Payment(models.Model):
         verbose_name=_("user"),
     )
     amount = models.DecimalField(_("amount"), max_digits=12, decimal_places=2)
+    # On a refund: the charge whose money it gives back (None for a refund
+    # written before refunds were tied to charges, or handed over by staff
+    # without one; those are matched to charges by method, newest first).
+    refund_of = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="refunds",
+        verbose_name=_("refund of"),
+    )
+    # On a staff refund: the part above what was due (SPEC §16 goodwill).
+    goodwill_amount = models.DecimalField(
+        _("goodwill part"), max_digits=12, decimal_places=2, default=Decimal("0.00")
+    )
     payment_method = models.CharField(_("method"), max_length=10, choices=Method.choices, default=Method.ALIPAY)
     transaction_type = models.CharField(
         _("type"), max_length=10, choices=TransactionType.choices, default=TransactionType.CHARGE
@@ -95,6 +112,10 @@ class Payment(models.Model):
         ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(goodwill_amount__gte=0) & Q(goodwill_amount__lte=models.F("amount")),
+                name="payment_goodwill_within_amount",
+            ),
             models.CheckConstraint(
                 condition=(
                     Q(transaction_type="CHARGE", transaction_id__startswith="PAY")

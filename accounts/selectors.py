@@ -1,8 +1,10 @@
 """Reads of the payment ledger."""
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from accounts.models import Payment
+from car_rental_system.money import ZERO, quantize_money
 from rentals.models import Rental
 
 
@@ -19,39 +21,108 @@ def get_payment_summary(rental: Rental) -> dict[str, Decimal]:
     }
 
 
-def latest_paid_charge(rental: Rental) -> Payment | None:
-    return (
-        Payment.objects.filter(
-            rental=rental, transaction_type=Payment.TransactionType.CHARGE, status=Payment.Status.PAID
-        )
-        .order_by("-paid_at", "-id")
-        .first()
-    )
+@dataclass(frozen=True)
+class ChargeLeft:
+    """A PAID charge and what of it has not been given back yet."""
+
+    charge_id: int
+    method: str
+    user_id: int | None
+    left: Decimal
+
+
+@dataclass(frozen=True)
+class RefundPart:
+    """One refund row to write: ``amount`` of the money that came in through ``charge_id``."""
+
+    charge_id: int
+    method: str
+    user_id: int | None
+    amount: Decimal
+
+
+def charges_left(charges, refunds) -> list[ChargeLeft]:
+    """What each PAID charge still has to give back, newest first (SPEC §16
+    "refunds follow the money"; pure, no query).
+
+    ``charges``: ``(id, method, user_id, amount, paid_at)`` of the PAID charges;
+    ``refunds``: ``(refund_of_id, method, amount)`` of the refunds that count
+    (REFUNDED). A refund tied to a charge takes from that charge; one that is
+    not (older rows, counter refunds) from the newest charges of its own method
+    first, then from the newest of any. Charges with nothing left are left out.
+    """
+    ordered = sorted(charges, key=lambda c: (c[4] is not None, c[4], c[0]), reverse=True)
+    left = {c[0]: quantize_money(c[3]) for c in ordered}
+    unlinked = []
+    for refund_of_id, method, amount in refunds:
+        if refund_of_id in left:
+            left[refund_of_id] -= amount
+        else:
+            unlinked.append((method, amount))
+    for method, amount in unlinked:
+        for same_method_only in (True, False):
+            for charge_id, charge_method, *_rest in ordered:
+                if amount <= ZERO:
+                    break
+                if same_method_only and charge_method != method:
+                    continue
+                take = min(amount, max(ZERO, left[charge_id]))
+                left[charge_id] -= take
+                amount -= take
+    return [
+        ChargeLeft(charge_id=c[0], method=c[1], user_id=c[2], left=quantize_money(left[c[0]]))
+        for c in ordered
+        if left[c[0]] > ZERO
+    ]
+
+
+def split_refund(charges: list[ChargeLeft], amount: Decimal, *, first_charge_id=None) -> list[RefundPart]:
+    """Spread a refund of ``amount`` over the charges with money left, newest
+    first (``first_charge_id`` before all others), each part at most what is
+    left of its charge. The parts add up to ``amount`` unless the charges hold
+    less (never expected: refund_due ≤ net paid = Σ left)."""
+    if first_charge_id is not None:
+        charges = sorted(charges, key=lambda c: c.charge_id != first_charge_id)
+    parts, amount = [], quantize_money(amount)
+    for charge in charges:
+        if amount <= ZERO:
+            break
+        take = min(amount, charge.left)
+        parts.append(RefundPart(charge.charge_id, charge.method, charge.user_id, take))
+        amount -= take
+    return parts
+
+
+def refundable_charges(rental: Rental) -> list[ChargeLeft]:
+    """The rental's PAID charges with money left to give back, newest first (two queries)."""
+    base = Payment.objects.filter(rental_id=rental.pk)
+    charges = base.filter(
+        transaction_type=Payment.TransactionType.CHARGE, status=Payment.Status.PAID
+    ).values_list("pk", "payment_method", "user_id", "amount", "paid_at")
+    refunds = base.filter(
+        transaction_type=Payment.TransactionType.REFUND, status=Payment.Status.REFUNDED
+    ).values_list("refund_of_id", "payment_method", "amount")
+    return charges_left(list(charges), list(refunds))
 
 
 def refund_recipient(rental: Rental):
-    """Who gets money back (SPEC §5): the user found on the order's paid charges
-    (latest first), else the customer's user, else None (manual handling)."""
-    payer = (
-        Payment.objects.filter(
-            rental=rental,
-            transaction_type=Payment.TransactionType.CHARGE,
-            status=Payment.Status.PAID,
-            user__isnull=False,
-        )
-        .select_related("user")
-        .order_by("-paid_at", "-id")
-        .first()
-    )
-    if payer is not None:
-        return payer.user
+    """Who gets money back (SPEC §5, §16): the payer of the newest charge that
+    still has money left to give back, else the customer's user, else None
+    (manual handling)."""
+    from django.contrib.auth import get_user_model
+
+    for charge in refundable_charges(rental):
+        if charge.user_id is not None:
+            return get_user_model().objects.get(pk=charge.user_id)
+        break
     return rental.customer.user
 
 
 def refund_method(rental: Rental) -> str:
-    """Money goes back the way it came: the method of the latest paid charge, BANK when none."""
-    charge = latest_paid_charge(rental)
-    return charge.payment_method if charge else Payment.Method.BANK
+    """Money goes back the way it came: the method of the newest charge with
+    money left to give back; BANK when there is none."""
+    charges = refundable_charges(rental)
+    return charges[0].method if charges else Payment.Method.BANK
 
 
 def open_charge(rental: Rental) -> Payment | None:
@@ -66,14 +137,11 @@ def open_charge(rental: Rental) -> Payment | None:
 # so Rental.ledger_sums() reads the prefetch and the query count does not grow
 # with the number of orders.
 
-from dataclasses import dataclass  # noqa: E402
-
 from django.db.models import Prefetch, QuerySet  # noqa: E402
 from django.utils import timezone  # noqa: E402
 from django.utils.translation import gettext_lazy  # noqa: E402
 
 from accounts.models import Notification  # noqa: E402
-from car_rental_system.money import ZERO, quantize_money  # noqa: E402
 
 BADGE_TO_PAY = "to_pay"
 BADGE_PAID = "paid"

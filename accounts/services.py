@@ -124,6 +124,8 @@ def build_refund_rows(
     method: str,
     description: str,
     now,
+    refund_of_id: int | None = None,
+    goodwill_amount: Decimal = ZERO,
     event: str = "refund_issued",
     actor=None,
     payload: dict | None = None,
@@ -135,6 +137,8 @@ def build_refund_rows(
         rental_id=rental_id,
         user_id=user_id,
         amount=amount,
+        refund_of_id=refund_of_id,
+        goodwill_amount=goodwill_amount,
         payment_method=method,
         transaction_type=Payment.TransactionType.REFUND,
         status=Payment.Status.REFUNDED,
@@ -175,14 +179,18 @@ def issue_refund(
     user,
     description: str,
     method: str | None = None,
+    refund_of_id: int | None = None,
+    goodwill_amount: Decimal = ZERO,
     actor=None,
     event: str = "refund_issued",
     payload: dict | None = None,
 ) -> Payment:
     """Write one REFUND row, REFUNDED at once, on a rental the caller has locked.
 
-    Refuses to take net paid below zero. Notifies the receiving user. The
-    caller refreshes the rental's financials.
+    ``refund_of_id`` is the charge whose money it gives back; ``goodwill_amount``
+    the part of it above what was due (staff refunds). Refuses to take net paid
+    below zero. Notifies the receiving user. The caller refreshes the rental's
+    financials.
     """
     amount = quantize_money(amount)
     if amount <= ZERO:
@@ -201,6 +209,8 @@ def issue_refund(
         method=method or selectors.refund_method(rental),
         description=description,
         now=timezone.now(),
+        refund_of_id=refund_of_id,
+        goodwill_amount=goodwill_amount,
         event=event,
         actor=actor,
         payload=payload,
@@ -289,25 +299,36 @@ def record_manual_refund(
     """Staff gives money back by hand: at most net paid, with a reason.
 
     Used for goodwill refunds and for orders flagged ``requires_manual_refund``
-    (no user to refund automatically). ``user`` receives it; None → the §5
-    fallback (which may be nobody for a walk-in paid back in cash).
-    Locks: rental.
+    (nobody to refund automatically, or cash to hand back at the counter).
+    The part above what is due (``refund_due``) is goodwill (SPEC §16): it is
+    kept on the refund row and lowers what the order owes, so it never turns
+    into a debt and a settled order stays settled. ``user`` receives it; None
+    → the payer of the newest charge with money left, else the customer's user
+    (nobody for a walk-in paid back in cash). ``method`` None → that charge's
+    method. Locks: rental.
     """
     _require_staff(by_user)
     reason = (reason or "").strip()
     if not reason:
         raise RefundError(_("Please give a reason for the refund."), code="reason_required")
     locked = lock_rental(rental.pk)
+    amount = quantize_money(amount)
+    goodwill = max(ZERO, quantize_money(amount - locked.money_figures().refund_due))
+    charges = selectors.refundable_charges(locked)
+    # Tie the row to the newest charge it fits in, when it is handed back that way.
+    charge = next((c for c in charges if c.left >= amount and method in (None, c.method)), None)
     recipient = user if user is not None else selectors.refund_recipient(locked)
     refund = issue_refund(
         rental=locked,
         amount=amount,
         user=recipient,
-        method=method,
+        method=method or (charges[0].method if charges else None),
+        refund_of_id=charge.charge_id if charge else None,
+        goodwill_amount=goodwill,
         description=_("Manual refund: %(reason)s") % {"reason": reason},
         actor=by_user,
         event="manual_refund",
-        payload={"reason": reason, "staff": by_user.get_username()},
+        payload={"reason": reason, "staff": by_user.get_username(), "goodwill": str(goodwill)},
     )
     locked.refresh_financials()
     rental.refresh_from_db()
@@ -722,7 +743,7 @@ def _charge_succeeded(*, rental: Rental, payment: Payment, event) -> None:
         # "refund what is due, once" function.
         from rentals.services import refund_amount_due
 
-        refund_amount_due(rental=rental, reason="late_payment", cap=payment.amount)
+        refund_amount_due(rental=rental, reason="late_payment", cap=payment.amount, charge_id=payment.pk)
 
 
 def _charge_failed(*, rental: Rental, payment: Payment, event) -> None:

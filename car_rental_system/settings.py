@@ -161,6 +161,10 @@ MEMBER_DISCOUNTS = {
 CROSS_LOCATION_FEE = Decimal(os.environ.get("CROSS_LOCATION_FEE", "200.00"))
 OVERDUE_GRACE = timedelta(minutes=int(os.environ.get("OVERDUE_GRACE_MINUTES", "60")))
 OVERDUE_RATE = Decimal(os.environ.get("OVERDUE_RATE", "1.5"))
+# SPEC §16: an unpaid booking holds its car this long (never past its start);
+# a customer holds at most this many unpaid bookings at once.
+BOOKING_PAYMENT_MINUTES = int(os.environ.get("BOOKING_PAYMENT_MINUTES", "30"))
+MAX_UNPAID_BOOKINGS = int(os.environ.get("MAX_UNPAID_BOOKINGS", "3"))
 # Pages refresh rental statuses by time at most this often for the whole table.
 RENTAL_STATUS_REFRESH_SECONDS = 300
 

@@ -197,7 +197,7 @@ class RentalAdmin(admin.ModelAdmin):
     # --- computed columns (pure: from the stored figures, which equal the ledger) ---
 
     def _figures(self, obj: Rental):
-        return obj.figures_for(obj.amount_paid, obj.amount_refunded)
+        return obj.figures_for(obj.amount_paid, obj.amount_refunded, obj.goodwill_amount)
 
     @admin.display(description=_("customer"), ordering="customer__name")
     def customer_link(self, obj: Rental):

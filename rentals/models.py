@@ -1,5 +1,5 @@
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -22,6 +22,7 @@ class MoneyFigures:
 
     paid: Decimal
     refunded: Decimal
+    goodwill: Decimal
     net_paid: Decimal
     order_total: Decimal
     owed: Decimal
@@ -94,6 +95,9 @@ class Rental(models.Model):
     # Derived from the Payment ledger by refresh_financials(); never edited by hand.
     amount_paid = models.DecimalField(_("amount paid"), **MONEY)
     amount_refunded = models.DecimalField(_("amount refunded"), **MONEY)
+    # The goodwill part of staff refunds (above what was due): it lowers what
+    # the order owes, so a goodwill refund never turns into a debt (SPEC §16).
+    goodwill_amount = models.DecimalField(_("goodwill refunded"), **MONEY)
     settlement_status = models.CharField(
         _("settlement"),
         max_length=10,
@@ -132,7 +136,8 @@ class Rental(models.Model):
                 & Q(damage_fee__gte=0)
                 & Q(cancellation_fee__gte=0)
                 & Q(amount_paid__gte=0)
-                & Q(amount_refunded__gte=0),
+                & Q(amount_refunded__gte=0)
+                & Q(goodwill_amount__gte=0),
                 name="rental_money_not_negative",
             ),
             models.CheckConstraint(
@@ -207,8 +212,8 @@ class Rental(models.Model):
 
     # --- ledger -------------------------------------------------------------
 
-    def ledger_sums(self) -> tuple[Decimal, Decimal]:
-        """(paid, refunded) from the Payment rows; uses a prefetch when there is one."""
+    def ledger_sums(self) -> tuple[Decimal, Decimal, Decimal]:
+        """(paid, refunded, goodwill) from the Payment rows; uses a prefetch when there is one."""
         Payment = self.payments.model
         charge, paid = Payment.TransactionType.CHARGE, Payment.Status.PAID
         refund, refunded = Payment.TransactionType.REFUND, Payment.Status.REFUNDED
@@ -216,29 +221,37 @@ class Rental(models.Model):
         if "payments" in cache:
             rows = cache["payments"]
             paid_sum = sum((p.amount for p in rows if p.transaction_type == charge and p.status == paid), ZERO)
-            refund_sum = sum(
-                (p.amount for p in rows if p.transaction_type == refund and p.status == refunded), ZERO
-            )
-            return quantize_money(paid_sum), quantize_money(refund_sum)
+            refunds = [p for p in rows if p.transaction_type == refund and p.status == refunded]
+            refund_sum = sum((p.amount for p in refunds), ZERO)
+            goodwill_sum = sum((p.goodwill_amount for p in refunds), ZERO)
+            return quantize_money(paid_sum), quantize_money(refund_sum), quantize_money(goodwill_sum)
         sums = self.payments.aggregate(
             paid=Sum("amount", filter=Q(transaction_type=charge, status=paid)),
             refunded=Sum("amount", filter=Q(transaction_type=refund, status=refunded)),
+            goodwill=Sum("goodwill_amount", filter=Q(transaction_type=refund, status=refunded)),
         )
-        return quantize_money(sums["paid"] or ZERO), quantize_money(sums["refunded"] or ZERO)
+        return (
+            quantize_money(sums["paid"] or ZERO),
+            quantize_money(sums["refunded"] or ZERO),
+            quantize_money(sums["goodwill"] or ZERO),
+        )
 
-    def owed_amount(self, order_total: Decimal | None = None) -> Decimal:
+    def owed_amount(self, order_total: Decimal | None = None, goodwill: Decimal = ZERO) -> Decimal:
+        """§4 ``owed``, less the goodwill given back (never below zero)."""
         if order_total is None:
             order_total = self.order_total
         if self.status == self.Status.COMPLETED:
-            return quantize_money(order_total - self.deposit)
-        if self.status == self.Status.CANCELLED:
-            return quantize_money(self.cancellation_fee)
-        return order_total
+            owed = order_total - self.deposit
+        elif self.status == self.Status.CANCELLED:
+            owed = self.cancellation_fee
+        else:
+            owed = order_total
+        return max(ZERO, quantize_money(owed - goodwill))
 
-    def figures_for(self, paid: Decimal, refunded: Decimal) -> MoneyFigures:
+    def figures_for(self, paid: Decimal, refunded: Decimal, goodwill: Decimal = ZERO) -> MoneyFigures:
         """The §4 figures for given ledger sums (pure; no query)."""
         order_total = self.order_total
-        owed = self.owed_amount(order_total)
+        owed = self.owed_amount(order_total, goodwill)
         net_paid = quantize_money(paid - refunded)
         remaining = max(ZERO, quantize_money(owed - net_paid))
         refund_due = max(ZERO, quantize_money(net_paid - owed))
@@ -251,6 +264,7 @@ class Rental(models.Model):
         return MoneyFigures(
             paid=paid,
             refunded=refunded,
+            goodwill=goodwill,
             net_paid=net_paid,
             order_total=order_total,
             owed=owed,
@@ -278,6 +292,7 @@ class Rental(models.Model):
         new_values = {
             "amount_paid": figures.paid,
             "amount_refunded": figures.refunded,
+            "goodwill_amount": figures.goodwill,
             "settlement_status": figures.settlement_status,
             "settled_at": settled_at,
         }
@@ -290,7 +305,7 @@ class Rental(models.Model):
         return changed
 
     def refresh_financials(self, save: bool = True) -> bool:
-        """Store amount_paid, amount_refunded, settlement_status and settled_at from
+        """Store amount_paid, amount_refunded, goodwill_amount, settlement_status and settled_at from
         the ledger. Writes only when something differs; returns whether it did."""
         changed = self.apply_figures(self.money_figures())
         if changed and save and self.pk:
@@ -321,12 +336,28 @@ class Rental(models.Model):
                 code="invalid_transition",
             )
 
+    @property
+    def payment_deadline(self) -> datetime:
+        """An unpaid booking holds its car until this moment (SPEC §16):
+        BOOKING_PAYMENT_MINUTES after it was made, never past its start."""
+        held = self.created_at + timedelta(minutes=settings.BOOKING_PAYMENT_MINUTES)
+        return min(held, self.start_time)
+
+    @property
+    def is_unpaid_booking(self) -> bool:
+        """A booking nothing has been paid for (the stored sum equals the ledger's)."""
+        return self.status == self.Status.PENDING and self.amount_paid <= ZERO
+
     def status_by_time(self, now: datetime | None = None) -> str:
-        """The status this rental should have at ``now`` (PENDING → ONGOING at
-        start_time, → OVERDUE after end_time); closed rentals never move."""
+        """The status this rental should have at ``now``: an unpaid booking
+        lapses (CANCELLED) once its payment deadline has passed; a paid one
+        moves PENDING → ONGOING at start_time and → OVERDUE after end_time;
+        closed rentals never move."""
         now = now or timezone.now()
         if self.status not in self.ACTIVE_STATUSES:
             return self.status
+        if self.is_unpaid_booking:
+            return self.Status.CANCELLED if now >= self.payment_deadline else self.status
         if now > self.end_time:
             return self.Status.OVERDUE
         if self.status == self.Status.PENDING and now >= self.start_time:

@@ -41,10 +41,11 @@ from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from accounts import selectors
 from accounts.models import Payment
 from accounts.services import build_refund_rows
 from car_rental_system.bulk import insert_rows
-from car_rental_system.money import ZERO, format_cny, quantize_money
+from car_rental_system.money import ZERO, quantize_money
 from rentals import services
 from rentals.models import Rental, RentalEvent
 
@@ -56,7 +57,14 @@ logger = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 5000
 
 # Stored figures derived from the ledger (what apply_figures may change).
-FINANCIAL_FIELDS = ("amount_paid", "amount_refunded", "settlement_status", "settled_at", "requires_manual_refund")
+FINANCIAL_FIELDS = (
+    "amount_paid",
+    "amount_refunded",
+    "goodwill_amount",
+    "settlement_status",
+    "settled_at",
+    "requires_manual_refund",
+)
 # What figures_for / apply_figures read; everything else stays deferred.
 LOADED_FIELDS = (
     "id",
@@ -69,6 +77,8 @@ LOADED_FIELDS = (
     "cancellation_fee",
     *FINANCIAL_FIELDS,
 )
+# What status_by_time reads.
+STATUS_FIELDS = ("status", "start_time", "end_time", "created_at", "amount_paid")
 REFUND_REASONS = {Rental.Status.COMPLETED: "deposit", Rental.Status.CANCELLED: "cancellation"}
 
 
@@ -243,12 +253,14 @@ def _process_batch(batch, *, ledger, summary, now, dry_run, status_step, refund_
         if pk in failed:
             continue
         probe.__dict__.update(zip(LOADED_FIELDS, values))
-        paid, refunded = sums.get(pk, (ZERO, ZERO))
+        paid, refunded, goodwill = sums.get(pk, (ZERO, ZERO, ZERO))
         try:
-            figures = probe.figures_for(paid, refunded)
+            figures = probe.figures_for(paid, refunded, goodwill)
             if refund_step and probe.status in REFUND_REASONS and figures.refund_due > ZERO:
                 # The refund step stores this order's figures along with its refund.
-                refund_cases.append(RefundCase(dict(zip(LOADED_FIELDS, values)), paid, refunded, figures.refund_due))
+                refund_cases.append(
+                    RefundCase(dict(zip(LOADED_FIELDS, values)), paid, refunded, goodwill, figures.refund_due)
+                )
                 continue
             if not financial_step:
                 continue
@@ -276,10 +288,9 @@ def _status_step(batch, *, summary, now, dry_run, failed: set[int]) -> list[Stat
     """Move the batch's active orders by time; returns the moves planned."""
     moves = []
     probe = Rental()  # one instance carries each row through status_by_time
-    for pk, status, start_time, end_time in batch.filter(status__in=Rental.ACTIVE_STATUSES).values_list(
-        "pk", "status", "start_time", "end_time"
-    ):
-        probe.__dict__.update(status=status, start_time=start_time, end_time=end_time)
+    for pk, *values in batch.filter(status__in=Rental.ACTIVE_STATUSES).values_list("pk", *STATUS_FIELDS):
+        probe.__dict__.update(zip(STATUS_FIELDS, values))
+        status = probe.status
         target = probe.status_by_time(now)
         if target != status:
             moves.append(StatusMove(pk, status, target))
@@ -312,6 +323,7 @@ class RefundCase:
     values: dict  # LOADED_FIELDS of the row
     paid: Decimal
     refunded: Decimal
+    goodwill: Decimal
     amount: Decimal
 
     @property
@@ -328,29 +340,30 @@ class BuiltRefund:
     case: RefundCase
     figures: dict  # FINANCIAL_FIELDS to store on the rental
     changed: bool  # whether the rental row must be written
-    # (REFUND row, its audit row, the receiver's notice) from
-    # accounts.services.build_refund_rows; None: nobody to refund (manual handling)
-    rows: tuple | None = None
+    # One (REFUND row, its audit row, the receiver's notice) per charge the
+    # money goes back to, from accounts.services.build_refund_rows
+    rows: list = field(default_factory=list)
+    manual: Decimal = ZERO  # left for staff to hand back (cash, or nobody to pay)
     rental_event: RentalEvent | None = None
 
 
 def _refund_step(cases: list[RefundCase], *, summary, now, dry_run) -> None:
-    """Refund what each case is due, as ``services.refund_amount_due`` would.
+    """Refund what each case is due, as ``services.refund_due_rows`` would.
 
     In bulk: the amounts were computed from the ledger read under the batch's
-    lock, so they are what refund_amount_due would find, and a rerun finds
+    lock, so they are what refund_due_rows would find, and a rerun finds
     nothing due. The REFUND rows, their audit rows and notices and the
     rentals' figures are written in one savepoint; should that fail, each
-    order goes through refund_amount_due itself, in its own savepoint.
+    order goes through refund_due_rows itself, in its own savepoint.
     """
     context = refund_context([case.pk for case in cases])
     if dry_run:
         for case in cases:
-            recipient_id = context[case.pk][0]
-            if recipient_id is None:
-                summary.manual.append(ManualRefund(case.pk, case.amount))
-            else:
-                summary.refunds.append(RefundLine(case.pk, case.amount, case.reason, recipient_id))
+            customer_user_id, charges, _reason = context[case.pk]
+            parts, manual = plan_refund(case.amount, charges, customer_user_id)
+            summary.refunds.extend(RefundLine(case.pk, part.amount, case.reason, part.user_id) for part in parts)
+            if manual > ZERO:
+                summary.manual.append(ManualRefund(case.pk, manual))
         return
 
     built = []
@@ -369,51 +382,65 @@ def _refund_step(cases: list[RefundCase], *, summary, now, dry_run) -> None:
         _refund_one_by_one([item.case for item in built], summary=summary)
         return
     for item in built:
-        if item.rows is not None:
-            refund = item.rows[0]
+        for refund, _audit, _notice in item.rows:
             summary.refunds.append(RefundLine(item.case.pk, refund.amount, item.case.reason, refund.user_id))
-        else:
-            summary.manual.append(ManualRefund(item.case.pk, item.case.amount))
-            if item.rental_event is not None:
-                logger.warning(
-                    "rental %s: %s must be refunded by hand (no user to refund)",
-                    item.case.pk,
-                    format_cny(item.case.amount),
-                )
+        if item.manual > ZERO:
+            summary.manual.append(ManualRefund(item.case.pk, item.manual))
 
 
-def build_refund(case: RefundCase, recipient_id, method, cancel_reason, *, now, probe: Rental | None = None) -> BuiltRefund:
-    """The rows refund_amount_due → issue_refund would write for ``case`` (unsaved).
+def plan_refund(amount: Decimal, charges, customer_user_id) -> tuple[list, Decimal]:
+    """The rule of ``services.refund_due_rows`` with nobody at the counter:
+    ``amount`` spread over the charges with money left, newest first, each part
+    to its payer (else the customer's user); cash, and parts with nobody to
+    pay, are left for staff. Returns (parts with their user ids, manual amount)."""
+    parts = []
+    manual = amount
+    for part in selectors.split_refund(charges, amount):
+        user_id = part.user_id if part.user_id is not None else customer_user_id
+        if user_id is None or part.method == Payment.Method.CASH:
+            continue
+        parts.append(selectors.RefundPart(part.charge_id, part.method, user_id, part.amount))
+        manual -= part.amount
+    return parts, quantize_money(manual)
+
+
+def build_refund(
+    case: RefundCase, customer_user_id, charges, cancel_reason, *, now, probe: Rental | None = None
+) -> BuiltRefund:
+    """The rows refund_due_rows → issue_refund would write for ``case`` (unsaved).
 
     ``probe`` is a Rental instance reused across cases: building a model
     instance per order costs more than the figures do.
     """
     rental = probe if probe is not None else Rental()
     rental.__dict__.update(case.values, cancel_reason=cancel_reason)
-    if recipient_id is None:
-        newly_flagged = not rental.requires_manual_refund
+    parts, manual = plan_refund(case.amount, charges, customer_user_id)
+    description = services._refund_description(rental, case.reason)
+    rows = [
+        build_refund_rows(
+            rental_id=case.pk,
+            amount=part.amount,
+            user_id=part.user_id,
+            method=part.method,
+            refund_of_id=part.charge_id,
+            description=description,
+            now=now,
+            payload={"reason": case.reason},
+        )
+        for part in parts
+    ]
+    event = None
+    if manual > ZERO and not rental.requires_manual_refund:
         rental.requires_manual_refund = True
-        changed = rental.apply_figures(rental.figures_for(case.paid, case.refunded), now=now)
-        event = None
-        if newly_flagged:
-            event = RentalEvent(
-                rental_id=case.pk,
-                event="manual_refund_required",
-                payload={"amount": str(case.amount), "reason": case.reason},
-                created_at=now,
-            )
-        return BuiltRefund(case, _financials(rental), bool(changed or newly_flagged), rental_event=event)
-    rows = build_refund_rows(
-        rental_id=case.pk,
-        amount=case.amount,
-        user_id=recipient_id,
-        method=method or Payment.Method.BANK,
-        description=services._refund_description(rental, case.reason),
-        now=now,
-        payload={"reason": case.reason},
-    )
-    rental.apply_figures(rental.figures_for(case.paid, quantize_money(case.refunded + case.amount)), now=now)
-    return BuiltRefund(case, _financials(rental), True, rows=rows)
+        event = RentalEvent(
+            rental_id=case.pk,
+            event="manual_refund_required",
+            payload={"amount": str(manual), "reason": case.reason},
+            created_at=now,
+        )
+    refunded = quantize_money(case.refunded + sum((part.amount for part in parts), ZERO))
+    changed = rental.apply_figures(rental.figures_for(case.paid, refunded, case.goodwill), now=now)
+    return BuiltRefund(case, _financials(rental), bool(changed or event or rows), rows=rows, manual=manual, rental_event=event)
 
 
 def _financials(rental: Rental) -> dict:
@@ -421,7 +448,7 @@ def _financials(rental: Rental) -> dict:
 
 
 def write_refunds(built: list[BuiltRefund], *, now) -> None:
-    rows = [item.rows for item in built if item.rows is not None]
+    rows = [row for item in built for row in item.rows]
     refunds = [refund for refund, _audit, _notice in rows]
     insert_rows(refunds)
     # The audit rows point at the refunds: read back the ids the inserts got.
@@ -448,53 +475,43 @@ def _refund_one_by_one(cases: list[RefundCase], *, summary) -> None:
         try:
             with transaction.atomic():
                 rental = Rental.objects.get(pk=case.pk)
-                refund = services.refund_amount_due(rental=rental, reason=case.reason)
+                due = services.refund_due_rows(rental=rental, reason=case.reason)
         except Exception as exc:
             summary.errors.append(OrderError(case.pk, "refund", _error_text(exc)))
             logger.exception("update_historical_orders: order #%s failed", case.pk)
             continue
-        if refund is not None:
-            summary.refunds.append(RefundLine(case.pk, refund.amount, case.reason, refund.user_id))
-        elif rental.requires_manual_refund:
-            summary.manual.append(ManualRefund(case.pk, case.amount))
+        summary.refunds.extend(RefundLine(case.pk, refund.amount, case.reason, refund.user_id) for refund in due.refunds)
+        if due.manual > ZERO:
+            summary.manual.append(ManualRefund(case.pk, due.manual))
 
 
-def refund_context(rental_ids) -> dict[int, tuple[int | None, str | None, str]]:
-    """{rental id: (recipient user id, refund method, cancel reason)} in two queries.
-
-    The bulk form of ``accounts.selectors.refund_recipient`` (the user of the
-    latest paid charge that has one, else the customer's user, else None) and
-    ``refund_method`` (the method of the latest paid charge; None → BANK).
-    """
-    context = {
-        pk: [user_id, None, cancel_reason]
+def refund_context(rental_ids) -> dict[int, tuple[int | None, list, str]]:
+    """{rental id: (customer's user id, charges with money left, cancel reason)}
+    in three queries: the bulk form of ``accounts.selectors.refundable_charges``."""
+    charges: dict[int, list] = {pk: [] for pk in rental_ids}
+    refunds: dict[int, list] = {pk: [] for pk in rental_ids}
+    payments = Payment.objects.filter(rental_id__in=rental_ids)
+    for pk, *row in payments.filter(
+        transaction_type=Payment.TransactionType.CHARGE, status=Payment.Status.PAID
+    ).values_list("rental_id", "pk", "payment_method", "user_id", "amount", "paid_at"):
+        charges[pk].append(row)
+    for pk, *row in payments.filter(
+        transaction_type=Payment.TransactionType.REFUND, status=Payment.Status.REFUNDED
+    ).values_list("rental_id", "refund_of_id", "payment_method", "amount"):
+        refunds[pk].append(row)
+    return {
+        pk: (user_id, selectors.charges_left(charges[pk], refunds[pk]), cancel_reason)
         for pk, user_id, cancel_reason in Rental.objects.filter(pk__in=rental_ids).values_list(
             "pk", "customer__user_id", "cancel_reason"
         )
     }
-    charges = (
-        Payment.objects.filter(
-            rental_id__in=rental_ids, transaction_type=Payment.TransactionType.CHARGE, status=Payment.Status.PAID
-        )
-        .order_by("rental_id", "-paid_at", "-id")
-        .values_list("rental_id", "user_id", "payment_method")
-    )
-    seen_method, seen_payer = set(), set()
-    for pk, user_id, method in charges:
-        if pk not in seen_method:
-            seen_method.add(pk)
-            context[pk][1] = method
-        if user_id is not None and pk not in seen_payer:
-            seen_payer.add(pk)
-            context[pk][0] = user_id
-    return {pk: tuple(values) for pk, values in context.items()}
 
 
 # --- step 3: stored financials --------------------------------------------------------
 
 
-def ledger_sums(payments) -> dict[int, tuple[Decimal, Decimal]]:
-    """{rental id: (paid, refunded)} over a Payment queryset, in one grouped query
+def ledger_sums(payments) -> dict[int, tuple[Decimal, Decimal, Decimal]]:
+    """{rental id: (paid, refunded, goodwill)} over a Payment queryset, in one grouped query
     (callers filter it by a rental id range, which the rental index serves)."""
     rows = (
         payments.values("rental_id")
@@ -508,11 +525,16 @@ def ledger_sums(payments) -> dict[int, tuple[Decimal, Decimal]]:
                 "amount",
                 filter=Q(transaction_type=Payment.TransactionType.REFUND, status=Payment.Status.REFUNDED),
             ),
+            goodwill=Sum(
+                "goodwill_amount",
+                filter=Q(transaction_type=Payment.TransactionType.REFUND, status=Payment.Status.REFUNDED),
+            ),
         )
-        .values_list("rental_id", "paid", "refunded")
+        .values_list("rental_id", "paid", "refunded", "goodwill")
     )
     return {
-        pk: (quantize_money(paid or ZERO), quantize_money(refunded or ZERO)) for pk, paid, refunded in rows
+        pk: (quantize_money(paid or ZERO), quantize_money(refunded or ZERO), quantize_money(goodwill or ZERO))
+        for pk, paid, refunded, goodwill in rows
     }
 
 

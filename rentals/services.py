@@ -9,13 +9,15 @@ person can read, and change nothing.
 """
 
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.utils import timezone
+from django.db.models import Q
+from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
@@ -23,7 +25,7 @@ from car_rental_system.bulk import insert_rows
 from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals import pricing
 from rentals.exceptions import BookingConflict, InvalidTransition, RentalError
-from rentals.locks import lock_rental, lock_vehicle
+from rentals.locks import lock_customer, lock_rental, lock_vehicle
 from rentals.models import Rental, RentalEvent
 from vehicles.models import Location, Vehicle
 
@@ -108,6 +110,19 @@ def overlapping_rentals(*, vehicle_id, start_time: datetime, end_time: datetime,
     return qs
 
 
+def unpaid_bookings(*, customer, now: datetime | None = None):
+    """The customer's bookings that still hold a car without any payment (SPEC §16)."""
+    now = now or timezone.now()
+    window = timedelta(minutes=settings.BOOKING_PAYMENT_MINUTES)
+    return Rental.objects.filter(
+        customer_id=customer.pk,
+        status=Rental.Status.PENDING,
+        amount_paid__lte=0,
+        created_at__gt=now - window,
+        start_time__gt=now,
+    )
+
+
 @transaction.atomic
 def create_rental(
     *,
@@ -121,13 +136,26 @@ def create_rental(
     """Book ``vehicle`` for ``customer``: a PENDING rental priced by §4.
 
     Refuses a period in the past, an end before the start, a car that can't be
-    booked, a pick-up away from the car's store, and any overlap with another
-    PENDING/ONGOING/OVERDUE rental of the car. The car row is locked before the
-    overlap check, so concurrent bookings of one car are serialised and only
-    one of two overlapping requests can succeed. Locks: vehicle.
+    booked, a pick-up away from the car's store, any overlap with another
+    PENDING/ONGOING/OVERDUE rental of the car, and a customer who already
+    holds MAX_UNPAID_BOOKINGS unpaid bookings (SPEC §16). The customer row is
+    locked before counting those and the car row before the overlap check, so
+    concurrent bookings are serialised per customer and per car and only one
+    of two conflicting requests can succeed. Locks: customer → vehicle.
     """
     validate_booking_times(start_time, end_time)
     return_location = return_location or pickup_location
+    lock_customer(customer.pk)
+    held = unpaid_bookings(customer=customer).count()
+    if held >= settings.MAX_UNPAID_BOOKINGS:
+        raise RentalError(
+            _(
+                "You already have %(count)s unpaid bookings. Please pay for one or cancel it before booking "
+                "another car (unpaid bookings are released %(minutes)s minutes after they are made)."
+            )
+            % {"count": held, "minutes": settings.BOOKING_PAYMENT_MINUTES},
+            code="too_many_unpaid",
+        )
     locked_vehicle = lock_vehicle(vehicle.pk)
     if not locked_vehicle.is_bookable:
         raise RentalError(
@@ -187,9 +215,46 @@ def _notify_overdue(rental: Rental) -> None:
     )
 
 
+LAPSE_REASON = "not_paid_in_time"
+
+
+def _lapse_locked(*, locked: Rental, now: datetime) -> None:
+    """Cancel a booking whose payment window closed with nothing paid (SPEC
+    §16), on a rental the caller has locked (after its car): open charges are
+    closed first (a late provider success is then refunded by the §6 rule),
+    no fee, the car is not held any more, the customer is told."""
+    from accounts.models import Notification
+    from accounts.services import cancel_open_charges, notify
+
+    with translation.override(settings.LANGUAGE_CODE):
+        reason = _("Not paid in time")
+    cancel_open_charges(rental=locked, reason=reason, actor=None)
+    from_status = locked.status
+    locked.status = Rental.Status.CANCELLED
+    locked.cancel_reason = reason
+    locked.cancelled_at = now
+    locked.save(update_fields=["status", "cancel_reason", "cancelled_at", "updated_at"])
+    record_rental_event(
+        rental=locked,
+        event="lapsed",
+        from_status=from_status,
+        to_status=locked.status,
+        payload={"reason": LAPSE_REASON, "payment_deadline": locked.payment_deadline.isoformat()},
+    )
+    locked.refresh_financials()
+    notify(
+        user=locked.customer.user,
+        rental=locked,
+        notification_type=Notification.Type.ORDER_CANCELLED,
+        title=_("Order #%(order)s cancelled: not paid in time") % {"order": locked.pk},
+        message=_("The booking was held until %(deadline)s and nothing had been paid by then, so the car was "
+                  "released. You are welcome to book again.") % {"deadline": _local(locked.payment_deadline)},
+    )
+
+
 @transaction.atomic
 def advance_rental_status(*, rental: Rental, now: datetime | None = None) -> bool:
-    """Move one rental's status by time (§5) and its car's; returns whether it moved."""
+    """Move one rental's status by time (§5, §16) and its car's; returns whether it moved."""
     now = now or timezone.now()
     if rental.status_by_time(now) == rental.status:
         return False
@@ -199,6 +264,10 @@ def advance_rental_status(*, rental: Rental, now: datetime | None = None) -> boo
     if target == locked.status:
         rental.status = locked.status
         return False
+    if target == Rental.Status.CANCELLED:
+        _lapse_locked(locked=locked, now=now)
+        _copy_state(locked, rental)
+        return True
     from_status = locked.status
     locked.status = target
     locked.save(update_fields=["status", "updated_at"])
@@ -221,21 +290,19 @@ def advance_statuses(*, now: datetime | None = None, batch_size: int = 1000, ren
     from accounts.models import Notification
 
     now = now or timezone.now()
+    counts = {"lapsed": lapse_unpaid_bookings(now=now, rental_ids=rental_ids, dry_run=dry_run)}
+    paid = Q(status=Rental.Status.ONGOING) | Q(status=Rental.Status.PENDING, amount_paid__gt=0)
     moves = [
-        (
-            "to_overdue",
-            Rental.Status.OVERDUE,
-            {"status__in": [Rental.Status.PENDING, Rental.Status.ONGOING], "end_time__lt": now},
-        ),
+        ("to_overdue", Rental.Status.OVERDUE, paid & Q(end_time__lt=now)),
         (
             "to_ongoing",
             Rental.Status.ONGOING,
-            {"status": Rental.Status.PENDING, "start_time__lte": now, "end_time__gte": now},
+            Q(status=Rental.Status.PENDING, amount_paid__gt=0, start_time__lte=now, end_time__gte=now),
         ),
     ]
-    counts = {"to_ongoing": 0, "to_overdue": 0}
+    counts.update(to_ongoing=0, to_overdue=0)
     for name, target, filters in moves:
-        qs = Rental.objects.filter(**filters)
+        qs = Rental.objects.filter(filters)
         if rental_ids is not None:
             qs = qs.filter(pk__in=rental_ids)
         if dry_run:
@@ -296,6 +363,36 @@ def advance_statuses(*, now: datetime | None = None, batch_size: int = 1000, ren
     return counts
 
 
+def lapse_unpaid_bookings(*, now: datetime | None = None, rental_ids=None, dry_run=False) -> int:
+    """Cancel every booking whose payment window has closed with nothing paid
+    (SPEC §16); returns how many this call cancelled (or, on a dry run, would).
+
+    Each booking lapses in its own short transaction (car → rental locked, the
+    rule checked again under the lock against the ledger), so a page refresh,
+    the cron job and a payment arriving at the same moment agree: a booking
+    paid meanwhile is left alone, and one lapsed by another run is not counted.
+    """
+    now = now or timezone.now()
+    window = timedelta(minutes=settings.BOOKING_PAYMENT_MINUTES)
+    qs = Rental.objects.filter(status=Rental.Status.PENDING, amount_paid__lte=0).filter(
+        Q(created_at__lte=now - window) | Q(start_time__lte=now)
+    )
+    if rental_ids is not None:
+        qs = qs.filter(pk__in=rental_ids)
+    if dry_run:
+        return qs.count()
+    lapsed = 0
+    for pk, vehicle_id in qs.order_by("pk").values_list("pk", "vehicle_id"):
+        with transaction.atomic():
+            lock_vehicle(vehicle_id)
+            locked = lock_rental(pk)
+            if locked.status_by_time(now) != Rental.Status.CANCELLED or locked.money_figures().paid > ZERO:
+                continue
+            _lapse_locked(locked=locked, now=now)
+            lapsed += 1
+    return lapsed
+
+
 def refresh_statuses_if_due() -> dict | None:
     """Pages call this on view: the bulk refresh runs at most once per
     RENTAL_STATUS_REFRESH_SECONDS for the whole table (cache.add is atomic, so
@@ -332,31 +429,80 @@ def _refund_description(rental: Rental, reason: str) -> str:
     return _("Deposit refund")
 
 
-@transaction.atomic
-def refund_amount_due(
-    *, rental: Rental, reason: str, recipient=None, by_user=None, cap: Decimal | None = None
-):
-    """Refund what a closed order no longer owes (§4 ``refund_due``), once.
+@dataclass
+class DueRefund:
+    """What ``refund_amount_due`` did: the REFUND rows written (one per charge
+    the money goes back to) and what is left for staff to hand back."""
 
-    Because the amount is recomputed from the ledger under the rental lock, a
-    second call, a rerun of a command or a concurrent flow finds nothing due and
-    writes nothing. ``recipient`` None → the §5 fallback; with nobody to pay
-    back the rental is flagged ``requires_manual_refund`` and no row is written.
-    ``cap`` limits the refund (a late charge refunds at most its own amount).
-    Returns the REFUND Payment or None. Locks: rental.
+    refunds: list = field(default_factory=list)
+    manual: Decimal = ZERO
+
+    @property
+    def refunded(self) -> Decimal:
+        return quantize_money(sum((refund.amount for refund in self.refunds), ZERO))
+
+    @property
+    def first(self):
+        return self.refunds[0] if self.refunds else None
+
+
+def _is_staff(user) -> bool:
+    return bool(getattr(user, "is_staff", False))
+
+
+@transaction.atomic
+def refund_due_rows(
+    *, rental: Rental, reason: str, recipient=None, by_user=None, cap: Decimal | None = None, charge_id=None
+) -> DueRefund:
+    """Refund what an order no longer owes (§4 ``refund_due``), once, the way
+    the money came in (SPEC §16).
+
+    The amount is recomputed from the ledger under the rental lock, so a second
+    call, a rerun of a command or a concurrent flow finds nothing due and
+    writes nothing. It is spread over the PAID charges that still have money
+    left to give back, newest first (``charge_id`` first: a late charge gives
+    back its own money), one REFUND row per charge, each going to that
+    charge's payer (else the customer's user; ``recipient`` overrides both).
+    Money that came in as cash goes back at the counter: unless staff
+    (``by_user``) are handing it over now, it is left for them, like a part
+    with nobody to pay it to; the rental is then flagged
+    ``requires_manual_refund``. ``cap`` limits the refund (a late charge
+    refunds at most its own amount). Locks: rental.
     """
+    from django.contrib.auth import get_user_model
+
     from accounts import selectors
+    from accounts.models import Payment
     from accounts.services import issue_refund
 
     locked = lock_rental(rental.pk)
-    figures = locked.money_figures()
-    amount = figures.refund_due
+    amount = locked.money_figures().refund_due
     if cap is not None:
         amount = min(amount, quantize_money(cap))
-    refund = None
+    result = DueRefund()
     if amount > ZERO:
-        user = recipient if recipient is not None else selectors.refund_recipient(locked)
-        if user is None:
+        parts = selectors.split_refund(selectors.refundable_charges(locked), amount, first_charge_id=charge_id)
+        payers = get_user_model().objects.in_bulk({part.user_id for part in parts if part.user_id is not None})
+        at_counter = _is_staff(by_user)
+        for part in parts:
+            user = recipient or payers.get(part.user_id) or locked.customer.user
+            if user is None or (part.method == Payment.Method.CASH and not at_counter):
+                result.manual += part.amount
+                continue
+            result.refunds.append(
+                issue_refund(
+                    rental=locked,
+                    amount=part.amount,
+                    user=user,
+                    method=part.method,
+                    refund_of_id=part.charge_id,
+                    description=_refund_description(locked, reason),
+                    actor=by_user,
+                    payload={"reason": reason},
+                )
+            )
+        result.manual = quantize_money(result.manual + amount - sum((part.amount for part in parts), ZERO))
+        if result.manual > ZERO:
             if not locked.requires_manual_refund:
                 locked.requires_manual_refund = True
                 locked.save(update_fields=["requires_manual_refund", "updated_at"])
@@ -364,23 +510,22 @@ def refund_amount_due(
                     rental=locked,
                     event="manual_refund_required",
                     actor=by_user,
-                    payload={"amount": str(amount), "reason": reason},
+                    payload={"amount": str(result.manual), "reason": reason},
                 )
-            logger.warning(
-                "rental %s: %s must be refunded by hand (no user to refund)", locked.pk, format_cny(amount)
-            )
-        else:
-            refund = issue_refund(
-                rental=locked,
-                amount=amount,
-                user=user,
-                description=_refund_description(locked, reason),
-                actor=by_user,
-                payload={"reason": reason},
-            )
+            logger.info("rental %s: %s is to be handed back by staff", locked.pk, format_cny(result.manual))
     locked.refresh_financials()
     _copy_state(locked, rental)
-    return refund
+    return result
+
+
+def refund_amount_due(
+    *, rental: Rental, reason: str, recipient=None, by_user=None, cap: Decimal | None = None, charge_id=None
+):
+    """``refund_due_rows`` for callers that want one answer: the first REFUND
+    row written (the newest charge's), or None."""
+    return refund_due_rows(
+        rental=rental, reason=reason, recipient=recipient, by_user=by_user, cap=cap, charge_id=charge_id
+    ).first
 
 
 def _copy_state(source: Rental, target: Rental) -> None:
@@ -453,10 +598,15 @@ def cancel_rental(*, rental: Rental, reason: str, by_user=None, cancellation_fee
     if from_status in Rental.ON_ROAD_STATUSES:
         _release_vehicle(vehicle=vehicle, rental=locked)
 
-    refund = refund_amount_due(rental=locked, reason="cancellation", by_user=by_user)
+    due = refund_due_rows(rental=locked, reason="cancellation", by_user=by_user)
     message = _("Reason: %(reason)s.") % {"reason": reason}
-    if refund is not None:
-        message += " " + _("%(amount)s will be refunded.") % {"amount": format_cny(refund.amount)}
+    if due.refunds:
+        message += " " + _("%(amount)s will be refunded.") % {"amount": format_cny(due.refunded)}
+    if due.manual > ZERO:
+        message += " " + _("%(amount)s will be handed back to you at the %(store)s counter.") % {
+            "amount": format_cny(due.manual),
+            "store": locked.pickup_location.name,
+        }
     notify(
         user=locked.customer.user,
         rental=locked,
@@ -465,7 +615,7 @@ def cancel_rental(*, rental: Rental, reason: str, by_user=None, cancellation_fee
         message=message,
     )
     _copy_state(locked, rental)
-    return refund
+    return due.first
 
 
 # --- pick-up and return -------------------------------------------------------------

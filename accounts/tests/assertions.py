@@ -18,11 +18,15 @@ def _q(value) -> Decimal:
 
 
 def expected_figures(rental: Rental) -> dict:
-    rows = list(Payment.objects.filter(rental_id=rental.pk).values("transaction_type", "status", "amount"))
+    rows = list(
+        Payment.objects.filter(rental_id=rental.pk).values("transaction_type", "status", "amount", "goodwill_amount")
+    )
     paid = _q(sum((r["amount"] for r in rows if (r["transaction_type"], r["status"]) == ("CHARGE", "PAID")), Decimal(0)))
     refunded = _q(
         sum((r["amount"] for r in rows if (r["transaction_type"], r["status"]) == ("REFUND", "REFUNDED")), Decimal(0))
     )
+    refunds = [r for r in rows if (r["transaction_type"], r["status"]) == ("REFUND", "REFUNDED")]
+    goodwill = _q(sum((r["goodwill_amount"] for r in refunds), Decimal(0)))
     order_total = _q(
         rental.total_amount + rental.deposit + rental.cross_location_fee + rental.overdue_fee + rental.damage_fee
     )
@@ -32,6 +36,8 @@ def expected_figures(rental: Rental) -> dict:
         owed = _q(order_total - rental.deposit)
     else:
         owed = _q(rental.cancellation_fee)
+    # SPEC §16: the goodwill part of staff refunds lowers what is owed, never below zero.
+    owed = max(Decimal("0.00"), _q(owed - goodwill))
     net = paid - refunded
     remaining = max(Decimal("0.00"), _q(owed - net))
     refund_due = max(Decimal("0.00"), _q(net - owed))
@@ -44,6 +50,7 @@ def expected_figures(rental: Rental) -> dict:
     return {
         "paid": paid,
         "refunded": refunded,
+        "goodwill": goodwill,
         "net_paid": net,
         "order_total": order_total,
         "remaining": remaining,
@@ -58,6 +65,7 @@ def assert_ledger_consistent(rental: Rental) -> dict:
     expected = expected_figures(rental)
     assert rental.amount_paid == expected["paid"], (rental.pk, "amount_paid", rental.amount_paid, expected)
     assert rental.amount_refunded == expected["refunded"], (rental.pk, "amount_refunded", rental.amount_refunded, expected)
+    assert rental.goodwill_amount == expected["goodwill"], (rental.pk, "goodwill_amount", rental.goodwill_amount, expected)
     assert rental.settlement_status == expected["settlement_status"], (rental.pk, rental.settlement_status, expected)
     assert (rental.settled_at is not None) == (expected["settlement_status"] == "SETTLED"), (rental.pk, rental.settled_at)
     assert expected["refunded"] <= expected["paid"], (rental.pk, expected)

@@ -206,8 +206,11 @@ def test_manual_refund_within_net_paid(rental, customer, staff_user):
     assert (event.event, event.actor) == ("manual_refund", staff_user)
     assert event.payload["reason"] == "Goodwill"
     assert rental.amount_refunded == Decimal("100.00")
-    # the order is still active, so the refunded amount is owed again
-    assert rental.outstanding_amount == Decimal("100.00")
+    # nothing was due back, so all of it is goodwill: it lowers what the
+    # order owes instead of becoming a debt (SPEC §16)
+    assert refund.goodwill_amount == Decimal("100.00")
+    assert rental.goodwill_amount == Decimal("100.00")
+    assert rental.outstanding_amount == Decimal("0.00")
     assert rental.settlement_status == Rental.SettlementStatus.PARTIAL
     assert Notification.objects.filter(user=customer.user, notification_type=Notification.Type.REFUND_ISSUED).exists()
     assert_ledger_consistent(rental)

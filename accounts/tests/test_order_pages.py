@@ -174,7 +174,7 @@ def test_anonymous_order_detail_goes_to_login(client, customer):
 
 
 def test_pages_refresh_statuses_by_time(customer_client, customer, time_machine):
-    rental = make_rental(customer)
+    rental = make_rental(customer, paid="100.00")
     time_machine.move_to(rental.start_time + timedelta(hours=1))
     response = customer_client.get(reverse("accounts:orders"))
     assert badges(response)  # rendered

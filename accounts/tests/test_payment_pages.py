@@ -136,9 +136,10 @@ def test_a_pay_page_in_progress_offers_to_continue(owner, rental):
 
 
 def test_pay_page_query_budget(owner, rental, django_assert_max_num_queries):
-    # session, user, throttled status refresh (2 selects in 2 savepoints),
-    # rental (+car, customer, stores), ledger sums, open charge, navbar unread count
-    with django_assert_max_num_queries(12):
+    # session, user, throttled status refresh (unpaid bookings to release, then
+    # 2 selects in 2 savepoints), rental (+car, customer, stores), ledger sums,
+    # open charge, navbar unread count
+    with django_assert_max_num_queries(13):
         assert owner.get(_pay_url(rental)).status_code == 200
 
 

@@ -26,3 +26,14 @@ class RentalFactory(factory.django.DjangoModelFactory):
     )
     end_time = factory.LazyAttribute(lambda r: r.start_time + timedelta(days=3))
     status = Rental.Status.PENDING
+
+
+def paid(rental: Rental, amount=None) -> Rental:
+    """Pay ``rental`` in full (or ``amount``) with one PAID online charge, as a
+    provider callback would: a paid booking keeps its car and moves by time
+    (an unpaid one lapses, SPEC §16)."""
+    from accounts.tests.factories import PaymentFactory
+
+    PaymentFactory(rental=rental, amount=rental.order_total if amount is None else amount)
+    rental.refresh_financials()
+    return rental

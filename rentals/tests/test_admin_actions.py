@@ -363,8 +363,10 @@ def test_goodwill_refund_above_what_is_due_needs_the_goodwill_box(staff_client, 
     refund = rental.payments.get(transaction_type=Payment.TransactionType.REFUND)
     assert refund.amount == Decimal("100.00")
     assert refund.user == customer.user
+    assert refund.goodwill_amount == Decimal("100.00")
     rental.refresh_from_db()
-    assert rental.money_figures().remaining == Decimal("100.00")
+    # goodwill lowers what the order owes: it never turns into a debt
+    assert rental.money_figures().remaining == Decimal("0.00")
     assert_ledger(rental)
 
 

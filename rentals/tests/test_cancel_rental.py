@@ -222,6 +222,8 @@ def test_staff_cancels_an_ongoing_order_with_a_fee(customer, vehicle, staff_user
 
 def test_staff_cancels_an_overdue_unpaid_order_with_a_fee(customer, vehicle, staff_user, time_machine):
     rental = _book(customer, vehicle)
+    time_machine.move_to(START, tick=False)
+    pickup_rental(rental=rental, by_user=staff_user)  # handed over unpaid: no longer a booking that lapses
     time_machine.move_to(END + timedelta(hours=3), tick=False)
     rental.auto_update_status()
     assert rental.status == Rental.Status.OVERDUE
@@ -266,6 +268,7 @@ def test_the_car_stays_rented_when_another_rental_holds_it(customer, vehicle, st
         pickup_location=vehicle.location,
         return_location=vehicle.location,
     )
+    _pay(second, "100.00")
     time_machine.move_to(END + timedelta(hours=2), tick=False)
     first.auto_update_status()
     second.auto_update_status()
@@ -305,13 +308,18 @@ def test_refund_goes_back_the_way_it_came(customer, vehicle):
 
     refund = cancel_rental(rental=rental, reason="Plans changed", by_user=customer.user)
 
+    # one refund per charge, newest first, each back the way its money came (SPEC §16)
     assert refund.payment_method == Payment.Method.WECHAT
-    assert refund.amount == Decimal("2900.00")
+    assert refund.amount == Decimal("1900.00")
+    assert [(r.payment_method, r.amount, r.refund_of.payment_method) for r in _refunds(rental)] == [
+        (Payment.Method.WECHAT, Decimal("1900.00"), Payment.Method.WECHAT),
+        (Payment.Method.ALIPAY, Decimal("1000.00"), Payment.Method.ALIPAY),
+    ]
     assert refund.description == "Refund on cancellation: Plans changed"
     assert PaymentEvent.objects.filter(payment=refund, event="refund_issued", to_status="REFUNDED").exists()
     assert Notification.objects.filter(
         user=customer.user, rental=rental, notification_type=Notification.Type.REFUND_ISSUED
-    ).count() == 1
+    ).count() == 2
     cancelled_note = Notification.objects.get(notification_type=Notification.Type.ORDER_CANCELLED)
     assert "¥2,900.00 will be refunded." in cancelled_note.message
 

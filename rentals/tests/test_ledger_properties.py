@@ -3,16 +3,18 @@
 A hypothesis state machine books random rentals (regular, member, VIP and
 walk-in customers, same store or one-way) and then runs random sequences of
 charges (counter payments, provider-paid charges, late provider successes on
-closed orders), manual refunds, time travel with status refreshes, pick-ups,
-returns (random lateness, store and damage), customer and staff cancels (with
-fees) and deposit refunds. After every step, for every rental:
+closed orders), manual refunds (goodwill above what is due included), time
+travel with status refreshes (unpaid bookings lapse), pick-ups, returns
+(random lateness, store and damage), customer and staff cancels (with fees)
+and deposit refunds. After every step, for every rental:
 
 * the stored amount_paid / amount_refunded / settlement_status / settled_at
   equal what the Payment ledger gives (``assert_ledger_consistent``, which
   recomputes SPEC §4 on its own, so SETTLED is checked against the spec);
 * refunded never exceeds paid, net paid is never negative;
 * a closed order owes a refund only when nobody can receive it (and is then
-  flagged for manual handling), and no refund reason is ever paid twice;
+  flagged for manual handling), no charge is refunded twice for one reason,
+  and no charge gives back more than it took;
 * a car is RENTED exactly when one of its rentals is on the road.
 
 Every move's validity is predicted from the rules; a move the rules forbid
@@ -27,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -58,6 +61,7 @@ from rentals.services import (
     pickup_rental,
     process_return,
     refund_amount_due,
+    unpaid_bookings,
 )
 from vehicles.models import Vehicle
 from vehicles.tests.factories import LocationFactory, VehicleFactory
@@ -89,7 +93,7 @@ def _snapshot():
 def _stored(rental: Rental):
     """The §4 figures from the stored sums (no query); the invariants check
     after every step that these equal the ledger."""
-    return rental.figures_for(rental.amount_paid, rental.amount_refunded)
+    return rental.figures_for(rental.amount_paid, rental.amount_refunded, rental.goodwill_amount)
 
 
 def _amount(kind: str, limit: Decimal, cents: int) -> Decimal:
@@ -190,7 +194,10 @@ class LedgerMachine(RuleBasedStateMachine):
         pickup = vehicle.location
         return_store = self.other_store if (one_way and pickup == self.store) else self.store
         clash = overlapping_rentals(vehicle_id=vehicle.pk, start_time=start, end_time=end).exists()
-        expect_ok = start > self.now and not clash and vehicle.is_bookable
+        unpaid = unpaid_bookings(customer=self.customers[kind]).count()
+        expect_ok = (
+            start > self.now and not clash and vehicle.is_bookable and unpaid < settings.MAX_UNPAID_BOOKINGS
+        )
         rental = self._attempt(
             expect_ok,
             lambda: create_rental(
@@ -353,7 +360,7 @@ class LedgerMachine(RuleBasedStateMachine):
         expect_ok = (
             bool(reason)
             and rental.status == Rental.Status.PENDING
-            and rental.status_by_time(self.now) == Rental.Status.PENDING
+            and rental.status_by_time(self.now) not in Rental.ON_ROAD_STATUSES
         )
         self._attempt(
             expect_ok, lambda: cancel_rental(rental=rental, reason=reason, by_user=rental.customer.user)
@@ -379,22 +386,36 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         rentals = list(Rental.objects.filter(pk__in=self.rental_ids).order_by("pk"))
         ledger = {}
-        for rental_id, kind, status, amount in Payment.objects.filter(rental_id__in=self.rental_ids).values_list(
-            "rental_id", "transaction_type", "status", "amount"
-        ):
-            paid, refunded = ledger.get(rental_id, (ZERO, ZERO))
+        given_back = {}  # charge id → what its refunds took
+        charges = {}
+        for rental_id, pk, kind, status, amount, goodwill, refund_of in Payment.objects.filter(
+            rental_id__in=self.rental_ids
+        ).values_list("rental_id", "pk", "transaction_type", "status", "amount", "goodwill_amount", "refund_of_id"):
+            paid, refunded, goodwill_sum = ledger.get(rental_id, (ZERO, ZERO, ZERO))
             if (kind, status) == ("CHARGE", "PAID"):
                 paid += amount
+                charges[pk] = amount
             elif (kind, status) == ("REFUND", "REFUNDED"):
                 refunded += amount
-            ledger[rental_id] = (paid, refunded)
+                goodwill_sum += goodwill
+                assert ZERO <= goodwill <= amount, (pk, goodwill, amount)
+                if refund_of is not None:
+                    given_back[refund_of] = given_back.get(refund_of, ZERO) + amount
+            ledger[rental_id] = (paid, refunded, goodwill_sum)
+        for charge_id, amount in given_back.items():
+            assert amount <= charges[charge_id], ("a charge gave back more than it took", charge_id, amount)
         for rental in rentals:
             if rental.pk == self.rental_ids[-1] or rental.updated_at == self.now:
                 # what the last step touched goes through the shared full check
                 assert_ledger_consistent(rental)
-            paid, refunded = ledger.get(rental.pk, (ZERO, ZERO))
-            assert (rental.amount_paid, rental.amount_refunded) == (paid, refunded), (rental.pk, paid, refunded)
-            figures = rental.figures_for(paid, refunded)
+            paid, refunded, goodwill = ledger.get(rental.pk, (ZERO, ZERO, ZERO))
+            assert (rental.amount_paid, rental.amount_refunded, rental.goodwill_amount) == (paid, refunded, goodwill), (
+                rental.pk,
+                paid,
+                refunded,
+                goodwill,
+            )
+            figures = rental.figures_for(paid, refunded, goodwill)
             assert rental.settlement_status == figures.settlement_status, (rental.pk, figures)
             assert (rental.settled_at is not None) == (figures.settlement_status == "SETTLED"), rental.pk
             assert refunded <= paid and figures.net_paid >= ZERO, (rental.pk, figures)
@@ -410,15 +431,15 @@ class LedgerMachine(RuleBasedStateMachine):
             if not closed:
                 assert figures.refund_due == ZERO, (rental.pk, figures)
 
-        # no refund reason is ever paid twice on one order
+        # no charge is ever refunded twice for one reason
         reasons = list(
             PaymentEvent.objects.filter(rental_id__in=self.rental_ids, event="refund_issued").values_list(
-                "rental_id", "payload__reason"
+                "payment__refund_of_id", "payload__reason"
             )
         )
         for reason in ("cancellation", "deposit"):
-            per_rental = [rental_id for rental_id, r in reasons if r == reason]
-            assert len(per_rental) == len(set(per_rental)), (reason, reasons)
+            per_charge = [charge_id for charge_id, r in reasons if r == reason]
+            assert len(per_charge) == len(set(per_charge)), (reason, reasons)
 
         # a car is RENTED exactly while one of its rentals is on the road
         on_road = {r.vehicle_id for r in rentals if r.status in Rental.ON_ROAD_STATUSES}

@@ -11,6 +11,7 @@ from accounts.models import Notification, Payment
 from accounts.services import record_counter_payment
 from accounts.tests.assertions import assert_ledger_consistent
 from accounts.tests.factories import PaymentFactory
+from rentals.tests.factories import paid
 from rentals.exceptions import InvalidTransition, RentalError
 from rentals.models import Rental, RentalEvent
 from rentals.services import cancel_rental, create_rental, pickup_rental, process_return
@@ -209,6 +210,7 @@ def test_the_car_stays_rented_while_another_on_road_rental_holds_it(
 ):
     first = _book(customer, vehicle)
     second = _book(customer, vehicle, start=END + timedelta(hours=2), end=END + timedelta(days=2))
+    paid(second, Decimal("100.00"))
     _on_road(time_machine, first, staff_user)
     # the first is not back yet when the second starts by time
     time_machine.move_to(END + timedelta(hours=3), tick=False)

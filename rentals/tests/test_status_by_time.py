@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from decimal import Decimal
 
 import rentals.services
 from accounts.models import Notification
@@ -17,7 +18,7 @@ from rentals.services import (
     create_rental,
     refresh_statuses_if_due,
 )
-from rentals.tests.factories import RentalFactory
+from rentals.tests.factories import RentalFactory, paid
 from vehicles.models import Vehicle
 from vehicles.tests.factories import VehicleFactory
 
@@ -33,10 +34,11 @@ def _frozen_clock(time_machine):
     time_machine.move_to(NOW, tick=False)
 
 
-def _book(customer, vehicle, start=START, end=END) -> Rental:
-    return create_rental(
+def _book(customer, vehicle, start=START, end=END, pay=True) -> Rental:
+    rental = create_rental(
         customer=customer, vehicle=vehicle, start_time=start, end_time=end, pickup_location=vehicle.location
     )
+    return paid(rental) if pay else rental
 
 
 def _status(rental) -> str:
@@ -66,7 +68,24 @@ def _car_status(vehicle) -> str:
     ],
 )
 def test_status_by_time(status, at, expected):
-    rental = Rental(status=status, start_time=START, end_time=END)
+    rental = Rental(status=status, start_time=START, end_time=END, amount_paid=Decimal("100.00"))
+    assert rental.status_by_time(at) == expected
+
+
+@pytest.mark.parametrize(
+    ("created", "at", "expected"),
+    [
+        # held BOOKING_PAYMENT_MINUTES (30) after booking ...
+        (NOW, NOW + timedelta(minutes=29, seconds=59), "PENDING"),
+        (NOW, NOW + timedelta(minutes=30), "CANCELLED"),
+        # ... and never past the start
+        (START - timedelta(minutes=10), START - timedelta(seconds=1), "PENDING"),
+        (START - timedelta(minutes=10), START, "CANCELLED"),
+        (NOW, END + timedelta(days=1), "CANCELLED"),
+    ],
+)
+def test_an_unpaid_booking_lapses_instead_of_moving_by_time(created, at, expected):
+    rental = Rental(status="PENDING", start_time=START, end_time=END, created_at=created)
     assert rental.status_by_time(at) == expected
 
 
@@ -152,8 +171,10 @@ def fleet(location):
     """Rentals in every situation the bulk refresh meets, at NOW + 2 days."""
     def rental(start, end, status="PENDING", walk_in=False):
         kwargs = {"customer": WalkInCustomerFactory()} if walk_in else {}
-        return RentalFactory(
-            vehicle=VehicleFactory(location=location), start_time=start, end_time=end, status=status, **kwargs
+        return paid(
+            RentalFactory(
+                vehicle=VehicleFactory(location=location), start_time=start, end_time=end, status=status, **kwargs
+            )
         )
 
     at = NOW + timedelta(days=2)
@@ -190,7 +211,7 @@ def test_advance_statuses_moves_the_whole_table(fleet, time_machine, batch_size)
 
     counts = advance_statuses(batch_size=batch_size)
 
-    assert counts == {"to_ongoing": 2, "to_overdue": 3}
+    assert counts == {"lapsed": 0, "to_ongoing": 2, "to_overdue": 3}
     assert {name: _status(r) for name, r in rentals_by_name.items()} == EXPECTED
     for name in ("starting", "starting_now", "pending_past_end"):
         assert _car_status(rentals_by_name[name].vehicle) == Vehicle.Status.RENTED
@@ -210,7 +231,7 @@ def test_advance_statuses_moves_the_whole_table(fleet, time_machine, batch_size)
     ) == {rentals_by_name["pending_past_end"].pk, rentals_by_name["ongoing_past_end"].pk}
 
     # a second run changes nothing
-    assert advance_statuses(batch_size=batch_size) == {"to_ongoing": 0, "to_overdue": 0}
+    assert advance_statuses(batch_size=batch_size) == {"lapsed": 0, "to_ongoing": 0, "to_overdue": 0}
     assert RentalEvent.objects.filter(event="status_by_time").count() == 5
 
 
@@ -218,7 +239,7 @@ def test_advance_statuses_dry_run_writes_nothing(fleet, time_machine):
     at, rentals_by_name = fleet
     time_machine.move_to(at, tick=False)
 
-    assert advance_statuses(dry_run=True) == {"to_ongoing": 2, "to_overdue": 3}
+    assert advance_statuses(dry_run=True) == {"lapsed": 0, "to_ongoing": 2, "to_overdue": 3}
 
     assert all(_status(r) == r.status for r in rentals_by_name.values())
     assert not RentalEvent.objects.exists()
@@ -231,7 +252,7 @@ def test_advance_statuses_for_some_rentals_only(fleet, time_machine):
 
     counts = advance_statuses(rental_ids=[rentals_by_name["starting"].pk, rentals_by_name["future"].pk])
 
-    assert counts == {"to_ongoing": 1, "to_overdue": 0}
+    assert counts == {"lapsed": 0, "to_ongoing": 1, "to_overdue": 0}
     assert _status(rentals_by_name["starting"]) == "ONGOING"
     assert _status(rentals_by_name["pending_past_end"]) == "PENDING"
 
@@ -241,17 +262,24 @@ def test_advance_statuses_query_count_does_not_grow_with_the_table(
 ):
     at, _ = fleet
     for _ in range(20):
-        RentalFactory(vehicle=VehicleFactory(location=location), start_time=at - timedelta(days=2), end_time=at - timedelta(days=1))
+        paid(
+            RentalFactory(
+                vehicle=VehicleFactory(location=location),
+                start_time=at - timedelta(days=2),
+                end_time=at - timedelta(days=1),
+            )
+        )
     time_machine.move_to(at, tick=False)
 
-    # per move (overdue, then ongoing): SAVEPOINT, candidates, lock cars, lock
-    # rentals, UPDATE rentals, UPDATE cars, INSERT events, [INSERT notifications],
-    # RELEASE; then SAVEPOINT, empty candidates, RELEASE. 9 + 3 + 8 + 3 = 23,
-    # whatever the number of rentals.
-    with django_assert_max_num_queries(23):
+    # lapsed unpaid bookings: candidates (none here); per move (overdue, then
+    # ongoing): SAVEPOINT, candidates, lock cars, lock rentals, UPDATE rentals,
+    # UPDATE cars, INSERT events, [INSERT notifications], RELEASE; then
+    # SAVEPOINT, empty candidates, RELEASE. 1 + 9 + 3 + 8 + 3 = 24, whatever the
+    # number of rentals.
+    with django_assert_max_num_queries(24):
         counts = advance_statuses()
 
-    assert counts == {"to_ongoing": 2, "to_overdue": 23}
+    assert counts == {"lapsed": 0, "to_ongoing": 2, "to_overdue": 23}
 
 
 # --- refresh_statuses_if_due (throttled) ---------------------------------------------------
@@ -263,7 +291,7 @@ def test_refresh_runs_at_most_once_per_five_minutes(customer, vehicle, location,
     second = _book(customer, VehicleFactory(location=location), start=START + timedelta(minutes=2))
     time_machine.move_to(START, tick=False)
 
-    assert refresh_statuses_if_due() == {"to_ongoing": 1, "to_overdue": 0}
+    assert refresh_statuses_if_due() == {"lapsed": 0, "to_ongoing": 1, "to_overdue": 0}
     assert _status(first) == "ONGOING"
 
     # within the window nothing runs, even though the second rental is due now
@@ -272,7 +300,7 @@ def test_refresh_runs_at_most_once_per_five_minutes(customer, vehicle, location,
     assert _status(second) == "PENDING"
 
     time_machine.move_to(START + timedelta(minutes=5, seconds=1), tick=False)
-    assert refresh_statuses_if_due() == {"to_ongoing": 1, "to_overdue": 0}
+    assert refresh_statuses_if_due() == {"lapsed": 0, "to_ongoing": 1, "to_overdue": 0}
     assert _status(second) == "ONGOING"
     assert refresh_statuses_if_due() is None
 
@@ -301,5 +329,5 @@ def test_a_failed_refresh_lets_the_next_view_try_again(customer, vehicle, time_m
     assert _status(rental) == "PENDING"
 
     monkeypatch.setattr(rentals.services, "advance_statuses", real)
-    assert refresh_statuses_if_due() == {"to_ongoing": 1, "to_overdue": 0}
+    assert refresh_statuses_if_due() == {"lapsed": 0, "to_ongoing": 1, "to_overdue": 0}
     assert _status(rental) == "ONGOING"

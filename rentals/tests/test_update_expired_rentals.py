@@ -12,7 +12,7 @@ from django.utils import translation
 from accounts.models import Notification, Payment
 from accounts.tests.factories import PaymentFactory
 from rentals.models import Rental, RentalEvent
-from rentals.tests.factories import RentalFactory
+from rentals.tests.factories import RentalFactory, paid
 from vehicles.models import Vehicle
 
 pytestmark = pytest.mark.django_db
@@ -28,8 +28,9 @@ def _frozen_clock_in_english(time_machine):
         yield
 
 
-def _rental(status, start, days=3):
-    return RentalFactory(status=status, start_time=start, end_time=start + days * DAY)
+def _rental(status, start, days=3, pay=True):
+    rental = RentalFactory(status=status, start_time=start, end_time=start + days * DAY)
+    return paid(rental) if pay else rental
 
 
 def _run(*args) -> str:
@@ -46,6 +47,7 @@ def test_moves_statuses_by_time_with_cars_audit_and_notice():
     future = _rental(Rental.Status.PENDING, NOW + DAY)
     still_out = _rental(Rental.Status.ONGOING, NOW - DAY)
     completed = _rental(Rental.Status.COMPLETED, NOW - 10 * DAY)
+    unpaid = _rental(Rental.Status.PENDING, NOW - DAY, pay=False)
 
     # when
     output = _run()
@@ -58,6 +60,7 @@ def test_moves_statuses_by_time_with_cars_audit_and_notice():
         future: "PENDING",
         still_out: "ONGOING",
         completed: "COMPLETED",
+        unpaid: "CANCELLED",
     }
     for rental, status in expected.items():
         rental.refresh_from_db()
@@ -70,6 +73,9 @@ def test_moves_statuses_by_time_with_cars_audit_and_notice():
     assert set(
         Notification.objects.filter(notification_type=Notification.Type.RENTAL_OVERDUE).values_list("rental_id", flat=True)
     ) == {never_picked_up.pk, late.pk}
+    assert Vehicle.objects.get(pk=unpaid.vehicle_id).status == Vehicle.Status.AVAILABLE
+    assert RentalEvent.objects.get(rental=unpaid, event="lapsed").to_status == "CANCELLED"
+    assert "Unpaid bookings released: 1" in output
     assert "PENDING → ONGOING: 1" in output
     assert "PENDING/ONGOING → OVERDUE: 2" in output
 
@@ -119,10 +125,11 @@ def test_works_in_bulk_batches(django_assert_max_num_queries):
     for _ in range(12):
         _rental(Rental.Status.ONGOING, NOW - 4 * DAY)
 
-    # per batch of 5: savepoint, candidates, lock cars, lock rentals, update
-    # rentals, update cars, insert events, insert notices, release — three
-    # batches, then one empty candidates query for each of the two moves
-    with django_assert_max_num_queries(3 * 9 + 2 * 3):
+    # unpaid bookings to release: one empty candidates query; per batch of 5:
+    # savepoint, candidates, lock cars, lock rentals, update rentals, update
+    # cars, insert events, insert notices, release — three batches, then one
+    # empty candidates query for each of the two moves
+    with django_assert_max_num_queries(1 + 3 * 9 + 2 * 3):
         output = _run("--batch-size", "5")
 
     assert "PENDING/ONGOING → OVERDUE: 12" in output

@@ -74,7 +74,9 @@ class History:
 @pytest.fixture
 def history() -> History:
     pending_started = _rental(Rental.Status.PENDING, start=NOW - DAY)
+    _pay(pending_started, "100.00")  # a paid booking moves by time; an unpaid one lapses
     pending_ended = _rental(Rental.Status.PENDING, start=NOW - 5 * DAY)
+    _pay(pending_ended, "100.00")
     ongoing_late = _rental(Rental.Status.ONGOING, start=NOW - 4 * DAY)
     _pay(ongoing_late, "2900.00")
     completed_owing = _rental(Rental.Status.COMPLETED)
@@ -196,7 +198,7 @@ def test_real_run_prints_the_summary_table(history):
     assert out.getvalue().splitlines()[0] == "Done:"
     table = squeeze(out.getvalue())
     assert "orders scanned 9 " in table
-    assert "statuses moved 3 → ONGOING 1, → OVERDUE 2 " in table
+    assert "statuses moved 3 → ONGOING 1, → OVERDUE 2, unpaid bookings released 0 " in table
     assert "refunds written 3 total ¥6,000.00 " in table
     assert "financial rows corrected 1 " in table
     assert f"needs manual handling 1 #{history.walk_in.pk} " in table
@@ -388,19 +390,19 @@ def test_an_exception_on_one_order_is_reported_and_the_others_are_done(history, 
 def test_when_the_bulk_refund_fails_each_order_is_refunded_alone_in_its_savepoint(history, monkeypatch):
     h = history
     bad = h.completed_with_fees
-    real_refund = services.refund_amount_due
+    real_refund = services.refund_due_rows
 
     def bulk_fails(built, *, now):
         raise RuntimeError("bulk insert refused")
 
     def refund_then_fail(*, rental, **kwargs):
-        refund = real_refund(rental=rental, **kwargs)
+        due = real_refund(rental=rental, **kwargs)
         if rental.pk == bad.pk:
             raise RuntimeError("provider timeout")
-        return refund
+        return due
 
     monkeypatch.setattr(ops, "write_refunds", bulk_fails)
-    monkeypatch.setattr(services, "refund_amount_due", refund_then_fail)
+    monkeypatch.setattr(services, "refund_due_rows", refund_then_fail)
     bad_before = Rental.objects.filter(pk=bad.pk).values().get()
 
     summary = update_historical_orders()
@@ -424,6 +426,8 @@ def _twin_refunds(first, second):
         payment = Payment.objects.filter(rental=rental, transaction_type="REFUND").values().get()
         event = PaymentEvent.objects.filter(rental=rental, event="refund_issued").values().get()
         notice = Notification.objects.filter(rental=rental, notification_type="REFUND_ISSUED").values().get()
+        # each refund gives back its own order's charge
+        assert payment.pop("refund_of_id") == Payment.objects.get(rental=rental, transaction_type="CHARGE").pk
         for key in ("id", "rental_id", "transaction_id", "created_at", "updated_at"):
             payment.pop(key)
         for key in ("id", "rental_id", "payment_id", "created_at"):
@@ -483,10 +487,10 @@ def test_an_exception_computing_one_orders_figures_spares_the_rest(history, monk
     bad = h.wrong_figures
     real_figures_for = Rental.figures_for
 
-    def figures_for(self, paid, refunded):
+    def figures_for(self, paid, refunded, goodwill=Decimal("0.00")):
         if self.pk == bad.pk:
             raise ValueError("corrupt row")
-        return real_figures_for(self, paid, refunded)
+        return real_figures_for(self, paid, refunded, goodwill)
 
     monkeypatch.setattr(Rental, "figures_for", figures_for)
 

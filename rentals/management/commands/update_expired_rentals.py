@@ -1,4 +1,5 @@
 """Keep rental statuses true between page views (the cron job of SPEC §9):
+unpaid bookings past their payment window lapse (SPEC §16), paid ones move
 PENDING → ONGOING at start_time, PENDING/ONGOING → OVERDUE after end_time, cars
 RENTED, in bulk through ``rentals.services.advance_statuses``."""
 
@@ -10,8 +11,9 @@ from rentals.services import advance_statuses
 
 class Command(BaseCommand):
     help = (
-        "Move rental statuses by time in bulk (PENDING → ONGOING, PENDING/ONGOING → OVERDUE) and mark "
-        "their cars RENTED. Prints the counts. Nothing else changes: no refunds, no financials."
+        "Cancel unpaid bookings whose payment window has closed, move paid rentals by time in bulk "
+        "(PENDING → ONGOING, PENDING/ONGOING → OVERDUE) and mark their cars RENTED. Prints the counts. "
+        "No refunds are made."
     )
 
     def add_arguments(self, parser):
@@ -26,5 +28,6 @@ class Command(BaseCommand):
             return
         if options["dry_run"]:
             self.stdout.write(_("DRY RUN: nothing was written; a real run would move:"))
+        self.stdout.write(_("Unpaid bookings released: %(count)s") % {"count": counts["lapsed"]})
         self.stdout.write(_("PENDING → ONGOING: %(count)s") % {"count": counts["to_ongoing"]})
         self.stdout.write(_("PENDING/ONGOING → OVERDUE: %(count)s") % {"count": counts["to_overdue"]})

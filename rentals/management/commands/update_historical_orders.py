@@ -56,6 +56,7 @@ def change_lines(summary: Summary) -> list[str]:
 def summary_table(summary: Summary, title: str | None = None) -> list[str]:
     to_ongoing = sum(1 for m in summary.status_moves if m.to_status == "ONGOING")
     to_overdue = sum(1 for m in summary.status_moves if m.to_status == "OVERDUE")
+    lapsed = sum(1 for m in summary.status_moves if m.to_status == "CANCELLED")
     manual_ids = ", ".join(f"#{m.rental_id}" for m in summary.manual[:MANUAL_IDS_SHOWN])
     if len(summary.manual) > MANUAL_IDS_SHOWN:
         manual_ids += ", " + _("and %(count)s more") % {"count": len(summary.manual) - MANUAL_IDS_SHOWN}
@@ -64,7 +65,8 @@ def summary_table(summary: Summary, title: str | None = None) -> list[str]:
         (
             _("statuses moved"),
             f"{len(summary.status_moves):,}",
-            _("→ ONGOING %(ongoing)s, → OVERDUE %(overdue)s") % {"ongoing": f"{to_ongoing:,}", "overdue": f"{to_overdue:,}"},
+            _("→ ONGOING %(ongoing)s, → OVERDUE %(overdue)s, unpaid bookings released %(lapsed)s")
+            % {"ongoing": f"{to_ongoing:,}", "overdue": f"{to_overdue:,}", "lapsed": f"{lapsed:,}"},
         ),
         (_("refunds written"), f"{len(summary.refunds):,}", _("total %(total)s") % {"total": format_cny(summary.refund_total)}),
         (_("financial rows corrected"), f"{len(summary.corrections):,}", ""),
