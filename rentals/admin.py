@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Payment
 from car_rental_system.money import ZERO, format_cny
-from rentals import admin_views
+from rentals import admin_board, admin_views
 from rentals.models import Rental, RentalEvent
 
 MONEY_FIELDS = (
@@ -352,6 +352,7 @@ class RentalAdmin(admin.ModelAdmin):
 
         info = self.opts.app_label, self.opts.model_name
         custom = [
+            path("today/", wrap(admin_board.counter_board_view), name="%s_%s_today" % info),
             path("<int:pk>/return/", wrap(admin_views.process_return_view), name="%s_%s_return" % info),
             path("<int:pk>/pickup/", wrap(admin_views.pickup_view), name="%s_%s_pickup" % info),
             path("<int:pk>/cancel/", wrap(admin_views.cancel_view), name="%s_%s_cancel" % info),
@@ -359,6 +360,11 @@ class RentalAdmin(admin.ModelAdmin):
             path("<int:pk>/refund/", wrap(admin_views.manual_refund_view), name="%s_%s_refund" % info),
         ]
         return custom + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = extra_context or {}
+        extra_context["can_view_board"] = request.user.has_perm(admin_board.BOARD_PERMISSION)
+        return super().changelist_view(request, extra_context=extra_context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
