@@ -6,6 +6,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from car_rental_system.money import format_cny
+
 
 class Payment(models.Model):
     """One row of the money ledger: a charge (money in) or a refund (money out).
@@ -117,7 +119,7 @@ class Payment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.transaction_id} {self.get_transaction_type_display()} ¥{self.amount} {self.get_status_display()}"
+        return f"{self.transaction_id} {self.get_transaction_type_display()} {format_cny(self.amount)} {self.get_status_display()}"
 
     @property
     def is_open(self) -> bool:

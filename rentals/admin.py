@@ -13,6 +13,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import Payment
 from car_rental_system.money import ZERO, format_cny
@@ -35,7 +36,7 @@ MONEY_FIELDS = (
 # What the audit trail's event codes mean, for staff. A code missing here (an
 # older or newer row) is shown as it is stored.
 RENTAL_EVENT_LABELS = {
-    "created": _("Booked"),
+    "created": pgettext_lazy("rental event", "Booked"),
     "status_by_time": _("Status moved by time"),
     "picked_up": _("Car handed over"),
     "returned": _("Car returned"),
