@@ -17,19 +17,7 @@ from accounts import admin_views
 from accounts.models import CallbackReceipt, Notification, Payment, PaymentEvent, Review
 from rentals.admin import AuditColumns, EventCodeFilter, ReadOnlyInline, money_column
 
-# What the payment audit trail's event codes mean, for staff; unknown codes are
-# shown as stored.
-PAYMENT_EVENT_LABELS = {
-    "created": _("Charge opened"),
-    "status_changed": _("Status changed"),
-    "callback_received": _("Provider callback"),
-    "late_payment_received": _("Late payment received"),
-    "charge_cancelled": _("Charge cancelled"),
-    "charge_expired": _("Charge expired"),
-    "refund_issued": _("Refund issued"),
-    "counter_payment": _("Counter payment"),
-    "manual_refund": _("Manual refund"),
-}
+PAYMENT_EVENT_LABELS = PaymentEvent.LABELS
 
 
 class PaymentEventFilter(EventCodeFilter):
@@ -64,7 +52,6 @@ def rental_link(rental_id):
 class PaymentEventInline(AuditColumns, ReadOnlyInline):
     model = PaymentEvent
     show_change_link = False
-    event_labels = PAYMENT_EVENT_LABELS
     status_choices = Payment.Status
     fields = (
         "created_at",
@@ -127,7 +114,6 @@ class PaymentAdmin(ReadOnlyAdmin):
 
 @admin.register(PaymentEvent)
 class PaymentEventAdmin(AuditColumns, ReadOnlyAdmin):
-    event_labels = PAYMENT_EVENT_LABELS
     status_choices = Payment.Status
     list_display = (
         "created_at",

@@ -134,6 +134,20 @@ class PaymentEvent(models.Model):
     """Append-only audit row: a charge created, a callback received (with its
     verdict), a status change, a refund issued, a staff action."""
 
+    # What the stored event codes mean, for staff; a code missing here is shown
+    # as stored.
+    LABELS = {
+        "created": _("Charge opened"),
+        "status_changed": _("Status changed"),
+        "callback_received": _("Provider callback"),
+        "late_payment_received": _("Late payment received"),
+        "charge_cancelled": _("Charge cancelled"),
+        "charge_expired": _("Charge expired"),
+        "refund_issued": _("Refund issued"),
+        "counter_payment": _("Counter payment"),
+        "manual_refund": _("Manual refund"),
+    }
+
     payment = models.ForeignKey(
         Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="events", verbose_name=_("payment")
     )
@@ -161,7 +175,16 @@ class PaymentEvent(models.Model):
         verbose_name_plural = _("payment events")
 
     def __str__(self) -> str:
-        return f"{self.event} {self.from_status}→{self.to_status}"
+        from rentals.models import status_label
+
+        label = self.event_label
+        if self.from_status or self.to_status:
+            label += f": {status_label(Payment.Status, self.from_status)} → {status_label(Payment.Status, self.to_status)}"
+        return label
+
+    @property
+    def event_label(self) -> str:
+        return str(self.LABELS.get(self.event, self.event))
 
 
 class CallbackReceipt(models.Model):

@@ -13,12 +13,11 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from accounts.models import Payment
 from car_rental_system.money import ZERO, format_cny
 from rentals import admin_board, admin_views
-from rentals.models import Rental, RentalEvent
+from rentals.models import Rental, RentalEvent, status_label
 
 MONEY_FIELDS = (
     "total_amount",
@@ -33,30 +32,7 @@ MONEY_FIELDS = (
 )
 
 
-# What the audit trail's event codes mean, for staff. A code missing here (an
-# older or newer row) is shown as it is stored.
-RENTAL_EVENT_LABELS = {
-    "created": pgettext_lazy("rental event", "Booked"),
-    "status_by_time": _("Status moved by time"),
-    "picked_up": _("Car handed over"),
-    "returned": _("Car returned"),
-    "cancelled": _("Order cancelled"),
-    "manual_refund_required": _("Needs a manual refund"),
-}
-
-
-def event_label(labels: dict, code: str) -> str:
-    return str(labels.get(code, code))
-
-
-def status_label(choices, code: str) -> str:
-    """The display label of a stored status code; "—" for none."""
-    if not code:
-        return "—"
-    try:
-        return str(choices(code).label)
-    except ValueError:
-        return code
+RENTAL_EVENT_LABELS = RentalEvent.LABELS  # labels of the stored event codes
 
 
 def money_column(field: str, model=None, description=None):
@@ -146,12 +122,11 @@ class AuditColumns:
     """Event, status and actor columns of an audit trail (RentalEvent,
     PaymentEvent) as staff read them: labels instead of stored codes."""
 
-    event_labels: dict = {}
     status_choices = None
 
     @admin.display(description=_("event"), ordering="event")
     def event_display(self, obj) -> str:
-        return event_label(self.event_labels, obj.event)
+        return obj.event_label
 
     @admin.display(description=_("from"))
     def from_status_display(self, obj) -> str:
@@ -195,7 +170,6 @@ class PaymentInline(ReadOnlyInline):
 
 class RentalEventInline(AuditColumns, ReadOnlyInline):
     model = RentalEvent
-    event_labels = RENTAL_EVENT_LABELS
     status_choices = Rental.Status
     fields = ("created_at", "event_display", "from_status_display", "to_status_display", "actor_display", "payload")
     readonly_fields = fields
@@ -379,7 +353,6 @@ class RentalAdmin(admin.ModelAdmin):
 class RentalEventAdmin(AuditColumns, admin.ModelAdmin):
     """The rental audit trail: append-only, read-only here."""
 
-    event_labels = RENTAL_EVENT_LABELS
     status_choices = Rental.Status
     fields = ("rental", "created_at", "event_display", "from_status_display", "to_status_display", "actor_display", "payload")
     readonly_fields = fields

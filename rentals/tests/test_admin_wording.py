@@ -109,6 +109,7 @@ def test_events_show_labels_instead_of_codes(clerk_client, clerk, vehicle, custo
     assert actors == ["—", "desk"]
     assert "Done by" in content and ">Actor<" not in content
     assert ">picked_up<" not in content and ">PENDING<" not in content
+    assert "picked_up PENDING" not in content and "→PENDING" not in content  # the rows' titles too
 
     zh = clerk_client.get(
         reverse("admin:rentals_rental_change", args=[rental.pk]), HTTP_ACCEPT_LANGUAGE="zh-hans"
