@@ -193,7 +193,11 @@ def test_a_counter_clerks_day_in_the_admin(browser, live_server, counter_day, la
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto(f"{base}/admin/rentals/rental/today/")
     page.wait_for_selector("#board-pickups")
-    assert page.locator(f'#board-pickups a.board-action').first.is_visible()
+    action = page.locator("#board-pickups a.board-action").first
+    assert action.is_visible()
+    box = action.bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390  # on screen, no sideways scrolling
+    assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
     shot(page, f"staff-{lang}-07-phone-today-board")
     page.goto(f"{base}/admin/rentals/rental/{returning.pk}/return/")
     page.click("#return-preview-button")
