@@ -173,8 +173,8 @@ PAYMENT_CALLBACK_TOLERANCE_SECONDS = int(os.environ.get("PAYMENT_CALLBACK_TOLERA
 # --- Logging ------------------------------------------------------------------
 # One console handler, on the root logger. Django's own "django" logger would
 # print every request error a second time through its default console handler
-# (DEBUG) before propagating here, so it gets no handler of its own; runserver's
-# access lines ("django.server") keep Django's format. A 403 logs one line.
+# (DEBUG) before propagating here, so it gets no handler of its own. A 403 logs
+# one line (besides runserver's access line), without a traceback.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
