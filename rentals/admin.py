@@ -90,7 +90,7 @@ MONEY_DISPLAY_FIELDS = tuple(f"{field}_display" for field in MONEY_FIELDS)
 
 
 def settlement_label(rental: Rental, figures) -> str:
-    """The settlement as staff read it in lists. An open order paid in full is
+    """The settlement as staff read it in the admin. An open order paid in full is
     stored PARTIAL (it is settled only once closed, §4) and shown as "paid,
     order open"; every other case shows the stored status's label."""
     if (
