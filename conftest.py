@@ -35,8 +35,8 @@ BROWSER_LAUNCH_ARGS = [
 ]
 
 POSTGRES_SKIP_REASON = (
-    "needs PostgreSQL (row locks are a no-op on SQLite): run with "
-    "DATABASE_URL=postgres://postgres@127.0.0.1:5432/car_rental"
+    "needs PostgreSQL row locks (a no-op on SQLite); `make test` runs these in its "
+    "PostgreSQL pass (or set DATABASE_URL=postgres://postgres@127.0.0.1:5432/car_rental)"
 )
 
 

@@ -15,7 +15,13 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import admin_views
 from accounts.models import CallbackReceipt, Notification, Payment, PaymentEvent, Review
-from rentals.admin import ReadOnlyInline
+from rentals.admin import AuditColumns, EventCodeFilter, ReadOnlyInline, money_column
+
+PAYMENT_EVENT_LABELS = PaymentEvent.LABELS
+
+
+class PaymentEventFilter(EventCodeFilter):
+    labels = PAYMENT_EVENT_LABELS
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -43,11 +49,23 @@ def rental_link(rental_id):
     return format_html('<a href="{}">#{}</a>', url, rental_id)
 
 
-class PaymentEventInline(ReadOnlyInline):
+class PaymentEventInline(AuditColumns, ReadOnlyInline):
     model = PaymentEvent
     show_change_link = False
-    fields = ("created_at", "event", "from_status", "to_status", "provider", "actor", "payload")
+    status_choices = Payment.Status
+    fields = (
+        "created_at",
+        "event_display",
+        "from_status_display",
+        "to_status_display",
+        "provider",
+        "actor_display",
+        "payload",
+    )
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
 
 
 @admin.register(Payment)
@@ -57,13 +75,14 @@ class PaymentAdmin(ReadOnlyAdmin):
         "rental_display",
         "transaction_type",
         "status",
-        "amount",
+        "amount_display",
         "payment_method",
         "provider",
         "user",
         "created_at",
         "paid_at",
     )
+    amount_display = money_column("amount", model=Payment)
     list_filter = ("transaction_type", "status", "payment_method", "provider")
     search_fields = ("=transaction_id", "provider_reference", "=rental__id", "rental__customer__name", "rental__customer__phone")
     list_select_related = ("rental", "user")
@@ -94,9 +113,31 @@ class PaymentAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PaymentEvent)
-class PaymentEventAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "event", "payment", "rental_display", "from_status", "to_status", "provider", "actor")
-    list_filter = ("event", "provider", "to_status")
+class PaymentEventAdmin(AuditColumns, ReadOnlyAdmin):
+    status_choices = Payment.Status
+    list_display = (
+        "created_at",
+        "event_display",
+        "payment",
+        "rental_display",
+        "from_status_display",
+        "to_status_display",
+        "provider",
+        "actor_display",
+    )
+    list_filter = (PaymentEventFilter, "provider", "to_status")
+    fields = (
+        "payment",
+        "rental",
+        "created_at",
+        "event_display",
+        "from_status_display",
+        "to_status_display",
+        "provider",
+        "actor_display",
+        "payload",
+    )
+    readonly_fields = fields
     search_fields = ("=payment__transaction_id", "=rental__id", "event")
     list_select_related = ("payment", "actor")
     date_hierarchy = "created_at"

@@ -8,6 +8,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from car_rental_system.money import format_cny
+
 
 class Payment(models.Model):
     """One row of the money ledger: a charge (money in) or a refund (money out).
@@ -138,7 +140,7 @@ class Payment(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.transaction_id} {self.get_transaction_type_display()} ¥{self.amount} {self.get_status_display()}"
+        return f"{self.transaction_id} {self.get_transaction_type_display()} {format_cny(self.amount)} {self.get_status_display()}"
 
     @property
     def is_open(self) -> bool:
@@ -152,6 +154,20 @@ class Payment(models.Model):
 class PaymentEvent(models.Model):
     """Append-only audit row: a charge created, a callback received (with its
     verdict), a status change, a refund issued, a staff action."""
+
+    # What the stored event codes mean, for staff; a code missing here is shown
+    # as stored.
+    LABELS = {
+        "created": _("Charge opened"),
+        "status_changed": _("Status changed"),
+        "callback_received": _("Provider callback"),
+        "late_payment_received": _("Late payment received"),
+        "charge_cancelled": _("Charge cancelled"),
+        "charge_expired": _("Charge expired"),
+        "refund_issued": _("Refund issued"),
+        "counter_payment": _("Counter payment"),
+        "manual_refund": _("Manual refund"),
+    }
 
     payment = models.ForeignKey(
         Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="events", verbose_name=_("payment")
@@ -180,7 +196,16 @@ class PaymentEvent(models.Model):
         verbose_name_plural = _("payment events")
 
     def __str__(self) -> str:
-        return f"{self.event} {self.from_status}→{self.to_status}"
+        from rentals.models import status_label
+
+        label = self.event_label
+        if self.from_status or self.to_status:
+            label += f": {status_label(Payment.Status, self.from_status)} → {status_label(Payment.Status, self.to_status)}"
+        return label
+
+    @property
+    def event_label(self) -> str:
+        return str(self.LABELS.get(self.event, self.event))
 
 
 class CallbackReceipt(models.Model):

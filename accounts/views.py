@@ -12,6 +12,7 @@ from django.contrib.auth.views import LoginView, LogoutView
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -63,7 +64,20 @@ def register(request):
     return render(request, "accounts/register.html", {"form": form, "next": _safe_next(request, "")})
 
 
-login_view = LoginView.as_view(template_name="accounts/login.html", redirect_authenticated_user=True)
+class SiteLoginView(LoginView):
+    """Customers continue to ``next`` or their orders; staff, who have no
+    customer pages, continue to ``next`` or the admin."""
+
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+    def get_default_redirect_url(self):
+        if self.request.user.is_staff:
+            return reverse("admin:index")
+        return super().get_default_redirect_url()
+
+
+login_view = SiteLoginView.as_view()
 logout_view = LogoutView.as_view()
 
 

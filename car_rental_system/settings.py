@@ -175,11 +175,20 @@ PAYMENT_SANDBOX_SECRET = os.environ.get("PAYMENT_SANDBOX_SECRET", "sandbox-dev-s
 PAYMENT_CALLBACK_TOLERANCE_SECONDS = int(os.environ.get("PAYMENT_CALLBACK_TOLERANCE_SECONDS", "300"))
 
 # --- Logging ------------------------------------------------------------------
+# One console handler, on the root logger. Django's own "django" logger would
+# print every request error a second time through its default console handler
+# (DEBUG) before propagating here, so it gets no handler of its own. A 403 logs
+# one line (besides runserver's access line), without a traceback.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"permission_denied_without_traceback": {"()": "car_rental_system.log_filters.PermissionDeniedWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django": {"handlers": [], "level": os.environ.get("LOG_LEVEL", "INFO"), "propagate": True},
+        "django.request": {"filters": ["permission_denied_without_traceback"]},
+        "django.db.backends": {"level": "WARNING"},
+    },
 }

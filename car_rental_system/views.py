@@ -1,8 +1,11 @@
 import logging
 
+from django.contrib import admin
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -24,6 +27,11 @@ def healthz(request):
 
 
 def permission_denied(request, exception=None):
+    """403 in the look of the site the page belongs to: the admin's own for
+    /admin/ pages (staff keep their admin menu), the customer site's elsewhere."""
+    if request.path.startswith(reverse("admin:index")):
+        context = {**admin.site.each_context(request), "title": _("Access denied")}
+        return render(request, "admin/403.html", context, status=403)
     return render(request, "errors/403.html", status=403)
 
 

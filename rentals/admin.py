@@ -16,8 +16,8 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Payment
 from car_rental_system.money import ZERO, format_cny
-from rentals import admin_views
-from rentals.models import Rental, RentalEvent
+from rentals import admin_board, admin_views
+from rentals.models import Rental, RentalEvent, status_label
 
 MONEY_FIELDS = (
     "total_amount",
@@ -30,6 +30,42 @@ MONEY_FIELDS = (
     "amount_paid",
     "amount_refunded",
 )
+
+
+RENTAL_EVENT_LABELS = RentalEvent.LABELS  # labels of the stored event codes
+
+
+def money_column(field: str, model=None, description=None):
+    """A read-only admin column showing ``field`` as ``¥1,234.50`` (format_cny),
+    so that lists, inlines and the change form use one money format."""
+
+    def show(self, obj) -> str:
+        return format_cny(getattr(obj, field))
+
+    show.__name__ = f"{field}_display"
+    if description is None:
+        description = (model or Rental)._meta.get_field(field).verbose_name
+    return admin.display(description=description, ordering=field)(show)
+
+
+class EventCodeFilter(admin.SimpleListFilter):
+    """Filter an audit trail by event, listed by label instead of code."""
+
+    title = _("event")
+    parameter_name = "event"
+    labels: dict = {}
+
+    def lookups(self, request, model_admin):
+        return [(code, label) for code, label in self.labels.items()]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(event=self.value())
+        return queryset
+
+
+class RentalEventFilter(EventCodeFilter):
+    labels = RENTAL_EVENT_LABELS
 
 
 class OverdueFilter(admin.SimpleListFilter):
@@ -50,6 +86,23 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
+MONEY_DISPLAY_FIELDS = tuple(f"{field}_display" for field in MONEY_FIELDS)
+
+
+def settlement_label(rental: Rental, figures) -> str:
+    """The settlement as staff read it in the admin. An open order paid in full is
+    stored PARTIAL (it is settled only once closed, §4) and shown as "paid,
+    order open"; every other case shows the stored status's label."""
+    if (
+        rental.status in Rental.ACTIVE_STATUSES
+        and figures.net_paid > ZERO
+        and figures.remaining == ZERO
+        and figures.refund_due == ZERO
+    ):
+        return str(_("Paid, order open"))
+    return rental.get_settlement_status_display()
+
+
 class ReadOnlyInline(admin.TabularInline):
     extra = 0
     can_delete = False
@@ -65,6 +118,29 @@ class ReadOnlyInline(admin.TabularInline):
         return False
 
 
+class AuditColumns:
+    """Event, status and actor columns of an audit trail (RentalEvent,
+    PaymentEvent) as staff read them: labels instead of stored codes."""
+
+    status_choices = None
+
+    @admin.display(description=_("event"), ordering="event")
+    def event_display(self, obj) -> str:
+        return obj.event_label
+
+    @admin.display(description=_("from"))
+    def from_status_display(self, obj) -> str:
+        return status_label(self.status_choices, obj.from_status)
+
+    @admin.display(description=_("to"))
+    def to_status_display(self, obj) -> str:
+        return status_label(self.status_choices, obj.to_status)
+
+    @admin.display(description=_("done by"), ordering="actor")
+    def actor_display(self, obj) -> str:
+        return obj.actor.get_username() if obj.actor_id else "—"
+
+
 class PaymentInline(ReadOnlyInline):
     """The rental's ledger, read-only: money moves only through the staff pages."""
 
@@ -75,7 +151,7 @@ class PaymentInline(ReadOnlyInline):
         "transaction_id",
         "transaction_type",
         "status",
-        "amount",
+        "amount_display",
         "payment_method",
         "provider",
         "user",
@@ -86,14 +162,16 @@ class PaymentInline(ReadOnlyInline):
     )
     readonly_fields = fields
     ordering = ("created_at", "id")
+    amount_display = money_column("amount", model=Payment)
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("user")
 
 
-class RentalEventInline(ReadOnlyInline):
+class RentalEventInline(AuditColumns, ReadOnlyInline):
     model = RentalEvent
-    fields = ("created_at", "event", "from_status", "to_status", "actor", "payload")
+    status_choices = Rental.Status
+    fields = ("created_at", "event_display", "from_status_display", "to_status_display", "actor_display", "payload")
     readonly_fields = fields
     show_change_link = False
 
@@ -106,7 +184,7 @@ class RentalAdmin(admin.ModelAdmin):
     list_display = (
         "id",
         "status",
-        "settlement_status",
+        "settlement_display",
         "customer_link",
         "vehicle",
         "pickup_location",
@@ -114,8 +192,8 @@ class RentalAdmin(admin.ModelAdmin):
         "end_time",
         "actual_return_time",
         "order_total_display",
-        "amount_paid",
-        "amount_refunded",
+        "amount_paid_display",
+        "amount_refunded_display",
         "remaining_display",
         "refund_due_display",
         "requires_manual_refund",
@@ -141,7 +219,7 @@ class RentalAdmin(admin.ModelAdmin):
     list_per_page = 50
     inlines = (PaymentInline, RentalEventInline)
     fieldsets = (
-        (None, {"fields": ("customer", "vehicle", "status", "settlement_status", "requires_manual_refund")}),
+        (None, {"fields": ("customer", "vehicle", "status", "settlement_display", "requires_manual_refund")}),
         (
             _("Times and stores"),
             {
@@ -161,7 +239,7 @@ class RentalAdmin(admin.ModelAdmin):
             _("Money (derived from the price rules and the ledger)"),
             {
                 "fields": (
-                    *MONEY_FIELDS,
+                    *MONEY_DISPLAY_FIELDS,
                     "order_total_display",
                     "net_paid_display",
                     "remaining_display",
@@ -188,6 +266,8 @@ class RentalAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.opts.concrete_fields] + [
+            *MONEY_DISPLAY_FIELDS,
+            "settlement_display",
             "order_total_display",
             "net_paid_display",
             "remaining_display",
@@ -198,6 +278,20 @@ class RentalAdmin(admin.ModelAdmin):
 
     def _figures(self, obj: Rental):
         return obj.figures_for(obj.amount_paid, obj.amount_refunded, obj.goodwill_amount)
+
+    total_amount_display = money_column("total_amount")
+    discount_amount_display = money_column("discount_amount")
+    deposit_display = money_column("deposit")
+    cross_location_fee_display = money_column("cross_location_fee")
+    overdue_fee_display = money_column("overdue_fee")
+    damage_fee_display = money_column("damage_fee")
+    cancellation_fee_display = money_column("cancellation_fee")
+    amount_paid_display = money_column("amount_paid")
+    amount_refunded_display = money_column("amount_refunded")
+
+    @admin.display(description=_("settlement"), ordering="settlement_status")
+    def settlement_display(self, obj: Rental) -> str:
+        return settlement_label(obj, self._figures(obj))
 
     @admin.display(description=_("customer"), ordering="customer__name")
     def customer_link(self, obj: Rental):
@@ -233,6 +327,7 @@ class RentalAdmin(admin.ModelAdmin):
 
         info = self.opts.app_label, self.opts.model_name
         custom = [
+            path("today/", wrap(admin_board.counter_board_view), name="%s_%s_today" % info),
             path("<int:pk>/return/", wrap(admin_views.process_return_view), name="%s_%s_return" % info),
             path("<int:pk>/pickup/", wrap(admin_views.pickup_view), name="%s_%s_pickup" % info),
             path("<int:pk>/cancel/", wrap(admin_views.cancel_view), name="%s_%s_cancel" % info),
@@ -240,6 +335,11 @@ class RentalAdmin(admin.ModelAdmin):
             path("<int:pk>/refund/", wrap(admin_views.manual_refund_view), name="%s_%s_refund" % info),
         ]
         return custom + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = extra_context or {}
+        extra_context["can_view_board"] = request.user.has_perm(admin_board.BOARD_PERMISSION)
+        return super().changelist_view(request, extra_context=extra_context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
@@ -250,11 +350,15 @@ class RentalAdmin(admin.ModelAdmin):
 
 
 @admin.register(RentalEvent)
-class RentalEventAdmin(admin.ModelAdmin):
+class RentalEventAdmin(AuditColumns, admin.ModelAdmin):
     """The rental audit trail: append-only, read-only here."""
 
-    list_display = ("created_at", "rental", "event", "from_status", "to_status", "actor")
-    list_filter = ("event",)
+    status_choices = Rental.Status
+    fields = ("rental", "created_at", "event_display", "from_status_display", "to_status_display", "actor_display", "payload")
+    readonly_fields = fields
+
+    list_display = ("created_at", "rental", "event_display", "from_status_display", "to_status_display", "actor_display")
+    list_filter = (RentalEventFilter,)
     search_fields = ("=rental__id", "event")
     list_select_related = ("rental", "rental__vehicle", "actor")
     date_hierarchy = "created_at"

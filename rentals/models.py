@@ -8,6 +8,7 @@ from django.db.models import Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from car_rental_system.money import ZERO, quantize_money
 from rentals import pricing
@@ -371,8 +372,30 @@ class Rental(models.Model):
         return advance_rental_status(rental=self, now=now)
 
 
+def status_label(choices, code: str) -> str:
+    """The display label of a stored status code of ``choices``; "—" for none,
+    the code itself when it is not one of them."""
+    if not code:
+        return "—"
+    try:
+        return str(choices(code).label)
+    except ValueError:
+        return code
+
+
 class RentalEvent(models.Model):
     """Append-only audit trail of a rental's status changes and staff actions."""
+
+    # What the stored event codes mean, for staff; a code missing here is shown
+    # as stored.
+    LABELS = {
+        "created": pgettext_lazy("rental event", "Booked"),
+        "status_by_time": _("Status moved by time"),
+        "picked_up": _("Car handed over"),
+        "returned": _("Car returned"),
+        "cancelled": _("Order cancelled"),
+        "manual_refund_required": _("Needs a manual refund"),
+    }
 
     rental = models.ForeignKey(Rental, on_delete=models.CASCADE, related_name="events", verbose_name=_("rental"))
     event = models.CharField(_("event"), max_length=40)
@@ -390,4 +413,11 @@ class RentalEvent(models.Model):
         verbose_name_plural = _("rental events")
 
     def __str__(self) -> str:
-        return f"{self.event} {self.from_status}→{self.to_status}"
+        label = self.event_label
+        if self.from_status or self.to_status:
+            label += f": {status_label(Rental.Status, self.from_status)} → {status_label(Rental.Status, self.to_status)}"
+        return label
+
+    @property
+    def event_label(self) -> str:
+        return str(self.LABELS.get(self.event, self.event))

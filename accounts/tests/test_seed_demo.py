@@ -1,8 +1,10 @@
+import logging
 from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.utils import timezone
 
 from accounts.management.commands.seed_demo import CUSTOMER_PASSWORD, STAFF_PASSWORD
 from accounts.models import Notification, Payment, PaymentEvent
@@ -48,3 +50,44 @@ def test_printed_credentials_log_in(client):
     assert client.get("/admin/").status_code == 200
     client.logout()
     assert client.login(username="zhangsan", password=CUSTOMER_PASSWORD)
+
+
+def test_demo_money_is_dated_when_it_would_have_happened(time_machine):
+    from accounts.finance import day_start, local_today, revenue_between
+    from rentals.tests.admin_support import NOW
+
+    time_machine.move_to(NOW)
+    call_command("seed_demo", stdout=StringIO())
+
+    refunds = Payment.objects.filter(transaction_type="REFUND", status="REFUNDED").select_related("rental")
+    assert refunds.exists()
+    for refund in refunds:
+        rental = refund.rental
+        closed_at = rental.actual_return_time if rental.status == Rental.Status.COMPLETED else rental.cancelled_at
+        assert refund.paid_at == refund.created_at == closed_at
+        assert set(refund.events.values_list("created_at", flat=True)) == {closed_at}
+    for charge in Payment.objects.filter(transaction_type="CHARGE", status="PAID").select_related("rental"):
+        assert charge.paid_at == charge.rental.created_at  # paid when booked
+        assert set(charge.events.values_list("created_at", flat=True)) == {charge.rental.created_at}
+    # the dashboard's "today" holds only today's bookings, no refunds
+    today = revenue_between(day_start(local_today()), timezone.now())
+    assert today.refunds == 0
+    assert today.revenue == sum(
+        p.amount for p in Payment.objects.filter(transaction_type="CHARGE", status="PAID", rental__start_time__gt=timezone.now(), rental__status=Rental.Status.PENDING)
+    )
+    for rental in Rental.objects.all():
+        assert_ledger_consistent(rental)
+
+
+def test_the_manual_refund_case_is_announced_as_demo_data_not_a_warning(caplog):
+    out = StringIO()
+
+    with caplog.at_level(logging.WARNING):
+        call_command("seed_demo", stdout=out)
+
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    walk_in = Rental.objects.get(requires_manual_refund=True)
+    assert f"Order #{walk_in.pk} (walk-in, paid in cash, then cancelled) is demo data for the manual-refund flow" in (
+        out.getvalue()
+    )
+    assert logging.getLogger("rentals.services").level == logging.NOTSET  # restored

@@ -1,7 +1,15 @@
 """Demo data for a fresh installation: stores, cars, customers of every member
 level with logins, staff users, and orders in every status with charges and
-refunds. Running it again changes nothing."""
+refunds. Running it again changes nothing.
 
+The flows run now, so the money they write is dated afterwards to when it
+would have happened: charges at booking time, refunds at return or
+cancellation time (with their audit rows and notices). The finance dashboard's
+"today" then shows only what a real day would.
+"""
+
+import logging
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 
@@ -12,11 +20,11 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from accounts.models import Payment
+from accounts.models import Notification, Payment, PaymentEvent
 from accounts.services import new_transaction_id, record_payment_event, record_counter_payment
 from customers.models import Customer
 from rentals import services as rental_services
-from rentals.models import Rental
+from rentals.models import Rental, RentalEvent
 from vehicles.models import Location, Vehicle
 
 STAFF_PASSWORD = "Admin#2026"
@@ -66,6 +74,18 @@ STAFF = [
     ("counter", "counter staff", False, "counter"),
     ("finance", "finance staff", False, "finance"),
 ]
+
+
+@contextmanager
+def _without_warnings(logger_name: str):
+    """Silence one logger's warnings while the demo builds an expected case."""
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 class Command(BaseCommand):
@@ -154,8 +174,9 @@ class Command(BaseCommand):
     # --- orders ---------------------------------------------------------------------
 
     def _paid_online(self, rental, amount, method=Payment.Method.ALIPAY, when=None):
-        """A charge as the sandbox provider would have settled it."""
-        when = when or timezone.now()
+        """A charge as the sandbox provider would have settled it, at booking time
+        unless ``when`` says otherwise."""
+        when = when or rental.created_at
         charge = Payment.objects.create(
             rental=rental,
             user=rental.customer.user,
@@ -178,8 +199,44 @@ class Command(BaseCommand):
             to_status=Payment.Status.PAID,
             payload={"seed": True},
         )
+        PaymentEvent.objects.filter(payment=charge).update(created_at=when)
         rental.refresh_financials()
         return charge
+
+    def _date_money(self, rental, *, charges_at=None, refunds_at=None, cancelled_at=None) -> None:
+        """Move what the flows just wrote to when it would have happened: the
+        charges (and their audit rows) to ``charges_at``, the refunds (with their
+        audit rows and notices) to ``refunds_at``, a cancellation to
+        ``cancelled_at``."""
+        ledger = Payment.objects.filter(rental=rental)
+        if charges_at is not None:
+            charges = ledger.filter(transaction_type=Payment.TransactionType.CHARGE)
+            PaymentEvent.objects.filter(payment__in=charges).update(created_at=charges_at)
+            charges.filter(paid_at__isnull=False).update(paid_at=charges_at)
+            charges.update(created_at=charges_at)
+        if refunds_at is not None:
+            refunds = ledger.filter(transaction_type=Payment.TransactionType.REFUND)
+            PaymentEvent.objects.filter(payment__in=refunds).update(created_at=refunds_at)
+            refunds.update(created_at=refunds_at, paid_at=refunds_at)
+            Notification.objects.filter(
+                rental=rental, notification_type=Notification.Type.REFUND_ISSUED
+            ).update(created_at=refunds_at)
+            Rental.objects.filter(pk=rental.pk, settled_at__isnull=False).update(settled_at=refunds_at)
+            RentalEvent.objects.filter(rental=rental, event="returned").update(created_at=refunds_at)
+        if cancelled_at is not None:
+            Rental.objects.filter(pk=rental.pk).update(cancelled_at=cancelled_at)
+            RentalEvent.objects.filter(rental=rental, event__in=["cancelled", "manual_refund_required"]).update(
+                created_at=cancelled_at
+            )
+            Notification.objects.filter(
+                rental=rental, notification_type=Notification.Type.ORDER_CANCELLED
+            ).update(created_at=cancelled_at)
+
+    def _booked(self, rental, booked_at) -> None:
+        """Date a booking made through create_rental (which books now) earlier."""
+        Rental.objects.filter(pk=rental.pk).update(created_at=booked_at)
+        RentalEvent.objects.filter(rental=rental, event="created").update(created_at=booked_at)
+        rental.created_at = booked_at
 
     def _past_rental(self, customer, car, start, end, status, return_location=None):
         """An order that began in the past (booking refuses past times, so it is
@@ -223,9 +280,9 @@ class Command(BaseCommand):
 
         # ONGOING (paid) and OVERDUE (paid).
         ongoing = self._past_rental(wang, cars["沪B20001"], now - day, now + 2 * day, Rental.Status.ONGOING)
-        self._paid_online(ongoing, ongoing.order_total, when=now - 2 * day)
+        self._paid_online(ongoing, ongoing.order_total)
         overdue = self._past_rental(zhang, cars["京A40001"], now - 4 * day, now - day, Rental.Status.OVERDUE)
-        self._paid_online(overdue, overdue.order_total, Payment.Method.BANK, when=now - 5 * day)
+        self._paid_online(overdue, overdue.order_total, Payment.Method.BANK)
         orders += [ongoing, overdue]
 
         # COMPLETED: on time (deposit refunded), late and one-way (fees from the deposit),
@@ -240,7 +297,7 @@ class Command(BaseCommand):
             car = cars[plate]
             start = now - days_ago * day
             rental = self._past_rental(customer, car, start, start + length * day, Rental.Status.ONGOING)
-            self._paid_online(rental, rental.order_total, when=start - day)
+            self._paid_online(rental, rental.order_total)
             rental_services.process_return(
                 rental=rental,
                 returned_at=rental.end_time + late,
@@ -249,6 +306,7 @@ class Command(BaseCommand):
                 note="演示数据" if damage else "",
                 by_user=admin,
             )
+            self._date_money(rental, refunds_at=rental.end_time + late)
             orders.append(rental)
 
         # CANCELLED: paid then cancelled (refunded), unpaid, and a walk-in paid in
@@ -257,21 +315,30 @@ class Command(BaseCommand):
             customer=zhao, vehicle=cars["京A40003"], start_time=now + 7 * day, end_time=now + 9 * day,
             pickup_location=cars["京A40003"].location, return_location=cars["京A40003"].location,
         )
+        self._booked(cancelled_paid, now - 3 * day)
         self._paid_online(cancelled_paid, cancelled_paid.order_total)
         rental_services.cancel_rental(rental=cancelled_paid, reason="行程取消")
+        self._date_money(cancelled_paid, refunds_at=now - day, cancelled_at=now - day)
         cancelled_unpaid = rental_services.create_rental(
             customer=li, vehicle=cars["沪C30002"], start_time=now + 4 * day, end_time=now + 5 * day,
             pickup_location=cars["沪C30002"].location, return_location=cars["沪C30002"].location,
         )
+        self._booked(cancelled_unpaid, now - 2 * day)
         rental_services.cancel_rental(rental=cancelled_unpaid, reason="改用其他车型")
+        self._date_money(cancelled_unpaid, cancelled_at=now - day)
         walk_in_order = rental_services.create_rental(
             customer=walk_in, vehicle=cars["京B50003"], start_time=now + 1 * day, end_time=now + 2 * day,
             pickup_location=cars["京B50003"].location, return_location=cars["京B50003"].location,
         )
+        self._booked(walk_in_order, now - 2 * day)
         record_counter_payment(
             rental=walk_in_order, amount=walk_in_order.order_total, method=Payment.Method.CASH, by_user=admin
         )
-        rental_services.cancel_rental(rental=walk_in_order, reason="客人未到店", by_user=admin)
+        # Nobody can receive this refund online: the order is the demo of the
+        # manual-refund flow, announced in the summary rather than as a warning.
+        with _without_warnings("rentals.services"):
+            rental_services.cancel_rental(rental=walk_in_order, reason="客人未到店", by_user=admin)
+        self._date_money(walk_in_order, charges_at=now - 2 * day, cancelled_at=now - 2 * day + timedelta(hours=3))
         orders += [cancelled_paid, cancelled_unpaid, walk_in_order]
         return len(orders)
 
@@ -281,6 +348,11 @@ class Command(BaseCommand):
             write(self.style.SUCCESS(f"Demo data loaded: {created} orders."))
         else:
             write("Demo data already present; nothing changed.")
+        for rental in Rental.objects.filter(requires_manual_refund=True, customer__user=None).order_by("pk"):
+            write(
+                f"Order #{rental.pk} (walk-in, paid in cash, then cancelled) is demo data for the manual-refund "
+                "flow: find it on the admin's \"Today at the counter\" board and record its refund there."
+            )
         write("Logins (also in README.md):")
         write(f"  staff superuser   admin / {STAFF_PASSWORD}   → http://127.0.0.1:8000/admin/")
         write(f"  counter staff     counter / {STAFF_PASSWORD}")
