@@ -14,8 +14,8 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, Q, Sum, When
-from django.db.models.functions import TruncDate
+from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, Q, Sum, Value, When
+from django.db.models.functions import Greatest, Round, TruncDate
 from django.utils import timezone
 
 from accounts.models import Payment, PaymentEvent
@@ -105,21 +105,32 @@ def daily_net_revenue(*, days: int = MONITORING_DAYS, today: date | None = None)
 
 def _with_balances(qs):
     """Annotate §4 ``owed``, ``net_paid``, ``remaining_raw`` and ``refund_due_raw``
-    from the stored figures (which equal the ledger) in the database."""
+    from the stored figures (which equal the ledger) in the database.
+
+    SQLite computes decimals in floating point (a fully paid 1,812.47 × 1 day
+    + 1,000 order leaves 4.5e-13 "remaining"), so the differences are rounded
+    to the cent as §4 rounds them; the lists then equal the Python figures on
+    both databases."""
     order_total = ExpressionWrapper(
         F("total_amount") + F("deposit") + F("cross_location_fee") + F("overdue_fee") + F("damage_fee"),
         output_field=MONEY,
     )
-    owed = Case(
+    owed_before_goodwill = Case(
         When(status=Rental.Status.COMPLETED, then=ExpressionWrapper(order_total - F("deposit"), output_field=MONEY)),
         When(status=Rental.Status.CANCELLED, then=F("cancellation_fee")),
         default=order_total,
         output_field=MONEY,
     )
+    # Goodwill refunds lower what is owed, never below zero (SPEC §16).
+    owed = Greatest(
+        ExpressionWrapper(owed_before_goodwill - F("goodwill_amount"), output_field=MONEY),
+        Value(ZERO),
+        output_field=MONEY,
+    )
     net_paid = ExpressionWrapper(F("amount_paid") - F("amount_refunded"), output_field=MONEY)
     return qs.annotate(order_total_db=order_total, owed_db=owed, net_paid_db=net_paid).annotate(
-        remaining_raw=ExpressionWrapper(F("owed_db") - F("net_paid_db"), output_field=MONEY),
-        refund_due_raw=ExpressionWrapper(F("net_paid_db") - F("owed_db"), output_field=MONEY),
+        remaining_raw=Round(ExpressionWrapper(F("owed_db") - F("net_paid_db"), output_field=MONEY), 2),
+        refund_due_raw=Round(ExpressionWrapper(F("net_paid_db") - F("owed_db"), output_field=MONEY), 2),
     )
 
 
