@@ -161,6 +161,8 @@ MEMBER_DISCOUNTS = {
 CROSS_LOCATION_FEE = Decimal(os.environ.get("CROSS_LOCATION_FEE", "200.00"))
 OVERDUE_GRACE = timedelta(minutes=int(os.environ.get("OVERDUE_GRACE_MINUTES", "60")))
 OVERDUE_RATE = Decimal(os.environ.get("OVERDUE_RATE", "1.5"))
+# Staff may hand a car over at most this long before the booked start (§16).
+EARLY_PICKUP_MINUTES = int(os.environ.get("EARLY_PICKUP_MINUTES", "60"))
 # Pages refresh rental statuses by time at most this often for the whole table.
 RENTAL_STATUS_REFRESH_SECONDS = 300
 
