@@ -161,6 +161,8 @@ class RentalAdmin(admin.ModelAdmin):
             _("Money (derived from the price rules and the ledger)"),
             {
                 "fields": (
+                    "daily_rate",
+                    "discount_rate",
                     *MONEY_FIELDS,
                     "order_total_display",
                     "net_paid_display",
