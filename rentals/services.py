@@ -494,6 +494,7 @@ class PickupPlan:
     picked_up_at: datetime
     cross_location_fee: Decimal
     booked_cross_location_fee: Decimal
+    order_total: Decimal
 
     @property
     def moves_store(self) -> bool:
@@ -545,12 +546,14 @@ def plan_pickup(
             % {"actual": stands_at, "store": location},
             code="wrong_pickup_store",
         )
+    cross_location_fee = pricing.cross_location_fee_for(location.pk, rental.return_location_id)
     return PickupPlan(
         location=location,
         booked_location=rental.pickup_location,
         picked_up_at=at,
-        cross_location_fee=pricing.cross_location_fee_for(location.pk, rental.return_location_id),
+        cross_location_fee=cross_location_fee,
         booked_cross_location_fee=quantize_money(rental.cross_location_fee),
+        order_total=quantize_money(rental.order_total - rental.cross_location_fee + cross_location_fee),
     )
 
 

@@ -351,6 +351,7 @@ def test_one_way_then_round_trip_ends_with_no_one_way_fee_for_the_round_trip(
     body = page.content.decode()
     assert f"The car stands at {store_y}, not at the booked pick-up store {store_x}" in body
     assert 'id="pickup-new-fee" data-amount="200.00"' in body
+    assert f'id="pickup-new-total" data-amount="{b.order_total + Decimal("200.00")}"' in body
     response = staff_client.post(admin_url("pickup", b), {"_confirm": "1"}, HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 302
 
