@@ -184,6 +184,8 @@ def generate(*, orders: int, payments: int, seed: int) -> dict:
             start_time=start,
             end_time=end,
             status=status,
+            daily_rate=q.daily_rate,
+            discount_rate=q.discount_rate,
             total_amount=q.total_amount,
             discount_amount=q.discount_amount,
             deposit=q.deposit,
@@ -198,7 +200,7 @@ def generate(*, orders: int, payments: int, seed: int) -> dict:
             rental.actual_return_location_id = return_location_id
             if rng.random() < 0.1:
                 rental.actual_return_time = end + timedelta(hours=rng.randint(2, 30))
-                rental.overdue_fee = pricing.overdue_fee_for(end, rental.actual_return_time, vehicle.daily_rate)
+                rental.overdue_fee = pricing.overdue_fee_for(end, rental.actual_return_time, rental.daily_rate)
             if rng.random() < 0.02:
                 rental.damage_fee = Decimal("300.00")
             ledger.append(("CHARGE", "PAID", booked))

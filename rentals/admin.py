@@ -20,6 +20,7 @@ from rentals import admin_board, admin_views
 from rentals.models import Rental, RentalEvent, status_label
 
 MONEY_FIELDS = (
+    "daily_rate",
     "total_amount",
     "discount_amount",
     "deposit",
@@ -29,6 +30,7 @@ MONEY_FIELDS = (
     "cancellation_fee",
     "amount_paid",
     "amount_refunded",
+    "goodwill_amount",
 )
 
 
@@ -239,6 +241,7 @@ class RentalAdmin(admin.ModelAdmin):
             _("Money (derived from the price rules and the ledger)"),
             {
                 "fields": (
+                    "discount_rate",
                     *MONEY_DISPLAY_FIELDS,
                     "order_total_display",
                     "net_paid_display",
@@ -279,6 +282,7 @@ class RentalAdmin(admin.ModelAdmin):
     def _figures(self, obj: Rental):
         return obj.figures_for(obj.amount_paid, obj.amount_refunded, obj.goodwill_amount)
 
+    daily_rate_display = money_column("daily_rate")
     total_amount_display = money_column("total_amount")
     discount_amount_display = money_column("discount_amount")
     deposit_display = money_column("deposit")
@@ -288,6 +292,7 @@ class RentalAdmin(admin.ModelAdmin):
     cancellation_fee_display = money_column("cancellation_fee")
     amount_paid_display = money_column("amount_paid")
     amount_refunded_display = money_column("amount_refunded")
+    goodwill_amount_display = money_column("goodwill_amount")
 
     @admin.display(description=_("settlement"), ordering="settlement_status")
     def settlement_display(self, obj: Rental) -> str:

@@ -34,7 +34,10 @@ class ReturnForm(forms.Form):
         input_formats=[LOCAL_INPUT_FORMAT, "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"],
         help_text=_("Local time (Asia/Shanghai)."),
     )
-    location = forms.ModelChoiceField(label=_("Returned at store"), queryset=Location.objects.all())
+    # No empty choice: the page starts with the planned return store selected.
+    location = forms.ModelChoiceField(
+        label=_("Returned at store"), queryset=Location.objects.all(), empty_label=None
+    )
     damage_fee = forms.DecimalField(
         label=_("Damage fee"), min_value=ZERO, initial=ZERO, required=False, **MONEY_FIELD
     )
@@ -42,6 +45,16 @@ class ReturnForm(forms.Form):
 
     def clean_damage_fee(self) -> Decimal:
         return quantize_money(self.cleaned_data.get("damage_fee") or ZERO)
+
+
+class PickupForm(forms.Form):
+    location = forms.ModelChoiceField(
+        label=_("Handed over at store"),
+        queryset=Location.objects.all(),
+        empty_label=None,
+        required=False,
+        help_text=_("The store where the car stands (the default); it becomes the order's pick-up store."),
+    )
 
 
 class CancelForm(forms.Form):

@@ -22,11 +22,17 @@ from django.utils.translation import gettext_lazy
 
 from accounts import selectors
 from accounts.services import record_counter_payment, record_manual_refund
-from car_rental_system.money import ZERO, format_cny, quantize_money
-from rentals import pricing
-from rentals.admin_forms import CancelForm, CounterPaymentForm, ManualRefundForm, ReturnForm, local_now_input
+from car_rental_system.money import ZERO, format_cny
+from rentals.admin_forms import (
+    CancelForm,
+    CounterPaymentForm,
+    ManualRefundForm,
+    PickupForm,
+    ReturnForm,
+    local_now_input,
+)
 from rentals.models import MoneyFigures, Rental
-from rentals.services import cancel_rental, pickup_rental, process_return
+from rentals.services import cancel_rental, pickup_rental, plan_pickup, prepare_return, process_return
 
 PERMS = {
     "return": "rentals.process_return",
@@ -141,13 +147,11 @@ class ReturnPreview:
 
 
 def return_preview(rental: Rental, *, returned_at, location, damage_fee: Decimal) -> ReturnPreview:
-    """What ``process_return`` would compute, without writing: the §4 fees on an
-    unsaved copy of the rental marked COMPLETED, against its current ledger."""
+    """What ``process_return`` would compute, without writing: the same
+    ``prepare_return`` (its checks raise ValidationError here too) on an unsaved
+    copy of the rental, against its current ledger."""
     draft = copy.copy(rental)
-    draft.overdue_fee = pricing.overdue_fee_for(rental.end_time, returned_at, rental.vehicle.daily_rate)
-    draft.cross_location_fee = pricing.cross_location_fee_for(rental.pickup_location_id, location.pk)
-    draft.damage_fee = quantize_money(damage_fee)
-    draft.status = Rental.Status.COMPLETED
+    prepare_return(rental=draft, returned_at=returned_at, location=location, damage_fee=damage_fee)
     figures = draft.figures_for(*rental.ledger_sums())
     return ReturnPreview(
         overdue_fee=draft.overdue_fee,
@@ -206,9 +210,16 @@ def process_return_view(request, pk, *, model_admin):
                             _("Nobody can receive the refund online: record it as a manual refund."),
                         )
                     return HttpResponseRedirect(_change_url(rental))
-            preview = return_preview(
-                rental, returned_at=data["returned_at"], location=data["location"], damage_fee=data["damage_fee"]
-            )
+            else:
+                try:
+                    preview = return_preview(
+                        rental,
+                        returned_at=data["returned_at"],
+                        location=data["location"],
+                        damage_fee=data["damage_fee"],
+                    )
+                except ValidationError as err:
+                    _show_errors(request, form, err)
     else:
         form = ReturnForm(
             initial={"returned_at": local_now_input(), "location": rental.return_location_id, "damage_fee": ZERO}
@@ -228,6 +239,9 @@ def process_return_view(request, pk, *, model_admin):
 
 
 def pickup_view(request, pk, *, model_admin):
+    """Hand-over: the page shows where the car stands and, when that is not the
+    booked pick-up store, how the order is re-priced, before the clerk confirms;
+    a hand-over too early is refused with the advice to rebook."""
     _check_permission(request, "pickup")
     rental = _load(pk)
     if rental.status != Rental.Status.PENDING:
@@ -237,23 +251,38 @@ def pickup_view(request, pk, *, model_admin):
             _("Only an order waiting for pick-up can be handed over (this one is %(status)s).")
             % {"status": rental.get_status_display()},
         )
-    errors = []
-    if request.method == "POST":
+    vehicle = rental.vehicle
+    form = PickupForm(request.POST or None, initial={"location": vehicle.location_id})
+    if request.method == "POST" and form.is_valid():
+        booked = rental.pickup_location
+        store = form.cleaned_data["location"] or vehicle.location
         try:
-            pickup_rental(rental=rental, by_user=request.user)
+            pickup_rental(rental=rental, by_user=request.user, location=store)
         except ValidationError as err:
-            errors = err.messages
-            messages.error(request, " ".join(errors))
+            _show_errors(request, form, err)
         else:
             messages.success(request, _("Order #%(order)s: car handed over.") % {"order": rental.pk})
+            if store.pk != booked.pk:
+                messages.warning(
+                    request,
+                    _("Handed over at %(store)s instead of the booked %(booked)s: the one-way fee is now %(fee)s.")
+                    % {"store": store, "booked": booked, "fee": format_cny(rental.cross_location_fee)},
+                )
             return HttpResponseRedirect(_change_url(rental))
+    plan, refusal = None, []
+    try:
+        plan = plan_pickup(rental=rental, vehicle=vehicle)
+    except ValidationError as err:
+        refusal = err.messages
     return _render(
         request,
         model_admin,
         rental,
         "admin/rentals/rental/pickup.html",
         _("Hand over the car of order #%(order)s") % {"order": rental.pk},
-        errors=errors,
+        form=form,
+        plan=plan,
+        refusal=refusal,
     )
 
 

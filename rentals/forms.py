@@ -27,7 +27,10 @@ class BookingForm(forms.Form):
     end_time = forms.DateTimeField(
         label=_("Return time"), widget=DateTimeLocalInput(), input_formats=[DATETIME_LOCAL, "%Y-%m-%d %H:%M"]
     )
-    pickup_location = forms.ModelChoiceField(label=_("Pick-up store"), queryset=Location.objects.none())
+    # One possible value (the car's store): shown as text, sent as a hidden input.
+    pickup_location = forms.ModelChoiceField(
+        label=_("Pick-up store"), queryset=Location.objects.none(), widget=forms.HiddenInput
+    )
     return_location = forms.ModelChoiceField(
         label=_("Return store"),
         queryset=Location.objects.all(),

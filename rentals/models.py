@@ -85,6 +85,12 @@ class Rental(models.Model):
         _("status"), max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True
     )
 
+    # The prices this order was booked at (§16 "rates are fixed at booking"):
+    # every fee, the overdue fee included, uses these, never the car's current rate.
+    daily_rate = models.DecimalField(_("daily rate"), **MONEY)
+    discount_rate = models.DecimalField(
+        _("member discount rate"), max_digits=5, decimal_places=4, default=Decimal("0")
+    )
     total_amount = models.DecimalField(_("rental fee"), **MONEY)
     discount_amount = models.DecimalField(_("member discount"), **MONEY)
     deposit = models.DecimalField(_("deposit"), **MONEY)
@@ -167,7 +173,8 @@ class Rental(models.Model):
     # --- prices -------------------------------------------------------------
 
     def apply_quote(self) -> pricing.PriceQuote:
-        """Fill the booking-time amounts from the car, the member level and the times."""
+        """Fill the booking-time amounts from the car, the member level and the
+        times, and keep the daily rate and discount rate they were priced at."""
         q = pricing.quote(
             daily_rate=self.vehicle.daily_rate,
             deposit_amount=self.vehicle.deposit_amount,
@@ -177,6 +184,8 @@ class Rental(models.Model):
             pickup_location_id=self.pickup_location_id,
             return_location_id=self.return_location_id,
         )
+        self.daily_rate = q.daily_rate
+        self.discount_rate = q.discount_rate
         self.total_amount = q.total_amount
         self.discount_amount = q.discount_amount
         self.deposit = q.deposit
@@ -198,7 +207,8 @@ class Rental(models.Model):
         base_rent = quantize_money(self.total_amount + self.discount_amount)
         return {
             "days": self.days,
-            "daily_rate": quantize_money(self.vehicle.daily_rate),
+            "daily_rate": quantize_money(self.daily_rate),
+            "discount_rate": self.discount_rate,
             "base_rent": base_rent,
             "discount_amount": quantize_money(self.discount_amount),
             "total_amount": quantize_money(self.total_amount),

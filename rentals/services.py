@@ -98,12 +98,22 @@ def validate_booking_times(start_time: datetime | None, end_time: datetime | Non
         )
 
 
-def overlapping_rentals(*, vehicle_id, start_time: datetime, end_time: datetime, exclude_pk=None):
+def overlapping_rentals(
+    *, vehicle_id, start_time: datetime, end_time: datetime, exclude_pk=None, now: datetime | None = None
+):
+    """PENDING/ONGOING/OVERDUE rentals of the car that hold it during the period.
+
+    A rental past its end that is still active (OVERDUE, or not refreshed yet)
+    holds its car until it is returned (§16 "cars on the road"): nobody knows
+    when it comes back, so its end counts as open, at least now, and it clashes
+    with any period that ends after its start.
+    """
+    now = now or timezone.now()
     qs = Rental.objects.filter(
+        Q(end_time__gt=start_time) | Q(status=Rental.Status.OVERDUE) | Q(end_time__lte=now),
         vehicle_id=vehicle_id,
         status__in=Rental.ACTIVE_STATUSES,
         start_time__lt=end_time,
-        end_time__gt=start_time,
     )
     if exclude_pk is not None:
         qs = qs.exclude(pk=exclude_pk)
@@ -417,6 +427,8 @@ def _refund_description(rental: Rental, reason: str) -> str:
         return _("Refund on cancellation: %(reason)s") % {"reason": rental.cancel_reason}
     if reason == "late_payment":
         return _("Refund of a payment the order could no longer use")
+    if reason == "repriced":
+        return _("Refund of the one-way fee dropped at hand-over")
     fees = []
     if rental.overdue_fee:
         fees.append(_("overdue fee %(amount)s") % {"amount": format_cny(rental.overdue_fee)})
@@ -621,31 +633,180 @@ def cancel_rental(*, rental: Rental, reason: str, by_user=None, cancellation_fee
 # --- pick-up and return -------------------------------------------------------------
 
 
-@transaction.atomic
-def pickup_rental(*, rental: Rental, by_user=None, picked_up_at: datetime | None = None) -> Rental:
-    """Staff hands the car over: PENDING → ONGOING (possibly before start_time),
-    car RENTED. Locks: vehicle → rental."""
-    vehicle = lock_vehicle(rental.vehicle_id)
-    locked = lock_rental(rental.pk)
-    if locked.status != Rental.Status.PENDING:
+@dataclass(frozen=True)
+class PickupPlan:
+    """What a hand-over will record: where, when, and the one-way fee it leads to."""
+
+    location: Location
+    booked_location: Location
+    picked_up_at: datetime
+    cross_location_fee: Decimal
+    booked_cross_location_fee: Decimal
+    order_total: Decimal
+
+    @property
+    def moves_store(self) -> bool:
+        return self.location.pk != self.booked_location.pk
+
+
+def plan_pickup(
+    *, rental: Rental, vehicle: Vehicle, location: Location | None = None, picked_up_at: datetime | None = None
+) -> PickupPlan:
+    """The checks of a hand-over and what it will record (reads only; the pick-up
+    page shows it before the clerk confirms, ``pickup_rental`` applies it).
+
+    The car is handed over at the store where it stands (``vehicle.location``,
+    the default of ``location``); a clerk naming another store is refused. When
+    the car stands elsewhere than the booked pick-up store (it came back to
+    another store since the booking), the hand-over moves the order's pick-up
+    store there and the one-way fee is priced from it. At most
+    EARLY_PICKUP_MINUTES before ``start_time``; earlier, the order must be rebooked.
+    """
+    if rental.status != Rental.Status.PENDING:
         raise InvalidTransition(
             _("Only an order waiting for pick-up can be handed over (this one is %(status)s).")
-            % {"status": locked.get_status_display()},
+            % {"status": rental.get_status_display()},
             code="not_pending",
         )
     if vehicle.status in (Vehicle.Status.MAINTENANCE, Vehicle.Status.RETIRED):
         raise RentalError(_("This car is in maintenance or retired."), code="vehicle_unavailable")
-    if Rental.objects.filter(vehicle_id=vehicle.pk, status__in=Rental.ON_ROAD_STATUSES).exclude(pk=locked.pk).exists():
+    if Rental.objects.filter(vehicle_id=vehicle.pk, status__in=Rental.ON_ROAD_STATUSES).exclude(pk=rental.pk).exists():
         raise RentalError(_("This car is still out on another rental."), code="vehicle_out")
-    now = picked_up_at or timezone.now()
-    target = Rental.Status.OVERDUE if now > locked.end_time else Rental.Status.ONGOING
+    now = timezone.now()
+    at = picked_up_at or now
+    if at > now + timedelta(minutes=5):
+        raise RentalError(_("The hand-over time can't be in the future."), code="pickup_in_future")
+    early = timedelta(minutes=settings.EARLY_PICKUP_MINUTES)
+    if at < rental.start_time - early:
+        raise RentalError(
+            _(
+                "This order starts at %(start)s; a car can be handed over at most %(minutes)s minutes early. "
+                "Please rebook the order for the time the customer wants the car."
+            )
+            % {"start": _local(rental.start_time), "minutes": settings.EARLY_PICKUP_MINUTES},
+            code="pickup_too_early",
+        )
+    stands_at = vehicle.location
+    location = location or stands_at
+    if location.pk != stands_at.pk:
+        raise RentalError(
+            _("The car stands at %(actual)s, not at %(store)s: it can only be handed over where it stands.")
+            % {"actual": stands_at, "store": location},
+            code="wrong_pickup_store",
+        )
+    cross_location_fee = pricing.cross_location_fee_for(location.pk, rental.return_location_id)
+    return PickupPlan(
+        location=location,
+        booked_location=rental.pickup_location,
+        picked_up_at=at,
+        cross_location_fee=cross_location_fee,
+        booked_cross_location_fee=quantize_money(rental.cross_location_fee),
+        order_total=quantize_money(rental.order_total - rental.cross_location_fee + cross_location_fee),
+    )
+
+
+@transaction.atomic
+def pickup_rental(
+    *,
+    rental: Rental,
+    by_user=None,
+    picked_up_at: datetime | None = None,
+    location: Location | None = None,
+) -> Rental:
+    """Staff hands the car over: PENDING → ONGOING, car RENTED (rules in
+    ``plan_pickup``: at most EARLY_PICKUP_MINUTES early, at the store where the
+    car stands). A hand-over at another store than the booked one records the
+    real store as the pick-up store and re-prices the one-way fee from it; the
+    audit row keeps both. Locks: vehicle → rental."""
+    vehicle = lock_vehicle(rental.vehicle_id)
+    locked = lock_rental(rental.pk)
+    plan = plan_pickup(rental=locked, vehicle=vehicle, location=location, picked_up_at=picked_up_at)
+    target = Rental.Status.OVERDUE if plan.picked_up_at > locked.end_time else Rental.Status.ONGOING
+    fields = ["status", "picked_up_at", "updated_at"]
+    payload = {}
+    if plan.moves_store:
+        locked.pickup_location = plan.location
+        locked.cross_location_fee = plan.cross_location_fee
+        fields += ["pickup_location", "cross_location_fee"]
+        payload = {
+            "booked_pickup_location": plan.booked_location.pk,
+            "booked_pickup_location_name": str(plan.booked_location),
+            "pickup_location": plan.location.pk,
+            "pickup_location_name": str(plan.location),
+            "booked_cross_location_fee": str(plan.booked_cross_location_fee),
+            "cross_location_fee": str(plan.cross_location_fee),
+        }
     locked.status = target
-    locked.picked_up_at = now
-    locked.save(update_fields=["status", "picked_up_at", "updated_at"])
-    record_rental_event(rental=locked, event="picked_up", from_status=Rental.Status.PENDING, to_status=target, actor=by_user)
+    locked.picked_up_at = plan.picked_up_at
+    locked.save(update_fields=fields)
+    record_rental_event(
+        rental=locked,
+        event="picked_up",
+        from_status=Rental.Status.PENDING,
+        to_status=target,
+        actor=by_user,
+        payload=payload,
+    )
     _occupy_vehicle(vehicle)
+    if plan.moves_store:
+        # The order total changed with the one-way fee; money paid for a fee
+        # that no longer applies goes back at once, as any overpayment does.
+        locked.refresh_financials()
+        refund_amount_due(rental=locked, reason="repriced", by_user=by_user)
     _copy_state(locked, rental)
     return locked
+
+
+def prepare_return(
+    *,
+    rental: Rental,
+    returned_at: datetime,
+    location: Location,
+    damage_fee: Decimal = Decimal("0"),
+    note: str = "",
+    now: datetime | None = None,
+) -> str:
+    """The checks of a return and the fees it sets, in one place: sets the
+    return fields, the §4 fees and COMPLETED on ``rental`` without saving, and
+    returns the status it had. ``process_return`` calls it on the locked row;
+    the staff return preview on an unsaved copy, so both refuse the same input
+    and show the same figures.
+
+    Refuses a negative damage fee, a missing or naive time, a time more than 5
+    minutes ahead, an order that isn't on the road and a time before the
+    hand-over. The overdue fee uses the daily rate the order was booked at; the
+    one-way fee compares the return store with the (real) pick-up store.
+    """
+    damage_fee = quantize_money(damage_fee)
+    if damage_fee < ZERO:
+        raise RentalError(_("A damage fee can't be negative."), code="negative_fee")
+    if returned_at is None or timezone.is_naive(returned_at):
+        raise RentalError(_("Please give the return time."), code="time_required")
+    now = now or timezone.now()
+    if returned_at > now + timedelta(minutes=5):
+        raise RentalError(_("The return time can't be in the future."), code="return_in_future")
+    # A rental whose start has passed is on the road even if no page refreshed it yet.
+    status = rental.status
+    if status == Rental.Status.PENDING and rental.status_by_time(now) != Rental.Status.PENDING:
+        status = rental.status_by_time(now)
+    if status not in Rental.ON_ROAD_STATUSES:
+        raise InvalidTransition(
+            _("Only a car that is out on rental can be returned (this order is %(status)s).")
+            % {"status": Rental.Status(status).label},
+            code="not_on_road",
+        )
+    handed_over = min(filter(None, [rental.picked_up_at, rental.start_time]))
+    if returned_at < handed_over:
+        raise RentalError(_("The return time can't be before the pick-up."), code="return_before_pickup")
+
+    rental.actual_return_time = returned_at
+    rental.actual_return_location = location
+    rental.overdue_fee = pricing.overdue_fee_for(rental.end_time, returned_at, rental.daily_rate)
+    rental.cross_location_fee = pricing.cross_location_fee_for(rental.pickup_location_id, location.pk)
+    rental.damage_fee = damage_fee
+    rental.return_note = note or ""
+    rental.status = Rental.Status.COMPLETED
+    return status
 
 
 @transaction.atomic
@@ -665,38 +826,12 @@ def process_return(
     from accounts.models import Notification
     from accounts.services import notify
 
-    damage_fee = quantize_money(damage_fee)
-    if damage_fee < ZERO:
-        raise RentalError(_("A damage fee can't be negative."), code="negative_fee")
-    if returned_at is None or timezone.is_naive(returned_at):
-        raise RentalError(_("Please give the return time."), code="time_required")
-    now = timezone.now()
-    if returned_at > now + timedelta(minutes=5):
-        raise RentalError(_("The return time can't be in the future."), code="return_in_future")
-
     vehicle = lock_vehicle(rental.vehicle_id)
     locked = lock_rental(rental.pk)
-    # A rental whose start has passed is on the road even if no page refreshed it yet.
-    if locked.status == Rental.Status.PENDING and locked.status_by_time(now) != Rental.Status.PENDING:
-        locked.status = locked.status_by_time(now)
-    if locked.status not in Rental.ON_ROAD_STATUSES:
-        raise InvalidTransition(
-            _("Only a car that is out on rental can be returned (this order is %(status)s).")
-            % {"status": locked.get_status_display()},
-            code="not_on_road",
-        )
-    handed_over = min(filter(None, [locked.picked_up_at, locked.start_time]))
-    if returned_at < handed_over:
-        raise RentalError(_("The return time can't be before the pick-up."), code="return_before_pickup")
-
-    from_status = locked.status
-    locked.actual_return_time = returned_at
-    locked.actual_return_location = location
-    locked.overdue_fee = pricing.overdue_fee_for(locked.end_time, returned_at, locked.vehicle.daily_rate)
-    locked.cross_location_fee = pricing.cross_location_fee_for(locked.pickup_location_id, location.pk)
-    locked.damage_fee = damage_fee
-    locked.return_note = note or ""
-    locked.status = Rental.Status.COMPLETED
+    from_status = prepare_return(
+        rental=locked, returned_at=returned_at, location=location, damage_fee=damage_fee, note=note
+    )
+    damage_fee = locked.damage_fee
     locked.save()
     record_rental_event(
         rental=locked,

@@ -3,7 +3,8 @@
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from vehicles.models import Location, Vehicle
 
@@ -11,6 +12,7 @@ from vehicles.models import Location, Vehicle
 # rentals.models.Rental.ACTIVE_STATUSES (a test keeps them equal); spelled out
 # here because vehicles must not import the rentals app.
 BLOCKING_RENTAL_STATUSES = ("PENDING", "ONGOING", "OVERDUE")
+OVERDUE_RENTAL_STATUS = "OVERDUE"
 
 
 def cities() -> list[str]:
@@ -34,7 +36,8 @@ def search_vehicles(
     seats: int | None = None,
 ) -> QuerySet:
     """Bookable cars matching the filters; with a period, only cars with no
-    PENDING/ONGOING/OVERDUE rental overlapping it (same rule as booking)."""
+    PENDING/ONGOING/OVERDUE rental overlapping it (same rule as booking,
+    ``rentals.services.overlapping_rentals``)."""
     qs = bookable_vehicles()
     if city:
         qs = qs.filter(location__city=city)
@@ -45,11 +48,16 @@ def search_vehicles(
     if seats:
         qs = qs.filter(seats__gte=seats)
     if start_time is not None and end_time is not None:
-        # One filter() call: the three conditions apply to the same rental row.
+        # One filter() call: the conditions apply to the same rental row. A
+        # rental still active past its end (overdue) holds the car until it is
+        # returned: its end counts as open (booking's overlap rule).
+        now = timezone.now()
         busy = Vehicle.objects.filter(
+            Q(rentals__end_time__gt=start_time)
+            | Q(rentals__status=OVERDUE_RENTAL_STATUS)
+            | Q(rentals__end_time__lte=now),
             rentals__status__in=BLOCKING_RENTAL_STATUSES,
             rentals__start_time__lt=end_time,
-            rentals__end_time__gt=start_time,
         ).values("pk")
         qs = qs.exclude(pk__in=busy)
     return qs.order_by("daily_rate", "brand", "model", "pk")

@@ -475,7 +475,12 @@ def staff_pages(client, staff_user, customer, walk_in_customer, vehicle, other_l
 
     client.force_login(staff_user)
     out = ongoing_rental(vehicle=vehicle, customer=customer, start=timezone.now() - timedelta(days=4), paid=Decimal("500.00"))
-    booked = RentalFactory(customer=walk_in_customer, vehicle=VehicleFactory(location=other_location))
+    # starts within the hand-over window, so the pick-up page offers the hand-over
+    booked = RentalFactory(
+        customer=walk_in_customer,
+        vehicle=VehicleFactory(location=other_location),
+        start_time=timezone.now() + timedelta(minutes=30),
+    )
     urls = {
         "index": reverse("admin:index"),
         "dashboard": reverse("admin:accounts_payment_dashboard"),

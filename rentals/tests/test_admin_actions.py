@@ -179,7 +179,7 @@ def test_return_page_is_offered_only_for_cars_on_the_road(staff_client, frozen, 
 
 
 def test_pickup_hands_the_car_over(staff_client, staff_user, frozen, vehicle, customer, assert_ledger):
-    rental = RentalFactory(vehicle=vehicle, customer=customer, start_time=NOW + timedelta(hours=2))
+    rental = RentalFactory(vehicle=vehicle, customer=customer, start_time=NOW + timedelta(minutes=30))
     pay(rental, rental.order_total)
 
     confirm_page = staff_client.get(admin_url("pickup", rental))

@@ -46,6 +46,12 @@ def _book(customer, vehicle) -> Rental:
     )
 
 
+def _hand_over(rental, staff_user, time_machine) -> None:
+    """Staff hand the car over half an hour before the start (within EARLY_PICKUP_MINUTES)."""
+    time_machine.move_to(START - timedelta(minutes=30), tick=False)
+    pickup_rental(rental=rental, by_user=staff_user)
+
+
 def _pay(rental, amount="2900.00", **kwargs) -> Payment:
     charge = PaymentFactory(rental=rental, amount=Decimal(amount), **kwargs)
     rental.refresh_financials()
@@ -106,10 +112,10 @@ def test_a_reason_is_required(customer, vehicle, reason):
     assert _snapshot(rental) == before
 
 
-def test_customer_cannot_cancel_once_the_car_is_picked_up(customer, vehicle, staff_user):
+def test_customer_cannot_cancel_once_the_car_is_picked_up(customer, vehicle, staff_user, time_machine):
     rental = _book(customer, vehicle)
     _pay(rental)
-    pickup_rental(rental=rental, by_user=staff_user)
+    _hand_over(rental, staff_user, time_machine)
     before = _snapshot(rental)
 
     with pytest.raises(InvalidTransition) as excinfo:
@@ -193,10 +199,10 @@ def test_a_completed_order_cannot_be_cancelled(customer, vehicle, staff_user, ti
 # --- staff cancels on-road orders ----------------------------------------------------
 
 
-def test_staff_cancels_an_ongoing_order_with_a_fee(customer, vehicle, staff_user):
+def test_staff_cancels_an_ongoing_order_with_a_fee(customer, vehicle, staff_user, time_machine):
     rental = _book(customer, vehicle)
     _pay(rental)
-    pickup_rental(rental=rental, by_user=staff_user)
+    _hand_over(rental, staff_user, time_machine)
     vehicle.refresh_from_db()
     assert vehicle.status == Vehicle.Status.RENTED
 
@@ -244,10 +250,10 @@ def test_staff_cancels_an_overdue_unpaid_order_with_a_fee(customer, vehicle, sta
     assert_ledger_consistent(rental)
 
 
-def test_fee_above_net_paid_leaves_the_order_owing(customer, vehicle, staff_user):
+def test_fee_above_net_paid_leaves_the_order_owing(customer, vehicle, staff_user, time_machine):
     rental = _book(customer, vehicle)
     _pay(rental, "100.00")
-    pickup_rental(rental=rental, by_user=staff_user)
+    _hand_over(rental, staff_user, time_machine)
 
     assert cancel_rental(rental=rental, reason="Damage", by_user=staff_user, cancellation_fee=Decimal("300")) is None
 
@@ -259,7 +265,7 @@ def test_fee_above_net_paid_leaves_the_order_owing(customer, vehicle, staff_user
 
 def test_the_car_stays_rented_when_another_rental_holds_it(customer, vehicle, staff_user, time_machine):
     first = _book(customer, vehicle)
-    pickup_rental(rental=first, by_user=staff_user)
+    _hand_over(first, staff_user, time_machine)
     second = create_rental(
         customer=customer,
         vehicle=vehicle,
@@ -402,11 +408,11 @@ def test_a_refund_is_never_written_twice(customer, vehicle, staff_user):
 
 
 def test_a_failure_after_the_refund_rolls_the_whole_cancel_back(
-    customer, vehicle, staff_user, monkeypatch
+    customer, vehicle, staff_user, monkeypatch, time_machine
 ):
     rental = _book(customer, vehicle)
     _pay(rental)
-    pickup_rental(rental=rental, by_user=staff_user)
+    _hand_over(rental, staff_user, time_machine)
     PendingChargeFactory(rental=rental, amount=Decimal("50.00"))
     before = _snapshot(rental)
     assert before["vehicle"]["status"] == Vehicle.Status.RENTED

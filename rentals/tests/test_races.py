@@ -65,14 +65,15 @@ def _start():
     return timezone.now().replace(microsecond=0) + timedelta(days=1)
 
 
-def _paid_rental(customer, vehicle, amount="2900.00") -> Rental:
-    start = _start()
+def _paid_rental(customer, vehicle, amount="2900.00", start=None, return_location=None) -> Rental:
+    start = start or _start()
     rental = create_rental(
         customer=customer,
         vehicle=vehicle,
         start_time=start,
         end_time=start + timedelta(days=3),
         pickup_location=vehicle.location,
+        return_location=return_location,
     )
     PaymentFactory(rental=rental, amount=Decimal(amount))
     rental.refresh_financials()
@@ -131,7 +132,8 @@ def test_six_concurrent_cancels_write_one_refund(customer, vehicle):
 
 
 def test_a_return_racing_a_cancel_only_one_wins(customer, vehicle, staff_user, other_location):
-    rental = _paid_rental(customer, vehicle)
+    # starts within the hand-over window (EARLY_PICKUP_MINUTES)
+    rental = _paid_rental(customer, vehicle, start=timezone.now().replace(microsecond=0) + timedelta(minutes=30))
     pickup_rental(rental=rental, by_user=staff_user)
     returned_at = timezone.now()
 
@@ -211,3 +213,58 @@ def test_concurrent_counter_payments_never_overpay(customer, vehicle, staff_user
     rental.refresh_from_db()
     assert rental.amount_paid == Decimal("2000.00")
     assert_ledger_consistent(rental)
+
+
+def test_two_clerks_handing_over_a_re_priced_order_refund_the_dropped_fee_once(
+    customer, vehicle, staff_user, other_location
+):
+    # booked X → Y and paid in full; the car has meanwhile come back to Y, so the
+    # hand-over drops the one-way fee and refunds it
+    start = timezone.now().replace(microsecond=0) + timedelta(minutes=30)
+    rental = _paid_rental(customer, vehicle, "3100.00", start=start, return_location=other_location)
+    assert rental.order_total == Decimal("3100.00")
+    Vehicle.objects.filter(pk=vehicle.pk).update(location=other_location)
+
+    results = run_at_once(
+        [lambda: pickup_rental(rental=Rental.objects.get(pk=rental.pk), by_user=staff_user) for _ in range(4)]
+    )
+
+    oks, errors = _split(results)
+    assert len(oks) == 1 and len(errors) == 3, results
+    assert all(isinstance(error, InvalidTransition) for error in errors), errors
+    refunds = Payment.objects.filter(rental=rental, transaction_type=Payment.TransactionType.REFUND)
+    assert list(refunds.values_list("amount", flat=True)) == [Decimal("200.00")]
+    rental.refresh_from_db()
+    assert (rental.status, rental.pickup_location_id, rental.cross_location_fee) == (
+        Rental.Status.ONGOING,
+        other_location.pk,
+        Decimal("0.00"),
+    )
+    assert_ledger_consistent(rental)
+
+
+def test_booking_racing_an_overdue_refresh_never_puts_two_rentals_on_one_car(customer, vehicle, staff_user):
+    # A is on the road and past its end; concurrent bookings of the car from now on
+    # are all refused, whether or not A's status has been refreshed yet
+    start = timezone.now().replace(microsecond=0) + timedelta(minutes=30)
+    a = _paid_rental(customer, vehicle, start=start)
+    pickup_rental(rental=a, by_user=staff_user)
+    Rental.objects.filter(pk=a.pk).update(end_time=timezone.now() - timedelta(hours=23), start_time=timezone.now() - timedelta(days=3))
+    begin = timezone.now() + timedelta(hours=1)
+
+    results = run_at_once(
+        [
+            lambda: create_rental(
+                customer=customer,
+                vehicle=Vehicle.objects.get(pk=vehicle.pk),
+                start_time=begin,
+                end_time=begin + timedelta(days=1),
+                pickup_location=vehicle.location,
+            )
+            for _ in range(3)
+        ]
+    )
+
+    oks, errors = _split(results)
+    assert oks == [] and all(isinstance(error, BookingConflict) for error in errors), results
+    assert Rental.objects.filter(vehicle=vehicle).count() == 1

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('customers', '0001_initial'),
-        ('rentals', '0001_initial'),
+        ('rentals', '0002_rental_booked_rates'),
         ('vehicles', '0001_initial'),
     ]
 
