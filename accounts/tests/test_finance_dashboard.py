@@ -292,3 +292,33 @@ def test_dashboard_page_renders_in_chinese_too(client, staff_user, attempts):
 
     assert response.status_code == 200
     assert b'id="rejected-callbacks" data-value="3"' in response.content
+
+
+# --- SQL figures equal the Python figures (SQLite computes decimals as floats) ---------
+
+
+@pytest.mark.parametrize(
+    ("rate", "deposit", "days", "status"),
+    [
+        ("1812.47", "1000.00", 1, Rental.Status.ONGOING),  # left 4.5e-13 "remaining" on SQLite
+        ("2268.95", "300.10", 1, Rental.Status.PENDING),  # showed as a refund due
+        ("0.10", "0.20", 3, Rental.Status.OVERDUE),
+        ("333.33", "999.99", 7, Rental.Status.COMPLETED),
+    ],
+)
+def test_paid_orders_are_neither_owing_nor_owed_on_any_database(frozen, rate, deposit, days, status):
+    from vehicles.tests.factories import VehicleFactory
+
+    car = VehicleFactory(daily_rate=Decimal(rate), deposit_amount=Decimal(deposit))
+    rental = RentalFactory(
+        vehicle=car, status=status, start_time=NOW - timedelta(days=1), end_time=NOW - timedelta(days=1) + timedelta(days=days)
+    )
+    owed = rental.money_figures().owed
+    PaymentFactory(rental=rental, amount=owed)
+    rental.refresh_financials()
+    assert (rental.money_figures().remaining, rental.money_figures().refund_due) == (Decimal("0"), Decimal("0"))
+
+    assert rental.pk not in {r.pk for r in finance.outstanding_balances()}
+    assert rental.pk not in {r.pk for r in finance.refunds_due()}
+    totals = finance.balance_totals()
+    assert (totals["outstanding_count"], totals["refunds_due_count"]) == (0, 0)
