@@ -232,6 +232,24 @@ def test_sandbox_failure_records_the_reason_and_the_order_is_payable_again(owner
     assert_ledger(rental)
 
 
+def test_a_failed_payment_is_announced_once_on_the_order_page(owner, rental):
+    charge = _charge(rental)
+
+    response = owner.post(
+        reverse("payments:sandbox_checkout", args=[charge.transaction_id]),
+        {"outcome": "failed", "failure_reason": "Card declined"},
+        follow=True,
+        **EN,
+    )
+
+    body = response.content.decode()
+    # one announcement (the banner next to the pay button), no flash message;
+    # the transaction list still names the reason on the failed charge's row
+    assert body.count("did not go through") == 1
+    assert 'id="payment-failure"' in body and "Card declined" in body
+    assert 'data-message-level' not in body
+
+
 def test_sandbox_cancel_closes_the_charge(owner, rental, assert_ledger):
     charge = _charge(rental)
     owner.post(reverse("payments:sandbox_checkout", args=[charge.transaction_id]), {"outcome": "cancelled"})
