@@ -37,5 +37,6 @@ def vehicle_list(request):
 
 @require_GET
 def vehicle_detail(request, pk: int):
-    vehicle = get_object_or_404(selectors.bookable_vehicles(), pk=pk)
-    return render(request, "vehicles/vehicle_detail.html", {"vehicle": vehicle})
+    vehicle = get_object_or_404(selectors.with_ratings(selectors.bookable_vehicles()), pk=pk)
+    reviews = selectors.recent_reviews(vehicle_id=vehicle.pk)
+    return render(request, "vehicles/vehicle_detail.html", {"vehicle": vehicle, "reviews": reviews})
