@@ -4,6 +4,7 @@ from django import forms
 from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.forms import UsernameField
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
 from accounts.models import Payment
 from customers.validators import (
@@ -11,6 +12,15 @@ from customers.validators import (
     normalize_mobile_number,
     validate_id_card_number,
     validate_mobile_number,
+)
+
+# Django 5.2's own Chinese catalogue has no entry for this message of its
+# MinimumLengthValidator (it was re-worded with %d), so registration showed it
+# in English. Naming it here puts it into this project's catalogue, which
+# takes precedence.
+PASSWORD_TOO_SHORT = ngettext_lazy(
+    "This password is too short. It must contain at least %d character.",
+    "This password is too short. It must contain at least %d characters.",
 )
 
 

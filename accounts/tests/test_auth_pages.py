@@ -101,6 +101,8 @@ def test_register_page_lists_the_password_rules_once(client):
     # the errors name the rules that failed; the full list is not repeated under them
     assert "This password is too common." in body and "This password is entirely numeric." in body
     assert rule not in body and "Your password can’t be entirely numeric." not in body
+    chinese = client.post(reverse("accounts:register"), weak, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "密码太短，至少需要 8 个字符。" in chinese and "This password is too short" not in chinese
 
 
 def test_register_rejects_a_taken_username(client, customer):
