@@ -134,9 +134,9 @@ def sandbox_checkout(request, transaction_id):
         elif charge.status in (Payment.Status.FAILED, Payment.Status.CANCELLED) and not _still_payable(charge.rental_id):
             # While the order can still be paid, its page explains the failure
             # itself (next to the pay button); a message would say it twice.
+            # Here nothing is left to pay, so there is no "pay again" either.
             messages.warning(
-                request,
-                _("The payment did not go through: %(reason)s. You can pay again.") % {"reason": charge.failure_reason},
+                request, _("The payment did not go through: %(reason)s.") % {"reason": charge.failure_reason}
             )
         return redirect(charge.rental.get_absolute_url())
     return render(

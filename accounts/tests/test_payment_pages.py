@@ -250,6 +250,23 @@ def test_a_failed_payment_is_announced_once_on_the_order_page(owner, rental):
     assert 'data-message-level' not in body
 
 
+def test_a_failure_on_an_order_with_nothing_left_to_pay_is_told_by_a_message(owner, rental):
+    # given: an open charge on an order that no longer takes payments
+    charge = _charge(rental)
+    Rental.objects.filter(pk=rental.pk).update(status=Rental.Status.CANCELLED)
+    # when
+    response = owner.post(
+        reverse("payments:sandbox_checkout", args=[charge.transaction_id]),
+        {"outcome": "failed", "failure_reason": "Card declined"},
+        follow=True,
+        **EN,
+    )
+    # then: no banner (nothing to pay), so a message says it, without "pay again"
+    body = response.content.decode()
+    assert 'id="payment-failure"' not in body
+    assert [str(m) for m in response.context["messages"]] == ["The payment did not go through: Card declined."]
+
+
 def test_sandbox_cancel_closes_the_charge(owner, rental, assert_ledger):
     charge = _charge(rental)
     owner.post(reverse("payments:sandbox_checkout", args=[charge.transaction_id]), {"outcome": "cancelled"})
