@@ -131,7 +131,9 @@ def sandbox_checkout(request, transaction_id):
         charge.refresh_from_db()
         if charge.status == Payment.Status.PAID:
             messages.success(request, _("Payment of %(amount)s received. Thank you!") % {"amount": format_cny(charge.amount)})
-        elif charge.status in (Payment.Status.FAILED, Payment.Status.CANCELLED) and not _still_payable(charge.rental_id):
+        elif charge.status in (Payment.Status.FAILED, Payment.Status.CANCELLED) and not _still_payable(
+            charge.rental_id
+        ):
             # While the order can still be paid, its page explains the failure
             # itself (next to the pay button); a message would say it twice.
             # Here nothing is left to pay, so there is no "pay again" either.

@@ -32,7 +32,9 @@ def _ceil_minute(moment: datetime) -> datetime:
     return floored if floored == moment else floored + timedelta(minutes=1)
 
 
-def blocking_periods(*, vehicle_id: int, after: datetime, now: datetime | None = None) -> list[tuple[datetime, datetime]]:
+def blocking_periods(
+    *, vehicle_id: int, after: datetime, now: datetime | None = None
+) -> list[tuple[datetime, datetime]]:
     """(start, end) of the car's PENDING/ONGOING/OVERDUE rentals that end after
     ``after``, by start. An OVERDUE rental holds the car until it is returned,
     so its end counts as at least ``now``. One query."""
