@@ -5,6 +5,10 @@ PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/car_rental
 PYTEST_ARGS ?=
 PYTEST_WORKERS ?= auto
+# axe-core (npm) for the accessibility checks of the browser tests; see accounts/tests/accessibility.py
+AXE_VERSION ?= 4.14.1
+AXE_DIR := $(VENV)/axe
+AXE_JS := $(AXE_DIR)/node_modules/axe-core/axe.min.js
 
 .PHONY: run test venv browser check test-sqlite test-postgres clean messages
 
@@ -22,7 +26,7 @@ run: venv
 	env -u DATABASE_URL $(PY) manage.py seed_demo
 	env -u DATABASE_URL $(PY) manage.py runserver 127.0.0.1:8000
 
-## Debian's Chromium and CJK fonts for the browser tests (skipped with a reason when absent)
+## Debian's Chromium, CJK fonts and axe-core for the browser tests (skipped with a reason when absent)
 browser:
 	@if [ ! -x /usr/bin/chromium ] || ! fc-list 2>/dev/null | grep -qi "noto sans cjk"; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
@@ -30,6 +34,13 @@ browser:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk >/dev/null) \
 	      || echo "could not install chromium: browser tests will be skipped"; \
 	  else echo "chromium missing and not root: browser tests will be skipped"; fi; \
+	fi
+	@if [ ! -f $(AXE_JS) ]; then \
+	  if command -v npm >/dev/null; then \
+	    echo "installing axe-core $(AXE_VERSION) into $(AXE_DIR)"; \
+	    npm install --silent --no-audit --no-fund --prefix $(AXE_DIR) axe-core@$(AXE_VERSION) >/dev/null \
+	      || echo "could not install axe-core: accessibility checks will be skipped"; \
+	  else echo "npm missing: accessibility checks (axe-core) will be skipped"; fi; \
 	fi
 
 check: venv

@@ -3,12 +3,44 @@
 from django import forms
 from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.forms import UsernameField
-from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
 
 from accounts.models import Payment
+from customers.validators import (
+    normalize_id_card_number,
+    normalize_mobile_number,
+    validate_id_card_number,
+    validate_mobile_number,
+)
 
-phone_validator = RegexValidator(r"^\+?[0-9][0-9\- ]{5,18}$", _("Please enter a valid phone number."))
+# Django 5.2's own Chinese catalogue has no entry for this message of its
+# MinimumLengthValidator (it was re-worded with %d), so registration showed it
+# in English. Naming it here puts it into this project's catalogue, which
+# takes precedence.
+PASSWORD_TOO_SHORT = ngettext_lazy(
+    "This password is too short. It must contain at least %d character.",
+    "This password is too short. It must contain at least %d characters.",
+)
+
+
+class MobileNumberField(forms.CharField):
+    """An 11-digit mainland mobile number; spaces are dropped before checking."""
+
+    default_validators = [validate_mobile_number]
+
+    def to_python(self, value):
+        return normalize_mobile_number(super().to_python(value))
+
+
+class IdCardNumberField(forms.CharField):
+    """An 18-character mainland resident ID number; spaces are dropped and a
+    lower-case check character x becomes X before checking."""
+
+    default_validators = [validate_id_card_number]
+
+    def to_python(self, value):
+        return normalize_id_card_number(super().to_python(value))
 
 
 class RegistrationForm(forms.Form):
@@ -17,8 +49,17 @@ class RegistrationForm(forms.Form):
     username = UsernameField(label=_("Username"), max_length=150)
     email = forms.EmailField(label=_("Email"), required=False)
     name = forms.CharField(label=_("Full name"), max_length=100)
-    phone = forms.CharField(label=_("Phone"), max_length=20, validators=[phone_validator])
-    id_card_number = forms.CharField(label=_("ID card number"), max_length=18, required=False)
+    phone = MobileNumberField(
+        label=_("Mobile number"),
+        max_length=20,
+        widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "tel"}),
+    )
+    id_card_number = IdCardNumberField(
+        label=_("ID card number"),
+        max_length=22,
+        required=False,
+        help_text=_("18 characters; the last one may be X."),
+    )
     driver_license_number = forms.CharField(label=_("Driver licence number"), max_length=30, required=False)
     password1 = forms.CharField(
         label=_("Password"),
@@ -49,6 +90,9 @@ class RegistrationForm(forms.Form):
                 password_validation.validate_password(password1, user)
             except forms.ValidationError as error:
                 self.add_error("password1", error)
+                # The errors name the rules that failed; listing every rule
+                # again under them would say the same thing twice.
+                self["password1"].help_text = ""
         return cleaned
 
 

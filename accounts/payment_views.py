@@ -98,6 +98,11 @@ def pay(request, pk):
     )
 
 
+def _still_payable(rental_pk: int) -> bool:
+    rental = Rental.objects.get(pk=rental_pk)
+    return selectors.can_pay(rental, rental.money_figures())
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def sandbox_checkout(request, transaction_id):
@@ -126,10 +131,14 @@ def sandbox_checkout(request, transaction_id):
         charge.refresh_from_db()
         if charge.status == Payment.Status.PAID:
             messages.success(request, _("Payment of %(amount)s received. Thank you!") % {"amount": format_cny(charge.amount)})
-        elif charge.status in (Payment.Status.FAILED, Payment.Status.CANCELLED):
+        elif charge.status in (Payment.Status.FAILED, Payment.Status.CANCELLED) and not _still_payable(
+            charge.rental_id
+        ):
+            # While the order can still be paid, its page explains the failure
+            # itself (next to the pay button); a message would say it twice.
+            # Here nothing is left to pay, so there is no "pay again" either.
             messages.warning(
-                request,
-                _("The payment did not go through: %(reason)s. You can pay again.") % {"reason": charge.failure_reason},
+                request, _("The payment did not go through: %(reason)s.") % {"reason": charge.failure_reason}
             )
         return redirect(charge.rental.get_absolute_url())
     return render(

@@ -9,14 +9,16 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from car_rental_system.money import ZERO, format_cny, quantize_money
 from customers.decorators import customer_required
 from customers.models import Customer
-from rentals import pricing, services
-from rentals.forms import BookingForm, CancelForm
+from rentals import pricing, selectors, services
+from rentals.forms import DATETIME_LOCAL, BookingForm, CancelForm
 from rentals.models import Rental
 from vehicles.selectors import bookable_vehicles
 
@@ -76,7 +78,10 @@ def book(request, vehicle_pk: int):
 def quote(request, vehicle_pk: int):
     """JSON price preview for the booking form (rentals.pricing.quote): the
     signed-in customer's member level, REGULAR for anonymous visitors. Amounts
-    are strings (Decimal) plus ready-to-show ``display`` strings."""
+    are strings (Decimal) plus ready-to-show ``display`` strings. When the car
+    is already taken for the period, ``available`` is false and ``taken`` says
+    by which booking and offers the next free period of the same length
+    (rentals.selectors.check_period)."""
     vehicle = _vehicle_or_404(vehicle_pk)
     form = BookingForm(request.GET, vehicle=vehicle)
     if not form.is_valid():
@@ -98,9 +103,12 @@ def quote(request, vehicle_pk: int):
         return_location_id=data["return_location"].pk,
     )
     amounts = {name: str(getattr(q, name)) for name in QUOTE_AMOUNTS}
+    check = selectors.check_period(vehicle_id=vehicle.pk, start_time=data["start_time"], end_time=data["end_time"])
     return JsonResponse(
         {
             "ok": True,
+            "available": check.is_free,
+            "taken": None if check.is_free else _taken_answer(check),
             "days": q.days,
             "member_level": level,
             "member_level_label": str(Customer.MemberLevel(level).label),
@@ -109,6 +117,32 @@ def quote(request, vehicle_pk: int):
             "display": {name: format_cny(getattr(q, name)) for name in QUOTE_AMOUNTS},
         }
     )
+
+
+def _local_text(moment) -> str:
+    return date_format(timezone.localtime(moment), "Y-m-d H:i")
+
+
+def _taken_answer(check: selectors.PeriodCheck) -> dict:
+    """What the booking form shows for taken dates: why, and the next free
+    period of the same length as form values and as text (none while the car
+    is out on an overdue rental)."""
+    if check.taken_until is None:
+        message = _("This car is still out on a rental that is overdue; it can be booked again once it is returned.")
+    else:
+        message = _("This car is already booked from %(start)s to %(end)s.") % {
+            "start": _local_text(check.taken_from),
+            "end": _local_text(check.taken_until),
+        }
+    next_free = None
+    if check.next_start is not None:
+        next_free = {
+            "start_time": timezone.localtime(check.next_start).strftime(DATETIME_LOCAL),
+            "end_time": timezone.localtime(check.next_end).strftime(DATETIME_LOCAL),
+            "text": _("Next free period of the same length: %(start)s to %(end)s.")
+            % {"start": _local_text(check.next_start), "end": _local_text(check.next_end)},
+        }
+    return {"message": message, "next_free": next_free}
 
 
 @customer_required

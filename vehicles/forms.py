@@ -44,22 +44,33 @@ class VehicleFilterForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         start, end = cleaned.get("start_time"), cleaned.get("end_time")
-        if (start is None) != (end is None):
-            raise forms.ValidationError(_("Give both a pick-up and a return time to see free cars."))
-        if start is not None and end is not None and end <= start:
-            raise forms.ValidationError(_("The return time must be after the pick-up time."))
+        if (start is None) != (end is None) and not self._has_field_error("start_time", "end_time"):
+            self._drop(_("Give both a pick-up and a return time to see free cars."), "start_time", "end_time")
+        elif start is not None and end is not None and end <= start:
+            self._drop(_("The return time must be after the pick-up time."), "start_time", "end_time")
         low, high = cleaned.get("min_price"), cleaned.get("max_price")
         if low is not None and high is not None and low > high:
-            raise forms.ValidationError(_("The minimum price is above the maximum price."))
+            self._drop(_("The minimum price is above the maximum price."), "min_price", "max_price")
         return cleaned
 
+    def _has_field_error(self, *names: str) -> bool:
+        return any(name in self.errors for name in names)
+
+    def _drop(self, message, *names: str) -> None:
+        """A rule that ties two fields failed: say so and apply neither."""
+        self.add_error(None, message)
+        for name in names:
+            self.cleaned_data.pop(name, None)
+
     def search_kwargs(self) -> dict:
-        """Filters for selectors.search_vehicles (valid form only)."""
-        data = self.cleaned_data
+        """Filters for selectors.search_vehicles: the valid ones only, so a bad
+        filter leaves the list unfiltered by it while its error is shown."""
+        data = self.cleaned_data if self.is_bound else {}
+        has_period = data.get("start_time") is not None and data.get("end_time") is not None
         return {
             "city": data.get("city") or "",
-            "start_time": data.get("start_time"),
-            "end_time": data.get("end_time"),
+            "start_time": data.get("start_time") if has_period else None,
+            "end_time": data.get("end_time") if has_period else None,
             "min_price": data.get("min_price"),
             "max_price": data.get("max_price"),
             "seats": data.get("seats"),

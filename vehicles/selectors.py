@@ -1,9 +1,10 @@
 """Reads for the car pages."""
 
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import Q, QuerySet
+from django.db.models import Avg, Count, Q, QuerySet
 from django.utils import timezone
 
 from vehicles.models import Location, Vehicle
@@ -17,6 +18,49 @@ OVERDUE_RENTAL_STATUS = "OVERDUE"
 
 def cities() -> list[str]:
     return list(Location.objects.order_by("city").values_list("city", flat=True).distinct())
+
+
+RECENT_REVIEWS = 5
+
+
+@dataclass(frozen=True)
+class CarReview:
+    rating: int
+    comment: str
+    created_at: datetime
+    reviewer: str  # masked, e.g. 张*
+
+
+def mask_name(name: str) -> str:
+    """The first character, then stars: 张三 → 张*, 欧阳娜娜 → 欧**."""
+    name = (name or "").strip()
+    if not name:
+        return "*"
+    return name[0] + "*" * min(max(len(name) - 1, 1), 2)
+
+
+def with_ratings(qs: QuerySet) -> QuerySet:
+    """Annotate each car with ``rating_avg`` (None without reviews) and
+    ``rating_count`` from its rentals' reviews, in the same query."""
+    return qs.annotate(rating_avg=Avg("rentals__review__rating"), rating_count=Count("rentals__review"))
+
+
+def recent_reviews(*, vehicle_id: int, limit: int = RECENT_REVIEWS) -> list[CarReview]:
+    """The car's latest reviews, newest first, with the reviewer's name masked. One query."""
+    rows = (
+        Vehicle.objects.filter(pk=vehicle_id, rentals__review__isnull=False)
+        .order_by("-rentals__review__created_at", "-rentals__review__pk")
+        .values_list(
+            "rentals__review__rating",
+            "rentals__review__comment",
+            "rentals__review__created_at",
+            "rentals__customer__name",
+        )[:limit]
+    )
+    return [
+        CarReview(rating=rating, comment=comment, created_at=created_at, reviewer=mask_name(name))
+        for rating, comment, created_at, name in rows
+    ]
 
 
 def bookable_vehicles() -> QuerySet:
@@ -37,8 +81,9 @@ def search_vehicles(
 ) -> QuerySet:
     """Bookable cars matching the filters; with a period, only cars with no
     PENDING/ONGOING/OVERDUE rental overlapping it (same rule as booking,
-    ``rentals.services.overlapping_rentals``)."""
-    qs = bookable_vehicles()
+    ``rentals.services.overlapping_rentals``). Each car carries its review
+    rating (``with_ratings``)."""
+    qs = with_ratings(bookable_vehicles())
     if city:
         qs = qs.filter(location__city=city)
     if min_price is not None:

@@ -13,12 +13,11 @@ PAGE_SIZE = 12
 @require_GET
 def vehicle_list(request):
     form = VehicleFilterForm(request.GET or None)
-    if form.is_bound and form.is_valid():
-        vehicles = selectors.search_vehicles(**form.search_kwargs())
-        period = (form.cleaned_data.get("start_time"), form.cleaned_data.get("end_time"))
-    else:
-        vehicles = selectors.search_vehicles() if not form.is_bound else selectors.bookable_vehicles().none()
-        period = (None, None)
+    if form.is_bound:
+        form.is_valid()  # a bad filter is shown with its error and left out; the valid ones still apply
+    filters = form.search_kwargs()
+    vehicles = selectors.search_vehicles(**filters)
+    period = (filters["start_time"], filters["end_time"])
     page = Paginator(vehicles, PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -38,5 +37,6 @@ def vehicle_list(request):
 
 @require_GET
 def vehicle_detail(request, pk: int):
-    vehicle = get_object_or_404(selectors.bookable_vehicles(), pk=pk)
-    return render(request, "vehicles/vehicle_detail.html", {"vehicle": vehicle})
+    vehicle = get_object_or_404(selectors.with_ratings(selectors.bookable_vehicles()), pk=pk)
+    reviews = selectors.recent_reviews(vehicle_id=vehicle.pk)
+    return render(request, "vehicles/vehicle_detail.html", {"vehicle": vehicle, "reviews": reviews})

@@ -55,6 +55,56 @@ def test_register_rejects_bad_input_and_creates_nothing(client, change, field):
     assert not get_user_model().objects.exists() and not Customer.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("id_card_number", "message_en", "message_zh"),
+    [
+        ("123", "An ID card number has 18 characters", "身份证号为 18 位"),
+        ("110105194912310021", "its last character does not match", "最后一位校验码不符"),
+        ("110105194902300027", "does not contain a valid date of birth", "出生日期无效"),
+    ],
+)
+def test_register_refuses_a_bad_id_card_number_in_both_languages(client, id_card_number, message_en, message_zh):
+    data = {**REGISTRATION, "id_card_number": id_card_number}
+    english = client.post(reverse("accounts:register"), data, HTTP_ACCEPT_LANGUAGE="en")
+    chinese = client.post(reverse("accounts:register"), data, HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert "id_card_number" in english.context["form"].errors
+    assert message_en in english.content.decode()
+    assert message_zh in chinese.content.decode()
+    assert not Customer.objects.exists()
+
+
+@pytest.mark.parametrize("phone", ["12345678901", "1391234567", "+86 139 1234 5678"])
+def test_register_refuses_a_number_that_is_not_a_mainland_mobile(client, phone):
+    response = client.post(
+        reverse("accounts:register"), {**REGISTRATION, "phone": phone}, HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert "phone" in response.context["form"].errors
+    assert "11-digit mainland mobile number" in response.content.decode()
+    assert not Customer.objects.exists()
+
+
+def test_register_stores_id_and_mobile_numbers_normalised(client):
+    data = {**REGISTRATION, "id_card_number": " 110105 19491231 002x", "phone": "139 1234 5678"}
+    response = client.post(reverse("accounts:register"), data)
+    assert response.status_code == 302
+    customer = Customer.objects.get()
+    assert (customer.id_card_number, customer.phone) == ("11010519491231002X", "13912345678")
+
+
+def test_register_page_lists_the_password_rules_once(client):
+    rule = "Your password must contain at least 8 characters."
+    page = client.get(reverse("accounts:register"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert page.count(rule) == 1
+    weak = {**REGISTRATION, "password1": "123", "password2": "123"}
+    response = client.post(reverse("accounts:register"), weak, HTTP_ACCEPT_LANGUAGE="en")
+    body = response.content.decode()
+    # the errors name the rules that failed; the full list is not repeated under them
+    assert "This password is too common." in body and "This password is entirely numeric." in body
+    assert rule not in body and "Your password can’t be entirely numeric." not in body
+    chinese = client.post(reverse("accounts:register"), weak, HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "密码太短，至少需要 8 个字符。" in chinese and "This password is too short" not in chinese
+
+
 def test_register_rejects_a_taken_username(client, customer):
     response = client.post(reverse("accounts:register"), {**REGISTRATION, "username": customer.user.username.upper()})
     assert "username" in response.context["form"].errors

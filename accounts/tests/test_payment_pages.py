@@ -233,6 +233,41 @@ def test_sandbox_failure_records_the_reason_and_the_order_is_payable_again(owner
     assert_ledger(rental)
 
 
+def test_a_failed_payment_is_announced_once_on_the_order_page(owner, rental):
+    charge = _charge(rental)
+
+    response = owner.post(
+        reverse("payments:sandbox_checkout", args=[charge.transaction_id]),
+        {"outcome": "failed", "failure_reason": "Card declined"},
+        follow=True,
+        **EN,
+    )
+
+    body = response.content.decode()
+    # one announcement (the banner next to the pay button), no flash message;
+    # the transaction list still names the reason on the failed charge's row
+    assert body.count("did not go through") == 1
+    assert 'id="payment-failure"' in body and "Card declined" in body
+    assert 'data-message-level' not in body
+
+
+def test_a_failure_on_an_order_with_nothing_left_to_pay_is_told_by_a_message(owner, rental):
+    # given: an open charge on an order that no longer takes payments
+    charge = _charge(rental)
+    Rental.objects.filter(pk=rental.pk).update(status=Rental.Status.CANCELLED)
+    # when
+    response = owner.post(
+        reverse("payments:sandbox_checkout", args=[charge.transaction_id]),
+        {"outcome": "failed", "failure_reason": "Card declined"},
+        follow=True,
+        **EN,
+    )
+    # then: no banner (nothing to pay), so a message says it, without "pay again"
+    body = response.content.decode()
+    assert 'id="payment-failure"' not in body
+    assert [str(m) for m in response.context["messages"]] == ["The payment did not go through: Card declined."]
+
+
 def test_sandbox_cancel_closes_the_charge(owner, rental, assert_ledger):
     charge = _charge(rental)
     owner.post(reverse("payments:sandbox_checkout", args=[charge.transaction_id]), {"outcome": "cancelled"})

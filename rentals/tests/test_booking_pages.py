@@ -5,6 +5,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
@@ -222,3 +223,48 @@ def test_quote_rejects_bad_times_with_readable_errors(client, vehicle, booking_t
     assert response.status_code == 400
     assert response.json() == {"ok": False, "errors": ["The return time must be after the pick-up time."]}
     assert client.get(reverse("rentals:quote", args=[999999])).status_code == 404
+
+
+def test_quote_for_taken_dates_says_so_and_offers_the_next_free_period(client, vehicle):
+    # given: the car is booked 5th 09:00 to 8th 09:00 March 2026 (Beijing time)
+    booked_from = datetime(2026, 3, 5, 9, 0, tzinfo=SHANGHAI)
+    RentalFactory(vehicle=vehicle, start_time=booked_from, end_time=booked_from + timedelta(days=3))
+    start = datetime(2026, 3, 6, 10, 0, tzinfo=SHANGHAI)
+    # when: a two-day quote overlapping it, asked on 1st March
+    with time_machine.travel(datetime(2026, 3, 1, 12, 0, tzinfo=SHANGHAI), tick=False):
+        data = client.get(
+            reverse("rentals:quote", args=[vehicle.pk]),
+            booking_data(vehicle, start, start + timedelta(days=2)),
+            HTTP_ACCEPT_LANGUAGE="en",
+        ).json()
+    # then
+    assert data["ok"] is True and data["available"] is False
+    assert data["taken"] == {
+        "message": "This car is already booked from 2026-03-05 09:00 to 2026-03-08 09:00.",
+        "next_free": {
+            "start_time": "2026-03-08T09:00",
+            "end_time": "2026-03-10T09:00",
+            "text": "Next free period of the same length: 2026-03-08 09:00 to 2026-03-10 09:00.",
+        },
+    }
+
+
+def test_quote_for_free_dates_is_available(client, vehicle, booking_times):
+    start, end = booking_times
+    RentalFactory(vehicle=vehicle, start_time=end, end_time=end + timedelta(days=1))  # back to back is fine
+    data = client.get(reverse("rentals:quote", args=[vehicle.pk]), booking_data(vehicle, start, end)).json()
+    assert data["available"] is True and data["taken"] is None
+    assert data["amounts"]["order_total"] == "2900.00"
+
+
+def test_the_offered_period_can_be_booked(customer_client, vehicle, booking_times):
+    start, end = booking_times
+    RentalFactory(vehicle=vehicle, start_time=start, end_time=end)
+    taken = customer_client.get(
+        reverse("rentals:quote", args=[vehicle.pk]), booking_data(vehicle, start + timedelta(hours=5), end)
+    ).json()["taken"]
+    offer = {**booking_data(vehicle, start, end), **{k: taken["next_free"][k] for k in ("start_time", "end_time")}}
+    response = customer_client.post(reverse("rentals:new", args=[vehicle.pk]), offer)
+    assert response.status_code == 302
+    rental = Rental.objects.latest("pk")
+    assert (rental.start_time, rental.end_time) == (end, end + (end - start - timedelta(hours=5)))

@@ -12,6 +12,10 @@
   var fields = ["start_time", "end_time", "pickup_location", "return_location"];
   var errorsBox = card.querySelector("[data-quote-errors]");
   var hint = card.querySelector("[data-quote-hint]");
+  var takenBox = card.querySelector("[data-quote-taken]");
+  var applyButton = card.querySelector("[data-quote-apply]");
+  var submitButton = document.getElementById("book-submit");
+  var nextFree = null;
   var timer = null;
   var sequence = 0;
 
@@ -37,6 +41,33 @@
     errorsBox.classList.remove("d-none");
   }
 
+  /* Taken dates: say so instead of a price, and offer the next free period
+   * of the same length (computed by the server) with a button to use it. */
+  function showTaken(taken) {
+    nextFree = taken ? taken.next_free : null;
+    if (!takenBox) return;
+    if (!taken) {
+      takenBox.classList.add("d-none");
+      if (submitButton) submitButton.disabled = false;
+      return;
+    }
+    takenBox.querySelector("[data-quote-taken-message]").textContent = taken.message;
+    takenBox.querySelector("[data-quote-next-free]").textContent = taken.next_free ? taken.next_free.text : "";
+    if (applyButton) applyButton.classList.toggle("d-none", !taken.next_free);
+    takenBox.classList.remove("d-none");
+    if (submitButton) submitButton.disabled = true;
+  }
+
+  if (applyButton) {
+    applyButton.addEventListener("click", function () {
+      if (!nextFree) return;
+      form.elements.start_time.value = nextFree.start_time;
+      form.elements.end_time.value = nextFree.end_time;
+      form.elements.start_time.focus();
+      refresh();
+    });
+  }
+
   function refresh() {
     var params = new URLSearchParams();
     for (var i = 0; i < fields.length; i++) {
@@ -44,6 +75,7 @@
       if (!input || !input.value) {
         clearAmounts();
         showErrors([]);
+        showTaken(null);
         if (hint) hint.classList.remove("d-none");
         return;
       }
@@ -58,12 +90,21 @@
         card.removeAttribute("aria-busy");
         if (!data.ok) {
           clearAmounts();
+          showTaken(null);
           showErrors(data.errors);
           card.setAttribute("data-quote-state", "error");
           return;
         }
         showErrors([]);
         if (hint) hint.classList.add("d-none");
+        if (!data.available) {
+          clearAmounts();
+          showTaken(data.taken);
+          card.setAttribute("data-quote-state", "taken");
+          card.removeAttribute("data-order-total");
+          return;
+        }
+        showTaken(null);
         Object.keys(data.display).forEach(function (name) { setText(name, data.display[name]); });
         setText("discount_amount", data.amounts.discount_amount === "0.00" ? data.display.discount_amount : "−" + data.display.discount_amount);
         setText("days", String(data.days));

@@ -80,8 +80,48 @@ def test_bad_filters_show_a_readable_error(client, vehicle):
         HTTP_ACCEPT_LANGUAGE="en",
     )
     assert response.status_code == 200
-    assert "The return time must be after the pick-up time." in response.content.decode()
-    assert listed_ids(response) == set()
+    body = response.content.decode()
+    assert "The return time must be after the pick-up time." in body
+    # the impossible period is not applied: the list is not emptied by it
+    assert listed_ids(response) == {vehicle.pk}
+    assert 'id="no-vehicles"' not in body and 'id="period-note"' not in body
+
+
+def test_a_bad_filter_is_left_out_and_the_valid_ones_still_apply(client, location):
+    # given
+    elsewhere = LocationFactory(city="北京")
+    cheap = VehicleFactory(location=location, daily_rate=Decimal("150.00"))
+    dear = VehicleFactory(location=location, daily_rate=Decimal("800.00"))
+    VehicleFactory(location=elsewhere, daily_rate=Decimal("150.00"))
+    # when: a price that is not a number, with a valid city
+    response = client.get(
+        reverse("vehicles:list"), {"min_price": "abc", "city": location.city}, HTTP_ACCEPT_LANGUAGE="en"
+    )
+    # then
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert listed_ids(response) == {cheap.pk, dear.pk}
+    assert "Enter a number." in body and 'id="filter-errors-note"' in body
+    assert "2 cars" in body and 'id="no-vehicles"' not in body
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"min_price": "abc", "max_price": "200"}, {"cheap"}),  # the valid maximum still applies
+        ({"min_price": "900", "max_price": "100"}, {"cheap", "dear"}),  # inverted range: neither applies
+        ({"start_time": "2030-01-05T10:00", "max_price": "200"}, {"cheap"}),  # half a period is left out
+        ({"seats": "99", "max_price": "200"}, {"cheap"}),
+    ],
+)
+def test_each_invalid_filter_is_left_out_alone(client, location, params, expected):
+    cars = {
+        "cheap": VehicleFactory(location=location, daily_rate=Decimal("150.00")),
+        "dear": VehicleFactory(location=location, daily_rate=Decimal("800.00")),
+    }
+    response = client.get(reverse("vehicles:list"), params)
+    assert response.status_code == 200 and response.context["form"].errors
+    assert listed_ids(response) == {cars[name].pk for name in expected}
 
 
 def test_blocking_statuses_mirror_rental_active_statuses():
