@@ -25,7 +25,7 @@ from car_rental_system.money import format_cny, quantize_money
 # Nothing in the ledger is older than this; earlier dates in filters are typos.
 EARLIEST_DATE = date(2000, 1, 1)
 
-PLAIN_MONEY = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,2})?")
+PLAIN_MONEY = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,2})?")
 
 
 def max_order_total() -> Decimal:

@@ -15,6 +15,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Payment
+from car_rental_system.admin_dates import BoundedDateFiltersMixin
 from car_rental_system.money import ZERO, format_cny
 from rentals import admin_views
 from rentals.models import Rental, RentalEvent
@@ -102,7 +103,7 @@ class RentalEventInline(ReadOnlyInline):
 
 
 @admin.register(Rental)
-class RentalAdmin(admin.ModelAdmin):
+class RentalAdmin(BoundedDateFiltersMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "status",
@@ -250,7 +251,7 @@ class RentalAdmin(admin.ModelAdmin):
 
 
 @admin.register(RentalEvent)
-class RentalEventAdmin(admin.ModelAdmin):
+class RentalEventAdmin(BoundedDateFiltersMixin, admin.ModelAdmin):
     """The rental audit trail: append-only, read-only here."""
 
     list_display = ("created_at", "rental", "event", "from_status", "to_status", "actor")

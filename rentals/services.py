@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from car_rental_system import bounds
 from car_rental_system.bulk import insert_rows
 from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals import pricing
@@ -88,6 +89,11 @@ def validate_booking_times(start_time: datetime | None, end_time: datetime | Non
         raise RentalError(_("Times must carry a time zone."), code="naive_time")
     if start_time <= now:
         raise RentalError(_("The pick-up time must be in the future."), code="start_in_past")
+    if start_time > bounds.latest_booking_start(now):
+        raise RentalError(
+            _("A booking can start at most %(days)s days ahead.") % {"days": settings.BOOKING_HORIZON_DAYS},
+            code="beyond_horizon",
+        )
     if end_time <= start_time:
         raise RentalError(_("The return time must be after the pick-up time."), code="end_before_start")
     if end_time - start_time > timedelta(days=MAX_RENTAL_DAYS):
@@ -417,6 +423,8 @@ def cancel_rental(*, rental: Rental, reason: str, by_user=None, cancellation_fee
         raise RentalError(_("A cancellation fee can't be negative."), code="negative_fee")
     if fee > ZERO and not is_staff:
         raise RentalError(_("Only staff can charge a cancellation fee."), code="fee_staff_only")
+    if bounds.exceeds_max_order_total(fee):
+        raise RentalError(bounds.amount_too_large_message(_("cancellation fee")), code="fee_too_large")
 
     vehicle = lock_vehicle(rental.vehicle_id)
     locked = lock_rental(rental.pk)
@@ -518,6 +526,14 @@ def process_return(
     damage_fee = quantize_money(damage_fee)
     if damage_fee < ZERO:
         raise RentalError(_("A damage fee can't be negative."), code="negative_fee")
+    if bounds.exceeds_max_order_total(damage_fee):
+        raise RentalError(bounds.amount_too_large_message(_("damage fee")), code="fee_too_large")
+    if bounds.exceeds_max_order_total(rental.order_total - rental.damage_fee + damage_fee):
+        raise RentalError(
+            _("With this damage fee the order total would be more than %(max)s.")
+            % {"max": format_cny(bounds.max_order_total())},
+            code="order_total_too_large",
+        )
     if returned_at is None or timezone.is_naive(returned_at):
         raise RentalError(_("Please give the return time."), code="time_required")
     now = timezone.now()
