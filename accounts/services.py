@@ -12,6 +12,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -335,12 +336,22 @@ def register_customer(
     driver_license_number: str = "",
 ):
     """Create a login and its Customer profile (member level REGULAR) together;
-    either both exist afterwards or neither. Returns the Customer."""
+    either both exist afterwards or neither. Returns the Customer. A username
+    taken in any case raises ValidationError on ``username``; the database
+    decides, so concurrent sign-ups can't both win."""
     from django.contrib.auth import get_user_model
 
     from customers.models import Customer
 
-    user = get_user_model().objects.create_user(username=username, password=password, email=email or "")
+    try:
+        with transaction.atomic():
+            user = get_user_model().objects.create_user(username=username, password=password, email=email or "")
+    except IntegrityError:
+        # The database's unique index on LOWER(username) (SPEC §16 Identity):
+        # a concurrent sign-up took this name, in some case, first.
+        raise ValidationError(
+            {"username": ValidationError(_("This username is already taken."), code="username_taken")}
+        ) from None
     return Customer.objects.create(
         user=user,
         name=name,
