@@ -308,3 +308,37 @@ def test_dashboard_page_renders_in_chinese_too(client, staff_user, attempts):
 
     assert response.status_code == 200
     assert b'id="rejected-callbacks" data-value="3"' in response.content
+
+
+def test_charges_we_closed_ourselves_do_not_lower_the_success_rate(client, staff_user):
+    """Through the real flows: a replaced attempt, a charge closed by a counter
+    payment and one closed with its order are ours; only PAID, FAILED and a
+    cancellation reported by the provider count (README "Finance dashboard")."""
+    from accounts.models import Payment
+    from accounts.services import record_counter_payment, start_payment
+    from accounts.tests.payment_support import deliver, success_payload
+    from rentals.services import cancel_rental
+
+    # a replaced attempt, then the new one paid
+    paid_order = RentalFactory()
+    user = paid_order.customer.user
+    start_payment(rental=paid_order, method=Payment.Method.ALIPAY, user=user)
+    second = start_payment(rental=paid_order, method=Payment.Method.WECHAT, user=user)
+    assert deliver(client, success_payload(second, event_id="evt_paid")).status_code == 200
+    # the payer gives up at the provider
+    given_up = RentalFactory()
+    charge = start_payment(rental=given_up, method=Payment.Method.ALIPAY, user=given_up.customer.user)
+    assert deliver(client, success_payload(charge, event_id="evt_gave_up", status="cancelled")).status_code == 200
+    # an online attempt closed by a counter payment, another by cancelling the order
+    at_counter = RentalFactory()
+    start_payment(rental=at_counter, method=Payment.Method.ALIPAY, user=at_counter.customer.user)
+    record_counter_payment(rental=at_counter, amount=at_counter.order_total, method="CASH", by_user=staff_user)
+    cancelled = RentalFactory()
+    start_payment(rental=cancelled, method=Payment.Method.ALIPAY, user=cancelled.customer.user)
+    cancel_rental(rental=cancelled, reason="Plans changed", by_user=cancelled.customer.user)
+
+    m = finance.monitoring()
+
+    assert Payment.objects.filter(status=Payment.Status.CANCELLED).count() == 4
+    assert (m.online_paid, m.online_finished, m.provider_cancelled) == (1, 2, 1)
+    assert m.success_rate == Decimal("50.00")
