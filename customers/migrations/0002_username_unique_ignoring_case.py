@@ -7,7 +7,7 @@ Works on SQLite and PostgreSQL (both index expressions).
 """
 
 from django.db import migrations
-from django.db.models import UniqueConstraint
+from django.db.models import Count, UniqueConstraint
 from django.db.models.functions import Lower
 
 CONSTRAINT_NAME = "customers_auth_user_username_ci_uniq"
@@ -18,7 +18,22 @@ def username_ci_constraint() -> UniqueConstraint:
 
 
 def add_index(apps, schema_editor):
-    schema_editor.add_constraint(apps.get_model("auth", "User"), username_ci_constraint())
+    User = apps.get_model("auth", "User")
+    clashes = (
+        User.objects.annotate(name=Lower("username"))
+        .values("name")
+        .annotate(count=Count("pk"))
+        .filter(count__gt=1)
+        .values_list("name", flat=True)
+    )
+    clashes = list(clashes[:20])
+    if clashes:
+        # Say which names to merge or rename instead of a bare IntegrityError.
+        raise RuntimeError(
+            "These usernames exist in more than one letter case; rename all but one of each "
+            "before migrating: " + ", ".join(clashes)
+        )
+    schema_editor.add_constraint(User, username_ci_constraint())
 
 
 def drop_index(apps, schema_editor):

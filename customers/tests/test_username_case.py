@@ -114,3 +114,20 @@ def test_six_parallel_sign_ups_of_case_variants_make_one_account():
             assert any("用户名已被占用" in error for error in errors), errors
     assert User.objects.filter(username__iexact="caserace").count() == 1
     assert Customer.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_migration_names_existing_case_clashes_instead_of_failing_bare():
+    executor = MigrationExecutor(connection)
+    try:
+        executor.migrate([("customers", "0001_initial")])
+        User.objects.create_user(username="Twin", password="x")
+        User.objects.create_user(username="TWIN", password="x")
+        executor.loader.build_graph()
+        with pytest.raises(RuntimeError, match="rename all but one of each before migrating: twin"):
+            executor.migrate([("customers", "0002_username_unique_ignoring_case")])
+    finally:
+        User.objects.filter(username="TWIN").delete()
+        executor = MigrationExecutor(connection)
+        executor.migrate([("customers", "0002_username_unique_ignoring_case")])
+    assert User.objects.filter(username__iexact="twin").count() == 1

@@ -133,6 +133,20 @@ def test_the_service_refuses_a_damage_fee_that_lifts_the_order_total_above_the_c
     assert on_road.status == Rental.Status.ONGOING
 
 
+def test_a_damage_fee_that_lifts_the_order_total_above_the_ceiling_is_shown_on_the_page(staff_client, on_road):
+    before = ledger_snapshot(on_road)
+
+    response = staff_client.post(
+        admin_url("return", on_road),
+        {"returned_at": "2026-03-10T10:00", "location": on_road.pickup_location_id, "damage_fee": "999000.00", "_confirm": "1"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+
+    assert response.status_code == 200
+    assert "With this damage fee the order total would be more than ¥1,000,000.00." in response.content.decode()
+    assert ledger_snapshot(on_road) == before
+
+
 def test_a_damage_fee_up_to_the_ceiling_is_taken(on_road, staff_user, assert_ledger):
     process_return(
         rental=on_road, returned_at=NOW, location=on_road.pickup_location, damage_fee=Decimal("997100.00"), by_user=staff_user
