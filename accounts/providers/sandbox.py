@@ -13,7 +13,7 @@ more than ``PAYMENT_CALLBACK_TOLERANCE_SECONDS`` away from now is refused.
 The checkout page approves whatever the person clicks, and the development
 secret is public (README), so with ``DEBUG`` off the sandbox works only when
 ``PAYMENT_SANDBOX_ENABLED`` is on and the secret is not the development one
-(SPEC §16 Production; ``car_rental_system.checks`` fails ``manage.py check``
+(SPEC §16 Production; ``accounts.checks`` fails ``manage.py check``
 otherwise). Settings are read on every call.
 """
 
