@@ -73,6 +73,14 @@ def _fast_password_hasher(settings):
 
 
 @pytest.fixture(autouse=True)
+def _payment_sandbox_on(settings):
+    # Tests run with DEBUG off, as production does: the sandbox is switched on
+    # the way a test installation would switch it on (SPEC §16 Production).
+    settings.PAYMENT_SANDBOX_ENABLED = True
+    settings.PAYMENT_SANDBOX_SECRET = "test-sandbox-secret"
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     cache.clear()
     yield

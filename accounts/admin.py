@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import admin_views
 from accounts.models import CallbackReceipt, Notification, Payment, PaymentEvent, Review
+from car_rental_system.admin_dates import BoundedDateFiltersMixin
 from rentals.admin import AuditColumns, EventCodeFilter, ReadOnlyInline, money_column
 
 PAYMENT_EVENT_LABELS = PaymentEvent.LABELS
@@ -24,8 +25,9 @@ class PaymentEventFilter(EventCodeFilter):
     labels = PAYMENT_EVENT_LABELS
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """View permission only, for everyone including superusers; no bulk delete."""
+class ReadOnlyAdmin(BoundedDateFiltersMixin, admin.ModelAdmin):
+    """View permission only, for everyone including superusers; no bulk delete;
+    out-of-range dates in the list filters are ignored with a message."""
 
     def has_add_permission(self, request, obj=None):
         return False

@@ -4,6 +4,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from accounts.finance import local_today
+from car_rental_system import bounds
 
 MAX_EXPORT_DAYS = 366
 
@@ -16,6 +17,14 @@ class ExportForm(forms.Form):
     def default_initial(cls) -> dict:
         today = local_today()
         return {"start": today.replace(day=1).isoformat(), "end": today.isoformat()}
+
+    def clean_start(self):
+        bounds.check_date(self.cleaned_data["start"])
+        return self.cleaned_data["start"]
+
+    def clean_end(self):
+        bounds.check_date(self.cleaned_data["end"])
+        return self.cleaned_data["end"]
 
     def clean(self):
         cleaned = super().clean()

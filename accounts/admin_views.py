@@ -5,7 +5,7 @@ check their own permission (403 otherwise). They only read.
 """
 
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseBadRequest, StreamingHttpResponse
+from django.http import StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -41,14 +41,31 @@ def finance_dashboard_view(request, *, model_admin):
 
 
 def export_payments_view(request, *, model_admin):
-    """CSV of the ledger rows of a date range (local days, inclusive), streamed."""
+    """CSV of the ledger rows of a date range (local days, inclusive), streamed.
+
+    Without a range, or with a bad one (unreadable, reversed, too long, or
+    outside the staff date bounds), the export form is shown again in the
+    admin with the error (400 for a bad range)."""
     if not request.user.has_perm(EXPORT_PERMISSION):
         raise PermissionDenied
+    if "start" not in request.GET and "end" not in request.GET:
+        return _export_form_page(request, model_admin, ExportForm(initial=ExportForm.default_initial()))
     form = ExportForm(request.GET)
     if not form.is_valid():
-        errors = "; ".join(str(e) for errs in form.errors.values() for e in errs)
-        return HttpResponseBadRequest(_("Invalid date range: %(errors)s") % {"errors": errors})
+        return _export_form_page(request, model_admin, form, status=400)
     first, last = form.cleaned_data["start"], form.cleaned_data["end"]
     response = StreamingHttpResponse(finance.export_rows(first, last), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="payments_{first:%Y%m%d}_{last:%Y%m%d}.csv"'
     return response
+
+
+def _export_form_page(request, model_admin, form, status: int = 200):
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": _("Export payments (CSV)"),
+        "export_form": form,
+        "export_url": reverse("admin:accounts_payment_export"),
+        "dashboard_url": reverse("admin:accounts_payment_dashboard"),
+    }
+    return TemplateResponse(request, "admin/accounts/payment/export.html", context, status=status)

@@ -6,3 +6,6 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "accounts"
     verbose_name = _("Payments and accounts")
+
+    def ready(self) -> None:
+        from accounts import checks  # noqa: F401  (registers the system checks)

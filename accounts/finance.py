@@ -14,9 +14,10 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Case, Count, DecimalField, ExpressionWrapper, F, Q, Sum, Value, When
+from django.db.models import Case, Count, DecimalField, Exists, ExpressionWrapper, F, OuterRef, Q, Sum, Value, When
 from django.db.models.functions import Greatest, Round, TruncDate
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Payment, PaymentEvent
 from car_rental_system.money import ZERO, quantize_money
@@ -24,8 +25,6 @@ from rentals.models import Rental
 
 CHARGE, REFUND = Payment.TransactionType.CHARGE, Payment.TransactionType.REFUND
 PAID, REFUNDED = Payment.Status.PAID, Payment.Status.REFUNDED
-# Outcomes of an online charge attempt that has finished (still-open ones don't count).
-FINISHED_CHARGE_STATUSES = (Payment.Status.PAID, Payment.Status.FAILED, Payment.Status.CANCELLED, Payment.Status.EXPIRED)
 # Verdicts written by accounts.services.handle_callback on "callback_received"
 # events: accepted, duplicate, ignored (already final), amount_mismatch, rejected.
 REJECTED_VERDICT = "rejected"
@@ -203,6 +202,7 @@ class Monitoring:
     failed: int = 0
     expired: int = 0
     cancelled: int = 0
+    provider_cancelled: int = 0
     rejected_callbacks: int = 0
     amount_mismatches: int = 0
     rejections_by_reason: list[dict] = field(default_factory=list)
@@ -210,7 +210,10 @@ class Monitoring:
 
     @property
     def success_rate(self) -> Decimal | None:
-        """Share of finished online charge attempts that were paid, in percent (None with no attempts)."""
+        """PAID ÷ (PAID + FAILED + cancelled by the provider) of online charges,
+        in percent (None with no such outcome). Charges we closed ourselves — a
+        replaced attempt, a counter payment, a cancelled order, a time-out —
+        say nothing about the provider and are left out."""
         if not self.online_finished:
             return None
         return quantize_money(Decimal(self.online_paid) * 100 / Decimal(self.online_finished))
@@ -227,6 +230,16 @@ def rejected_callbacks(since: datetime):
     return callback_events(since).filter(payload__verdict=REJECTED_VERDICT)
 
 
+def cancelled_by_provider():
+    """A CANCELLED charge whose cancellation came in a provider callback (the
+    payer gave up at the provider), as opposed to one we closed ourselves."""
+    return Exists(
+        PaymentEvent.objects.filter(
+            payment=OuterRef("pk"), to_status=Payment.Status.CANCELLED, payload__source="callback"
+        )
+    )
+
+
 def monitoring(*, days: int = MONITORING_DAYS, today: date | None = None) -> Monitoring:
     """Online charges created in the last ``days`` local days (counter payments left out)."""
     today = today or local_today()
@@ -234,12 +247,14 @@ def monitoring(*, days: int = MONITORING_DAYS, today: date | None = None) -> Mon
     charges = Payment.objects.filter(transaction_type=CHARGE, created_at__gte=since).exclude(
         provider=COUNTER_PROVIDER
     )
+    provider_cancelled = Q(status=Payment.Status.CANCELLED) & Q(cancelled_by_provider())
     counts = charges.aggregate(
-        finished=Count("pk", filter=Q(status__in=FINISHED_CHARGE_STATUSES)),
+        finished=Count("pk", filter=Q(status__in=(PAID, Payment.Status.FAILED)) | provider_cancelled),
         paid=Count("pk", filter=Q(status=PAID)),
         failed=Count("pk", filter=Q(status=Payment.Status.FAILED)),
         expired=Count("pk", filter=Q(status=Payment.Status.EXPIRED)),
         cancelled=Count("pk", filter=Q(status=Payment.Status.CANCELLED)),
+        provider_cancelled=Count("pk", filter=provider_cancelled),
     )
     failures = list(
         charges.filter(status=Payment.Status.FAILED)
@@ -260,6 +275,7 @@ def monitoring(*, days: int = MONITORING_DAYS, today: date | None = None) -> Mon
         failed=counts["failed"],
         expired=counts["expired"],
         cancelled=counts["cancelled"],
+        provider_cancelled=counts["provider_cancelled"],
         rejected_callbacks=len(rejected_reasons),
         amount_mismatches=callback_events(since).filter(payload__verdict=AMOUNT_MISMATCH_VERDICT).count(),
         rejections_by_reason=[
@@ -297,12 +313,15 @@ CSV_HEADER = [
     "status",
     "method",
     "provider",
+    "direction",
     "amount",
     "created_at",
     "paid_at",
     "description",
     "failure_reason",
 ]
+# Leading characters a spreadsheet reads as a formula (or that hide one).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def payments_for_export(first: date, last: date):
@@ -325,7 +344,7 @@ def _local_iso(value: datetime | None) -> str:
 
 def _cell(value: str) -> str:
     """Neutralise text a spreadsheet would run as a formula."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@") else value
+    return "'" + value if value[:1] in FORMULA_PREFIXES else value
 
 
 class _Echo:
@@ -333,22 +352,46 @@ class _Echo:
         return value
 
 
+def _labels(choices) -> dict[str, str]:
+    return {value: str(label) for value, label in choices}
+
+
 def export_rows(first: date, last: date) -> Iterator[str]:
-    """CSV lines (UTF-8 BOM and header first) for a StreamingHttpResponse; amounts as plain decimals."""
+    """CSV lines (UTF-8 BOM and header first) for a StreamingHttpResponse.
+
+    Made for people: type, status and method are the display labels in the
+    active language (支付宝, 已退款 …), refunds are negative amounts with the
+    direction "out", amounts are plain decimals. The labels are read now, in
+    the request's language, not while the response streams.
+    """
+    labels = {
+        "type": _labels(Payment.TransactionType.choices),
+        "status": _labels(Payment.Status.choices),
+        "method": _labels(Payment.Method.choices),
+        "direction": {CHARGE: _("in"), REFUND: _("out")},
+    }
+    return _export_lines(first, last, labels)
+
+
+def _export_lines(first: date, last: date, labels: dict) -> Iterator[str]:
     writer = csv.writer(_Echo())
     # The byte-order mark lets spreadsheet programs read the Chinese names as UTF-8.
     yield "\ufeff" + writer.writerow(CSV_HEADER)
     for payment in payments_for_export(first, last).iterator(chunk_size=1000):
+        amount = quantize_money(payment.amount)
+        if payment.transaction_type == REFUND:
+            amount = -amount
         yield writer.writerow(
             [
                 payment.transaction_id,
                 payment.rental_id,
                 _cell(payment.rental.customer.name),
-                payment.transaction_type,
-                payment.status,
-                payment.payment_method,
-                payment.provider,
-                f"{quantize_money(payment.amount):.2f}",
+                labels["type"].get(payment.transaction_type, payment.transaction_type),
+                labels["status"].get(payment.status, payment.status),
+                labels["method"].get(payment.payment_method, payment.payment_method),
+                _cell(payment.provider),
+                labels["direction"].get(payment.transaction_type, ""),
+                f"{amount:.2f}",
                 _local_iso(payment.created_at),
                 _local_iso(payment.paid_at),
                 _cell(payment.description),

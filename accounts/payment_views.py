@@ -10,7 +10,7 @@ import logging
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpResponseBadRequest, JsonResponse
+from django.http import Http404, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
@@ -109,6 +109,8 @@ def sandbox_checkout(request, transaction_id):
     """The sandbox provider's page: the person picks the outcome; the page then
     signs a callback exactly like a remote provider and delivers it to the same
     handler, and sends the browser back to the order."""
+    if not sandbox.sandbox_enabled():
+        raise Http404("the sandbox is switched off")
     charge = _own_charge(request, transaction_id, provider=sandbox.SandboxProvider.name)
     if request.method == "POST":
         outcome = request.POST.get("outcome")

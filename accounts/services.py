@@ -12,15 +12,18 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import providers, selectors
+from accounts.providers import sandbox
 from accounts.exceptions import AmountChanged, InvalidPaymentTransition, NotPayable, PaymentError, RefundError
 from accounts.locks import lock_open_charges, lock_payment
 from accounts.models import CallbackReceipt, Notification, Payment, PaymentEvent
+from car_rental_system import bounds
 from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals.locks import lock_rental
 from rentals.models import Rental
@@ -249,6 +252,8 @@ def record_counter_payment(*, rental: Rental, amount: Decimal, method: str, by_u
         raise PaymentError(_("At the counter you can take cash or a bank card."), code="bad_method")
     if amount <= ZERO:
         raise PaymentError(_("The amount must be more than zero."), code="amount_not_positive")
+    if bounds.exceeds_max_order_total(amount):
+        raise PaymentError(bounds.amount_too_large_message(_("counter payment")), code="amount_too_large")
     locked = lock_rental(rental.pk)
     remaining = locked.money_figures().remaining
     if remaining <= ZERO:
@@ -311,6 +316,8 @@ def record_manual_refund(
     reason = (reason or "").strip()
     if not reason:
         raise RefundError(_("Please give a reason for the refund."), code="reason_required")
+    if bounds.exceeds_max_order_total(amount):
+        raise RefundError(bounds.amount_too_large_message(_("refund")), code="amount_too_large")
     locked = lock_rental(rental.pk)
     amount = quantize_money(amount)
     goodwill = max(ZERO, quantize_money(amount - locked.money_figures().refund_due))
@@ -350,12 +357,22 @@ def register_customer(
     driver_license_number: str = "",
 ):
     """Create a login and its Customer profile (member level REGULAR) together;
-    either both exist afterwards or neither. Returns the Customer."""
+    either both exist afterwards or neither. Returns the Customer. A username
+    taken in any case raises ValidationError on ``username``; the database
+    decides, so concurrent sign-ups can't both win."""
     from django.contrib.auth import get_user_model
 
     from customers.models import Customer
 
-    user = get_user_model().objects.create_user(username=username, password=password, email=email or "")
+    try:
+        with transaction.atomic():
+            user = get_user_model().objects.create_user(username=username, password=password, email=email or "")
+    except IntegrityError:
+        # The database's unique index on LOWER(username) (SPEC §16 Identity):
+        # a concurrent sign-up took this name, in some case, first.
+        raise ValidationError(
+            {"username": ValidationError(_("This username is already taken."), code="username_taken")}
+        ) from None
     return Customer.objects.create(
         user=user,
         name=name,
@@ -627,7 +644,7 @@ def _reject(*, http_status: int, provider: str, reason: str, detail: str = "", b
 def handle_callback(*, provider: str, headers, body: bytes) -> tuple[int, dict]:
     """Act on a provider's server-to-server callback, exactly once (SPEC §6).
 
-    Checks, in order: known provider (404), signature and timestamp (400), body
+    Checks, in order: known provider (404, nothing written), signature and timestamp (400), body
     (400), known transaction of this provider (404), duplicate ``event_id``
     (200, nothing changes), payment already final (200, nothing changes),
     amount equal to the charge (409, recorded), then the transition:
@@ -638,7 +655,9 @@ def handle_callback(*, provider: str, headers, body: bytes) -> tuple[int, dict]:
     - failed / cancelled → FAILED / CANCELLED with the reason, PAYMENT_FAILED;
       the order is payable again.
 
-    Every callback writes a ``callback_received`` PaymentEvent with its verdict;
+    A callback to an unknown provider (or to the sandbox while it is switched
+    off) writes nothing. Every other callback writes a ``callback_received``
+    PaymentEvent with its verdict;
     an accepted one also stores a CallbackReceipt (unique per provider and
     event id) so a replay is recognised even under concurrent delivery.
     Locks: rental → payment. Returns ``(http_status, json-able dict)`` and
@@ -646,8 +665,13 @@ def handle_callback(*, provider: str, headers, body: bytes) -> tuple[int, dict]:
     """
     try:
         adapter = providers.get_provider(provider)
+        if adapter.name == sandbox.SandboxProvider.name and not sandbox.sandbox_enabled():
+            raise providers.UnknownProvider("provider_disabled", adapter.name)
     except providers.UnknownProvider:
-        return _reject(http_status=404, provider=provider, reason="unknown_provider")
+        # Nothing is written: junk posted to made-up provider names must not
+        # fill the audit trail nor the dashboard's rejected-callback figure.
+        logger.warning("payment callback for unknown provider %r", _safe_text(provider, 40))
+        return 404, {"status": "rejected", "reason": "unknown_provider"}
     if not isinstance(body, (bytes, bytearray)):
         return _reject(http_status=400, provider=adapter.name, reason="malformed_body", detail="body is not bytes")
     body = bytes(body)

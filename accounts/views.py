@@ -56,7 +56,8 @@ def register(request):
                 driver_license_number=data.get("driver_license_number", ""),
             )
         except ValidationError as error:
-            form.add_error(None, error.messages)
+            # A username error (taken meanwhile) lands on the username field.
+            form.add_error(None, error if hasattr(error, "error_dict") else error.messages)
         else:
             login(request, customer.user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, _("Welcome, %(name)s! Your account is ready.") % {"name": customer.name})

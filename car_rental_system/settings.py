@@ -194,3 +194,13 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
     },
 }
+
+# --- Bounds and production guards (SPEC §16) ------------------------------------
+# A booking starts at most this many days ahead; staff filters and exports are
+# bounded by the same horizon.
+BOOKING_HORIZON_DAYS = int(os.environ.get("BOOKING_HORIZON_DAYS", "365"))
+# No fee entered by staff and no order total may exceed this amount.
+MAX_ORDER_TOTAL = Decimal(os.environ.get("MAX_ORDER_TOTAL", "1000000.00"))
+# With DEBUG off the sandbox provider (and its self-approving checkout page)
+# works only when switched on explicitly and with a secret of its own.
+PAYMENT_SANDBOX_ENABLED = env_bool("PAYMENT_SANDBOX_ENABLED", False)

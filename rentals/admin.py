@@ -15,6 +15,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Payment
+from car_rental_system.admin_dates import BoundedDateFiltersMixin
 from car_rental_system.money import ZERO, format_cny
 from rentals import admin_board, admin_views
 from rentals.models import Rental, RentalEvent, status_label
@@ -182,7 +183,7 @@ class RentalEventInline(AuditColumns, ReadOnlyInline):
 
 
 @admin.register(Rental)
-class RentalAdmin(admin.ModelAdmin):
+class RentalAdmin(BoundedDateFiltersMixin, admin.ModelAdmin):
     list_display = (
         "id",
         "status",
@@ -355,7 +356,7 @@ class RentalAdmin(admin.ModelAdmin):
 
 
 @admin.register(RentalEvent)
-class RentalEventAdmin(AuditColumns, admin.ModelAdmin):
+class RentalEventAdmin(BoundedDateFiltersMixin, AuditColumns, admin.ModelAdmin):
     """The rental audit trail: append-only, read-only here."""
 
     status_choices = Rental.Status

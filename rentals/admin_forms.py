@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Payment
 from accounts.services import COUNTER_METHODS
+from car_rental_system.bounds import MoneyField
 from car_rental_system.money import ZERO, format_cny, quantize_money
 from vehicles.models import Location
 
@@ -38,9 +39,7 @@ class ReturnForm(forms.Form):
     location = forms.ModelChoiceField(
         label=_("Returned at store"), queryset=Location.objects.all(), empty_label=None
     )
-    damage_fee = forms.DecimalField(
-        label=_("Damage fee"), min_value=ZERO, initial=ZERO, required=False, **MONEY_FIELD
-    )
+    damage_fee = MoneyField(label=_("Damage fee"), min_value=ZERO, initial=ZERO, required=False)
     note = forms.CharField(label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
     def clean_damage_fee(self) -> Decimal:
@@ -59,13 +58,12 @@ class PickupForm(forms.Form):
 
 class CancelForm(forms.Form):
     reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 3}))
-    cancellation_fee = forms.DecimalField(
+    cancellation_fee = MoneyField(
         label=_("Cancellation fee"),
         min_value=ZERO,
         initial=ZERO,
         required=False,
         help_text=_("Kept from what was paid, e.g. for a no-show."),
-        **MONEY_FIELD,
     )
 
     def clean_reason(self) -> str:
@@ -85,7 +83,7 @@ class CounterPaymentForm(forms.Form):
         widget=forms.RadioSelect,
         initial=Payment.Method.CASH,
     )
-    amount = forms.DecimalField(label=_("Amount"), min_value=Decimal("0.01"), **MONEY_FIELD)
+    amount = MoneyField(label=_("Amount"), min_value=Decimal("0.01"))
 
     def __init__(self, *args, remaining: Decimal, **kwargs):
         super().__init__(*args, **kwargs)
@@ -103,7 +101,7 @@ class CounterPaymentForm(forms.Form):
 
 
 class ManualRefundForm(forms.Form):
-    amount = forms.DecimalField(label=_("Amount"), min_value=Decimal("0.01"), **MONEY_FIELD)
+    amount = MoneyField(label=_("Amount"), min_value=Decimal("0.01"))
     reason = forms.CharField(label=_("Reason"), widget=forms.Textarea(attrs={"rows": 3}))
     goodwill = forms.BooleanField(
         label=_("Goodwill refund"),

@@ -48,6 +48,7 @@ from car_rental_system.bulk import insert_rows
 from car_rental_system.money import ZERO, quantize_money
 from rentals import services
 from rentals.models import Rental, RentalEvent
+from vehicles.models import Vehicle
 
 logger = logging.getLogger(__name__)
 
@@ -296,21 +297,49 @@ def _status_step(batch, *, summary, now, dry_run, failed: set[int]) -> list[Stat
             moves.append(StatusMove(pk, status, target))
     if dry_run or not moves:
         return moves
+    # The plan was read without locks; another run (or a page's status
+    # refresh) may have moved some of these orders meanwhile. Lock them
+    # (vehicles first, the global order) and keep only the moves still to do:
+    # the locks are held until the batch commits, so exactly these are moved
+    # by this run and counted, never a move another run made.
+    moves = _still_to_move(moves)
+    if not moves:
+        return moves
     ids = [m.rental_id for m in moves]
     try:
         with transaction.atomic():
-            services.advance_statuses(now=now, rental_ids=ids, batch_size=len(ids))
+            counts = services.advance_statuses(now=now, rental_ids=ids, batch_size=len(ids))
+        if sum(counts.values()) != len(moves):  # pragma: no cover - the locks rule it out
+            raise RuntimeError(f"planned {len(moves)} status moves, made {sum(counts.values())}")
     except Exception:
         logger.exception("update_historical_orders: bulk status move failed; moving order by order")
+        made = []
         for move in moves:
             try:
                 with transaction.atomic():
-                    services.advance_rental_status(rental=Rental.objects.get(pk=move.rental_id), now=now)
+                    moved = services.advance_rental_status(rental=Rental.objects.get(pk=move.rental_id), now=now)
             except Exception as exc:
                 failed.add(move.rental_id)
                 summary.errors.append(OrderError(move.rental_id, "status", _error_text(exc)))
                 logger.exception("update_historical_orders: order #%s failed", move.rental_id)
+            else:
+                if moved:
+                    made.append(move)
+        return made
     return moves
+
+
+def _still_to_move(moves: list[StatusMove]) -> list[StatusMove]:
+    """The planned moves whose order, read again under its row lock, still has
+    the status the plan started from. Locks: vehicle → rental (held by the
+    caller's transaction)."""
+    ids = [m.rental_id for m in moves]
+    vehicle_ids = sorted(set(Rental.objects.filter(pk__in=ids).values_list("vehicle_id", flat=True)))
+    list(Vehicle.objects.select_for_update().filter(pk__in=vehicle_ids).order_by("pk").values_list("pk"))
+    current = dict(
+        Rental.objects.filter(pk__in=ids).select_for_update(of=("self",)).order_by("pk").values_list("pk", "status")
+    )
+    return [m for m in moves if current.get(m.rental_id) == m.from_status]
 
 
 # --- step 2: refunds ----------------------------------------------------------------

@@ -21,6 +21,7 @@ from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from car_rental_system import bounds
 from car_rental_system.bulk import insert_rows
 from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals import pricing
@@ -90,6 +91,11 @@ def validate_booking_times(start_time: datetime | None, end_time: datetime | Non
         raise RentalError(_("Times must carry a time zone."), code="naive_time")
     if start_time <= now:
         raise RentalError(_("The pick-up time must be in the future."), code="start_in_past")
+    if start_time > bounds.latest_booking_start(now):
+        raise RentalError(
+            _("A booking can start at most %(days)s days ahead.") % {"days": settings.BOOKING_HORIZON_DAYS},
+            code="beyond_horizon",
+        )
     if end_time <= start_time:
         raise RentalError(_("The return time must be after the pick-up time."), code="end_before_start")
     if end_time - start_time > timedelta(days=MAX_RENTAL_DAYS):
@@ -574,6 +580,8 @@ def cancel_rental(*, rental: Rental, reason: str, by_user=None, cancellation_fee
         raise RentalError(_("A cancellation fee can't be negative."), code="negative_fee")
     if fee > ZERO and not is_staff:
         raise RentalError(_("Only staff can charge a cancellation fee."), code="fee_staff_only")
+    if bounds.exceeds_max_order_total(fee):
+        raise RentalError(bounds.amount_too_large_message(_("cancellation fee")), code="fee_too_large")
 
     vehicle = lock_vehicle(rental.vehicle_id)
     locked = lock_rental(rental.pk)
@@ -772,14 +780,16 @@ def prepare_return(
     the staff return preview on an unsaved copy, so both refuse the same input
     and show the same figures.
 
-    Refuses a negative damage fee, a missing or naive time, a time more than 5
-    minutes ahead, an order that isn't on the road and a time before the
-    hand-over. The overdue fee uses the daily rate the order was booked at; the
+    Refuses a negative damage fee, one or an order total above MAX_ORDER_TOTAL
+    (SPEC §16 bounds), a missing or naive time, a time more than 5 minutes
+    ahead, an order that isn't on the road and a time before the hand-over. The overdue fee uses the daily rate the order was booked at; the
     one-way fee compares the return store with the (real) pick-up store.
     """
     damage_fee = quantize_money(damage_fee)
     if damage_fee < ZERO:
         raise RentalError(_("A damage fee can't be negative."), code="negative_fee")
+    if bounds.exceeds_max_order_total(damage_fee):
+        raise RentalError(bounds.amount_too_large_message(_("damage fee")), code="fee_too_large")
     if returned_at is None or timezone.is_naive(returned_at):
         raise RentalError(_("Please give the return time."), code="time_required")
     now = now or timezone.now()
@@ -799,10 +809,19 @@ def prepare_return(
     if returned_at < handed_over:
         raise RentalError(_("The return time can't be before the pick-up."), code="return_before_pickup")
 
+    overdue_fee = pricing.overdue_fee_for(rental.end_time, returned_at, rental.daily_rate)
+    cross_location_fee = pricing.cross_location_fee_for(rental.pickup_location_id, location.pk)
+    order_total = rental.total_amount + rental.deposit + cross_location_fee + overdue_fee + damage_fee
+    if bounds.exceeds_max_order_total(order_total):
+        raise RentalError(
+            _("With these fees the order total would be more than %(max)s.")
+            % {"max": format_cny(bounds.max_order_total())},
+            code="order_total_too_large",
+        )
     rental.actual_return_time = returned_at
     rental.actual_return_location = location
-    rental.overdue_fee = pricing.overdue_fee_for(rental.end_time, returned_at, rental.daily_rate)
-    rental.cross_location_fee = pricing.cross_location_fee_for(rental.pickup_location_id, location.pk)
+    rental.overdue_fee = overdue_fee
+    rental.cross_location_fee = cross_location_fee
     rental.damage_fee = damage_fee
     rental.return_note = note or ""
     rental.status = Rental.Status.COMPLETED

@@ -9,6 +9,12 @@ as a remote provider would sign it:
 with a JSON body ``{"event_id", "transaction_id", "status", "amount",
 "failure_reason"?}``. The secret is ``PAYMENT_SANDBOX_SECRET`` and a timestamp
 more than ``PAYMENT_CALLBACK_TOLERANCE_SECONDS`` away from now is refused.
+
+The checkout page approves whatever the person clicks, and the development
+secret is public (README), so with ``DEBUG`` off the sandbox works only when
+``PAYMENT_SANDBOX_ENABLED`` is on and the secret is not the development one
+(SPEC §16 Production; ``accounts.checks`` fails ``manage.py check``
+otherwise). Settings are read on every call.
 """
 
 import hashlib
@@ -29,18 +35,29 @@ from accounts.providers.interface import (
     InvalidSignature,
     MalformedCallback,
     PaymentProvider,
+    ProviderError,
     RefundStart,
 )
 
+DEV_SECRET = "sandbox-dev-secret"
 SIGNATURE_HEADER = "X-Sandbox-Signature"
 MAX_HEADER_LENGTH = 512
 MAX_BODY_BYTES = 16 * 1024
 
-_TIMESTAMP = re.compile(r"^[0-9]{1,12}$")
-_HEX_DIGEST = re.compile(r"^[0-9a-f]{64}$")
-_EVENT_ID = re.compile(r"^[\x21-\x7e]{1,100}$")
-_TRANSACTION_ID = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
-_AMOUNT = re.compile(r"^[0-9]{1,10}(\.[0-9]{1,2})?$")
+# Used with ``fullmatch`` only: "$" would also match before a trailing
+# newline, so "2560.00\n" would pass as an amount.
+_TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
+_EVENT_ID = re.compile(r"[\x21-\x7e]{1,100}")
+_TRANSACTION_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
+_AMOUNT = re.compile(r"[0-9]{1,10}(\.[0-9]{1,2})?")
+
+
+def sandbox_enabled() -> bool:
+    """Always in development; with DEBUG off only when switched on with a secret of its own."""
+    if settings.DEBUG:
+        return True
+    return bool(settings.PAYMENT_SANDBOX_ENABLED) and str(settings.PAYMENT_SANDBOX_SECRET) != DEV_SECRET
 
 
 def _header(headers, name: str) -> str | None:
@@ -102,7 +119,9 @@ def _parse_signature_header(value: str) -> tuple[str, list[str]]:
     timestamp = None
     digests: list[str] = []
     for part in value.split(","):
-        key, sep, item = part.strip().partition("=")
+        # No stripping: whitespace or control characters around a part make
+        # the header malformed rather than being silently repaired.
+        key, sep, item = part.partition("=")
         if not sep:
             raise InvalidSignature(detail="malformed signature header")
         if key == "t":
@@ -111,7 +130,7 @@ def _parse_signature_header(value: str) -> tuple[str, list[str]]:
             timestamp = item
         elif key == "v1":
             digests.append(item)
-    if timestamp is None or not _TIMESTAMP.match(timestamp):
+    if timestamp is None or not _TIMESTAMP.fullmatch(timestamp):
         raise InvalidSignature(detail="missing or malformed timestamp")
     if not digests:
         raise InvalidSignature(detail="missing v1 signature")
@@ -123,6 +142,8 @@ class SandboxProvider(PaymentProvider):
     signature_header = SIGNATURE_HEADER
 
     def start_charge(self, *, transaction_id, amount, method, description, return_url) -> ChargeStart:
+        if not sandbox_enabled():
+            raise ProviderError("provider_disabled", "the sandbox is switched off")
         # The sandbox "provider" lives in this site: nothing leaves the machine.
         return ChargeStart(redirect_url=reverse("payments:sandbox_checkout", args=[transaction_id]))
 
@@ -140,7 +161,7 @@ class SandboxProvider(PaymentProvider):
         # Compare every candidate in constant time; no early exit on the first match.
         matched = False
         for digest in digests:
-            candidate = digest if _HEX_DIGEST.match(digest) else "0" * 64
+            candidate = digest if _HEX_DIGEST.fullmatch(digest) else "0" * 64
             matched |= hmac.compare_digest(candidate, expected)
         if not matched:
             raise InvalidSignature(detail="signature does not match")
@@ -171,14 +192,14 @@ class SandboxProvider(PaymentProvider):
         status = data.get("status")
         amount = data.get("amount")
         failure_reason = data.get("failure_reason", "")
-        if not isinstance(event_id, str) or not _EVENT_ID.match(event_id):
+        if not isinstance(event_id, str) or not _EVENT_ID.fullmatch(event_id):
             raise MalformedCallback(detail="bad event_id")
-        if not isinstance(transaction_id, str) or not _TRANSACTION_ID.match(transaction_id):
+        if not isinstance(transaction_id, str) or not _TRANSACTION_ID.fullmatch(transaction_id):
             raise MalformedCallback(detail="bad transaction_id")
         if status not in CallbackStatus.ALL:
             raise MalformedCallback(detail="bad status")
         # Money is a string on the wire; a JSON number would have been a float.
-        if not isinstance(amount, str) or not _AMOUNT.match(amount):
+        if not isinstance(amount, str) or not _AMOUNT.fullmatch(amount):
             raise MalformedCallback(detail="bad amount")
         try:
             amount_value = Decimal(amount).quantize(Decimal("0.01"))
@@ -188,7 +209,8 @@ class SandboxProvider(PaymentProvider):
             failure_reason = ""
         if not isinstance(failure_reason, str):
             raise MalformedCallback(detail="bad failure_reason")
-        failure_reason = "".join(ch for ch in failure_reason if ch.isprintable())[:255]
+        # Free text: control characters are dropped, not refused (it is only shown).
+        failure_reason = "".join(ch for ch in failure_reason if ch.isprintable()).strip()[:255]
         return CallbackEvent(
             provider=self.name,
             event_id=event_id,

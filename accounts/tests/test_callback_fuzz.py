@@ -185,3 +185,104 @@ def test_random_provider_names_and_methods_are_answered_without_a_500(client, op
         assert ledger_snapshot() == before
 
     run()
+
+
+# --- whitespace and control characters around every field (SPEC §16 Callbacks) ------------
+
+# What a sloppy or hostile sender puts around a value: spaces, tabs, newlines,
+# carriage returns, NUL and other C0/C1 controls, Unicode spaces.
+_junk_chars = st.sampled_from([" ", "\t", "\n", "\r", "\r\n", "\x00", "\x0b", "\x0c", "\x1b", "\x7f", "\x85", "\u00a0", "\u2028", "\u3000"])
+garnish = st.tuples(st.lists(_junk_chars, max_size=3).map("".join), st.lists(_junk_chars, max_size=3).map("".join)).filter(
+    lambda around: around[0] or around[1]
+)
+BODY_FIELDS = ("event_id", "transaction_id", "status", "amount")
+
+
+def _garnished(value: str, around: tuple[str, str]) -> str:
+    return around[0] + value + around[1]
+
+
+def test_validly_signed_fields_with_junk_around_them_are_400_and_pay_nothing(client, open_charges, assert_ledger):
+    """A correctly signed success for the real charge and the right amount,
+    except that one field carries whitespace or a control character around it:
+    always a 400, nothing paid, nothing in the ledger."""
+    charge = open_charges[0]
+    before = ledger_snapshot()
+
+    @settings(max_examples=300)
+    @given(field=st.sampled_from(BODY_FIELDS), around=garnish, event_id=st.from_regex(r"\Aevt_[a-z0-9]{1,20}\Z"))
+    def run(field, around, event_id):
+        payload = {"event_id": event_id, "transaction_id": charge.transaction_id, "status": "succeeded", "amount": "2900.00"}
+        payload[field] = _garnished(payload[field], around)
+        body = json.dumps(payload).encode()
+        response = _post(client, body, {HEADER: signature_header(body)})
+        _assert_unchanged_and_answered(response, before, allowed=(400,))
+        assert response.json()["reason"] == "malformed_body"
+
+    run()
+    charge.refresh_from_db()
+    assert charge.status == Payment.Status.PENDING
+    assert_ledger(charge.rental)
+
+
+def test_signature_header_parts_with_junk_around_them_are_400_and_pay_nothing(client, open_charges, assert_ledger):
+    charge = open_charges[0]
+    before = ledger_snapshot()
+
+    @settings(max_examples=300)
+    @given(part=st.sampled_from(["t", "v1", "whole", "key"]), around=garnish)
+    def run(part, around):
+        body = json.dumps(
+            {"event_id": "evt_ws", "transaction_id": charge.transaction_id, "status": "succeeded", "amount": "2900.00"}
+        ).encode()
+        t = str(int(time.time()))
+        digest = compute_signature(t, body)
+        if part == "t":
+            header = f"t={_garnished(t, around)},v1={digest}"
+        elif part == "v1":
+            header = f"t={t},v1={_garnished(digest, around)}"
+        elif part == "key":
+            header = f"{_garnished('t', around)}={t},{_garnished('v1', around)}={digest}"
+        else:
+            header = f"{around[0]}t={t}{around[1]},{around[0]}v1={digest}{around[1]}"
+        try:
+            response = _post(client, body, {HEADER: header})
+        except Exception as exc:  # the test client itself refuses some header bytes
+            assert "\n" in header or "\r" in header or "\x00" in header, exc
+            return
+        _assert_unchanged_and_answered(response, before, allowed=(400,))
+
+    run()
+    charge.refresh_from_db()
+    assert charge.status == Payment.Status.PENDING
+    assert_ledger(charge.rental)
+
+
+def test_a_failure_reason_with_junk_around_it_is_stored_clean(client, customer, assert_ledger):
+    """``failure_reason`` is free text that is only shown: controls are dropped
+    and the rest trimmed, and a failure never pays anything."""
+
+    @settings(max_examples=60)
+    @given(around=garnish, reason=st.text(alphabet=st.characters(categories=("L", "N")), min_size=1, max_size=20))
+    def run(around, reason):
+        # A fresh open charge per example (the previous one has failed).
+        rental = RentalFactory(customer=customer)
+        charge = services.start_payment(rental=rental, method=Payment.Method.ALIPAY, user=customer.user)
+        payload = {
+            "event_id": f"evt_{charge.pk}",
+            "transaction_id": charge.transaction_id,
+            "status": "failed",
+            "amount": str(charge.amount),
+            "failure_reason": _garnished(reason, around),
+        }
+        body = json.dumps(payload).encode()
+        response = _post(client, body, {HEADER: signature_header(body)})
+        assert response.status_code == 200, response.content
+        charge.refresh_from_db()
+        assert charge.status == Payment.Status.FAILED
+        assert charge.failure_reason == "".join(ch for ch in _garnished(reason, around) if ch.isprintable()).strip()
+        assert all(ch.isprintable() for ch in charge.failure_reason)
+        assert_ledger(charge.rental)
+
+    run()
+    assert not Payment.objects.filter(status=Payment.Status.PAID).exists()

@@ -9,7 +9,8 @@ import pytest
 from django.utils import timezone
 
 from accounts import services
-from accounts.models import CallbackReceipt, Notification, Payment
+from accounts.models import CallbackReceipt, Notification, Payment, PaymentEvent
+from accounts.providers.sandbox import compute_signature
 from accounts.tests.payment_support import (
     callback_events,
     callback_url,
@@ -242,13 +243,31 @@ def test_a_refund_transaction_id_is_not_a_chargeable_transaction(client, rental,
     _assert_rejected_unchanged(response, before, charge, status=404)
 
 
-def test_unknown_provider_is_404_and_changes_nothing(client, rental, charge, assert_ledger):
+def test_unknown_provider_is_404_and_writes_nothing(client, rental, charge, assert_ledger):
     before = ledger_snapshot()
+    events_before = PaymentEvent.objects.count()
     response = deliver(client, success_payload(charge), provider="paypal")
-    event = _assert_rejected_unchanged(response, before, charge, status=404)
-    assert event.payload["reason"] == "unknown_provider"
-    assert event.provider == "paypal"
+    assert response.status_code == 404
+    assert response.json() == {"status": "rejected", "reason": "unknown_provider"}
+    assert ledger_snapshot() == before
+    assert PaymentEvent.objects.count() == events_before
+    charge.refresh_from_db()
+    assert charge.status == Payment.Status.PENDING
     assert_ledger(rental)
+
+
+def test_junk_posted_to_made_up_providers_leaves_no_trace_on_the_dashboard(client, rental, charge):
+    """200 posts to /api/payments/callback/x<i>/ write no audit row and leave
+    the finance dashboard's rejected-callback figure alone (SPEC §16 Callbacks)."""
+    from accounts import finance
+
+    events_before = PaymentEvent.objects.count()
+    rejected_before = finance.monitoring().rejected_callbacks
+    for i in range(200):
+        response = client.post(callback_url(f"x{i}"), data=b"junk", content_type="application/json")
+        assert response.status_code == 404
+    assert PaymentEvent.objects.count() == events_before
+    assert finance.monitoring().rejected_callbacks == rejected_before
 
 
 def test_the_endpoint_is_post_only_and_csrf_exempt(rental, charge):
@@ -419,4 +438,55 @@ def test_handle_callback_never_raises_for_bad_input(rental, charge, provider, he
     assert status in (400, 404)
     assert answer["status"] == "rejected"
     assert ledger_snapshot() == before
+    assert_ledger(rental)
+
+
+# --- fields match in full (SPEC §16 Callbacks) ---------------------------------------------
+
+
+@pytest.mark.parametrize("field", ["amount", "event_id", "transaction_id", "status"])
+@pytest.mark.parametrize("garnish", ["{}\n", "{}\r\n", "\n{}", " {}", "{}\t", "{}\x00"])
+def test_a_signed_field_with_a_newline_or_space_around_it_is_a_malformed_body(
+    client, rental, charge, assert_ledger, field, garnish
+):
+    before = ledger_snapshot()
+    payload = success_payload(charge)
+    payload[field] = garnish.format(payload[field])
+    response = deliver(client, payload)
+    event = _assert_rejected_unchanged(response, before, charge)
+    assert event.payload["reason"] == "malformed_body"
+    assert_ledger(rental)
+
+
+def test_an_amount_with_a_trailing_newline_is_400_and_pays_nothing(client, rental, charge, assert_ledger):
+    before = ledger_snapshot()
+    response = deliver(client, success_payload(charge, amount="2900.00\n"))
+    assert response.status_code == 400
+    assert ledger_snapshot() == before
+    charge.refresh_from_db()
+    assert charge.status == Payment.Status.PENDING
+    assert assert_ledger(rental)["paid"] == Decimal("0.00")
+
+
+@pytest.mark.parametrize("garnish", ["{}\n", " {}", "{} ", "{}\t", "\r{}"])
+@pytest.mark.parametrize("part", ["t", "v1"])
+def test_a_signature_header_part_with_whitespace_around_it_is_refused(
+    client, rental, charge, assert_ledger, garnish, part
+):
+    before = ledger_snapshot()
+    body = signed_body(success_payload(charge))
+    t = int(time.time())
+    parts = {"t": str(t), "v1": compute_signature(t, body)}
+    parts[part] = garnish.format(parts[part])
+    response = post_signed(client, body, signature=f"t={parts['t']},v1={parts['v1']}")
+    _assert_rejected_unchanged(response, before, charge)
+    assert_ledger(rental)
+
+
+def test_a_signature_header_with_spaces_after_the_comma_is_refused(client, rental, charge, assert_ledger):
+    before = ledger_snapshot()
+    body = signed_body(success_payload(charge))
+    t = int(time.time())
+    response = post_signed(client, body, signature=f"t={t}, v1={compute_signature(t, body)}")
+    _assert_rejected_unchanged(response, before, charge)
     assert_ledger(rental)

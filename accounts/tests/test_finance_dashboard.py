@@ -215,13 +215,14 @@ def attempts(frozen):
         ("FAILED", "Card declined", recent, "sandbox"),
         ("FAILED", "Insufficient funds", recent, "sandbox"),
         ("EXPIRED", "", recent, "sandbox"),
-        ("CANCELLED", "Order cancelled", recent, "sandbox"),
+        ("CANCELLED", "Order cancelled", recent, "sandbox"),  # closed by us: not the provider's outcome
+        ("CANCELLED", "Gave up at the provider", recent, "sandbox"),  # cancelled in a provider callback
         ("PENDING", "", recent, "sandbox"),  # still open: not an attempt that finished
         ("PAID", "", recent, "counter"),  # counter payments aren't provider attempts
         ("FAILED", "Card declined", old, "sandbox"),  # before the window
     ]
     for n, (status, reason, created, provider) in enumerate(plan):
-        PaymentFactory(
+        payment = PaymentFactory(
             rental=rental if status != "PENDING" else RentalFactory(),
             status=status,
             failure_reason=reason,
@@ -230,6 +231,19 @@ def attempts(frozen):
             paid_at=created if status == "PAID" else None,
             transaction_id=f"PAYMON{n:04d}",
         )
+        if reason == "Gave up at the provider":
+            PaymentEvent.objects.create(
+                payment=payment,
+                rental=payment.rental,
+                event="status_changed",
+                from_status="PENDING",
+                to_status="CANCELLED",
+                payload={"source": "callback", "event_id": "evt_gave_up"},
+            )
+        elif status == "CANCELLED":
+            PaymentEvent.objects.create(
+                payment=payment, rental=payment.rental, event="status_changed", from_status="PENDING", to_status="CANCELLED"
+            )
     callbacks = [
         ("rejected", "bad_signature", recent),
         ("rejected", "bad_signature", recent),
@@ -252,15 +266,17 @@ def test_monitoring_figures(attempts):
     plan, callbacks = attempts
     since = at(2026, 2, 9, 0, 0)
     window = [p for p in plan if p[2] >= since and p[3] != "counter"]
-    finished = [p for p in window if p[0] in ("PAID", "FAILED", "CANCELLED", "EXPIRED")]
+    # PAID ÷ (PAID + FAILED + cancelled by the provider): charges we closed
+    # ourselves (replaced, cancelled with the order, expired) are left out.
+    finished = [p for p in window if p[0] in ("PAID", "FAILED") or p[1] == "Gave up at the provider"]
     paid_count = sum(1 for p in finished if p[0] == "PAID")
 
     m = finance.monitoring()
 
-    assert (m.online_paid, m.online_finished) == (paid_count, len(finished)) == (3, 8)
+    assert (m.online_paid, m.online_finished) == (paid_count, len(finished)) == (3, 7)
     assert m.success_rate == (Decimal(paid_count) * 100 / Decimal(len(finished))).quantize(Decimal("0.01"))
-    assert m.success_rate == Decimal("37.50")
-    assert m.failed == 3 and m.expired == 1 and m.cancelled == 1
+    assert m.success_rate == Decimal("42.86")
+    assert m.failed == 3 and m.expired == 1 and m.cancelled == 2 and m.provider_cancelled == 1
     assert m.failures_by_reason == [
         {"failure_reason": "Card declined", "count": 2},
         {"failure_reason": "Insufficient funds", "count": 1},
@@ -322,3 +338,35 @@ def test_paid_orders_are_neither_owing_nor_owed_on_any_database(frozen, rate, de
     assert rental.pk not in {r.pk for r in finance.refunds_due()}
     totals = finance.balance_totals()
     assert (totals["outstanding_count"], totals["refunds_due_count"]) == (0, 0)
+def test_charges_we_closed_ourselves_do_not_lower_the_success_rate(client, staff_user):
+    """Through the real flows: a replaced attempt, a charge closed by a counter
+    payment and one closed with its order are ours; only PAID, FAILED and a
+    cancellation reported by the provider count (README "Finance dashboard")."""
+    from accounts.models import Payment
+    from accounts.services import record_counter_payment, start_payment
+    from accounts.tests.payment_support import deliver, success_payload
+    from rentals.services import cancel_rental
+
+    # a replaced attempt, then the new one paid
+    paid_order = RentalFactory()
+    user = paid_order.customer.user
+    start_payment(rental=paid_order, method=Payment.Method.ALIPAY, user=user)
+    second = start_payment(rental=paid_order, method=Payment.Method.WECHAT, user=user)
+    assert deliver(client, success_payload(second, event_id="evt_paid")).status_code == 200
+    # the payer gives up at the provider
+    given_up = RentalFactory()
+    charge = start_payment(rental=given_up, method=Payment.Method.ALIPAY, user=given_up.customer.user)
+    assert deliver(client, success_payload(charge, event_id="evt_gave_up", status="cancelled")).status_code == 200
+    # an online attempt closed by a counter payment, another by cancelling the order
+    at_counter = RentalFactory()
+    start_payment(rental=at_counter, method=Payment.Method.ALIPAY, user=at_counter.customer.user)
+    record_counter_payment(rental=at_counter, amount=at_counter.order_total, method="CASH", by_user=staff_user)
+    cancelled = RentalFactory()
+    start_payment(rental=cancelled, method=Payment.Method.ALIPAY, user=cancelled.customer.user)
+    cancel_rental(rental=cancelled, reason="Plans changed", by_user=cancelled.customer.user)
+
+    m = finance.monitoring()
+
+    assert Payment.objects.filter(status=Payment.Status.CANCELLED).count() == 4
+    assert (m.online_paid, m.online_finished, m.provider_cancelled) == (1, 2, 1)
+    assert m.success_rate == Decimal("50.00")

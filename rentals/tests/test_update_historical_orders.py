@@ -654,3 +654,61 @@ def test_two_concurrent_runs_refund_each_order_once():
     for rental in rentals:
         assert [r.amount for r in refunds_of(rental)] == [Decimal("500.00")]
         assert_ledger_consistent(rental)
+
+
+def test_rental_option_for_an_order_that_does_not_exist_exits_1_saying_so():
+    out, err = StringIO(), StringIO()
+
+    with pytest.raises(CommandError) as excinfo:
+        call_command("update_historical_orders", "--rental", "999999", stdout=out, stderr=err)
+
+    assert excinfo.value.returncode == 1
+    assert str(excinfo.value) == "Order #999999 does not exist."
+    assert "scanned" not in out.getvalue()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_three_concurrent_runs_report_each_status_move_once(monkeypatch):
+    """Three runs plan the same six moves; each reports only the moves its own
+    UPDATE made, so the reports add up to the six rows written."""
+    import threading
+
+    from django.db import connection
+
+    orders = [_rental(Rental.Status.PENDING, start=NOW - DAY, days=3) for _ in range(3)]
+    orders += [_rental(Rental.Status.ONGOING, start=NOW - 5 * DAY, days=3) for _ in range(3)]
+    runs = 3
+    planned = threading.Barrier(runs)
+    still_to_move = ops._still_to_move
+
+    def after_everyone_planned(moves):
+        # every run has read its plan before any of them takes the locks
+        planned.wait(timeout=20)
+        return still_to_move(moves)
+
+    monkeypatch.setattr(ops, "_still_to_move", after_everyone_planned)
+    summaries, errors = [], []
+
+    def run():
+        try:
+            summaries.append(update_historical_orders(skip_deposit_refund=True, skip_financial_refresh=True, now=NOW))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(runs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert errors == []
+    assert len(summaries) == runs
+    reported = [move.rental_id for summary in summaries for move in summary.status_moves]
+    assert sorted(reported) == sorted(order.pk for order in orders)
+    assert RentalEvent.objects.filter(event="status_by_time").count() == 6
+    for order in orders:
+        order.refresh_from_db()
+        assert order.status == (Rental.Status.ONGOING if order.start_time == NOW - DAY else Rental.Status.OVERDUE)

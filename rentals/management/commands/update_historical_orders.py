@@ -110,6 +110,13 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         if options["batch_size"] < 1:
             raise CommandError(_("--batch-size must be at least 1."))
+        if options["rental_id"] is not None:
+            from rentals.models import Rental
+
+            if not Rental.objects.filter(pk=options["rental_id"]).exists():
+                raise CommandError(
+                    _("Order #%(id)s does not exist.") % {"id": options["rental_id"]}, returncode=1
+                )
         verbosity = options["verbosity"]
         bar = self._progress_bar(options, verbosity)
         try:

@@ -1,0 +1,108 @@
+"""Bounds on what people may type in (SPEC §16 Bounds).
+
+A booking starts at most ``BOOKING_HORIZON_DAYS`` ahead; no fee entered by
+staff and no order total exceeds ``MAX_ORDER_TOTAL``; dates typed into staff
+filters and exports lie between ``EARLIEST_DATE`` and the booking horizon.
+Settings are read on every call, so a changed setting applies at once.
+
+``MoneyField`` is the one form field of every staff money form: plain
+decimals only (no exponent, no inf/nan, at most two decimals), at most
+``MAX_ORDER_TOTAL``.
+"""
+
+import re
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from car_rental_system.money import format_cny, quantize_money
+
+# Nothing in the ledger is older than this; earlier dates in filters are typos.
+EARLIEST_DATE = date(2000, 1, 1)
+
+PLAIN_MONEY = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,2})?")
+
+
+def max_order_total() -> Decimal:
+    return quantize_money(Decimal(str(settings.MAX_ORDER_TOTAL)))
+
+
+def booking_horizon() -> timedelta:
+    return timedelta(days=int(settings.BOOKING_HORIZON_DAYS))
+
+
+def latest_booking_start(now: datetime | None = None) -> datetime:
+    return (now or timezone.now()) + booking_horizon()
+
+
+def latest_date(now: datetime | None = None) -> date:
+    """The last local calendar day staff filters and exports may name."""
+    return timezone.localtime(latest_booking_start(now)).date()
+
+
+def date_in_bounds(value: date, now: datetime | None = None) -> bool:
+    if isinstance(value, datetime):
+        value = value.date()
+    return EARLIEST_DATE <= value <= latest_date(now)
+
+
+def check_date(value: date, now: datetime | None = None) -> None:
+    """Raise ValidationError when ``value`` lies outside the staff date bounds."""
+    if not date_in_bounds(value, now):
+        raise ValidationError(
+            _("Please choose a date between %(first)s and %(last)s.")
+            % {"first": EARLIEST_DATE.isoformat(), "last": latest_date(now).isoformat()},
+            code="date_out_of_range",
+        )
+
+
+def amount_too_large_message(label) -> str:
+    return _("The %(what)s can't be more than %(max)s.") % {"what": label, "max": format_cny(max_order_total())}
+
+
+def exceeds_max_order_total(amount) -> bool:
+    return quantize_money(amount) > max_order_total()
+
+
+def validate_plain_money(value) -> None:
+    """Plain decimal text only: digits, an optional point and at most two decimals."""
+    if not isinstance(value, str) or not PLAIN_MONEY.fullmatch(value):
+        raise ValidationError(
+            _("Enter a plain amount such as 1234.50 (digits, at most two decimals)."), code="not_plain_money"
+        )
+
+
+class MoneyField(forms.DecimalField):
+    """A staff money input: plain decimals, at most ``MAX_ORDER_TOTAL``."""
+
+    def __init__(self, *, min_value=None, **kwargs):
+        kwargs.setdefault("max_digits", 12)
+        kwargs.setdefault("decimal_places", 2)
+        super().__init__(min_value=min_value, **kwargs)
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if not isinstance(value, str):
+            value = str(value)
+        value = value.strip()
+        if value in self.empty_values:
+            return None
+        validate_plain_money(value)
+        try:
+            return Decimal(value)
+        except InvalidOperation:  # pragma: no cover - the pattern rules it out
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+
+    def validate(self, value):
+        super().validate(value)
+        if value is not None and exceeds_max_order_total(value):
+            raise ValidationError(
+                _("The amount can't be more than %(max)s.") % {"max": format_cny(max_order_total())},
+                code="amount_too_large",
+            )
