@@ -51,6 +51,7 @@ from accounts.tests.assertions import assert_ledger_consistent
 from accounts.tests.factories import PaymentFactory
 from car_rental_system.money import ZERO, quantize_money
 from customers.tests.factories import CustomerFactory, StaffUserFactory, UserFactory, WalkInCustomerFactory
+from rentals import pricing
 from rentals.locks import lock_rental
 from rentals.models import Rental, RentalEvent
 from rentals.services import (
@@ -183,7 +184,8 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(
         kind=st.sampled_from(CUSTOMER_KINDS),
         car=st.integers(0, 1),
-        start_in_hours=st.integers(-3, 48),
+        # a year and a day ahead breaks SPEC §16's booking horizon
+        start_in_hours=st.one_of(st.integers(-3, 48), st.just(24 * 366)),
         hours=st.integers(1, 24 * 5),
         one_way=st.booleans(),
     )
@@ -196,7 +198,10 @@ class LedgerMachine(RuleBasedStateMachine):
         clash = overlapping_rentals(vehicle_id=vehicle.pk, start_time=start, end_time=end).exists()
         unpaid = unpaid_bookings(customer=self.customers[kind]).count()
         expect_ok = (
-            start > self.now and not clash and vehicle.is_bookable and unpaid < settings.MAX_UNPAID_BOOKINGS
+            self.now < start <= self.now + timedelta(days=settings.BOOKING_HORIZON_DAYS)
+            and not clash
+            and vehicle.is_bookable
+            and unpaid < settings.MAX_UNPAID_BOOKINGS
         )
         rental = self._attempt(
             expect_ok,
@@ -325,7 +330,8 @@ class LedgerMachine(RuleBasedStateMachine):
         wait=st.booleans(),
         back_minutes=st.integers(0, 300),
         other_store=st.booleans(),
-        damage=st.sampled_from(["0", "0", "150.55", "2500"]),
+        # the last two break SPEC §16's bounds: a fee, or the order total, above MAX_ORDER_TOTAL
+        damage=st.sampled_from(["0", "0", "150.55", "2500", "999999.99", "1000000.01"]),
     )
     def return_car(self, index, pick, late_minutes, wait, back_minutes, other_store, damage):
         rental = self._rental(index, pick, lambda r: r.status in Rental.ACTIVE_STATUSES)
@@ -342,7 +348,19 @@ class LedgerMachine(RuleBasedStateMachine):
         if effective == Rental.Status.PENDING:
             effective = rental.status_by_time(now)
         handed_over = min(filter(None, [rental.picked_up_at, rental.start_time]))
-        expect_ok = effective in Rental.ON_ROAD_STATUSES and returned_at >= handed_over
+        store = self.other_store if other_store else self.store
+        total_after = (
+            rental.total_amount
+            + rental.deposit
+            + pricing.cross_location_fee_for(rental.pickup_location_id, store.pk)
+            + pricing.overdue_fee_for(rental.end_time, returned_at, rental.daily_rate)
+            + Decimal(damage)
+        )
+        expect_ok = (
+            effective in Rental.ON_ROAD_STATUSES
+            and returned_at >= handed_over
+            and total_after <= settings.MAX_ORDER_TOTAL
+        )
         self._attempt(
             expect_ok,
             lambda: process_return(

@@ -677,6 +677,8 @@ def test_three_concurrent_runs_report_each_status_move_once(monkeypatch):
     from django.db import connection
 
     orders = [_rental(Rental.Status.PENDING, start=NOW - DAY, days=3) for _ in range(3)]
+    for order in orders:
+        _pay(order, "100.00")  # paid bookings move by time (unpaid ones lapse)
     orders += [_rental(Rental.Status.ONGOING, start=NOW - 5 * DAY, days=3) for _ in range(3)]
     runs = 3
     planned = threading.Barrier(runs)
