@@ -539,6 +539,37 @@ def _copy_state(source: Rental, target: Rental) -> None:
 # --- cancelling -------------------------------------------------------------------
 
 
+def check_cancellation(*, rental: Rental, reason: str, by_user=None, cancellation_fee: Decimal = Decimal("0")):
+    """The rules a cancellation must pass (§5), raising the domain error of
+    the first it breaks; returns ``(reason, fee)`` cleaned. ``cancel_rental``
+    runs it on the locked row; the staff page's preview runs it as is, so
+    both refuse the same input with the same words. No lock, no write."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise RentalError(_("Please tell us why you are cancelling."), code="reason_required")
+    fee = quantize_money(cancellation_fee)
+    is_staff = bool(getattr(by_user, "is_staff", False))
+    if fee < ZERO:
+        raise RentalError(_("A cancellation fee can't be negative."), code="negative_fee")
+    if fee > ZERO and not is_staff:
+        raise RentalError(_("Only staff can charge a cancellation fee."), code="fee_staff_only")
+    # From start_time on the order is on the road (§5) even if no page has
+    # refreshed its stored status yet; only staff may end it then.
+    if rental.status_by_time(timezone.now()) in Rental.ON_ROAD_STATUSES and not is_staff:
+        raise InvalidTransition(
+            _("The car has been picked up; please contact the store to end this rental."),
+            code="staff_only",
+        )
+    rental.assert_transition(Rental.Status.CANCELLED)
+    if fee > rental.order_total:
+        raise RentalError(
+            _("The cancellation fee can't exceed the order total of %(total)s.")
+            % {"total": format_cny(rental.order_total)},
+            code="fee_too_high",
+        )
+    return reason, fee
+
+
 @transaction.atomic
 def cancel_rental(*, rental: Rental, reason: str, by_user=None, cancellation_fee: Decimal = Decimal("0")):
     """Cancel an order and give back what it no longer owes (§5).
@@ -553,33 +584,10 @@ def cancel_rental(*, rental: Rental, reason: str, by_user=None, cancellation_fee
     from accounts.models import Notification
     from accounts.services import cancel_open_charges, notify
 
-    reason = (reason or "").strip()
-    if not reason:
-        raise RentalError(_("Please tell us why you are cancelling."), code="reason_required")
-    fee = quantize_money(cancellation_fee)
-    is_staff = bool(getattr(by_user, "is_staff", False))
-    if fee < ZERO:
-        raise RentalError(_("A cancellation fee can't be negative."), code="negative_fee")
-    if fee > ZERO and not is_staff:
-        raise RentalError(_("Only staff can charge a cancellation fee."), code="fee_staff_only")
-
     vehicle = lock_vehicle(rental.vehicle_id)
     locked = lock_rental(rental.pk)
     from_status = locked.status
-    # From start_time on the order is on the road (§5) even if no page has
-    # refreshed its stored status yet; only staff may end it then.
-    if locked.status_by_time(timezone.now()) in Rental.ON_ROAD_STATUSES and not is_staff:
-        raise InvalidTransition(
-            _("The car has been picked up; please contact the store to end this rental."),
-            code="staff_only",
-        )
-    locked.assert_transition(Rental.Status.CANCELLED)
-    if fee > locked.order_total:
-        raise RentalError(
-            _("The cancellation fee can't exceed the order total of %(total)s.")
-            % {"total": format_cny(locked.order_total)},
-            code="fee_too_high",
-        )
+    reason, fee = check_cancellation(rental=locked, reason=reason, by_user=by_user, cancellation_fee=cancellation_fee)
 
     cancel_open_charges(rental=locked, reason=_("Order cancelled"), actor=by_user)
     locked.status = Rental.Status.CANCELLED
@@ -600,6 +608,11 @@ def cancel_rental(*, rental: Rental, reason: str, by_user=None, cancellation_fee
 
     due = refund_due_rows(rental=locked, reason="cancellation", by_user=by_user)
     message = _("Reason: %(reason)s.") % {"reason": reason}
+    if fee > ZERO:
+        message += " " + _("A cancellation fee of %(fee)s is kept from what was paid (reason: %(reason)s).") % {
+            "fee": format_cny(fee),
+            "reason": reason,
+        }
     if due.refunds:
         message += " " + _("%(amount)s will be refunded.") % {"amount": format_cny(due.refunded)}
     if due.manual > ZERO:
