@@ -209,9 +209,8 @@ def _notify_overdue(rental: Rental) -> None:
         user=rental.customer.user,
         rental=rental,
         notification_type=Notification.Type.RENTAL_OVERDUE,
-        title=_("Order #%(order)s is overdue") % {"order": rental.pk},
-        message=_("The car was due back at %(end)s. Late returns are charged per started day.")
-        % {"end": _local(rental.end_time)},
+        kind="rental_overdue",
+        params={"order": rental.pk, "end": rental.end_time.isoformat()},
     )
 
 
@@ -246,9 +245,8 @@ def _lapse_locked(*, locked: Rental, now: datetime) -> None:
         user=locked.customer.user,
         rental=locked,
         notification_type=Notification.Type.ORDER_CANCELLED,
-        title=_("Order #%(order)s cancelled: not paid in time") % {"order": locked.pk},
-        message=_("The booking was held until %(deadline)s and nothing had been paid by then, so the car was "
-                  "released. You are welcome to book again.") % {"deadline": _local(locked.payment_deadline)},
+        kind="lapsed",
+        params={"order": locked.pk, "deadline": locked.payment_deadline.isoformat()},
     )
 
 
@@ -412,21 +410,23 @@ def refresh_statuses_if_due() -> dict | None:
 # --- refunds ----------------------------------------------------------------------
 
 
-def _refund_description(rental: Rental, reason: str) -> str:
+def _refund_description(rental: Rental, reason: str):
+    """The note of a refund for ``reason``, as code and params
+    (``accounts.wording``), so each reader sees it in their language."""
+    from accounts.wording import Words
+
     if reason == "cancellation":
-        return _("Refund on cancellation: %(reason)s") % {"reason": rental.cancel_reason}
+        return Words("refund_cancellation", {"reason": rental.cancel_reason})
     if reason == "late_payment":
-        return _("Refund of a payment the order could no longer use")
-    fees = []
-    if rental.overdue_fee:
-        fees.append(_("overdue fee %(amount)s") % {"amount": format_cny(rental.overdue_fee)})
-    if rental.cross_location_fee:
-        fees.append(_("one-way fee %(amount)s") % {"amount": format_cny(rental.cross_location_fee)})
-    if rental.damage_fee:
-        fees.append(_("damage fee %(amount)s") % {"amount": format_cny(rental.damage_fee)})
-    if fees:
-        return _("Deposit refund, less %(fees)s") % {"fees": ", ".join(fees)}
-    return _("Deposit refund")
+        return Words("refund_late_payment")
+    return Words(
+        "refund_deposit",
+        {
+            "overdue_fee": str(quantize_money(rental.overdue_fee)),
+            "cross_location_fee": str(quantize_money(rental.cross_location_fee)),
+            "damage_fee": str(quantize_money(rental.damage_fee)),
+        },
+    )
 
 
 @dataclass
@@ -607,25 +607,21 @@ def cancel_rental(*, rental: Rental, reason: str, by_user=None, cancellation_fee
         _release_vehicle(vehicle=vehicle, rental=locked)
 
     due = refund_due_rows(rental=locked, reason="cancellation", by_user=by_user)
-    message = _("Reason: %(reason)s.") % {"reason": reason}
-    if fee > ZERO:
-        message += " " + _("A cancellation fee of %(fee)s is kept from what was paid (reason: %(reason)s).") % {
-            "fee": format_cny(fee),
-            "reason": reason,
-        }
-    if due.refunds:
-        message += " " + _("%(amount)s will be refunded.") % {"amount": format_cny(due.refunded)}
-    if due.manual > ZERO:
-        message += " " + _("%(amount)s will be handed back to you at the %(store)s counter.") % {
-            "amount": format_cny(due.manual),
-            "store": locked.pickup_location.name,
-        }
+    # The notice says the fee and its reason, what is refunded and what is
+    # handed back at the counter (accounts.wording "cancelled").
     notify(
         user=locked.customer.user,
         rental=locked,
         notification_type=Notification.Type.ORDER_CANCELLED,
-        title=_("Order #%(order)s cancelled") % {"order": locked.pk},
-        message=message,
+        kind="cancelled",
+        params={
+            "order": locked.pk,
+            "reason": reason,
+            "fee": str(fee),
+            "refunded": str(due.refunded),
+            "manual": str(due.manual),
+            "store": locked.pickup_location.name,
+        },
     )
     _copy_state(locked, rental)
     return due.first
@@ -730,17 +726,12 @@ def process_return(
     locked.refresh_financials()
     refund_amount_due(rental=locked, reason="deposit", by_user=by_user)
     remaining = locked.money_figures().remaining
-    message = _("Thank you for driving with us.")
-    if remaining > ZERO:
-        message += " " + _("%(amount)s is still to be paid for fees found at return.") % {
-            "amount": format_cny(remaining)
-        }
     notify(
         user=locked.customer.user,
         rental=locked,
         notification_type=Notification.Type.RENTAL_RETURNED,
-        title=_("Order #%(order)s returned") % {"order": locked.pk},
-        message=message,
+        kind="returned",
+        params={"order": locked.pk, "remaining": str(remaining)},
     )
     _copy_state(locked, rental)
     return locked

@@ -27,11 +27,11 @@ VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, 
 TEXTS = {
     "zh-hans": {"overdue": "已逾期：截至目前 ¥900.00", "so_far": "截至目前待支付金额", "spent": "实际消费",
                 "reserved": "为您保留至", "lapsed": "此预订因未按时支付已取消", "goodwill": "补偿退款 ¥50.00",
-                "back": "经支付宝退还给", "fee_note": "取消费 ¥1,000.00（原因：未到店）"},
+                "back": "经支付宝退还给", "fee_note": "取消费 ¥1,000.00（原因：未到店）", "notice": "订单 #%s 已取消"},
     "en": {"overdue": "Overdue: ¥900.00 so far", "so_far": "Remaining to pay so far", "spent": "Spent",
            "reserved": "Reserved for you until", "lapsed": "cancelled because it was not paid in time",
            "goodwill": "¥50.00 goodwill refund", "back": "Back through Alipay to",
-           "fee_note": "Cancellation fee ¥1,000.00 (reason: 未到店)"},
+           "fee_note": "Cancellation fee ¥1,000.00 (reason: 未到店)", "notice": "Order #%s cancelled"},
 }
 
 
@@ -137,6 +137,9 @@ def test_customer_money_pages(browser, live_server, orders, customer, language, 
 
     visit("/accounts/orders/", "06-my-orders")
     assert page.is_visible(".payment-deadline-line")
+
+    body = visit("/accounts/notifications/", "06b-notifications")
+    assert text["notice"] % orders["with_fee"].pk in body
 
     body = visit("/accounts/consumption-report/", "07-consumption-report")
     assert text["spent"] in body and text["goodwill"] in body

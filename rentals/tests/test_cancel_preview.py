@@ -5,6 +5,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import translation
 
 from accounts.models import Notification, Payment
 from accounts.tests.factories import PaymentFactory
@@ -87,11 +88,13 @@ def test_confirm_tells_the_customer_the_fee_and_its_reason(staff_client, paid_bo
     assert paid_booking.money_figures().refunded == Decimal("1597.00")
     assert_ledger(paid_booking)
     notice = Notification.objects.get(rental=paid_booking, notification_type=Notification.Type.ORDER_CANCELLED)
-    assert notice.title == f"Order #{paid_booking.pk} cancelled"
-    assert notice.message == (
-        "Reason: No-show. A cancellation fee of ¥1,000.00 is kept from what was paid (reason: No-show). "
-        "¥1,597.00 will be refunded."
-    )
+    with translation.override("en"):
+        assert notice.title_text == f"Order #{paid_booking.pk} cancelled"
+        assert notice.message_text == (
+            "Reason: No-show. A cancellation fee of ¥1,000.00 is kept from what was paid. ¥1,597.00 will be refunded."
+        )
+    # stored in the default language for the admin
+    assert notice.message == "原因：No-show。 已从付款中扣除取消费 ¥1,000.00。 将退款 ¥1,597.00。"
 
     client = staff_client
     client.force_login(customer.user)
