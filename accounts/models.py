@@ -96,6 +96,11 @@ class Payment(models.Model):
     provider = models.CharField(_("provider"), max_length=20, blank=True, default="")
     provider_reference = models.CharField(_("provider reference"), max_length=100, blank=True, default="")
     description = models.CharField(_("description"), max_length=255, blank=True, default="")
+    # What the note says, as a code and params (accounts.wording), so pages
+    # show it in the reader's language; ``description`` holds it in the
+    # default language.
+    description_code = models.CharField(_("description code"), max_length=40, blank=True, default="")
+    description_params = models.JSONField(_("description details"), default=dict, blank=True)
     failure_reason = models.CharField(_("failure reason"), max_length=255, blank=True, default="")
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
@@ -141,6 +146,15 @@ class Payment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.transaction_id} {self.get_transaction_type_display()} {format_cny(self.amount)} {self.get_status_display()}"
+
+    @property
+    def description_text(self) -> str:
+        """The note in the active language (as stored for rows without a code)."""
+        from accounts.wording import description_text
+
+        if not self.description_code:
+            return self.description
+        return description_text(self.description_code, self.description_params, stored=self.description)
 
     @property
     def is_open(self) -> bool:
@@ -251,6 +265,11 @@ class Notification(models.Model):
     notification_type = models.CharField(_("type"), max_length=20, choices=Type.choices)
     title = models.CharField(_("title"), max_length=200)
     message = models.TextField(_("message"), blank=True, default="")
+    # What happened, as a code and params (accounts.wording): pages render the
+    # words in the reader's language; title and message hold them in the
+    # default language. Older rows have no kind and are shown as stored.
+    kind = models.CharField(_("kind"), max_length=40, blank=True, default="")
+    params = models.JSONField(_("details"), default=dict, blank=True)
     is_read = models.BooleanField(_("read"), default=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
@@ -262,6 +281,23 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def text(self) -> tuple[str, str]:
+        """(title, message) in the active language."""
+        from accounts.wording import notice_text
+
+        if not self.kind:
+            return self.title, self.message
+        return notice_text(self.kind, self.params, stored=(self.title, self.message))
+
+    @property
+    def title_text(self) -> str:
+        return self.text[0]
+
+    @property
+    def message_text(self) -> str:
+        return self.text[1]
 
 
 class Review(models.Model):

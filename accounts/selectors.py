@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from accounts.models import Payment
-from car_rental_system.money import ZERO, quantize_money
+from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals.models import Rental
 
 
@@ -139,7 +139,7 @@ def open_charge(rental: Rental) -> Payment | None:
 
 from django.db.models import Prefetch, QuerySet  # noqa: E402
 from django.utils import timezone  # noqa: E402
-from django.utils.translation import gettext_lazy  # noqa: E402
+from django.utils.translation import gettext, gettext_lazy  # noqa: E402
 
 from accounts.models import Notification  # noqa: E402
 
@@ -147,6 +147,7 @@ BADGE_TO_PAY = "to_pay"
 BADGE_PAID = "paid"
 BADGE_REFUND_PENDING = "refund_pending"
 BADGE_SETTLED = "settled"
+BADGE_OVERDUE = "overdue"
 BADGE_LABELS = {
     BADGE_TO_PAY: gettext_lazy("To pay"),
     BADGE_PAID: gettext_lazy("Paid in full"),
@@ -162,10 +163,24 @@ PAYABLE_STATUSES = (
 )
 
 
-def payment_badge(rental: Rental, figures) -> tuple[str, str]:
-    """SPEC §10: 待退款 when money is due back, 待支付 while something remains,
-    已结清 once SETTLED, else 已付清 (paid in full, order still open)."""
-    if figures.refund_due > ZERO:
+def remaining_so_far(figures, overdue_so_far: Decimal) -> Decimal:
+    """What the customer would owe if the car came back now (SPEC §16
+    "overdue so far"): §4 ``remaining`` with the late fee accrued so far added
+    to what the order owes."""
+    if overdue_so_far <= ZERO:
+        return figures.remaining
+    return max(ZERO, quantize_money(figures.owed + overdue_so_far - figures.net_paid))
+
+
+def payment_badge(rental: Rental, figures, overdue_so_far: Decimal | None = None) -> tuple[str, str]:
+    """SPEC §10: 待退款 when money is due back, 已逾期 while an overdue order
+    is accruing a late fee (§16), 待支付 while something remains, 已结清 once
+    SETTLED, else 已付清 (paid in full, order still open)."""
+    if overdue_so_far is None:
+        overdue_so_far = rental.overdue_fee_so_far()
+    if overdue_so_far > ZERO and figures.refund_due == ZERO:
+        key = BADGE_OVERDUE
+    elif figures.refund_due > ZERO:
         key = BADGE_REFUND_PENDING
     elif figures.remaining > ZERO:
         key = BADGE_TO_PAY
@@ -173,6 +188,8 @@ def payment_badge(rental: Rental, figures) -> tuple[str, str]:
         key = BADGE_SETTLED
     else:
         key = BADGE_PAID
+    if key == BADGE_OVERDUE:
+        return key, gettext("Overdue: %(amount)s so far") % {"amount": format_cny(overdue_so_far)}
     return key, BADGE_LABELS[key]
 
 
@@ -184,6 +201,11 @@ def can_pay(rental: Rental, figures) -> bool:
 def can_cancel(rental: Rental) -> bool:
     """Customers cancel PENDING orders only; staff end the others at the counter."""
     return rental.status == Rental.Status.PENDING
+
+
+def lapsed_unpaid(rental: Rental) -> bool:
+    """Whether the order was cancelled because it was not paid in time (SPEC §16)."""
+    return rental.status == Rental.Status.CANCELLED and rental.events.filter(event="lapsed").exists()
 
 
 def can_review(rental: Rental) -> bool:
@@ -214,6 +236,33 @@ class OrderRow:
     can_pay: bool
     can_cancel: bool
     can_review: bool
+    overdue_so_far: Decimal = ZERO
+    remaining_so_far: Decimal = ZERO
+    deposit_held: Decimal = ZERO
+    spent: Decimal = ZERO
+
+    @property
+    def refund_notes(self) -> list[tuple[str, Decimal]]:
+        """What the refunds of this order were, for the customer: ``(kind,
+        amount)`` with kind ``deposit`` (the deposit, less any fees taken from
+        it), ``goodwill`` (a staff refund above what was due), ``cancellation``
+        or ``other``."""
+        goodwill = self.figures.goodwill
+        plain = quantize_money(self.figures.refunded - goodwill)
+        notes = []
+        if plain > ZERO:
+            if self.rental.status == Rental.Status.CANCELLED:
+                notes.append(("cancellation", plain))
+            elif self.rental.status == Rental.Status.COMPLETED and self.rental.deposit > ZERO:
+                deposit_part = min(plain, self.rental.deposit)
+                notes.append(("deposit", deposit_part))
+                if plain > deposit_part:
+                    notes.append(("other", quantize_money(plain - deposit_part)))
+            else:
+                notes.append(("other", plain))
+        if goodwill > ZERO:
+            notes.append(("goodwill", goodwill))
+        return notes
 
     @property
     def movements(self) -> list:
@@ -243,28 +292,50 @@ def customer_rentals(customer) -> QuerySet:
     )
 
 
-def order_row(rental: Rental) -> OrderRow:
+def deposit_held(rental: Rental, figures) -> Decimal:
+    """Deposit money the company holds on an open order: what was paid beyond
+    the rent and fees, up to the deposit (the finance dashboard's rule)."""
+    if rental.status not in Rental.ACTIVE_STATUSES or rental.deposit <= ZERO:
+        return ZERO
+    charges = max(ZERO, figures.owed - rental.deposit)
+    return min(rental.deposit, max(ZERO, quantize_money(figures.net_paid - charges)))
+
+
+def order_row(rental: Rental, now=None) -> OrderRow:
     """Figures, badge and allowed actions of one rental (no query when payments are prefetched)."""
     figures = rental.money_figures()
+    so_far = rental.overdue_fee_so_far(now)
+    held = deposit_held(rental, figures)
     return OrderRow(
         rental=rental,
         figures=figures,
         breakdown=rental.get_order_amount_breakdown(),
         payments=list(rental.payments.all()),
-        badge=payment_badge(rental, figures)[0],
+        badge=payment_badge(rental, figures, so_far)[0],
         can_pay=can_pay(rental, figures),
         can_cancel=can_cancel(rental),
         can_review=can_review(rental),
+        overdue_so_far=so_far,
+        remaining_so_far=remaining_so_far(figures, so_far),
+        deposit_held=held,
+        # What the customer will not get back: net paid less the deposit
+        # still held and any refund still due.
+        spent=quantize_money(figures.net_paid - held - figures.refund_due),
     )
 
 
 def customer_order_rows(customer) -> list[OrderRow]:
-    return [order_row(rental) for rental in customer_rentals(customer)]
+    now = timezone.now()
+    return [order_row(rental, now) for rental in customer_rentals(customer)]
 
 
 def consumption_report(customer) -> dict:
     """Per order the fee split, paid, refunded, remaining and money flow; totals
-    over all orders; net paid per month (local time) for the chart."""
+    over all orders; net paid per month (local time) for the chart.
+
+    ``remaining`` counts the late fee accrued so far on overdue orders
+    (``overdue_so_far`` says how much of it that is); ``spent`` is what the
+    customer will not get back, ``deposit_held`` the deposits still held."""
     rows = customer_order_rows(customer)
     totals = {
         "order_total": ZERO,
@@ -272,13 +343,17 @@ def consumption_report(customer) -> dict:
         "paid": ZERO,
         "refunded": ZERO,
         "net_paid": ZERO,
-        "remaining": ZERO,
         "refund_due": ZERO,
     }
+    totals.update(remaining=ZERO, overdue_so_far=ZERO, deposit_held=ZERO, spent=ZERO)
     monthly: dict[str, dict[str, Decimal]] = {}
     for row in rows:
-        for name in totals:
+        for name in ("order_total", "owed", "paid", "refunded", "net_paid", "refund_due"):
             totals[name] += getattr(row.figures, name)
+        totals["remaining"] += row.remaining_so_far
+        totals["overdue_so_far"] += row.overdue_so_far
+        totals["deposit_held"] += row.deposit_held
+        totals["spent"] += row.spent
         for payment in row.movements:
             when = timezone.localtime(payment.paid_at or payment.created_at)
             month = monthly.setdefault(f"{when:%Y-%m}", {"paid": ZERO, "refunded": ZERO})

@@ -23,6 +23,7 @@ from accounts.providers import sandbox
 from accounts.exceptions import AmountChanged, InvalidPaymentTransition, NotPayable, PaymentError, RefundError
 from accounts.locks import lock_open_charges, lock_payment
 from accounts.models import CallbackReceipt, Notification, Payment, PaymentEvent
+from accounts.wording import Words, notice_in_default_language
 from car_rental_system import bounds
 from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals.locks import lock_rental
@@ -65,13 +66,45 @@ def record_payment_event(
     )
 
 
-def notify(*, user, notification_type: str, title: str, message: str = "", rental: Rental | None = None):
-    """Write an in-app notification; customers without a login get none."""
+def notify(
+    *,
+    user,
+    notification_type: str,
+    kind: str = "",
+    params: dict | None = None,
+    title: str = "",
+    message: str = "",
+    rental: Rental | None = None,
+):
+    """Write an in-app notification; customers without a login get none.
+
+    ``kind`` and ``params`` say what happened (``accounts.wording``): pages
+    show it in the reader's language, and ``title``/``message`` are stored in
+    the default language. Without a kind the given title and message are
+    stored and shown as they are."""
     if user is None:
         return None
+    params = params or {}
+    if kind:
+        title, message = notice_in_default_language(kind, params)
     return Notification.objects.create(
-        user=user, rental=rental, notification_type=notification_type, title=title, message=message
+        user=user,
+        rental=rental,
+        notification_type=notification_type,
+        kind=kind,
+        params=params,
+        title=title,
+        message=message,
     )
+
+
+def payment_note(words: Words) -> dict:
+    """The Payment fields of a note: its code and params, and its words in the default language."""
+    return {
+        "description": words.in_default_language()[:255],
+        "description_code": words.code,
+        "description_params": words.params,
+    }
 
 
 def transition_payment(
@@ -125,7 +158,7 @@ def build_refund_rows(
     amount: Decimal,
     user_id: int | None,
     method: str,
-    description: str,
+    description: "str | Words",
     now,
     refund_of_id: int | None = None,
     goodwill_amount: Decimal = ZERO,
@@ -135,7 +168,12 @@ def build_refund_rows(
 ) -> tuple[Payment, PaymentEvent, Notification | None]:
     """The rows one refund consists of, unsaved: the REFUNDED ledger row, its
     audit row and the receiver's notice (None without a user). ``issue_refund``
-    saves them one by one; the batch job (``rentals.ops``) bulk-inserts many."""
+    saves them one by one; the batch job (``rentals.ops``) bulk-inserts many.
+    ``description`` is the refund's note: ``Words`` (stored as code and params,
+    shown in the reader's language) or plain text (stored and shown as is)."""
+    words = description if isinstance(description, Words) else None
+    note = payment_note(words) if words else {"description": description[:255]}
+    description = note["description"]
     refund = Payment(
         rental_id=rental_id,
         user_id=user_id,
@@ -147,7 +185,7 @@ def build_refund_rows(
         status=Payment.Status.REFUNDED,
         transaction_id=new_transaction_id("REF"),
         provider="internal",
-        description=description[:255],
+        **note,
         paid_at=now,
         created_at=now,
     )
@@ -163,13 +201,23 @@ def build_refund_rows(
     )
     notice = None
     if user_id is not None:
+        params = {
+            "order": rental_id,
+            "amount": str(amount),
+            "method": method,
+            "code": words.code if words else "",
+            "params": words.params if words else {},
+            "description": description,
+        }
+        title, message = notice_in_default_language("refund_issued", params)
         notice = Notification(
             user_id=user_id,
             rental_id=rental_id,
             notification_type=Notification.Type.REFUND_ISSUED,
-            title=_("Refund of %(amount)s issued") % {"amount": format_cny(amount)},
-            message=_("Order #%(order)s: %(description)s. The money goes back to your %(method)s.")
-            % {"order": rental_id, "description": description, "method": Payment.Method(method).label},
+            kind="refund_issued",
+            params=params,
+            title=title,
+            message=message,
             created_at=now,
         )
     return refund, audit, notice
@@ -180,7 +228,7 @@ def issue_refund(
     rental: Rental,
     amount: Decimal,
     user,
-    description: str,
+    description: "str | Words",
     method: str | None = None,
     refund_of_id: int | None = None,
     goodwill_amount: Decimal = ZERO,
@@ -275,7 +323,7 @@ def record_counter_payment(*, rental: Rental, amount: Decimal, method: str, by_u
         status=Payment.Status.PAID,
         transaction_id=new_transaction_id("PAY"),
         provider="counter",
-        description=_("Paid at the counter"),
+        **payment_note(Words("counter_payment")),
         paid_at=now,
     )
     record_payment_event(
@@ -290,8 +338,8 @@ def record_counter_payment(*, rental: Rental, amount: Decimal, method: str, by_u
         user=locked.customer.user,
         rental=locked,
         notification_type=Notification.Type.PAYMENT_SUCCESS,
-        title=_("Payment of %(amount)s received") % {"amount": format_cny(amount)},
-        message=_("Order #%(order)s was paid at the counter.") % {"order": locked.pk},
+        kind="counter_payment_received",
+        params={"order": locked.pk, "amount": str(amount)},
     )
     rental.refresh_from_db()
     return charge
@@ -332,7 +380,7 @@ def record_manual_refund(
         method=method or (charges[0].method if charges else None),
         refund_of_id=charge.charge_id if charge else None,
         goodwill_amount=goodwill,
-        description=_("Manual refund: %(reason)s") % {"reason": reason},
+        description=Words("manual_refund", {"reason": reason}),
         actor=by_user,
         event="manual_refund",
         payload={"reason": reason, "staff": by_user.get_username(), "goodwill": str(goodwill)},
@@ -499,7 +547,7 @@ def _open_charge_for(*, rental_id: int, method: str, user, expected_amount, prov
                 status=Payment.Status.PENDING,
                 transaction_id=new_transaction_id("PAY"),
                 provider=provider_name,
-                description=(_("Order #%(order)s") % {"order": locked.pk})[:255],
+                **payment_note(Words("order", {"order": locked.pk})),
                 expires_at=now + timedelta(minutes=settings.PAYMENT_TTL_MINUTES),
             )
     except IntegrityError:
@@ -757,9 +805,8 @@ def _charge_succeeded(*, rental: Rental, payment: Payment, event) -> None:
         user=payment.user or rental.customer.user,
         rental=rental,
         notification_type=Notification.Type.PAYMENT_SUCCESS,
-        title=_("Payment of %(amount)s received") % {"amount": format_cny(payment.amount)},
-        message=_("Order #%(order)s: thank you, your %(method)s payment went through.")
-        % {"order": rental.pk, "method": payment.get_payment_method_display()},
+        kind="payment_received",
+        params={"order": rental.pk, "amount": str(payment.amount), "method": payment.payment_method},
     )
     if rental.money_figures().refund_due > ZERO:
         # Money arrived that the order can't use (cancelled meanwhile, or it
@@ -787,8 +834,12 @@ def _charge_failed(*, rental: Rental, payment: Payment, event) -> None:
         user=payment.user or rental.customer.user,
         rental=rental,
         notification_type=Notification.Type.PAYMENT_FAILED,
-        title=_("Payment for order #%(order)s did not go through") % {"order": rental.pk},
-        message=_("Reason: %(reason)s. You can pay again from the order page.") % {"reason": reason},
+        kind="payment_failed",
+        params={
+            "order": rental.pk,
+            "reason": event.failure_reason or "",
+            "outcome": "cancelled" if to_status == Payment.Status.CANCELLED else "declined",
+        },
     )
 
 

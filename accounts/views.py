@@ -104,7 +104,12 @@ def order_detail(request, pk: int):
     return render(
         request,
         "accounts/order_detail.html",
-        {"row": row, "rental": rental, "summary": selectors.get_payment_summary(rental)},
+        {
+            "row": row,
+            "rental": rental,
+            "summary": selectors.get_payment_summary(rental),
+            "lapsed": selectors.lapsed_unpaid(rental),
+        },
     )
 
 

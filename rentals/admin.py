@@ -15,6 +15,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Payment
+from accounts.selectors import remaining_so_far
 from car_rental_system.admin_dates import BoundedDateFiltersMixin
 from car_rental_system.money import ZERO, format_cny
 from rentals import admin_board, admin_views
@@ -314,7 +315,15 @@ class RentalAdmin(BoundedDateFiltersMixin, admin.ModelAdmin):
 
     @admin.display(description=_("still owed"))
     def remaining_display(self, obj: Rental) -> str:
-        remaining = self._figures(obj).remaining
+        figures = self._figures(obj)
+        so_far = obj.overdue_fee_so_far()
+        if so_far > ZERO:  # SPEC §16: an overdue car owes its late fee so far
+            return format_html(
+                '<span class="owed-so-far">{}</span><br><small>{}</small>',
+                format_cny(remaining_so_far(figures, so_far)),
+                _("so far, incl. overdue fee %(fee)s") % {"fee": format_cny(so_far)},
+            )
+        remaining = figures.remaining
         return format_cny(remaining) if remaining > ZERO else "—"
 
     @admin.display(description=_("refund due"))

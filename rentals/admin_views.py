@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy
 
 from accounts import selectors
 from accounts.services import record_counter_payment, record_manual_refund
-from car_rental_system.money import ZERO, format_cny
+from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals.admin_forms import (
     CancelForm,
     CounterPaymentForm,
@@ -32,7 +32,14 @@ from rentals.admin_forms import (
     local_now_input,
 )
 from rentals.models import MoneyFigures, Rental
-from rentals.services import cancel_rental, pickup_rental, plan_pickup, prepare_return, process_return
+from rentals.services import (
+    cancel_rental,
+    check_cancellation,
+    pickup_rental,
+    plan_pickup,
+    prepare_return,
+    process_return,
+)
 
 PERMS = {
     "return": "rentals.process_return",
@@ -289,7 +296,76 @@ def pickup_view(request, pk, *, model_admin):
 # --- cancel -------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class CancelRefundPart:
+    """One part of a cancellation refund: back through ``method`` to ``to``,
+    or handed back at the counter (cash, or nobody to pay it to online)."""
+
+    amount: Decimal
+    method: str
+    to: object  # a User, or None
+    at_counter: bool
+
+    @property
+    def method_label(self) -> str:
+        from accounts.models import Payment
+
+        return str(Payment.Method(self.method).label) if self.method else ""
+
+
+@dataclass(frozen=True)
+class CancelPreview:
+    fee: Decimal
+    reason: str
+    net_paid: Decimal
+    refund: Decimal
+    still_owed: Decimal
+    parts: list
+
+    @property
+    def online(self) -> Decimal:
+        return quantize_money(sum((p.amount for p in self.parts if not p.at_counter), ZERO))
+
+    @property
+    def at_counter(self) -> Decimal:
+        return quantize_money(self.refund - self.online)
+
+
+def cancel_preview(rental: Rental, *, reason: str, fee: Decimal) -> CancelPreview:
+    """What ``cancel_rental`` would refund, without writing: the §4 figures of
+    an unsaved copy marked CANCELLED with ``fee``, spread over the charges
+    with money left the way ``refund_due_rows`` spreads it (SPEC §16)."""
+    from django.contrib.auth import get_user_model
+
+    from accounts.models import Payment
+
+    draft = copy.copy(rental)
+    draft.status = Rental.Status.CANCELLED
+    draft.cancellation_fee = fee
+    figures = draft.figures_for(*rental.ledger_sums())
+    split = selectors.split_refund(selectors.refundable_charges(rental), figures.refund_due)
+    payers = get_user_model().objects.in_bulk({part.user_id for part in split if part.user_id is not None})
+    parts = []
+    for part in split:
+        to = payers.get(part.user_id) or rental.customer.user
+        at_counter = to is None or part.method == Payment.Method.CASH
+        parts.append(CancelRefundPart(amount=part.amount, method=part.method, to=to, at_counter=at_counter))
+    left_over = quantize_money(figures.refund_due - sum((p.amount for p in split), ZERO))
+    if left_over > ZERO:  # never expected: the charges hold what is due
+        parts.append(CancelRefundPart(amount=left_over, method="", to=None, at_counter=True))
+    return CancelPreview(
+        fee=fee,
+        reason=reason,
+        net_paid=figures.net_paid,
+        refund=figures.refund_due,
+        still_owed=figures.remaining,
+        parts=parts,
+    )
+
+
 def cancel_view(request, pk, *, model_admin):
+    """Preview (fee, refund, how it is split and to whom), then Confirm; both
+    run the service's own checks (``check_cancellation``)."""
     _check_permission(request, "cancel")
     rental = _load(pk)
     if rental.status not in Rental.ACTIVE_STATUSES:
@@ -298,28 +374,48 @@ def cancel_view(request, pk, *, model_admin):
             rental,
             _("This order is %(status)s and can't be cancelled.") % {"status": rental.get_status_display()},
         )
+    preview = None
     if request.method == "POST":
         form = CancelForm(request.POST)
         if form.is_valid():
-            try:
-                refund = cancel_rental(
-                    rental=rental,
-                    reason=form.cleaned_data["reason"],
-                    cancellation_fee=form.cleaned_data["cancellation_fee"],
-                    by_user=request.user,
-                )
-            except ValidationError as err:
-                _show_errors(request, form, err)
-            else:
-                message = _("Order #%(order)s cancelled.") % {"order": rental.pk}
-                if refund is not None:
-                    message += " " + _("Refunded %(amount)s.") % {"amount": format_cny(refund.amount)}
-                messages.success(request, message)
-                if rental.requires_manual_refund:
-                    messages.warning(
-                        request, _("Nobody can receive the refund online: record it as a manual refund.")
+            data = form.cleaned_data
+            if "_confirm" in request.POST:
+                refunded_before = rental.money_figures().refunded
+                try:
+                    refund = cancel_rental(
+                        rental=rental,
+                        reason=data["reason"],
+                        cancellation_fee=data["cancellation_fee"],
+                        by_user=request.user,
                     )
-                return HttpResponseRedirect(_change_url(rental))
+                except ValidationError as err:
+                    _show_errors(request, form, err)
+                else:
+                    message = _("Order #%(order)s cancelled.") % {"order": rental.pk}
+                    if rental.cancellation_fee > ZERO:
+                        message += " " + _("Cancellation fee %(fee)s.") % {"fee": format_cny(rental.cancellation_fee)}
+                    if refund is not None:
+                        message += " " + _("Refunded %(amount)s.") % {
+                            "amount": format_cny(rental.money_figures().refunded - refunded_before)
+                        }
+                    messages.success(request, message)
+                    if rental.requires_manual_refund:
+                        messages.warning(
+                            request, _("Nobody can receive the refund online: record it as a manual refund.")
+                        )
+                    return HttpResponseRedirect(_change_url(rental))
+            else:
+                try:
+                    reason, fee = check_cancellation(
+                        rental=rental,
+                        reason=data["reason"],
+                        cancellation_fee=data["cancellation_fee"],
+                        by_user=request.user,
+                    )
+                except ValidationError as err:
+                    _show_errors(request, form, err)
+                else:
+                    preview = cancel_preview(rental, reason=reason, fee=fee)
     else:
         form = CancelForm()
     return _render(
@@ -329,6 +425,7 @@ def cancel_view(request, pk, *, model_admin):
         "admin/rentals/rental/cancel.html",
         _("Cancel order #%(order)s") % {"order": rental.pk},
         form=form,
+        preview=preview,
     )
 
 

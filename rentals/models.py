@@ -287,6 +287,18 @@ class Rental(models.Model):
     def money_figures(self) -> MoneyFigures:
         return self.figures_for(*self.ledger_sums())
 
+    def _booked_daily_rate(self) -> Decimal:
+        """The daily rate the §4 fees of this order are charged at: the one it was booked at."""
+        return self.daily_rate
+
+    def overdue_fee_so_far(self, now: datetime | None = None) -> Decimal:
+        """SPEC §16 "overdue so far": while the order is OVERDUE, the §4 late
+        fee it would carry if the car came back at ``now``; zero otherwise.
+        Shown on pages only: the stored ``overdue_fee`` is set at return."""
+        if self.status != self.Status.OVERDUE:
+            return ZERO
+        return pricing.overdue_fee_for(self.end_time, now or timezone.now(), self._booked_daily_rate())
+
     @property
     def outstanding_amount(self) -> Decimal:
         """What the customer must still pay (SPEC §4 ``remaining``)."""

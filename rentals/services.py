@@ -225,9 +225,8 @@ def _notify_overdue(rental: Rental) -> None:
         user=rental.customer.user,
         rental=rental,
         notification_type=Notification.Type.RENTAL_OVERDUE,
-        title=_("Order #%(order)s is overdue") % {"order": rental.pk},
-        message=_("The car was due back at %(end)s. Late returns are charged per started day.")
-        % {"end": _local(rental.end_time)},
+        kind="rental_overdue",
+        params={"order": rental.pk, "end": rental.end_time.isoformat()},
     )
 
 
@@ -262,9 +261,8 @@ def _lapse_locked(*, locked: Rental, now: datetime) -> None:
         user=locked.customer.user,
         rental=locked,
         notification_type=Notification.Type.ORDER_CANCELLED,
-        title=_("Order #%(order)s cancelled: not paid in time") % {"order": locked.pk},
-        message=_("The booking was held until %(deadline)s and nothing had been paid by then, so the car was "
-                  "released. You are welcome to book again.") % {"deadline": _local(locked.payment_deadline)},
+        kind="lapsed",
+        params={"order": locked.pk, "deadline": locked.payment_deadline.isoformat()},
     )
 
 
@@ -428,23 +426,25 @@ def refresh_statuses_if_due() -> dict | None:
 # --- refunds ----------------------------------------------------------------------
 
 
-def _refund_description(rental: Rental, reason: str) -> str:
+def _refund_description(rental: Rental, reason: str):
+    """The note of a refund for ``reason``, as code and params
+    (``accounts.wording``), so each reader sees it in their language."""
+    from accounts.wording import Words
+
     if reason == "cancellation":
-        return _("Refund on cancellation: %(reason)s") % {"reason": rental.cancel_reason}
+        return Words("refund_cancellation", {"reason": rental.cancel_reason})
     if reason == "late_payment":
-        return _("Refund of a payment the order could no longer use")
+        return Words("refund_late_payment")
     if reason == "repriced":
-        return _("Refund of the one-way fee dropped at hand-over")
-    fees = []
-    if rental.overdue_fee:
-        fees.append(_("overdue fee %(amount)s") % {"amount": format_cny(rental.overdue_fee)})
-    if rental.cross_location_fee:
-        fees.append(_("one-way fee %(amount)s") % {"amount": format_cny(rental.cross_location_fee)})
-    if rental.damage_fee:
-        fees.append(_("damage fee %(amount)s") % {"amount": format_cny(rental.damage_fee)})
-    if fees:
-        return _("Deposit refund, less %(fees)s") % {"fees": ", ".join(fees)}
-    return _("Deposit refund")
+        return Words("refund_repriced")
+    return Words(
+        "refund_deposit",
+        {
+            "overdue_fee": str(quantize_money(rental.overdue_fee)),
+            "cross_location_fee": str(quantize_money(rental.cross_location_fee)),
+            "damage_fee": str(quantize_money(rental.damage_fee)),
+        },
+    )
 
 
 @dataclass
@@ -557,20 +557,11 @@ def _copy_state(source: Rental, target: Rental) -> None:
 # --- cancelling -------------------------------------------------------------------
 
 
-@transaction.atomic
-def cancel_rental(*, rental: Rental, reason: str, by_user=None, cancellation_fee: Decimal = Decimal("0")):
-    """Cancel an order and give back what it no longer owes (§5).
-
-    Customers may cancel PENDING orders; staff also ONGOING and OVERDUE ones,
-    optionally with a ``cancellation_fee`` (e.g. a no-show). Open charges are
-    cancelled, the car is freed, ``net_paid − cancellation_fee`` is refunded as
-    one REFUND row to the §5 user (or flagged for manual handling), and the
-    customer is notified. Locks: vehicle → rental → payments.
-    Returns the refund Payment or None.
-    """
-    from accounts.models import Notification
-    from accounts.services import cancel_open_charges, notify
-
+def check_cancellation(*, rental: Rental, reason: str, by_user=None, cancellation_fee: Decimal = Decimal("0")):
+    """The rules a cancellation must pass (§5), raising the domain error of
+    the first it breaks; returns ``(reason, fee)`` cleaned. ``cancel_rental``
+    runs it on the locked row; the staff page's preview runs it as is, so
+    both refuse the same input with the same words. No lock, no write."""
     reason = (reason or "").strip()
     if not reason:
         raise RentalError(_("Please tell us why you are cancelling."), code="reason_required")
@@ -582,24 +573,42 @@ def cancel_rental(*, rental: Rental, reason: str, by_user=None, cancellation_fee
         raise RentalError(_("Only staff can charge a cancellation fee."), code="fee_staff_only")
     if bounds.exceeds_max_order_total(fee):
         raise RentalError(bounds.amount_too_large_message(_("cancellation fee")), code="fee_too_large")
-
-    vehicle = lock_vehicle(rental.vehicle_id)
-    locked = lock_rental(rental.pk)
-    from_status = locked.status
     # From start_time on the order is on the road (§5) even if no page has
     # refreshed its stored status yet; only staff may end it then.
-    if locked.status_by_time(timezone.now()) in Rental.ON_ROAD_STATUSES and not is_staff:
+    if rental.status_by_time(timezone.now()) in Rental.ON_ROAD_STATUSES and not is_staff:
         raise InvalidTransition(
             _("The car has been picked up; please contact the store to end this rental."),
             code="staff_only",
         )
-    locked.assert_transition(Rental.Status.CANCELLED)
-    if fee > locked.order_total:
+    rental.assert_transition(Rental.Status.CANCELLED)
+    if fee > rental.order_total:
         raise RentalError(
             _("The cancellation fee can't exceed the order total of %(total)s.")
-            % {"total": format_cny(locked.order_total)},
+            % {"total": format_cny(rental.order_total)},
             code="fee_too_high",
         )
+    return reason, fee
+
+
+@transaction.atomic
+def cancel_rental(*, rental: Rental, reason: str, by_user=None, cancellation_fee: Decimal = Decimal("0")):
+    """Cancel an order and give back what it no longer owes (§5).
+
+    Customers may cancel PENDING orders; staff also ONGOING and OVERDUE ones,
+    optionally with a ``cancellation_fee`` (e.g. a no-show). Open charges are
+    cancelled, the car is freed, ``net_paid − cancellation_fee`` is refunded
+    the way it came in (``refund_due_rows``: one row per charge; cash and
+    parts with nobody to receive them flagged for the counter), and the
+    customer is notified. Locks: vehicle → rental → payments.
+    Returns the refund Payment or None.
+    """
+    from accounts.models import Notification
+    from accounts.services import cancel_open_charges, notify
+
+    vehicle = lock_vehicle(rental.vehicle_id)
+    locked = lock_rental(rental.pk)
+    from_status = locked.status
+    reason, fee = check_cancellation(rental=locked, reason=reason, by_user=by_user, cancellation_fee=cancellation_fee)
 
     cancel_open_charges(rental=locked, reason=_("Order cancelled"), actor=by_user)
     locked.status = Rental.Status.CANCELLED
@@ -619,20 +628,21 @@ def cancel_rental(*, rental: Rental, reason: str, by_user=None, cancellation_fee
         _release_vehicle(vehicle=vehicle, rental=locked)
 
     due = refund_due_rows(rental=locked, reason="cancellation", by_user=by_user)
-    message = _("Reason: %(reason)s.") % {"reason": reason}
-    if due.refunds:
-        message += " " + _("%(amount)s will be refunded.") % {"amount": format_cny(due.refunded)}
-    if due.manual > ZERO:
-        message += " " + _("%(amount)s will be handed back to you at the %(store)s counter.") % {
-            "amount": format_cny(due.manual),
-            "store": locked.pickup_location.name,
-        }
+    # The notice says the fee and its reason, what is refunded and what is
+    # handed back at the counter (accounts.wording "cancelled").
     notify(
         user=locked.customer.user,
         rental=locked,
         notification_type=Notification.Type.ORDER_CANCELLED,
-        title=_("Order #%(order)s cancelled") % {"order": locked.pk},
-        message=message,
+        kind="cancelled",
+        params={
+            "order": locked.pk,
+            "reason": reason,
+            "fee": str(fee),
+            "refunded": str(due.refunded),
+            "manual": str(due.manual),
+            "store": locked.pickup_location.name,
+        },
     )
     _copy_state(locked, rental)
     return due.first
@@ -871,17 +881,12 @@ def process_return(
     locked.refresh_financials()
     refund_amount_due(rental=locked, reason="deposit", by_user=by_user)
     remaining = locked.money_figures().remaining
-    message = _("Thank you for driving with us.")
-    if remaining > ZERO:
-        message += " " + _("%(amount)s is still to be paid for fees found at return.") % {
-            "amount": format_cny(remaining)
-        }
     notify(
         user=locked.customer.user,
         rental=locked,
         notification_type=Notification.Type.RENTAL_RETURNED,
-        title=_("Order #%(order)s returned") % {"order": locked.pk},
-        message=message,
+        kind="returned",
+        params={"order": locked.pk, "remaining": str(remaining)},
     )
     _copy_state(locked, rental)
     return locked

@@ -1,6 +1,7 @@
 """Badges and navbar figures of the customer pages (SPEC §10)."""
 
 from django import template
+from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts import selectors
@@ -20,6 +21,7 @@ PAYMENT_BADGE_CLASSES = {
     selectors.BADGE_PAID: "text-bg-success",
     selectors.BADGE_REFUND_PENDING: "text-bg-info",
     selectors.BADGE_SETTLED: "text-bg-secondary",
+    selectors.BADGE_OVERDUE: "text-bg-danger",
 }
 
 
@@ -35,15 +37,34 @@ def status_badge(rental):
 
 
 @register.simple_tag
-def payment_badge(rental, figures):
-    """The customer's payment badge (To pay / Paid in full / Refund pending / Settled)."""
-    key, label = selectors.payment_badge(rental, figures)
+def payment_badge(rental, figures, overdue_so_far=None):
+    """The customer's payment badge (To pay / Paid in full / Refund pending /
+    Settled, or Overdue with the late fee so far)."""
+    key, label = selectors.payment_badge(rental, figures, overdue_so_far)
     return format_html(
         '<span class="badge {}" data-payment-badge="{}">{}</span>',
         PAYMENT_BADGE_CLASSES[key],
         key,
         label,
     )
+
+
+def countdown_clock(seconds: int) -> str:
+    """``mm:ss`` (``h:mm:ss`` from an hour on), as static/js/countdown.js writes it."""
+    hours, rest = divmod(max(0, seconds), 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}:{minutes:02d}:{seconds:02d}"
+    return f"{minutes:02d}:{seconds:02d}"
+
+
+@register.inclusion_tag("accounts/_payment_deadline.html")
+def payment_deadline_note(rental, now=None):
+    """How long an unpaid booking stays reserved and what happens then (SPEC
+    §16); the clock is rendered here and kept ticking by static/js/countdown.js."""
+    deadline = rental.payment_deadline
+    seconds_left = max(0, int((deadline - (now or timezone.now())).total_seconds()))
+    return {"deadline": deadline, "seconds_left": seconds_left, "clock": countdown_clock(seconds_left)}
 
 
 @register.simple_tag(takes_context=True)

@@ -49,7 +49,7 @@ def orders(customer, vehicle, other_location, assert_ledger):
     return cancelled, completed, pending
 
 
-def test_report_shows_per_order_figures_flow_and_refunded_badge(customer_client, orders):
+def test_report_shows_per_order_figures_flow_and_what_was_refunded(customer_client, orders):
     cancelled, completed, pending = orders
     response = customer_client.get(reverse("accounts:consumption_report"), HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 200
@@ -61,8 +61,12 @@ def test_report_shows_per_order_figures_flow_and_refunded_badge(customer_client,
     assert [p.transaction_type for p in rows[completed.pk].movements] == ["CHARGE", "REFUND"]
 
     body = response.content.decode()
-    assert body.count('class="badge text-bg-success refunded-badge"') == 2
+    # one status badge and one payment badge per order; the refunds are said in words
+    assert body.count("data-payment-badge=") == 3
+    assert "refunded-badge" not in body
     assert 'data-refunded="2900.00"' in body and 'data-refunded="2000.00"' in body
+    assert '<span data-refund-kind="cancellation">¥2,900.00 refunded on cancellation</span>' in body
+    assert '<span data-refund-kind="deposit">deposit ¥2,000.00 refunded</span>' in body
     assert "¥3,100.00" in body and "−¥2,000.00" in body and "+¥2,900.00" in body
     assert "One-way fee" in body
 
@@ -75,6 +79,9 @@ def test_report_totals_over_all_orders(customer_client, orders):
     assert report["totals"]["net_paid"] == Decimal("1100.00")
     assert report["totals"]["remaining"] == Decimal("2900.00")
     assert report["totals"]["refund_due"] == Decimal("0.00")
+    # the completed order's 1,100 is spent; the unpaid booking holds nothing
+    assert report["totals"]["spent"] == Decimal("1100.00")
+    assert report["totals"]["deposit_held"] == Decimal("0.00")
 
 
 def test_monthly_chart_data_is_net_paid_per_local_month(customer_client, orders):

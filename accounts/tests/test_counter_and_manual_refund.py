@@ -77,7 +77,7 @@ def test_counter_payment_is_a_paid_charge_at_once(rental, customer, staff_user, 
     assert rental.settlement_status == Rental.SettlementStatus.PARTIAL
     note = Notification.objects.get(notification_type=Notification.Type.PAYMENT_SUCCESS)
     assert note.user == customer.user
-    assert note.title == "Payment of ¥1,000.00 received"
+    assert note.title_text == "Payment of ¥1,000.00 received"
     assert_ledger_consistent(rental)
 
 
@@ -200,7 +200,7 @@ def test_manual_refund_within_net_paid(rental, customer, staff_user):
     assert refund.amount == Decimal("100.00")
     assert refund.user == customer.user
     assert refund.payment_method == Payment.Method.WECHAT
-    assert refund.description == "Manual refund: Goodwill"
+    assert refund.description_text == "Manual refund: Goodwill"
     assert refund.transaction_id.startswith("REF")
     event = PaymentEvent.objects.get(payment=refund)
     assert (event.event, event.actor) == ("manual_refund", staff_user)

@@ -345,8 +345,9 @@ PAGE_WORDS = {
         ("Alipay", "支付宝"),
     ],
     "consumption_report": [
-        ("Net spending per month", "每月实际消费"),
-        ("Net spent", "实际消费"),
+        ("Net paid per month", "每月净支付"),
+        ("Spent", "实际消费"),
+        ("Deposits held", "在押押金"),
         ("Still to pay", "待支付"),
         ("Rental fee", "租金小计"),
     ],

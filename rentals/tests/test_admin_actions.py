@@ -214,7 +214,7 @@ def test_staff_cancels_an_ongoing_rental_with_a_no_show_fee(staff_client, staff_
     rental = ongoing_rental(vehicle=vehicle, customer=customer, start=NOW - timedelta(hours=3))
 
     response = staff_client.post(
-        admin_url("cancel", rental), {"reason": "Customer never came", "cancellation_fee": "300.00"}
+        admin_url("cancel", rental), {"reason": "Customer never came", "cancellation_fee": "300.00", "_confirm": "1"}
     )
 
     assert response.status_code == 302
@@ -234,7 +234,7 @@ def test_cancel_needs_a_reason(staff_client, frozen, vehicle, customer):
     rental = ongoing_rental(vehicle=vehicle, customer=customer, start=NOW - timedelta(hours=3))
     before = ledger_snapshot(rental)
 
-    response = staff_client.post(admin_url("cancel", rental), {"reason": "   ", "cancellation_fee": "0"})
+    response = staff_client.post(admin_url("cancel", rental), {"reason": "   ", "cancellation_fee": "0", "_confirm": "1"})
 
     assert response.status_code == 200
     assert response.context["form"].errors["reason"]
@@ -246,7 +246,7 @@ def test_cancel_fee_above_the_order_total_is_refused_by_the_service(staff_client
     before = ledger_snapshot(rental)
 
     response = staff_client.post(
-        admin_url("cancel", rental), {"reason": "No-show", "cancellation_fee": "99999.00"}, HTTP_ACCEPT_LANGUAGE="en"
+        admin_url("cancel", rental), {"reason": "No-show", "cancellation_fee": "99999.00", "_confirm": "1"}, HTTP_ACCEPT_LANGUAGE="en"
     )
 
     assert response.status_code == 200
@@ -321,7 +321,7 @@ def test_manual_refund_closes_a_walk_in_order_that_needs_manual_handling(
     # given a walk-in who paid cash at the counter and cancelled: nobody to refund online
     rental = RentalFactory(vehicle=vehicle, customer=walk_in_customer, start_time=NOW + timedelta(days=1))
     staff_client.post(admin_url("payment", rental), {"method": "CASH", "amount": "2900.00"})
-    staff_client.post(admin_url("cancel", rental), {"reason": "Plans changed", "cancellation_fee": "0"})
+    staff_client.post(admin_url("cancel", rental), {"reason": "Plans changed", "cancellation_fee": "0", "_confirm": "1"})
     rental.refresh_from_db()
     assert rental.requires_manual_refund
     assert rental.money_figures().refund_due == Decimal("2900.00")

@@ -49,7 +49,7 @@ def valid_post(action: str, rental: Rental) -> dict:
             "_confirm": "1",
         },
         "pickup": {"_confirm": "1"},
-        "cancel": {"reason": "No-show", "cancellation_fee": "0"},
+        "cancel": {"reason": "No-show", "cancellation_fee": "0", "_confirm": "1"},
         "payment": {"method": "CASH", "amount": "100.00"},
         "refund": {"amount": "100.00", "reason": "Goodwill", "goodwill": "on"},
     }[action]

@@ -321,13 +321,13 @@ def test_refund_goes_back_the_way_it_came(customer, vehicle):
         (Payment.Method.WECHAT, Decimal("1900.00"), Payment.Method.WECHAT),
         (Payment.Method.ALIPAY, Decimal("1000.00"), Payment.Method.ALIPAY),
     ]
-    assert refund.description == "Refund on cancellation: Plans changed"
+    assert refund.description_text == "Refund on cancellation: Plans changed"
     assert PaymentEvent.objects.filter(payment=refund, event="refund_issued", to_status="REFUNDED").exists()
     assert Notification.objects.filter(
         user=customer.user, rental=rental, notification_type=Notification.Type.REFUND_ISSUED
     ).count() == 2
     cancelled_note = Notification.objects.get(notification_type=Notification.Type.ORDER_CANCELLED)
-    assert "¥2,900.00 will be refunded." in cancelled_note.message
+    assert "¥2,900.00 will be refunded." in cancelled_note.message_text
 
 
 def test_refund_method_is_bank_when_nothing_was_paid(customer, vehicle):

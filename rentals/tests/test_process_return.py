@@ -110,7 +110,7 @@ def test_fees_beyond_the_deposit_leave_the_completed_order_owing(paid_on_road, t
     assert rental.outstanding_amount == Decimal("250.00")
     assert rental.settlement_status == Rental.SettlementStatus.PARTIAL
     note = Notification.objects.get(notification_type=Notification.Type.RENTAL_RETURNED)
-    assert "¥250.00 is still to be paid for fees found at return." in note.message
+    assert "¥250.00 is still to be paid for fees found at return." in note.message_text
     assert_ledger_consistent(rental)
 
     record_counter_payment(rental=rental, amount=Decimal("250"), method=Payment.Method.BANK, by_user=staff_user)
@@ -140,7 +140,7 @@ def test_damage_and_one_way_fees(paid_on_road, time_machine, staff_user, other_l
     assert rental.get_order_amount_breakdown()["order_total"] == Decimal("3850.50")
     (refund,) = _refunds(rental)
     assert refund.amount == Decimal("1049.50")  # 2000 − 450 − 200 − 300.50
-    assert refund.description == "Deposit refund, less overdue fee ¥450.00, one-way fee ¥200.00, damage fee ¥300.50"
+    assert refund.description_text == "Deposit refund, less overdue fee ¥450.00, one-way fee ¥200.00, damage fee ¥300.50"
     assert rental.settlement_status == Rental.SettlementStatus.SETTLED
     event = RentalEvent.objects.get(rental=rental, event="returned")
     assert (event.from_status, event.to_status, event.actor) == ("ONGOING", "COMPLETED", staff_user)
@@ -328,7 +328,7 @@ def test_refund_deposit_twice_refunds_once(customer, vehicle, staff_user, time_m
 
     assert first.amount == Decimal("2000.00")
     assert first.user == customer.user
-    assert first.description == "Deposit refund"
+    assert first.description_text == "Deposit refund"
     assert second is None
     assert len(_refunds(rental)) == 1
     assert rental.settlement_status == Rental.SettlementStatus.SETTLED

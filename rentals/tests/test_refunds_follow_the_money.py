@@ -96,7 +96,7 @@ def test_a_refund_larger_than_one_charge_is_split_per_charge(rental, customer, s
     ]
     assert refund.payment_method == "WECHAT"
     notice = Notification.objects.get(notification_type=Notification.Type.ORDER_CANCELLED)
-    assert "¥2,900.00 will be refunded." in notice.message
+    assert "¥2,900.00 will be refunded." in notice.message_text
     assert_ledger_consistent(rental)
 
 
@@ -121,8 +121,8 @@ def test_a_customers_own_cancel_leaves_cash_for_the_counter(rental, customer, st
     assert rental.money_figures().refund_due == Decimal("100.00")
     assert rental.settlement_status == Rental.SettlementStatus.PARTIAL
     notice = Notification.objects.get(notification_type=Notification.Type.ORDER_CANCELLED)
-    assert "¥2,800.00 will be refunded." in notice.message
-    assert f"¥100.00 will be handed back to you at the {rental.pickup_location.name} counter." in notice.message
+    assert "¥2,800.00 will be refunded." in notice.message_text
+    assert f"¥100.00 will be handed back to you at the {rental.pickup_location.name} counter." in notice.message_text
     assert_ledger_consistent(rental)
 
     # the clerk hands the cash back: the order is square

@@ -77,7 +77,7 @@ def test_an_unpaid_booking_is_released_after_the_payment_window(frozen, customer
     assert (event.from_status, event.to_status, event.payload["reason"]) == ("PENDING", "CANCELLED", "not_paid_in_time")
     notice = Notification.objects.get(rental=rental)
     assert notice.notification_type == Notification.Type.ORDER_CANCELLED
-    assert notice.title == f"Order #{rental.pk} cancelled: not paid in time"
+    assert notice.title_text == f"Order #{rental.pk} cancelled: not paid in time"
     assert not Payment.objects.filter(rental=rental).exists()
     assert_ledger_consistent(rental)
 

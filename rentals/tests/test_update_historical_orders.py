@@ -161,7 +161,7 @@ def test_dry_run_changes_nothing_and_reports_what_the_real_run_then_does(history
     # and the real run does exactly that
     done = update_historical_orders()
     assert done.plan() == planned.plan()
-    assert [(r.amount, r.description[:14]) for r in refunds_of(h.completed_owing)] == [
+    assert [(r.amount, r.description_text[:14]) for r in refunds_of(h.completed_owing)] == [
         (Decimal("2000.00"), "Deposit refund")
     ]
     assert [r.amount for r in refunds_of(h.completed_with_fees)] == [Decimal("1100.00")]
@@ -433,7 +433,9 @@ def _twin_refunds(first, second):
         for key in ("id", "rental_id", "payment_id", "created_at"):
             event.pop(key)
             notice.pop(key, None)
-        notice["message"] = notice["message"].replace(f"#{rental.pk}:", "#…:")
+        for colon in (":", "："):
+            notice["message"] = notice["message"].replace(f"#{rental.pk}{colon}", f"#…{colon}")
+        notice["params"].pop("order")
         stored = Rental.objects.filter(pk=rental.pk).values(*ops.FINANCIAL_FIELDS).get()
         return payment, event, notice, stored
 

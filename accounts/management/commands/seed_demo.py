@@ -18,10 +18,10 @@ from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
-from django.utils.translation import gettext
 
 from accounts.models import Notification, Payment, PaymentEvent
-from accounts.services import new_transaction_id, record_payment_event, record_counter_payment
+from accounts.services import new_transaction_id, payment_note, record_counter_payment, record_payment_event
+from accounts.wording import Words
 from customers.models import Customer
 from rentals import services as rental_services
 from rentals.models import Rental, RentalEvent
@@ -187,7 +187,7 @@ class Command(BaseCommand):
             transaction_id=new_transaction_id("PAY"),
             provider="sandbox",
             provider_reference=f"SBX-{rental.pk}-{amount}",
-            description=gettext("Online payment"),
+            **payment_note(Words("online_payment")),
             paid_at=when,
             created_at=when,
         )

@@ -1,0 +1,187 @@
+"""The words of notices and ledger notes, in the reader's language.
+
+A notification stores what happened as a ``kind`` code and JSON ``params``; a
+payment stores its note as a ``description_code`` and ``description_params``.
+The functions here turn them into words in the active language when a page
+shows them, so a notice written while the customer read English reads in
+Chinese once they switch. The stored ``title``/``message``/``description``
+hold the same words in the site's default language (for the admin, the
+provider and rows written before the codes existed, which are shown as
+stored).
+
+Params hold only language-neutral values: amounts as decimal strings, times
+as ISO 8601, payment methods as their codes, order numbers, and text typed
+by a person (a reason), which is shown as typed.
+"""
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.utils import timezone, translation
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+
+from car_rental_system.money import ZERO, format_cny
+
+
+def _money(value) -> str:
+    return format_cny(Decimal(str(value)))
+
+
+def _when(value: str) -> str:
+    return date_format(timezone.localtime(datetime.fromisoformat(value)), "Y-m-d H:i")
+
+
+def _method(code: str) -> str:
+    from accounts.models import Payment
+
+    try:
+        return str(Payment.Method(code).label)
+    except ValueError:
+        return code
+
+
+# --- ledger notes -------------------------------------------------------------------
+
+
+def _deposit_refund(params: dict) -> str:
+    fees = []
+    if Decimal(params.get("overdue_fee", "0")) > ZERO:
+        fees.append(_("overdue fee %(amount)s") % {"amount": _money(params["overdue_fee"])})
+    if Decimal(params.get("cross_location_fee", "0")) > ZERO:
+        fees.append(_("one-way fee %(amount)s") % {"amount": _money(params["cross_location_fee"])})
+    if Decimal(params.get("damage_fee", "0")) > ZERO:
+        fees.append(_("damage fee %(amount)s") % {"amount": _money(params["damage_fee"])})
+    if fees:
+        return _("Deposit refund, less %(fees)s") % {"fees": ", ".join(fees)}
+    return _("Deposit refund")
+
+
+DESCRIPTIONS = {
+    "order": lambda p: _("Order #%(order)s") % {"order": p["order"]},
+    "online_payment": lambda p: _("Online payment"),
+    "counter_payment": lambda p: _("Paid at the counter"),
+    "manual_refund": lambda p: _("Manual refund: %(reason)s") % {"reason": p["reason"]},
+    "refund_cancellation": lambda p: _("Refund on cancellation: %(reason)s") % {"reason": p["reason"]},
+    "refund_late_payment": lambda p: _("Refund of a payment the order could no longer use"),
+    "refund_repriced": lambda p: _("Refund of the one-way fee dropped at hand-over"),
+    "refund_deposit": _deposit_refund,
+}
+
+
+@dataclass(frozen=True)
+class Words:
+    """A ledger note as code and params; ``str()`` renders it in the active language."""
+
+    code: str
+    params: dict = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return description_text(self.code, self.params)
+
+    def in_default_language(self) -> str:
+        with translation.override(settings.LANGUAGE_CODE):
+            return str(self)
+
+
+def description_text(code: str, params: dict, stored: str = "") -> str:
+    """A payment's note in the active language; ``stored`` when the code is unknown."""
+    render = DESCRIPTIONS.get(code)
+    if render is None:
+        return stored
+    try:
+        return render(params or {})
+    except (KeyError, ValueError, ArithmeticError):
+        return stored
+
+
+# --- notices ------------------------------------------------------------------------
+
+
+def _cancelled(p: dict) -> tuple[str, str]:
+    message = _("Reason: %(reason)s.") % {"reason": p["reason"]}
+    if Decimal(p.get("fee", "0")) > ZERO:
+        message += " " + _("A cancellation fee of %(fee)s is kept from what was paid.") % {"fee": _money(p["fee"])}
+    if Decimal(p.get("refunded", "0")) > ZERO:
+        message += " " + _("%(amount)s will be refunded.") % {"amount": _money(p["refunded"])}
+    if Decimal(p.get("manual", "0")) > ZERO:
+        message += " " + _("%(amount)s will be handed back to you at the %(store)s counter.") % {
+            "amount": _money(p["manual"]),
+            "store": p.get("store", ""),
+        }
+    return _("Order #%(order)s cancelled") % {"order": p["order"]}, message
+
+
+def _returned(p: dict) -> tuple[str, str]:
+    message = _("Thank you for driving with us.")
+    if Decimal(p.get("remaining", "0")) > ZERO:
+        message += " " + _("%(amount)s is still to be paid for fees found at return.") % {
+            "amount": _money(p["remaining"])
+        }
+    return _("Order #%(order)s returned") % {"order": p["order"]}, message
+
+
+def _payment_failed(p: dict) -> tuple[str, str]:
+    reason = p.get("reason") or (
+        _("The payment was cancelled.") if p.get("outcome") == "cancelled" else _("The payment was declined.")
+    )
+    return (
+        _("Payment for order #%(order)s did not go through") % {"order": p["order"]},
+        _("Reason: %(reason)s. You can pay again from the order page.") % {"reason": reason},
+    )
+
+
+def _refund_issued(p: dict) -> tuple[str, str]:
+    note = description_text(p.get("code", ""), p.get("params") or {}, stored=p.get("description", ""))
+    return (
+        _("Refund of %(amount)s issued") % {"amount": _money(p["amount"])},
+        _("Order #%(order)s: %(description)s. The money goes back to your %(method)s.")
+        % {"order": p["order"], "description": note, "method": _method(p["method"])},
+    )
+
+
+NOTICES = {
+    "payment_received": lambda p: (
+        _("Payment of %(amount)s received") % {"amount": _money(p["amount"])},
+        _("Order #%(order)s: thank you, your %(method)s payment went through.")
+        % {"order": p["order"], "method": _method(p["method"])},
+    ),
+    "counter_payment_received": lambda p: (
+        _("Payment of %(amount)s received") % {"amount": _money(p["amount"])},
+        _("Order #%(order)s was paid at the counter.") % {"order": p["order"]},
+    ),
+    "payment_failed": _payment_failed,
+    "refund_issued": _refund_issued,
+    "rental_overdue": lambda p: (
+        _("Order #%(order)s is overdue") % {"order": p["order"]},
+        _("The car was due back at %(end)s. Late returns are charged per started day.") % {"end": _when(p["end"])},
+    ),
+    "lapsed": lambda p: (
+        _("Order #%(order)s cancelled: not paid in time") % {"order": p["order"]},
+        _(
+            "The booking was held until %(deadline)s and nothing had been paid by then, so the car was "
+            "released. You are welcome to book again."
+        )
+        % {"deadline": _when(p["deadline"])},
+    ),
+    "cancelled": _cancelled,
+    "returned": _returned,
+}
+
+
+def notice_text(kind: str, params: dict, stored: tuple[str, str] = ("", "")) -> tuple[str, str]:
+    """``(title, message)`` of a notice in the active language; ``stored`` when the kind is unknown."""
+    render = NOTICES.get(kind)
+    if render is None:
+        return stored
+    try:
+        return render(params or {})
+    except (KeyError, ValueError, ArithmeticError):
+        return stored
+
+
+def notice_in_default_language(kind: str, params: dict) -> tuple[str, str]:
+    with translation.override(settings.LANGUAGE_CODE):
+        return notice_text(kind, params)
