@@ -10,7 +10,7 @@ AXE_VERSION ?= 4.14.1
 AXE_DIR := $(VENV)/axe
 AXE_JS := $(AXE_DIR)/node_modules/axe-core/axe.min.js
 
-.PHONY: run test venv browser check test-sqlite test-postgres clean messages
+.PHONY: run serve test venv browser check test-sqlite test-postgres clean messages
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,27 @@ run: venv
 	env -u DATABASE_URL $(PY) manage.py migrate --noinput
 	env -u DATABASE_URL $(PY) manage.py seed_demo
 	env -u DATABASE_URL $(PY) manage.py runserver 127.0.0.1:8000
+
+## make serve: the production-like profile on this machine: DEBUG off, PostgreSQL,
+## Redis, static files by whitenoise, gunicorn on 127.0.0.1:$PORT; Ctrl-C stops it.
+## Plain HTTP on loopback, so HTTPS redirect, HSTS and secure cookies are off here
+## (behind a TLS proxy in production they stay on: see the README).
+SERVE_DATABASE_URL ?= $(PG_URL)
+SERVE_REDIS_URL ?= redis://127.0.0.1:6379/0
+serve: venv
+	@test -s .serve-secrets || { printf 'SECRET_KEY=%s\nPAYMENT_SANDBOX_SECRET=%s\n' \
+	  "$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+	  "$$($(PY) -c 'import secrets; print(secrets.token_hex(32))')" > .serve-secrets; }
+	@set -a; . ./.serve-secrets; set +a; \
+	export DEBUG=false ALLOWED_HOSTS="$${ALLOWED_HOSTS:-127.0.0.1,localhost}" \
+	  DATABASE_URL="$${DATABASE_URL:-$(SERVE_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(SERVE_REDIS_URL)}" \
+	  SECURE_SSL_REDIRECT=false SECURE_HSTS_SECONDS=0 SESSION_COOKIE_SECURE=false CSRF_COOKIE_SECURE=false \
+	  PAYMENT_SANDBOX_ENABLED=true; \
+	$(PY) -m car_rental_system.pg_ready "$$DATABASE_URL" --create || { echo "make serve needs PostgreSQL"; exit 1; }; \
+	$(PY) manage.py migrate --noinput && $(PY) manage.py collectstatic --noinput -v 0 && $(PY) manage.py seed_demo && \
+	echo "serving http://127.0.0.1:$${PORT:-8000} (Ctrl-C stops it)" && \
+	exec $(VENV)/bin/gunicorn car_rental_system.wsgi --workers "$${WEB_CONCURRENCY:-2}" \
+	  --bind "127.0.0.1:$${PORT:-8000}" --graceful-timeout 10
 
 ## Debian's Chromium, CJK fonts and axe-core for the browser tests (skipped with a reason when absent)
 browser:

@@ -6,6 +6,7 @@ Every page is scoped to the signed-in customer (another customer's order is a
 from the Payment ledger through ``accounts.selectors``.
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.views import LoginView, LogoutView
@@ -16,6 +17,8 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from django_ratelimit.decorators import ratelimit
 
 from accounts import selectors, services
 from accounts.forms import RegistrationForm, ReviewForm
@@ -37,6 +40,35 @@ def _safe_next(request, fallback: str) -> str:
 # --- sign-up, sign-in, sign-out -----------------------------------------------------
 
 
+def _setting_rate(name: str):
+    """A django-ratelimit rate read from settings when used (tests change it)."""
+    return lambda group, request: getattr(settings, name)
+
+
+def _posted_username(group, request) -> str:
+    # One bucket per name, whatever its case (usernames are unique ignoring case).
+    return (request.POST.get("username") or "").strip().lower()
+
+
+def rate_limited_by_ip_and_username(prefix: str):
+    """Limit POSTs per client IP and per username (SPEC §15); over the limit
+    the RatelimitMiddleware shows the readable 429 page. GETs are never limited."""
+
+    def decorate(view):
+        view = ratelimit(
+            group=f"{prefix}-username",
+            key=_posted_username,
+            rate=_setting_rate(f"{prefix.upper()}_RATE_PER_USERNAME"),
+            method="POST",
+        )(view)
+        return ratelimit(
+            group=f"{prefix}-ip", key="ip", rate=_setting_rate(f"{prefix.upper()}_RATE_PER_IP"), method="POST"
+        )(view)
+
+    return decorate
+
+
+@rate_limited_by_ip_and_username("register")
 @require_http_methods(["GET", "POST"])
 def register(request):
     """Create the login and its Customer profile, sign in, continue to ``next``."""
@@ -78,7 +110,7 @@ class SiteLoginView(LoginView):
         return super().get_default_redirect_url()
 
 
-login_view = SiteLoginView.as_view()
+login_view = rate_limited_by_ip_and_username("login")(SiteLoginView.as_view())
 logout_view = LogoutView.as_view()
 
 

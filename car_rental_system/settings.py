@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -27,9 +28,19 @@ def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-secret-key-change-me")
+DEVELOPMENT_SECRET_KEY = "dev-only-insecure-secret-key-change-me"
+SECRET_KEY = os.environ.get("SECRET_KEY", DEVELOPMENT_SECRET_KEY)
 DEBUG = env_bool("DEBUG", True)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,testserver")
+if not DEBUG:
+    # Production refuses to start on development defaults (SPEC §15).
+    if not SECRET_KEY or SECRET_KEY == DEVELOPMENT_SECRET_KEY or len(SECRET_KEY) < 32:
+        raise ImproperlyConfigured(
+            "DEBUG is off: set SECRET_KEY to a secret of your own (at least 32 characters), "
+            "not the development default."
+        )
+    if not os.environ.get("ALLOWED_HOSTS", "").strip():
+        raise ImproperlyConfigured("DEBUG is off: set ALLOWED_HOSTS to the host names this site answers to.")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
@@ -49,7 +60,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "car_rental_system.request_context.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -57,6 +70,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_ratelimit.middleware.RatelimitMiddleware",
 ]
 
 ROOT_URLCONF = "car_rental_system.urls"
@@ -111,6 +125,9 @@ if REDIS_URL:
             "KEY_PREFIX": "car_rental",
         }
     }
+    # Sessions live in the shared cache, written through to the database so a
+    # cache restart logs nobody out.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -150,6 +167,34 @@ X_FRAME_OPTIONS = "DENY"
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+    # Behind a TLS-terminating proxy: HTTPS only, HSTS, and the proxy's word on
+    # the scheme (SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO,https").
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]  # probes speak plain HTTP inside the network
+    # Hashed, compressed static files served by whitenoise (collectstatic first).
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+proxy_header = env_list("SECURE_PROXY_SSL_HEADER", "")
+if len(proxy_header) == 2:
+    SECURE_PROXY_SSL_HEADER = tuple(proxy_header)
+
+# --- Rate limits (django-ratelimit; SPEC §15) ---------------------------------
+# POSTs to the login and registration pages, per client IP and per username.
+# The counters live in the default cache: Redis in production, so every web
+# host shares them. Behind a proxy, RATELIMIT_IP_META_KEY names the header
+# with the client address (e.g. HTTP_X_REAL_IP).
+LOGIN_RATE_PER_IP = os.environ.get("LOGIN_RATE_PER_IP", "50/h")
+LOGIN_RATE_PER_USERNAME = os.environ.get("LOGIN_RATE_PER_USERNAME", "10/h")
+REGISTER_RATE_PER_IP = os.environ.get("REGISTER_RATE_PER_IP", "20/h")
+REGISTER_RATE_PER_USERNAME = os.environ.get("REGISTER_RATE_PER_USERNAME", "10/h")
+RATELIMIT_VIEW = "car_rental_system.views.rate_limited"
+if os.environ.get("RATELIMIT_IP_META_KEY"):
+    RATELIMIT_IP_META_KEY = os.environ["RATELIMIT_IP_META_KEY"]
 
 # --- Money rules (SPEC §4) ----------------------------------------------------
 MEMBER_DISCOUNTS = {
@@ -181,17 +226,40 @@ PAYMENT_CALLBACK_TOLERANCE_SECONDS = int(os.environ.get("PAYMENT_CALLBACK_TOLERA
 # print every request error a second time through its default console handler
 # (DEBUG) before propagating here, so it gets no handler of its own. A 403 logs
 # one line (besides runserver's access line), without a traceback.
+# JSON lines in production (LOG_FORMAT=json, the default with DEBUG off), one
+# object per record with time, level, logger, message, the request id and the
+# user id; request lines also carry method, path, status and duration_ms.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"permission_denied_without_traceback": {"()": "car_rental_system.log_filters.PermissionDeniedWithoutTraceback"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(user_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            "datefmt": "%Y-%m-%dT%H:%M:%S%z",
+        },
+    },
+    "filters": {
+        "request_context": {"()": "car_rental_system.request_context.RequestContextFilter"},
+        "permission_denied_without_traceback": {"()": "car_rental_system.log_filters.PermissionDeniedWithoutTraceback"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+            "filters": ["request_context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django": {"handlers": [], "level": os.environ.get("LOG_LEVEL", "INFO"), "propagate": True},
         "django.request": {"filters": ["permission_denied_without_traceback"]},
         "django.db.backends": {"level": "WARNING"},
+        # runserver's own access line; the request middleware logs each request
+        "django.server": {"level": "WARNING"},
     },
 }
 

@@ -1,6 +1,9 @@
 import logging
+import uuid
 
+from django.conf import settings
 from django.contrib import admin
+from django.core.cache import cache
 from django.db import connection
 from django.http import HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import render
@@ -16,7 +19,8 @@ logger = logging.getLogger(__name__)
 @never_cache
 @require_GET
 def healthz(request):
-    """200 when the app and its database answer, 503 otherwise."""
+    """200 when the process lives and its database answers, 503 otherwise
+    (``/readyz`` also checks the cache and the broker)."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -25,6 +29,56 @@ def healthz(request):
         logger.exception("health check: database unreachable")
         return JsonResponse({"status": "error", "database": "unreachable"}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})
+
+
+@never_cache
+@require_GET
+def readyz(request):
+    """200 when the database, the cache and (where one is configured) the job
+    broker answer; 503 naming the ones that did not."""
+    checks = {"database": _database_answers, "cache": _cache_answers}
+    if getattr(settings, "CELERY_BROKER_URL", ""):
+        checks["broker"] = _broker_answers
+    results = {}
+    for name, check in checks.items():
+        try:
+            check()
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+            logger.warning("readiness check: %s unreachable (%s)", name, exc.__class__.__name__)
+            results[name] = "unreachable"
+        else:
+            results[name] = "ok"
+    failed = sorted(name for name, result in results.items() if result != "ok")
+    body = {"status": "ok" if not failed else "unavailable", **results}
+    if failed:
+        body["failed"] = failed
+    return JsonResponse(body, status=503 if failed else 200)
+
+
+def _database_answers() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+def _cache_answers() -> None:
+    key = f"readyz:{uuid.uuid4().hex}"
+    cache.set(key, "1", 10)
+    if cache.get(key) != "1":
+        raise RuntimeError("the cache did not keep a value")
+    cache.delete(key)
+
+
+def _broker_answers() -> None:
+    from kombu import Connection
+
+    with Connection(settings.CELERY_BROKER_URL, connect_timeout=2) as conn:
+        conn.ensure_connection(max_retries=1)
+
+
+def rate_limited(request, exception=None):
+    """Too many attempts (login, registration): a readable page, status 429."""
+    return render(request, "errors/429.html", status=429)
 
 
 @require_safe

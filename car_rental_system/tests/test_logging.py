@@ -26,10 +26,14 @@ def test_a_403_logs_one_line_without_a_traceback(client, console):
     response = client.get("/admin/accounts/payment/dashboard/")
 
     assert response.status_code == 403
+    # the refusal itself, once, plus the access line every request writes
+    request_id = response["X-Request-ID"]
     lines = console.getvalue().splitlines()
-    assert lines == [line for line in lines if "Forbidden (Permission denied): /admin/accounts/payment/dashboard/" in line]
-    assert len(lines) == 1
-    assert "WARNING django.request" in lines[0]
+    refusals = [line for line in lines if "Forbidden (Permission denied): /admin/accounts/payment/dashboard/" in line]
+    assert len(refusals) == 1
+    assert "WARNING django.request" in refusals[0] and request_id in refusals[0]
+    assert lines == [refusals[0], lines[-1]]
+    assert "INFO car_rental_system.request" in lines[-1] and "GET /admin/accounts/payment/dashboard/ 403" in lines[-1]
     assert "Traceback" not in console.getvalue()
     # and only once: Django's own console handler (DEBUG) would print it again
     assert logging.getLogger("django").handlers == []
