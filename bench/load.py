@@ -1,0 +1,243 @@
+"""Load figures of the production-like profile (`make serve`), on this machine.
+
+Start `make serve` first (same DATABASE_URL; PORT defaults to 8000), then:
+
+    .venv/bin/python bench/load.py                     # 10 s per page, 8 clients
+    .venv/bin/python bench/load.py --seconds 5 --clients 4 --callbacks-per-second 100
+
+It starts nothing itself: it writes its own data (a customer with 200 orders,
+one charge per callback to send) through the ORM into the server's database,
+then sends bounded load to 127.0.0.1 only, page after page, and prints
+requests/s, p50/p95/p99 latency and errors for /healthz, the car list, a
+logged-in order detail, a logged-in consumption report, and signed sandbox
+callbacks for distinct charges paced at a fixed rate. Last, it checks that
+every order it touched has stored figures equal to its ledger.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def serve_environment() -> None:
+    """The environment `make serve` runs with (its generated secrets included)."""
+    secrets_file = ROOT / ".serve-secrets"
+    if secrets_file.exists():
+        for line in secrets_file.read_text().splitlines():
+            name, _, value = line.partition("=")
+            os.environ.setdefault(name, value)
+    os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/car_rental")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "car_rental_system.settings")
+
+
+class Client:
+    """One keep-alive HTTP connection to the server, with a session cookie."""
+
+    def __init__(self, port: int, cookie: str = ""):
+        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.cookie = cookie
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None) -> int:
+        headers = dict(headers or {})
+        if self.cookie:
+            headers["Cookie"] = self.cookie
+        try:
+            self.conn.request(method, path, body=body, headers=headers)
+            response = self.conn.getresponse()
+            response.read()
+            return response.status
+        except (OSError, http.client.HTTPException):
+            self.conn.close()
+            return 0
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+
+
+def run_for(seconds: float, clients: int, make_client, path: str, expect: int = 200) -> dict:
+    stop_at = time.perf_counter() + seconds
+    latencies, errors = [], []
+    lock = threading.Lock()
+
+    def worker():
+        client = make_client()
+        mine, bad = [], 0
+        while time.perf_counter() < stop_at:
+            started = time.perf_counter()
+            status = client.request("GET", path)
+            mine.append(time.perf_counter() - started)
+            bad += status != expect
+        with lock:
+            latencies.extend(mine)
+            errors.append(bad)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        for _ in range(clients):
+            pool.submit(worker)
+    elapsed = time.perf_counter() - started
+    return summary(latencies, sum(errors), elapsed)
+
+
+def summary(latencies: list[float], errors: int, elapsed: float) -> dict:
+    return {
+        "requests": len(latencies),
+        "rps": len(latencies) / elapsed,
+        "p50": percentile(latencies, 0.50) * 1000,
+        "p95": percentile(latencies, 0.95) * 1000,
+        "p99": percentile(latencies, 0.99) * 1000,
+        "errors": errors,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    parser.add_argument("--seconds", type=float, default=10.0, help="load per page (default 10)")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent clients per page (default 8)")
+    parser.add_argument("--callbacks-per-second", type=int, default=100)
+    parser.add_argument("--orders", type=int, default=200, help="orders of the report's customer (default 200)")
+    args = parser.parse_args()
+
+    serve_environment()
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.utils import timezone
+
+    from accounts.models import Payment
+    from accounts.providers import sandbox
+    from customers.models import Customer
+    from rentals.models import Rental
+    from vehicles.models import Location, Vehicle
+
+    # --- data ---------------------------------------------------------------------
+    stamp = f"{int(time.time())}"
+    store, _ = Location.objects.get_or_create(name="压测门店", defaults={"city": "上海", "address": "bench"})
+    car = Vehicle.objects.create(
+        plate_number=f"压{stamp[-6:]}", brand="Bench", model="Load", year=2026, seats=5,
+        daily_rate=Decimal("300.00"), deposit_amount=Decimal("2000.00"), location=store,
+    )
+    user = get_user_model().objects.create_user(username=f"load{stamp}", password=None)
+    customer = Customer.objects.create(user=user, name="压测客户", phone="13800138000")
+    # history in the past; the bookings paid by callbacks start ahead (so the
+    # status refresh of the page views leaves them alone)
+    past = timezone.now() - timedelta(days=3 * args.orders + 10)
+    ahead = timezone.now() + timedelta(days=1)
+    rentals = []
+    total = args.orders + int(args.seconds * args.callbacks_per_second)
+    for n in range(total):
+        start = past + timedelta(days=3 * n) if n < args.orders else ahead + timedelta(days=3 * (n - args.orders))
+        rental = Rental(customer=customer, vehicle=car, pickup_location=store, return_location=store,
+                        start_time=start, end_time=start + timedelta(days=2),
+                        status=Rental.Status.COMPLETED if n < args.orders else Rental.Status.PENDING)
+        rental.apply_quote()
+        rentals.append(rental)
+    Rental.objects.bulk_create(rentals, batch_size=500)
+    rentals = list(Rental.objects.filter(customer=customer).order_by("start_time"))
+    history, to_pay = rentals[: args.orders], rentals[args.orders :]
+    now = timezone.now()
+    Payment.objects.bulk_create(
+        [Payment(rental=r, user=user, amount=r.order_total, payment_method="ALIPAY", status="PAID",
+                 transaction_id=f"PAYLOAD{stamp}{r.pk:08d}", provider="sandbox", paid_at=now) for r in history]
+        + [Payment(rental=r, user=user, amount=r.order_total, payment_method="WECHAT", status="PENDING",
+                   transaction_id=f"PAYLOAD{stamp}{r.pk:08d}", provider="sandbox",
+                   expires_at=now + timedelta(hours=2)) for r in to_pay],
+        batch_size=500,
+    )
+    for rental in history:
+        rental.refresh_financials()
+    session = SessionStore()
+    session["_auth_user_id"] = str(user.pk)
+    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+    session["_auth_user_hash"] = user.get_session_auth_hash()
+    session.create()
+    cookie = f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
+    detail = history[-1].get_absolute_url()
+
+    # --- load ------------------------------------------------------------------------
+    def anonymous():
+        return Client(args.port)
+
+    def signed_in():
+        return Client(args.port, cookie)
+
+    if anonymous().request("GET", "/readyz") != 200:
+        print(f"nothing answers /readyz on 127.0.0.1:{args.port}: start `make serve` first", file=sys.stderr)
+        return 2
+    pages = [
+        ("/healthz", anonymous, "/healthz"),
+        ("car list /vehicles/", anonymous, "/vehicles/"),
+        ("order detail (signed in)", signed_in, detail),
+        (f"consumption report, {args.orders} orders (signed in)", signed_in, "/accounts/consumption-report/"),
+    ]
+    results = {}
+    for label, make_client, path in pages:
+        anonymous().request("GET", path)  # warm up
+        results[label] = run_for(args.seconds, args.clients, make_client, path)
+
+    # signed sandbox callbacks for distinct charges, paced at a fixed rate
+    interval = 1 / args.callbacks_per_second
+    latencies, errors, lock = [], [0], threading.Lock()
+
+    def deliver(index: int, charge: Payment):
+        body = json.dumps({"event_id": f"load-{charge.transaction_id}", "transaction_id": charge.transaction_id,
+                           "status": "succeeded", "amount": str(charge.amount)}, separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json",
+                   "X-Sandbox-Signature": sandbox.signature_header(body, int(time.time()))}
+        started = time.perf_counter()
+        status = Client(args.port).request("POST", "/api/payments/callback/sandbox/", body, headers)
+        with lock:
+            latencies.append(time.perf_counter() - started)
+            errors[0] += status != 200
+
+    charges = list(Payment.objects.filter(rental__in=to_pay, status="PENDING").order_by("pk"))
+    started = time.perf_counter()
+    with ThreadPoolExecutor(32) as pool:
+        for index, charge in enumerate(charges):
+            delay = started + index * interval - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit(deliver, index, charge)
+    results[f"sandbox callbacks, {args.callbacks_per_second}/s paced"] = summary(
+        latencies, errors[0], time.perf_counter() - started
+    )
+
+    # --- report ------------------------------------------------------------------------
+    print(f"{'page':<44} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for label, r in results.items():
+        print(f"{label:<44} {r['requests']:>9,} {r['rps']:>8.1f} {r['p50']:>8.1f} {r['p95']:>8.1f} {r['p99']:>8.1f} {r['errors']:>7}")
+    health = results["/healthz"]["rps"]
+    print(f"order detail / healthz throughput: {results['order detail (signed in)']['rps'] / health:.0%}")
+
+    drift = []
+    for rental in Rental.objects.filter(customer=customer):
+        stored = (rental.amount_paid, rental.amount_refunded, rental.settlement_status)
+        rental.refresh_financials(save=False)
+        if stored != (rental.amount_paid, rental.amount_refunded, rental.settlement_status):
+            drift.append(rental.pk)
+    paid = Payment.objects.filter(rental__in=to_pay, status="PAID").count()
+    print(f"callbacks applied: {paid} of {len(to_pay)}; orders whose stored figures differ from the ledger: {len(drift)}")
+    return 1 if drift else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
