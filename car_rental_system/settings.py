@@ -70,6 +70,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_ratelimit.middleware.RatelimitMiddleware",
 ]
 
@@ -182,6 +183,23 @@ if not DEBUG:
 proxy_header = env_list("SECURE_PROXY_SSL_HEADER", "")
 if len(proxy_header) == 2:
     SECURE_PROXY_SSL_HEADER = tuple(proxy_header)
+
+# --- Content security policy (django-csp) --------------------------------------
+# Scripts, styles, fonts and images come from this site only (Bootstrap and
+# Chart.js are vendored): no inline script or style anywhere, and no framing.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 # --- Rate limits (django-ratelimit; SPEC §15) ---------------------------------
 # POSTs to the login and registration pages, per client IP and per username.
