@@ -17,7 +17,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts import admin_views
 from accounts.models import CallbackReceipt, Notification, Payment, PaymentEvent, Review
 from car_rental_system.admin_dates import BoundedDateFiltersMixin, CalendarDateHierarchyMixin
-from car_rental_system.admin_search import ExactSearchMixin, as_id
+from car_rental_system.admin_search import CachedValuesFieldListFilter, ExactSearchMixin, as_id
 from rentals.admin import AuditColumns, EventCodeFilter, ReadOnlyInline, customers_by_phone_or_name, money_column
 from rentals.models import Rental
 
@@ -88,7 +88,7 @@ class PaymentAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, ReadOnlyAdmin):
         "paid_at",
     )
     amount_display = money_column("amount", model=Payment)
-    list_filter = ("transaction_type", "status", "payment_method", "provider")
+    list_filter = ("transaction_type", "status", "payment_method", ("provider", CachedValuesFieldListFilter))
     # Searched by search_conditions(): transaction id, provider reference, order
     # number and phone exactly, or part of the customer's name.
     search_fields = ("=transaction_id", "=provider_reference", "=rental__id", "=rental__customer__phone", "rental__customer__name")
@@ -144,7 +144,7 @@ class PaymentEventAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, AuditColum
         "provider",
         "actor_display",
     )
-    list_filter = (PaymentEventFilter, "provider", "to_status")
+    list_filter = (PaymentEventFilter, ("provider", CachedValuesFieldListFilter), ("to_status", CachedValuesFieldListFilter))
     fields = (
         "payment",
         "rental",
@@ -180,7 +180,7 @@ class PaymentEventAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, AuditColum
 class CallbackReceiptAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     list_display = ("created_at", "provider", "event_id", "payment")
-    list_filter = ("provider",)
+    list_filter = (("provider", CachedValuesFieldListFilter),)
     search_fields = ("=event_id", "=payment__transaction_id")
     list_select_related = ("payment",)
 

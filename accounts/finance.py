@@ -14,7 +14,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Case, Count, DecimalField, Exists, ExpressionWrapper, F, IntegerField, OuterRef, Q, Sum, Value, When
+from django.db.models import Case, Count, DecimalField, Exists, ExpressionWrapper, F, IntegerField, OuterRef, Q, Sum, Value, When, Window
 from django.db.models.functions import Greatest, Least, Round
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -140,11 +140,10 @@ def _with_balances(qs):
 
 def not_settled():
     """Orders whose settlement is not SETTLED. A SETTLED order is closed and square
-    (nothing remaining, no refund due, §4), so the balance lists read only the
-    others, through the settlement index (an ``IN``, which an index serves,
-    rather than a ``<>``, which it doesn't)."""
-    open_statuses = [value for value in Rental.SettlementStatus.values if value != Rental.SettlementStatus.SETTLED]
-    return Rental.objects.filter(settlement_status__in=open_statuses)
+    (nothing remaining, no refund due, no deposit held, §4), so the balances read
+    only the others, from the partial index ``rental_open_balances`` (which the
+    database uses for exactly this condition)."""
+    return Rental.objects.exclude(settlement_status=Rental.SettlementStatus.SETTLED)
 
 
 def outstanding_balances(limit: int | None = 100):
@@ -174,15 +173,46 @@ def refunds_due(limit: int | None = 100):
     return qs[:limit] if limit else qs
 
 
-def balance_totals() -> dict[str, Decimal]:
-    outstanding = outstanding_balances(limit=None).aggregate(total=Sum("remaining_raw"), count=Count("pk"))
-    due = refunds_due(limit=None).aggregate(total=Sum("refund_due_raw"), count=Count("pk"))
+def listed_with_total(qs, amount: str, limit: int) -> tuple[list, Decimal, int]:
+    """The first ``limit`` rows of a balance list, the total of ``amount`` and the
+    number of rows over the whole list.
+
+    The order numbers, the total and the count come from one query (the total
+    and the count are window functions over every row the list filters in,
+    before LIMIT) that needs no column outside the settlement index; the listed
+    orders are then read by their primary keys."""
+    top = list(
+        qs.annotate(list_total=Window(Sum(amount)), list_count=Window(Count("pk"))).values_list(
+            "pk", "list_total", "list_count"
+        )[:limit]
+    )
+    if not top:
+        return [], ZERO, 0
+    listed = {row.pk: row for row in qs.filter(pk__in=[pk for pk, _total, _count in top])}
+    return [listed[pk] for pk, _total, _count in top], quantize_money(top[0][1]), top[0][2]
+
+
+def balance_lists(limit: int = 100) -> dict:
+    """The outstanding and refund-due lists (largest first, ``limit`` rows each)
+    with their totals and counts over all orders."""
+    outstanding, outstanding_total, outstanding_count = listed_with_total(
+        outstanding_balances(limit=None), "remaining_raw", limit
+    )
+    due, due_total, due_count = listed_with_total(refunds_due(limit=None), "refund_due_raw", limit)
     return {
-        "outstanding_total": quantize_money(outstanding["total"] or ZERO),
-        "outstanding_count": outstanding["count"],
-        "refunds_due_total": quantize_money(due["total"] or ZERO),
-        "refunds_due_count": due["count"],
+        "outstanding": outstanding,
+        "refunds_due": due,
+        "balances": {
+            "outstanding_total": outstanding_total,
+            "outstanding_count": outstanding_count,
+            "refunds_due_total": due_total,
+            "refunds_due_count": due_count,
+        },
     }
+
+
+def balance_totals() -> dict[str, Decimal]:
+    return balance_lists(limit=1)["balances"]
 
 
 def deposit_held(rental: Rental) -> Decimal:
@@ -204,7 +234,8 @@ def deposits_held() -> dict:
     beyond_rent = Round(ExpressionWrapper(net_paid - rent_and_fees, output_field=MONEY), 2)
     held = Least(F("deposit"), Greatest(beyond_rent, Value(ZERO), output_field=MONEY), output_field=MONEY)
     sums = (
-        Rental.objects.filter(status__in=Rental.ACTIVE_STATUSES, deposit__gt=0, amount_paid__gt=0)
+        not_settled()
+        .filter(status__in=Rental.ACTIVE_STATUSES, deposit__gt=0, amount_paid__gt=0)
         .annotate(held=held)
         .filter(held__gt=0)
         .aggregate(total=Sum("held"), count=Count("pk"))
@@ -315,9 +346,7 @@ def dashboard(now: datetime | None = None) -> dict:
         "month_first": month_first,
         "today_revenue": revenue_between(*day_range(today, today)),
         "month_revenue": revenue_between(*day_range(month_first, today)),
-        "balances": balance_totals(),
-        "outstanding": list(outstanding_balances()),
-        "refunds_due": list(refunds_due()),
+        **balance_lists(),
         "deposits_held": deposits_held(),
         "monitoring": monitoring(today=today),
         "daily": daily_net_revenue(today=today),

@@ -158,9 +158,9 @@ class Rental(models.Model):
             models.Index(fields=["customer", "-created_at"], name="rental_customer_created"),
             # The admin's date drill-down.
             models.Index(fields=["start_time"], name="rental_start"),
-            # The settlement filter, and the finance dashboard's balances: it reads
-            # only the orders not settled, from this index alone (every column
-            # the balances need is in it).
+            # The finance dashboard's balances and deposits read only the orders
+            # not settled, from this index alone: it holds every column they
+            # need, and only the rows that aren't SETTLED.
             models.Index(
                 fields=[
                     "settlement_status",
@@ -175,6 +175,7 @@ class Rental(models.Model):
                     "amount_paid",
                     "amount_refunded",
                 ],
+                condition=~Q(settlement_status="SETTLED"),
                 name="rental_open_balances",
             ),
         ]
