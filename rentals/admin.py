@@ -17,8 +17,8 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Payment
 from car_rental_system.admin_dates import BoundedDateFiltersMixin, CalendarDateHierarchyMixin
 from car_rental_system.admin_search import ExactSearchMixin, as_id
-from customers.models import Customer
 from car_rental_system.money import ZERO, format_cny
+from customers.models import Customer
 from rentals import admin_board, admin_views
 from rentals.models import Rental, RentalEvent, status_label
 from vehicles.models import Vehicle
