@@ -186,8 +186,13 @@ class RentalEventInline(AuditColumns, ReadOnlyInline):
 
 
 def customers_by_phone_or_name(term: str):
-    """Customers with exactly this phone number, or whose name contains ``term``."""
-    return Customer.objects.filter(Q(phone=term) | Q(name__icontains=term)).values("pk")
+    """Customers with exactly this phone number, or whose name contains ``term``
+    (not for a term of digits only: that is an order or phone number, and "5"
+    shouldn't bring up 客户15)."""
+    matches = Q(phone=term)
+    if not term.isdigit():
+        matches |= Q(name__icontains=term)
+    return Customer.objects.filter(matches).values("pk")
 
 
 @admin.register(Rental)

@@ -178,6 +178,10 @@ def test_rental_search_is_exact_on_phone_plate_and_transaction_id(admin_client, 
 
     assert ids(part_of_phone) == []
     assert ids(part_of_tx) == []
+    # digits are an order or phone number, never a part of a name (客户15 for "15")
+    digits = "".join(ch for ch in target.customer.name if ch.isdigit())
+    by_digits, _ = get(admin_client, "/admin/rentals/rental/", {"q": digits})
+    assert ids(by_digits) == list(Rental.objects.filter(pk=int(digits)).values_list("pk", flat=True))
     # plates are stored in capitals; a plate typed in small letters still finds the car
     assert target.pk in ids(lower_plate)
 
