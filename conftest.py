@@ -62,8 +62,25 @@ def browser():
 
     with sync_playwright() as pw:
         chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=BROWSER_LAUNCH_ARGS)
-        yield chromium
+        yield _InstrumentedBrowser(chromium)
         chromium.close()
+
+
+class _InstrumentedBrowser:
+    """Chromium whose new contexts let the tests' own instruments in: axe-core
+    injected as an inline script and ``wait_for_function`` predicates would
+    break the site's content security policy, so contexts bypass it unless a
+    test asks for it (``bypass_csp=False``, as the CSP test does)."""
+
+    def __init__(self, browser):
+        self._browser = browser
+
+    def new_context(self, **options):
+        options.setdefault("bypass_csp", True)
+        return self._browser.new_context(**options)
+
+    def __getattr__(self, name):
+        return getattr(self._browser, name)
 
 
 @pytest.fixture(autouse=True)

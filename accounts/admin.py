@@ -9,14 +9,17 @@ and the CSV export hang off the Payment admin's URLs.
 from functools import update_wrapper
 
 from django.contrib import admin
+from django.db.models import Q
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts import admin_views
 from accounts.models import CallbackReceipt, Notification, Payment, PaymentEvent, Review
-from car_rental_system.admin_dates import BoundedDateFiltersMixin
-from rentals.admin import AuditColumns, EventCodeFilter, ReadOnlyInline, money_column
+from car_rental_system.admin_dates import BoundedDateFiltersMixin, CalendarDateHierarchyMixin
+from car_rental_system.admin_search import CachedValuesFieldListFilter, ExactSearchMixin, as_id
+from rentals.admin import AuditColumns, EventCodeFilter, ReadOnlyInline, customers_by_phone_or_name, money_column
+from rentals.models import Rental
 
 PAYMENT_EVENT_LABELS = PaymentEvent.LABELS
 
@@ -71,7 +74,7 @@ class PaymentEventInline(AuditColumns, ReadOnlyInline):
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdmin):
+class PaymentAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, ReadOnlyAdmin):
     list_display = (
         "transaction_id",
         "rental_display",
@@ -85,11 +88,25 @@ class PaymentAdmin(ReadOnlyAdmin):
         "paid_at",
     )
     amount_display = money_column("amount", model=Payment)
-    list_filter = ("transaction_type", "status", "payment_method", "provider")
-    search_fields = ("=transaction_id", "provider_reference", "=rental__id", "rental__customer__name", "rental__customer__phone")
+    list_filter = ("transaction_type", "status", "payment_method", ("provider", CachedValuesFieldListFilter))
+    # Searched by search_conditions(): transaction id, provider reference, order
+    # number and phone exactly, or part of the customer's name.
+    search_fields = ("=transaction_id", "=provider_reference", "=rental__id", "=rental__customer__phone", "rental__customer__name")
+    search_help_text = _(
+        "Transaction id, provider reference, order number or phone number (in full), or part of the customer's name."
+    )
     list_select_related = ("rental", "user")
     date_hierarchy = "created_at"
     inlines = (PaymentEventInline,)
+
+    def search_conditions(self, term: str) -> list[Q]:
+        rental_id = as_id(term)
+        return [
+            Q(transaction_id=term),
+            Q(provider_reference=term),
+            Q(rental_id=rental_id) if rental_id is not None else None,
+            Q(rental__in=Rental.objects.filter(customer__in=customers_by_phone_or_name(term)).values("pk")),
+        ]
 
     @admin.display(description=_("rental"), ordering="rental_id")
     def rental_display(self, obj: Payment):
@@ -115,7 +132,7 @@ class PaymentAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PaymentEvent)
-class PaymentEventAdmin(AuditColumns, ReadOnlyAdmin):
+class PaymentEventAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, AuditColumns, ReadOnlyAdmin):
     status_choices = Payment.Status
     list_display = (
         "created_at",
@@ -127,7 +144,7 @@ class PaymentEventAdmin(AuditColumns, ReadOnlyAdmin):
         "provider",
         "actor_display",
     )
-    list_filter = (PaymentEventFilter, "provider", "to_status")
+    list_filter = (PaymentEventFilter, ("provider", CachedValuesFieldListFilter), ("to_status", CachedValuesFieldListFilter))
     fields = (
         "payment",
         "rental",
@@ -140,9 +157,19 @@ class PaymentEventAdmin(AuditColumns, ReadOnlyAdmin):
         "payload",
     )
     readonly_fields = fields
-    search_fields = ("=payment__transaction_id", "=rental__id", "event")
+    search_fields = ("=payment__transaction_id", "=rental__id", "=event")
+    search_help_text = _("Transaction id, order number or event code (in full).")
     list_select_related = ("payment", "actor")
     date_hierarchy = "created_at"
+    change_list_template = "admin/change_list_drilldown.html"
+
+    def search_conditions(self, term: str) -> list[Q]:
+        rental_id = as_id(term)
+        return [
+            Q(payment__in=Payment.objects.filter(transaction_id=term).values("pk")),
+            Q(rental_id=rental_id) if rental_id is not None else None,
+            Q(event=term),
+        ]
 
     @admin.display(description=_("rental"), ordering="rental_id")
     def rental_display(self, obj: PaymentEvent):
@@ -151,8 +178,9 @@ class PaymentEventAdmin(AuditColumns, ReadOnlyAdmin):
 
 @admin.register(CallbackReceipt)
 class CallbackReceiptAdmin(ReadOnlyAdmin):
+    show_full_result_count = False
     list_display = ("created_at", "provider", "event_id", "payment")
-    list_filter = ("provider",)
+    list_filter = (("provider", CachedValuesFieldListFilter),)
     search_fields = ("=event_id", "=payment__transaction_id")
     list_select_related = ("payment",)
 
@@ -161,6 +189,7 @@ class CallbackReceiptAdmin(ReadOnlyAdmin):
 class NotificationAdmin(admin.ModelAdmin):
     """Notifications are written by the flows; staff read them and may mark them read."""
 
+    show_full_result_count = False
     list_display = ("created_at", "user", "notification_type", "title", "rental", "is_read")
     list_filter = ("notification_type", "is_read")
     search_fields = ("title", "user__username", "=rental__id")

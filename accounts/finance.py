@@ -14,8 +14,8 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Case, Count, DecimalField, Exists, ExpressionWrapper, F, OuterRef, Q, Sum, Value, When
-from django.db.models.functions import Greatest, Round, TruncDate
+from django.db.models import Case, Count, DecimalField, Exists, ExpressionWrapper, F, IntegerField, OuterRef, Q, Sum, Value, When, Window
+from django.db.models.functions import Greatest, Least, Round
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -75,24 +75,29 @@ def revenue_between(start: datetime, end: datetime) -> Revenue:
 
 
 def daily_net_revenue(*, days: int = MONITORING_DAYS, today: date | None = None) -> list[dict]:
-    """One row per local day, oldest first: revenue, refunds and net (days with no money are zero)."""
+    """One row per local day, oldest first: revenue, refunds and net (days with no money are zero).
+
+    The rows are read through the ``paid_at`` index and grouped by the local day
+    they fall in, found by comparing ``paid_at`` with the local midnights worked
+    out here: the database never converts a time zone row by row."""
     today = today or local_today()
     first = today - timedelta(days=days - 1)
-    start, end = day_range(first, today)
+    dates = [first + timedelta(days=offset) for offset in range(days)]
+    ends = [day_start(day + timedelta(days=1)) for day in dates]
+    day_index = Case(*(When(paid_at__lt=end, then=Value(index)) for index, end in enumerate(ends)), output_field=IntegerField())
     rows = (
-        Payment.objects.filter(paid_at__gte=start, paid_at__lt=end)
+        Payment.objects.filter(paid_at__gte=day_start(first), paid_at__lt=ends[-1])
         .filter(Q(transaction_type=CHARGE, status=PAID) | Q(transaction_type=REFUND, status=REFUNDED))
-        .annotate(day=TruncDate("paid_at", tzinfo=site_tz()))
+        .annotate(day=day_index)
         .values("day", "transaction_type")
         .annotate(total=Sum("amount"))
         .order_by()
     )
     by_day: dict[date, dict[str, Decimal]] = {}
     for row in rows:
-        by_day.setdefault(row["day"], {})[row["transaction_type"]] = quantize_money(row["total"])
+        by_day.setdefault(dates[row["day"]], {})[row["transaction_type"]] = quantize_money(row["total"])
     series = []
-    for offset in range(days):
-        day = first + timedelta(days=offset)
+    for day in dates:
         revenue = by_day.get(day, {}).get(CHARGE, ZERO)
         refunds = by_day.get(day, {}).get(REFUND, ZERO)
         series.append({"day": day, "revenue": revenue, "refunds": refunds, "net": quantize_money(revenue - refunds)})
@@ -133,14 +138,24 @@ def _with_balances(qs):
     )
 
 
+def not_settled():
+    """Orders whose settlement is not SETTLED. A SETTLED order is closed and square
+    (nothing remaining, no refund due, no deposit held, §4), so the balances read
+    only the others, from the partial index ``rental_open_balances`` (which the
+    database uses for exactly this condition)."""
+    return Rental.objects.exclude(settlement_status=Rental.SettlementStatus.SETTLED)
+
+
 def outstanding_balances(limit: int | None = 100):
     """Orders whose customer still owes money for a car already handed over, a
     return fee or a cancellation fee: remaining > 0 and not PENDING (an unpaid
-    booking is not a debt yet). Largest first."""
+    booking is not a debt yet). Largest first. The customers and cars of the
+    listed orders are fetched afterwards (prefetch): joined into the sort, SQLite
+    would read the orders car by car."""
     qs = (
-        _with_balances(Rental.objects.exclude(status=Rental.Status.PENDING))
+        _with_balances(not_settled().exclude(status=Rental.Status.PENDING))
         .filter(remaining_raw__gt=0)
-        .select_related("customer", "vehicle")
+        .prefetch_related("customer", "vehicle")
         .order_by("-remaining_raw", "pk")
     )
     return qs[:limit] if limit else qs
@@ -150,23 +165,54 @@ def refunds_due(limit: int | None = 100):
     """Orders where the company owes money back (refund_due > 0), largest first;
     the ones flagged for manual handling are among them."""
     qs = (
-        _with_balances(Rental.objects.all())
+        _with_balances(not_settled())
         .filter(refund_due_raw__gt=0)
-        .select_related("customer", "vehicle")
+        .prefetch_related("customer", "vehicle")
         .order_by("-refund_due_raw", "pk")
     )
     return qs[:limit] if limit else qs
 
 
-def balance_totals() -> dict[str, Decimal]:
-    outstanding = outstanding_balances(limit=None).aggregate(total=Sum("remaining_raw"), count=Count("pk"))
-    due = refunds_due(limit=None).aggregate(total=Sum("refund_due_raw"), count=Count("pk"))
+def listed_with_total(qs, amount: str, limit: int) -> tuple[list, Decimal, int]:
+    """The first ``limit`` rows of a balance list, the total of ``amount`` and the
+    number of rows over the whole list.
+
+    The order numbers, the total and the count come from one query (the total
+    and the count are window functions over every row the list filters in,
+    before LIMIT) that needs no column outside the settlement index; the listed
+    orders are then read by their primary keys."""
+    top = list(
+        qs.annotate(list_total=Window(Sum(amount)), list_count=Window(Count("pk"))).values_list(
+            "pk", "list_total", "list_count"
+        )[:limit]
+    )
+    if not top:
+        return [], ZERO, 0
+    listed = {row.pk: row for row in qs.filter(pk__in=[pk for pk, _total, _count in top])}
+    return [listed[pk] for pk, _total, _count in top], quantize_money(top[0][1]), top[0][2]
+
+
+def balance_lists(limit: int = 100) -> dict:
+    """The outstanding and refund-due lists (largest first, ``limit`` rows each)
+    with their totals and counts over all orders."""
+    outstanding, outstanding_total, outstanding_count = listed_with_total(
+        outstanding_balances(limit=None), "remaining_raw", limit
+    )
+    due, due_total, due_count = listed_with_total(refunds_due(limit=None), "refund_due_raw", limit)
     return {
-        "outstanding_total": quantize_money(outstanding["total"] or ZERO),
-        "outstanding_count": outstanding["count"],
-        "refunds_due_total": quantize_money(due["total"] or ZERO),
-        "refunds_due_count": due["count"],
+        "outstanding": outstanding,
+        "refunds_due": due,
+        "balances": {
+            "outstanding_total": outstanding_total,
+            "outstanding_count": outstanding_count,
+            "refunds_due_total": due_total,
+            "refunds_due_count": due_count,
+        },
     }
+
+
+def balance_totals() -> dict[str, Decimal]:
+    return balance_lists(limit=1)["balances"]
 
 
 def deposit_held(rental: Rental) -> Decimal:
@@ -178,17 +224,23 @@ def deposit_held(rental: Rental) -> Decimal:
 
 
 def deposits_held() -> dict:
-    """Deposits of PENDING/ONGOING/OVERDUE orders that have been paid."""
-    total, count = ZERO, 0
-    rentals = Rental.objects.filter(status__in=Rental.ACTIVE_STATUSES, deposit__gt=0, amount_paid__gt=0).only(
-        "total_amount", "deposit", "cross_location_fee", "overdue_fee", "damage_fee", "amount_paid", "amount_refunded"
+    """Deposits of PENDING/ONGOING/OVERDUE orders that have been paid: the sum of
+    :func:`deposit_held` over them, computed in the database (each order's part
+    rounded to the cent, as :func:`deposit_held` rounds it)."""
+    net_paid = ExpressionWrapper(F("amount_paid") - F("amount_refunded"), output_field=MONEY)
+    rent_and_fees = ExpressionWrapper(
+        F("total_amount") + F("cross_location_fee") + F("overdue_fee") + F("damage_fee"), output_field=MONEY
     )
-    for rental in rentals.iterator(chunk_size=500):
-        held = deposit_held(rental)
-        if held > ZERO:
-            total += held
-            count += 1
-    return {"total": quantize_money(total), "count": count}
+    beyond_rent = Round(ExpressionWrapper(net_paid - rent_and_fees, output_field=MONEY), 2)
+    held = Least(F("deposit"), Greatest(beyond_rent, Value(ZERO), output_field=MONEY), output_field=MONEY)
+    sums = (
+        not_settled()
+        .filter(status__in=Rental.ACTIVE_STATUSES, deposit__gt=0, amount_paid__gt=0)
+        .annotate(held=held)
+        .filter(held__gt=0)
+        .aggregate(total=Sum("held"), count=Count("pk"))
+    )
+    return {"total": quantize_money(sums["total"] or ZERO), "count": sums["count"]}
 
 
 # --- provider monitoring ------------------------------------------------------------
@@ -294,9 +346,7 @@ def dashboard(now: datetime | None = None) -> dict:
         "month_first": month_first,
         "today_revenue": revenue_between(*day_range(today, today)),
         "month_revenue": revenue_between(*day_range(month_first, today)),
-        "balances": balance_totals(),
-        "outstanding": list(outstanding_balances()),
-        "refunds_due": list(refunds_due()),
+        **balance_lists(),
         "deposits_held": deposits_held(),
         "monitoring": monitoring(today=today),
         "daily": daily_net_revenue(today=today),

@@ -142,6 +142,8 @@ class Payment(models.Model):
             models.Index(fields=["status", "expires_at"], name="payment_status_expires"),
             models.Index(fields=["created_at"], name="payment_created"),
             models.Index(fields=["paid_at"], name="payment_paid_at"),
+            # The admin's search by the provider's own reference.
+            models.Index(fields=["provider_reference"], name="payment_provider_reference"),
         ]
 
     def __str__(self) -> str:

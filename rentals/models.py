@@ -156,6 +156,28 @@ class Rental(models.Model):
             models.Index(fields=["status", "start_time"], name="rental_status_start"),
             models.Index(fields=["status", "end_time"], name="rental_status_end"),
             models.Index(fields=["customer", "-created_at"], name="rental_customer_created"),
+            # The admin's date drill-down.
+            models.Index(fields=["start_time"], name="rental_start"),
+            # The finance dashboard's balances and deposits read only the orders
+            # not settled, from this index alone: it holds every column they
+            # need, and only the rows that aren't SETTLED.
+            models.Index(
+                fields=[
+                    "settlement_status",
+                    "status",
+                    "total_amount",
+                    "deposit",
+                    "cross_location_fee",
+                    "overdue_fee",
+                    "damage_fee",
+                    "cancellation_fee",
+                    "goodwill_amount",
+                    "amount_paid",
+                    "amount_refunded",
+                ],
+                condition=~Q(settlement_status="SETTLED"),
+                name="rental_open_balances",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -51,7 +51,7 @@ def test_customer_and_staff_pages_report_no_csp_violation(browser, live_server, 
     )
     staff = StaffUserFactory(username="csp-clerk", is_superuser=True)
     base = live_server.url
-    context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
+    context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900}, bypass_csp=False)
     context.add_init_script(COLLECT_VIOLATIONS)
 
     page = _login(context, base, customer.user.username, "/accounts/orders/")
@@ -79,7 +79,7 @@ def test_customer_and_staff_pages_report_no_csp_violation(browser, live_server, 
     assert page.evaluate("window.__cspViolations") == []
     context.close()
 
-    context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900})
+    context = browser.new_context(locale="en-US", viewport={"width": 1280, "height": 900}, bypass_csp=False)
     context.add_init_script(COLLECT_VIOLATIONS)
     page = _login(context, base, staff.username, "/admin/")
     staff_pages = [

@@ -25,7 +25,9 @@ PRODUCTION_ENV = {
 def run_django(code: str, **env) -> subprocess.CompletedProcess:
     """Run ``code`` in a fresh Python process with Django set up under ``env``
     (the settings are read at start-up, so each case needs its own process)."""
-    base = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL")}
+    # (without what the test process itself sets, e.g. the browser tests' DJANGO_ALLOW_ASYNC_UNSAFE)
+    dropped = ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    base = {k: v for k, v in os.environ.items() if k not in dropped}
     script = "import django, os; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'car_rental_system.settings'); " + code
     return subprocess.run(
         [sys.executable, "-c", script], cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=120
