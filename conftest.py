@@ -155,3 +155,41 @@ def assert_ledger():
     from accounts.tests.assertions import assert_ledger_consistent
 
     return assert_ledger_consistent
+
+
+@pytest.fixture(autouse=True)
+def _flows_commit_inside_test_transactions(request, monkeypatch):
+    """A test that is not transactional runs in one transaction that is rolled
+    back at its end, so nothing registered with ``transaction.on_commit`` would
+    ever run and a refund would never reach its provider. There, a flow's
+    outermost ``atomic`` block ending well stands for its commit: the callbacks
+    it registered run then, as they would after a real commit (the ones of a
+    block that rolled back were already dropped by Django). Transactional
+    tests commit for real and need none of this."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or any(
+        name in request.fixturenames for name in ("transactional_db", "live_server")
+    )
+    if transactional:
+        return
+    from django.db import transaction
+
+    original_exit = transaction.Atomic.__exit__
+
+    def exit_and_commit(self, exc_type, exc_value, traceback):
+        result = original_exit(self, exc_type, exc_value, traceback)
+        conn = transaction.get_connection(self.using)
+        if (
+            exc_type is None
+            and not self._from_testcase
+            and conn.in_atomic_block
+            and not conn.needs_rollback
+            and conn.atomic_blocks
+            and all(block._from_testcase for block in conn.atomic_blocks)
+        ):
+            while conn.run_on_commit:
+                _sids, func, robust = conn.run_on_commit.pop(0)
+                func()
+        return result
+
+    monkeypatch.setattr(transaction.Atomic, "__exit__", exit_and_commit)

@@ -129,7 +129,10 @@ def _with_balances(qs):
     net_paid = ExpressionWrapper(F("amount_paid") - F("amount_refunded"), output_field=MONEY)
     return qs.annotate(order_total_db=order_total, owed_db=owed, net_paid_db=net_paid).annotate(
         remaining_raw=Round(ExpressionWrapper(F("owed_db") - F("net_paid_db"), output_field=MONEY), 2),
-        refund_due_raw=Round(ExpressionWrapper(F("net_paid_db") - F("owed_db"), output_field=MONEY), 2),
+        # Refunds in flight are no longer due (SPEC §11).
+        refund_due_raw=Round(
+            ExpressionWrapper(F("net_paid_db") - F("owed_db") - F("amount_refund_in_flight"), output_field=MONEY), 2
+        ),
     )
 
 
@@ -151,6 +154,24 @@ def refunds_due(limit: int | None = 100):
     the ones flagged for manual handling are among them."""
     qs = (
         _with_balances(Rental.objects.all())
+        .filter(refund_due_raw__gt=0)
+        .select_related("customer", "vehicle")
+        .order_by("-refund_due_raw", "pk")
+    )
+    return qs[:limit] if limit else qs
+
+
+def has_failed_refund():
+    return Exists(
+        Payment.objects.filter(rental=OuterRef("pk"), transaction_type=REFUND, status=Payment.Status.FAILED)
+    )
+
+
+def failed_refunds(limit: int | None = 100):
+    """Orders whose refund the provider refused and whose money is still due
+    back (SPEC §11): staff retry it or settle it by hand. Largest first."""
+    qs = (
+        _with_balances(Rental.objects.filter(has_failed_refund()))
         .filter(refund_due_raw__gt=0)
         .select_related("customer", "vehicle")
         .order_by("-refund_due_raw", "pk")
@@ -297,6 +318,7 @@ def dashboard(now: datetime | None = None) -> dict:
         "balances": balance_totals(),
         "outstanding": list(outstanding_balances()),
         "refunds_due": list(refunds_due()),
+        "failed_refunds": list(failed_refunds()),
         "deposits_held": deposits_held(),
         "monitoring": monitoring(today=today),
         "daily": daily_net_revenue(today=today),

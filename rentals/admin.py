@@ -281,7 +281,7 @@ class RentalAdmin(BoundedDateFiltersMixin, admin.ModelAdmin):
     # --- computed columns (pure: from the stored figures, which equal the ledger) ---
 
     def _figures(self, obj: Rental):
-        return obj.figures_for(obj.amount_paid, obj.amount_refunded, obj.goodwill_amount)
+        return obj.stored_figures()
 
     daily_rate_display = money_column("daily_rate")
     total_amount_display = money_column("total_amount")

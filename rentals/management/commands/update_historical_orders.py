@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from car_rental_system.joblock import holds_run_lock
 from car_rental_system.money import format_cny
 from rentals.ops import DEFAULT_BATCH_SIZE, HistoryRunAborted, Summary, update_historical_orders
 
@@ -107,6 +108,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--rental", type=int, dest="rental_id", metavar="ID", help="Process this one order only.")
 
+    @holds_run_lock("update_historical_orders")
     def handle(self, *args, **options):
         if options["batch_size"] < 1:
             raise CommandError(_("--batch-size must be at least 1."))
