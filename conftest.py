@@ -175,21 +175,29 @@ def _flows_commit_inside_test_transactions(request, monkeypatch):
     from django.db import transaction
 
     original_exit = transaction.Atomic.__exit__
+    running = []
 
     def exit_and_commit(self, exc_type, exc_value, traceback):
         result = original_exit(self, exc_type, exc_value, traceback)
         conn = transaction.get_connection(self.using)
         if (
-            exc_type is None
+            not running
+            and exc_type is None
             and not self._from_testcase
             and conn.in_atomic_block
             and not conn.needs_rollback
             and conn.atomic_blocks
             and all(block._from_testcase for block in conn.atomic_blocks)
         ):
-            while conn.run_on_commit:
-                _sids, func, robust = conn.run_on_commit.pop(0)
-                func()
+            # One after the other, in order, as after a real commit (a callback's
+            # own transactions do not start the next one).
+            running.append(True)
+            try:
+                while conn.run_on_commit:
+                    _sids, func, _robust = conn.run_on_commit.pop(0)
+                    func()
+            finally:
+                running.pop()
         return result
 
     monkeypatch.setattr(transaction.Atomic, "__exit__", exit_and_commit)

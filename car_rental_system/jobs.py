@@ -33,7 +33,11 @@ def dispatch(task_path: str, args: tuple, run_now: Callable[[], object]) -> None
     if broker_configured():
         import_string(task_path).apply_async(args=args)
         return
+    from accounts.providers import ProviderError
+
     try:
         run_now()
+    except ProviderError as exc:
+        logger.warning("in-process job %s%r: %s; it is left for the next sync", task_path, args, exc)
     except Exception:
         logger.exception("in-process job %s%r failed; it is left for the next sync", task_path, args)

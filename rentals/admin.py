@@ -71,6 +71,23 @@ class RentalEventFilter(EventCodeFilter):
     labels = RENTAL_EVENT_LABELS
 
 
+class RefundFailedFilter(admin.SimpleListFilter):
+    """Orders whose refund the provider refused and whose money is still due back (SPEC §11)."""
+
+    title = _("refund failed")
+    parameter_name = "refund_failed"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            from accounts import finance
+
+            return queryset.filter(pk__in=finance.failed_refunds(limit=None).values("pk"))
+        return queryset
+
+
 class OverdueFilter(admin.SimpleListFilter):
     """Late cars: OVERDUE, or still active after their end time (not refreshed yet)."""
 
@@ -208,6 +225,7 @@ class RentalAdmin(BoundedDateFiltersMixin, admin.ModelAdmin):
         ("pickup_location", admin.RelatedOnlyFieldListFilter),
         OverdueFilter,
         "requires_manual_refund",
+        RefundFailedFilter,
     )
     search_fields = (
         "=id",
@@ -339,6 +357,11 @@ class RentalAdmin(BoundedDateFiltersMixin, admin.ModelAdmin):
             path("<int:pk>/cancel/", wrap(admin_views.cancel_view), name="%s_%s_cancel" % info),
             path("<int:pk>/payment/", wrap(admin_views.counter_payment_view), name="%s_%s_payment" % info),
             path("<int:pk>/refund/", wrap(admin_views.manual_refund_view), name="%s_%s_refund" % info),
+            path(
+                "<int:pk>/refunds/<int:refund_pk>/retry/",
+                wrap(admin_views.retry_refund_view),
+                name="%s_%s_retry_refund" % info,
+            ),
         ]
         return custom + super().get_urls()
 
@@ -352,6 +375,7 @@ class RentalAdmin(BoundedDateFiltersMixin, admin.ModelAdmin):
         obj = self.get_object(request, object_id)
         if obj is not None:
             extra_context["rental_actions"] = admin_views.available_actions(request, obj)
+            extra_context["failed_refunds"] = admin_views.failed_refunds_to_retry(request, obj)
         return super().change_view(request, object_id, form_url, extra_context=extra_context)
 
 
