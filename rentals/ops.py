@@ -38,7 +38,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Q, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from accounts import selectors
@@ -248,11 +248,6 @@ def _process_batch(batch, *, ledger, summary, now, dry_run, status_step, refund_
     summary.status_moves.extend(m for m in moves if dry_run or status_of.get(m.rental_id) == m.to_status)
 
     sums = ledger_sums(ledger)
-    with_failed_refund = set(
-        ledger.filter(transaction_type=Payment.TransactionType.REFUND, status=Payment.Status.FAILED)
-        .values_list("rental_id", flat=True)
-        .distinct()
-    )
     # One reusable instance carries each row through figures_for/apply_figures:
     # building a model instance per row would cost more than the figures do.
     probe = Rental()
@@ -263,11 +258,11 @@ def _process_batch(batch, *, ledger, summary, now, dry_run, status_step, refund_
         if pk in failed:
             continue
         probe.__dict__.update(zip(LOADED_FIELDS, values))
-        paid, refunded, goodwill, in_flight = sums.get(pk, (ZERO, ZERO, ZERO, ZERO))
+        paid, refunded, goodwill, in_flight, failed_refunds = sums.get(pk, (ZERO, ZERO, ZERO, ZERO, 0))
         try:
             figures = probe.figures_for(paid, refunded, goodwill, in_flight)
             refund_due = refund_step and probe.status in REFUND_REASONS and figures.refund_due > ZERO
-            if refund_due and pk in with_failed_refund:
+            if refund_due and failed_refunds:
                 summary.failed_refunds.append(pk)
             elif refund_due:
                 # The refund step stores this order's figures along with its refund.
@@ -565,8 +560,9 @@ def refund_context(rental_ids) -> dict[int, tuple[int | None, list, str]]:
 # --- step 3: stored financials --------------------------------------------------------
 
 
-def ledger_sums(payments) -> dict[int, tuple[Decimal, Decimal, Decimal, Decimal]]:
-    """{rental id: (paid, refunded, goodwill, refund in flight)} over a Payment queryset, in one grouped query
+def ledger_sums(payments) -> dict[int, tuple[Decimal, Decimal, Decimal, Decimal, int]]:
+    """{rental id: (paid, refunded, goodwill, refund in flight, FAILED refunds)}
+    over a Payment queryset, in one grouped query
     (callers filter it by a rental id range, which the rental index serves)."""
     rows = (
         payments.values("rental_id")
@@ -588,8 +584,11 @@ def ledger_sums(payments) -> dict[int, tuple[Decimal, Decimal, Decimal, Decimal]
                 "amount",
                 filter=Q(transaction_type=Payment.TransactionType.REFUND, status__in=Payment.OPEN_STATUSES),
             ),
+            failed=Count(
+                "pk", filter=Q(transaction_type=Payment.TransactionType.REFUND, status=Payment.Status.FAILED)
+            ),
         )
-        .values_list("rental_id", "paid", "refunded", "goodwill", "in_flight")
+        .values_list("rental_id", "paid", "refunded", "goodwill", "in_flight", "failed")
     )
     return {
         pk: (
@@ -597,8 +596,9 @@ def ledger_sums(payments) -> dict[int, tuple[Decimal, Decimal, Decimal, Decimal]
             quantize_money(refunded or ZERO),
             quantize_money(goodwill or ZERO),
             quantize_money(in_flight or ZERO),
+            failed or 0,
         )
-        for pk, paid, refunded, goodwill, in_flight in rows
+        for pk, paid, refunded, goodwill, in_flight, failed in rows
     }
 
 
