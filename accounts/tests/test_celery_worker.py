@@ -3,6 +3,7 @@ commits asks the provider for its refund exactly once, after the commit; a
 cancel that rolls back enqueues nothing. Skipped, with the reason, when no
 Redis answers."""
 
+import os
 import threading
 from datetime import timedelta
 from decimal import Decimal
@@ -20,7 +21,7 @@ from car_rental_system.celery import app
 from rentals.models import Rental
 from rentals.services import cancel_rental, create_rental
 
-BROKER_URL = "redis://127.0.0.1:6379/7"
+BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/7")
 
 
 def _redis():

@@ -74,6 +74,16 @@ def summary_table(summary: Summary, title: str | None = None) -> list[str]:
         (_("needs manual handling"), f"{len(summary.manual):,}", manual_ids),
         (_("errors"), f"{len(summary.errors):,}", ", ".join(f"#{e.rental_id}" for e in summary.errors)),
     ]
+    if summary.failed_refunds:
+        # Never sent again by this command (SPEC §11): staff retry them or settle by hand.
+        rows.insert(
+            -1,
+            (
+                _("refunds refused, for staff"),
+                f"{len(summary.failed_refunds):,}",
+                ", ".join(f"#{pk}" for pk in summary.failed_refunds[:MANUAL_IDS_SHOWN]),
+            ),
+        )
     width = max(len(label) for label, _count, _note in rows)
     if title is None:
         title = _("DRY RUN: nothing was written; a real run would do this:") if summary.dry_run else _("Done:")
