@@ -81,6 +81,14 @@ def _payment_sandbox_on(settings):
 
 
 @pytest.fixture(autouse=True)
+def _jobs_in_process(settings):
+    # Jobs run in the test's process after commit, whatever REDIS_URL says;
+    # accounts/tests/test_celery_worker.py runs them on a real worker instead.
+    settings.CELERY_BROKER_URL = ""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     cache.clear()
     yield

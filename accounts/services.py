@@ -703,6 +703,11 @@ def handle_callback(*, provider: str, headers, body: bytes) -> tuple[int, dict]:
     - failed / cancelled → FAILED / CANCELLED with the reason, PAYMENT_FAILED;
       the order is payable again.
 
+    A refund notification (``"transaction_id": "REF…"``, status ``refunded``
+    or ``refund_failed``, SPEC §11) goes through the same checks: refunded →
+    REFUNDED, financials refreshed, REFUND_ISSUED to its receiver; refused →
+    FAILED with the reason, the amount due again, staff told.
+
     A callback to an unknown provider (or to the sandbox while it is switched
     off) writes nothing. Every other callback writes a ``callback_received``
     PaymentEvent with its verdict;

@@ -113,6 +113,10 @@ def test_a_cancel_on_hold_leaves_the_refunds_in_progress_until_the_provider_conf
         page = client.get(reverse("accounts:order_detail", args=[rental.pk]), HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert 'data-payment-badge="refund_in_progress"' in page.content.decode()
     assert "退款中" in page.content.decode()
+    assert 'data-summary="refund_in_flight">¥2,900.00' in page.content.decode()
+    with translation.override("zh-hans"):
+        listing = client.get(reverse("accounts:orders"), HTTP_ACCEPT_LANGUAGE="zh-hans")
+    assert 'data-figure="refund_in_flight">¥2,900.00' in listing.content.decode()
 
     # the provider's signed notifications finish them, once
     for refund in (newest, older):
