@@ -83,3 +83,20 @@ def test_the_cache_lock_elsewhere_lets_one_run_in(settings):
         assert "Another run of sync_payments holds the lock" in _run("sync_payments")
     with single_run("sync_payments") as again:
         assert again is True
+
+
+@pytest.mark.django_db
+def test_the_periodic_tasks_run_their_job_and_skip_while_another_run_holds_it():
+    from accounts import tasks as payment_tasks
+    from rentals import tasks as rental_tasks
+
+    assert payment_tasks.expire_payments() == 0
+    assert payment_tasks.sync_payments() == 0
+    assert rental_tasks.update_expired_rentals() == {"lapsed": 0, "to_ongoing": 0, "to_overdue": 0}
+    assert rental_tasks.update_historical_orders() == 0
+    if connection.vendor == "postgresql":
+        return  # the advisory lock is per session: the overlap is tested with two sessions above
+    with single_run("sync_payments"):
+        assert payment_tasks.sync_payments() is None
+    with single_run("update_historical_orders"):
+        assert rental_tasks.update_historical_orders() is None

@@ -7,9 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('customers', '0002_username_unique_ignoring_case'),
         ('rentals', '0003_rental_goodwill_amount'),
-        ('vehicles', '0001_initial'),
     ]
 
     operations = [
