@@ -799,12 +799,18 @@ def _apply_callback(*, event, payment_id: int, rental_id: int, verdict: str = "a
     if payment.transaction_type == Payment.TransactionType.REFUND:
         if event.status == providers.CallbackStatus.REFUNDED:
             _refund_confirmed(
-                rental=rental, refund=payment, source=source, event_id=event.event_id,
+                rental=rental,
+                refund=payment,
+                source=source,
+                event_id=event.event_id,
                 provider_reference=event.provider_reference,
             )
         else:
             _refund_failed(
-                rental=rental, refund=payment, source=source, event_id=event.event_id,
+                rental=rental,
+                refund=payment,
+                source=source,
+                event_id=event.event_id,
                 reason=event.failure_reason or _("Refused by the payment provider"),
             )
     elif event.status == providers.CallbackStatus.SUCCEEDED:
@@ -904,7 +910,9 @@ def expire_stale_payments(now=None) -> list[str]:
 # --- refunds the provider confirms (SPEC §11) -------------------------------------------
 
 
-def _refund_confirmed(*, rental: Rental, refund: Payment, source: str, event_id: str = "", provider_reference: str = "") -> None:
+def _refund_confirmed(
+    *, rental: Rental, refund: Payment, source: str, event_id: str = "", provider_reference: str = ""
+) -> None:
     """The provider says the money went back: REFUNDED, figures, REFUND_ISSUED (rental and refund locked)."""
     now = timezone.now()
     transition_payment(
@@ -1060,7 +1068,7 @@ class SyncLine:
     status: str  # the payment's status afterwards (dry run: before)
 
 
-def _query_event(*, payment: Payment, answer) -> "providers.CallbackEvent":
+def _query_event(*, payment: Payment, answer) -> providers.CallbackEvent:
     return providers.CallbackEvent(
         provider=payment.provider,
         event_id=f"query:{payment.transaction_id}:{answer.status}",
@@ -1088,7 +1096,7 @@ def sync_payments(*, now=None, dry_run: bool = False) -> list[SyncLine]:
             status__in=Payment.OPEN_STATUSES, created_at__lte=cutoff, provider__in=list(providers.PROVIDERS)
         )
         .order_by("pk")
-        .values_list("pk", "rental_id", flat=False)
+        .values_list("pk", "rental_id")
     )
     lines = []
     for payment_id, rental_id in candidates:
@@ -1119,7 +1127,12 @@ def _sync_one(*, payment: Payment, rental_id: int, now, dry_run: bool) -> SyncLi
     expected = providers.CallbackStatus.REFUND if refund else providers.CallbackStatus.CHARGE
     if answer.status in expected:
         if not dry_run:
-            _apply_callback(event=_query_event(payment=payment, answer=answer), payment_id=payment.pk, rental_id=rental_id, verdict="queried")
+            _apply_callback(
+                event=_query_event(payment=payment, answer=answer),
+                payment_id=payment.pk,
+                rental_id=rental_id,
+                verdict="queried",
+            )
         return line(answer.status, "applied")
     if refund:
         if answer.status == providers.QueryStatus.NOT_FOUND:
@@ -1150,7 +1163,12 @@ def _sync_one(*, payment: Payment, rental_id: int, now, dry_run: bool) -> SyncLi
             return line(answer.status, "unavailable")
         if closed.status in providers.CallbackStatus.CHARGE:
             # Paid (or refused) while we were asking: that answer wins.
-            _apply_callback(event=_query_event(payment=payment, answer=closed), payment_id=payment.pk, rental_id=rental_id, verdict="queried")
+            _apply_callback(
+                event=_query_event(payment=payment, answer=closed),
+                payment_id=payment.pk,
+                rental_id=rental_id,
+                verdict="queried",
+            )
             return line(closed.status, "applied")
         _expire_closed_charge(payment_id=payment.pk, rental_id=rental_id)
         return line(closed.status, "expired")

@@ -53,7 +53,12 @@ from accounts.providers.interface import (
 )
 
 DEV_SECRET = "sandbox-dev-secret"
-REFUND_OUTCOMES = {"refunded": CallbackStatus.REFUNDED, "refund_failed": CallbackStatus.REFUND_FAILED, "hold": QueryStatus.PENDING}
+# PAYMENT_SANDBOX_REFUND_OUTCOME → what the sandbox records for a new refund.
+REFUND_OUTCOMES = {
+    "refunded": CallbackStatus.REFUNDED,
+    "refund_failed": CallbackStatus.REFUND_FAILED,
+    "hold": QueryStatus.PENDING,
+}
 REFUND_REFUSAL = "The sandbox refused the refund"
 BOOK_TIMEOUT = 60 * 60 * 24 * 30
 SIGNATURE_HEADER = "X-Sandbox-Signature"
