@@ -98,6 +98,14 @@ def _payment_sandbox_on(settings):
 
 
 @pytest.fixture(autouse=True)
+def _jobs_in_process(settings):
+    # Jobs run in the test's process after commit, whatever REDIS_URL says;
+    # accounts/tests/test_celery_worker.py runs them on a real worker instead.
+    settings.CELERY_BROKER_URL = ""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     cache.clear()
     yield
@@ -172,3 +180,49 @@ def assert_ledger():
     from accounts.tests.assertions import assert_ledger_consistent
 
     return assert_ledger_consistent
+
+
+@pytest.fixture(autouse=True)
+def _flows_commit_inside_test_transactions(request, monkeypatch):
+    """A test that is not transactional runs in one transaction that is rolled
+    back at its end, so nothing registered with ``transaction.on_commit`` would
+    ever run and a refund would never reach its provider. There, a flow's
+    outermost ``atomic`` block ending well stands for its commit: the callbacks
+    it registered run then, as they would after a real commit (the ones of a
+    block that rolled back were already dropped by Django). Transactional
+    tests commit for real and need none of this."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = (marker is not None and marker.kwargs.get("transaction")) or any(
+        name in request.fixturenames for name in ("transactional_db", "live_server")
+    )
+    if transactional:
+        return
+    from django.db import transaction
+
+    original_exit = transaction.Atomic.__exit__
+    running = []
+
+    def exit_and_commit(self, exc_type, exc_value, traceback):
+        result = original_exit(self, exc_type, exc_value, traceback)
+        conn = transaction.get_connection(self.using)
+        if (
+            not running
+            and exc_type is None
+            and not self._from_testcase
+            and conn.in_atomic_block
+            and not conn.needs_rollback
+            and conn.atomic_blocks
+            and all(block._from_testcase for block in conn.atomic_blocks)
+        ):
+            # One after the other, in order, as after a real commit (a callback's
+            # own transactions do not start the next one).
+            running.append(True)
+            try:
+                while conn.run_on_commit:
+                    _sids, func, _robust = conn.run_on_commit.pop(0)
+                    func()
+            finally:
+                running.pop()
+        return result
+
+    monkeypatch.setattr(transaction.Atomic, "__exit__", exit_and_commit)

@@ -134,7 +134,10 @@ def _with_balances(qs):
     net_paid = ExpressionWrapper(F("amount_paid") - F("amount_refunded"), output_field=MONEY)
     return qs.annotate(order_total_db=order_total, owed_db=owed, net_paid_db=net_paid).annotate(
         remaining_raw=Round(ExpressionWrapper(F("owed_db") - F("net_paid_db"), output_field=MONEY), 2),
-        refund_due_raw=Round(ExpressionWrapper(F("net_paid_db") - F("owed_db"), output_field=MONEY), 2),
+        # Refunds in flight are no longer due (SPEC §11).
+        refund_due_raw=Round(
+            ExpressionWrapper(F("net_paid_db") - F("owed_db") - F("amount_refund_in_flight"), output_field=MONEY), 2
+        ),
     )
 
 
@@ -213,6 +216,24 @@ def balance_lists(limit: int = 100) -> dict:
 
 def balance_totals() -> dict[str, Decimal]:
     return balance_lists(limit=1)["balances"]
+
+
+def has_failed_refund():
+    return Exists(
+        Payment.objects.filter(rental=OuterRef("pk"), transaction_type=REFUND, status=Payment.Status.FAILED)
+    )
+
+
+def failed_refunds(limit: int | None = 100):
+    """Orders whose refund the provider refused and whose money is still due
+    back (SPEC §11): staff retry it or settle it by hand. Largest first."""
+    qs = (
+        _with_balances(Rental.objects.filter(has_failed_refund()))
+        .filter(refund_due_raw__gt=0)
+        .select_related("customer", "vehicle")
+        .order_by("-refund_due_raw", "pk")
+    )
+    return qs[:limit] if limit else qs
 
 
 def deposit_held(rental: Rental) -> Decimal:
@@ -347,6 +368,7 @@ def dashboard(now: datetime | None = None) -> dict:
         "today_revenue": revenue_between(*day_range(today, today)),
         "month_revenue": revenue_between(*day_range(month_first, today)),
         **balance_lists(),
+        "failed_refunds": list(failed_refunds()),
         "deposits_held": deposits_held(),
         "monitoring": monitoring(today=today),
         "daily": daily_net_revenue(today=today),

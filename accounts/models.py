@@ -38,6 +38,11 @@ class Payment(models.Model):
         REFUNDED = "REFUNDED", _("Refunded")
 
     OPEN_STATUSES = (Status.PENDING, Status.PROCESSING)
+    # Refunds that take money from their charge: given back, or asked of the
+    # provider and not refused (SPEC §11). A FAILED refund frees its amount.
+    REFUND_TAKING_STATUSES = (Status.REFUNDED, Status.PENDING, Status.PROCESSING)
+    # Refunds recorded as handed over by us (cash, the counter, staff): done at once.
+    INTERNAL_PROVIDER = "internal"
     # Provider-final: nothing a provider says can move these again.
     FINAL_STATUSES = (Status.PAID, Status.FAILED, Status.REFUNDED)
     # Allowed moves per transaction type. CANCELLED and EXPIRED were closed on
@@ -159,6 +164,11 @@ class Payment(models.Model):
         return description_text(self.description_code, self.description_params, stored=self.description)
 
     @property
+    def is_in_flight(self) -> bool:
+        """A refund asked of the provider and not yet confirmed or refused."""
+        return self.transaction_type == self.TransactionType.REFUND and self.status in self.OPEN_STATUSES
+
+    @property
     def is_open(self) -> bool:
         return self.transaction_type == self.TransactionType.CHARGE and self.status in self.OPEN_STATUSES
 
@@ -183,6 +193,12 @@ class PaymentEvent(models.Model):
         "refund_issued": _("Refund issued"),
         "counter_payment": _("Counter payment"),
         "manual_refund": _("Manual refund"),
+        "refund_requested": _("Refund requested"),
+        "refund_accepted": _("Refund accepted by the provider"),
+        "refund_confirmed": _("Refund confirmed"),
+        "refund_failed": _("Refund failed"),
+        "refund_retried": _("Refund retried"),
+        "charge_closed": _("Charge closed at the provider"),
     }
 
     payment = models.ForeignKey(

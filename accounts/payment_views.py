@@ -114,7 +114,7 @@ def sandbox_checkout(request, transaction_id):
     charge = _own_charge(request, transaction_id, provider=sandbox.SandboxProvider.name)
     if request.method == "POST":
         outcome = request.POST.get("outcome")
-        if outcome not in CallbackStatus.ALL:
+        if outcome not in CallbackStatus.CHARGE:
             return HttpResponseBadRequest(_("Choose success, failure or cancel."))
         if not charge.is_open:
             messages.info(request, _("This payment is already closed."))
@@ -124,6 +124,7 @@ def sandbox_checkout(request, transaction_id):
             reason = (request.POST.get("failure_reason") or "").strip()[:200] or _("Declined by the bank")
         elif outcome == CallbackStatus.CANCELLED:
             reason = _("Cancelled at the payment page")
+        sandbox.record_charge_outcome(transaction_id=charge.transaction_id, status=outcome, amount=charge.amount)
         headers, body = sandbox.build_callback(
             transaction_id=charge.transaction_id, status=outcome, amount=charge.amount, failure_reason=reason
         )

@@ -18,6 +18,7 @@ def get_payment_summary(rental: Rental) -> dict[str, Decimal]:
         "order_total_amount": figures.order_total,
         "remaining_amount": figures.remaining,
         "refund_due": figures.refund_due,
+        "refund_in_flight": figures.refund_in_flight,
     }
 
 
@@ -29,6 +30,7 @@ class ChargeLeft:
     method: str
     user_id: int | None
     left: Decimal
+    provider: str = ""
 
 
 @dataclass(frozen=True)
@@ -39,15 +41,17 @@ class RefundPart:
     method: str
     user_id: int | None
     amount: Decimal
+    provider: str = ""
 
 
 def charges_left(charges, refunds) -> list[ChargeLeft]:
     """What each PAID charge still has to give back, newest first (SPEC §16
     "refunds follow the money"; pure, no query).
 
-    ``charges``: ``(id, method, user_id, amount, paid_at)`` of the PAID charges;
+    ``charges``: ``(id, method, user_id, amount, paid_at[, provider])`` of the PAID charges;
     ``refunds``: ``(refund_of_id, method, amount)`` of the refunds that count
-    (REFUNDED). A refund tied to a charge takes from that charge; one that is
+    (REFUNDED, and those in flight: PENDING or PROCESSING; a FAILED one frees
+    its amount). A refund tied to a charge takes from that charge; one that is
     not (older rows, counter refunds) from the newest charges of its own method
     first, then from the newest of any. Charges with nothing left are left out.
     """
@@ -70,7 +74,13 @@ def charges_left(charges, refunds) -> list[ChargeLeft]:
                 left[charge_id] -= take
                 amount -= take
     return [
-        ChargeLeft(charge_id=c[0], method=c[1], user_id=c[2], left=quantize_money(left[c[0]]))
+        ChargeLeft(
+            charge_id=c[0],
+            method=c[1],
+            user_id=c[2],
+            left=quantize_money(left[c[0]]),
+            provider=c[5] if len(c) > 5 else "",
+        )
         for c in ordered
         if left[c[0]] > ZERO
     ]
@@ -88,7 +98,7 @@ def split_refund(charges: list[ChargeLeft], amount: Decimal, *, first_charge_id=
         if amount <= ZERO:
             break
         take = min(amount, charge.left)
-        parts.append(RefundPart(charge.charge_id, charge.method, charge.user_id, take))
+        parts.append(RefundPart(charge.charge_id, charge.method, charge.user_id, take, charge.provider))
         amount -= take
     return parts
 
@@ -98,9 +108,9 @@ def refundable_charges(rental: Rental) -> list[ChargeLeft]:
     base = Payment.objects.filter(rental_id=rental.pk)
     charges = base.filter(
         transaction_type=Payment.TransactionType.CHARGE, status=Payment.Status.PAID
-    ).values_list("pk", "payment_method", "user_id", "amount", "paid_at")
+    ).values_list("pk", "payment_method", "user_id", "amount", "paid_at", "provider")
     refunds = base.filter(
-        transaction_type=Payment.TransactionType.REFUND, status=Payment.Status.REFUNDED
+        transaction_type=Payment.TransactionType.REFUND, status__in=Payment.REFUND_TAKING_STATUSES
     ).values_list("refund_of_id", "payment_method", "amount")
     return charges_left(list(charges), list(refunds))
 
@@ -146,12 +156,14 @@ from accounts.models import Notification  # noqa: E402
 BADGE_TO_PAY = "to_pay"
 BADGE_PAID = "paid"
 BADGE_REFUND_PENDING = "refund_pending"
+BADGE_REFUND_IN_PROGRESS = "refund_in_progress"
 BADGE_SETTLED = "settled"
 BADGE_OVERDUE = "overdue"
 BADGE_LABELS = {
     BADGE_TO_PAY: gettext_lazy("To pay"),
     BADGE_PAID: gettext_lazy("Paid in full"),
     BADGE_REFUND_PENDING: gettext_lazy("Refund pending"),
+    BADGE_REFUND_IN_PROGRESS: gettext_lazy("Refund in progress"),
     BADGE_SETTLED: gettext_lazy("Settled"),
 }
 # Orders a customer may pay online (SPEC §5 "Paying"), when something remains.
@@ -174,14 +186,17 @@ def remaining_so_far(figures, overdue_so_far: Decimal) -> Decimal:
 
 def payment_badge(rental: Rental, figures, overdue_so_far: Decimal | None = None) -> tuple[str, str]:
     """SPEC §10: 待退款 when money is due back, 已逾期 while an overdue order
-    is accruing a late fee (§16), 待支付 while something remains, 已结清 once
-    SETTLED, else 已付清 (paid in full, order still open)."""
+    is accruing a late fee (§16), 退款中 while a refund is with the provider
+    (§11), 待支付 while something remains, 已结清 once SETTLED, else 已付清
+    (paid in full, order still open)."""
     if overdue_so_far is None:
         overdue_so_far = rental.overdue_fee_so_far()
     if overdue_so_far > ZERO and figures.refund_due == ZERO:
         key = BADGE_OVERDUE
     elif figures.refund_due > ZERO:
         key = BADGE_REFUND_PENDING
+    elif figures.refund_in_flight > ZERO:
+        key = BADGE_REFUND_IN_PROGRESS
     elif figures.remaining > ZERO:
         key = BADGE_TO_PAY
     elif figures.settlement_status == Rental.SettlementStatus.SETTLED:

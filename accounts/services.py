@@ -8,6 +8,7 @@ transaction, and leaves the rental's stored figures equal to the ledger.
 
 import logging
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
@@ -152,6 +153,13 @@ def cancel_open_charges(*, rental: Rental, reason: str, actor=None) -> list[Paym
     return charges
 
 
+def refund_provider_for(charge_provider: str) -> str:
+    """Who gives a charge's money back: its provider when it is one we ask
+    (the refund then waits for its word, SPEC §11), else we do (``internal``:
+    cash, the counter, staff)."""
+    return charge_provider if providers.is_online(charge_provider) else Payment.INTERNAL_PROVIDER
+
+
 def build_refund_rows(
     *,
     rental_id: int,
@@ -165,15 +173,24 @@ def build_refund_rows(
     event: str = "refund_issued",
     actor=None,
     payload: dict | None = None,
+    provider: str = Payment.INTERNAL_PROVIDER,
 ) -> tuple[Payment, PaymentEvent, Notification | None]:
-    """The rows one refund consists of, unsaved: the REFUNDED ledger row, its
-    audit row and the receiver's notice (None without a user). ``issue_refund``
-    saves them one by one; the batch job (``rentals.ops``) bulk-inserts many.
+    """The rows one refund consists of, unsaved: the ledger row, its audit row
+    and the receiver's notice (None without a user). ``issue_refund`` saves
+    them one by one; the batch job (``rentals.ops``) bulk-inserts many.
     ``description`` is the refund's note: ``Words`` (stored as code and params,
-    shown in the reader's language) or plain text (stored and shown as is)."""
+    shown in the reader's language) or plain text (stored and shown as is).
+
+    An ``internal`` refund is REFUNDED at once and its notice is REFUND_ISSUED.
+    One through an online provider is PENDING (SPEC §11): the provider is
+    asked after commit (``enqueue_refund``) and the customer is told when it
+    confirms, so there is no notice yet.
+    """
     words = description if isinstance(description, Words) else None
     note = payment_note(words) if words else {"description": description[:255]}
     description = note["description"]
+    online = provider != Payment.INTERNAL_PROVIDER
+    status = Payment.Status.PENDING if online else Payment.Status.REFUNDED
     refund = Payment(
         rental_id=rental_id,
         user_id=user_id,
@@ -182,45 +199,72 @@ def build_refund_rows(
         goodwill_amount=goodwill_amount,
         payment_method=method,
         transaction_type=Payment.TransactionType.REFUND,
-        status=Payment.Status.REFUNDED,
+        status=status,
         transaction_id=new_transaction_id("REF"),
-        provider="internal",
+        provider=provider,
         **note,
-        paid_at=now,
+        paid_at=None if online else now,
         created_at=now,
     )
     audit = PaymentEvent(
         payment=refund,
         rental_id=rental_id,
-        event=event,
-        to_status=Payment.Status.REFUNDED,
+        event="refund_requested" if online and event == "refund_issued" else event,
+        to_status=status,
         provider=refund.provider,
         actor=actor if getattr(actor, "pk", None) else None,
         payload={"amount": str(amount), "description": description, **(payload or {})},
         created_at=now,
     )
     notice = None
-    if user_id is not None:
-        params = {
-            "order": rental_id,
-            "amount": str(amount),
-            "method": method,
-            "code": words.code if words else "",
-            "params": words.params if words else {},
-            "description": description,
-        }
-        title, message = notice_in_default_language("refund_issued", params)
-        notice = Notification(
+    if user_id is not None and not online:
+        notice = refund_notice(
             user_id=user_id,
             rental_id=rental_id,
-            notification_type=Notification.Type.REFUND_ISSUED,
-            kind="refund_issued",
-            params=params,
-            title=title,
-            message=message,
-            created_at=now,
+            amount=amount,
+            method=method,
+            description=description,
+            code=words.code if words else "",
+            params=words.params if words else {},
+            now=now,
         )
     return refund, audit, notice
+
+
+def refund_notice(
+    *, user_id, rental_id, amount, method, description: str, code: str = "", params: dict | None = None, now
+) -> Notification:
+    """The REFUND_ISSUED notice (unsaved), sent when the money has gone back:
+    stored as what happened (kind and params) and rendered in the reader's
+    language; ``code``/``params`` are the refund's note, ``description`` its
+    words in the default language."""
+    params = {
+        "order": rental_id,
+        "amount": str(amount),
+        "method": method,
+        "code": code,
+        "params": params or {},
+        "description": description,
+    }
+    title, message = notice_in_default_language("refund_issued", params)
+    return Notification(
+        user_id=user_id,
+        rental_id=rental_id,
+        notification_type=Notification.Type.REFUND_ISSUED,
+        kind="refund_issued",
+        params=params,
+        title=title,
+        message=message,
+        created_at=now,
+    )
+
+
+def enqueue_refund(refund_id: int) -> None:
+    """Ask the provider for this refund once the current transaction commits
+    (never inside it: a rolled-back refund must not reach the provider)."""
+    from car_rental_system import jobs
+
+    jobs.after_commit("accounts.tasks.send_refund", refund_id, run_now=lambda: send_refund(refund_id=refund_id))
 
 
 def issue_refund(
@@ -235,24 +279,36 @@ def issue_refund(
     actor=None,
     event: str = "refund_issued",
     payload: dict | None = None,
+    provider: str | None = None,
 ) -> Payment:
-    """Write one REFUND row, REFUNDED at once, on a rental the caller has locked.
+    """Write one REFUND row on a rental the caller has locked.
 
     ``refund_of_id`` is the charge whose money it gives back; ``goodwill_amount``
-    the part of it above what was due (staff refunds). Refuses to take net paid
-    below zero. Notifies the receiving user. The caller refreshes the rental's
-    financials.
+    the part of it above what was due (staff refunds). ``provider`` None → the
+    charge's provider when it is an online one, else ``internal``. An internal
+    refund is REFUNDED at once and notifies the receiving user; an online one
+    is PENDING and its provider is asked after commit (SPEC §11). Refuses to
+    give back more than net paid less what is already in flight. The caller
+    refreshes the rental's financials.
     """
     amount = quantize_money(amount)
     if amount <= ZERO:
         raise RefundError(_("A refund must be more than zero."), code="refund_not_positive")
     figures = rental.money_figures()
-    if amount > figures.net_paid:
+    available = quantize_money(figures.net_paid - figures.refund_in_flight)
+    if amount > available:
         raise RefundError(
             _("A refund of %(amount)s would exceed the %(net)s actually paid.")
-            % {"amount": format_cny(amount), "net": format_cny(figures.net_paid)},
+            % {"amount": format_cny(amount), "net": format_cny(available)},
             code="refund_exceeds_paid",
         )
+    if provider is None:
+        charge_provider = (
+            Payment.objects.filter(pk=refund_of_id).values_list("provider", flat=True).first() if refund_of_id else ""
+        )
+        provider = refund_provider_for(charge_provider or "")
+    if provider != Payment.INTERNAL_PROVIDER and refund_of_id is None:
+        raise RefundError(_("An online refund must name the charge it gives back."), code="refund_without_charge")
     refund, audit, notice = build_refund_rows(
         rental_id=rental.pk,
         amount=amount,
@@ -265,12 +321,15 @@ def issue_refund(
         event=event,
         actor=actor,
         payload=payload,
+        provider=provider,
     )
     refund.rental, refund.user = rental, user
     refund.save()
     audit.save()
     if notice is not None:
         notice.save()
+    if refund.is_in_flight:
+        enqueue_refund(refund.pk)
     return refund
 
 
@@ -380,6 +439,7 @@ def record_manual_refund(
         method=method or (charges[0].method if charges else None),
         refund_of_id=charge.charge_id if charge else None,
         goodwill_amount=goodwill,
+        provider=Payment.INTERNAL_PROVIDER,
         description=Words("manual_refund", {"reason": reason}),
         actor=by_user,
         event="manual_refund",
@@ -703,6 +763,11 @@ def handle_callback(*, provider: str, headers, body: bytes) -> tuple[int, dict]:
     - failed / cancelled → FAILED / CANCELLED with the reason, PAYMENT_FAILED;
       the order is payable again.
 
+    A refund notification (``"transaction_id": "REF…"``, status ``refunded``
+    or ``refund_failed``, SPEC §11) goes through the same checks: refunded →
+    REFUNDED, financials refreshed, REFUND_ISSUED to its receiver; refused →
+    FAILED with the reason, the amount due again, staff told.
+
     A callback to an unknown provider (or to the sandbox while it is switched
     off) writes nothing. Every other callback writes a ``callback_received``
     PaymentEvent with its verdict;
@@ -728,10 +793,16 @@ def handle_callback(*, provider: str, headers, body: bytes) -> tuple[int, dict]:
     except providers.ProviderError as exc:
         return _reject(http_status=400, provider=adapter.name, reason=exc.reason, detail=exc.detail, body=body)
 
+    # A refund notification names a REF row, a charge callback a PAY row.
+    kind = (
+        Payment.TransactionType.REFUND
+        if event.status in providers.CallbackStatus.REFUND
+        else Payment.TransactionType.CHARGE
+    )
     found = (
         Payment.objects.filter(
             transaction_id=event.transaction_id,
-            transaction_type=Payment.TransactionType.CHARGE,
+            transaction_type=kind,
             provider=adapter.name,
         )
         .values_list("pk", "rental_id")
@@ -743,7 +814,10 @@ def handle_callback(*, provider: str, headers, body: bytes) -> tuple[int, dict]:
 
 
 @transaction.atomic
-def _apply_callback(*, event, payment_id: int, rental_id: int) -> tuple[int, dict]:
+def _apply_callback(*, event, payment_id: int, rental_id: int, verdict: str = "accepted") -> tuple[int, dict]:
+    """The checks and the transition shared by callbacks and status queries
+    (``verdict`` "queried" for the latter). Locks: rental → payment."""
+    source = "query" if verdict == "queried" else "callback"
     rental = lock_rental(rental_id)
     payment = lock_payment(payment_id)
     provider = event.provider
@@ -780,23 +854,40 @@ def _apply_callback(*, event, payment_id: int, rental_id: int) -> tuple[int, dic
         # Only reachable if a concurrent delivery bypassed the rental lock.
         _callback_verdict(provider=provider, verdict="duplicate", reason="event_already_processed", payment=payment, event=event)
         return 200, {**answer, "status": "duplicate", "payment_status": payment.status}
-    _callback_verdict(provider=provider, verdict="accepted", payment=payment, event=event)
+    _callback_verdict(provider=provider, verdict=verdict, payment=payment, event=event)
 
-    if event.status == providers.CallbackStatus.SUCCEEDED:
-        _charge_succeeded(rental=rental, payment=payment, event=event)
+    if payment.transaction_type == Payment.TransactionType.REFUND:
+        if event.status == providers.CallbackStatus.REFUNDED:
+            _refund_confirmed(
+                rental=rental,
+                refund=payment,
+                source=source,
+                event_id=event.event_id,
+                provider_reference=event.provider_reference,
+            )
+        else:
+            _refund_failed(
+                rental=rental,
+                refund=payment,
+                source=source,
+                event_id=event.event_id,
+                reason=event.failure_reason or _("Refused by the payment provider"),
+            )
+    elif event.status == providers.CallbackStatus.SUCCEEDED:
+        _charge_succeeded(rental=rental, payment=payment, event=event, source=source)
     elif payment.is_open:
-        _charge_failed(rental=rental, payment=payment, event=event)
+        _charge_failed(rental=rental, payment=payment, event=event, source=source)
     # else: a failure for a charge we had already closed changes nothing.
     return 200, {**answer, "status": "accepted", "payment_status": payment.status}
 
 
-def _charge_succeeded(*, rental: Rental, payment: Payment, event) -> None:
+def _charge_succeeded(*, rental: Rental, payment: Payment, event, source: str = "callback") -> None:
     late = payment.status in (Payment.Status.EXPIRED, Payment.Status.CANCELLED)
     transition_payment(
         payment=payment,
         to_status=Payment.Status.PAID,
         event="late_payment_received" if late else "status_changed",
-        payload={"event_id": event.event_id, "source": "callback"},
+        payload={"event_id": event.event_id, "source": source},
         paid_at=timezone.now(),
         provider_reference=(event.provider_reference or payment.provider_reference)[:100],
     )
@@ -817,7 +908,7 @@ def _charge_succeeded(*, rental: Rental, payment: Payment, event) -> None:
         refund_amount_due(rental=rental, reason="late_payment", cap=payment.amount, charge_id=payment.pk)
 
 
-def _charge_failed(*, rental: Rental, payment: Payment, event) -> None:
+def _charge_failed(*, rental: Rental, payment: Payment, event, source: str = "callback") -> None:
     if event.status == providers.CallbackStatus.CANCELLED:
         to_status = Payment.Status.CANCELLED
         reason = event.failure_reason or _("The payment was cancelled.")
@@ -827,7 +918,7 @@ def _charge_failed(*, rental: Rental, payment: Payment, event) -> None:
     transition_payment(
         payment=payment,
         to_status=to_status,
-        payload={"event_id": event.event_id, "source": "callback", "reason": reason},
+        payload={"event_id": event.event_id, "source": source, "reason": reason},
         failure_reason=reason[:255],
     )
     notify(
@@ -877,3 +968,289 @@ def expire_stale_payments(now=None) -> list[str]:
             )
             expired.append(charge.transaction_id)
     return expired
+
+
+# --- refunds the provider confirms (SPEC §11) -------------------------------------------
+
+
+def _refund_confirmed(
+    *, rental: Rental, refund: Payment, source: str, event_id: str = "", provider_reference: str = ""
+) -> None:
+    """The provider says the money went back: REFUNDED, figures, REFUND_ISSUED (rental and refund locked)."""
+    now = timezone.now()
+    transition_payment(
+        payment=refund,
+        to_status=Payment.Status.REFUNDED,
+        event="refund_confirmed",
+        payload={"event_id": event_id, "source": source},
+        paid_at=now,
+        provider_reference=(provider_reference or refund.provider_reference)[:100],
+    )
+    rental.refresh_financials()
+    if refund.user_id is not None:
+        refund_notice(
+            user_id=refund.user_id,
+            rental_id=rental.pk,
+            amount=refund.amount,
+            method=refund.payment_method,
+            description=refund.description,
+            code=refund.description_code,
+            params=refund.description_params,
+            now=now,
+        ).save()
+
+
+def _refund_failed(*, rental: Rental, refund: Payment, source: str, reason: str, event_id: str = "") -> None:
+    """The provider refused for good: FAILED with the reason; the amount is due
+    again and staff are told (the rental's audit trail, the "refund failed"
+    filter and the finance dashboard), not the customer."""
+    from rentals.models import RentalEvent
+
+    transition_payment(
+        payment=refund,
+        to_status=Payment.Status.FAILED,
+        event="refund_failed",
+        payload={"event_id": event_id, "source": source, "reason": reason},
+        failure_reason=reason[:255],
+    )
+    rental.refresh_financials()
+    RentalEvent.objects.create(
+        rental=rental,
+        event="refund_failed",
+        payload={"transaction_id": refund.transaction_id, "amount": str(refund.amount), "reason": reason},
+    )
+    logger.warning("refund %s of rental %s failed: %s", refund.transaction_id, rental.pk, reason)
+
+
+def send_refund(*, refund_id: int) -> str:
+    """Ask the provider for an in-flight refund; returns the refund's status afterwards.
+
+    Safe to run twice (a duplicated job, a crash after the provider answered):
+    the row is re-read under the rental → payment locks and only an in-flight
+    refund is sent, always with its REF transaction id as the provider's
+    idempotency key, so the provider pays once. The lock is not held across
+    the provider call. Accepted → PROCESSING; confirmed → REFUNDED; refused →
+    FAILED with the reason. :class:`providers.ProviderUnavailable` (network,
+    5xx, unverifiable answer) propagates and changes nothing: the job retries
+    and ``sync_payments`` queries the refund later.
+    """
+    with transaction.atomic():
+        rental_id = Payment.objects.filter(pk=refund_id).values_list("rental_id", flat=True).first()
+        if rental_id is None:
+            return "missing"
+        lock_rental(rental_id)
+        refund = lock_payment(refund_id)
+        if not refund.is_in_flight:
+            return refund.status
+        request = {
+            "transaction_id": refund.transaction_id,
+            "charge_transaction_id": refund.refund_of.transaction_id if refund.refund_of_id else "",
+            "amount": refund.amount,
+            "reason": refund.description,
+        }
+        provider_name = refund.provider
+    started = providers.get_provider(provider_name).start_refund(**request)
+    return apply_refund_start(refund_id=refund_id, started=started, provider_name=provider_name)
+
+
+def apply_refund_start(*, refund_id: int, started, provider_name: str) -> str:
+    """Record the provider's answer to a refund request, then deliver the
+    notification it sends (in-site providers only) through ``handle_callback``."""
+    with transaction.atomic():
+        rental = lock_rental(Payment.objects.values_list("rental_id", flat=True).get(pk=refund_id))
+        refund = lock_payment(refund_id)
+        if refund.is_in_flight:
+            if not started.succeeded:
+                _refund_failed(
+                    rental=rental,
+                    refund=refund,
+                    source="request",
+                    reason=started.failure_reason or _("Refused by the payment provider"),
+                )
+            elif started.confirmed:
+                _refund_confirmed(
+                    rental=rental, refund=refund, source="request", provider_reference=started.provider_reference
+                )
+            elif refund.status == Payment.Status.PENDING:
+                transition_payment(
+                    payment=refund,
+                    to_status=Payment.Status.PROCESSING,
+                    event="refund_accepted",
+                    payload={"source": "request"},
+                    provider_reference=started.provider_reference[:100],
+                )
+    if started.callback is not None:
+        headers, body = started.callback
+        http_status, answer = handle_callback(provider=provider_name, headers=headers, body=body)
+        if http_status != 200:
+            logger.warning("refund notification for payment %s answered %s: %s", refund_id, http_status, answer)
+    return Payment.objects.values_list("status", flat=True).get(pk=refund_id)
+
+
+@transaction.atomic
+def retry_failed_refund(*, refund: Payment, by_user) -> Payment:
+    """Staff send a FAILED refund again: a new row with a new REF id for what
+    is still due of it (at most its amount), through the same provider, asked
+    after commit. Locks: rental → payment."""
+    _require_staff(by_user)
+    locked = lock_rental(refund.rental_id)
+    failed = lock_payment(refund.pk)
+    if failed.transaction_type != Payment.TransactionType.REFUND or failed.status != Payment.Status.FAILED:
+        raise RefundError(_("Only a failed refund can be sent again."), code="not_failed")
+    charges = {c.charge_id: c for c in selectors.refundable_charges(locked)}
+    left = charges[failed.refund_of_id].left if failed.refund_of_id in charges else ZERO
+    amount = min(failed.amount, locked.money_figures().refund_due, left)
+    if amount <= ZERO:
+        raise RefundError(_("Nothing of this refund is due any more."), code="nothing_due")
+    retry = issue_refund(
+        rental=locked,
+        amount=amount,
+        user=failed.user,
+        method=failed.payment_method,
+        refund_of_id=failed.refund_of_id,
+        description=failed.description,
+        actor=by_user,
+        event="refund_retried",
+        payload={"retry_of": failed.transaction_id, "staff": by_user.get_username()},
+    )
+    locked.refresh_financials()
+    return retry
+
+
+# --- lost messages: asking the provider (SPEC §11) --------------------------------------
+
+SYNC_AFTER_MINUTES = 5
+
+
+@dataclass(frozen=True)
+class SyncLine:
+    """What ``sync_payments`` did (or would do) to one payment."""
+
+    transaction_id: str
+    kind: str
+    answer: str
+    action: str  # applied, closed, expired, resent, accepted, unavailable, none
+    status: str  # the payment's status afterwards (dry run: before)
+
+
+def _query_event(*, payment: Payment, answer) -> providers.CallbackEvent:
+    return providers.CallbackEvent(
+        provider=payment.provider,
+        event_id=f"query:{payment.transaction_id}:{answer.status}",
+        transaction_id=payment.transaction_id,
+        status=answer.status,
+        amount=answer.amount if answer.amount is not None else payment.amount,
+        failure_reason=answer.failure_reason,
+        provider_reference=answer.provider_reference,
+    )
+
+
+def sync_payments(*, now=None, dry_run: bool = False) -> list[SyncLine]:
+    """Ask the providers about every online charge and refund PENDING or
+    PROCESSING for more than 5 minutes and apply each answer through the
+    callback's code path (PaymentEvent verdict ``queried``). A charge past its
+    window that was never paid is closed at the provider first, then EXPIRED;
+    a refund the provider never heard of is sent again (same REF id). A dry
+    run asks and reports, and writes nothing. No lock is held across a
+    provider call; each write re-checks the row under rental → payment locks.
+    """
+    now = now or timezone.now()
+    cutoff = now - timedelta(minutes=SYNC_AFTER_MINUTES)
+    candidates = list(
+        Payment.objects.filter(
+            status__in=Payment.OPEN_STATUSES, created_at__lte=cutoff, provider__in=list(providers.PROVIDERS)
+        )
+        .order_by("pk")
+        .values_list("pk", "rental_id")
+    )
+    lines = []
+    for payment_id, rental_id in candidates:
+        payment = Payment.objects.get(pk=payment_id)
+        if payment.status not in Payment.OPEN_STATUSES:
+            continue
+        lines.append(_sync_one(payment=payment, rental_id=rental_id, now=now, dry_run=dry_run))
+    return lines
+
+
+def _sync_one(*, payment: Payment, rental_id: int, now, dry_run: bool) -> SyncLine:
+    adapter = providers.get_provider(payment.provider)
+    refund = payment.transaction_type == Payment.TransactionType.REFUND
+    kind = "refund" if refund else "charge"
+
+    def line(answer: str, action: str) -> SyncLine:
+        status = payment.status if dry_run else Payment.objects.values_list("status", flat=True).get(pk=payment.pk)
+        return SyncLine(payment.transaction_id, kind, answer, action, status)
+
+    try:
+        if refund:
+            answer = adapter.query_refund(transaction_id=payment.transaction_id)
+        else:
+            answer = adapter.query_charge(transaction_id=payment.transaction_id)
+    except providers.ProviderError as exc:
+        logger.warning("sync_payments: %s could not be queried: %s", payment.transaction_id, exc)
+        return line("", "unavailable")
+    expected = providers.CallbackStatus.REFUND if refund else providers.CallbackStatus.CHARGE
+    if answer.status in expected:
+        if not dry_run:
+            _apply_callback(
+                event=_query_event(payment=payment, answer=answer),
+                payment_id=payment.pk,
+                rental_id=rental_id,
+                verdict="queried",
+            )
+        return line(answer.status, "applied")
+    if refund:
+        if answer.status == providers.QueryStatus.NOT_FOUND:
+            # The request never reached the provider: send it again, same idempotency key.
+            if not dry_run:
+                try:
+                    send_refund(refund_id=payment.pk)
+                except providers.ProviderError as exc:
+                    logger.warning("sync_payments: refund %s not sent: %s", payment.transaction_id, exc)
+                    return line(answer.status, "unavailable")
+            return line(answer.status, "resent")
+        if answer.status == providers.QueryStatus.PENDING and payment.status == Payment.Status.PENDING:
+            if not dry_run:
+                apply_refund_start(
+                    refund_id=payment.pk,
+                    started=providers.RefundStart(succeeded=True, provider_reference=answer.provider_reference),
+                    provider_name=payment.provider,
+                )
+            return line(answer.status, "accepted")
+        return line(answer.status, "none")
+    if payment.expires_at is not None and payment.expires_at <= now:
+        if dry_run:
+            return line(answer.status, "expired")
+        try:
+            closed = adapter.close_charge(transaction_id=payment.transaction_id)
+        except providers.ProviderError as exc:
+            logger.warning("sync_payments: charge %s could not be closed: %s", payment.transaction_id, exc)
+            return line(answer.status, "unavailable")
+        if closed.status in providers.CallbackStatus.CHARGE:
+            # Paid (or refused) while we were asking: that answer wins.
+            _apply_callback(
+                event=_query_event(payment=payment, answer=closed),
+                payment_id=payment.pk,
+                rental_id=rental_id,
+                verdict="queried",
+            )
+            return line(closed.status, "applied")
+        _expire_closed_charge(payment_id=payment.pk, rental_id=rental_id)
+        return line(closed.status, "expired")
+    return line(answer.status, "none")
+
+
+@transaction.atomic
+def _expire_closed_charge(*, payment_id: int, rental_id: int) -> None:
+    lock_rental(rental_id)
+    charge = lock_payment(payment_id)
+    if not charge.is_open:
+        return
+    record_payment_event(event="charge_closed", payment=charge, payload={"source": "query"})
+    transition_payment(
+        payment=charge,
+        to_status=Payment.Status.EXPIRED,
+        event="charge_expired",
+        payload={"reason": "closed at the provider after its window", "source": "query"},
+        failure_reason=_("The payment window expired."),
+    )

@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -132,6 +133,26 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# --- Background jobs (SPEC §12) ------------------------------------------------
+# No broker (the default of `make run`): jobs run in this process right after
+# the transaction that asks for them commits.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = "Asia/Shanghai"
+CELERY_BEAT_SCHEDULE = {
+    "expire_payments": {"task": "accounts.tasks.expire_payments", "schedule": 300.0},
+    "update_expired_rentals": {"task": "rentals.tasks.update_expired_rentals", "schedule": 300.0},
+    "sync_payments": {"task": "accounts.tasks.sync_payments", "schedule": 300.0},
+    "update_historical_orders": {
+        "task": "rentals.tasks.update_historical_orders",
+        "schedule": crontab(hour=3, minute=15),
+    },
+}
+
 # --- Auth ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -238,6 +259,8 @@ PAYMENT_PROVIDER = os.environ.get("PAYMENT_PROVIDER", "sandbox")
 PAYMENT_TTL_MINUTES = int(os.environ.get("PAYMENT_TTL_MINUTES", "30"))
 PAYMENT_SANDBOX_SECRET = os.environ.get("PAYMENT_SANDBOX_SECRET", "sandbox-dev-secret")
 PAYMENT_CALLBACK_TOLERANCE_SECONDS = int(os.environ.get("PAYMENT_CALLBACK_TOLERANCE_SECONDS", "300"))
+# What the sandbox does with a refund (SPEC §11): refunded | refund_failed | hold.
+PAYMENT_SANDBOX_REFUND_OUTCOME = os.environ.get("PAYMENT_SANDBOX_REFUND_OUTCOME", "refunded")
 
 # --- Logging ------------------------------------------------------------------
 # One console handler, on the root logger. Django's own "django" logger would

@@ -75,6 +75,23 @@ class RentalEventFilter(EventCodeFilter):
     labels = RENTAL_EVENT_LABELS
 
 
+class RefundFailedFilter(admin.SimpleListFilter):
+    """Orders whose refund the provider refused and whose money is still due back (SPEC §11)."""
+
+    title = _("refund failed")
+    parameter_name = "refund_failed"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            from accounts import finance
+
+            return queryset.filter(pk__in=finance.failed_refunds(limit=None).values("pk"))
+        return queryset
+
+
 class OverdueFilter(admin.SimpleListFilter):
     """Late cars: OVERDUE, or still active after their end time (not refreshed yet)."""
 
@@ -223,6 +240,7 @@ class RentalAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, BoundedDateFilte
         "pickup_location",
         OverdueFilter,
         "requires_manual_refund",
+        RefundFailedFilter,
     )
     # Searched by search_conditions(): order number, phone, plate and transaction
     # id exactly, or part of the customer's name.
@@ -302,7 +320,7 @@ class RentalAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, BoundedDateFilte
     # --- computed columns (pure: from the stored figures, which equal the ledger) ---
 
     def _figures(self, obj: Rental):
-        return obj.figures_for(obj.amount_paid, obj.amount_refunded, obj.goodwill_amount)
+        return obj.stored_figures()
 
     daily_rate_display = money_column("daily_rate")
     total_amount_display = money_column("total_amount")
@@ -368,6 +386,11 @@ class RentalAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, BoundedDateFilte
             path("<int:pk>/cancel/", wrap(admin_views.cancel_view), name="%s_%s_cancel" % info),
             path("<int:pk>/payment/", wrap(admin_views.counter_payment_view), name="%s_%s_payment" % info),
             path("<int:pk>/refund/", wrap(admin_views.manual_refund_view), name="%s_%s_refund" % info),
+            path(
+                "<int:pk>/refunds/<int:refund_pk>/retry/",
+                wrap(admin_views.retry_refund_view),
+                name="%s_%s_retry_refund" % info,
+            ),
         ]
         return custom + super().get_urls()
 
@@ -381,6 +404,7 @@ class RentalAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, BoundedDateFilte
         obj = self.get_object(request, object_id)
         if obj is not None:
             extra_context["rental_actions"] = admin_views.available_actions(request, obj)
+            extra_context["failed_refunds"] = admin_views.failed_refunds_to_retry(request, obj)
         return super().change_view(request, object_id, form_url, extra_context=extra_context)
 
 

@@ -64,7 +64,7 @@ def _row(request, rental: Rental, action: str) -> dict:
         url, label = change_url, _("Open order")
     return {
         "rental": rental,
-        "figures": rental.figures_for(rental.amount_paid, rental.amount_refunded),
+        "figures": rental.stored_figures(),
         "change_url": change_url,
         "action": action,
         "action_url": url,

@@ -513,3 +513,40 @@ def manual_refund_view(request, pk, *, model_admin):
         figures=figures,
         recipient=selectors.refund_recipient(rental),
     )
+
+
+def failed_refunds_to_retry(request, rental: Rental) -> list:
+    """FAILED refunds staff may send again: with the refund permission, while
+    money is still due back (SPEC §11)."""
+    from accounts.models import Payment
+
+    if not request.user.has_perm(PERMS["refund"]) or rental.money_figures().refund_due <= ZERO:
+        return []
+    return list(
+        rental.payments.filter(transaction_type=Payment.TransactionType.REFUND, status=Payment.Status.FAILED)
+        .exclude(refund_of__isnull=True)
+        .order_by("-created_at", "-pk")
+    )
+
+
+def retry_refund_view(request, pk, refund_pk, *, model_admin):
+    """POST only: send a FAILED refund again (a new row, a new REF id)."""
+    from django.http import HttpResponseNotAllowed
+
+    from accounts.models import Payment
+    from accounts.services import retry_failed_refund
+
+    _check_permission(request, "refund")
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    rental = _load(pk)
+    failed = get_object_or_404(Payment, pk=refund_pk, rental=rental, transaction_type=Payment.TransactionType.REFUND)
+    try:
+        retry = retry_failed_refund(refund=failed, by_user=request.user)
+    except ValidationError as err:
+        return _refuse(request, rental, " ".join(err.messages))
+    messages.success(
+        request,
+        _("Refund of %(amount)s sent again as %(tx)s.") % {"amount": format_cny(retry.amount), "tx": retry.transaction_id},
+    )
+    return HttpResponseRedirect(_change_url(rental))

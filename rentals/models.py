@@ -25,6 +25,7 @@ class MoneyFigures:
     refunded: Decimal
     goodwill: Decimal
     net_paid: Decimal
+    refund_in_flight: Decimal
     order_total: Decimal
     owed: Decimal
     remaining: Decimal
@@ -105,6 +106,9 @@ class Rental(models.Model):
     # The goodwill part of staff refunds (above what was due): it lowers what
     # the order owes, so a goodwill refund never turns into a debt (SPEC §16).
     goodwill_amount = models.DecimalField(_("goodwill refunded"), **MONEY)
+    # Online refunds asked of the provider and not yet confirmed or refused
+    # (SPEC §11): no longer due, not yet refunded.
+    amount_refund_in_flight = models.DecimalField(_("refund in progress"), **MONEY)
     settlement_status = models.CharField(
         _("settlement"),
         max_length=10,
@@ -144,7 +148,8 @@ class Rental(models.Model):
                 & Q(cancellation_fee__gte=0)
                 & Q(amount_paid__gte=0)
                 & Q(amount_refunded__gte=0)
-                & Q(goodwill_amount__gte=0),
+                & Q(goodwill_amount__gte=0)
+                & Q(amount_refund_in_flight__gte=0),
                 name="rental_money_not_negative",
             ),
             models.CheckConstraint(
@@ -245,11 +250,13 @@ class Rental(models.Model):
 
     # --- ledger -------------------------------------------------------------
 
-    def ledger_sums(self) -> tuple[Decimal, Decimal, Decimal]:
-        """(paid, refunded, goodwill) from the Payment rows; uses a prefetch when there is one."""
+    def ledger_sums(self) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+        """(paid, refunded, goodwill, refund in flight) from the Payment rows;
+        uses a prefetch when there is one."""
         Payment = self.payments.model
         charge, paid = Payment.TransactionType.CHARGE, Payment.Status.PAID
         refund, refunded = Payment.TransactionType.REFUND, Payment.Status.REFUNDED
+        in_flight = Payment.OPEN_STATUSES
         cache = getattr(self, "_prefetched_objects_cache", {})
         if "payments" in cache:
             rows = cache["payments"]
@@ -257,16 +264,24 @@ class Rental(models.Model):
             refunds = [p for p in rows if p.transaction_type == refund and p.status == refunded]
             refund_sum = sum((p.amount for p in refunds), ZERO)
             goodwill_sum = sum((p.goodwill_amount for p in refunds), ZERO)
-            return quantize_money(paid_sum), quantize_money(refund_sum), quantize_money(goodwill_sum)
+            flight_sum = sum((p.amount for p in rows if p.transaction_type == refund and p.status in in_flight), ZERO)
+            return (
+                quantize_money(paid_sum),
+                quantize_money(refund_sum),
+                quantize_money(goodwill_sum),
+                quantize_money(flight_sum),
+            )
         sums = self.payments.aggregate(
             paid=Sum("amount", filter=Q(transaction_type=charge, status=paid)),
             refunded=Sum("amount", filter=Q(transaction_type=refund, status=refunded)),
             goodwill=Sum("goodwill_amount", filter=Q(transaction_type=refund, status=refunded)),
+            in_flight=Sum("amount", filter=Q(transaction_type=refund, status__in=in_flight)),
         )
         return (
             quantize_money(sums["paid"] or ZERO),
             quantize_money(sums["refunded"] or ZERO),
             quantize_money(sums["goodwill"] or ZERO),
+            quantize_money(sums["in_flight"] or ZERO),
         )
 
     def owed_amount(self, order_total: Decimal | None = None, goodwill: Decimal = ZERO) -> Decimal:
@@ -281,14 +296,23 @@ class Rental(models.Model):
             owed = order_total
         return max(ZERO, quantize_money(owed - goodwill))
 
-    def figures_for(self, paid: Decimal, refunded: Decimal, goodwill: Decimal = ZERO) -> MoneyFigures:
-        """The §4 figures for given ledger sums (pure; no query)."""
+    def figures_for(
+        self, paid: Decimal, refunded: Decimal, goodwill: Decimal = ZERO, in_flight: Decimal = ZERO
+    ) -> MoneyFigures:
+        """The §4 figures for given ledger sums (pure; no query). Refunds in
+        flight (§11) are no longer due and not yet refunded: a closed order is
+        SETTLED only once none is left in flight."""
         order_total = self.order_total
         owed = self.owed_amount(order_total, goodwill)
         net_paid = quantize_money(paid - refunded)
         remaining = max(ZERO, quantize_money(owed - net_paid))
-        refund_due = max(ZERO, quantize_money(net_paid - owed))
-        if self.status in self.CLOSED_STATUSES and remaining == ZERO and refund_due == ZERO:
+        refund_due = max(ZERO, quantize_money(net_paid - owed - in_flight))
+        if (
+            self.status in self.CLOSED_STATUSES
+            and remaining == ZERO
+            and refund_due == ZERO
+            and in_flight == ZERO
+        ):
             settlement = self.SettlementStatus.SETTLED
         elif paid > ZERO:
             settlement = self.SettlementStatus.PARTIAL
@@ -299,6 +323,7 @@ class Rental(models.Model):
             refunded=refunded,
             goodwill=goodwill,
             net_paid=net_paid,
+            refund_in_flight=quantize_money(in_flight),
             order_total=order_total,
             owed=owed,
             remaining=remaining,
@@ -321,6 +346,12 @@ class Rental(models.Model):
             return ZERO
         return pricing.overdue_fee_for(self.end_time, now or timezone.now(), self._booked_daily_rate())
 
+    def stored_figures(self) -> MoneyFigures:
+        """The §4 figures from the stored sums (which equal the ledger); no query."""
+        return self.figures_for(
+            self.amount_paid, self.amount_refunded, self.goodwill_amount, self.amount_refund_in_flight
+        )
+
     @property
     def outstanding_amount(self) -> Decimal:
         """What the customer must still pay (SPEC §4 ``remaining``)."""
@@ -338,6 +369,7 @@ class Rental(models.Model):
             "amount_paid": figures.paid,
             "amount_refunded": figures.refunded,
             "goodwill_amount": figures.goodwill,
+            "amount_refund_in_flight": figures.refund_in_flight,
             "settlement_status": figures.settlement_status,
             "settled_at": settled_at,
         }
@@ -350,7 +382,8 @@ class Rental(models.Model):
         return changed
 
     def refresh_financials(self, save: bool = True) -> bool:
-        """Store amount_paid, amount_refunded, goodwill_amount, settlement_status and settled_at from
+        """Store amount_paid, amount_refunded, goodwill_amount, amount_refund_in_flight,
+        settlement_status and settled_at from
         the ledger. Writes only when something differs; returns whether it did."""
         changed = self.apply_figures(self.money_figures())
         if changed and save and self.pk:
@@ -439,6 +472,7 @@ class RentalEvent(models.Model):
         "returned": _("Car returned"),
         "cancelled": _("Order cancelled"),
         "manual_refund_required": _("Needs a manual refund"),
+        "refund_failed": _("Refund failed"),
     }
 
     rental = models.ForeignKey(Rental, on_delete=models.CASCADE, related_name="events", verbose_name=_("rental"))

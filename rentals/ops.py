@@ -38,12 +38,12 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Q, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from accounts import selectors
 from accounts.models import Payment
-from accounts.services import build_refund_rows
+from accounts.services import build_refund_rows, enqueue_refund, refund_provider_for
 from car_rental_system.bulk import insert_rows
 from car_rental_system.money import ZERO, quantize_money
 from rentals import services
@@ -62,6 +62,7 @@ FINANCIAL_FIELDS = (
     "amount_paid",
     "amount_refunded",
     "goodwill_amount",
+    "amount_refund_in_flight",
     "settlement_status",
     "settled_at",
     "requires_manual_refund",
@@ -131,6 +132,9 @@ class Summary:
     manual: list[ManualRefund] = field(default_factory=list)
     corrections: list[Correction] = field(default_factory=list)
     errors: list[OrderError] = field(default_factory=list)
+    # Orders with money due back after a FAILED refund: never sent again by
+    # this job (SPEC §11); staff retry it or settle it by hand.
+    failed_refunds: list[int] = field(default_factory=list)
 
     @property
     def refund_total(self) -> Decimal:
@@ -254,13 +258,18 @@ def _process_batch(batch, *, ledger, summary, now, dry_run, status_step, refund_
         if pk in failed:
             continue
         probe.__dict__.update(zip(LOADED_FIELDS, values))
-        paid, refunded, goodwill = sums.get(pk, (ZERO, ZERO, ZERO))
+        paid, refunded, goodwill, in_flight, failed_refunds = sums.get(pk, (ZERO, ZERO, ZERO, ZERO, 0))
         try:
-            figures = probe.figures_for(paid, refunded, goodwill)
-            if refund_step and probe.status in REFUND_REASONS and figures.refund_due > ZERO:
+            figures = probe.figures_for(paid, refunded, goodwill, in_flight)
+            refund_due = refund_step and probe.status in REFUND_REASONS and figures.refund_due > ZERO
+            if refund_due and failed_refunds:
+                summary.failed_refunds.append(pk)
+            elif refund_due:
                 # The refund step stores this order's figures along with its refund.
                 refund_cases.append(
-                    RefundCase(dict(zip(LOADED_FIELDS, values)), paid, refunded, goodwill, figures.refund_due)
+                    RefundCase(
+                        dict(zip(LOADED_FIELDS, values)), paid, refunded, goodwill, figures.refund_due, in_flight
+                    )
                 )
                 continue
             if not financial_step:
@@ -354,6 +363,7 @@ class RefundCase:
     refunded: Decimal
     goodwill: Decimal
     amount: Decimal
+    in_flight: Decimal = ZERO
 
     @property
     def pk(self) -> int:
@@ -428,7 +438,7 @@ def plan_refund(amount: Decimal, charges, customer_user_id) -> tuple[list, Decim
         user_id = part.user_id if part.user_id is not None else customer_user_id
         if user_id is None or part.method == Payment.Method.CASH:
             continue
-        parts.append(selectors.RefundPart(part.charge_id, part.method, user_id, part.amount))
+        parts.append(selectors.RefundPart(part.charge_id, part.method, user_id, part.amount, part.provider))
         manual -= part.amount
     return parts, quantize_money(manual)
 
@@ -455,6 +465,7 @@ def build_refund(
             description=description,
             now=now,
             payload={"reason": case.reason},
+            provider=refund_provider_for(part.provider),
         )
         for part in parts
     ]
@@ -467,8 +478,15 @@ def build_refund(
             payload={"amount": str(manual), "reason": case.reason},
             created_at=now,
         )
-    refunded = quantize_money(case.refunded + sum((part.amount for part in parts), ZERO))
-    changed = rental.apply_figures(rental.figures_for(case.paid, refunded, case.goodwill), now=now)
+    # Online refunds are in flight until their provider confirms (SPEC §11).
+    refunded, in_flight = case.refunded, case.in_flight
+    for refund, _audit, _notice in rows:
+        if refund.status == Payment.Status.REFUNDED:
+            refunded += refund.amount
+        else:
+            in_flight += refund.amount
+    figures = rental.figures_for(case.paid, quantize_money(refunded), case.goodwill, quantize_money(in_flight))
+    changed = rental.apply_figures(figures, now=now)
     return BuiltRefund(case, _financials(rental), bool(changed or event or rows), rows=rows, manual=manual, rental_event=event)
 
 
@@ -491,6 +509,9 @@ def write_refunds(built: list[BuiltRefund], *, now) -> None:
         refund._state.adding = False
         audit.payment_id = refund.pk
     insert_rows([audit for _refund, audit, _notice in rows])
+    for refund in refunds:
+        if refund.is_in_flight:
+            enqueue_refund(refund.pk)
     insert_rows([notice for _refund, _audit, notice in rows if notice is not None])
     RentalEvent.objects.bulk_create(item.rental_event for item in built if item.rental_event is not None)
     store_figures(
@@ -522,10 +543,10 @@ def refund_context(rental_ids) -> dict[int, tuple[int | None, list, str]]:
     payments = Payment.objects.filter(rental_id__in=rental_ids)
     for pk, *row in payments.filter(
         transaction_type=Payment.TransactionType.CHARGE, status=Payment.Status.PAID
-    ).values_list("rental_id", "pk", "payment_method", "user_id", "amount", "paid_at"):
+    ).values_list("rental_id", "pk", "payment_method", "user_id", "amount", "paid_at", "provider"):
         charges[pk].append(row)
     for pk, *row in payments.filter(
-        transaction_type=Payment.TransactionType.REFUND, status=Payment.Status.REFUNDED
+        transaction_type=Payment.TransactionType.REFUND, status__in=Payment.REFUND_TAKING_STATUSES
     ).values_list("rental_id", "refund_of_id", "payment_method", "amount"):
         refunds[pk].append(row)
     return {
@@ -539,8 +560,9 @@ def refund_context(rental_ids) -> dict[int, tuple[int | None, list, str]]:
 # --- step 3: stored financials --------------------------------------------------------
 
 
-def ledger_sums(payments) -> dict[int, tuple[Decimal, Decimal, Decimal]]:
-    """{rental id: (paid, refunded, goodwill)} over a Payment queryset, in one grouped query
+def ledger_sums(payments) -> dict[int, tuple[Decimal, Decimal, Decimal, Decimal, int]]:
+    """{rental id: (paid, refunded, goodwill, refund in flight, FAILED refunds)}
+    over a Payment queryset, in one grouped query
     (callers filter it by a rental id range, which the rental index serves)."""
     rows = (
         payments.values("rental_id")
@@ -558,12 +580,25 @@ def ledger_sums(payments) -> dict[int, tuple[Decimal, Decimal, Decimal]]:
                 "goodwill_amount",
                 filter=Q(transaction_type=Payment.TransactionType.REFUND, status=Payment.Status.REFUNDED),
             ),
+            in_flight=Sum(
+                "amount",
+                filter=Q(transaction_type=Payment.TransactionType.REFUND, status__in=Payment.OPEN_STATUSES),
+            ),
+            failed=Count(
+                "pk", filter=Q(transaction_type=Payment.TransactionType.REFUND, status=Payment.Status.FAILED)
+            ),
         )
-        .values_list("rental_id", "paid", "refunded", "goodwill")
+        .values_list("rental_id", "paid", "refunded", "goodwill", "in_flight", "failed")
     )
     return {
-        pk: (quantize_money(paid or ZERO), quantize_money(refunded or ZERO), quantize_money(goodwill or ZERO))
-        for pk, paid, refunded, goodwill in rows
+        pk: (
+            quantize_money(paid or ZERO),
+            quantize_money(refunded or ZERO),
+            quantize_money(goodwill or ZERO),
+            quantize_money(in_flight or ZERO),
+            failed or 0,
+        )
+        for pk, paid, refunded, goodwill, in_flight, failed in rows
     }
 
 

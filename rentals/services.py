@@ -491,7 +491,7 @@ def refund_due_rows(
 
     from accounts import selectors
     from accounts.models import Payment
-    from accounts.services import issue_refund
+    from accounts.services import issue_refund, refund_provider_for
 
     locked = lock_rental(rental.pk)
     amount = locked.money_figures().refund_due
@@ -514,6 +514,7 @@ def refund_due_rows(
                     user=user,
                     method=part.method,
                     refund_of_id=part.charge_id,
+                    provider=refund_provider_for(part.provider),
                     description=_refund_description(locked, reason),
                     actor=by_user,
                     payload={"reason": reason},

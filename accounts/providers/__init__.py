@@ -14,6 +14,9 @@ from accounts.providers.interface import (
     MalformedCallback,
     PaymentProvider,
     ProviderError,
+    ProviderUnavailable,
+    QueryAnswer,
+    QueryStatus,
     RefundStart,
     UnknownProvider,
 )
@@ -31,10 +34,14 @@ __all__ = [
     "MalformedCallback",
     "PaymentProvider",
     "ProviderError",
+    "ProviderUnavailable",
+    "QueryAnswer",
+    "QueryStatus",
     "RefundStart",
     "UnknownProvider",
     "PROVIDERS",
     "get_provider",
+    "is_online",
     "default_provider",
 ]
 
@@ -44,6 +51,11 @@ def get_provider(name: str) -> PaymentProvider:
         return PROVIDERS[name]()
     except (KeyError, TypeError):
         raise UnknownProvider(detail=str(name)[:40]) from None
+
+
+def is_online(name: str) -> bool:
+    """Whether ``name`` is a provider we ask (its refunds wait for its word, SPEC §11)."""
+    return name in PROVIDERS
 
 
 def default_provider() -> PaymentProvider:

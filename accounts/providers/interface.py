@@ -37,11 +37,31 @@ class MalformedCallback(ProviderError):
     reason = "malformed_body"
 
 
+class ProviderUnavailable(ProviderError):
+    """No usable answer: a network error, a 5xx, or an answer whose signature
+    does not verify. The provider may have acted all the same, so nothing is
+    concluded from it: the job retries and the payment is queried (SPEC §11)."""
+
+    reason = "provider_unavailable"
+
+
 class CallbackStatus:
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
-    ALL = (SUCCEEDED, FAILED, CANCELLED)
+    REFUNDED = "refunded"
+    REFUND_FAILED = "refund_failed"
+    CHARGE = (SUCCEEDED, FAILED, CANCELLED)
+    REFUND = (REFUNDED, REFUND_FAILED)
+    ALL = CHARGE + REFUND
+
+
+class QueryStatus:
+    """What a status query can answer besides the callback statuses."""
+
+    PENDING = "pending"  # a charge not paid (yet), a refund accepted and not finished
+    NOT_FOUND = "not_found"  # the provider has no such transaction
+    CLOSED = "closed"  # a charge closed at the provider: it can no longer be paid
 
 
 @dataclass(frozen=True)
@@ -68,11 +88,30 @@ class ChargeStart:
 
 @dataclass(frozen=True)
 class RefundStart:
-    """What starting a refund gives back."""
+    """What starting a refund gives back.
+
+    ``succeeded``: the provider accepted the request (False: it refused for
+    good, ``failure_reason`` says why). ``confirmed``: the money went back
+    already (a synchronous answer). ``callback``: a signed notification the
+    provider sends next, ``(headers, body)``, for providers that live in this
+    site (the sandbox); None for remote ones, which post it themselves.
+    """
 
     succeeded: bool
     provider_reference: str = ""
     failure_reason: str = ""
+    confirmed: bool = False
+    callback: tuple | None = None
+
+
+@dataclass(frozen=True)
+class QueryAnswer:
+    """A provider's answer to a status query: a ``CallbackStatus`` or ``QueryStatus`` value."""
+
+    status: str
+    amount: Decimal | None = None
+    failure_reason: str = ""
+    provider_reference: str = ""
 
 
 class PaymentProvider:
@@ -99,5 +138,20 @@ class PaymentProvider:
     def start_refund(
         self, *, transaction_id: str, charge_transaction_id: str, amount: Decimal, reason: str
     ) -> RefundStart:
-        """Ask the provider to pay ``amount`` of a charge back."""
+        """Ask the provider to pay ``amount`` of a charge back; ``transaction_id``
+        (the REF id) is the idempotency key, so asking twice pays once. Raises
+        :class:`ProviderUnavailable` when there is no usable answer."""
+        raise NotImplementedError
+
+    def query_charge(self, *, transaction_id: str) -> QueryAnswer:
+        """The provider's view of a charge. Raises :class:`ProviderUnavailable`."""
+        raise NotImplementedError
+
+    def query_refund(self, *, transaction_id: str) -> QueryAnswer:
+        """The provider's view of a refund. Raises :class:`ProviderUnavailable`."""
+        raise NotImplementedError
+
+    def close_charge(self, *, transaction_id: str) -> QueryAnswer:
+        """Close a charge that was never paid, so it can't be paid any more;
+        answers the charge's final state (``succeeded`` if it was paid meanwhile)."""
         raise NotImplementedError

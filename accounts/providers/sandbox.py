@@ -15,6 +15,16 @@ secret is public (README), so with ``DEBUG`` off the sandbox works only when
 ``PAYMENT_SANDBOX_ENABLED`` is on and the secret is not the development one
 (SPEC §16 Production; ``accounts.checks`` fails ``manage.py check``
 otherwise). Settings are read on every call.
+
+Refunds (SPEC §11): the sandbox accepts a refund at once and keeps what it did
+in its own book (the cache, keyed by the REF id, which is the idempotency key:
+asking again answers the same and moves no money twice). What happens next is
+``PAYMENT_SANDBOX_REFUND_OUTCOME``, read when the refund is asked for:
+``refunded`` (default) or ``refund_failed`` — the answer carries the signed
+callback the provider sends (``"status": "refunded" | "refund_failed"``) — or
+``hold``: no confirmation, the refund stays in progress until it is queried.
+Charges opened and paid through the checkout page are in the same book, so a
+status query answers what a lost callback would have said.
 """
 
 import hashlib
@@ -26,6 +36,7 @@ import time
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
+from django.core.cache import cache
 from django.urls import reverse
 
 from accounts.providers.interface import (
@@ -36,10 +47,20 @@ from accounts.providers.interface import (
     MalformedCallback,
     PaymentProvider,
     ProviderError,
+    QueryAnswer,
+    QueryStatus,
     RefundStart,
 )
 
 DEV_SECRET = "sandbox-dev-secret"
+# PAYMENT_SANDBOX_REFUND_OUTCOME → what the sandbox records for a new refund.
+REFUND_OUTCOMES = {
+    "refunded": CallbackStatus.REFUNDED,
+    "refund_failed": CallbackStatus.REFUND_FAILED,
+    "hold": QueryStatus.PENDING,
+}
+REFUND_REFUSAL = "The sandbox refused the refund"
+BOOK_TIMEOUT = 60 * 60 * 24 * 30
 SIGNATURE_HEADER = "X-Sandbox-Signature"
 MAX_HEADER_LENGTH = 512
 MAX_BODY_BYTES = 16 * 1024
@@ -137,6 +158,35 @@ def _parse_signature_header(value: str) -> tuple[str, list[str]]:
     return timestamp, digests
 
 
+# --- the sandbox's own book of charges and refunds ---------------------------------
+
+
+def _book_key(kind: str, transaction_id: str) -> str:
+    return f"sandbox:{kind}:{transaction_id}"
+
+
+def book_entry(kind: str, transaction_id: str) -> dict | None:
+    """What the sandbox holds about a ``charge`` or ``refund`` (None: nothing)."""
+    return cache.get(_book_key(kind, transaction_id))
+
+
+def _write_book(kind: str, transaction_id: str, entry: dict) -> None:
+    cache.set(_book_key(kind, transaction_id), entry, BOOK_TIMEOUT)
+
+
+def record_charge_outcome(*, transaction_id: str, status: str, amount) -> None:
+    """The checkout page's outcome, as the provider knows it (before its callback)."""
+    entry = book_entry("charge", transaction_id) or {}
+    if entry.get("status") == QueryStatus.CLOSED:
+        return
+    _write_book("charge", transaction_id, {**entry, "status": status, "amount": str(amount)})
+
+
+def refund_outcome_setting() -> str:
+    value = str(getattr(settings, "PAYMENT_SANDBOX_REFUND_OUTCOME", "refunded") or "refunded")
+    return value if value in REFUND_OUTCOMES else "refunded"
+
+
 class SandboxProvider(PaymentProvider):
     name = "sandbox"
     signature_header = SIGNATURE_HEADER
@@ -148,7 +198,56 @@ class SandboxProvider(PaymentProvider):
         return ChargeStart(redirect_url=reverse("payments:sandbox_checkout", args=[transaction_id]))
 
     def start_refund(self, *, transaction_id, charge_transaction_id, amount, reason) -> RefundStart:
-        return RefundStart(succeeded=True, provider_reference=f"sbx_ref_{secrets.token_hex(8)}")
+        if not sandbox_enabled():
+            raise ProviderError("provider_disabled", "the sandbox is switched off")
+        entry = book_entry("refund", transaction_id)
+        if entry is None:
+            # The first request for this idempotency key: the money moves (or is refused) once.
+            entry = {
+                "charge": charge_transaction_id,
+                "amount": str(amount),
+                "status": REFUND_OUTCOMES[refund_outcome_setting()],
+                "reference": f"sbx_ref_{secrets.token_hex(8)}",
+                "requests": 0,
+            }
+        entry["requests"] += 1
+        _write_book("refund", transaction_id, entry)
+        callback = None
+        if entry["status"] in CallbackStatus.REFUND:
+            callback = build_callback(
+                transaction_id=transaction_id,
+                status=entry["status"],
+                amount=entry["amount"],
+                failure_reason=REFUND_REFUSAL if entry["status"] == CallbackStatus.REFUND_FAILED else "",
+                # One notification per refund: a repeated request re-sends the same event.
+                event_id=f"evt_{entry['reference']}_{entry['status']}",
+            )
+        return RefundStart(succeeded=True, provider_reference=entry["reference"], callback=callback)
+
+    def query_refund(self, *, transaction_id) -> QueryAnswer:
+        entry = book_entry("refund", transaction_id)
+        if entry is None:
+            return QueryAnswer(status=QueryStatus.NOT_FOUND)
+        return QueryAnswer(
+            status=entry["status"],
+            amount=Decimal(entry["amount"]),
+            failure_reason=REFUND_REFUSAL if entry["status"] == CallbackStatus.REFUND_FAILED else "",
+            provider_reference=entry["reference"],
+        )
+
+    def query_charge(self, *, transaction_id) -> QueryAnswer:
+        entry = book_entry("charge", transaction_id)
+        if entry is None:
+            return QueryAnswer(status=QueryStatus.NOT_FOUND)
+        amount = Decimal(entry["amount"]) if entry.get("amount") else None
+        return QueryAnswer(status=entry["status"], amount=amount)
+
+    def close_charge(self, *, transaction_id) -> QueryAnswer:
+        entry = book_entry("charge", transaction_id) or {}
+        if entry.get("status") == CallbackStatus.SUCCEEDED:
+            return self.query_charge(transaction_id=transaction_id)
+        _write_book("charge", transaction_id, {**entry, "status": QueryStatus.CLOSED})
+        return QueryAnswer(status=QueryStatus.CLOSED)
 
     def verify_signature(self, *, headers, body: bytes, now: float | None = None) -> None:
         value = _header(headers, SIGNATURE_HEADER)

@@ -20,6 +20,7 @@ PAYMENT_BADGE_CLASSES = {
     selectors.BADGE_TO_PAY: "text-bg-warning",
     selectors.BADGE_PAID: "text-bg-success",
     selectors.BADGE_REFUND_PENDING: "text-bg-info",
+    selectors.BADGE_REFUND_IN_PROGRESS: "text-bg-info",
     selectors.BADGE_SETTLED: "text-bg-secondary",
     selectors.BADGE_OVERDUE: "text-bg-danger",
 }

@@ -27,6 +27,13 @@ def expected_figures(rental: Rental) -> dict:
     )
     refunds = [r for r in rows if (r["transaction_type"], r["status"]) == ("REFUND", "REFUNDED")]
     goodwill = _q(sum((r["goodwill_amount"] for r in refunds), Decimal(0)))
+    # SPEC §11: refunds asked of the provider and not yet confirmed or refused.
+    in_flight = _q(
+        sum(
+            (r["amount"] for r in rows if r["transaction_type"] == "REFUND" and r["status"] in ("PENDING", "PROCESSING")),
+            Decimal(0),
+        )
+    )
     order_total = _q(
         rental.total_amount + rental.deposit + rental.cross_location_fee + rental.overdue_fee + rental.damage_fee
     )
@@ -40,8 +47,8 @@ def expected_figures(rental: Rental) -> dict:
     owed = max(Decimal("0.00"), _q(owed - goodwill))
     net = paid - refunded
     remaining = max(Decimal("0.00"), _q(owed - net))
-    refund_due = max(Decimal("0.00"), _q(net - owed))
-    if rental.status in ("COMPLETED", "CANCELLED") and remaining == 0 and refund_due == 0:
+    refund_due = max(Decimal("0.00"), _q(net - owed - in_flight))
+    if rental.status in ("COMPLETED", "CANCELLED") and remaining == 0 and refund_due == 0 and in_flight == 0:
         settlement = "SETTLED"
     elif paid > 0:
         settlement = "PARTIAL"
@@ -55,6 +62,7 @@ def expected_figures(rental: Rental) -> dict:
         "order_total": order_total,
         "remaining": remaining,
         "refund_due": refund_due,
+        "refund_in_flight": in_flight,
         "settlement_status": settlement,
     }
 
@@ -66,9 +74,15 @@ def assert_ledger_consistent(rental: Rental) -> dict:
     assert rental.amount_paid == expected["paid"], (rental.pk, "amount_paid", rental.amount_paid, expected)
     assert rental.amount_refunded == expected["refunded"], (rental.pk, "amount_refunded", rental.amount_refunded, expected)
     assert rental.goodwill_amount == expected["goodwill"], (rental.pk, "goodwill_amount", rental.goodwill_amount, expected)
+    assert rental.amount_refund_in_flight == expected["refund_in_flight"], (
+        rental.pk,
+        "amount_refund_in_flight",
+        rental.amount_refund_in_flight,
+        expected,
+    )
     assert rental.settlement_status == expected["settlement_status"], (rental.pk, rental.settlement_status, expected)
     assert (rental.settled_at is not None) == (expected["settlement_status"] == "SETTLED"), (rental.pk, rental.settled_at)
-    assert expected["refunded"] <= expected["paid"], (rental.pk, expected)
+    assert expected["refunded"] + expected["refund_in_flight"] <= expected["paid"], (rental.pk, expected)
     assert expected["net_paid"] >= 0, (rental.pk, expected)
     figures = rental.money_figures()
     assert figures.remaining == expected["remaining"] and figures.refund_due == expected["refund_due"], (figures, expected)

@@ -89,6 +89,7 @@ def test_order_detail_shows_breakdown_figures_and_every_transaction(customer_cli
         "order_total_amount": Decimal("3100.00"),
         "remaining_amount": Decimal("2200.00"),
         "refund_due": Decimal("0.00"),
+        "refund_in_flight": Decimal("0.00"),
     }
     body = response.content.decode()
     for text in ("¥900.00", "¥2,000.00", "¥200.00", "¥3,100.00", "¥1,000.00", "¥2,200.00", "Rent: 3 days × ¥300.00"):

@@ -322,7 +322,9 @@ def test_refund_goes_back_the_way_it_came(customer, vehicle):
         (Payment.Method.ALIPAY, Decimal("1000.00"), Payment.Method.ALIPAY),
     ]
     assert refund.description_text == "Refund on cancellation: Plans changed"
-    assert PaymentEvent.objects.filter(payment=refund, event="refund_issued", to_status="REFUNDED").exists()
+    # asked of the provider (PENDING), confirmed by its notification (REFUNDED), SPEC §11
+    assert PaymentEvent.objects.filter(payment=refund, event="refund_requested", to_status="PENDING").exists()
+    assert PaymentEvent.objects.filter(payment=refund, event="refund_confirmed", to_status="REFUNDED").exists()
     assert Notification.objects.filter(
         user=customer.user, rental=rental, notification_type=Notification.Type.REFUND_ISSUED
     ).count() == 2

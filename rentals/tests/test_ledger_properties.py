@@ -6,7 +6,10 @@ charges (counter payments, provider-paid charges, late provider successes on
 closed orders), manual refunds (goodwill above what is due included), time
 travel with status refreshes (unpaid bookings lapse), pick-ups, returns
 (random lateness, store and damage), customer and staff cancels (with fees)
-and deposit refunds. After every step, for every rental:
+and deposit refunds. Online refunds go to the sandbox provider after each
+flow "commits" (SPEC §11), whose outcome a rule switches between confirming,
+refusing and holding; further rules deliver its signed refund notifications
+and let staff retry a refused refund. After every step, for every rental:
 
 * the stored amount_paid / amount_refunded / settlement_status / settled_at
   equal what the Payment ledger gives (``assert_ledger_consistent``, which
@@ -45,8 +48,10 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from accounts import selectors
 from accounts.models import Notification, Payment, PaymentEvent
-from accounts.services import record_counter_payment, record_manual_refund
+from accounts.providers import sandbox
+from accounts.services import handle_callback, record_counter_payment, record_manual_refund, retry_failed_refund
 from accounts.tests.assertions import assert_ledger_consistent
 from accounts.tests.factories import PaymentFactory
 from car_rental_system.money import ZERO, quantize_money
@@ -94,7 +99,7 @@ def _snapshot():
 def _stored(rental: Rental):
     """The §4 figures from the stored sums (no query); the invariants check
     after every step that these equal the ledger."""
-    return rental.figures_for(rental.amount_paid, rental.amount_refunded, rental.goodwill_amount)
+    return rental.stored_figures()
 
 
 def _amount(kind: str, limit: Decimal, cents: int) -> Decimal:
@@ -120,7 +125,11 @@ class LedgerMachine(RuleBasedStateMachine):
         # Each example runs inside a savepoint that is rolled back at teardown,
         # and on its own frozen clock.
         self._atomic = transaction.atomic()
+        # It stands for the test's own transaction: a flow's outermost block
+        # ending well counts as its commit, so its refund jobs run (conftest).
+        self._atomic._from_testcase = True
         self._atomic.__enter__()
+        self._refund_outcome = settings.PAYMENT_SANDBOX_REFUND_OUTCOME
         self._travel = time_machine.travel(BASE, tick=False)
         self._clock = self._travel.start()
         cache.clear()
@@ -139,6 +148,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.rental_ids: list[int] = []
 
     def teardown(self):
+        settings.PAYMENT_SANDBOX_REFUND_OUTCOME = self._refund_outcome
         self._travel.stop()
         transaction.set_rollback(True)
         self._atomic.__exit__(None, None, None)
@@ -271,7 +281,8 @@ class LedgerMachine(RuleBasedStateMachine):
         else:
             rental = self._rental(index, pick, lambda r: _stored(r).net_paid > ZERO)
         figures = rental.money_figures()
-        net_paid = figures.net_paid
+        # what may still go back: net paid less the refunds in flight (SPEC §11)
+        net_paid = figures.net_paid - figures.refund_in_flight
         if kind == "due":
             amount = figures.refund_due or net_paid
         else:
@@ -287,6 +298,57 @@ class LedgerMachine(RuleBasedStateMachine):
     def refund_deposit(self, index, pick):
         rental = self._rental(index, pick, lambda r: r.status in Rental.CLOSED_STATUSES)
         rental.refund_deposit()
+
+    # --- the provider's word on refunds (SPEC §11) ---------------------------------------
+
+    @rule(outcome=st.sampled_from(["refunded", "refunded", "refund_failed", "hold"]))
+    def provider_refund_outcome(self, outcome):
+        settings.PAYMENT_SANDBOX_REFUND_OUTCOME = outcome
+
+    @precondition(lambda self: self.rental_ids)
+    @rule(index=st.integers(0, 99), status=st.sampled_from(["refunded", "refunded", "refund_failed"]),
+          replay=st.booleans())
+    def provider_notifies_refund(self, index, status, replay):
+        open_refunds = list(
+            Payment.objects.filter(
+                rental_id__in=self.rental_ids,
+                transaction_type=Payment.TransactionType.REFUND,
+                status__in=Payment.OPEN_STATUSES,
+            ).order_by("pk")
+        )
+        if not open_refunds:
+            return
+        refund = open_refunds[index % len(open_refunds)]
+        headers, body = sandbox.build_callback(
+            transaction_id=refund.transaction_id,
+            status=status,
+            amount=refund.amount,
+            failure_reason="Account closed" if status == "refund_failed" else "",
+            event_id=f"evt-{refund.pk}-{status}",
+        )
+        for _ in range(2 if replay else 1):
+            http_status, answer = handle_callback(provider="sandbox", headers=headers, body=body)
+            assert http_status == 200, answer
+        expected = Payment.Status.REFUNDED if status == "refunded" else Payment.Status.FAILED
+        assert Payment.objects.get(pk=refund.pk).status == expected
+
+    @precondition(lambda self: self.rental_ids)
+    @rule(index=st.integers(0, 99))
+    def staff_retry_failed_refund(self, index):
+        failed = list(
+            Payment.objects.filter(
+                rental_id__in=self.rental_ids,
+                transaction_type=Payment.TransactionType.REFUND,
+                status=Payment.Status.FAILED,
+            ).order_by("pk")
+        )
+        if not failed:
+            return
+        refund = failed[index % len(failed)]
+        rental = Rental.objects.get(pk=refund.rental_id)
+        left = {c.charge_id: c.left for c in selectors.refundable_charges(rental)}.get(refund.refund_of_id, ZERO)
+        expect_ok = min(refund.amount, rental.money_figures().refund_due, left) > ZERO
+        self._attempt(expect_ok, lambda: retry_failed_refund(refund=refund, by_user=self.staff))
 
     # --- time and status --------------------------------------------------------------
 
@@ -405,7 +467,8 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         rentals = list(Rental.objects.filter(pk__in=self.rental_ids).order_by("pk"))
         ledger = {}
-        given_back = {}  # charge id → what its refunds took
+        in_flight = {}  # rental id → refunds asked of the provider, not yet answered
+        given_back = {}  # charge id → what its refunds took (refunded or in flight)
         charges = {}
         for rental_id, pk, kind, status, amount, goodwill, refund_of in Payment.objects.filter(
             rental_id__in=self.rental_ids
@@ -420,6 +483,10 @@ class LedgerMachine(RuleBasedStateMachine):
                 assert ZERO <= goodwill <= amount, (pk, goodwill, amount)
                 if refund_of is not None:
                     given_back[refund_of] = given_back.get(refund_of, ZERO) + amount
+            elif kind == "REFUND" and status in Payment.OPEN_STATUSES:
+                in_flight[rental_id] = in_flight.get(rental_id, ZERO) + amount
+                assert refund_of is not None, ("an online refund names its charge", pk)
+                given_back[refund_of] = given_back.get(refund_of, ZERO) + amount
             ledger[rental_id] = (paid, refunded, goodwill_sum)
         for charge_id, amount in given_back.items():
             assert amount <= charges[charge_id], ("a charge gave back more than it took", charge_id, amount)
@@ -428,30 +495,33 @@ class LedgerMachine(RuleBasedStateMachine):
                 # what the last step touched goes through the shared full check
                 assert_ledger_consistent(rental)
             paid, refunded, goodwill = ledger.get(rental.pk, (ZERO, ZERO, ZERO))
-            assert (rental.amount_paid, rental.amount_refunded, rental.goodwill_amount) == (paid, refunded, goodwill), (
-                rental.pk,
-                paid,
-                refunded,
-                goodwill,
-            )
-            figures = rental.figures_for(paid, refunded, goodwill)
+            flying = in_flight.get(rental.pk, ZERO)
+            stored = (rental.amount_paid, rental.amount_refunded, rental.goodwill_amount, rental.amount_refund_in_flight)
+            assert stored == (paid, refunded, goodwill, flying), (rental.pk, paid, refunded, goodwill, flying)
+            figures = rental.figures_for(paid, refunded, goodwill, flying)
             assert rental.settlement_status == figures.settlement_status, (rental.pk, figures)
             assert (rental.settled_at is not None) == (figures.settlement_status == "SETTLED"), rental.pk
-            assert refunded <= paid and figures.net_paid >= ZERO, (rental.pk, figures)
+            assert refunded + flying <= paid and figures.net_paid >= ZERO, (rental.pk, figures)
+            if flying > ZERO:
+                assert figures.settlement_status != "SETTLED", (rental.pk, figures)
             # An order owes money back only when nobody can receive it (a walk-in
-            # after the return, a cancel, or a hand-over that dropped the one-way fee).
-            assert (figures.refund_due > ZERO) == rental.requires_manual_refund, (
-                rental.pk,
-                rental.status,
-                figures,
-                rental.requires_manual_refund,
-            )
+            # after the return, a cancel, or a hand-over that dropped the one-way
+            # fee), or when the provider refused a refund (staff retry it).
+            refused = Payment.objects.filter(
+                rental=rental, transaction_type=Payment.TransactionType.REFUND, status=Payment.Status.FAILED
+            ).exists()
+            if rental.requires_manual_refund:
+                assert figures.refund_due > ZERO, (rental.pk, rental.status, figures)
+            if figures.refund_due > ZERO:
+                assert rental.requires_manual_refund or refused, (rental.pk, rental.status, figures)
 
-        # no charge is ever refunded twice for one reason
+        # no charge is ever refunded twice for one reason (a refused refund is not a refund)
         reasons = list(
-            PaymentEvent.objects.filter(rental_id__in=self.rental_ids, event="refund_issued").values_list(
-                "payment__refund_of_id", "payload__reason"
+            PaymentEvent.objects.filter(
+                rental_id__in=self.rental_ids, event__in=["refund_issued", "refund_requested"]
             )
+            .exclude(payment__status=Payment.Status.FAILED)
+            .values_list("payment__refund_of_id", "payload__reason")
         )
         for reason in ("cancellation", "deposit"):
             per_charge = [charge_id for charge_id, r in reasons if r == reason]

@@ -11,8 +11,15 @@ from django.urls import reverse
 from django.utils import translation
 
 from accounts.models import Notification, Payment
+from accounts.providers import sandbox
 from accounts.selectors import charges_left, refund_method, split_refund
-from accounts.services import expire_stale_payments, record_counter_payment, record_manual_refund, start_payment
+from accounts.services import (
+    expire_stale_payments,
+    handle_callback,
+    record_counter_payment,
+    record_manual_refund,
+    start_payment,
+)
 from accounts.tests.assertions import assert_ledger_consistent
 from accounts.tests.factories import PaymentFactory
 from accounts.tests.payment_support import deliver, success_payload
@@ -189,6 +196,72 @@ def test_the_nightly_command_flags_cash_for_the_counter(frozen, customer, vehicl
     assert [(m.rental_id, m.amount) for m in summary.manual] == [(rental.pk, Decimal("2000.00"))]
     rental.refresh_from_db()
     assert rental.requires_manual_refund is True
+    assert_ledger_consistent(rental)
+
+
+# --- the online parts go through the provider (SPEC §11) ---------------------------------
+
+
+def test_the_online_part_waits_for_the_provider_while_cash_waits_for_the_counter(
+    rental, customer, staff_user, settings
+):
+    settings.PAYMENT_SANDBOX_REFUND_OUTCOME = "hold"
+    record_counter_payment(rental=rental, amount=Decimal("100"), method=Payment.Method.CASH, by_user=staff_user)
+    wechat = PaymentFactory(rental=rental, amount=Decimal("2800.00"), payment_method=Payment.Method.WECHAT,
+                            paid_at=NOW + timedelta(minutes=1))
+    rental.refresh_financials()
+
+    cancel_rental(rental=rental, reason="Plans changed", by_user=customer.user)
+
+    [online] = _refunds(rental)
+    # created PENDING, asked of the sandbox after commit with its REF id as the key: PROCESSING
+    assert (online.provider, online.status, online.refund_of_id) == ("sandbox", "PROCESSING", wechat.pk)
+    asked = sandbox.book_entry("refund", online.transaction_id)
+    assert (asked["charge"], asked["amount"], asked["requests"]) == (wechat.transaction_id, "2800.00", 1)
+    rental.refresh_from_db()
+    assert (rental.amount_refund_in_flight, rental.amount_refunded) == (Decimal("2800.00"), Decimal("0.00"))
+    assert rental.money_figures().refund_due == Decimal("100.00")  # the cash, for the counter
+    assert rental.requires_manual_refund is True
+    assert_ledger_consistent(rental)
+
+    headers, body = sandbox.build_callback(
+        transaction_id=online.transaction_id, status="refunded", amount=online.amount, event_id="evt-wx-refund"
+    )
+    assert handle_callback(provider="sandbox", headers=headers, body=body)[0] == 200
+    record_manual_refund(rental=rental, amount=Decimal("100"), reason="Cash at the counter", by_user=staff_user)
+
+    rental.refresh_from_db()
+    assert [r.status for r in _refunds(rental)] == ["REFUNDED", "REFUNDED"]
+    assert rental.settlement_status == Rental.SettlementStatus.SETTLED
+    assert_ledger_consistent(rental)
+
+
+def test_the_nightly_command_asks_the_provider_and_never_resends_a_refused_refund(
+    frozen, customer, vehicle, settings
+):
+    rental = Rental.objects.create(
+        customer=customer, vehicle=vehicle, pickup_location=vehicle.location, return_location=vehicle.location,
+        start_time=NOW - timedelta(days=5), end_time=NOW - timedelta(days=2), status=Rental.Status.COMPLETED,
+    )
+    PaymentFactory(rental=rental, amount=Decimal("2900.00"), payment_method=Payment.Method.ALIPAY)
+    rental.refresh_financials()
+    settings.PAYMENT_SANDBOX_REFUND_OUTCOME = "refund_failed"
+
+    summary = update_historical_orders(rental_id=rental.pk)
+
+    [refund] = _refunds(rental)
+    assert [r.amount for r in summary.refunds] == [Decimal("2000.00")]
+    assert (refund.status, refund.failure_reason) == ("FAILED", sandbox.REFUND_REFUSAL)
+    assert sandbox.book_entry("refund", refund.transaction_id)["requests"] == 1
+    rental.refresh_from_db()
+    assert rental.money_figures().refund_due == Decimal("2000.00")
+    assert_ledger_consistent(rental)
+
+    settings.PAYMENT_SANDBOX_REFUND_OUTCOME = "refunded"
+    again = update_historical_orders(rental_id=rental.pk)
+
+    assert again.refunds == [] and again.failed_refunds == [rental.pk]
+    assert len(_refunds(rental)) == 1
     assert_ledger_consistent(rental)
 
 

@@ -80,6 +80,7 @@ def test_regular_books_same_location(customer, vehicle):
         "order_total_amount": Decimal("2900.00"),
         "remaining_amount": Decimal("2900.00"),
         "refund_due": Decimal("0.00"),
+        "refund_in_flight": Decimal("0.00"),
     }
     assert rental.settlement_status == Rental.SettlementStatus.UNSETTLED
     assert_ledger_consistent(rental)
@@ -205,6 +206,8 @@ def test_pays_2900_and_cancels_while_pending(customer, vehicle):
 
     rental.refresh_from_db()
     assert refund is not None
+    # asked of the sandbox after commit, confirmed by its signed notification (SPEC §11)
+    refund.refresh_from_db()
     assert refund.transaction_type == Payment.TransactionType.REFUND
     assert refund.status == Payment.Status.REFUNDED
     assert refund.amount == Decimal("2900.00")

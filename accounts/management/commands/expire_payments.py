@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from accounts.models import Payment
 from accounts.services import expire_stale_payments
+from car_rental_system.joblock import holds_run_lock
 
 
 class Command(BaseCommand):
@@ -19,6 +20,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--dry-run", action="store_true", help="List what would expire; change nothing.")
 
+    @holds_run_lock("expire_payments")
     def handle(self, *args, dry_run=False, verbosity=1, **options):
         if dry_run:
             due = list(

@@ -209,6 +209,19 @@ class Command(BaseCommand):
         audit rows and notices) to ``refunds_at``, a cancellation to
         ``cancelled_at``."""
         ledger = Payment.objects.filter(rental=rental)
+        if refunds_at is not None:
+            # The demo's online refunds are answered by the sandbox now, not
+            # after the seed commits, so that they can be dated too.
+            from accounts.providers import ProviderError
+            from accounts.services import send_refund
+
+            for refund_id in ledger.filter(
+                transaction_type=Payment.TransactionType.REFUND, status__in=Payment.OPEN_STATUSES
+            ).values_list("pk", flat=True):
+                try:
+                    send_refund(refund_id=refund_id)
+                except ProviderError:
+                    pass  # left in progress; sync_payments finishes it
         if charges_at is not None:
             charges = ledger.filter(transaction_type=Payment.TransactionType.CHARGE)
             PaymentEvent.objects.filter(payment__in=charges).update(created_at=charges_at)
@@ -217,7 +230,8 @@ class Command(BaseCommand):
         if refunds_at is not None:
             refunds = ledger.filter(transaction_type=Payment.TransactionType.REFUND)
             PaymentEvent.objects.filter(payment__in=refunds).update(created_at=refunds_at)
-            refunds.update(created_at=refunds_at, paid_at=refunds_at)
+            refunds.update(created_at=refunds_at)
+            refunds.filter(paid_at__isnull=False).update(paid_at=refunds_at)
             Notification.objects.filter(
                 rental=rental, notification_type=Notification.Type.REFUND_ISSUED
             ).update(created_at=refunds_at)

@@ -6,6 +6,7 @@ RENTED, in bulk through ``rentals.services.advance_statuses``."""
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
+from car_rental_system.joblock import holds_run_lock
 from rentals.services import advance_statuses
 
 
@@ -20,6 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="Count the moves; write nothing.")
         parser.add_argument("--batch-size", type=int, default=1000, help="Rentals per transaction (default 1000).")
 
+    @holds_run_lock("update_expired_rentals")
     def handle(self, *args, **options):
         if options["batch_size"] < 1:
             raise CommandError(_("--batch-size must be at least 1."))

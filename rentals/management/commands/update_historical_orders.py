@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from car_rental_system.joblock import holds_run_lock
 from car_rental_system.money import format_cny
 from rentals.ops import DEFAULT_BATCH_SIZE, HistoryRunAborted, Summary, update_historical_orders
 
@@ -73,6 +74,16 @@ def summary_table(summary: Summary, title: str | None = None) -> list[str]:
         (_("needs manual handling"), f"{len(summary.manual):,}", manual_ids),
         (_("errors"), f"{len(summary.errors):,}", ", ".join(f"#{e.rental_id}" for e in summary.errors)),
     ]
+    if summary.failed_refunds:
+        # Never sent again by this command (SPEC §11): staff retry them or settle by hand.
+        rows.insert(
+            -1,
+            (
+                _("refunds refused, for staff"),
+                f"{len(summary.failed_refunds):,}",
+                ", ".join(f"#{pk}" for pk in summary.failed_refunds[:MANUAL_IDS_SHOWN]),
+            ),
+        )
     width = max(len(label) for label, _count, _note in rows)
     if title is None:
         title = _("DRY RUN: nothing was written; a real run would do this:") if summary.dry_run else _("Done:")
@@ -107,6 +118,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--rental", type=int, dest="rental_id", metavar="ID", help="Process this one order only.")
 
+    @holds_run_lock("update_historical_orders")
     def handle(self, *args, **options):
         if options["batch_size"] < 1:
             raise CommandError(_("--batch-size must be at least 1."))

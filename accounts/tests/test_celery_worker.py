@@ -1,0 +1,98 @@
+"""A real Celery worker on this machine's Redis (SPEC §12): a cancel that
+commits asks the provider for its refund exactly once, after the commit; a
+cancel that rolls back enqueues nothing. Skipped, with the reason, when no
+Redis answers."""
+
+import os
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from celery.signals import task_postrun
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Payment
+from accounts.providers import sandbox
+from accounts.tests.factories import PaymentFactory
+from car_rental_system.celery import app
+from rentals.models import Rental
+from rentals.services import cancel_rental, create_rental
+
+BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/7")
+
+
+def _redis():
+    import redis
+
+    client = redis.Redis.from_url(BROKER_URL, socket_connect_timeout=1)
+    try:
+        client.ping()
+    except redis.exceptions.RedisError as exc:
+        pytest.skip(f"needs Redis at {BROKER_URL} for a real Celery worker ({exc.__class__.__name__}); CI has one")
+    return client
+
+
+@pytest.fixture
+def broker(settings):
+    client = _redis()
+    client.flushdb()
+    settings.CELERY_BROKER_URL = BROKER_URL
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    old = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
+    app.conf.update(broker_url=BROKER_URL, task_always_eager=False)
+    yield client
+    app.conf.update(old)
+    client.flushdb()
+
+
+class Done:
+    def __init__(self):
+        self.event = threading.Event()
+        self.runs = []
+
+    def __call__(self, sender=None, task_id=None, args=None, retval=None, **kwargs):
+        self.runs.append((sender.name, tuple(args or ()), retval))
+        self.event.set()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_committed_cancel_asks_the_provider_once_and_a_rolled_back_one_enqueues_nothing(
+    broker, customer, vehicle
+):
+    start = timezone.now() + timedelta(days=1)
+    rental = create_rental(
+        customer=customer, vehicle=vehicle, start_time=start, end_time=start + timedelta(days=3),
+        pickup_location=vehicle.location,
+    )
+    PaymentFactory(rental=rental, amount=Decimal("2900.00"))
+    rental.refresh_financials()
+    done = Done()
+    task_postrun.connect(done, weak=False)
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+            # rolled back: no refund row, nothing on the broker
+            with pytest.raises(RuntimeError):
+                with transaction.atomic():
+                    cancel_rental(rental=rental, reason="Plans changed", by_user=customer.user)
+                    assert Payment.objects.filter(transaction_type="REFUND").count() == 1
+                    assert broker.llen("celery") == 0  # nothing is sent before the commit
+                    raise RuntimeError("the flow failed after the refund was written")
+            assert not Payment.objects.filter(transaction_type="REFUND").exists()
+            assert broker.llen("celery") == 0
+            assert Rental.objects.get(pk=rental.pk).status == Rental.Status.PENDING
+
+            # committed: one job, one provider request, after the commit
+            cancel_rental(rental=rental, reason="Plans changed", by_user=customer.user)
+            assert done.event.wait(timeout=60), "the worker ran no job"
+    finally:
+        task_postrun.disconnect(done)
+
+    refund = Payment.objects.get(transaction_type="REFUND")
+    assert done.runs == [("accounts.tasks.send_refund", (refund.pk,), Payment.Status.REFUNDED)]
+    assert sandbox.book_entry("refund", refund.transaction_id)["requests"] == 1
+    assert refund.status == Payment.Status.REFUNDED
+    rental.refresh_from_db()
+    assert rental.settlement_status == Rental.SettlementStatus.SETTLED
