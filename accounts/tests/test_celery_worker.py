@@ -3,6 +3,7 @@ commits asks the provider for its refund exactly once, after the commit; a
 cancel that rolls back enqueues nothing. Skipped, with the reason, when no
 Redis answers."""
 
+import logging
 import os
 import threading
 from datetime import timedelta
@@ -18,6 +19,7 @@ from accounts.models import Payment
 from accounts.providers import sandbox
 from accounts.tests.factories import PaymentFactory
 from car_rental_system.celery import app
+from car_rental_system.request_context import RequestContextFilter
 from rentals.models import Rental
 from rentals.services import cancel_rental, create_rental
 
@@ -96,3 +98,54 @@ def test_a_committed_cancel_asks_the_provider_once_and_a_rolled_back_one_enqueue
     assert refund.status == Payment.Status.REFUNDED
     rental.refresh_from_db()
     assert rental.settlement_status == Rental.SettlementStatus.SETTLED
+
+
+class JobLines(logging.Handler):
+    """The job log lines as the console handler would write them (with the
+    request id its filter adds)."""
+
+    def __init__(self):
+        super().__init__()
+        self.addFilter(RequestContextFilter())
+        self.records = []
+        self.event = threading.Event()
+
+    def emit(self, record):
+        self.records.append(record)
+        self.event.set()
+
+
+# The page's session and the worker thread share SQLite's in-memory test
+# database badly ("table is locked"); the PostgreSQL pass runs it.
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_job_enqueued_by_a_request_logs_the_requests_id(broker, client, customer, vehicle):
+    start = timezone.now() + timedelta(days=1)
+    rental = create_rental(
+        customer=customer, vehicle=vehicle, start_time=start, end_time=start + timedelta(days=3),
+        pickup_location=vehicle.location,
+    )
+    PaymentFactory(rental=rental, amount=Decimal("2900.00"))
+    rental.refresh_financials()
+    client.force_login(customer.user)
+    lines = JobLines()
+    job_logger = logging.getLogger("car_rental_system.jobs")
+    job_logger.addHandler(lines)
+    # the test worker turns the root logger down to errors; keep the job lines
+    level = job_logger.level
+    job_logger.setLevel(logging.INFO)
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=30):
+            response = client.post(
+                f"/rentals/{rental.pk}/cancel/", {"reason": "Plans changed"}, headers={"X-Request-ID": "req-cancel-77"}
+            )
+            assert response.status_code == 302
+            assert response["X-Request-ID"] == "req-cancel-77"
+            assert lines.event.wait(timeout=60), "the worker ran no job"
+    finally:
+        job_logger.removeHandler(lines)
+        job_logger.setLevel(level)
+
+    [line] = lines.records
+    assert line.getMessage().startswith("job accounts.tasks.send_refund(")
+    assert line.request_id == "req-cancel-77"
