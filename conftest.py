@@ -169,6 +169,13 @@ def staff_user(db):
 
 
 @pytest.fixture
+def staff_client(client, staff_user):
+    """The test client signed in as a superuser clerk."""
+    client.force_login(staff_user)
+    return client
+
+
+@pytest.fixture
 def booking_times():
     """Start tomorrow on the hour, three days long."""
     start = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(days=1)

@@ -22,12 +22,6 @@ def frozen(time_machine):
     return NOW
 
 
-@pytest.fixture
-def staff_client(client, staff_user):
-    client.force_login(staff_user)
-    return client
-
-
 def _goodwill(staff_client, rental, amount):
     return staff_client.post(
         admin_url("refund", rental), {"amount": amount, "reason": "Sorry for the dirty car", "goodwill": "on"}

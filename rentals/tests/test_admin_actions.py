@@ -31,12 +31,6 @@ def late_rental(frozen, vehicle, customer):
     return ongoing_rental(vehicle=vehicle, customer=customer, start=NOW - timedelta(days=3, hours=26))
 
 
-@pytest.fixture
-def staff_client(client, staff_user):
-    client.force_login(staff_user)
-    return client
-
-
 # --- return ------------------------------------------------------------------------
 
 

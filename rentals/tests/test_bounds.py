@@ -37,12 +37,6 @@ def frozen(time_machine):
 
 
 @pytest.fixture
-def staff_client(client, staff_user):
-    client.force_login(staff_user)
-    return client
-
-
-@pytest.fixture
 def on_road(frozen, vehicle, customer):
     """Handed over three hours ago, paid 2,900 in full."""
     return ongoing_rental(vehicle=vehicle, customer=customer, start=NOW - timedelta(hours=3))

@@ -24,12 +24,6 @@ def frozen(time_machine):
 
 
 @pytest.fixture
-def staff_client(client, staff_user):
-    client.force_login(staff_user)
-    return client
-
-
-@pytest.fixture
 def paid_booking(frozen, location, customer):
     """A 597 rental (¥199 × 3 days) with a ¥2,000 deposit, paid 2,597 by Alipay."""
     car = VehicleFactory(location=location, daily_rate=Decimal("199.00"), deposit_amount=Decimal("2000.00"))

@@ -38,12 +38,6 @@ def clock(time_machine):
     return time_machine
 
 
-@pytest.fixture
-def staff_client(client, staff_user):
-    client.force_login(staff_user)
-    return client
-
-
 def local_input(dt) -> str:
     return timezone.localtime(dt).strftime("%Y-%m-%dT%H:%M")
 
