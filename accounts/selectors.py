@@ -103,6 +103,25 @@ def split_refund(charges: list[ChargeLeft], amount: Decimal, *, first_charge_id=
     return parts
 
 
+def route_refund(
+    parts: list[RefundPart], *, customer_user_id, recipient_id=None, at_counter: bool
+) -> tuple[list[RefundPart], list[RefundPart]]:
+    """Who receives each part of a refund (SPEC §5, §16; pure): ``recipient_id``
+    when given, else the payer of the part's charge, else the customer's user.
+    Returns (parts to write, with ``user_id`` set to their receiver; parts left
+    for staff to hand back). A part is left for staff when nobody can receive
+    it (a walk-in) or when it gives back cash and no clerk is at the counter
+    handing it over (``at_counter`` False: a customer's own cancel, a job)."""
+    to_write, for_staff = [], []
+    for part in parts:
+        user_id = recipient_id or part.user_id or customer_user_id
+        if user_id is None or (part.method == Payment.Method.CASH and not at_counter):
+            for_staff.append(part)
+        else:
+            to_write.append(RefundPart(part.charge_id, part.method, user_id, part.amount, part.provider))
+    return to_write, for_staff
+
+
 def refundable_charges(rental: Rental) -> list[ChargeLeft]:
     """The rental's PAID charges with money left to give back, newest first (two queries)."""
     base = Payment.objects.filter(rental_id=rental.pk)

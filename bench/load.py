@@ -18,11 +18,9 @@ import argparse
 import http.client
 import json
 import os
-import statistics
 import sys
 import threading
 import time
-import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from decimal import Decimal

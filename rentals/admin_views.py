@@ -344,12 +344,18 @@ def cancel_preview(rental: Rental, *, reason: str, fee: Decimal) -> CancelPrevie
     draft.cancellation_fee = fee
     figures = draft.figures_for(*rental.ledger_sums())
     split = selectors.split_refund(selectors.refundable_charges(rental), figures.refund_due)
-    payers = get_user_model().objects.in_bulk({part.user_id for part in split if part.user_id is not None})
-    parts = []
-    for part in split:
-        to = payers.get(part.user_id) or rental.customer.user
-        at_counter = to is None or part.method == Payment.Method.CASH
-        parts.append(CancelRefundPart(amount=part.amount, method=part.method, to=to, at_counter=at_counter))
+    # the receivers cancel_rental's refund_due_rows would pick, staff at the counter
+    to_write, for_staff = selectors.route_refund(split, customer_user_id=rental.customer.user_id, at_counter=True)
+    users = get_user_model().objects.in_bulk({part.user_id for part in to_write})
+    parts = [
+        CancelRefundPart(
+            amount=part.amount,
+            method=part.method,
+            to=users[part.user_id],
+            at_counter=part.method == Payment.Method.CASH,
+        )
+        for part in to_write
+    ] + [CancelRefundPart(amount=part.amount, method=part.method, to=None, at_counter=True) for part in for_staff]
     left_over = quantize_money(figures.refund_due - sum((p.amount for p in split), ZERO))
     if left_over > ZERO:  # never expected: the charges hold what is due
         parts.append(CancelRefundPart(amount=left_over, method="", to=None, at_counter=True))

@@ -428,19 +428,14 @@ def _refund_step(cases: list[RefundCase], *, summary, now, dry_run) -> None:
 
 
 def plan_refund(amount: Decimal, charges, customer_user_id) -> tuple[list, Decimal]:
-    """The rule of ``services.refund_due_rows`` with nobody at the counter:
-    ``amount`` spread over the charges with money left, newest first, each part
-    to its payer (else the customer's user); cash, and parts with nobody to
-    pay, are left for staff. Returns (parts with their user ids, manual amount)."""
-    parts = []
-    manual = amount
-    for part in selectors.split_refund(charges, amount):
-        user_id = part.user_id if part.user_id is not None else customer_user_id
-        if user_id is None or part.method == Payment.Method.CASH:
-            continue
-        parts.append(selectors.RefundPart(part.charge_id, part.method, user_id, part.amount, part.provider))
-        manual -= part.amount
-    return parts, quantize_money(manual)
+    """The rule of ``services.refund_due_rows`` with nobody at the counter
+    (``accounts.selectors.route_refund``): ``amount`` spread over the charges
+    with money left, newest first, each part to its payer, else the customer's
+    user; cash, and parts with nobody to pay, are left for staff. Returns
+    (parts with their user ids, manual amount)."""
+    parts = selectors.split_refund(charges, amount)
+    to_write, _for_staff = selectors.route_refund(parts, customer_user_id=customer_user_id, at_counter=False)
+    return to_write, quantize_money(amount - sum((part.amount for part in to_write), ZERO))
 
 
 def build_refund(

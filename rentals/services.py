@@ -490,7 +490,6 @@ def refund_due_rows(
     from django.contrib.auth import get_user_model
 
     from accounts import selectors
-    from accounts.models import Payment
     from accounts.services import issue_refund, refund_provider_for
 
     locked = lock_rental(rental.pk)
@@ -500,18 +499,19 @@ def refund_due_rows(
     result = DueRefund()
     if amount > ZERO:
         parts = selectors.split_refund(selectors.refundable_charges(locked), amount, first_charge_id=charge_id)
-        payers = get_user_model().objects.in_bulk({part.user_id for part in parts if part.user_id is not None})
-        at_counter = _is_staff(by_user)
-        for part in parts:
-            user = recipient or payers.get(part.user_id) or locked.customer.user
-            if user is None or (part.method == Payment.Method.CASH and not at_counter):
-                result.manual += part.amount
-                continue
+        to_write, _for_staff = selectors.route_refund(
+            parts,
+            customer_user_id=locked.customer.user_id,
+            recipient_id=getattr(recipient, "pk", None),
+            at_counter=_is_staff(by_user),
+        )
+        users = get_user_model().objects.in_bulk({part.user_id for part in to_write})
+        for part in to_write:
             result.refunds.append(
                 issue_refund(
                     rental=locked,
                     amount=part.amount,
-                    user=user,
+                    user=users[part.user_id],
                     method=part.method,
                     refund_of_id=part.charge_id,
                     provider=refund_provider_for(part.provider),
@@ -520,7 +520,7 @@ def refund_due_rows(
                     payload={"reason": reason},
                 )
             )
-        result.manual = quantize_money(result.manual + amount - sum((part.amount for part in parts), ZERO))
+        result.manual = quantize_money(amount - result.refunded)
         if result.manual > ZERO:
             if not locked.requires_manual_refund:
                 locked.requires_manual_refund = True
@@ -551,8 +551,8 @@ def _copy_state(source: Rental, target: Rental) -> None:
     """Let the caller's instance see what the locked copy wrote."""
     if source is target:
         return
-    for field in source._meta.concrete_fields:
-        setattr(target, field.attname, getattr(source, field.attname))
+    for model_field in source._meta.concrete_fields:
+        setattr(target, model_field.attname, getattr(source, model_field.attname))
 
 
 # --- cancelling -------------------------------------------------------------------

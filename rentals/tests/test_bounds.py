@@ -15,7 +15,6 @@ from django.urls import reverse
 
 from accounts.exceptions import PaymentError, RefundError
 from accounts.services import record_counter_payment, record_manual_refund
-from accounts.tests.factories import PaymentFactory
 from car_rental_system.bounds import MoneyField
 from rentals.exceptions import RentalError
 from rentals.models import Rental

@@ -142,7 +142,7 @@ def test_a_counter_clerks_day_in_the_admin(browser, live_server, counter_day, la
     shot(page, f"staff-{lang}-01-login-lands-on-admin")
 
     # 2. The board, one click from the admin home.
-    page.click(f"#counter-board-link a")
+    page.click("#counter-board-link a")
     page.wait_for_selector("#board-pickups")
     for key, rental in counter_day.items():
         section = {"pickup": "pickups", "return": "returns", "overdue": "overdue", "manual": "manual-refunds"}[key]
