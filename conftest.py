@@ -176,6 +176,30 @@ def staff_client(client, staff_user):
 
 
 @pytest.fixture
+def frozen_clock(time_machine):
+    """The clock stopped at ``rentals.tests.clock.NOW``, messages in English."""
+    from django.utils import translation
+
+    from rentals.tests.clock import NOW
+
+    time_machine.move_to(NOW, tick=False)
+    with translation.override("en"):
+        yield time_machine
+
+
+@pytest.fixture
+def booked_rental(frozen_clock, customer, vehicle):
+    """A PENDING booking of the ¥300/day, ¥2,000-deposit car for three days from
+    ``rentals.tests.clock.START``: ¥2,900."""
+    from rentals.services import create_rental
+    from rentals.tests.clock import END, START
+
+    return create_rental(
+        customer=customer, vehicle=vehicle, start_time=START, end_time=END, pickup_location=vehicle.location
+    )
+
+
+@pytest.fixture
 def booking_times():
     """Start tomorrow on the hour, three days long."""
     start = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(days=1)

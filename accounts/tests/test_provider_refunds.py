@@ -2,9 +2,8 @@
 provider's word, are asked after commit with the REF id as idempotency key,
 and are finished by its signed notification, a status query or staff."""
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -19,28 +18,16 @@ from accounts.services import start_payment
 from accounts.tests.assertions import assert_ledger_consistent
 from accounts.tests.payment_support import deliver, success_payload
 from rentals.models import Rental, RentalEvent
-from rentals.services import cancel_rental, create_rental
+from rentals.services import cancel_rental
+from rentals.tests.clock import NOW
 
 pytestmark = pytest.mark.django_db
 
-NOW = datetime(2026, 3, 1, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
-START = NOW + timedelta(days=1)
-END = START + timedelta(days=3)
 
 
 @pytest.fixture
-def frozen(time_machine):
-    time_machine.move_to(NOW, tick=False)
-    with translation.override("en"):
-        yield time_machine
-
-
-@pytest.fixture
-def rental(frozen, customer, vehicle):
-    """¥300 a day, ¥2,000 deposit, three days: ¥2,900."""
-    return create_rental(
-        customer=customer, vehicle=vehicle, start_time=START, end_time=END, pickup_location=vehicle.location
-    )
+def rental(booked_rental):
+    return booked_rental
 
 
 def _pay(client, rental, customer, amount: str, method, event_id: str, minutes: int):
@@ -56,10 +43,10 @@ def _pay(client, rental, customer, amount: str, method, event_id: str, minutes: 
 
 
 @pytest.fixture
-def paid_twice(rental, customer, client, frozen):
+def paid_twice(rental, customer, client, frozen_clock):
     """¥1,000 by Alipay, then ¥1,900 by WeChat an hour later."""
     first = _pay(client, rental, customer, "1000.00", Payment.Method.ALIPAY, "evt-ali", 0)
-    frozen.move_to(NOW + timedelta(hours=1), tick=False)
+    frozen_clock.move_to(NOW + timedelta(hours=1), tick=False)
     second = _pay(client, rental, customer, "1900.00", Payment.Method.WECHAT, "evt-wx", 60)
     return first, second
 

@@ -2,14 +2,12 @@
 provider; the answer goes through the callback's code path (verdict
 ``queried``)."""
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
-from django.utils import translation
 
 from accounts import services
 from accounts.models import Notification, Payment, PaymentEvent
@@ -17,27 +15,16 @@ from accounts.providers import sandbox
 from accounts.tests.assertions import assert_ledger_consistent
 from accounts.tests.payment_support import deliver, ledger_snapshot, success_payload
 from rentals.models import Rental
-from rentals.services import cancel_rental, create_rental
+from rentals.services import cancel_rental
+from rentals.tests.clock import NOW
 
 pytestmark = pytest.mark.django_db
 
-NOW = datetime(2026, 3, 1, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
-START = NOW + timedelta(days=1)
-END = START + timedelta(days=3)
 
 
 @pytest.fixture
-def frozen(time_machine):
-    time_machine.move_to(NOW, tick=False)
-    with translation.override("en"):
-        yield time_machine
-
-
-@pytest.fixture
-def rental(frozen, customer, vehicle):
-    return create_rental(
-        customer=customer, vehicle=vehicle, start_time=START, end_time=END, pickup_location=vehicle.location
-    )
+def rental(booked_rental):
+    return booked_rental
 
 
 def _sync(*args) -> str:
@@ -52,13 +39,13 @@ def _queried(payment):
     ).count()
 
 
-def test_a_paid_charge_whose_callback_never_came_is_paid_from_the_query(rental, customer, frozen):
+def test_a_paid_charge_whose_callback_never_came_is_paid_from_the_query(rental, customer, frozen_clock):
     charge = services.start_payment(rental=rental, method=Payment.Method.ALIPAY, user=customer.user)
     # the customer paid at the provider; its callback was lost
     sandbox.record_charge_outcome(transaction_id=charge.transaction_id, status="succeeded", amount=charge.amount)
     assert _sync() and Payment.objects.get(pk=charge.pk).status == Payment.Status.PENDING  # not 5 minutes yet
 
-    frozen.move_to(NOW + timedelta(minutes=6), tick=False)
+    frozen_clock.move_to(NOW + timedelta(minutes=6), tick=False)
     before = ledger_snapshot()
     dry = _sync("--dry-run")
 
@@ -76,9 +63,9 @@ def test_a_paid_charge_whose_callback_never_came_is_paid_from_the_query(rental, 
     assert ledger_snapshot() == after
 
 
-def test_a_stale_unpaid_charge_is_closed_at_the_provider_then_expired(rental, customer, frozen):
+def test_a_stale_unpaid_charge_is_closed_at_the_provider_then_expired(rental, customer, frozen_clock):
     charge = services.start_payment(rental=rental, method=Payment.Method.WECHAT, user=customer.user)
-    frozen.move_to(NOW + timedelta(minutes=31), tick=False)
+    frozen_clock.move_to(NOW + timedelta(minutes=31), tick=False)
 
     before = ledger_snapshot()
     _sync("--dry-run")
@@ -98,7 +85,7 @@ def test_a_stale_unpaid_charge_is_closed_at_the_provider_then_expired(rental, cu
     assert ledger_snapshot() == after
 
 
-def test_an_open_refund_is_finished_from_the_query(rental, customer, client, frozen, settings):
+def test_an_open_refund_is_finished_from_the_query(rental, customer, client, frozen_clock, settings):
     charge = services.start_payment(rental=rental, method=Payment.Method.ALIPAY, user=customer.user)
     assert deliver(client, success_payload(charge, event_id="evt-pay")).status_code == 200
     settings.PAYMENT_SANDBOX_REFUND_OUTCOME = "hold"
@@ -108,7 +95,7 @@ def test_an_open_refund_is_finished_from_the_query(rental, customer, client, fro
     # later the provider finishes it, but its notification is lost
     entry = sandbox.book_entry("refund", refund.transaction_id)
     sandbox._write_book("refund", refund.transaction_id, {**entry, "status": "refunded"})
-    frozen.move_to(NOW + timedelta(minutes=6), tick=False)
+    frozen_clock.move_to(NOW + timedelta(minutes=6), tick=False)
 
     before = ledger_snapshot()
     _sync("--dry-run")
@@ -129,7 +116,7 @@ def test_an_open_refund_is_finished_from_the_query(rental, customer, client, fro
 
 
 def test_a_refund_the_provider_never_heard_of_is_sent_again_with_the_same_key(
-    rental, customer, client, frozen, monkeypatch
+    rental, customer, client, frozen_clock, monkeypatch
 ):
     charge = services.start_payment(rental=rental, method=Payment.Method.ALIPAY, user=customer.user)
     assert deliver(client, success_payload(charge, event_id="evt-pay")).status_code == 200
@@ -143,7 +130,7 @@ def test_a_refund_the_provider_never_heard_of_is_sent_again_with_the_same_key(
     refund = Payment.objects.get(rental=rental, transaction_type=Payment.TransactionType.REFUND)
     assert refund.status == Payment.Status.PENDING
     monkeypatch.setattr(sandbox.SandboxProvider, "start_refund", real_start)
-    frozen.move_to(NOW + timedelta(minutes=6), tick=False)
+    frozen_clock.move_to(NOW + timedelta(minutes=6), tick=False)
 
     _sync()
 

@@ -2,13 +2,11 @@
 PAID charge, newest first, at most what is left of it, by that charge's method
 to its payer; cash goes back at the counter."""
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
-from django.utils import translation
 
 from accounts.models import Notification, Payment
 from accounts.providers import sandbox
@@ -25,28 +23,16 @@ from accounts.tests.factories import PaymentFactory
 from accounts.tests.payment_support import deliver, success_payload
 from rentals.models import Rental
 from rentals.ops import update_historical_orders
-from rentals.services import cancel_rental, create_rental
+from rentals.services import cancel_rental
+from rentals.tests.clock import NOW
 
 pytestmark = pytest.mark.django_db
 
-NOW = datetime(2026, 3, 1, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
-START = NOW + timedelta(days=1)
-END = START + timedelta(days=3)
 
 
 @pytest.fixture
-def frozen(time_machine):
-    time_machine.move_to(NOW, tick=False)
-    with translation.override("en"):
-        yield time_machine
-
-
-@pytest.fixture
-def rental(frozen, customer, vehicle):
-    """¥300 a day, ¥2,000 deposit, three days: ¥2,900."""
-    return create_rental(
-        customer=customer, vehicle=vehicle, start_time=START, end_time=END, pickup_location=vehicle.location
-    )
+def rental(booked_rental):
+    return booked_rental
 
 
 def _refunds(rental):
@@ -58,14 +44,14 @@ def _refunds(rental):
 
 
 def test_a_second_provider_is_refunded_after_the_first_got_its_late_success_back(
-    rental, customer, client, frozen, settings
+    rental, customer, client, frozen_clock, settings
 ):
     """The finding: an Alipay charge expires, the customer pays by WeChat,
     Alipay's late success is refunded to Alipay; the cancel then went to
     Alipay again (twice what came in there) and WeChat was never reversed."""
     settings.PAYMENT_TTL_MINUTES = 10
     alipay = start_payment(rental=rental, method=Payment.Method.ALIPAY, user=customer.user)
-    frozen.move_to(NOW + timedelta(minutes=11), tick=False)
+    frozen_clock.move_to(NOW + timedelta(minutes=11), tick=False)
     assert expire_stale_payments() == [alipay.transaction_id]
     wechat = start_payment(rental=rental, method=Payment.Method.WECHAT, user=customer.user)
     assert deliver(client, success_payload(wechat, event_id="wx-1")).status_code == 200
@@ -157,7 +143,7 @@ def test_staff_at_the_counter_hand_cash_back_at_once(rental, staff_user):
     assert rental.settlement_status == Rental.SettlementStatus.SETTLED
 
 
-def test_the_nightly_command_splits_the_same_way_and_leaves_cash(frozen, customer, vehicle, staff_user):
+def test_the_nightly_command_splits_the_same_way_and_leaves_cash(frozen_clock, customer, vehicle, staff_user):
     rental = Rental.objects.create(
         customer=customer, vehicle=vehicle, pickup_location=vehicle.location, return_location=vehicle.location,
         start_time=NOW - timedelta(days=5), end_time=NOW - timedelta(days=2), status=Rental.Status.COMPLETED,
@@ -182,7 +168,7 @@ def test_the_nightly_command_splits_the_same_way_and_leaves_cash(frozen, custome
     assert_ledger_consistent(rental)
 
 
-def test_the_nightly_command_flags_cash_for_the_counter(frozen, customer, vehicle):
+def test_the_nightly_command_flags_cash_for_the_counter(frozen_clock, customer, vehicle):
     rental = Rental.objects.create(
         customer=customer, vehicle=vehicle, pickup_location=vehicle.location, return_location=vehicle.location,
         start_time=NOW - timedelta(days=5), end_time=NOW - timedelta(days=2), status=Rental.Status.COMPLETED,
@@ -237,7 +223,7 @@ def test_the_online_part_waits_for_the_provider_while_cash_waits_for_the_counter
 
 
 def test_the_nightly_command_asks_the_provider_and_never_resends_a_refused_refund(
-    frozen, customer, vehicle, settings
+    frozen_clock, customer, vehicle, settings
 ):
     rental = Rental.objects.create(
         customer=customer, vehicle=vehicle, pickup_location=vehicle.location, return_location=vehicle.location,

@@ -6,15 +6,14 @@ cron command) cancels it, frees the car and tells the customer. A customer
 holds at most MAX_UNPAID_BOOKINGS unpaid bookings at once.
 """
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from io import StringIO
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import timezone
 
 from accounts import finance
 from accounts.models import Notification, Payment, PaymentEvent
@@ -25,6 +24,7 @@ from customers.tests.factories import CustomerFactory
 from rentals.exceptions import RentalError
 from rentals.models import Rental, RentalEvent
 from rentals.services import create_rental, lapse_unpaid_bookings, unpaid_bookings
+from rentals.tests.clock import END, NOW, START
 from rentals.tests.factories import paid
 from rentals.tests.test_races import run_at_once
 from vehicles.models import Vehicle
@@ -32,16 +32,6 @@ from vehicles.tests.factories import VehicleFactory
 
 pytestmark = pytest.mark.django_db
 
-NOW = datetime(2026, 3, 1, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
-START = NOW + timedelta(days=1)
-END = START + timedelta(days=3)
-
-
-@pytest.fixture
-def frozen(time_machine):
-    time_machine.move_to(NOW, tick=False)
-    with translation.override("en"):
-        yield time_machine
 
 
 def _book(customer, vehicle, start=START, end=END) -> Rental:
@@ -56,15 +46,15 @@ def _expire_rentals() -> str:
     return out.getvalue()
 
 
-def test_an_unpaid_booking_is_released_after_the_payment_window(frozen, customer, vehicle):
+def test_an_unpaid_booking_is_released_after_the_payment_window(frozen_clock, customer, vehicle):
     rental = _book(customer, vehicle)
     assert rental.payment_deadline == NOW + timedelta(minutes=30)
 
-    frozen.move_to(NOW + timedelta(minutes=29), tick=False)
+    frozen_clock.move_to(NOW + timedelta(minutes=29), tick=False)
     assert "Unpaid bookings released: 0" in _expire_rentals()
     assert Rental.objects.get(pk=rental.pk).status == Rental.Status.PENDING
 
-    frozen.move_to(NOW + timedelta(minutes=30), tick=False)
+    frozen_clock.move_to(NOW + timedelta(minutes=30), tick=False)
     assert "Unpaid bookings released: 1" in _expire_rentals()
 
     rental.refresh_from_db()
@@ -88,11 +78,11 @@ def test_an_unpaid_booking_is_released_after_the_payment_window(frozen, customer
     assert "Unpaid bookings released: 0" in _expire_rentals()
 
 
-def test_the_hold_never_lasts_past_the_start(frozen, customer, vehicle):
+def test_the_hold_never_lasts_past_the_start(frozen_clock, customer, vehicle):
     rental = _book(customer, vehicle, start=NOW + timedelta(minutes=10), end=NOW + timedelta(days=1))
     assert rental.payment_deadline == NOW + timedelta(minutes=10)
 
-    frozen.move_to(NOW + timedelta(minutes=10), tick=False)
+    frozen_clock.move_to(NOW + timedelta(minutes=10), tick=False)
     assert lapse_unpaid_bookings() == 1
 
     rental.refresh_from_db()
@@ -100,13 +90,13 @@ def test_the_hold_never_lasts_past_the_start(frozen, customer, vehicle):
     assert Vehicle.objects.get(pk=vehicle.pk).status == Vehicle.Status.AVAILABLE
 
 
-def test_a_never_paid_booking_is_not_treated_as_a_car_on_the_road(frozen, customer, vehicle, client, staff_user):
+def test_a_never_paid_booking_is_not_treated_as_a_car_on_the_road(frozen_clock, customer, vehicle, client, staff_user):
     """The finding: an unpaid booking never picked up moved to ONGOING, then
     OVERDUE, marked the car RENTED, sent an overdue notice, could not be
     cancelled by the customer and showed as debt on the finance dashboard."""
     rental = _book(customer, vehicle)
 
-    frozen.move_to(END + timedelta(days=1), tick=False)
+    frozen_clock.move_to(END + timedelta(days=1), tick=False)
     _expire_rentals()
 
     rental.refresh_from_db()
@@ -121,10 +111,10 @@ def test_a_never_paid_booking_is_not_treated_as_a_car_on_the_road(frozen, custom
     assert f'data-rental="{rental.pk}"' not in dashboard.content.decode()
 
 
-def test_a_paid_booking_keeps_its_car_and_moves_by_time(frozen, customer, vehicle):
+def test_a_paid_booking_keeps_its_car_and_moves_by_time(frozen_clock, customer, vehicle):
     rental = paid(_book(customer, vehicle), Decimal("100.00"))
 
-    frozen.move_to(START, tick=False)
+    frozen_clock.move_to(START, tick=False)
     _expire_rentals()
 
     rental.refresh_from_db()
@@ -132,22 +122,22 @@ def test_a_paid_booking_keeps_its_car_and_moves_by_time(frozen, customer, vehicl
     assert Vehicle.objects.get(pk=vehicle.pk).status == Vehicle.Status.RENTED
 
 
-def test_the_order_page_view_releases_a_lapsed_booking(frozen, customer, vehicle, client):
+def test_the_order_page_view_releases_a_lapsed_booking(frozen_clock, customer, vehicle, client):
     rental = _book(customer, vehicle)
     client.force_login(customer.user)
 
-    frozen.move_to(NOW + timedelta(minutes=31), tick=False)
+    frozen_clock.move_to(NOW + timedelta(minutes=31), tick=False)
     response = client.get(reverse("accounts:order_detail", args=[rental.pk]))
 
     assert response.status_code == 200
     assert Rental.objects.get(pk=rental.pk).status == Rental.Status.CANCELLED
 
 
-def test_an_open_charge_is_closed_and_a_late_success_refunded(frozen, customer, vehicle, client):
+def test_an_open_charge_is_closed_and_a_late_success_refunded(frozen_clock, customer, vehicle, client):
     rental = _book(customer, vehicle)
     charge = start_payment(rental=rental, method=Payment.Method.ALIPAY, user=customer.user)
 
-    frozen.move_to(NOW + timedelta(minutes=30), tick=False)
+    frozen_clock.move_to(NOW + timedelta(minutes=30), tick=False)
     assert lapse_unpaid_bookings() == 1
     charge.refresh_from_db()
     assert charge.status == Payment.Status.CANCELLED
@@ -167,12 +157,12 @@ def test_an_open_charge_is_closed_and_a_late_success_refunded(frozen, customer, 
     assert_ledger_consistent(rental)
 
 
-def test_a_payment_arriving_first_keeps_the_booking(frozen, customer, vehicle, client):
+def test_a_payment_arriving_first_keeps_the_booking(frozen_clock, customer, vehicle, client):
     rental = _book(customer, vehicle)
     charge = start_payment(rental=rental, method=Payment.Method.WECHAT, user=customer.user)
     deliver(client, success_payload(charge, event_id="paid-in-time"))
 
-    frozen.move_to(NOW + timedelta(hours=2), tick=False)
+    frozen_clock.move_to(NOW + timedelta(hours=2), tick=False)
     assert lapse_unpaid_bookings() == 0
 
     assert Rental.objects.get(pk=rental.pk).status == Rental.Status.PENDING
@@ -185,7 +175,7 @@ def _cars(location, n):
     return [VehicleFactory(location=location) for _ in range(n)]
 
 
-def test_a_customer_holds_at_most_three_unpaid_bookings(frozen, customer, location, settings):
+def test_a_customer_holds_at_most_three_unpaid_bookings(frozen_clock, customer, location, settings):
     assert settings.MAX_UNPAID_BOOKINGS == 3
     cars = _cars(location, 5)
     first, *_ = [_book(customer, car) for car in cars[:3]]
@@ -207,17 +197,17 @@ def test_a_customer_holds_at_most_three_unpaid_bookings(frozen, customer, locati
     assert unpaid_bookings(customer=customer).count() == 3
 
 
-def test_lapsed_bookings_no_longer_count(frozen, customer, location):
+def test_lapsed_bookings_no_longer_count(frozen_clock, customer, location):
     cars = _cars(location, 4)
     for car in cars[:3]:
         _book(customer, car)
 
-    frozen.move_to(NOW + timedelta(minutes=30), tick=False)
+    frozen_clock.move_to(NOW + timedelta(minutes=30), tick=False)
     assert unpaid_bookings(customer=customer).count() == 0
     _book(customer, cars[3])
 
 
-def test_the_booking_page_says_why_the_fourth_booking_is_refused(frozen, customer, location, client):
+def test_the_booking_page_says_why_the_fourth_booking_is_refused(frozen_clock, customer, location, client):
     cars = _cars(location, 4)
     for car in cars[:3]:
         _book(customer, car)
