@@ -169,8 +169,15 @@ def return_preview(rental: Rental, *, returned_at, location, damage_fee: Decimal
         net_paid=figures.net_paid,
         deposit_refund=figures.refund_due,
         still_owed=figures.remaining,
-        needs_manual_refund=figures.refund_due > ZERO and selectors.refund_recipient(rental) is None,
+        needs_manual_refund=bool(_routed_refund(rental, figures.refund_due, at_counter=True)[1]),
     )
+
+
+def _routed_refund(rental: Rental, amount: Decimal, *, at_counter: bool) -> tuple[list, list]:
+    """How ``refund_due_rows`` would pay back ``amount``: (parts written, with
+    their receivers; parts left for staff), by ``accounts.selectors.route_refund``."""
+    split = selectors.split_refund(selectors.refundable_charges(rental), amount) if amount > ZERO else []
+    return selectors.route_refund(split, customer_user_id=rental.customer.user_id, at_counter=at_counter)
 
 
 def process_return_view(request, pk, *, model_admin):
@@ -343,9 +350,8 @@ def cancel_preview(rental: Rental, *, reason: str, fee: Decimal) -> CancelPrevie
     draft.status = Rental.Status.CANCELLED
     draft.cancellation_fee = fee
     figures = draft.figures_for(*rental.ledger_sums())
-    split = selectors.split_refund(selectors.refundable_charges(rental), figures.refund_due)
     # the receivers cancel_rental's refund_due_rows would pick, staff at the counter
-    to_write, for_staff = selectors.route_refund(split, customer_user_id=rental.customer.user_id, at_counter=True)
+    to_write, for_staff = _routed_refund(rental, figures.refund_due, at_counter=True)
     users = get_user_model().objects.in_bulk({part.user_id for part in to_write})
     parts = [
         CancelRefundPart(
@@ -356,7 +362,7 @@ def cancel_preview(rental: Rental, *, reason: str, fee: Decimal) -> CancelPrevie
         )
         for part in to_write
     ] + [CancelRefundPart(amount=part.amount, method=part.method, to=None, at_counter=True) for part in for_staff]
-    left_over = quantize_money(figures.refund_due - sum((p.amount for p in split), ZERO))
+    left_over = quantize_money(figures.refund_due - sum((p.amount for p in to_write + for_staff), ZERO))
     if left_over > ZERO:  # never expected: the charges hold what is due
         parts.append(CancelRefundPart(amount=left_over, method="", to=None, at_counter=True))
     return CancelPreview(
