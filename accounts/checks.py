@@ -18,10 +18,13 @@ def check_payment_sandbox(app_configs=None, **kwargs) -> list[checks.CheckMessag
         return []
     errors = []
     enabled = bool(settings.PAYMENT_SANDBOX_ENABLED)
-    if settings.PAYMENT_PROVIDER == sandbox.SandboxProvider.name and not enabled:
+    forced_sandbox = settings.PAYMENT_PROVIDER == sandbox.SandboxProvider.name
+    no_real_provider = not (getattr(settings, "ALIPAY_APP_ID", "") or getattr(settings, "WECHATPAY_MCHID", ""))
+    if (forced_sandbox or no_real_provider) and not enabled:
         errors.append(
             checks.Error(
-                "PAYMENT_PROVIDER is the payment sandbox, but the sandbox is switched off with DEBUG=false.",
+                "Payments would go to the payment sandbox (PAYMENT_PROVIDER=sandbox, or neither Alipay nor "
+                "WeChat Pay is configured), but the sandbox is switched off with DEBUG=false.",
                 hint="Choose a real provider, or set PAYMENT_SANDBOX_ENABLED=true with a PAYMENT_SANDBOX_SECRET "
                 "of your own for a test installation.",
                 id="accounts.E001",

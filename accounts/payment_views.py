@@ -10,13 +10,13 @@ import logging
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, HttpResponseBadRequest, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import selectors, services
+from accounts import providers, selectors, services
 from accounts.exceptions import AmountChanged, PaymentError
 from accounts.forms import PaymentForm
 from accounts.models import Payment
@@ -181,4 +181,9 @@ def callback(request, provider):
     except RequestDataTooBig:
         return JsonResponse({"status": "rejected", "reason": "body_too_large"}, status=400)
     http_status, answer = services.handle_callback(provider=provider, headers=request.headers, body=body)
-    return JsonResponse(answer, status=http_status)
+    try:
+        adapter = providers.get_provider(provider)
+    except ProviderError:
+        return JsonResponse(answer, status=http_status)
+    reply = adapter.callback_answer(http_status=http_status, payload=answer)
+    return HttpResponse(reply.body, status=reply.status, content_type=reply.content_type)

@@ -631,7 +631,7 @@ def _open_charge_for(*, rental_id: int, method: str, user, expected_amount, prov
     return charge
 
 
-def start_payment(*, rental: Rental, method: str, user, expected_amount=None) -> Payment:
+def start_payment(*, rental: Rental, method: str, user, expected_amount=None, mobile: bool = False) -> Payment:
     """Open (or reuse) the customer's online charge for what the order still owes (SPEC §5).
 
     The amount is the order's ``remaining``, computed here under the rental
@@ -647,7 +647,7 @@ def start_payment(*, rental: Rental, method: str, user, expected_amount=None) ->
     """
     if method not in ONLINE_METHODS:
         raise PaymentError(_("Please choose Alipay, WeChat Pay or a bank card."), code="bad_method")
-    provider = providers.default_provider()
+    provider = providers.provider_for_method(method)
     charge = _open_charge_for(
         rental_id=rental.pk,
         method=method,
@@ -662,6 +662,7 @@ def start_payment(*, rental: Rental, method: str, user, expected_amount=None) ->
             method=charge.payment_method,
             description=charge.description,
             return_url=reverse("payments:return", args=[charge.transaction_id]),
+            mobile=mobile,
         )
     except providers.ProviderError as exc:
         # The charge stays PENDING and simply expires; the customer may retry.
@@ -673,10 +674,11 @@ def start_payment(*, rental: Rental, method: str, user, expected_amount=None) ->
         Payment.objects.filter(pk=charge.pk).update(provider_reference=started.provider_reference[:100])
         charge.provider_reference = started.provider_reference[:100]
     charge.redirect_url = started.redirect_url
+    charge.code_url = started.code_url
     return charge
 
 
-def payment_redirect_url(charge: Payment) -> str:
+def payment_redirect_url(charge: Payment, *, mobile: bool = False) -> str:
     """Where to send the browser to finish an open charge (no database writes)."""
     provider = providers.get_provider(charge.provider)
     return provider.start_charge(
@@ -685,6 +687,7 @@ def payment_redirect_url(charge: Payment) -> str:
         method=charge.payment_method,
         description=charge.description,
         return_url=reverse("payments:return", args=[charge.transaction_id]),
+        mobile=mobile,
     ).redirect_url
 
 

@@ -258,7 +258,7 @@ EARLY_PICKUP_MINUTES = int(os.environ.get("EARLY_PICKUP_MINUTES", "60"))
 RENTAL_STATUS_REFRESH_SECONDS = 300
 
 # --- Payments (SPEC §6) -------------------------------------------------------
-PAYMENT_PROVIDER = os.environ.get("PAYMENT_PROVIDER", "sandbox")
+PAYMENT_PROVIDER = os.environ.get("PAYMENT_PROVIDER", "")
 PAYMENT_TTL_MINUTES = int(os.environ.get("PAYMENT_TTL_MINUTES", "30"))
 PAYMENT_SANDBOX_SECRET = os.environ.get("PAYMENT_SANDBOX_SECRET", "sandbox-dev-secret")
 PAYMENT_CALLBACK_TOLERANCE_SECONDS = int(os.environ.get("PAYMENT_CALLBACK_TOLERANCE_SECONDS", "300"))

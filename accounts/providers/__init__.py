@@ -1,12 +1,14 @@
-"""Payment provider adapters, selected by name (``PAYMENT_PROVIDER``).
+"""Payment provider adapters.
 
-``get_provider("sandbox")`` returns the adapter; an unknown name raises
-:class:`UnknownProvider`. Adapters are stateless, so one instance is shared.
+``get_provider("sandbox")`` returns the adapter by name; an unknown name raises
+:class:`UnknownProvider`. A new charge's provider follows its method
+(:func:`provider_for_method`, SPEC §13) and stays with the charge for life.
 """
 
 from django.conf import settings
 
 from accounts.providers.interface import (
+    CallbackAnswer,
     CallbackEvent,
     CallbackStatus,
     ChargeStart,
@@ -27,6 +29,7 @@ PROVIDERS: dict[str, type[PaymentProvider]] = {
 }
 
 __all__ = [
+    "CallbackAnswer",
     "CallbackEvent",
     "CallbackStatus",
     "ChargeStart",
@@ -42,7 +45,7 @@ __all__ = [
     "PROVIDERS",
     "get_provider",
     "is_online",
-    "default_provider",
+    "provider_for_method",
 ]
 
 
@@ -58,6 +61,20 @@ def is_online(name: str) -> bool:
     return name in PROVIDERS
 
 
-def default_provider() -> PaymentProvider:
-    """The provider new customer charges go to (``settings.PAYMENT_PROVIDER``)."""
-    return get_provider(settings.PAYMENT_PROVIDER)
+def provider_for_method(method: str) -> PaymentProvider:
+    """The provider a new charge paid with ``method`` goes to (SPEC §13).
+
+    ``PAYMENT_PROVIDER=sandbox`` sends every method to the sandbox. Otherwise
+    ALIPAY goes to ``alipay`` when ``ALIPAY_APP_ID`` is set, WECHAT to
+    ``wechatpay`` when ``WECHATPAY_MCHID`` is set, anything else to the sandbox.
+    Settings are read on each call, not at import.
+    """
+    forced = getattr(settings, "PAYMENT_PROVIDER", "") or ""
+    if forced:
+        return get_provider(forced)
+    name = SandboxProvider.name
+    if method == "ALIPAY" and getattr(settings, "ALIPAY_APP_ID", ""):
+        name = "alipay"
+    elif method == "WECHAT" and getattr(settings, "WECHATPAY_MCHID", ""):
+        name = "wechatpay"
+    return get_provider(name)

@@ -6,7 +6,9 @@ starts a refund. It never touches the database; ``accounts.services`` decides
 what an event means for the ledger.
 """
 
+import json
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 
 
@@ -80,10 +82,21 @@ class CallbackEvent:
 
 @dataclass(frozen=True)
 class ChargeStart:
-    """What starting a charge gives back: where to send the browser."""
+    """What starting a charge gives back: where to send the browser, or, for a
+    QR-code payment (WeChat Pay Native), ``code_url`` for the page to show."""
 
     redirect_url: str
     provider_reference: str = ""
+    code_url: str = ""
+
+
+@dataclass(frozen=True)
+class CallbackAnswer:
+    """The HTTP answer to a provider callback, in the form that provider expects."""
+
+    status: int
+    content_type: str
+    body: bytes
 
 
 @dataclass(frozen=True)
@@ -121,10 +134,36 @@ class PaymentProvider:
     signature_header: str = ""
 
     def start_charge(
-        self, *, transaction_id: str, amount: Decimal, method: str, description: str, return_url: str
+        self,
+        *,
+        transaction_id: str,
+        amount: Decimal,
+        method: str,
+        description: str,
+        return_url: str,
+        mobile: bool = False,
     ) -> ChargeStart:
-        """Open a charge at the provider; returns where to send the customer's browser."""
+        """Open a charge at the provider; returns where to send the customer's browser.
+        ``mobile``: the customer is on a phone (Alipay WAP pay, WeChat Pay H5)."""
         raise NotImplementedError
+
+    def callback_answer(self, *, http_status: int, payload: dict) -> CallbackAnswer:
+        """How to answer a callback that ``handle_callback`` judged ``http_status``
+        (``payload`` is its JSON verdict). Default: that JSON with that status."""
+        return CallbackAnswer(
+            status=http_status,
+            content_type="application/json",
+            body=json.dumps(payload, ensure_ascii=False).encode(),
+        )
+
+    def describe(self) -> dict:
+        """The adapter's configuration for ops, without any secret (key fingerprints at most)."""
+        return {"provider": self.name}
+
+    def fetch_statement(self, *, day: date) -> bytes:
+        """The provider's statement of ``day`` (reconciliation, SPEC §14), as the
+        provider gives it. Raises :class:`ProviderUnavailable`."""
+        raise ProviderError("no_statement", f"{self.name} has no statement API")
 
     def parse_callback(self, *, headers, body: bytes, now: float | None = None) -> CallbackEvent:
         """Verify the signature of a callback and parse it.

@@ -191,7 +191,9 @@ class SandboxProvider(PaymentProvider):
     name = "sandbox"
     signature_header = SIGNATURE_HEADER
 
-    def start_charge(self, *, transaction_id, amount, method, description, return_url) -> ChargeStart:
+    def start_charge(
+        self, *, transaction_id, amount, method, description, return_url, mobile: bool = False
+    ) -> ChargeStart:
         if not sandbox_enabled():
             raise ProviderError("provider_disabled", "the sandbox is switched off")
         # The sandbox "provider" lives in this site: nothing leaves the machine.

@@ -15,8 +15,8 @@ from accounts.providers import (
     InvalidSignature,
     MalformedCallback,
     UnknownProvider,
-    default_provider,
     get_provider,
+    provider_for_method,
 )
 from accounts.providers import sandbox
 from accounts.providers.sandbox import SandboxProvider, build_callback, compute_signature, signature_header
@@ -38,10 +38,21 @@ def _parse(body: bytes, header: str | None = None, now: float = NOW):
 
 def test_registry_returns_the_sandbox_and_refuses_unknown_names():
     assert isinstance(get_provider("sandbox"), SandboxProvider)
-    assert isinstance(default_provider(), SandboxProvider)
+    for method in ["ALIPAY", "WECHAT", "CARD"]:
+        assert isinstance(provider_for_method(method), SandboxProvider)
     for name in ["alipay-fake", "", "SANDBOX", None]:
         with pytest.raises(UnknownProvider):
             get_provider(name)
+
+
+def test_provider_for_method_follows_the_configured_providers(settings):
+    settings.PAYMENT_PROVIDER = ""
+    settings.ALIPAY_APP_ID = ""
+    settings.WECHATPAY_MCHID = ""
+    assert provider_for_method("ALIPAY").name == "sandbox"
+    settings.PAYMENT_PROVIDER = "no-such-provider"
+    with pytest.raises(UnknownProvider):
+        provider_for_method("CARD")
 
 
 def test_signature_is_hmac_sha256_of_timestamp_dot_body():
