@@ -39,3 +39,20 @@ def check_payment_sandbox(app_configs=None, **kwargs) -> list[checks.CheckMessag
             )
         )
     return errors
+
+
+@checks.register()
+def check_wechatpay_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """WeChat Pay is all or nothing: with ``WECHATPAY_MCHID`` set, every key
+    must be there and readable and the APIv3 key 32 characters (SPEC §13)."""
+    from accounts.providers import wechatpay
+
+    return [
+        checks.Error(
+            f"WeChat Pay is half configured: {problem}.",
+            hint="Set every WECHATPAY_* setting (keys as PEM text or the path of a PEM file), "
+            "or unset WECHATPAY_MCHID.",
+            id="accounts.E010",
+        )
+        for problem in wechatpay.configuration_errors()
+    ]

@@ -5,13 +5,17 @@ Views stay thin: load what is needed scoped to the signed-in customer, bind a
 form, call one service, redirect. The rules live in ``accounts.services``.
 """
 
+import base64
+import io
 import logging
+import re
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import RequestDataTooBig
 from django.http import Http404, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
@@ -21,11 +25,19 @@ from accounts.exceptions import AmountChanged, PaymentError
 from accounts.forms import PaymentForm
 from accounts.models import Payment
 from accounts.providers import CallbackStatus, ProviderError, sandbox
+from accounts.providers.wechatpay import WechatPayProvider
 from car_rental_system.money import format_cny
 from rentals.models import Rental
 from rentals.services import refresh_statuses_if_due
 
 logger = logging.getLogger(__name__)
+
+_PHONE_AGENT = re.compile(r"Mobile|Android|iPhone|iPod|HarmonyOS|Windows Phone", re.IGNORECASE)
+
+
+def _is_mobile(request) -> bool:
+    """A phone's browser (WeChat Pay H5, Alipay WAP) rather than a desktop one (QR code, page pay)."""
+    return bool(_PHONE_AGENT.search(request.headers.get("User-Agent", "")[:512]))
 
 
 def _own_rental(request, pk) -> Rental:
@@ -66,6 +78,7 @@ def pay(request, pk):
                     method=form.cleaned_data["payment_method"],
                     user=request.user,
                     expected_amount=form.cleaned_data["expected_amount"],
+                    mobile=_is_mobile(request),
                 )
             except AmountChanged as exc:
                 messages.warning(request, " ".join(exc.messages))
@@ -80,7 +93,7 @@ def pay(request, pk):
     continue_url = ""
     if open_charge is not None:
         try:
-            continue_url = services.payment_redirect_url(open_charge)
+            continue_url = services.payment_redirect_url(open_charge, mobile=_is_mobile(request))
         except ProviderError:  # a charge of a provider this site no longer offers
             continue_url = ""
     return render(
@@ -149,6 +162,67 @@ def sandbox_checkout(request, transaction_id):
         "payments/sandbox_checkout.html",
         {"charge": charge, "rental": charge.rental, "outcomes": CallbackStatus},
     )
+
+
+def _qr_svg_data_uri(text: str) -> str:
+    """``text`` as a QR code: an SVG (no image library needed) in a data: URI."""
+    import qrcode
+    import qrcode.image.svg
+
+    image = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathFillImage, border=2)
+    buffer = io.BytesIO()
+    image.save(buffer)
+    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+@login_required
+def wechat_qr(request, transaction_id):
+    """WeChat Pay Native: the charge's ``code_url`` as a QR code to scan with
+    WeChat; the page asks ``payments:status`` until the charge is no longer
+    open, then moves on to the outcome by itself."""
+    charge = _own_charge(request, transaction_id, provider=WechatPayProvider.name)
+    if not charge.is_open:
+        return redirect("payments:return", transaction_id=charge.transaction_id)
+    try:
+        started = providers.get_provider(charge.provider).start_charge(
+            transaction_id=charge.transaction_id,
+            amount=charge.amount,
+            method=charge.payment_method,
+            description=charge.description,
+            return_url=reverse("payments:return", args=[charge.transaction_id]),
+        )
+    except ProviderError as exc:
+        logger.warning("WeChat Pay QR code of %s not available: %s", charge.transaction_id, exc)
+        messages.error(request, _("The payment service is not available right now; please try again."))
+        return redirect("accounts:pay", pk=charge.rental_id)
+    return render(
+        request,
+        "payments/wechat_qr.html",
+        {
+            "charge": charge,
+            "rental": charge.rental,
+            "qr_src": _qr_svg_data_uri(started.code_url),
+            "status_url": reverse("payments:status", args=[charge.transaction_id]),
+            "next_url": reverse("payments:return", args=[charge.transaction_id]),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET"])
+def charge_status(request, transaction_id):
+    """The customer's own charge, for a page that waits for it (another customer's is a 404)."""
+    charge = _own_charge(request, transaction_id)
+    response = JsonResponse(
+        {
+            "transaction_id": charge.transaction_id,
+            "status": charge.status,
+            "open": charge.is_open,
+            "next_url": reverse("payments:return", args=[charge.transaction_id]),
+        }
+    )
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @login_required

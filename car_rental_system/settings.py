@@ -265,6 +265,20 @@ PAYMENT_CALLBACK_TOLERANCE_SECONDS = int(os.environ.get("PAYMENT_CALLBACK_TOLERA
 # What the sandbox does with a refund (SPEC §11): refunded | refund_failed | hold.
 PAYMENT_SANDBOX_REFUND_OUTCOME = os.environ.get("PAYMENT_SANDBOX_REFUND_OUTCOME", "refunded")
 
+# WeChat Pay, API v3 (SPEC §13): on when WECHATPAY_MCHID is set. Keys are PEM
+# text or the path of a PEM file; accounts.checks refuses a half configuration.
+WECHATPAY_MCHID = os.environ.get("WECHATPAY_MCHID", "")
+WECHATPAY_APPID = os.environ.get("WECHATPAY_APPID", "")
+WECHATPAY_PRIVATE_KEY = os.environ.get("WECHATPAY_PRIVATE_KEY", "")
+WECHATPAY_CERT_SERIAL_NO = os.environ.get("WECHATPAY_CERT_SERIAL_NO", "")
+WECHATPAY_APIV3_KEY = os.environ.get("WECHATPAY_APIV3_KEY", "")
+WECHATPAY_PUBLIC_KEY = os.environ.get("WECHATPAY_PUBLIC_KEY", "")
+WECHATPAY_PUBLIC_KEY_ID = os.environ.get("WECHATPAY_PUBLIC_KEY_ID", "")
+WECHATPAY_GATEWAY = os.environ.get("WECHATPAY_GATEWAY", "https://api.mch.weixin.qq.com")
+# Absolute URL of /api/payments/callback/wechatpay/ (default: from the request).
+WECHATPAY_NOTIFY_URL = os.environ.get("WECHATPAY_NOTIFY_URL", "")
+WECHATPAY_TIMEOUT_SECONDS = float(os.environ.get("WECHATPAY_TIMEOUT_SECONDS", "10"))
+
 # --- Logging ------------------------------------------------------------------
 # One console handler, on the root logger. Django's own "django" logger would
 # print every request error a second time through its default console handler

@@ -23,9 +23,11 @@ from accounts.providers.interface import (
     UnknownProvider,
 )
 from accounts.providers.sandbox import SandboxProvider
+from accounts.providers.wechatpay import WechatPayProvider
 
 PROVIDERS: dict[str, type[PaymentProvider]] = {
     SandboxProvider.name: SandboxProvider,
+    WechatPayProvider.name: WechatPayProvider,
 }
 
 __all__ = [
