@@ -172,7 +172,9 @@ def _qr_svg_data_uri(text: str) -> str:
     image = qrcode.make(text, image_factory=qrcode.image.svg.SvgPathFillImage, border=2)
     buffer = io.BytesIO()
     image.save(buffer)
-    return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode()
+    # Crisp edges: no anti-aliased seams between modules, which scanners dislike.
+    svg = buffer.getvalue().replace(b"<svg ", b'<svg shape-rendering="crispEdges" ', 1)
+    return "data:image/svg+xml;base64," + base64.b64encode(svg).decode()
 
 
 @login_required
