@@ -37,7 +37,7 @@ import logging
 import re
 import time
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -46,6 +46,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.core.cache import cache
 from django.urls import reverse
+from wechatpayv3 import WeChatPay, WeChatPayType
+from wechatpayv3.core import Core
 
 from accounts.providers.interface import (
     CallbackAnswer,
@@ -237,36 +239,36 @@ def _client_ip() -> str:
     return (getattr(request, "META", {}) or {}).get("REMOTE_ADDR") or "127.0.0.1"
 
 
-def _client():
-    """A WeChatPay SDK client on the current settings, in public-key mode, with
-    its gateway set to ``WECHATPAY_GATEWAY`` and no certificate download."""
-    from wechatpayv3 import WeChatPay, WeChatPayType
-    from wechatpayv3.core import Core
+class _OfflineCore(Core):
+    """The SDK's core in public-key mode only: an answer signed under another
+    serial is unverifiable, never a reason to download certificates."""
 
-    class OfflineCore(Core):
-        # Public-key mode only: an answer with another serial is unverifiable,
-        # never a reason to download certificates.
-        def _update_certificates(self):
-            self._certificates.clear()
+    def _update_certificates(self):
+        self._certificates.clear()
 
-    class Client(WeChatPay):
-        def __init__(self, **kwargs):
-            self._type = WeChatPayType.NATIVE
-            self._mchid = kwargs["mchid"]
-            self._appid = kwargs["appid"]
-            self._notify_url = kwargs.get("notify_url") or None
-            self._partner_mode = False
-            self._core = OfflineCore(
-                mchid=kwargs["mchid"],
-                cert_serial_no=kwargs["cert_serial_no"],
-                private_key=kwargs["private_key"],
-                apiv3_key=kwargs["apiv3_key"],
-                timeout=kwargs["timeout"],
-                public_key=kwargs["public_key"],
-                public_key_id=kwargs["public_key_id"],
-                logger=None,
-            )
 
+class _Client(WeChatPay):
+    """The SDK's client on :class:`_OfflineCore`, direct merchant mode."""
+
+    def __init__(self, *, mchid, appid, cert_serial_no, private_key, apiv3_key, public_key, public_key_id, notify_url, timeout):
+        self._type = WeChatPayType.NATIVE
+        self._mchid = mchid
+        self._appid = appid
+        self._notify_url = notify_url or None
+        self._partner_mode = False
+        self._core = _OfflineCore(
+            mchid=mchid,
+            cert_serial_no=cert_serial_no,
+            private_key=private_key,
+            apiv3_key=apiv3_key,
+            timeout=timeout,
+            public_key=public_key,
+            public_key_id=public_key_id,
+        )
+
+
+def _client() -> _Client:
+    """An SDK client on the current settings, its gateway ``WECHATPAY_GATEWAY``."""
     _install_recorder()
     errors = configuration_errors()
     if not _setting("WECHATPAY_MCHID"):
@@ -274,7 +276,7 @@ def _client():
     if errors:
         raise ProviderError("not_configured", "; ".join(errors))
     timeout = float(_setting("WECHATPAY_TIMEOUT_SECONDS", 10) or 10)
-    client = Client(
+    client = _Client(
         mchid=str(_setting("WECHATPAY_MCHID")),
         appid=str(_setting("WECHATPAY_APPID")),
         cert_serial_no=str(_setting("WECHATPAY_CERT_SERIAL_NO")),
@@ -429,8 +431,6 @@ class WechatPayProvider(PaymentProvider):
         cached = cache.get(cache_key)
         if cached:
             return self._charge_start(transaction_id, kind, cached)
-        from wechatpayv3 import WeChatPayType
-
         client = self._sdk()
         kwargs = {
             "description": (description or transaction_id)[:127],
