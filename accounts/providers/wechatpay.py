@@ -233,10 +233,15 @@ def _notify_url() -> str:
 
 
 def _client_ip() -> str:
+    """The payer's address for H5 (WeChat Pay compares it with the phone's):
+    the request's, from the header the site trusts behind a proxy."""
     from car_rental_system.request_context import request_var
 
-    request = request_var.get()
-    return (getattr(request, "META", {}) or {}).get("REMOTE_ADDR") or "127.0.0.1"
+    meta = getattr(request_var.get(), "META", None) or {}
+    key = getattr(settings, "RATELIMIT_IP_META_KEY", None)
+    value = meta.get(key) if isinstance(key, str) and key.isupper() else None
+    value = (value or meta.get("REMOTE_ADDR") or "127.0.0.1").split(",")[0].strip()
+    return value[:45]
 
 
 class _OfflineCore(Core):
@@ -388,7 +393,9 @@ class WechatPayProvider(PaymentProvider):
             raise ProviderUnavailable(detail=f"{action}: {str(exc)[:120]}") from None
         if 200 <= code < 300:
             return code, _verified_json(code, message)
-        if code >= 500 or code == 429:
+        if code >= 500 or code in (401, 429):
+            # 401: WeChat Pay did not accept our signature (a clock or key
+            # problem on our side) — not its word on the payment itself.
             raise ProviderUnavailable(detail=f"{action}: HTTP {code}")
         return code, self._verified_error(action, code)
 

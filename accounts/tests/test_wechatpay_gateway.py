@@ -328,3 +328,12 @@ def test_a_half_configuration_is_refused_at_start_up(settings, tmp_path, wechat_
     settings.WECHATPAY_MCHID = ""  # not configured at all: nothing to say
     assert check_wechatpay_settings() == []
     assert json.dumps(PUBLIC_KEY_ID)
+
+
+def test_a_request_wechat_pay_does_not_accept_as_ours_is_unavailable_not_a_refusal(paid_charge, wechat_gateway, settings):
+    """A merchant signature WeChat Pay rejects (401) says nothing about the refund: it stays open."""
+    rental = paid_charge.rental
+    settings.WECHATPAY_CERT_SERIAL_NO = "0000000000000000000000000000000000000000"
+    cancel_rental(rental=rental, reason="Plans changed", by_user=rental.customer.user)
+    assert _refund(rental).status == Payment.Status.PENDING
+    assert wechat_gateway.refunds == {}
