@@ -337,3 +337,19 @@ def test_a_request_wechat_pay_does_not_accept_as_ours_is_unavailable_not_a_refus
     cancel_rental(rental=rental, reason="Plans changed", by_user=rental.customer.user)
     assert _refund(rental).status == Payment.Status.PENDING
     assert wechat_gateway.refunds == {}
+
+
+def test_the_pay_page_continues_an_open_wechat_charge_on_its_qr_page(client, booked_rental, customer, wechat_gateway):
+    _log_in(client, customer)
+    _pay_form(client, booked_rental, DESKTOP)
+    charge = Payment.objects.get(rental=booked_rental)
+    qr_url = reverse("payments:wechat_qr", args=[charge.transaction_id])
+
+    page = client.get(reverse("accounts:pay", args=[booked_rental.pk]), headers={"User-Agent": DESKTOP})
+
+    assert f'href="{qr_url}"' in page.content.decode()
+    assert len(wechat_gateway.calls("/v3/pay/transactions/native")) == 1  # the code_url is reused
+
+    assert _post(client, *wechat_gateway.pay(charge.transaction_id)).status_code == 204
+    done = client.get(qr_url)
+    assert done.status_code == 302 and done["Location"] == reverse("payments:return", args=[charge.transaction_id])
