@@ -263,7 +263,7 @@ def parse_alipay(data: bytes, day: date) -> Iterator[StatementRow]:
             received[row.kind] += _money(fields[columns["商家实收（元）"]], column="商家实收（元）", line=line_no)
             yield row
     except UnicodeDecodeError:
-        raise StatementError(f"Line {line_no + 1}: the Alipay statement is not GBK text.") from None
+        raise StatementError(f"Line {line_no + 1}: the Alipay statement is not GBK text (or it is cut).") from None
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise TruncatedStatement(f"The Alipay zip is damaged or truncated ({exc}).") from None
     if columns is None:
@@ -271,7 +271,9 @@ def parse_alipay(data: bytes, day: date) -> Iterator[StatementRow]:
     if not ended:
         raise TruncatedStatement("The Alipay statement ends before 业务明细列表结束: the file is cut.")
     for kind, label in ((CHARGE, "交易合计"), (REFUND, "退款合计")):
-        if kind in totals and totals[kind] != (counts[kind], received[kind]):
+        if kind not in totals:
+            raise TruncatedStatement(f"The Alipay statement has no #{label} line after its table: the file is cut.")
+        if totals[kind] != (counts[kind], received[kind]):
             expected_count, expected_sum = totals[kind]
             raise TruncatedStatement(
                 f"The Alipay statement's {label} says {expected_count} rows and {expected_sum} yuan, "
@@ -355,7 +357,7 @@ def parse_wechatpay(data: bytes, day: date) -> Iterator[StatementRow]:
             if row is not None:
                 yield row
     except UnicodeDecodeError:
-        raise StatementError(f"Line {line_no + 1}: the WeChat Pay bill is not UTF-8 text.") from None
+        raise StatementError(f"Line {line_no + 1}: the WeChat Pay bill is not UTF-8 text (or it is cut).") from None
     if columns is None:
         raise StatementError("The WeChat Pay bill has no header.")
     if summary_header is None or summary is None:
@@ -402,7 +404,9 @@ def _check_wechat_summary(header: list[str], values: list[str], rows: int, sums:
         ("手续费总金额", "手续费", _FEE),
     ):
         if total_name in summary:
-            total = _money(summary[total_name], column=total_name, line=0, pattern=pattern)
+            if not pattern.fullmatch(summary[total_name]):
+                raise TruncatedStatement(f"The WeChat Pay bill's {total_name} is not an amount: the totals line is cut.")
+            total = Decimal(summary[total_name])
             if total != sums[row_name]:
                 raise TruncatedStatement(
                     f"The WeChat Pay bill's {total_name} is {total}, its rows make {sums[row_name]}."
