@@ -7,6 +7,26 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+FINANCE_PERMISSIONS = ("view_reconciliationrun", "view_discrepancy", "change_discrepancy")
+
+
+def grant_finance(apps, schema_editor):
+    """The finance group reads the runs and resolves their discrepancies."""
+    from django.contrib.auth.management import create_permissions
+
+    app_config = apps.get_app_config("accounts")
+    app_config.models_module = True
+    create_permissions(app_config, apps=apps, verbosity=0)
+    app_config.models_module = None
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    group = Group.objects.filter(name="finance").first()
+    if group is not None:
+        group.permissions.add(
+            *Permission.objects.filter(content_type__app_label="accounts", codename__in=FINANCE_PERMISSIONS)
+        )
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -71,4 +91,5 @@ class Migration(migrations.Migration):
                 'indexes': [models.Index(fields=['resolved', 'kind'], name='discrepancy_resolved_kind')],
             },
         ),
+        migrations.RunPython(grant_finance, migrations.RunPython.noop),
     ]
