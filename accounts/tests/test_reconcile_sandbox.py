@@ -104,3 +104,16 @@ def test_the_command_fails_clearly_when_the_sandbox_is_off(settings):
         call_command("reconcile_payments", "--provider", "sandbox", "--date", DAY.isoformat(), stdout=StringIO())
     assert raised.value.returncode == 2 and "switched off" in str(raised.value)
     assert not ReconciliationRun.objects.exists()
+
+
+def test_seed_demo_shows_a_clean_day_and_a_day_with_discrepancies():
+    call_command("seed_demo", stdout=StringIO())
+    clean, messy = sorted(ReconciliationRun.objects.filter(provider="sandbox"), key=lambda r: r.discrepancies.count())
+    assert clean.discrepancies.count() == 0 and clean.matched_count > 0
+    assert sorted(messy.discrepancies.values_list("kind", flat=True)) == [
+        "amount_differs",
+        "missing_here",
+        "missing_there",
+    ]
+    call_command("seed_demo", stdout=StringIO())
+    assert ReconciliationRun.objects.count() == 2
