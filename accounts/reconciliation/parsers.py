@@ -104,7 +104,8 @@ def parse_statement(provider: str, data: bytes, *, day: date) -> Iterator[Statem
     """The rows of ``provider``'s statement of ``day``; raises :class:`StatementError`."""
     if not isinstance(data, (bytes, bytearray)) or not data:
         raise StatementError("The statement is empty.")
-    detected = detect_provider(bytes(data))
+    data = _gunzipped(bytes(data))
+    detected = detect_provider(data)
     if detected is None:
         raise StatementError(
             "This is not a statement of Alipay (a zip or its 业务明细 CSV), WeChat Pay (a trade bill CSV) "
@@ -118,6 +119,24 @@ def parse_statement(provider: str, data: bytes, *, day: date) -> Iterator[Statem
 
 
 # --- shared helpers -------------------------------------------------------------------
+
+MAX_UNCOMPRESSED_BYTES = 512 * 1024 * 1024
+
+
+def _gunzipped(data: bytes) -> bytes:
+    """A bill downloaded with ``tar_type=GZIP`` (WeChat Pay) is read as the file inside."""
+    if not data.startswith(b"\x1f\x8b"):
+        return data
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(data, MAX_UNCOMPRESSED_BYTES)
+    except zlib.error:
+        raise TruncatedStatement("The gzip statement is damaged.") from None
+    if inflater.unconsumed_tail:
+        raise StatementError("The gzip statement is larger than a statement can be.")
+    if not inflater.eof:
+        raise TruncatedStatement("The gzip statement is cut.")
+    return out
 
 
 def _money(value: str, *, column: str, line: int, pattern=_MONEY) -> Decimal:

@@ -91,6 +91,16 @@ def test_the_alipay_detail_csv_alone_is_read_too(tmp_path):
     assert code == 0, out
 
 
+def test_a_gzip_wechat_bill_is_read_and_a_cut_one_refused(tmp_path):
+    import gzip
+
+    first, second, refund = ledger("wechatpay")
+    packed = gzip.compress(wechat_bill(lines_of(first, second, refund)))
+    assert run_command("wechatpay", packed, tmp_path)[0] == 0
+    code, _, error = run_command("wechatpay", packed[:-12], tmp_path, day=DAY)
+    assert code == 2 and "gzip statement is cut" in error
+
+
 def test_money_is_read_exactly():
     rows = list(parsers.parse_statement("wechatpay", wechat_bill([Line("PAYX", Decimal("0.10"), at(DAY))]), day=DAY))
     assert rows[0].amount == Decimal("0.10") and isinstance(rows[0].amount, Decimal)
