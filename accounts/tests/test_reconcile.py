@@ -271,11 +271,38 @@ def test_a_row_reported_missing_is_closed_when_the_next_days_statement_has_it(tm
     assert d.resolved and next_day.isoformat() in d.note
 
 
+@pytest.mark.django_db(transaction=True)
 def test_the_command_says_when_another_run_holds_the_lock(tmp_path):
+    """Another run (another thread, so another database session on PostgreSQL) holds the lock."""
+    import threading
+
+    from django.db import connection
+    from django.utils import translation
+
     from car_rental_system.joblock import single_run
 
-    with single_run("reconcile_payments") as acquired:
-        assert acquired
-        code, out, _ = run_command("wechatpay", wechat_bill([]), tmp_path)
-    assert code == 0 and "reconcile_payments" in out
+    holding, release = threading.Event(), threading.Event()
+
+    def other_run():
+        try:
+            with single_run("reconcile_payments") as acquired:
+                assert acquired
+                holding.set()
+                assert release.wait(timeout=30)
+        finally:
+            holding.set()
+            connection.close()
+
+    thread = threading.Thread(target=other_run)
+    thread.start()
+    assert holding.wait(timeout=30)
+    try:
+        with translation.override("en"):
+            code, out, _ = run_command("wechatpay", wechat_bill([]), tmp_path)
+    finally:
+        release.set()
+        thread.join(timeout=30)
+    assert code == 0 and "Another run of reconcile_payments holds the lock" in out
     assert not ReconciliationRun.objects.exists()
+    assert run_command("wechatpay", wechat_bill([]), tmp_path)[0] == 0
+    assert ReconciliationRun.objects.count() == 1
