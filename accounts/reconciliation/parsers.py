@@ -91,7 +91,7 @@ SANDBOX_HEADER = ["transaction_id", "type", "status", "amount", "fee", "complete
 def detect_provider(data: bytes) -> str | None:
     """Whose statement ``data`` looks like: ``alipay``, ``wechatpay``, ``sandbox`` or None."""
     head = data[:64].removeprefix(b"\xef\xbb\xbf")
-    if head.startswith(b"PK\x03\x04") or head.startswith(b"#\xd6\xa7\xb8\xb6\xb1\xa6"):  # zip, "#支付宝" in GBK
+    if head.startswith((b"PK\x03\x04", "#支付宝".encode("gbk"), "#支付宝".encode())):  # the zip, or its CSV
         return "alipay"
     if head.startswith(WECHAT_HEADER_START.encode()):
         return "wechatpay"
@@ -196,7 +196,9 @@ def _zip_member_name(info: zipfile.ZipInfo) -> str:
 
 def _alipay_text(data: bytes) -> io.TextIOBase:
     if not data.startswith(b"PK"):
-        return io.TextIOWrapper(io.BytesIO(data), encoding="gb18030", newline="")
+        # As downloaded it is GBK; a copy someone saved again as UTF-8 is read too.
+        encoding = "utf-8-sig" if data.removeprefix(b"\xef\xbb\xbf").startswith("#支付宝".encode()) else "gb18030"
+        return io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline="")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
         members = [info for info in archive.infolist() if not info.is_dir()]

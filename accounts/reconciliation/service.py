@@ -147,11 +147,15 @@ def match(provider: str, day: date, statement: dict) -> tuple[list[Finding], Tot
     matched = 0
     for (kind, tx), row in statement.items():
         ours = ledger.get(tx)
-        if ours is not None:
+        if ours is not None and ours.kind != kind:
+            ours = None  # e.g. an Alipay refund row without its request number, keyed by the charge's id
+        elif ours is not None:
             seen.add(tx)
         else:
             ours = elsewhere.get(tx)
-            if ours is not None and ours.provider != provider:
+            if ours is not None and ours.kind != kind:
+                ours = None
+            elif ours is not None and ours.provider != provider:
                 findings.append(
                     compare(row, None)._replace(
                         payment_id=ours.payment_id,
@@ -161,10 +165,8 @@ def match(provider: str, day: date, statement: dict) -> tuple[list[Finding], Tot
                     )
                 )
                 continue
-            if ours is not None:
+            elif ours is not None:
                 matched_elsewhere.append(tx)
-        if ours is not None and ours.kind != kind:
-            ours = None
         finding = compare(row, ours)
         if finding is None:
             matched += 1

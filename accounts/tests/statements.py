@@ -41,10 +41,11 @@ class Line:
     refund_id: str = ""  # our out_refund_no / out_request_no
     fee: Decimal = Decimal("0.00")
     refund_status: str = "SUCCESS"  # WeChat Pay only
+    refund: bool = False  # a refund even without ``refund_id`` (an old Alipay refund with no request number)
 
     @property
     def is_refund(self) -> bool:
-        return bool(self.refund_id)
+        return bool(self.refund_id) or self.refund
 
 
 def at(day: date, hour: int = 12, minute: int = 0, second: int = 0) -> datetime:

@@ -101,6 +101,26 @@ def test_a_gzip_wechat_bill_is_read_and_a_cut_one_refused(tmp_path):
     assert code == 2 and "gzip statement is cut" in error
 
 
+def test_an_alipay_csv_saved_again_as_utf8_is_read_too(tmp_path):
+    first, second, refund = ledger("alipay")
+    detail = alipay_detail_csv(DAY, lines_of(first, second, refund)).decode("gbk").encode("utf-8")
+    assert run_command("alipay", detail, tmp_path)[0] == 0
+
+
+def test_an_alipay_refund_row_without_its_request_number_is_not_taken_for_the_charge(tmp_path):
+    first, second, refund = ledger("alipay")
+    # The charge itself is not on the statement; a 退款 row with no 退款批次号/请求号 carries its 商户订单号.
+    lines = [*lines_of(second), Line(first.transaction_id, refund.amount, refund.paid_at, refund=True)]
+    code, _, _ = run_command("alipay", alipay_zip(DAY, lines), tmp_path)
+    assert code == 1
+    found = {(d.kind, d.transaction_type, d.transaction_id) for d in Discrepancy.objects.all()}
+    assert found == {
+        ("missing_there", "CHARGE", first.transaction_id),
+        ("missing_there", "REFUND", refund.transaction_id),
+        ("missing_here", "REFUND", first.transaction_id),
+    }
+
+
 def test_money_is_read_exactly():
     rows = list(parsers.parse_statement("wechatpay", wechat_bill([Line("PAYX", Decimal("0.10"), at(DAY))]), day=DAY))
     assert rows[0].amount == Decimal("0.10") and isinstance(rows[0].amount, Decimal)
