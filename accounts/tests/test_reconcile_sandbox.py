@@ -117,3 +117,24 @@ def test_seed_demo_shows_a_clean_day_and_a_day_with_discrepancies():
     ]
     call_command("seed_demo", stdout=StringIO())
     assert ReconciliationRun.objects.count() == 2
+
+
+def test_the_daily_job_goes_on_when_a_providers_statement_is_not_out_yet(
+    client, booked_rental, time_machine, settings, monkeypatch, caplog
+):
+    from accounts.providers import PROVIDERS, PaymentProvider, ProviderUnavailable
+
+    class NotYet(PaymentProvider):
+        name = "wechatpay"
+
+        def fetch_statement(self, *, day):
+            raise ProviderUnavailable(detail="bill not generated yet")
+
+    monkeypatch.setitem(PROVIDERS, "wechatpay", NotYet)
+    settings.WECHATPAY_MCHID = "1900000001"
+    _paid_then_cancelled(client, booked_rental)
+    time_machine.move_to(NOW + timedelta(days=1, hours=1), tick=False)
+    results = tasks.reconcile_payments()
+    assert results["sandbox"] == 0 and "bill not generated yet" in results["wechatpay"]
+    assert list(ReconciliationRun.objects.values_list("provider", flat=True)) == ["sandbox"]
+    assert "statement unavailable" in caplog.text
