@@ -6,7 +6,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import NamedTuple
 
-from accounts.reconciliation.parsers import CHARGE, FAILED, IN_PROGRESS, REFUND, SUCCEEDED, StatementRow
+from accounts.reconciliation.parsers import (
+    CHARGE,
+    FAILED,
+    IN_PROGRESS,
+    REFUND,
+    SUCCEEDED,
+    StatementRow,
+)
 
 # Ledger statuses meaning the money moved: a PAID charge, a REFUNDED refund.
 MOVED = {CHARGE: "PAID", REFUND: "REFUNDED"}

@@ -235,7 +235,7 @@ def parse_alipay(data: bytes, day: date) -> Iterator[StatementRow]:
     width = 0
     period_seen = ended = False
     counts = {CHARGE: 0, REFUND: 0}
-    received = {CHARGE: Decimal("0"), REFUND: Decimal("0")}
+    received = {CHARGE: Decimal(0), REFUND: Decimal(0)}
     totals: dict[str, tuple[int, Decimal]] = {}
     line_no = 0
     try:
@@ -342,7 +342,7 @@ def parse_wechatpay(data: bytes, day: date) -> Iterator[StatementRow]:
     columns: dict[str, int] | None = None
     width = 0
     rows = 0
-    sums = {"订单金额": Decimal("0"), "申请退款金额": Decimal("0"), "手续费": Decimal("0")}
+    sums = {"订单金额": Decimal(0), "申请退款金额": Decimal(0), "手续费": Decimal(0)}
     summary_header: list[str] | None = None
     summary: list[str] | None = None
     line_no = 0
@@ -469,7 +469,7 @@ def parse_sandbox(data: bytes, day: date) -> Iterator[StatementRow]:
     text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
     header_seen = False
     footer = None
-    count, sums = 0, {CHARGE: Decimal("0"), REFUND: Decimal("0")}
+    count, sums = 0, {CHARGE: Decimal(0), REFUND: Decimal(0)}
     line_no = 0
     try:
         for raw in text:

@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -80,7 +80,7 @@ def fetch_statement(provider: str, day: date) -> bytes:
 
 def _read_statement(provider: str, data: bytes, day: date):
     statement: dict[tuple[str, str], StatementRow] = {}
-    totals, fees, rows = Totals(), Decimal("0"), 0
+    totals, fees, rows = Totals(), Decimal(0), 0
     for row in parse_statement(provider, data, day=day):
         key = (row.kind, row.transaction_id)
         if key in statement:
@@ -188,6 +188,33 @@ def reconcile(*, provider: str, day: date, data: bytes, source: str = "api") -> 
     started = timezone.now()
     statement, statement_totals, fees, rows = _read_statement(provider, data, day)
     findings, ledger_totals, matched, matched_elsewhere = match(provider, day, statement)
+    fields = {
+        "started_at": started,
+        "source": source,
+        "statement_sha256": hashlib.sha256(data).hexdigest(),
+        "statement_rows": rows,
+        "statement_charge_count": statement_totals.charge_count,
+        "statement_charge_total": statement_totals.charge_total,
+        "statement_refund_count": statement_totals.refund_count,
+        "statement_refund_total": statement_totals.refund_total,
+        "ledger_charge_count": ledger_totals.charge_count,
+        "ledger_charge_total": ledger_totals.charge_total,
+        "ledger_refund_count": ledger_totals.refund_count,
+        "ledger_refund_total": ledger_totals.refund_total,
+        "matched_count": matched,
+        "fees_total": fees,
+        "matched_elsewhere": matched_elsewhere,
+    }
+    try:
+        return _store(provider=provider, day=day, fields=fields, findings=findings)
+    except IntegrityError:
+        # Another run stored the day first (its row did not exist to be locked):
+        # now it does, so this run waits for it and replaces it.
+        return _store(provider=provider, day=day, fields=fields, findings=findings)
+
+
+def _store(*, provider: str, day: date, fields: dict, findings: list[Finding]) -> ReconciliationRun:
+    """Replace the day's run (locked, so reruns of a day queue up) and its discrepancies."""
     with transaction.atomic():
         previous = ReconciliationRun.objects.select_for_update().filter(provider=provider, day=day).first()
         kept = {}
@@ -198,25 +225,7 @@ def reconcile(*, provider: str, day: date, data: bytes, source: str = "api") -> 
                 for d in previous.discrepancies.filter(Q(resolved=True) | ~Q(note=""))
             }
             previous.delete()
-        run = ReconciliationRun.objects.create(
-            provider=provider,
-            day=day,
-            started_at=started,
-            source=source,
-            statement_sha256=hashlib.sha256(data).hexdigest(),
-            statement_rows=rows,
-            statement_charge_count=statement_totals.charge_count,
-            statement_charge_total=statement_totals.charge_total,
-            statement_refund_count=statement_totals.refund_count,
-            statement_refund_total=statement_totals.refund_total,
-            ledger_charge_count=ledger_totals.charge_count,
-            ledger_charge_total=ledger_totals.charge_total,
-            ledger_refund_count=ledger_totals.refund_count,
-            ledger_refund_total=ledger_totals.refund_total,
-            matched_count=matched,
-            fees_total=fees,
-            matched_elsewhere=matched_elsewhere,
-        )
+        run = ReconciliationRun.objects.create(provider=provider, day=day, **fields)
         discrepancies = []
         for f in findings:
             before = kept.get((f.kind, f.transaction_id))
@@ -239,7 +248,7 @@ def reconcile(*, provider: str, day: date, data: bytes, source: str = "api") -> 
                 )
             )
         Discrepancy.objects.bulk_create(discrepancies, batch_size=1000)
-        _close_found_elsewhere(provider, day, run, matched_elsewhere)
+        _close_found_elsewhere(provider, day, run, fields["matched_elsewhere"])
         run.finished_at = timezone.now()
         run.save(update_fields=["finished_at"])
     return run

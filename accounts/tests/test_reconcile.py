@@ -12,7 +12,13 @@ from django.core.management.base import CommandError
 from accounts.models import Discrepancy, Payment, ReconciliationRun
 from accounts.reconciliation import parsers
 from accounts.tests.factories import PaymentFactory, RefundFactory
-from accounts.tests.statements import Line, alipay_detail_csv, alipay_zip, at, wechat_bill
+from accounts.tests.statements import (
+    Line,
+    alipay_detail_csv,
+    alipay_zip,
+    at,
+    wechat_bill,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -170,8 +176,8 @@ def test_a_refund_the_sandbox_shows_failed_that_we_show_refunded(tmp_path):
     data = parsers.build_sandbox_statement(
         DAY,
         [
-            ("PAYSBX1", "charge", "succeeded", Decimal("100.00"), Decimal("0"), at(DAY, 9)),
-            ("REFSBX1", "refund", "refund_failed", Decimal("100.00"), Decimal("0"), at(DAY, 10)),
+            ("PAYSBX1", "charge", "succeeded", Decimal("100.00"), Decimal(0), at(DAY, 9)),
+            ("REFSBX1", "refund", "refund_failed", Decimal("100.00"), Decimal(0), at(DAY, 10)),
         ],
     )
     code, _, _ = run_command("sandbox", data, tmp_path)

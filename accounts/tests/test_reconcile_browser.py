@@ -14,7 +14,7 @@ from accounts.models import Discrepancy, Payment
 from accounts.reconciliation import service
 from accounts.tests.accessibility import assert_no_serious_axe_violations
 from accounts.tests.factories import PaymentFactory
-from accounts.tests.statements import Line, at, wechat_bill
+from accounts.tests.statements import at, wechat_bill
 from customers.tests.factories import TEST_PASSWORD
 from rentals.tests.admin_support import staff_in_group
 

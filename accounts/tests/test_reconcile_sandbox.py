@@ -53,7 +53,7 @@ def test_the_sandbox_statement_lists_the_days_charges_and_refunds(client, booked
 
 
 def test_the_command_reconciles_a_sandbox_day_through_its_bill_api(client, booked_rental):
-    charge, refund = _paid_then_cancelled(client, booked_rental)
+    _paid_then_cancelled(client, booked_rental)
     code, out = _command(DAY)
     assert code == 0, out
     run = ReconciliationRun.objects.get(provider="sandbox", day=DAY)
