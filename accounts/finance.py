@@ -19,7 +19,7 @@ from django.db.models.functions import Greatest, Least, Round
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.models import Payment, PaymentEvent
+from accounts.models import Discrepancy, Payment, PaymentEvent, ReconciliationRun
 from car_rental_system.money import ZERO, quantize_money
 from rentals.models import Rental
 
@@ -358,6 +358,21 @@ def monitoring(*, days: int = MONITORING_DAYS, today: date | None = None) -> Mon
     )
 
 
+def reconciliation_status() -> dict:
+    """The last reconciliation run of each provider, with its open discrepancies,
+    and how many discrepancies are open over all runs (SPEC §14)."""
+    last_runs = []
+    for provider in sorted(set(ReconciliationRun.objects.order_by().values_list("provider", flat=True))):
+        run = (
+            ReconciliationRun.objects.filter(provider=provider)
+            .annotate(open_count=Count("discrepancies", filter=Q(discrepancies__resolved=False)))
+            .order_by("-day")
+            .first()
+        )
+        last_runs.append(run)
+    return {"last_runs": last_runs, "open_count": Discrepancy.objects.filter(resolved=False).count()}
+
+
 def dashboard(now: datetime | None = None) -> dict:
     """Everything the finance dashboard shows."""
     today = local_today(now)
@@ -372,6 +387,7 @@ def dashboard(now: datetime | None = None) -> dict:
         "deposits_held": deposits_held(),
         "monitoring": monitoring(today=today),
         "daily": daily_net_revenue(today=today),
+        "reconciliation": reconciliation_status(),
     }
 
 

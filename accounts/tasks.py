@@ -48,3 +48,49 @@ def sync_payments() -> int | None:
             logger.info(lock_held_message("sync_payments"))
             return None
         return len(services.sync_payments())
+
+
+RECONCILE_RETRY_SECONDS = 30 * 60
+
+
+@shared_task(bind=True, name="accounts.tasks.reconcile_payments", acks_late=True, max_retries=6)
+def reconcile_payments(self, day: str | None = None) -> dict | None:
+    """Yesterday's (Asia/Shanghai) reconciliation of every configured provider
+    (SPEC §14), daily at 10:00 when the statements are out. A provider whose
+    statement can't be had yet is asked again in 30 minutes; a statement that
+    can't be used is logged (nothing is stored for it). Never changes money."""
+    from datetime import date, timedelta
+
+    from accounts.finance import local_today
+    from accounts.providers import ProviderError
+    from accounts.reconciliation import service
+    from accounts.reconciliation.parsers import StatementError
+
+    statement_day = date.fromisoformat(day) if day else local_today() - timedelta(days=1)
+    results: dict[str, object] = {}
+    unavailable = False
+    with single_run("reconcile_payments") as acquired:
+        if not acquired:
+            logger.info(lock_held_message("reconcile_payments"))
+            return None
+        for provider in service.configured_providers():
+            try:
+                run = service.reconcile(
+                    provider=provider, day=statement_day, data=service.fetch_statement(provider, statement_day)
+                )
+            except ProviderUnavailable as exc:
+                unavailable = True
+                results[provider] = f"unavailable: {exc}"
+                logger.warning("reconcile_payments %s %s: statement unavailable (%s)", provider, statement_day, exc)
+            except (ProviderError, StatementError) as exc:
+                results[provider] = f"error: {exc}"
+                logger.error("reconcile_payments %s %s: %s", provider, statement_day, exc)
+            else:
+                results[provider] = service.open_discrepancies(run)
+                if results[provider]:
+                    logger.warning(
+                        "reconcile_payments %s %s: %s open discrepancies", provider, statement_day, results[provider]
+                    )
+    if unavailable and self.request.retries < self.max_retries and not (self.request.is_eager or self.request.called_directly):
+        raise self.retry(args=[statement_day.isoformat()], countdown=RECONCILE_RETRY_SECONDS)
+    return results

@@ -152,6 +152,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "rentals.tasks.update_historical_orders",
         "schedule": crontab(hour=3, minute=15),
     },
+    # Yesterday's statements of the configured providers (SPEC §14).
+    "reconcile_payments": {"task": "accounts.tasks.reconcile_payments", "schedule": crontab(hour=10, minute=0)},
 }
 
 # --- Auth ---------------------------------------------------------------------

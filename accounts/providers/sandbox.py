@@ -25,6 +25,11 @@ callback the provider sends (``"status": "refunded" | "refund_failed"``) — or
 ``hold``: no confirmation, the refund stays in progress until it is queried.
 Charges opened and paid through the checkout page are in the same book, so a
 status query answers what a lost callback would have said.
+
+Statement (SPEC §14): the book also lists, per local day (Asia/Shanghai), the
+charges paid and the refunds asked that day; ``fetch_statement(day=…)`` writes
+them in the sandbox statement format (``accounts.reconciliation.parsers``,
+README), each with its status in the book now.
 """
 
 import hashlib
@@ -33,11 +38,14 @@ import json
 import re
 import secrets
 import time
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.cache import cache
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.providers.interface import (
     CallbackEvent,
@@ -174,12 +182,40 @@ def _write_book(kind: str, transaction_id: str, entry: dict) -> None:
     cache.set(_book_key(kind, transaction_id), entry, BOOK_TIMEOUT)
 
 
-def record_charge_outcome(*, transaction_id: str, status: str, amount) -> None:
+def _statement_day(when: datetime) -> date:
+    return when.astimezone(ZoneInfo("Asia/Shanghai")).date()
+
+
+def _list_on_day(kind: str, transaction_id: str, when: datetime) -> None:
+    """Put a transaction on the sandbox's statement of ``when``'s local day (an atomic counter
+    per day, so concurrent checkouts never overwrite each other)."""
+    key = f"sandbox:statement:{_statement_day(when).isoformat()}"
+    cache.add(f"{key}:n", 0, BOOK_TIMEOUT)
+    try:
+        n = cache.incr(f"{key}:n")
+    except ValueError:  # the counter expired between add and incr
+        cache.add(f"{key}:n", 0, BOOK_TIMEOUT)
+        n = cache.incr(f"{key}:n")
+    cache.set(f"{key}:{n}", {"kind": kind, "transaction_id": transaction_id, "at": when.isoformat()}, BOOK_TIMEOUT)
+
+
+def statement_entries(day: date) -> list[dict]:
+    """What the sandbox lists for ``day``: one dict per transaction, in order."""
+    key = f"sandbox:statement:{day.isoformat()}"
+    count = cache.get(f"{key}:n") or 0
+    found = cache.get_many([f"{key}:{n}" for n in range(1, count + 1)])
+    return [found[f"{key}:{n}"] for n in range(1, count + 1) if f"{key}:{n}" in found]
+
+
+def record_charge_outcome(*, transaction_id: str, status: str, amount, now: datetime | None = None) -> None:
     """The checkout page's outcome, as the provider knows it (before its callback)."""
     entry = book_entry("charge", transaction_id) or {}
     if entry.get("status") == QueryStatus.CLOSED:
         return
+    paid_now = status == CallbackStatus.SUCCEEDED and entry.get("status") != CallbackStatus.SUCCEEDED
     _write_book("charge", transaction_id, {**entry, "status": status, "amount": str(amount)})
+    if paid_now:
+        _list_on_day("charge", transaction_id, now or timezone.now())
 
 
 def refund_outcome_setting() -> str:
@@ -212,6 +248,7 @@ class SandboxProvider(PaymentProvider):
                 "reference": f"sbx_ref_{secrets.token_hex(8)}",
                 "requests": 0,
             }
+            _list_on_day("refund", transaction_id, timezone.now())
         entry["requests"] += 1
         _write_book("refund", transaction_id, entry)
         callback = None
@@ -250,6 +287,29 @@ class SandboxProvider(PaymentProvider):
             return self.query_charge(transaction_id=transaction_id)
         _write_book("charge", transaction_id, {**entry, "status": QueryStatus.CLOSED})
         return QueryAnswer(status=QueryStatus.CLOSED)
+
+    def fetch_statement(self, *, day: date) -> bytes:
+        """The sandbox statement of ``day`` from its book (format: README, "Reconciliation")."""
+        from accounts.reconciliation.parsers import build_sandbox_statement
+
+        if not sandbox_enabled():
+            raise ProviderError("provider_disabled", "the sandbox is switched off")
+        rows = []
+        for item in statement_entries(day):
+            entry = book_entry(item["kind"], item["transaction_id"]) or {}
+            if item["kind"] == "charge":
+                status = CallbackStatus.SUCCEEDED
+            else:
+                status = {
+                    CallbackStatus.REFUNDED: "refunded",
+                    CallbackStatus.REFUND_FAILED: "refund_failed",
+                }.get(entry.get("status"), "pending")
+            amount = entry.get("amount")
+            if not amount:
+                continue
+            at = datetime.fromisoformat(item["at"])
+            rows.append((item["transaction_id"], item["kind"], status, Decimal(amount), Decimal("0"), at))
+        return build_sandbox_statement(day, rows)
 
     def verify_signature(self, *, headers, body: bytes, now: float | None = None) -> None:
         value = _header(headers, SIGNATURE_HEADER)

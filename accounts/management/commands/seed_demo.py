@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Notification, Payment, PaymentEvent
@@ -105,6 +106,7 @@ class Command(BaseCommand):
                 created = 0
             else:
                 created = self._orders(cars, stores, customers, walk_in, staff["admin"])
+                self._reconciliation()
         self._print_summary(created)
 
     # --- reference data -----------------------------------------------------------
@@ -355,6 +357,53 @@ class Command(BaseCommand):
         self._date_money(walk_in_order, charges_at=now - 2 * day, cancelled_at=now - 2 * day + timedelta(hours=3))
         orders += [cancelled_paid, cancelled_unpaid, walk_in_order]
         return len(orders)
+
+    def _reconciliation(self) -> None:
+        """Two reconciled sandbox days: the older one clean, the latest with a
+        charge missing on the statement, an amount off by ¥0.01 and a charge
+        we never saw. The statements are built from the demo ledger (the seed
+        writes money directly, so the sandbox's own book has none of it)."""
+        from accounts.finance import day_range, local_today, site_tz
+        from accounts.reconciliation import service
+        from accounts.reconciliation.parsers import build_sandbox_statement
+
+        moved = Payment.objects.filter(provider="sandbox", paid_at__isnull=False).filter(
+            Q(transaction_type=Payment.TransactionType.CHARGE, status=Payment.Status.PAID)
+            | Q(transaction_type=Payment.TransactionType.REFUND, status=Payment.Status.REFUNDED)
+        )
+        tz, today = site_tz(), local_today()
+        days = sorted(
+            {timezone.localtime(at, tz).date() for at in moved.values_list("paid_at", flat=True)} - {today},
+            reverse=True,
+        )
+        statements = {}
+        for day in days:
+            statements[day] = [
+                (
+                    p.transaction_id,
+                    "charge" if p.transaction_type == Payment.TransactionType.CHARGE else "refund",
+                    "succeeded" if p.transaction_type == Payment.TransactionType.CHARGE else "refunded",
+                    p.amount,
+                    Decimal("0"),
+                    p.paid_at,
+                )
+                for p in moved.filter(paid_at__range=day_range(day, day)).order_by("paid_at", "pk")
+            ]
+        # The latest day with two charges or more gets the differences; the latest other day stays clean.
+        messy = next((d for d in days if sum(row[1] == "charge" for row in statements[d]) >= 2), None)
+        clean = next((d for d in days if d != messy), None)
+        for day in (clean, messy):
+            if day is None:
+                continue
+            rows = statements[day]
+            if day == messy:
+                first, second = [i for i, row in enumerate(rows) if row[1] == "charge"][:2]
+                tx, kind, status, amount, fee, at = rows[second]
+                rows[second] = (tx, kind, status, amount + Decimal("0.01"), fee, at)
+                del rows[first]
+                noon = day_range(day, day)[0] + timedelta(hours=12)
+                rows.append((new_transaction_id("PAY"), "charge", "succeeded", Decimal("88.00"), Decimal("0"), noon))
+            service.reconcile(provider="sandbox", day=day, data=build_sandbox_statement(day, rows), source="demo")
 
     def _print_summary(self, created: int) -> None:
         write = self.stdout.write

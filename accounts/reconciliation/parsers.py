@@ -1,0 +1,534 @@
+"""Providers' daily statements, read row by row (SPEC §14).
+
+Pure functions over the bytes a provider's bill API gives (no database).
+:func:`parse_statement` checks whose statement it is and which day it covers,
+then yields one :class:`StatementRow` per charge or refund; the totals a
+statement carries at its end are checked once every row has been read, so a
+truncated file raises before anyone acts on it. Every problem is a
+:class:`StatementError` with a message a person can act on.
+
+Layouts:
+
+* **Alipay** trade-detail bill (业务明细), as the URL of
+  ``alipay.data.dataservice.bill.downloadurl.query`` gives it: a zip holding
+  GBK CSV files, ``<pid>_<yyyymmdd>_业务明细.csv`` (the rows) and
+  ``…_业务明细(汇总).csv`` (a summary, ignored). ``#`` comment lines come
+  before the table (``#起始日期：[yyyy年mm月dd日 00:00:00]   终止日期：[…]``)
+  and after it (``#-----…业务明细列表结束…``, ``#交易合计：N笔，商家实收共X元…``,
+  ``#退款合计：N笔，商家实收退款共-X元…``). 业务类型 交易 is a charge (商户订单号
+  = our ``out_trade_no``), 退款 a refund (退款批次号/请求号 = our
+  ``out_request_no``, amounts negative). Values may end with a tab.
+* **WeChat Pay** trade bill (``/v3/bill/tradebill``, ``bill_type=ALL``): UTF-8
+  CSV, a header line, rows whose every value starts with a backtick, then
+  ``总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额``
+  and one line of totals. 交易状态 SUCCESS is a charge (商户订单号, 订单金额),
+  REFUND a refund (商户退款单号, 申请退款金额, 退款状态 SUCCESS / PROCESSING /
+  ABNORMAL / CLOSED as of when the bill was made), REVOKED a charge given back.
+* **Sandbox**: see ``SANDBOX_HEADER`` and the README.
+
+Money is read exactly from the yuan strings into Decimals.
+"""
+
+import csv
+import io
+import re
+import zipfile
+import zlib
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import NamedTuple
+from zoneinfo import ZoneInfo
+
+CHARGE, REFUND = "charge", "refund"
+# What a statement row says happened to the money.
+SUCCEEDED, IN_PROGRESS, FAILED = "succeeded", "in_progress", "failed"
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+PROVIDER_LABELS = {"alipay": "Alipay", "wechatpay": "WeChat Pay", "sandbox": "sandbox"}
+
+_MONEY = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,2})?")
+_FEE = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,6})?")
+_COUNT = re.compile(r"[0-9]{1,9}")
+_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+class StatementRow(NamedTuple):
+    kind: str  # CHARGE | REFUND
+    transaction_id: str  # our out_trade_no / out_refund_no / out_request_no
+    amount: Decimal  # positive, yuan, two decimals
+    status: str  # SUCCEEDED | IN_PROGRESS | FAILED
+    raw_status: str  # as the provider wrote it
+    completed_at: datetime | None
+    fee: Decimal
+
+
+class StatementError(Exception):
+    """A statement we can't use; nothing is stored."""
+
+
+class WrongProvider(StatementError):
+    pass
+
+
+class WrongDay(StatementError):
+    pass
+
+
+class TruncatedStatement(StatementError):
+    pass
+
+
+# --- detection ----------------------------------------------------------------------
+
+ALIPAY_DETAIL_TITLE = "#支付宝业务明细查询"
+ALIPAY_SUMMARY_TITLE = "#支付宝业务汇总查询"
+WECHAT_HEADER_START = "交易时间,"
+SANDBOX_TITLE = "# sandbox statement"
+SANDBOX_HEADER = ["transaction_id", "type", "status", "amount", "fee", "completed_at"]
+
+
+def detect_provider(data: bytes) -> str | None:
+    """Whose statement ``data`` looks like: ``alipay``, ``wechatpay``, ``sandbox`` or None."""
+    head = data[:64].removeprefix(b"\xef\xbb\xbf")
+    if head.startswith((b"PK\x03\x04", "#支付宝".encode("gbk"), "#支付宝".encode())):  # the zip, or its CSV
+        return "alipay"
+    if head.startswith(WECHAT_HEADER_START.encode()):
+        return "wechatpay"
+    if head.startswith(SANDBOX_TITLE.encode()):
+        return "sandbox"
+    return None
+
+
+def parse_statement(provider: str, data: bytes, *, day: date) -> Iterator[StatementRow]:
+    """The rows of ``provider``'s statement of ``day``; raises :class:`StatementError`."""
+    if not isinstance(data, (bytes, bytearray)) or not data:
+        raise StatementError("The statement is empty.")
+    data = _gunzipped(bytes(data))
+    detected = detect_provider(data)
+    if detected is None:
+        raise StatementError(
+            "This is not a statement of Alipay (a zip or its 业务明细 CSV), WeChat Pay (a trade bill CSV) "
+            "or the sandbox."
+        )
+    if detected != provider:
+        raise WrongProvider(
+            f"This is a {PROVIDER_LABELS[detected]} statement, not a {PROVIDER_LABELS.get(provider, provider)} one."
+        )
+    return PARSERS[provider](bytes(data), day)
+
+
+# --- shared helpers -------------------------------------------------------------------
+
+MAX_UNCOMPRESSED_BYTES = 512 * 1024 * 1024
+
+
+def _gunzipped(data: bytes) -> bytes:
+    """A bill downloaded with ``tar_type=GZIP`` (WeChat Pay) is read as the file inside."""
+    if not data.startswith(b"\x1f\x8b"):
+        return data
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        out = inflater.decompress(data, MAX_UNCOMPRESSED_BYTES)
+    except zlib.error:
+        raise TruncatedStatement("The gzip statement is damaged.") from None
+    if inflater.unconsumed_tail:
+        raise StatementError("The gzip statement is larger than a statement can be.")
+    if not inflater.eof:
+        raise TruncatedStatement("The gzip statement is cut.")
+    return out
+
+
+def _money(value: str, *, column: str, line: int, pattern=_MONEY) -> Decimal:
+    if not pattern.fullmatch(value):
+        raise StatementError(f"Line {line}: {column} is not an amount in yuan: {value[:30]!r}.")
+    return Decimal(value)
+
+
+def _time(value: str, *, column: str, line: int) -> datetime:
+    try:
+        return datetime.strptime(value, _TIME_FORMAT).replace(tzinfo=SHANGHAI)
+    except ValueError:
+        raise StatementError(f"Line {line}: {column} is not a time: {value[:30]!r}.") from None
+
+
+def _columns(header: list[str], required: tuple[str, ...], *, what: str) -> dict[str, int]:
+    index = {name: i for i, name in enumerate(header)}
+    missing = [name for name in required if name not in index]
+    if missing:
+        raise StatementError(f"The {what} header lacks the column(s) {', '.join(missing)}.")
+    return index
+
+
+def _day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime(day.year, day.month, day.day, tzinfo=SHANGHAI)
+    return start, start + timedelta(days=1)
+
+
+# --- Alipay ---------------------------------------------------------------------------
+
+ALIPAY_COLUMNS = (
+    "支付宝交易号",
+    "商户订单号",
+    "业务类型",
+    "完成时间",
+    "订单金额（元）",
+    "商家实收（元）",
+    "退款批次号/请求号",
+    "服务费（元）",
+)
+_ALIPAY_PERIOD = re.compile(
+    r"起始日期[：:]\s*\[(\d{4})年(\d{2})月(\d{2})日[^\]]*\]\s*终止日期[：:]\s*\[(\d{4})年(\d{2})月(\d{2})日"
+)
+_ALIPAY_TRADE_TOTAL = re.compile(r"交易合计[：:]\s*(\d+)\s*笔[，,]\s*商家实收共\s*(-?[\d.]+)\s*元")
+_ALIPAY_REFUND_TOTAL = re.compile(r"退款合计[：:]\s*(\d+)\s*笔[，,]\s*商家实收退款共\s*(-?[\d.]+)\s*元")
+
+
+def _zip_member_name(info: zipfile.ZipInfo) -> str:
+    """Alipay writes GBK file names without the zip's UTF-8 flag."""
+    if info.flag_bits & 0x800:
+        return info.filename
+    try:
+        return info.filename.encode("cp437").decode("gb18030")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return info.filename
+
+
+def _alipay_text(data: bytes) -> io.TextIOBase:
+    if not data.startswith(b"PK"):
+        # As downloaded it is GBK; a copy someone saved again as UTF-8 is read too.
+        encoding = "utf-8-sig" if data.removeprefix(b"\xef\xbb\xbf").startswith("#支付宝".encode()) else "gb18030"
+        return io.TextIOWrapper(io.BytesIO(data), encoding=encoding, newline="")
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        members = [info for info in archive.infolist() if not info.is_dir()]
+    except (zipfile.BadZipFile, EOFError, ValueError):
+        raise TruncatedStatement("The Alipay zip is damaged or truncated.") from None
+    summary_only = False
+    for info in members:
+        name = _zip_member_name(info)
+        if not name.lower().endswith(".csv"):
+            continue
+        try:
+            with archive.open(info) as member:
+                first = member.readline(256).decode("gb18030", errors="replace").strip().lstrip("\ufeff")
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError):
+            raise TruncatedStatement(f"The Alipay zip member {name} is damaged or truncated.") from None
+        if first.startswith(ALIPAY_DETAIL_TITLE) or (
+            name.endswith("_业务明细.csv") and not first.startswith(ALIPAY_SUMMARY_TITLE)
+        ):
+            return io.TextIOWrapper(archive.open(info), encoding="gb18030", newline="")
+        summary_only = summary_only or first.startswith(ALIPAY_SUMMARY_TITLE)
+    if summary_only:
+        raise StatementError("The Alipay zip holds only the summary (业务明细(汇总)), not the detail (业务明细).")
+    raise StatementError("The Alipay zip holds no 业务明细 CSV file.")
+
+
+def _normalise_alipay_header(names: list[str]) -> list[str]:
+    return [name.strip().replace("(", "（").replace(")", "）") for name in names]
+
+
+def parse_alipay(data: bytes, day: date) -> Iterator[StatementRow]:
+    text = _alipay_text(data)
+    start, end = _day_bounds(day)
+    columns: dict[str, int] | None = None
+    width = 0
+    period_seen = ended = False
+    counts = {CHARGE: 0, REFUND: 0}
+    received = {CHARGE: Decimal(0), REFUND: Decimal(0)}
+    totals: dict[str, tuple[int, Decimal]] = {}
+    line_no = 0
+    try:
+        for raw in text:
+            line_no += 1
+            line = raw.rstrip("\r\n").lstrip("\ufeff")
+            if not line.strip():
+                continue
+            if line.startswith("#"):
+                if line_no == 1 and line.startswith(ALIPAY_SUMMARY_TITLE):
+                    raise StatementError("This is the Alipay summary (业务明细(汇总)); give the detail (业务明细).")
+                if (found := _ALIPAY_PERIOD.search(line)) is not None:
+                    period_seen = True
+                    first = date(int(found[1]), int(found[2]), int(found[3]))
+                    last = date(int(found[4]), int(found[5]), int(found[6]))
+                    if first != day or last != day + timedelta(days=1):
+                        raise WrongDay(
+                            f"This Alipay statement covers {first.isoformat()} to {last.isoformat()}, "
+                            f"not {day.isoformat()}."
+                        )
+                elif columns is not None and "业务明细列表结束" in line:
+                    ended = True
+                elif ended and (found := _ALIPAY_TRADE_TOTAL.search(line)) is not None:
+                    totals[CHARGE] = (int(found[1]), Decimal(found[2]))
+                elif ended and (found := _ALIPAY_REFUND_TOTAL.search(line)) is not None:
+                    totals[REFUND] = (int(found[1]), Decimal(found[2]))
+                continue
+            if ended:
+                raise StatementError(f"Line {line_no}: a row after the end of the table.")
+            fields = [value.strip().strip("\t").strip() for value in next(csv.reader([line]))]
+            if columns is None:
+                header = _normalise_alipay_header(fields)
+                if header[:1] != ["支付宝交易号"]:
+                    raise StatementError(f"Line {line_no}: expected the 业务明细 header, found {line[:40]!r}.")
+                if not period_seen:
+                    raise StatementError("The Alipay statement does not say which day it covers (#起始日期).")
+                columns = _columns(header, ALIPAY_COLUMNS, what="Alipay 业务明细")
+                width = len(header)
+                continue
+            if len(fields) != width:
+                raise TruncatedStatement(
+                    f"Line {line_no} has {len(fields)} values, the header {width}: the file is cut or damaged."
+                )
+            row = _alipay_row(fields, columns, line_no, start, end)
+            counts[row.kind] += 1
+            received[row.kind] += _money(fields[columns["商家实收（元）"]], column="商家实收（元）", line=line_no)
+            yield row
+    except UnicodeDecodeError:
+        raise StatementError(f"Line {line_no + 1}: the Alipay statement is not GBK text (or it is cut).") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise TruncatedStatement(f"The Alipay zip is damaged or truncated ({exc}).") from None
+    if columns is None:
+        raise StatementError("The Alipay statement has no 业务明细 table.")
+    if not ended:
+        raise TruncatedStatement("The Alipay statement ends before 业务明细列表结束: the file is cut.")
+    for kind, label in ((CHARGE, "交易合计"), (REFUND, "退款合计")):
+        if kind not in totals:
+            raise TruncatedStatement(f"The Alipay statement has no #{label} line after its table: the file is cut.")
+        if totals[kind] != (counts[kind], received[kind]):
+            expected_count, expected_sum = totals[kind]
+            raise TruncatedStatement(
+                f"The Alipay statement's {label} says {expected_count} rows and {expected_sum} yuan, "
+                f"its rows make {counts[kind]} and {received[kind]}."
+            )
+
+
+def _alipay_row(fields, columns, line_no, start, end) -> StatementRow:
+    kind_label = fields[columns["业务类型"]]
+    amount = _money(fields[columns["订单金额（元）"]], column="订单金额（元）", line=line_no)
+    fee = _money(fields[columns["服务费（元）"]] or "0", column="服务费（元）", line=line_no, pattern=_FEE)
+    completed = _time(fields[columns["完成时间"]], column="完成时间", line=line_no)
+    if not start <= completed < end:
+        raise WrongDay(f"Line {line_no}: completed at {completed:%Y-%m-%d %H:%M:%S}, outside the statement's day.")
+    if kind_label == "交易":
+        kind, transaction_id = CHARGE, fields[columns["商户订单号"]]
+    elif kind_label == "退款":
+        kind = REFUND
+        transaction_id = fields[columns["退款批次号/请求号"]] or fields[columns["商户订单号"]]
+        amount = -amount
+    else:
+        raise StatementError(f"Line {line_no}: unknown 业务类型 {kind_label[:20]!r}.")
+    if amount <= 0 or not transaction_id:
+        raise StatementError(f"Line {line_no}: a {kind_label} row needs an order number and a non-zero amount.")
+    return StatementRow(kind, transaction_id, amount, SUCCEEDED, kind_label, completed, fee)
+
+
+# --- WeChat Pay -------------------------------------------------------------------------
+
+WECHAT_COLUMNS = ("交易时间", "商户订单号", "交易状态", "商户退款单号", "退款状态", "手续费", "订单金额", "申请退款金额")
+WECHAT_SUMMARY_HEADER = "总交易单数"
+WECHAT_REFUND_STATUS = {"SUCCESS": SUCCEEDED, "PROCESSING": IN_PROGRESS}
+
+
+def _wechat_values(line: str, line_no: int) -> list[str]:
+    """Every value starts with a backtick; splitting on ",`" keeps commas inside values."""
+    if not line.startswith("`"):
+        raise StatementError(f"Line {line_no}: a WeChat Pay bill value must start with a backtick.")
+    return [value.strip() for value in line[1:].split(",`")]
+
+
+def parse_wechatpay(data: bytes, day: date) -> Iterator[StatementRow]:
+    start, end = _day_bounds(day)
+    text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+    columns: dict[str, int] | None = None
+    width = 0
+    rows = 0
+    sums = {"订单金额": Decimal(0), "申请退款金额": Decimal(0), "手续费": Decimal(0)}
+    summary_header: list[str] | None = None
+    summary: list[str] | None = None
+    line_no = 0
+    try:
+        for raw in text:
+            line_no += 1
+            line = raw.rstrip("\r\n")
+            if not line.strip():
+                continue
+            if summary is not None:
+                raise StatementError(f"Line {line_no}: text after the WeChat Pay bill's totals.")
+            if columns is None:
+                header = [name.strip() for name in line.split(",")]
+                columns = _columns(header, WECHAT_COLUMNS, what="WeChat Pay trade bill")
+                width = len(header)
+                continue
+            if summary_header is not None:
+                summary = _wechat_values(line, line_no)
+                continue
+            if line.startswith(WECHAT_SUMMARY_HEADER):
+                summary_header = [name.strip() for name in line.split(",")]
+                continue
+            values = _wechat_values(line, line_no)
+            if len(values) != width:
+                raise TruncatedStatement(
+                    f"Line {line_no} has {len(values)} values, the header {width}: the file is cut or damaged."
+                )
+            row = _wechat_row(values, columns, line_no, day, start, end)
+            rows += 1
+            for name in sums:
+                pattern = _FEE if name == "手续费" else _MONEY
+                sums[name] += _money(values[columns[name]] or "0", column=name, line=line_no, pattern=pattern)
+            if row is not None:
+                yield row
+    except UnicodeDecodeError:
+        raise StatementError(f"Line {line_no + 1}: the WeChat Pay bill is not UTF-8 text (or it is cut).") from None
+    if columns is None:
+        raise StatementError("The WeChat Pay bill has no header.")
+    if summary_header is None or summary is None:
+        raise TruncatedStatement("The WeChat Pay bill ends before its totals (总交易单数…): the file is cut.")
+    _check_wechat_summary(summary_header, summary, rows, sums)
+
+
+def _wechat_row(values, columns, line_no, day, start, end) -> StatementRow | None:
+    at = _time(values[columns["交易时间"]], column="交易时间", line=line_no)
+    if not start <= at < end:
+        raise WrongDay(f"This WeChat Pay bill is of {at.date().isoformat()}, not {day.isoformat()} (line {line_no}).")
+    fee = _money(values[columns["手续费"]] or "0", column="手续费", line=line_no, pattern=_FEE)
+    state = values[columns["交易状态"]]
+    if state in ("SUCCESS", "REVOKED"):
+        transaction_id = values[columns["商户订单号"]]
+        amount = _money(values[columns["订单金额"]], column="订单金额", line=line_no)
+        status = SUCCEEDED if state == "SUCCESS" else FAILED
+        kind = CHARGE
+    elif state == "REFUND":
+        transaction_id = values[columns["商户退款单号"]]
+        amount = _money(values[columns["申请退款金额"]], column="申请退款金额", line=line_no)
+        state = values[columns["退款状态"]] or "?"
+        status = WECHAT_REFUND_STATUS.get(state, FAILED)
+        kind = REFUND
+    else:
+        raise StatementError(f"Line {line_no}: unknown 交易状态 {state[:20]!r}.")
+    if amount <= 0 or not transaction_id:
+        raise StatementError(f"Line {line_no}: a {kind} row needs an order number and a positive amount.")
+    return StatementRow(kind, transaction_id, amount, status, state, at, fee)
+
+
+def _check_wechat_summary(header: list[str], values: list[str], rows: int, sums: dict) -> None:
+    if len(header) != len(values):
+        raise TruncatedStatement("The WeChat Pay bill's totals line is cut.")
+    summary = dict(zip(header, values, strict=True))
+    count = summary.get("总交易单数", "")
+    if not _COUNT.fullmatch(count):
+        raise StatementError("The WeChat Pay bill's 总交易单数 is not a number.")
+    if int(count) != rows:
+        raise TruncatedStatement(f"The WeChat Pay bill says {count} rows and holds {rows}: the file is cut.")
+    for total_name, row_name, pattern in (
+        ("订单总金额", "订单金额", _MONEY),
+        ("申请退款总金额", "申请退款金额", _MONEY),
+        ("手续费总金额", "手续费", _FEE),
+    ):
+        if total_name in summary:
+            if not pattern.fullmatch(summary[total_name]):
+                raise TruncatedStatement(f"The WeChat Pay bill's {total_name} is not an amount: the totals line is cut.")
+            total = Decimal(summary[total_name])
+            if total != sums[row_name]:
+                raise TruncatedStatement(
+                    f"The WeChat Pay bill's {total_name} is {total}, its rows make {sums[row_name]}."
+                )
+
+
+# --- sandbox ----------------------------------------------------------------------------
+
+SANDBOX_STATUSES = {
+    "succeeded": SUCCEEDED,
+    "refunded": SUCCEEDED,
+    "pending": IN_PROGRESS,
+    "refund_failed": FAILED,
+}
+
+
+def build_sandbox_statement(day: date, rows) -> bytes:
+    """The sandbox statement of ``day``: ``rows`` of (transaction_id, kind, status, amount, fee, completed_at)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    out.write(f"{SANDBOX_TITLE},{day.isoformat()}\n")
+    writer.writerow(SANDBOX_HEADER)
+    count, charges, refunds = 0, Decimal("0.00"), Decimal("0.00")
+    for transaction_id, kind, status, amount, fee, completed_at in rows:
+        amount = Decimal(amount).quantize(Decimal("0.01"))
+        completed = completed_at.astimezone(SHANGHAI).strftime(_TIME_FORMAT) if completed_at else ""
+        writer.writerow([transaction_id, kind, status, f"{amount:.2f}", f"{Decimal(fee):.2f}", completed])
+        count += 1
+        if kind == CHARGE:
+            charges += amount
+        else:
+            refunds += amount
+    out.write(f"# end,{count},{charges:.2f},{refunds:.2f}\n")
+    return out.getvalue().encode()
+
+
+def parse_sandbox(data: bytes, day: date) -> Iterator[StatementRow]:
+    start, end = _day_bounds(day)
+    text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+    header_seen = False
+    footer = None
+    count, sums = 0, {CHARGE: Decimal(0), REFUND: Decimal(0)}
+    line_no = 0
+    try:
+        for raw in text:
+            line_no += 1
+            line = raw.rstrip("\r\n")
+            if not line:
+                continue
+            if footer is not None:
+                raise StatementError(f"Line {line_no}: text after the sandbox statement's end line.")
+            if line_no == 1:
+                title, _, stated = line.partition(",")
+                if title != SANDBOX_TITLE:
+                    raise StatementError("The sandbox statement must start with '# sandbox statement,<day>'.")
+                try:
+                    stated_day = date.fromisoformat(stated.strip())
+                except ValueError:
+                    raise StatementError("The sandbox statement's first line does not give its day.") from None
+                if stated_day != day:
+                    raise WrongDay(f"This sandbox statement is of {stated_day.isoformat()}, not {day.isoformat()}.")
+                continue
+            if line.startswith("# end,"):
+                footer = line.split(",")
+                continue
+            fields = next(csv.reader([line]))
+            if not header_seen:
+                if fields != SANDBOX_HEADER:
+                    raise StatementError(f"Line {line_no}: expected the header {','.join(SANDBOX_HEADER)}.")
+                header_seen = True
+                continue
+            if len(fields) != len(SANDBOX_HEADER):
+                raise TruncatedStatement(f"Line {line_no} has {len(fields)} values, the header {len(SANDBOX_HEADER)}.")
+            transaction_id, kind, status, amount, fee, completed = fields
+            if kind not in (CHARGE, REFUND) or status not in SANDBOX_STATUSES or not transaction_id:
+                raise StatementError(f"Line {line_no}: unknown type or status ({kind[:20]!r}, {status[:20]!r}).")
+            value = _money(amount, column="amount", line=line_no)
+            if value <= 0:
+                raise StatementError(f"Line {line_no}: the amount must be positive.")
+            at = _time(completed, column="completed_at", line=line_no) if completed else None
+            if at is not None and not start <= at < end:
+                raise WrongDay(f"Line {line_no}: completed at {completed}, outside the statement's day.")
+            count += 1
+            sums[kind] += value
+            yield StatementRow(
+                kind,
+                transaction_id,
+                value,
+                SANDBOX_STATUSES[status],
+                status,
+                at,
+                _money(fee or "0", column="fee", line=line_no, pattern=_FEE),
+            )
+    except UnicodeDecodeError:
+        raise StatementError("The sandbox statement is not UTF-8 text.") from None
+    if not header_seen:
+        raise StatementError("The sandbox statement has no header.")
+    if footer is None:
+        raise TruncatedStatement("The sandbox statement ends before its '# end' line: the file is cut.")
+    if footer[1:] != [str(count), f"{sums[CHARGE]:.2f}", f"{sums[REFUND]:.2f}"]:
+        raise TruncatedStatement("The sandbox statement's end line does not match its rows.")
+
+
+PARSERS = {"alipay": parse_alipay, "wechatpay": parse_wechatpay, "sandbox": parse_sandbox}
