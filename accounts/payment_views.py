@@ -17,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import providers, selectors, services
+from accounts.devices import is_mobile
 from accounts.exceptions import AmountChanged, PaymentError
 from accounts.forms import PaymentForm
 from accounts.models import Payment
@@ -54,11 +55,13 @@ def pay(request, pk):
     rental = _own_rental(request, pk)
     figures = rental.money_figures()
     payable = rental.status in services.PAYABLE_STATUSES and figures.remaining > 0
+    methods = selectors.available_methods()
+    mobile = is_mobile(request)
     if request.method == "POST" and not payable:
         messages.error(request, _("This order has nothing to pay right now."))
         return redirect("accounts:pay", pk=rental.pk)
     if request.method == "POST":
-        form = PaymentForm(request.POST)
+        form = PaymentForm(request.POST, methods=methods)
         if form.is_valid():
             try:
                 charge = services.start_payment(
@@ -66,6 +69,7 @@ def pay(request, pk):
                     method=form.cleaned_data["payment_method"],
                     user=request.user,
                     expected_amount=form.cleaned_data["expected_amount"],
+                    mobile=mobile,
                 )
             except AmountChanged as exc:
                 messages.warning(request, " ".join(exc.messages))
@@ -75,12 +79,12 @@ def pay(request, pk):
                 return redirect("accounts:pay", pk=rental.pk)
             return redirect(charge.redirect_url)
     else:
-        form = PaymentForm(initial={"expected_amount": figures.remaining})
+        form = PaymentForm(initial={"expected_amount": figures.remaining}, methods=methods)
     open_charge = selectors.open_charge(rental) if payable else None
     continue_url = ""
     if open_charge is not None:
         try:
-            continue_url = services.payment_redirect_url(open_charge)
+            continue_url = services.payment_redirect_url(open_charge, mobile=mobile)
         except ProviderError:  # a charge of a provider this site no longer offers
             continue_url = ""
     return render(
@@ -94,6 +98,7 @@ def pay(request, pk):
             "form": form,
             "open_charge": open_charge,
             "continue_url": continue_url,
+            "methods": methods,
         },
     )
 

@@ -22,10 +22,12 @@ from accounts.providers.interface import (
     RefundStart,
     UnknownProvider,
 )
+from accounts.providers.alipay import AlipayProvider
 from accounts.providers.sandbox import SandboxProvider
 
 PROVIDERS: dict[str, type[PaymentProvider]] = {
     SandboxProvider.name: SandboxProvider,
+    AlipayProvider.name: AlipayProvider,
 }
 
 __all__ = [
