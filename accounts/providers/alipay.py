@@ -207,6 +207,12 @@ class _Client(AliPay):
         self._gateway = config.gateway
 
 
+@lru_cache(maxsize=4)
+def _client_for(config: _Config) -> _Client:
+    """One SDK client per configuration (it holds no other state)."""
+    return _Client(config)
+
+
 def site_url(path: str) -> str:
     """``path`` made absolute with ``SITE_URL`` (the address Alipay reaches us at)."""
     base = str(_setting("SITE_URL")).strip()
@@ -268,7 +274,7 @@ class AlipayProvider(PaymentProvider):
         return info
 
     def _client(self) -> _Client:
-        return _Client(_config())
+        return _client_for(_config())
 
     # --- charges
 
@@ -354,8 +360,8 @@ class AlipayProvider(PaymentProvider):
         raise InvalidSignature(detail="signature does not verify")
 
     def parse_callback(self, *, headers, body: bytes, now: float | None = None) -> CallbackEvent:
-        client = self._client()
         data = self.parse_form(body)
+        client = self._client()
         self.verify_notification(data, client)
         if data.get("app_id") != client.appid:
             raise MalformedCallback("wrong_app_id", "app_id is not ours")
