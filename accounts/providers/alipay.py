@@ -16,7 +16,10 @@ and ``return_url`` absolute.
   RSA2 and ``app_id`` ours. Alipay's own SDKs leave empty values out of the
   signed text, so a notification with empty parameters is also checked that
   way. ``notify_id`` is the event id; TRADE_SUCCESS/TRADE_FINISHED →
-  succeeded, TRADE_CLOSED → cancelled, WAIT_BUYER_PAY → recorded only.
+  succeeded, TRADE_CLOSED → cancelled, WAIT_BUYER_PAY → recorded only. The
+  notification Alipay sends after a refund (``refund_fee``, ``out_biz_no``)
+  is about a charge that is PAID already and changes nothing; refunds are
+  confirmed by the refund's own answer or the refund query.
 - Server calls (``alipay.trade.refund``, ``alipay.trade.query``,
   ``alipay.trade.fastpay.refund.query``, ``alipay.trade.close``, the bill
   download URL): the SDK signs the request and verifies the signature of the
@@ -492,9 +495,11 @@ class AlipayProvider(PaymentProvider):
             return QueryAnswer(status=QueryStatus.CLOSED)
         # ACQ.TRADE_STATUS_ERROR and the like: paid or closed already — ask what it is.
         queried = self.query_charge(transaction_id=transaction_id)
-        if queried.status in (QueryStatus.PENDING, QueryStatus.NOT_FOUND):
-            raise ProviderUnavailable("close_refused", f"alipay.trade.close: {self._business_error(answer)}")
-        return queried
+        if queried.status == CallbackStatus.SUCCEEDED:
+            return queried
+        if queried.status == CallbackStatus.CANCELLED:  # closed already
+            return QueryAnswer(status=QueryStatus.CLOSED)
+        raise ProviderUnavailable("close_refused", f"alipay.trade.close: {self._business_error(answer)}")
 
     # --- reconciliation
 

@@ -359,3 +359,48 @@ def test_a_request_signed_with_the_wrong_app_key_is_refused_by_the_gateway(fake_
     with pytest.raises(ProviderUnavailable):
         get_provider("alipay").query_charge(transaction_id="PAY1")
     assert fake_alipay.bad_requests == ["alipay.trade.query"]
+
+
+def test_a_success_after_the_order_was_cancelled_is_paid_and_refunded_through_alipay(
+    rental, customer, fake_alipay, client, assert_ledger
+):
+    charge = services.start_payment(rental=rental, method=Payment.Method.ALIPAY, user=customer.user)
+    cancel_rental(rental=rental, reason="Plans changed", by_user=customer.user)
+    charge.refresh_from_db()
+    assert charge.status == Payment.Status.CANCELLED
+    # the customer had the Alipay page open and paid all the same
+    fake_alipay.pay(charge.transaction_id, "2900.00")
+
+    response = client.post(
+        callback_url("alipay"),
+        data=fake_alipay.notify(charge.transaction_id, "2900.00"),
+        content_type="application/x-www-form-urlencoded",
+    )
+
+    assert response.content == b"success"
+    charge.refresh_from_db()
+    assert charge.status == Payment.Status.PAID
+    [refund] = _refunds(rental)
+    assert (refund.provider, refund.refund_of_id, refund.status) == ("alipay", charge.pk, Payment.Status.REFUNDED)
+    assert [r["out_request_no"] for r in fake_alipay.calls_of("alipay.trade.refund")] == [refund.transaction_id]
+    assert fake_alipay.trades[charge.transaction_id]["refunded"] == Decimal("2900.00")
+    assert_ledger(rental)
+
+
+def test_a_charge_closed_at_alipay_already_is_expired_not_cancelled(rental, customer, fake_alipay, frozen_clock):
+    charge = services.start_payment(rental=rental, method=Payment.Method.ALIPAY, user=customer.user)
+    fake_alipay.open_trade(charge.transaction_id, "2900.00")
+    frozen_clock.move_to(NOW + timedelta(minutes=31), tick=False)
+    real_answer = fake_alipay._answer
+
+    def closed_between_query_and_close(method, biz):
+        if method == "alipay.trade.close":
+            fake_alipay.trades[charge.transaction_id]["status"] = "TRADE_CLOSED"
+        return real_answer(method, biz)
+
+    fake_alipay._answer = closed_between_query_and_close
+
+    _sync()
+
+    charge.refresh_from_db()
+    assert charge.status == Payment.Status.EXPIRED
