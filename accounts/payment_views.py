@@ -184,8 +184,9 @@ def callback(request, provider):
     try:
         body = request.body
     except RequestDataTooBig:
-        return JsonResponse({"status": "rejected", "reason": "body_too_large"}, status=400)
-    http_status, answer = services.handle_callback(provider=provider, headers=request.headers, body=body)
+        http_status, answer = 400, {"status": "rejected", "reason": "body_too_large"}
+    else:
+        http_status, answer = services.handle_callback(provider=provider, headers=request.headers, body=body)
     try:
         adapter = providers.get_provider(provider)
     except ProviderError:

@@ -108,3 +108,20 @@ def test_the_command_lists_every_registered_provider(monkeypatch, settings):
 
     assert "otherpay: usable" in out.getvalue() and "merchant: 1900000001" in out.getvalue()
     assert "ALIPAY  → sandbox" in out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "agent, mobile",
+    [
+        ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 Mobile/15E148", True),
+        ("Mozilla/5.0 (Linux; Android 14; 23127PN0CC) AppleWebKit/537.36 Chrome/120.0 Mobile Safari/537.36", True),
+        ("Mozilla/5.0 (Linux; Android 12; HarmonyOS; ALN-AL00) AppleWebKit/537.36 MicroMessenger/8.0.47", True),
+        ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36", False),
+        ("Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 Version/17.5 Safari/605.1.15", False),
+        ("", False),
+    ],
+)
+def test_is_mobile_reads_the_user_agent(rf, agent, mobile):
+    from accounts.devices import is_mobile
+
+    assert is_mobile(rf.get("/", headers={"User-Agent": agent})) is mobile

@@ -268,3 +268,13 @@ def test_the_form_is_read_from_the_raw_body_whatever_the_content_type(client, ch
     response = post(client, body, content_type="text/plain")
 
     assert response.content == b"success"
+
+
+def test_an_oversized_body_is_answered_failure(client, charge, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    before = ledger_snapshot()
+
+    response = post(client, b"a=" + b"x" * 4096)
+
+    assert (response.status_code, response.content) == (400, b"failure")
+    assert ledger_snapshot() == before
