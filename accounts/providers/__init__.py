@@ -7,6 +7,7 @@
 
 from django.conf import settings
 
+from accounts.providers.alipay import AlipayProvider
 from accounts.providers.interface import (
     CallbackAnswer,
     CallbackEvent,
@@ -22,7 +23,6 @@ from accounts.providers.interface import (
     RefundStart,
     UnknownProvider,
 )
-from accounts.providers.alipay import AlipayProvider
 from accounts.providers.sandbox import SandboxProvider
 
 PROVIDERS: dict[str, type[PaymentProvider]] = {

@@ -41,7 +41,7 @@ import socket
 import urllib.error
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import lru_cache
 from urllib.parse import parse_qsl, urljoin
 from urllib.request import urlopen

@@ -12,7 +12,7 @@ from django.core.management.base import SystemCheckError
 from accounts import providers
 from accounts.checks import check_alipay_configuration
 from accounts.providers import PaymentProvider, provider_for_method
-from accounts.tests.fake_alipay import APP_ID, alipay_keys, fake_alipay  # noqa: F401 (fixtures)
+from accounts.tests.fake_alipay import APP_ID
 
 
 def _errors():

@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from accounts import services
 from accounts.models import Payment, PaymentEvent
-from accounts.tests.fake_alipay import alipay_keys, fake_alipay  # noqa: F401 (fixtures)
 from accounts.tests.payment_support import callback_url, ledger_snapshot
 from rentals.tests.factories import RentalFactory
 

@@ -15,14 +15,7 @@ from django.urls import reverse
 from accounts import services
 from accounts.models import Notification, Payment, PaymentEvent
 from accounts.providers import ProviderUnavailable, get_provider
-from accounts.tests.fake_alipay import (  # noqa: F401 (fixtures)
-    APP_ID,
-    SITE_URL,
-    alipay_keys,
-    fake_alipay,
-    rsa_verify,
-    sign_content,
-)
+from accounts.tests.fake_alipay import APP_ID, SITE_URL, rsa_verify, sign_content
 from accounts.tests.payment_support import callback_url, ledger_snapshot
 from rentals.models import Rental
 from rentals.services import cancel_rental

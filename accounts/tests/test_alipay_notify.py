@@ -8,8 +8,12 @@ import pytest
 
 from accounts import services
 from accounts.models import CallbackReceipt, Notification, Payment, PaymentEvent
-from accounts.tests.fake_alipay import alipay_keys, fake_alipay, sign_content  # noqa: F401 (fixtures)
-from accounts.tests.payment_support import callback_events, callback_url, ledger_snapshot
+from accounts.tests.fake_alipay import rsa_sign, sign_content
+from accounts.tests.payment_support import (
+    callback_events,
+    callback_url,
+    ledger_snapshot,
+)
 from rentals.tests.factories import RentalFactory
 
 pytestmark = pytest.mark.django_db
@@ -240,8 +244,6 @@ def test_empty_parameters_signed_the_way_alipay_signs_them_verify(client, charge
     params = fake_alipay.notify_params(charge.transaction_id, "2900.00", passback_params="")
     signed = dict(params)
     text = "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k not in ("sign", "sign_type") and v != "")
-    from accounts.tests.fake_alipay import rsa_sign
-
     signed["sign"] = rsa_sign(fake_alipay.platform_key, text)
     assert text != sign_content(params)
 

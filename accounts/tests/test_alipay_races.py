@@ -10,7 +10,6 @@ from django.test import Client
 
 from accounts import services
 from accounts.models import CallbackReceipt, Notification, Payment, PaymentEvent
-from accounts.tests.fake_alipay import alipay_keys, fake_alipay  # noqa: F401 (fixtures)
 from accounts.tests.payment_support import callback_url
 from rentals.tests.factories import RentalFactory
 
