@@ -10,6 +10,9 @@ from django.db import connection
 from django.utils import timezone
 from hypothesis import HealthCheck, settings as hypothesis_settings
 
+# Fixtures of the fake provider gateways (SPEC §13 "Tests stay offline").
+pytest_plugins = ["accounts.tests.fake_alipay"]
+
 hypothesis_settings.register_profile(
     "default", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )

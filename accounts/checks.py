@@ -52,7 +52,38 @@ def check_wechatpay_settings(app_configs=None, **kwargs) -> list[checks.CheckMes
             f"WeChat Pay is half configured: {problem}.",
             hint="Set every WECHATPAY_* setting (keys as PEM text or the path of a PEM file), "
             "or unset WECHATPAY_MCHID.",
-            id="accounts.E010",
+            id="accounts.E012",
         )
         for problem in wechatpay.configuration_errors()
+    ]
+
+
+@checks.register()
+def check_alipay_configuration(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
+    """Alipay is configured all the way or not at all (SPEC §13): an app id
+    without usable keys (or the reverse) fails at start-up, not at the first
+    payment."""
+    from accounts.providers import alipay
+
+    app_id = str(getattr(settings, "ALIPAY_APP_ID", "") or "").strip()
+    keys = [name for name in ("ALIPAY_APP_PRIVATE_KEY", "ALIPAY_PUBLIC_KEY") if getattr(settings, name, "")]
+    if not app_id:
+        if keys:
+            return [
+                checks.Error(
+                    f"{' and '.join(keys)} set without ALIPAY_APP_ID: Alipay is half configured.",
+                    hint="Set ALIPAY_APP_ID to use Alipay, or remove the Alipay keys.",
+                    id="accounts.E010",
+                )
+            ]
+        return []
+    return [
+        checks.Error(
+            f"ALIPAY_APP_ID is set but Alipay can't be used: {problem}.",
+            hint="Give ALIPAY_APP_PRIVATE_KEY (the application's private key) and ALIPAY_PUBLIC_KEY (Alipay's "
+            "public key) as PEM text or as the path of a PEM file, and SITE_URL (this site's public address); "
+            "`manage.py payment_providers` shows what is configured.",
+            id="accounts.E011",
+        )
+        for problem in alipay.configuration_problems()
     ]

@@ -128,3 +128,12 @@ class PaymentForm(forms.Form):
     expected_amount = forms.DecimalField(
         max_digits=12, decimal_places=2, min_value=0, widget=forms.HiddenInput
     )
+
+    def __init__(self, *args, methods=None, **kwargs):
+        """``methods``: the methods to offer (``selectors.available_methods()``); all when None."""
+        super().__init__(*args, **kwargs)
+        if methods is not None:
+            field = self.fields["payment_method"]
+            field.choices = [choice for choice in self.METHOD_CHOICES if choice[0] in methods]
+            if field.choices and field.initial not in methods:
+                field.initial = field.choices[0][0]

@@ -8,7 +8,6 @@ form, call one service, redirect. The rules live in ``accounts.services``.
 import base64
 import io
 import logging
-import re
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -21,6 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts import providers, selectors, services
+from accounts.devices import is_mobile
 from accounts.exceptions import AmountChanged, PaymentError
 from accounts.forms import PaymentForm
 from accounts.models import Payment
@@ -31,14 +31,6 @@ from rentals.models import Rental
 from rentals.services import refresh_statuses_if_due
 
 logger = logging.getLogger(__name__)
-
-_PHONE_AGENT = re.compile(r"Mobile|Android|iPhone|iPod|HarmonyOS|Windows Phone", re.IGNORECASE)
-
-
-def _is_mobile(request) -> bool:
-    """A phone's browser (WeChat Pay H5, Alipay WAP) rather than a desktop one (QR code, page pay)."""
-    return bool(_PHONE_AGENT.search(request.headers.get("User-Agent", "")[:512]))
-
 
 def _own_rental(request, pk) -> Rental:
     return get_object_or_404(
@@ -66,11 +58,13 @@ def pay(request, pk):
     rental = _own_rental(request, pk)
     figures = rental.money_figures()
     payable = rental.status in services.PAYABLE_STATUSES and figures.remaining > 0
+    methods = selectors.available_methods()
+    mobile = is_mobile(request)
     if request.method == "POST" and not payable:
         messages.error(request, _("This order has nothing to pay right now."))
         return redirect("accounts:pay", pk=rental.pk)
     if request.method == "POST":
-        form = PaymentForm(request.POST)
+        form = PaymentForm(request.POST, methods=methods)
         if form.is_valid():
             try:
                 charge = services.start_payment(
@@ -78,7 +72,7 @@ def pay(request, pk):
                     method=form.cleaned_data["payment_method"],
                     user=request.user,
                     expected_amount=form.cleaned_data["expected_amount"],
-                    mobile=_is_mobile(request),
+                    mobile=mobile,
                 )
             except AmountChanged as exc:
                 messages.warning(request, " ".join(exc.messages))
@@ -88,12 +82,12 @@ def pay(request, pk):
                 return redirect("accounts:pay", pk=rental.pk)
             return redirect(charge.redirect_url)
     else:
-        form = PaymentForm(initial={"expected_amount": figures.remaining})
+        form = PaymentForm(initial={"expected_amount": figures.remaining}, methods=methods)
     open_charge = selectors.open_charge(rental) if payable else None
     continue_url = ""
     if open_charge is not None:
         try:
-            continue_url = services.payment_redirect_url(open_charge, mobile=_is_mobile(request))
+            continue_url = services.payment_redirect_url(open_charge, mobile=mobile)
         except ProviderError:  # a charge of a provider this site no longer offers
             continue_url = ""
     return render(
@@ -107,6 +101,7 @@ def pay(request, pk):
             "form": form,
             "open_charge": open_charge,
             "continue_url": continue_url,
+            "methods": methods,
         },
     )
 
@@ -255,8 +250,9 @@ def callback(request, provider):
     try:
         body = request.body
     except RequestDataTooBig:
-        return JsonResponse({"status": "rejected", "reason": "body_too_large"}, status=400)
-    http_status, answer = services.handle_callback(provider=provider, headers=request.headers, body=body)
+        http_status, answer = 400, {"status": "rejected", "reason": "body_too_large"}
+    else:
+        http_status, answer = services.handle_callback(provider=provider, headers=request.headers, body=body)
     try:
         adapter = providers.get_provider(provider)
     except ProviderError:

@@ -154,6 +154,27 @@ def refund_method(rental: Rental) -> str:
     return charges[0].method if charges else Payment.Method.BANK
 
 
+ONLINE_METHODS = (Payment.Method.ALIPAY, Payment.Method.WECHAT, Payment.Method.BANK)
+
+
+def available_methods() -> list[str]:
+    """The online methods the pay page offers: those whose provider (SPEC §13
+    ``provider_for_method``) can take a charge now. With the sandbox switched
+    off in production, a method that would land on it (a bank card, Alipay
+    without ``ALIPAY_APP_ID``) is not offered."""
+    from accounts import providers
+
+    methods = []
+    for method in ONLINE_METHODS:
+        try:
+            usable = providers.provider_for_method(method).is_usable()
+        except providers.ProviderError:  # a provider this build does not have
+            usable = False
+        if usable:
+            methods.append(method)
+    return methods
+
+
 def open_charge(rental: Rental) -> Payment | None:
     return Payment.objects.filter(
         rental=rental, transaction_type=Payment.TransactionType.CHARGE, status__in=Payment.OPEN_STATUSES

@@ -20,7 +20,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import providers, selectors
-from accounts.providers import sandbox
 from accounts.exceptions import AmountChanged, InvalidPaymentTransition, NotPayable, PaymentError, RefundError
 from accounts.locks import lock_open_charges, lock_payment
 from accounts.models import CallbackReceipt, Notification, Payment, PaymentEvent
@@ -771,8 +770,11 @@ def handle_callback(*, provider: str, headers, body: bytes) -> tuple[int, dict]:
     REFUNDED, financials refreshed, REFUND_ISSUED to its receiver; refused →
     FAILED with the reason, the amount due again, staff told.
 
-    A callback to an unknown provider (or to the sandbox while it is switched
-    off) writes nothing. Every other callback writes a ``callback_received``
+    A notice that changes nothing (``waiting``: Alipay's WAIT_BUYER_PAY) goes
+    through the same checks and is recorded (verdict ``recorded``, 200).
+
+    A callback to an unknown provider, or to one that is not usable (the
+    sandbox switched off, a provider not configured), writes nothing. Every other callback writes a ``callback_received``
     PaymentEvent with its verdict;
     an accepted one also stores a CallbackReceipt (unique per provider and
     event id) so a replay is recognised even under concurrent delivery.
@@ -781,7 +783,7 @@ def handle_callback(*, provider: str, headers, body: bytes) -> tuple[int, dict]:
     """
     try:
         adapter = providers.get_provider(provider)
-        if adapter.name == sandbox.SandboxProvider.name and not sandbox.sandbox_enabled():
+        if not adapter.is_usable():  # the sandbox switched off, a provider not configured
             raise providers.UnknownProvider("provider_disabled", adapter.name)
     except providers.UnknownProvider:
         # Nothing is written: junk posted to made-up provider names must not
@@ -857,6 +859,10 @@ def _apply_callback(*, event, payment_id: int, rental_id: int, verdict: str = "a
         # Only reachable if a concurrent delivery bypassed the rental lock.
         _callback_verdict(provider=provider, verdict="duplicate", reason="event_already_processed", payment=payment, event=event)
         return 200, {**answer, "status": "duplicate", "payment_status": payment.status}
+    if event.status == providers.CallbackStatus.WAITING:
+        # The buyer has opened the cashier: worth keeping, nothing to change.
+        _callback_verdict(provider=provider, verdict="recorded", payment=payment, event=event)
+        return 200, {**answer, "status": "recorded", "payment_status": payment.status}
     _callback_verdict(provider=provider, verdict=verdict, payment=payment, event=event)
 
     if payment.transaction_type == Payment.TransactionType.REFUND:
@@ -1186,7 +1192,10 @@ def _sync_one(*, payment: Payment, rental_id: int, now, dry_run: bool) -> SyncLi
 
     try:
         if refund:
-            answer = adapter.query_refund(transaction_id=payment.transaction_id)
+            answer = adapter.query_refund(
+                transaction_id=payment.transaction_id,
+                charge_transaction_id=payment.refund_of.transaction_id if payment.refund_of_id else "",
+            )
         else:
             answer = adapter.query_charge(transaction_id=payment.transaction_id)
     except providers.ProviderError as exc:

@@ -266,6 +266,20 @@ PAYMENT_SANDBOX_SECRET = os.environ.get("PAYMENT_SANDBOX_SECRET", "sandbox-dev-s
 PAYMENT_CALLBACK_TOLERANCE_SECONDS = int(os.environ.get("PAYMENT_CALLBACK_TOLERANCE_SECONDS", "300"))
 # What the sandbox does with a refund (SPEC §11): refunded | refund_failed | hold.
 PAYMENT_SANDBOX_REFUND_OUTCOME = os.environ.get("PAYMENT_SANDBOX_REFUND_OUTCOME", "refunded")
+# This site's public address (https://rent.example.com): providers post their
+# notifications to SITE_URL + /api/payments/callback/<provider>/ and send the
+# browser back to it.
+SITE_URL = os.environ.get("SITE_URL", "")
+
+# --- Alipay (SPEC §13) ----------------------------------------------------------
+# ALIPAY charges go to Alipay when ALIPAY_APP_ID is set. Keys: PEM text or the
+# path of a PEM file. Read when used; `manage.py check` refuses a half
+# configuration; `manage.py payment_providers` prints what is configured.
+ALIPAY_APP_ID = os.environ.get("ALIPAY_APP_ID", "")
+ALIPAY_APP_PRIVATE_KEY = os.environ.get("ALIPAY_APP_PRIVATE_KEY", "")
+ALIPAY_PUBLIC_KEY = os.environ.get("ALIPAY_PUBLIC_KEY", "")
+ALIPAY_GATEWAY = os.environ.get("ALIPAY_GATEWAY", "https://openapi.alipay.com/gateway.do")
+ALIPAY_TIMEOUT_SECONDS = float(os.environ.get("ALIPAY_TIMEOUT_SECONDS", "10"))
 
 # WeChat Pay, API v3 (SPEC §13): on when WECHATPAY_MCHID is set. Keys are PEM
 # text or the path of a PEM file; accounts.checks refuses a half configuration.

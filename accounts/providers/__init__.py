@@ -7,6 +7,7 @@
 
 from django.conf import settings
 
+from accounts.providers.alipay import AlipayProvider
 from accounts.providers.interface import (
     CallbackAnswer,
     CallbackEvent,
@@ -28,6 +29,7 @@ from accounts.providers.wechatpay import WechatPayProvider
 PROVIDERS: dict[str, type[PaymentProvider]] = {
     SandboxProvider.name: SandboxProvider,
     WechatPayProvider.name: WechatPayProvider,
+    AlipayProvider.name: AlipayProvider,
 }
 
 __all__ = [

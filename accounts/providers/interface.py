@@ -56,6 +56,8 @@ class CallbackStatus:
     CHARGE = (SUCCEEDED, FAILED, CANCELLED)
     REFUND = (REFUNDED, REFUND_FAILED)
     ALL = CHARGE + REFUND
+    # A charge notice that is recorded and changes nothing (Alipay WAIT_BUYER_PAY).
+    WAITING = "waiting"
 
 
 class QueryStatus:
@@ -156,6 +158,12 @@ class PaymentProvider:
             body=json.dumps(payload, ensure_ascii=False).encode(),
         )
 
+    def is_usable(self) -> bool:
+        """Whether this provider can take charges and callbacks now (configured,
+        switched on). A callback to an unusable provider is answered 404 and
+        writes nothing; the pay page offers only methods whose provider is usable."""
+        return True
+
     def describe(self) -> dict:
         """The adapter's configuration for ops, without any secret (key fingerprints at most)."""
         return {"provider": self.name}
@@ -186,8 +194,9 @@ class PaymentProvider:
         """The provider's view of a charge. Raises :class:`ProviderUnavailable`."""
         raise NotImplementedError
 
-    def query_refund(self, *, transaction_id: str) -> QueryAnswer:
-        """The provider's view of a refund. Raises :class:`ProviderUnavailable`."""
+    def query_refund(self, *, transaction_id: str, charge_transaction_id: str = "") -> QueryAnswer:
+        """The provider's view of a refund (``charge_transaction_id``: the charge
+        it gives back, which Alipay's query needs). Raises :class:`ProviderUnavailable`."""
         raise NotImplementedError
 
     def close_charge(self, *, transaction_id: str) -> QueryAnswer:

@@ -263,7 +263,18 @@ class SandboxProvider(PaymentProvider):
             )
         return RefundStart(succeeded=True, provider_reference=entry["reference"], callback=callback)
 
-    def query_refund(self, *, transaction_id) -> QueryAnswer:
+    def is_usable(self) -> bool:
+        return sandbox_enabled()
+
+    def describe(self) -> dict:
+        return {
+            "provider": self.name,
+            "enabled": sandbox_enabled(),
+            "secret": "development (public)" if str(settings.PAYMENT_SANDBOX_SECRET) == DEV_SECRET else "own",
+            "refund_outcome": refund_outcome_setting(),
+        }
+
+    def query_refund(self, *, transaction_id, charge_transaction_id: str = "") -> QueryAnswer:
         entry = book_entry("refund", transaction_id)
         if entry is None:
             return QueryAnswer(status=QueryStatus.NOT_FOUND)

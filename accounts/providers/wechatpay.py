@@ -541,7 +541,7 @@ class WechatPayProvider(PaymentProvider):
             return RefundStart(succeeded=False, provider_reference=reference, failure_reason=failure)
         return RefundStart(succeeded=True, provider_reference=reference, confirmed=state == CallbackStatus.REFUNDED)
 
-    def query_refund(self, *, transaction_id) -> QueryAnswer:
+    def query_refund(self, *, transaction_id, charge_transaction_id: str = "") -> QueryAnswer:
         client = self._sdk()
         code, data = self._call("refund query", client.query_refund, out_refund_no=transaction_id)
         if code == 404 or data.get("code") == "RESOURCE_NOT_EXISTS":
@@ -685,6 +685,11 @@ class WechatPayProvider(PaymentProvider):
         message = str(payload.get("reason") or payload.get("status") or "rejected")
         body = json.dumps({"code": "FAIL", "message": message}, ensure_ascii=False).encode()
         return CallbackAnswer(status=http_status, content_type="application/json", body=body)
+
+    def is_usable(self) -> bool:
+        if not str(_setting("WECHATPAY_MCHID") or "").strip():
+            return False
+        return not configuration_errors()
 
     def describe(self) -> dict:
         info = {

@@ -118,8 +118,12 @@ def test_a_switched_off_sandbox_opens_no_checkout(client, customer, vehicle, set
         {"payment_method": Payment.Method.ALIPAY, "expected_amount": "2900.00"},
     )
 
-    assert response.status_code == 302
-    assert "/payments/sandbox/" not in response["Location"]
+    # no method is offered (each would land on the switched-off sandbox), so none is accepted
+    assert response.status_code == 200
+    assert response.context["methods"] == []
+    assert response.context["form"].errors["payment_method"]
+    assert 'id="no-payment-method"' in response.content.decode()
+    assert not Payment.objects.filter(rental=rental).exists()
 
 
 def test_a_switched_on_sandbox_with_its_own_secret_still_pays(client, charge, settings):

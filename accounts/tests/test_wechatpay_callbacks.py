@@ -156,10 +156,12 @@ def test_another_merchants_notification_is_400(client, charge, wechat_gateway, m
     assert Payment.objects.get(pk=charge.pk).status == Payment.Status.PENDING
 
 
-def test_a_notification_to_a_site_without_wechat_pay_is_400(client, charge, wechat_gateway, settings):
+def test_a_notification_to_a_site_where_wechat_pay_is_not_usable_is_404(client, charge, wechat_gateway, settings):
     headers, body = wechat_gateway.pay(charge.transaction_id)
     settings.WECHATPAY_PUBLIC_KEY_ID = ""
-    _rejected(_post(client, headers, body), 400)
+    before = ledger_snapshot()
+    assert _rejected(_post(client, headers, body), 404)["message"] == "unknown_provider"
+    assert ledger_snapshot() == before
 
 
 def _paid_and_cancelled(client, charge, wechat_gateway, settings):

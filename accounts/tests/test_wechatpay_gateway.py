@@ -312,7 +312,7 @@ def test_a_half_configuration_is_refused_at_start_up(settings, tmp_path, wechat_
     settings.WECHATPAY_PRIVATE_KEY = str(tmp_path / "missing.pem")
     errors = check_wechatpay_settings()
     text = " ".join(e.msg for e in errors)
-    assert {e.id for e in errors} == {"accounts.E010"}
+    assert {e.id for e in errors} == {"accounts.E012"}
     assert "WECHATPAY_APIV3_KEY" in text and "WECHATPAY_PRIVATE_KEY" in text
 
     settings.WECHATPAY_APIV3_KEY = "0" * 32
