@@ -358,58 +358,6 @@ def order_row(rental: Rental, now=None) -> OrderRow:
     )
 
 
-def customer_order_rows(customer) -> list[OrderRow]:
-    now = timezone.now()
-    return [order_row(rental, now) for rental in customer_rentals(customer)]
-
-
-def consumption_report(customer) -> dict:
-    """Per order the fee split, paid, refunded, remaining and money flow; totals
-    over all orders; net paid per month (local time) for the chart.
-
-    ``remaining`` counts the late fee accrued so far on overdue orders
-    (``overdue_so_far`` says how much of it that is); ``spent`` is what the
-    customer will not get back, ``deposit_held`` the deposits still held."""
-    rows = customer_order_rows(customer)
-    totals = {
-        "order_total": ZERO,
-        "owed": ZERO,
-        "paid": ZERO,
-        "refunded": ZERO,
-        "net_paid": ZERO,
-        "refund_due": ZERO,
-    }
-    totals.update(remaining=ZERO, overdue_so_far=ZERO, deposit_held=ZERO, spent=ZERO)
-    monthly: dict[str, dict[str, Decimal]] = {}
-    for row in rows:
-        for name in ("order_total", "owed", "paid", "refunded", "net_paid", "refund_due"):
-            totals[name] += getattr(row.figures, name)
-        totals["remaining"] += row.remaining_so_far
-        totals["overdue_so_far"] += row.overdue_so_far
-        totals["deposit_held"] += row.deposit_held
-        totals["spent"] += row.spent
-        for payment in row.movements:
-            when = timezone.localtime(payment.paid_at or payment.created_at)
-            month = monthly.setdefault(f"{when:%Y-%m}", {"paid": ZERO, "refunded": ZERO})
-            key = "paid" if payment.transaction_type == Payment.TransactionType.CHARGE else "refunded"
-            month[key] += payment.amount
-    return {
-        "rows": rows,
-        "totals": {name: quantize_money(value) for name, value in totals.items()},
-        "order_count": len(rows),
-        "refunded_order_count": sum(1 for row in rows if row.figures.refunded > ZERO),
-        "monthly": [
-            {
-                "month": month,
-                "paid": str(quantize_money(monthly[month]["paid"])),
-                "refunded": str(quantize_money(monthly[month]["refunded"])),
-                "net_paid": str(quantize_money(monthly[month]["paid"] - monthly[month]["refunded"])),
-            }
-            for month in sorted(monthly)
-        ],
-    }
-
-
 def unread_notification_count(user) -> int:
     return Notification.objects.filter(user=user, is_read=False).count()
 
