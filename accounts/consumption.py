@@ -16,7 +16,7 @@ Rules:
 """
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django import forms
@@ -145,7 +145,10 @@ def _max0(expression):
 def _order_expressions() -> dict:
     """§4 per order from the stored ledger sums, kept shallow (SQLite's parser
     has a small stack). Floating-point crumbs SQLite may leave (4.5e-13) vanish
-    when the sums are rounded to the cent."""
+    when the sums are rounded to the cent.
+
+    A SETTLED order is closed and square: nothing remaining, no refund due, no
+    deposit held (§4), so those three are only worked out for the others."""
     order_total = F("total_amount") + F("deposit") + F("cross_location_fee") + F("overdue_fee") + F("damage_fee")
     owed = _max0(
         Case(
@@ -159,32 +162,30 @@ def _order_expressions() -> dict:
     net_paid = F("amount_paid") - F("amount_refunded")
     # An open order owes rent and fees first, the deposit last (§4).
     rent_and_fees = F("total_amount") + F("cross_location_fee") + F("overdue_fee") + F("damage_fee") - F("goodwill_amount")
-    held = Case(
-        When(
-            Q(status__in=Rental.ACTIVE_STATUSES, deposit__gt=0),
-            then=Least(F("deposit"), _max0(net_paid - _max0(rent_and_fees)), output_field=MONEY),
-        ),
-        default=Value(ZERO),
-        output_field=MONEY,
-    )
+    held = Least(F("deposit"), _max0(net_paid - _max0(rent_and_fees)), output_field=MONEY)
+
+    def open_only(expression, condition=Q()):
+        return Case(
+            When(Q(settlement_status=Rental.SettlementStatus.SETTLED) | ~condition, then=Value(ZERO)),
+            default=expression,
+            output_field=MONEY,
+        )
+
     return {
         "order_total": order_total,
-        "owed": owed,
         "paid": F("amount_paid"),
         "refunded": F("amount_refunded"),
-        "net_paid": net_paid,
-        "remaining": _max0(owed - net_paid),
-        "refund_due": _max0(net_paid - owed - F("amount_refund_in_flight")),
-        "deposit_held": held,
+        "owed": open_only(owed, Q(status=Rental.Status.OVERDUE)),  # needed for the late fee so far only
+        "remaining": open_only(_max0(owed - net_paid)),
+        "refund_due": open_only(_max0(net_paid - owed - F("amount_refund_in_flight"))),
+        "deposit_held": open_only(held, Q(status__in=Rental.ACTIVE_STATUSES, deposit__gt=0)),
         **{fee: F(fee) for fee in FEES},
     }
 
 
 # --- totals --------------------------------------------------------------------------
 
-TOTAL_NAMES = (
-    "order_total", "owed", "paid", "refunded", "net_paid", "remaining", "refund_due", "deposit_held", *FEES,
-)
+TOTAL_NAMES = ("order_total", "paid", "refunded", "remaining", "refund_due", "deposit_held", *FEES)
 
 
 @dataclass
@@ -244,9 +245,11 @@ def totals(customer, period: Period, now: datetime | None = None) -> Totals:
             # one OVERDUE order: its remaining counts the late fee so far (SPEC §16)
             so_far = pricing.overdue_fee_for(group["end_time"], now, group["daily_rate"])
             overdue_so_far += so_far
-            owed, net_paid = quantize_money(group["sum_owed"]), quantize_money(group["sum_net_paid"])
+            owed = quantize_money(group["sum_owed"])
+            net_paid = quantize_money(group["sum_paid"] - group["sum_refunded"])
             sums["remaining"] += max(ZERO, quantize_money(owed + so_far - net_paid)) - quantize_money(group["sum_remaining"])
     figures = {name: quantize_money(value) for name, value in sums.items()}
+    figures["net_paid"] = quantize_money(figures["paid"] - figures["refunded"])
     figures["overdue_so_far"] = quantize_money(overdue_so_far)
     # What the customer will not get back: net paid less deposits held and refunds due.
     figures["spent"] = quantize_money(figures["net_paid"] - figures["deposit_held"] - figures["refund_due"])
@@ -291,7 +294,8 @@ def monthly(customer, period: Period, first_booked: datetime | None, now: dateti
     tz = site_tz()
     now = now or timezone.now()
     low = timezone.localtime(first_booked, tz).date()
-    high = max(timezone.localtime(now, tz).date(), low)
+    # Refunds of orders still running may come after today: a year of margin.
+    high = max(timezone.localtime(now, tz).date(), low) + timedelta(days=366)
     starts = _month_starts(low, high)
     bounds = [day_start(start) for start in starts]
     payments = (
@@ -386,7 +390,7 @@ def csv_header() -> list[str]:
         gettext("Pick-up"),
         gettext("Return"),
         gettext("Status"),
-        gettext("Payment"),
+        gettext("Payment status"),
         gettext("Rental fee"),
         gettext("Member discount"),
         gettext("Deposit"),
