@@ -227,6 +227,7 @@ def _csv_year(report) -> int | None:
 def consumption_report_csv(request):
     """Every order booked in ``?year=`` with the report's columns and a totals
     row, streamed (UTF-8 with a byte-order mark for spreadsheet programs)."""
+    refresh_statuses_if_due()
     form = consumption.YearForm(request.GET)
     if not form.is_valid():
         message = " ".join(error for errors in form.errors.values() for error in errors)
