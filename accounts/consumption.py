@@ -9,7 +9,8 @@ Rules:
   without a period), whatever page is shown: they are SQL aggregates over the
   stored ledger figures (``amount_paid`` … which refresh_financials keeps
   equal to the Payment rows), one query for the totals and one grouped query
-  over the Payment rows for the chart.
+  over the Payment rows for the chart; the chart is kept in the cache until
+  any order of the customer changes (the totals query says when one did).
 - The orders are listed newest booking first, ``PAGE_SIZE`` a page; their
   figures and their flow of charges and refunds come from their Payment rows
   (one prefetch for the page).
@@ -21,6 +22,7 @@ from decimal import Decimal
 
 from django import forms
 from django.conf import settings
+from django.core.cache import cache
 from django.core.paginator import Paginator
 from django.db.models import Case, Count, DecimalField, F, IntegerField, Max, Min, Q, Sum, Value, When
 from django.db.models.functions import Coalesce, Greatest, Least
@@ -172,7 +174,7 @@ def _order_expressions() -> dict:
         )
 
     return {
-        "order_total": order_total,
+        "order_total": order_total,  # with the fees: the CSV's totals row only
         "paid": F("amount_paid"),
         "refunded": F("amount_refunded"),
         "owed": open_only(owed, Q(status=Rental.Status.OVERDUE)),  # needed for the late fee so far only
@@ -185,7 +187,8 @@ def _order_expressions() -> dict:
 
 # --- totals --------------------------------------------------------------------------
 
-TOTAL_NAMES = ("order_total", "paid", "refunded", "remaining", "refund_due", "deposit_held", *FEES)
+PAGE_TOTALS = ("paid", "refunded", "remaining", "refund_due", "deposit_held")
+FEE_TOTALS = ("order_total", *FEES)
 
 
 @dataclass
@@ -195,18 +198,24 @@ class Totals:
     refunded_order_count: int
     first_booked: datetime | None
     last_booked: datetime | None
+    # (orders, last change of any order) over the whole history: changes with
+    # every order written and every ledger change (refresh_financials saves
+    # the order's sums and updated_at).
+    version: tuple = ()
 
 
-def totals(customer, period: Period, now: datetime | None = None) -> Totals:
+def totals(customer, period: Period, now: datetime | None = None, *, with_fees: bool = False) -> Totals:
     """The period's totals, its order count and the customer's first and last
     booking, in one query.
 
-    The rows are grouped so that every OVERDUE order is a group of its own
-    (its late fee so far depends on the time and is added here) and all the
-    other orders fall into one group; each sum counts only the orders of the
-    period, the first and last booking every order."""
+    The rows are grouped by "in the period" and so that every OVERDUE order is
+    a group of its own (its late fee so far depends on the time and is added
+    here); the sums of the groups in the period are added up, the first and
+    last booking come from every group. ``with_fees`` adds the sums of the
+    fees and of the order totals (for the CSV's totals row)."""
     now = now or timezone.now()
-    expressions = _order_expressions()
+    names = PAGE_TOTALS + FEE_TOTALS if with_fees else PAGE_TOTALS
+    expressions = {name: expression for name, expression in _order_expressions().items() if name in (*names, "owed")}
     overdue_key = Case(When(status=Rental.Status.OVERDUE, then=F("pk")), default=Value(0), output_field=IntegerField())
     in_period = (
         Value(1)
@@ -223,23 +232,26 @@ def totals(customer, period: Period, now: datetime | None = None) -> Totals:
             refunded_count=Count("pk", filter=Q(amount_refunded__gt=0)),
             first_booked=Min("created_at"),
             last_booked=Max("created_at"),
+            last_updated=Max("updated_at"),
             end_time=Max("end_time"),
             daily_rate=Max("daily_rate"),
         )
         .order_by()
     )
-    sums = {name: ZERO for name in TOTAL_NAMES}
+    sums = {name: ZERO for name in names}
     overdue_so_far = ZERO
-    count = refunded_count = 0
-    first = last = None
+    count = refunded_count = all_orders = 0
+    first = last = updated = None
     for group in groups:
         first = group["first_booked"] if first is None else min(first, group["first_booked"])
         last = group["last_booked"] if last is None else max(last, group["last_booked"])
+        updated = group["last_updated"] if updated is None else max(updated, group["last_updated"])
+        all_orders += group["count"]
         if not group["in_period"]:
             continue
         count += group["count"]
         refunded_count += group["refunded_count"]
-        for name in TOTAL_NAMES:
+        for name in names:
             sums[name] += quantize_money(group[f"sum_{name}"] or ZERO)
         if group["overdue_key"]:
             # one OVERDUE order: its remaining counts the late fee so far (SPEC §16)
@@ -253,7 +265,8 @@ def totals(customer, period: Period, now: datetime | None = None) -> Totals:
     figures["overdue_so_far"] = quantize_money(overdue_so_far)
     # What the customer will not get back: net paid less deposits held and refunds due.
     figures["spent"] = quantize_money(figures["net_paid"] - figures["deposit_held"] - figures["refund_due"])
-    return Totals(figures, count, refunded_count, first, last)
+    version = (all_orders, updated.isoformat() if updated else "")
+    return Totals(figures, count, refunded_count, first, last, version)
 
 
 # --- monthly chart --------------------------------------------------------------------
@@ -283,14 +296,27 @@ def _bucket(field: str, bounds: list[datetime], low: int, high: int):
     )
 
 
-def monthly(customer, period: Period, first_booked: datetime | None, now: datetime | None = None) -> list[dict]:
+MONTHLY_CACHE_SECONDS = 24 * 3600
+
+
+def monthly(customer, period: Period, first_booked: datetime | None, now: datetime | None = None, version=()) -> list[dict]:
     """Paid, refunded and net paid per local month the money moved (``paid_at``,
     else ``created_at``), over the Payment rows of the period's orders; months
     without money left out. One grouped query; rows outside the expected range
-    (money moved before the first booking or after now) are placed by a second
-    one, for them only."""
+    (money moved before the first booking or after a year from now) are placed
+    by a second one, for them only.
+
+    With a ``version`` (Totals.version) the result is kept in the cache until
+    any order of the customer changes."""
     if first_booked is None:
         return []
+    if version:
+        key = f"consumption-monthly:{customer.pk}:{period.year}:{period.month}:{version[0]}:{version[1]}"
+        cached = cache.get(key)
+        if cached is None:
+            cached = monthly(customer, period, first_booked, now)
+            cache.set(key, cached, MONTHLY_CACHE_SECONDS)
+        return cached
     tz = site_tz()
     now = now or timezone.now()
     low = timezone.localtime(first_booked, tz).date()
@@ -369,7 +395,7 @@ def report(customer, period: Period, page_number=None, now: datetime | None = No
         "totals": summary.figures,
         "order_count": summary.order_count,
         "refunded_order_count": summary.refunded_order_count,
-        "monthly": monthly(customer, period, summary.first_booked, now),
+        "monthly": monthly(customer, period, summary.first_booked, now, summary.version),
         "years": years_of(summary.first_booked, summary.last_booked, now),
         "period": period,
     }
@@ -476,7 +502,7 @@ def csv_lines(customer, year: int, language: str):
         for rental in orders.iterator(chunk_size=CSV_CHUNK_SIZE):
             texts, money = csv_order_values(rental, now)
             yield writer.writerow([_cell(text) for text in texts] + [_amount(value) for value in money])
-        figures = totals(customer, period, now).figures
+        figures = totals(customer, period, now, with_fees=True).figures
         label = gettext("Total %(year)s") % {"year": year}
         yield writer.writerow(
             [label, "", "", "", "", "", ""] + [_amount(figures[name]) for name in (*FEES, *CSV_FIGURES)]

@@ -170,3 +170,20 @@ def test_another_customers_orders_never_count(customer_client, many_orders, vehi
     booked_orders(stranger, vehicle, [datetime(2026, 3, 10, tzinfo=SHANGHAI) + timedelta(hours=1)], paid=Decimal("999.00"))
     report = customer_client.get(REPORT, {"year": 2026, "month": 3}).context["report"]
     assert report["order_count"] == 25 and report["totals"]["paid"] == Decimal("7500.00")
+
+
+def test_the_chart_follows_a_new_payment_at_once(customer_client, many_orders):
+    """The monthly chart is cached until one of the customer's orders changes:
+    a payment (which refreshes the order's stored sums) shows on the next view."""
+    before = customer_client.get(REPORT).context["report"]["monthly"]
+    rental = many_orders[0]
+    Payment.objects.create(
+        rental=rental, user=rental.customer.user, amount=Decimal("0.07"), status=Payment.Status.REFUNDED,
+        transaction_type=Payment.TransactionType.REFUND, payment_method=Payment.Method.ALIPAY,
+        transaction_id="REFPGNEW0001", paid_at=datetime(2025, 1, 20, tzinfo=SHANGHAI),
+    )
+    rental.refresh_financials()
+    after = customer_client.get(REPORT).context["report"]["monthly"]
+    assert before[0] == {"month": "2025-01", "paid": "1500.00", "refunded": "0.00", "net_paid": "1500.00"}
+    assert after[0] == {"month": "2025-01", "paid": "1500.00", "refunded": "0.07", "net_paid": "1499.93"}
+    assert customer_client.get(REPORT, {"year": 2025}).context["report"]["monthly"] == [after[0]]
