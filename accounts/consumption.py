@@ -177,7 +177,7 @@ def _order_expressions() -> dict:
         "order_total": order_total,  # with the fees: the CSV's totals row only
         "paid": F("amount_paid"),
         "refunded": F("amount_refunded"),
-        "owed": open_only(owed, Q(status=Rental.Status.OVERDUE)),  # needed for the late fee so far only
+        "owed": owed,  # of overdue orders only, for their late fee so far
         "remaining": open_only(_max0(owed - net_paid)),
         "refund_due": open_only(_max0(net_paid - owed - F("amount_refund_in_flight"))),
         "deposit_held": open_only(held, Q(status__in=Rental.ACTIVE_STATUSES, deposit__gt=0)),
@@ -205,68 +205,64 @@ class Totals:
 
 
 def totals(customer, period: Period, now: datetime | None = None, *, with_fees: bool = False) -> Totals:
-    """The period's totals, its order count and the customer's first and last
-    booking, in one query.
+    """The period's totals, its order count, the customer's first and last
+    booking and the version of their orders, in one aggregate query (no
+    GROUP BY: each sum filters the period's orders).
 
-    The rows are grouped by "in the period" and so that every OVERDUE order is
-    a group of its own (its late fee so far depends on the time and is added
-    here); the sums of the groups in the period are added up, the first and
-    last booking come from every group. ``with_fees`` adds the sums of the
-    fees and of the order totals (for the CSV's totals row)."""
+    An OVERDUE order's remaining counts its late fee so far (SPEC §16), which
+    depends on the time: the query brings the end and rate of the period's
+    overdue order when there is one (the usual case); with more than one, a
+    second query reads them, one row per overdue order. ``with_fees`` adds the
+    sums of the fees and of the order totals (for the CSV's totals row)."""
     now = now or timezone.now()
     names = PAGE_TOTALS + FEE_TOTALS if with_fees else PAGE_TOTALS
-    expressions = {name: expression for name, expression in _order_expressions().items() if name in (*names, "owed")}
-    overdue_key = Case(When(status=Rental.Status.OVERDUE, then=F("pk")), default=Value(0), output_field=IntegerField())
-    in_period = (
-        Value(1)
-        if period.is_whole_history
-        else Case(When(period.q(), then=Value(1)), default=Value(0), output_field=IntegerField())
+    expressions = _order_expressions()
+    in_period = period.q()
+    overdue = in_period & Q(status=Rental.Status.OVERDUE)
+
+    def in_period_sum(expression, condition=in_period):
+        return Sum(expression, output_field=MONEY, filter=condition) if condition else Sum(expression, output_field=MONEY)
+
+    row = Rental.objects.filter(customer=customer).aggregate(
+        **{f"sum_{name}": in_period_sum(expressions[name]) for name in names},
+        count=Count("pk", filter=in_period) if in_period else Count("pk"),
+        refunded_count=Count("pk", filter=in_period & Q(amount_refunded__gt=0)),
+        first_booked=Min("created_at"),
+        last_booked=Max("created_at"),
+        last_updated=Max("updated_at"),
+        all_orders=Count("pk"),
+        overdue_count=Count("pk", filter=overdue),
+        overdue_owed=in_period_sum(expressions["owed"], overdue),
+        overdue_net_paid=in_period_sum(F("amount_paid") - F("amount_refunded"), overdue),
+        overdue_remaining=in_period_sum(expressions["remaining"], overdue),
+        overdue_end=Max("end_time", filter=overdue),
+        overdue_rate=Max("daily_rate", filter=overdue),
     )
-    groups = (
-        Rental.objects.filter(customer=customer)
-        .annotate(overdue_key=overdue_key, in_period=in_period)
-        .values("overdue_key", "in_period")
-        .annotate(
-            **{f"sum_{name}": Sum(expression, output_field=MONEY) for name, expression in expressions.items()},
-            count=Count("pk"),
-            refunded_count=Count("pk", filter=Q(amount_refunded__gt=0)),
-            first_booked=Min("created_at"),
-            last_booked=Max("created_at"),
-            last_updated=Max("updated_at"),
-            end_time=Max("end_time"),
-            daily_rate=Max("daily_rate"),
+    sums = {name: quantize_money(row[f"sum_{name}"] or ZERO) for name in names}
+    overdue_orders = []
+    if row["overdue_count"] == 1:
+        overdue_orders = [(row["overdue_end"], row["overdue_rate"], row["overdue_owed"], row["overdue_net_paid"], row["overdue_remaining"])]
+    elif row["overdue_count"] > 1:
+        overdue_orders = list(
+            Rental.objects.filter(customer=customer)
+            .filter(overdue)
+            .annotate(owed_db=expressions["owed"], net_db=F("amount_paid") - F("amount_refunded"), remaining_db=expressions["remaining"])
+            .values_list("end_time", "daily_rate", "owed_db", "net_db", "remaining_db")
         )
-        .order_by()
-    )
-    sums = {name: ZERO for name in names}
     overdue_so_far = ZERO
-    count = refunded_count = all_orders = 0
-    first = last = updated = None
-    for group in groups:
-        first = group["first_booked"] if first is None else min(first, group["first_booked"])
-        last = group["last_booked"] if last is None else max(last, group["last_booked"])
-        updated = group["last_updated"] if updated is None else max(updated, group["last_updated"])
-        all_orders += group["count"]
-        if not group["in_period"]:
-            continue
-        count += group["count"]
-        refunded_count += group["refunded_count"]
-        for name in names:
-            sums[name] += quantize_money(group[f"sum_{name}"] or ZERO)
-        if group["overdue_key"]:
-            # one OVERDUE order: its remaining counts the late fee so far (SPEC §16)
-            so_far = pricing.overdue_fee_for(group["end_time"], now, group["daily_rate"])
-            overdue_so_far += so_far
-            owed = quantize_money(group["sum_owed"])
-            net_paid = quantize_money(group["sum_paid"] - group["sum_refunded"])
-            sums["remaining"] += max(ZERO, quantize_money(owed + so_far - net_paid)) - quantize_money(group["sum_remaining"])
+    for end_time, daily_rate, owed, net_paid, remaining in overdue_orders:
+        so_far = pricing.overdue_fee_for(end_time, now, daily_rate)
+        overdue_so_far += so_far
+        remaining_so_far = max(ZERO, quantize_money(quantize_money(owed) + so_far - quantize_money(net_paid)))
+        sums["remaining"] += remaining_so_far - quantize_money(remaining)
     figures = {name: quantize_money(value) for name, value in sums.items()}
     figures["net_paid"] = quantize_money(figures["paid"] - figures["refunded"])
     figures["overdue_so_far"] = quantize_money(overdue_so_far)
     # What the customer will not get back: net paid less deposits held and refunds due.
     figures["spent"] = quantize_money(figures["net_paid"] - figures["deposit_held"] - figures["refund_due"])
-    version = (all_orders, updated.isoformat() if updated else "")
-    return Totals(figures, count, refunded_count, first, last, version)
+    updated = row["last_updated"]
+    version = (row["all_orders"], updated.isoformat() if updated else "")
+    return Totals(figures, row["count"], row["refunded_count"], row["first_booked"], row["last_booked"], version)
 
 
 # --- monthly chart --------------------------------------------------------------------
