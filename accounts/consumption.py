@@ -23,7 +23,6 @@ from decimal import Decimal
 from django import forms
 from django.conf import settings
 from django.core.cache import cache
-from django.core.paginator import Paginator
 from django.db.models import Case, Count, DecimalField, F, IntegerField, Max, Min, Q, Sum, Value, When
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
@@ -377,14 +376,13 @@ def years_of(first_booked: datetime | None, last_booked: datetime | None, now: d
 def report(customer, period: Period, page_number=None, now: datetime | None = None) -> dict:
     """Totals and chart of the period, and one page of its orders (the page
     number is clamped to the pages there are)."""
-    from accounts.selectors import customer_rentals, order_row
+    from accounts.selectors import customer_rentals, order_row, rentals_page
 
     now = now or timezone.now()
     summary = totals(customer, period, now)
-    paginator = Paginator(customer_rentals(customer).filter(period.q()), PAGE_SIZE)
-    paginator.count = summary.order_count  # known from the totals: no COUNT query
-    page = paginator.get_page(page_number)
-    rows = [order_row(rental, now) for rental in page.object_list] if summary.order_count else []
+    # the count is known from the totals: no COUNT query
+    page = rentals_page(customer_rentals(customer).filter(period.q()), page_number, PAGE_SIZE, summary.order_count)
+    rows = [order_row(rental, now) for rental in page.object_list]
     return {
         "rows": rows,
         "page": page,

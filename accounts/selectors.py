@@ -326,6 +326,39 @@ def customer_rentals(customer) -> QuerySet:
     )
 
 
+def rentals_page(rentals: QuerySet, number, per_page: int, count: int | None = None):
+    """One page of ``rentals`` (a customer_rentals() queryset, maybe filtered),
+    as a Django Page whose object_list is the page's rentals with their car,
+    stores, review and payments.
+
+    The page's order numbers are picked from the (customer, created_at) index
+    in a subquery and only those rows are joined and read, so a far page
+    costs about what the first one does. ``count``, when known, spares the
+    COUNT query."""
+    from django.core.paginator import Paginator
+
+    paginator = Paginator(rentals.only("pk"), per_page)
+    if count is not None:
+        paginator.count = count
+    page = paginator.get_page(number)
+    if paginator.count:
+        offset = (page.number - 1) * per_page
+        ids = rentals.order_by("-created_at", "-id").values("pk")[offset : offset + per_page]
+        page.object_list = list(_rentals_by_ids(ids))
+    else:
+        page.object_list = []
+    return page
+
+
+def _rentals_by_ids(ids) -> QuerySet:
+    return (
+        Rental.objects.filter(pk__in=ids)
+        .select_related("vehicle", "vehicle__location", "pickup_location", "return_location", "review")
+        .prefetch_related(Prefetch("payments", queryset=Payment.objects.order_by("created_at", "id")))
+        .order_by("-created_at", "-id")
+    )
+
+
 def deposit_held(rental: Rental, figures) -> Decimal:
     """Deposit money the company holds on an open order: what was paid beyond
     the rent and fees, up to the deposit (the finance dashboard's rule)."""

@@ -145,7 +145,7 @@ def order_list(request):
     orders = selectors.customer_rentals(request.customer)
     if form.cleaned_data["status"]:
         orders = orders.filter(status=form.cleaned_data["status"])
-    page = Paginator(orders, ORDERS_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = selectors.rentals_page(orders, request.GET.get("page"), ORDERS_PAGE_SIZE)
     now = timezone.now()
     rows = [selectors.order_row(rental, now) for rental in page.object_list]
     return render(request, "accounts/order_list.html", {"form": form, "rows": rows, "page": page})
