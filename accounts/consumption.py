@@ -194,9 +194,7 @@ FEE_TOTALS = ("order_total", *FEES)
 class Totals:
     figures: dict
     order_count: int
-    refunded_order_count: int
     first_booked: datetime | None
-    last_booked: datetime | None
     # (orders, last change of any order) over the whole history: changes with
     # every order written and every ledger change (refresh_financials saves
     # the order's sums and updated_at).
@@ -204,8 +202,8 @@ class Totals:
 
 
 def totals(customer, period: Period, now: datetime | None = None, *, with_fees: bool = False) -> Totals:
-    """The period's totals, its order count, the customer's first and last
-    booking and the version of their orders, in one aggregate query (no
+    """The period's totals, its order count, the customer's first booking and
+    the version of their orders, in one aggregate query (no
     GROUP BY: each sum filters the period's orders).
 
     An OVERDUE order's remaining counts its late fee so far (SPEC §16), which
@@ -225,9 +223,7 @@ def totals(customer, period: Period, now: datetime | None = None, *, with_fees: 
     row = Rental.objects.filter(customer=customer).aggregate(
         **{f"sum_{name}": in_period_sum(expressions[name]) for name in names},
         count=Count("pk", filter=in_period) if in_period else Count("pk"),
-        refunded_count=Count("pk", filter=in_period & Q(amount_refunded__gt=0)),
         first_booked=Min("created_at"),
-        last_booked=Max("created_at"),
         last_updated=Max("updated_at"),
         all_orders=Count("pk"),
         overdue_count=Count("pk", filter=overdue),
@@ -261,7 +257,7 @@ def totals(customer, period: Period, now: datetime | None = None, *, with_fees: 
     figures["spent"] = quantize_money(figures["net_paid"] - figures["deposit_held"] - figures["refund_due"])
     updated = row["last_updated"]
     version = (row["all_orders"], updated.isoformat() if updated else "")
-    return Totals(figures, row["count"], row["refunded_count"], row["first_booked"], row["last_booked"], version)
+    return Totals(figures, row["count"], row["first_booked"], version)
 
 
 # --- monthly chart --------------------------------------------------------------------
@@ -363,13 +359,13 @@ def monthly(customer, period: Period, first_booked: datetime | None, now: dateti
 # --- the page -------------------------------------------------------------------------
 
 
-def years_of(first_booked: datetime | None, last_booked: datetime | None, now: datetime | None = None) -> list[int]:
+def years_of(first_booked: datetime | None, now: datetime | None = None) -> list[int]:
     """The years a customer can pick, newest first: from the first booking to this year."""
     if first_booked is None:
         return []
     tz = site_tz()
     first = timezone.localtime(first_booked, tz).year
-    last = max(timezone.localtime(last_booked, tz).year, timezone.localtime(now or timezone.now(), tz).year)
+    last = max(first, timezone.localtime(now or timezone.now(), tz).year)
     return list(range(last, first - 1, -1))
 
 
@@ -388,9 +384,8 @@ def report(customer, period: Period, page_number=None, now: datetime | None = No
         "page": page,
         "totals": summary.figures,
         "order_count": summary.order_count,
-        "refunded_order_count": summary.refunded_order_count,
         "monthly": monthly(customer, period, summary.first_booked, now, summary.version),
-        "years": years_of(summary.first_booked, summary.last_booked, now),
+        "years": years_of(summary.first_booked, now),
         "period": period,
     }
 
