@@ -21,7 +21,6 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from django import forms
-from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Case, Count, DecimalField, F, IntegerField, Max, Min, Q, Sum, Value, When
 from django.db.models.functions import Coalesce, Greatest, Least
@@ -222,7 +221,7 @@ def totals(customer, period: Period, now: datetime | None = None, *, with_fees: 
 
     row = Rental.objects.filter(customer=customer).aggregate(
         **{f"sum_{name}": in_period_sum(expressions[name]) for name in names},
-        count=Count("pk", filter=in_period) if in_period else Count("pk"),
+        **({"count": Count("pk", filter=in_period)} if in_period else {}),
         first_booked=Min("created_at"),
         last_updated=Max("updated_at"),
         all_orders=Count("pk"),
@@ -257,7 +256,7 @@ def totals(customer, period: Period, now: datetime | None = None, *, with_fees: 
     figures["spent"] = quantize_money(figures["net_paid"] - figures["deposit_held"] - figures["refund_due"])
     updated = row["last_updated"]
     version = (row["all_orders"], updated.isoformat() if updated else "")
-    return Totals(figures, row["count"], row["first_booked"], version)
+    return Totals(figures, row["count"] if in_period else row["all_orders"], row["first_booked"], version)
 
 
 # --- monthly chart --------------------------------------------------------------------

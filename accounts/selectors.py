@@ -167,7 +167,6 @@ def open_charge(rental: Rental) -> Payment | None:
 # with the number of orders.
 
 from django.db.models import Prefetch, QuerySet  # noqa: E402
-from django.utils import timezone  # noqa: E402
 from django.utils.translation import gettext, gettext_lazy  # noqa: E402
 
 from accounts.models import Notification  # noqa: E402
