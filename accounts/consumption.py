@@ -1,6 +1,6 @@
-"""The customer's consumption report: totals, the monthly chart, one page of
-orders and the CSV of a year, at a cost that does not grow with the number of
-orders on the page's side (SPEC §7).
+"""The customer's consumption report (SPEC §7): totals, the monthly chart, one
+page of orders and the CSV of a year. A page costs the same queries and
+renders the same 20 orders however many orders the customer has.
 
 Rules:
 - A period is a calendar year or a month of a year in the site's time zone;
