@@ -188,7 +188,6 @@ def open_charge(rental: Rental) -> Payment | None:
 # with the number of orders.
 
 from django.db.models import Prefetch, QuerySet  # noqa: E402
-from django.utils import timezone  # noqa: E402
 from django.utils.translation import gettext, gettext_lazy  # noqa: E402
 
 from accounts.models import Notification  # noqa: E402
@@ -347,6 +346,39 @@ def customer_rentals(customer) -> QuerySet:
     )
 
 
+def rentals_page(rentals: QuerySet, number, per_page: int, count: int | None = None):
+    """One page of ``rentals`` (a customer_rentals() queryset, maybe filtered),
+    as a Django Page whose object_list is the page's rentals with their car,
+    stores, review and payments.
+
+    The page's order numbers are picked from the (customer, created_at) index
+    in a subquery and only those rows are joined and read, so a far page
+    costs about what the first one does. ``count``, when known, spares the
+    COUNT query."""
+    from django.core.paginator import Paginator
+
+    paginator = Paginator(rentals.only("pk"), per_page)
+    if count is not None:
+        paginator.count = count
+    page = paginator.get_page(number)
+    if paginator.count:
+        offset = (page.number - 1) * per_page
+        ids = rentals.order_by("-created_at", "-id").values("pk")[offset : offset + per_page]
+        page.object_list = list(_rentals_by_ids(ids))
+    else:
+        page.object_list = []
+    return page
+
+
+def _rentals_by_ids(ids) -> QuerySet:
+    return (
+        Rental.objects.filter(pk__in=ids)
+        .select_related("vehicle", "vehicle__location", "pickup_location", "return_location", "review")
+        .prefetch_related(Prefetch("payments", queryset=Payment.objects.order_by("created_at", "id")))
+        .order_by("-created_at", "-id")
+    )
+
+
 def deposit_held(rental: Rental, figures) -> Decimal:
     """Deposit money the company holds on an open order: what was paid beyond
     the rent and fees, up to the deposit (the finance dashboard's rule)."""
@@ -377,58 +409,6 @@ def order_row(rental: Rental, now=None) -> OrderRow:
         # still held and any refund still due.
         spent=quantize_money(figures.net_paid - held - figures.refund_due),
     )
-
-
-def customer_order_rows(customer) -> list[OrderRow]:
-    now = timezone.now()
-    return [order_row(rental, now) for rental in customer_rentals(customer)]
-
-
-def consumption_report(customer) -> dict:
-    """Per order the fee split, paid, refunded, remaining and money flow; totals
-    over all orders; net paid per month (local time) for the chart.
-
-    ``remaining`` counts the late fee accrued so far on overdue orders
-    (``overdue_so_far`` says how much of it that is); ``spent`` is what the
-    customer will not get back, ``deposit_held`` the deposits still held."""
-    rows = customer_order_rows(customer)
-    totals = {
-        "order_total": ZERO,
-        "owed": ZERO,
-        "paid": ZERO,
-        "refunded": ZERO,
-        "net_paid": ZERO,
-        "refund_due": ZERO,
-    }
-    totals.update(remaining=ZERO, overdue_so_far=ZERO, deposit_held=ZERO, spent=ZERO)
-    monthly: dict[str, dict[str, Decimal]] = {}
-    for row in rows:
-        for name in ("order_total", "owed", "paid", "refunded", "net_paid", "refund_due"):
-            totals[name] += getattr(row.figures, name)
-        totals["remaining"] += row.remaining_so_far
-        totals["overdue_so_far"] += row.overdue_so_far
-        totals["deposit_held"] += row.deposit_held
-        totals["spent"] += row.spent
-        for payment in row.movements:
-            when = timezone.localtime(payment.paid_at or payment.created_at)
-            month = monthly.setdefault(f"{when:%Y-%m}", {"paid": ZERO, "refunded": ZERO})
-            key = "paid" if payment.transaction_type == Payment.TransactionType.CHARGE else "refunded"
-            month[key] += payment.amount
-    return {
-        "rows": rows,
-        "totals": {name: quantize_money(value) for name, value in totals.items()},
-        "order_count": len(rows),
-        "refunded_order_count": sum(1 for row in rows if row.figures.refunded > ZERO),
-        "monthly": [
-            {
-                "month": month,
-                "paid": str(quantize_money(monthly[month]["paid"])),
-                "refunded": str(quantize_money(monthly[month]["refunded"])),
-                "net_paid": str(quantize_money(monthly[month]["paid"] - monthly[month]["refunded"])),
-            }
-            for month in sorted(monthly)
-        ],
-    }
 
 
 def unread_notification_count(user) -> int:

@@ -13,6 +13,7 @@ urlpatterns = [
     path("orders/<int:pk>/pay/", payment_views.pay, name="pay"),
     path("orders/<int:pk>/review/", views.review, name="review"),
     path("consumption-report/", views.consumption_report, name="consumption_report"),
+    path("consumption-report/csv/", views.consumption_report_csv, name="consumption_report_csv"),
     path("notifications/", views.notifications, name="notifications"),
     path("notifications/<int:pk>/read/", views.notification_read, name="notification_read"),
     path("notifications/read-all/", views.notifications_read_all, name="notifications_read_all"),

@@ -6,26 +6,42 @@ Every page is scoped to the signed-in customer (another customer's order is a
 from the Payment ledger through ``accounts.selectors``.
 """
 
+from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.views import LoginView, LogoutView
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import gettext as _
+from django.utils.translation import get_language, gettext as _, gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from django_ratelimit.decorators import ratelimit
 
-from accounts import selectors, services
+from accounts import consumption, selectors, services
 from accounts.forms import RegistrationForm, ReviewForm
 from customers.decorators import customer_required
+from rentals.models import Rental
 from rentals.services import refresh_statuses_if_due
 
 NOTIFICATIONS_PAGE_SIZE = 20
+ORDERS_PAGE_SIZE = 20
+
+
+class OrderFilterForm(forms.Form):
+    """``?status=`` of my orders: empty for every order, else one of Rental.Status."""
+
+    status = forms.ChoiceField(
+        label=_("Status"),
+        required=False,
+        choices=[("", gettext_lazy("All orders"))] + list(Rental.Status.choices),
+        error_messages={"invalid_choice": gettext_lazy("Unknown order status: %(value)s.")},
+    )
 
 
 def _safe_next(request, fallback: str) -> str:
@@ -120,10 +136,19 @@ logout_view = LogoutView.as_view()
 @customer_required
 @require_GET
 def order_list(request):
-    """My orders with status and payment badges and what to do next."""
+    """My orders with status and payment badges and what to do next, newest
+    first, ``ORDERS_PAGE_SIZE`` a page, optionally of one status."""
     refresh_statuses_if_due()
-    rows = selectors.customer_order_rows(request.customer)
-    return render(request, "accounts/order_list.html", {"rows": rows})
+    form = OrderFilterForm(request.GET)
+    if not form.is_valid():
+        return render(request, "accounts/order_list.html", {"form": form, "rows": [], "invalid": True}, status=400)
+    orders = selectors.customer_rentals(request.customer)
+    if form.cleaned_data["status"]:
+        orders = orders.filter(status=form.cleaned_data["status"])
+    page = selectors.rentals_page(orders, request.GET.get("page"), ORDERS_PAGE_SIZE)
+    now = timezone.now()
+    rows = [selectors.order_row(rental, now) for rental in page.object_list]
+    return render(request, "accounts/order_list.html", {"form": form, "rows": rows, "page": page})
 
 
 @customer_required
@@ -173,10 +198,46 @@ def review(request, pk: int):
 @customer_required
 @require_GET
 def consumption_report(request):
-    """Per order fees, paid, refunded, remaining and money flow; totals; monthly chart."""
+    """Totals and monthly chart of the whole history or of a year or month, and
+    one page of its orders with fees, paid, refunded, remaining and money flow
+    (rules in accounts.consumption)."""
     refresh_statuses_if_due()
-    report = selectors.consumption_report(request.customer)
-    return render(request, "accounts/consumption_report.html", {"report": report})
+    form = consumption.PeriodForm(request.GET)
+    if not form.is_valid():
+        return render(
+            request, "accounts/consumption_report.html", {"form": form, "report": None, "invalid": True}, status=400
+        )
+    report = consumption.report(request.customer, form.period(), request.GET.get("page"))
+    return render(
+        request,
+        "accounts/consumption_report.html",
+        {"form": form, "report": report, "page": report["page"], "csv_year": _csv_year(report)},
+    )
+
+
+def _csv_year(report) -> int | None:
+    """The year the CSV link offers: the chosen one, else the newest with orders."""
+    if report["period"].year:
+        return report["period"].year
+    return report["years"][0] if report["years"] else None
+
+
+@customer_required
+@require_GET
+def consumption_report_csv(request):
+    """Every order booked in ``?year=`` with the report's columns and a totals
+    row, streamed (UTF-8 with a byte-order mark for spreadsheet programs)."""
+    refresh_statuses_if_due()
+    form = consumption.YearForm(request.GET)
+    if not form.is_valid():
+        message = " ".join(error for errors in form.errors.values() for error in errors)
+        return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
+    year = form.cleaned_data["year"]
+    response = StreamingHttpResponse(
+        consumption.csv_lines(request.customer, year, get_language()), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="consumption-{year}.csv"'
+    return response
 
 
 # --- notifications ------------------------------------------------------------------

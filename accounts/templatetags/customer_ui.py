@@ -80,3 +80,16 @@ def unread_notification_count(context) -> int:
         cached = selectors.unread_notification_count(user)
         request._unread_notification_count = cached
     return cached
+
+
+@register.inclusion_tag("includes/pagination.html", takes_context=True)
+def pagination(context, page, label=""):
+    """Accessible page links for a Django Page (current page marked
+    aria-current, filters of the URL kept); nothing when there is one page."""
+    return {
+        "request": context.get("request"),
+        "page": page,
+        "label": label,
+        "elided_range": list(page.paginator.get_elided_page_range(page.number, on_each_side=1, on_ends=1)),
+        "ellipsis": page.paginator.ELLIPSIS,
+    }
