@@ -53,7 +53,7 @@ def pay(request, pk):
     refresh_statuses_if_due()
     rental = _own_rental(request, pk)
     figures = rental.money_figures()
-    payable = rental.status in services.PAYABLE_STATUSES and figures.remaining > 0
+    payable = selectors.can_pay(rental=rental, figures=figures)
     if request.method == "POST" and not payable:
         messages.error(request, _("This order has nothing to pay right now."))
         return redirect("accounts:pay", pk=rental.pk)
@@ -100,7 +100,7 @@ def pay(request, pk):
 
 def _still_payable(rental_pk: int) -> bool:
     rental = Rental.objects.get(pk=rental_pk)
-    return selectors.can_pay(rental, rental.money_figures())
+    return selectors.can_pay(rental=rental)
 
 
 @login_required
@@ -165,7 +165,7 @@ def payment_return(request, transaction_id):
             "charge": charge,
             "rental": rental,
             "processing": charge.is_open,
-            "can_pay_again": rental.status in services.PAYABLE_STATUSES and figures.remaining > 0,
+            "can_pay_again": selectors.can_pay(rental=rental, figures=figures),
             "refresh_seconds": 3,
         },
     )

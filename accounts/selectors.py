@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from accounts.models import Payment
 from car_rental_system.money import ZERO, format_cny, quantize_money
-from rentals.models import Rental
+from rentals.models import MoneyFigures, Rental
 
 
 def get_payment_summary(rental: Rental) -> dict[str, Decimal]:
@@ -103,18 +103,26 @@ def split_refund(charges: list[ChargeLeft], amount: Decimal, *, first_charge_id=
     return parts
 
 
+def receiver_id(*, charge_user_id: int | None, customer_user_id: int | None, recipient_id: int | None = None) -> int | None:
+    """Who receives money given back from a charge (SPEC §5, §16): ``recipient_id``
+    when staff name someone, else the charge's payer, else the customer's user;
+    None: nobody (a walk-in), the money is handed back by hand. The one rule of
+    ``route_refund`` and ``refund_recipient``."""
+    return recipient_id or charge_user_id or customer_user_id
+
+
 def route_refund(
-    parts: list[RefundPart], *, customer_user_id, recipient_id=None, at_counter: bool
+    parts: list[RefundPart], *, customer_user_id: int | None, recipient_id: int | None = None, at_counter: bool
 ) -> tuple[list[RefundPart], list[RefundPart]]:
-    """Who receives each part of a refund (SPEC §5, §16; pure): ``recipient_id``
-    when given, else the payer of the part's charge, else the customer's user.
+    """Who receives each part of a refund (SPEC §5, §16; pure): ``receiver_id``.
     Returns (parts to write, with ``user_id`` set to their receiver; parts left
     for staff to hand back). A part is left for staff when nobody can receive
     it (a walk-in) or when it gives back cash and no clerk is at the counter
     handing it over (``at_counter`` False: a customer's own cancel, a job)."""
-    to_write, for_staff = [], []
+    to_write: list[RefundPart] = []
+    for_staff: list[RefundPart] = []
     for part in parts:
-        user_id = recipient_id or part.user_id or customer_user_id
+        user_id = receiver_id(charge_user_id=part.user_id, customer_user_id=customer_user_id, recipient_id=recipient_id)
         if user_id is None or (part.method == Payment.Method.CASH and not at_counter):
             for_staff.append(part)
         else:
@@ -122,29 +130,63 @@ def route_refund(
     return to_write, for_staff
 
 
+def plan_refund(
+    *,
+    charges: list[ChargeLeft],
+    amount: Decimal,
+    customer_user_id: int | None,
+    recipient_id: int | None = None,
+    at_counter: bool,
+    first_charge_id: int | None = None,
+) -> tuple[list[RefundPart], list[RefundPart]]:
+    """How a refund of ``amount`` goes back (SPEC §16 "refunds follow the money"):
+    spread over ``charges`` newest first (``split_refund``), each part to its
+    receiver (``route_refund``). Returns (parts to write, parts left for
+    staff). The one rule of ``accounts.services.refund_due_rows``, the
+    cancel and return previews and the batch job."""
+    if amount <= ZERO:
+        return [], []
+    parts = split_refund(charges, amount, first_charge_id=first_charge_id)
+    return route_refund(parts, customer_user_id=customer_user_id, recipient_id=recipient_id, at_counter=at_counter)
+
+
 def refundable_charges(rental: Rental) -> list[ChargeLeft]:
     """The rental's PAID charges with money left to give back, newest first (two queries)."""
-    base = Payment.objects.filter(rental_id=rental.pk)
-    charges = base.filter(
+    return refundable_charges_by_rental(rental_ids=[rental.pk])[rental.pk]
+
+
+def refundable_charges_by_rental(*, rental_ids: list[int]) -> dict[int, list[ChargeLeft]]:
+    """{rental id: its PAID charges with money left, newest first} in two
+    queries, whatever the number of rentals (the batch job's form)."""
+    charges: dict[int, list] = {pk: [] for pk in rental_ids}
+    refunds: dict[int, list] = {pk: [] for pk in rental_ids}
+    payments = Payment.objects.filter(rental_id__in=rental_ids)
+    for pk, *row in payments.filter(
         transaction_type=Payment.TransactionType.CHARGE, status=Payment.Status.PAID
-    ).values_list("pk", "payment_method", "user_id", "amount", "paid_at", "provider")
-    refunds = base.filter(
+    ).values_list("rental_id", "pk", "payment_method", "user_id", "amount", "paid_at", "provider"):
+        charges[pk].append(tuple(row))
+    for pk, *row in payments.filter(
         transaction_type=Payment.TransactionType.REFUND, status__in=Payment.REFUND_TAKING_STATUSES
-    ).values_list("refund_of_id", "payment_method", "amount")
-    return charges_left(list(charges), list(refunds))
+    ).values_list("rental_id", "refund_of_id", "payment_method", "amount"):
+        refunds[pk].append(tuple(row))
+    return {pk: charges_left(charges[pk], refunds[pk]) for pk in rental_ids}
 
 
 def refund_recipient(rental: Rental):
-    """Who gets money back (SPEC §5, §16): the payer of the newest charge that
-    still has money left to give back, else the customer's user, else None
-    (manual handling)."""
+    """Who gets money back by hand (SPEC §5, §16): ``receiver_id`` for the
+    newest charge that still has money left to give back, else the
+    customer's user, else None (nobody: handed back in cash)."""
     from django.contrib.auth import get_user_model
 
-    for charge in refundable_charges(rental):
-        if charge.user_id is not None:
-            return get_user_model().objects.get(pk=charge.user_id)
-        break
-    return rental.customer.user
+    charges = refundable_charges(rental)
+    user_id = receiver_id(
+        charge_user_id=charges[0].user_id if charges else None, customer_user_id=rental.customer.user_id
+    )
+    if user_id is None:
+        return None
+    if user_id == rental.customer.user_id:
+        return rental.customer.user
+    return get_user_model().objects.get(pk=user_id)
 
 
 def refund_method(rental: Rental) -> str:
@@ -227,14 +269,12 @@ def payment_badge(rental: Rental, figures, overdue_so_far: Decimal | None = None
     return key, BADGE_LABELS[key]
 
 
-def can_pay(rental: Rental, figures) -> bool:
-    """Whether accounts.services.start_payment would accept this order now."""
+def can_pay(*, rental: Rental, figures: MoneyFigures | None = None) -> bool:
+    """Whether accounts.services.start_payment would accept this order now:
+    one of PAYABLE_STATUSES and something remains to pay."""
+    if figures is None:
+        figures = rental.money_figures()
     return rental.status in PAYABLE_STATUSES and figures.remaining > ZERO
-
-
-def can_cancel(rental: Rental) -> bool:
-    """Customers cancel PENDING orders only; staff end the others at the counter."""
-    return rental.status == Rental.Status.PENDING
 
 
 def lapsed_unpaid(rental: Rental) -> bool:
@@ -337,6 +377,8 @@ def deposit_held(rental: Rental, figures) -> Decimal:
 
 def order_row(rental: Rental, now=None) -> OrderRow:
     """Figures, badge and allowed actions of one rental (no query when payments are prefetched)."""
+    from rentals import selectors as rental_selectors
+
     figures = rental.money_figures()
     so_far = rental.overdue_fee_so_far(now)
     held = deposit_held(rental, figures)
@@ -346,8 +388,8 @@ def order_row(rental: Rental, now=None) -> OrderRow:
         breakdown=rental.get_order_amount_breakdown(),
         payments=list(rental.payments.all()),
         badge=payment_badge(rental, figures, so_far)[0],
-        can_pay=can_pay(rental, figures),
-        can_cancel=can_cancel(rental),
+        can_pay=can_pay(rental=rental, figures=figures),
+        can_cancel=rental_selectors.can_cancel(rental=rental, now=now),
         can_review=can_review(rental),
         overdue_so_far=so_far,
         remaining_so_far=remaining_so_far(figures, so_far),

@@ -528,14 +528,13 @@ def mark_all_notifications_read(*, user) -> int:
 
 # --- customer payments ------------------------------------------------------------
 
-PAYABLE_STATUSES = (Rental.Status.PENDING, Rental.Status.ONGOING, Rental.Status.OVERDUE, Rental.Status.COMPLETED)
 ONLINE_METHODS = (Payment.Method.ALIPAY, Payment.Method.WECHAT, Payment.Method.BANK)
 
 
 def _assert_payable(rental: Rental, user) -> None:
     if user is None or not getattr(user, "pk", None) or rental.customer.user_id != user.pk:
         raise NotPayable(_("Only the customer of this order can pay for it."), code="not_owner")
-    if rental.status not in PAYABLE_STATUSES:
+    if rental.status not in selectors.PAYABLE_STATUSES:
         raise NotPayable(
             _("An order that is %(status)s can't be paid.") % {"status": rental.get_status_display()},
             code="status_not_payable",

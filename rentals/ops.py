@@ -399,7 +399,7 @@ def _refund_step(cases: list[RefundCase], *, summary, now, dry_run) -> None:
     if dry_run:
         for case in cases:
             customer_user_id, charges, _reason = context[case.pk]
-            parts, manual = plan_refund(case.amount, charges, customer_user_id)
+            parts, manual = _plan_refund(case.amount, charges, customer_user_id)
             summary.refunds.extend(RefundLine(case.pk, part.amount, case.reason, part.user_id) for part in parts)
             if manual > ZERO:
                 summary.manual.append(ManualRefund(case.pk, manual))
@@ -427,14 +427,13 @@ def _refund_step(cases: list[RefundCase], *, summary, now, dry_run) -> None:
             summary.manual.append(ManualRefund(item.case.pk, item.manual))
 
 
-def plan_refund(amount: Decimal, charges, customer_user_id) -> tuple[list, Decimal]:
-    """The rule of ``services.refund_due_rows`` with nobody at the counter
-    (``accounts.selectors.route_refund``): ``amount`` spread over the charges
-    with money left, newest first, each part to its payer, else the customer's
-    user; cash, and parts with nobody to pay, are left for staff. Returns
-    (parts with their user ids, manual amount)."""
-    parts = selectors.split_refund(charges, amount)
-    to_write, _for_staff = selectors.route_refund(parts, customer_user_id=customer_user_id, at_counter=False)
+def _plan_refund(amount: Decimal, charges, customer_user_id) -> tuple[list, Decimal]:
+    """``accounts.selectors.plan_refund`` with nobody at the counter, as
+    ``refund_due_rows`` runs it for a job: (parts to write with their
+    receivers, the amount left for staff)."""
+    to_write, _for_staff = selectors.plan_refund(
+        charges=charges, amount=amount, customer_user_id=customer_user_id, at_counter=False
+    )
     return to_write, quantize_money(amount - sum((part.amount for part in to_write), ZERO))
 
 
@@ -448,7 +447,7 @@ def build_refund(
     """
     rental = probe if probe is not None else Rental()
     rental.__dict__.update(case.values, cancel_reason=cancel_reason)
-    parts, manual = plan_refund(case.amount, charges, customer_user_id)
+    parts, manual = _plan_refund(case.amount, charges, customer_user_id)
     description = services._refund_description(rental, case.reason)
     rows = [
         build_refund_rows(
@@ -532,20 +531,10 @@ def _refund_one_by_one(cases: list[RefundCase], *, summary) -> None:
 
 def refund_context(rental_ids) -> dict[int, tuple[int | None, list, str]]:
     """{rental id: (customer's user id, charges with money left, cancel reason)}
-    in three queries: the bulk form of ``accounts.selectors.refundable_charges``."""
-    charges: dict[int, list] = {pk: [] for pk in rental_ids}
-    refunds: dict[int, list] = {pk: [] for pk in rental_ids}
-    payments = Payment.objects.filter(rental_id__in=rental_ids)
-    for pk, *row in payments.filter(
-        transaction_type=Payment.TransactionType.CHARGE, status=Payment.Status.PAID
-    ).values_list("rental_id", "pk", "payment_method", "user_id", "amount", "paid_at", "provider"):
-        charges[pk].append(row)
-    for pk, *row in payments.filter(
-        transaction_type=Payment.TransactionType.REFUND, status__in=Payment.REFUND_TAKING_STATUSES
-    ).values_list("rental_id", "refund_of_id", "payment_method", "amount"):
-        refunds[pk].append(row)
+    in three queries (``accounts.selectors.refundable_charges_by_rental``)."""
+    charges = selectors.refundable_charges_by_rental(rental_ids=list(rental_ids))
     return {
-        pk: (user_id, selectors.charges_left(charges[pk], refunds[pk]), cancel_reason)
+        pk: (user_id, charges[pk], cancel_reason)
         for pk, user_id, cancel_reason in Rental.objects.filter(pk__in=rental_ids).values_list(
             "pk", "customer__user_id", "cancel_reason"
         )

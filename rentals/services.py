@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from car_rental_system import bounds
 from car_rental_system.bulk import insert_rows
 from car_rental_system.money import ZERO, format_cny, quantize_money
-from rentals import pricing
+from rentals import pricing, selectors
 from rentals.exceptions import BookingConflict, InvalidTransition, RentalError
 from rentals.locks import lock_customer, lock_rental, lock_vehicle
 from rentals.models import Rental, RentalEvent
@@ -489,7 +489,7 @@ def refund_due_rows(
     """
     from django.contrib.auth import get_user_model
 
-    from accounts import selectors
+    from accounts import selectors as ledger
     from accounts.services import issue_refund, refund_provider_for
 
     locked = lock_rental(rental.pk)
@@ -498,12 +498,13 @@ def refund_due_rows(
         amount = min(amount, quantize_money(cap))
     result = DueRefund()
     if amount > ZERO:
-        parts = selectors.split_refund(selectors.refundable_charges(locked), amount, first_charge_id=charge_id)
-        to_write, _for_staff = selectors.route_refund(
-            parts,
+        to_write, _for_staff = ledger.plan_refund(
+            charges=ledger.refundable_charges(locked),
+            amount=amount,
             customer_user_id=locked.customer.user_id,
             recipient_id=getattr(recipient, "pk", None),
             at_counter=_is_staff(by_user),
+            first_charge_id=charge_id,
         )
         users = get_user_model().objects.in_bulk({part.user_id for part in to_write})
         for part in to_write:
@@ -558,39 +559,6 @@ def _copy_state(source: Rental, target: Rental) -> None:
 # --- cancelling -------------------------------------------------------------------
 
 
-def check_cancellation(*, rental: Rental, reason: str, by_user=None, cancellation_fee: Decimal = Decimal("0")):
-    """The rules a cancellation must pass (§5), raising the domain error of
-    the first it breaks; returns ``(reason, fee)`` cleaned. ``cancel_rental``
-    runs it on the locked row; the staff page's preview runs it as is, so
-    both refuse the same input with the same words. No lock, no write."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise RentalError(_("Please tell us why you are cancelling."), code="reason_required")
-    fee = quantize_money(cancellation_fee)
-    is_staff = bool(getattr(by_user, "is_staff", False))
-    if fee < ZERO:
-        raise RentalError(_("A cancellation fee can't be negative."), code="negative_fee")
-    if fee > ZERO and not is_staff:
-        raise RentalError(_("Only staff can charge a cancellation fee."), code="fee_staff_only")
-    if bounds.exceeds_max_order_total(fee):
-        raise RentalError(bounds.amount_too_large_message(_("cancellation fee")), code="fee_too_large")
-    # From start_time on the order is on the road (§5) even if no page has
-    # refreshed its stored status yet; only staff may end it then.
-    if rental.status_by_time(timezone.now()) in Rental.ON_ROAD_STATUSES and not is_staff:
-        raise InvalidTransition(
-            _("The car has been picked up; please contact the store to end this rental."),
-            code="staff_only",
-        )
-    rental.assert_transition(Rental.Status.CANCELLED)
-    if fee > rental.order_total:
-        raise RentalError(
-            _("The cancellation fee can't exceed the order total of %(total)s.")
-            % {"total": format_cny(rental.order_total)},
-            code="fee_too_high",
-        )
-    return reason, fee
-
-
 @transaction.atomic
 def cancel_rental(*, rental: Rental, reason: str, by_user=None, cancellation_fee: Decimal = Decimal("0")):
     """Cancel an order and give back what it no longer owes (§5).
@@ -609,7 +577,7 @@ def cancel_rental(*, rental: Rental, reason: str, by_user=None, cancellation_fee
     vehicle = lock_vehicle(rental.vehicle_id)
     locked = lock_rental(rental.pk)
     from_status = locked.status
-    reason, fee = check_cancellation(rental=locked, reason=reason, by_user=by_user, cancellation_fee=cancellation_fee)
+    reason, fee = selectors.check_cancellation(rental=locked, reason=reason, by_user=by_user, cancellation_fee=cancellation_fee)
 
     cancel_open_charges(rental=locked, reason=_("Order cancelled"), actor=by_user)
     locked.status = Rental.Status.CANCELLED
@@ -652,78 +620,6 @@ def cancel_rental(*, rental: Rental, reason: str, by_user=None, cancellation_fee
 # --- pick-up and return -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PickupPlan:
-    """What a hand-over will record: where, when, and the one-way fee it leads to."""
-
-    location: Location
-    booked_location: Location
-    picked_up_at: datetime
-    cross_location_fee: Decimal
-    booked_cross_location_fee: Decimal
-    order_total: Decimal
-
-    @property
-    def moves_store(self) -> bool:
-        return self.location.pk != self.booked_location.pk
-
-
-def plan_pickup(
-    *, rental: Rental, vehicle: Vehicle, location: Location | None = None, picked_up_at: datetime | None = None
-) -> PickupPlan:
-    """The checks of a hand-over and what it will record (reads only; the pick-up
-    page shows it before the clerk confirms, ``pickup_rental`` applies it).
-
-    The car is handed over at the store where it stands (``vehicle.location``,
-    the default of ``location``); a clerk naming another store is refused. When
-    the car stands elsewhere than the booked pick-up store (it came back to
-    another store since the booking), the hand-over moves the order's pick-up
-    store there and the one-way fee is priced from it. At most
-    EARLY_PICKUP_MINUTES before ``start_time``; earlier, the order must be rebooked.
-    """
-    if rental.status != Rental.Status.PENDING:
-        raise InvalidTransition(
-            _("Only an order waiting for pick-up can be handed over (this one is %(status)s).")
-            % {"status": rental.get_status_display()},
-            code="not_pending",
-        )
-    if vehicle.status in (Vehicle.Status.MAINTENANCE, Vehicle.Status.RETIRED):
-        raise RentalError(_("This car is in maintenance or retired."), code="vehicle_unavailable")
-    if Rental.objects.filter(vehicle_id=vehicle.pk, status__in=Rental.ON_ROAD_STATUSES).exclude(pk=rental.pk).exists():
-        raise RentalError(_("This car is still out on another rental."), code="vehicle_out")
-    now = timezone.now()
-    at = picked_up_at or now
-    if at > now + timedelta(minutes=5):
-        raise RentalError(_("The hand-over time can't be in the future."), code="pickup_in_future")
-    early = timedelta(minutes=settings.EARLY_PICKUP_MINUTES)
-    if at < rental.start_time - early:
-        raise RentalError(
-            _(
-                "This order starts at %(start)s; a car can be handed over at most %(minutes)s minutes early. "
-                "Please rebook the order for the time the customer wants the car."
-            )
-            % {"start": _local(rental.start_time), "minutes": settings.EARLY_PICKUP_MINUTES},
-            code="pickup_too_early",
-        )
-    stands_at = vehicle.location
-    location = location or stands_at
-    if location.pk != stands_at.pk:
-        raise RentalError(
-            _("The car stands at %(actual)s, not at %(store)s: it can only be handed over where it stands.")
-            % {"actual": stands_at, "store": location},
-            code="wrong_pickup_store",
-        )
-    cross_location_fee = pricing.cross_location_fee_for(location.pk, rental.return_location_id)
-    return PickupPlan(
-        location=location,
-        booked_location=rental.pickup_location,
-        picked_up_at=at,
-        cross_location_fee=cross_location_fee,
-        booked_cross_location_fee=quantize_money(rental.cross_location_fee),
-        order_total=quantize_money(rental.order_total - rental.cross_location_fee + cross_location_fee),
-    )
-
-
 @transaction.atomic
 def pickup_rental(
     *,
@@ -739,7 +635,7 @@ def pickup_rental(
     audit row keeps both. Locks: vehicle → rental."""
     vehicle = lock_vehicle(rental.vehicle_id)
     locked = lock_rental(rental.pk)
-    plan = plan_pickup(rental=locked, vehicle=vehicle, location=location, picked_up_at=picked_up_at)
+    plan = selectors.plan_pickup(rental=locked, vehicle=vehicle, location=location, picked_up_at=picked_up_at)
     target = Rental.Status.OVERDUE if plan.picked_up_at > locked.end_time else Rental.Status.ONGOING
     fields = ["status", "picked_up_at", "updated_at"]
     payload = {}
@@ -776,69 +672,6 @@ def pickup_rental(
     return locked
 
 
-def prepare_return(
-    *,
-    rental: Rental,
-    returned_at: datetime,
-    location: Location,
-    damage_fee: Decimal = Decimal("0"),
-    note: str = "",
-    now: datetime | None = None,
-) -> str:
-    """The checks of a return and the fees it sets, in one place: sets the
-    return fields, the §4 fees and COMPLETED on ``rental`` without saving, and
-    returns the status it had. ``process_return`` calls it on the locked row;
-    the staff return preview on an unsaved copy, so both refuse the same input
-    and show the same figures.
-
-    Refuses a negative damage fee, one or an order total above MAX_ORDER_TOTAL
-    (SPEC §16 bounds), a missing or naive time, a time more than 5 minutes
-    ahead, an order that isn't on the road and a time before the hand-over. The overdue fee uses the daily rate the order was booked at; the
-    one-way fee compares the return store with the (real) pick-up store.
-    """
-    damage_fee = quantize_money(damage_fee)
-    if damage_fee < ZERO:
-        raise RentalError(_("A damage fee can't be negative."), code="negative_fee")
-    if bounds.exceeds_max_order_total(damage_fee):
-        raise RentalError(bounds.amount_too_large_message(_("damage fee")), code="fee_too_large")
-    if returned_at is None or timezone.is_naive(returned_at):
-        raise RentalError(_("Please give the return time."), code="time_required")
-    now = now or timezone.now()
-    if returned_at > now + timedelta(minutes=5):
-        raise RentalError(_("The return time can't be in the future."), code="return_in_future")
-    # A rental whose start has passed is on the road even if no page refreshed it yet.
-    status = rental.status
-    if status == Rental.Status.PENDING and rental.status_by_time(now) != Rental.Status.PENDING:
-        status = rental.status_by_time(now)
-    if status not in Rental.ON_ROAD_STATUSES:
-        raise InvalidTransition(
-            _("Only a car that is out on rental can be returned (this order is %(status)s).")
-            % {"status": Rental.Status(status).label},
-            code="not_on_road",
-        )
-    handed_over = min(filter(None, [rental.picked_up_at, rental.start_time]))
-    if returned_at < handed_over:
-        raise RentalError(_("The return time can't be before the pick-up."), code="return_before_pickup")
-
-    overdue_fee = pricing.overdue_fee_for(rental.end_time, returned_at, rental.daily_rate)
-    cross_location_fee = pricing.cross_location_fee_for(rental.pickup_location_id, location.pk)
-    order_total = rental.total_amount + rental.deposit + cross_location_fee + overdue_fee + damage_fee
-    if bounds.exceeds_max_order_total(order_total):
-        raise RentalError(
-            _("With these fees the order total would be more than %(max)s.")
-            % {"max": format_cny(bounds.max_order_total())},
-            code="order_total_too_large",
-        )
-    rental.actual_return_time = returned_at
-    rental.actual_return_location = location
-    rental.overdue_fee = overdue_fee
-    rental.cross_location_fee = cross_location_fee
-    rental.damage_fee = damage_fee
-    rental.return_note = note or ""
-    rental.status = Rental.Status.COMPLETED
-    return status
-
-
 @transaction.atomic
 def process_return(
     *,
@@ -858,7 +691,7 @@ def process_return(
 
     vehicle = lock_vehicle(rental.vehicle_id)
     locked = lock_rental(rental.pk)
-    from_status = prepare_return(
+    from_status = selectors.prepare_return(
         rental=locked, returned_at=returned_at, location=location, damage_fee=damage_fee, note=note
     )
     damage_fee = locked.damage_fee

@@ -16,7 +16,7 @@ from accounts.models import Payment
 from accounts.tests.factories import PaymentFactory
 from customers.models import Customer
 from customers.tests.factories import CustomerFactory
-from rentals import admin_views, services
+from rentals import selectors
 from rentals.exceptions import BookingConflict, RentalError
 from rentals.models import Rental, RentalEvent
 from rentals.services import advance_statuses, create_rental, pickup_rental, process_return
@@ -244,14 +244,13 @@ def test_return_preview_refuses_what_the_return_refuses(staff_client, on_road, w
 
 def test_preview_and_return_compute_with_the_same_function(staff_client, on_road, monkeypatch):
     calls = []
-    real = services.prepare_return
+    real = selectors.prepare_return
 
     def spy(**kwargs):
         calls.append(kwargs["rental"].pk)
         return real(**kwargs)
 
-    monkeypatch.setattr(services, "prepare_return", spy)
-    monkeypatch.setattr(admin_views, "prepare_return", spy)
+    monkeypatch.setattr(selectors, "prepare_return", spy)
     post = {"returned_at": local_input(END), "location": on_road.return_location_id, "damage_fee": "0"}
 
     staff_client.post(admin_url("return", on_road), {**post, "_preview": "1"})
