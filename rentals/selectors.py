@@ -327,6 +327,17 @@ def plan_pickup(
     )
 
 
+# What a return sets on the order (besides its status), saved by process_return.
+RETURN_FIELDS = (
+    "actual_return_time",
+    "actual_return_location",
+    "overdue_fee",
+    "cross_location_fee",
+    "damage_fee",
+    "return_note",
+)
+
+
 def prepare_return(
     *,
     rental: Rental,

@@ -8,10 +8,12 @@ raise ``ValidationError`` subclasses (``rentals.exceptions``) with a message a
 person can read, and change nothing.
 """
 
+import copy
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
@@ -52,6 +54,36 @@ def record_rental_event(*, rental: Rental, event: str, from_status="", to_status
         to_status=to_status,
         actor=_actor(actor),
         payload=payload or {},
+    )
+
+
+def transition_rental(
+    *,
+    rental: Rental,
+    to: str,
+    by_user: Any = None,
+    note: str = "",
+    event: str = "status_changed",
+    payload: dict | None = None,
+    **fields: Any,
+) -> RentalEvent:
+    """Move a (locked) rental along ``Rental.TRANSITIONS`` and audit the move:
+    the one way a rental's status changes (``advance_statuses`` writes the
+    same events in bulk). Refuses a move the table does not allow
+    (``InvalidTransition``); sets ``fields`` with the status, saves them and
+    writes the RentalEvent (``event``, from → to, ``by_user`` as actor,
+    ``payload`` plus ``note`` when given). Returns the event."""
+    rental.assert_transition(to)
+    from_status = rental.status
+    rental.status = to
+    for name, value in fields.items():
+        setattr(rental, name, value)
+    rental.save(update_fields=["status", *fields.keys(), "updated_at"])
+    payload = dict(payload or {})
+    if note:
+        payload["note"] = note
+    return record_rental_event(
+        rental=rental, event=event, from_status=from_status, to_status=to, actor=by_user, payload=payload
     )
 
 
@@ -244,17 +276,13 @@ def _lapse_locked(*, locked: Rental, now: datetime) -> None:
     with translation.override(settings.LANGUAGE_CODE):
         reason = _("Not paid in time")
     cancel_open_charges(rental=locked, reason=reason, actor=None)
-    from_status = locked.status
-    locked.status = Rental.Status.CANCELLED
-    locked.cancel_reason = reason
-    locked.cancelled_at = now
-    locked.save(update_fields=["status", "cancel_reason", "cancelled_at", "updated_at"])
-    record_rental_event(
+    transition_rental(
         rental=locked,
+        to=Rental.Status.CANCELLED,
         event="lapsed",
-        from_status=from_status,
-        to_status=locked.status,
         payload={"reason": LAPSE_REASON, "payment_deadline": locked.payment_deadline.isoformat()},
+        cancel_reason=reason,
+        cancelled_at=now,
     )
     locked.refresh_financials()
     notify(
@@ -282,10 +310,7 @@ def advance_rental_status(*, rental: Rental, now: datetime | None = None) -> boo
         _lapse_locked(locked=locked, now=now)
         _copy_state(locked, rental)
         return True
-    from_status = locked.status
-    locked.status = target
-    locked.save(update_fields=["status", "updated_at"])
-    record_rental_event(rental=locked, event="status_by_time", from_status=from_status, to_status=target)
+    transition_rental(rental=locked, to=target, event="status_by_time")
     _occupy_vehicle(vehicle)
     if target == Rental.Status.OVERDUE:
         _notify_overdue(locked)
@@ -580,18 +605,15 @@ def cancel_rental(*, rental: Rental, reason: str, by_user=None, cancellation_fee
     reason, fee = selectors.check_cancellation(rental=locked, reason=reason, by_user=by_user, cancellation_fee=cancellation_fee)
 
     cancel_open_charges(rental=locked, reason=_("Order cancelled"), actor=by_user)
-    locked.status = Rental.Status.CANCELLED
-    locked.cancel_reason = reason
-    locked.cancelled_at = timezone.now()
-    locked.cancellation_fee = fee
-    locked.save(update_fields=["status", "cancel_reason", "cancelled_at", "cancellation_fee", "updated_at"])
-    record_rental_event(
+    transition_rental(
         rental=locked,
+        to=Rental.Status.CANCELLED,
+        by_user=by_user,
         event="cancelled",
-        from_status=from_status,
-        to_status=locked.status,
-        actor=by_user,
         payload={"reason": reason, "cancellation_fee": str(fee)},
+        cancel_reason=reason,
+        cancelled_at=timezone.now(),
+        cancellation_fee=fee,
     )
     if from_status in Rental.ON_ROAD_STATUSES:
         _release_vehicle(vehicle=vehicle, rental=locked)
@@ -637,12 +659,10 @@ def pickup_rental(
     locked = lock_rental(rental.pk)
     plan = selectors.plan_pickup(rental=locked, vehicle=vehicle, location=location, picked_up_at=picked_up_at)
     target = Rental.Status.OVERDUE if plan.picked_up_at > locked.end_time else Rental.Status.ONGOING
-    fields = ["status", "picked_up_at", "updated_at"]
+    fields: dict[str, Any] = {"picked_up_at": plan.picked_up_at}
     payload = {}
     if plan.moves_store:
-        locked.pickup_location = plan.location
-        locked.cross_location_fee = plan.cross_location_fee
-        fields += ["pickup_location", "cross_location_fee"]
+        fields.update(pickup_location=plan.location, cross_location_fee=plan.cross_location_fee)
         payload = {
             "booked_pickup_location": plan.booked_location.pk,
             "booked_pickup_location_name": str(plan.booked_location),
@@ -651,17 +671,7 @@ def pickup_rental(
             "booked_cross_location_fee": str(plan.booked_cross_location_fee),
             "cross_location_fee": str(plan.cross_location_fee),
         }
-    locked.status = target
-    locked.picked_up_at = plan.picked_up_at
-    locked.save(update_fields=fields)
-    record_rental_event(
-        rental=locked,
-        event="picked_up",
-        from_status=Rental.Status.PENDING,
-        to_status=target,
-        actor=by_user,
-        payload=payload,
-    )
+    transition_rental(rental=locked, to=target, by_user=by_user, event="picked_up", payload=payload, **fields)
     _occupy_vehicle(vehicle)
     if plan.moves_store:
         # The order total changed with the one-way fee; money paid for a fee
@@ -691,25 +701,29 @@ def process_return(
 
     vehicle = lock_vehicle(rental.vehicle_id)
     locked = lock_rental(rental.pk)
-    from_status = selectors.prepare_return(
-        rental=locked, returned_at=returned_at, location=location, damage_fee=damage_fee, note=note
+    # The checks and fees on a copy (as the preview computes them), then the moves.
+    draft = copy.copy(locked)
+    on_road = selectors.prepare_return(
+        rental=draft, returned_at=returned_at, location=location, damage_fee=damage_fee, note=note
     )
-    damage_fee = locked.damage_fee
-    locked.save()
-    record_rental_event(
+    if locked.status != on_road:
+        # A PENDING order whose start has passed is on the road (§5): the
+        # clock's move is made, and audited, before the return.
+        transition_rental(rental=locked, to=on_road, event="status_by_time")
+    transition_rental(
         rental=locked,
+        to=Rental.Status.COMPLETED,
+        by_user=by_user,
         event="returned",
-        from_status=from_status,
-        to_status=locked.status,
-        actor=by_user,
         payload={
             "returned_at": returned_at.isoformat(),
             "location": location.pk,
-            "overdue_fee": str(locked.overdue_fee),
-            "cross_location_fee": str(locked.cross_location_fee),
-            "damage_fee": str(damage_fee),
+            "overdue_fee": str(draft.overdue_fee),
+            "cross_location_fee": str(draft.cross_location_fee),
+            "damage_fee": str(draft.damage_fee),
             "note": note,
         },
+        **{name: getattr(draft, name) for name in selectors.RETURN_FIELDS},
     )
     _release_vehicle(vehicle=vehicle, rental=locked, location=location)
     locked.refresh_financials()
