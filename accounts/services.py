@@ -8,7 +8,7 @@ transaction, and leaves the rental's stored figures equal to the ledger.
 
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 
@@ -28,7 +28,7 @@ from accounts.wording import Words, notice_in_default_language
 from car_rental_system import bounds
 from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals.locks import lock_rental
-from rentals.models import Rental
+from rentals.models import Rental, RentalEvent
 
 logger = logging.getLogger(__name__)
 
@@ -331,6 +331,137 @@ def issue_refund(
     if refund.is_in_flight:
         enqueue_refund(refund.pk)
     return refund
+
+
+# --- refunding what an order no longer owes ------------------------------------------
+
+
+def refund_description(
+    *,
+    reason: str,
+    cancel_reason: str = "",
+    overdue_fee: Decimal = ZERO,
+    cross_location_fee: Decimal = ZERO,
+    damage_fee: Decimal = ZERO,
+) -> Words:
+    """The note of a refund for ``reason`` (cancellation, late_payment,
+    repriced, deposit), as code and params (``accounts.wording``), so each
+    reader sees it in their language. ``refund_due_rows`` and the batch job
+    (``rentals.ops``) write the same note."""
+    if reason == "cancellation":
+        return Words("refund_cancellation", {"reason": cancel_reason})
+    if reason == "late_payment":
+        return Words("refund_late_payment")
+    if reason == "repriced":
+        return Words("refund_repriced")
+    return Words(
+        "refund_deposit",
+        {
+            "overdue_fee": str(quantize_money(overdue_fee)),
+            "cross_location_fee": str(quantize_money(cross_location_fee)),
+            "damage_fee": str(quantize_money(damage_fee)),
+        },
+    )
+
+
+@dataclass
+class DueRefund:
+    """What ``refund_amount_due`` did: the REFUND rows written (one per charge
+    the money goes back to) and what is left for staff to hand back."""
+
+    refunds: list = field(default_factory=list)
+    manual: Decimal = ZERO
+
+    @property
+    def refunded(self) -> Decimal:
+        return quantize_money(sum((refund.amount for refund in self.refunds), ZERO))
+
+    @property
+    def first(self):
+        return self.refunds[0] if self.refunds else None
+
+
+@transaction.atomic
+def refund_due_rows(
+    *, rental: Rental, reason: str, recipient=None, by_user=None, cap: Decimal | None = None, charge_id=None
+) -> DueRefund:
+    """Refund what an order no longer owes (§4 ``refund_due``), once, the way
+    the money came in (SPEC §16).
+
+    The amount is recomputed from the ledger under the rental lock, so a second
+    call, a rerun of a command or a concurrent flow finds nothing due and
+    writes nothing. It is spread over the PAID charges that still have money
+    left to give back, newest first (``charge_id`` first: a late charge gives
+    back its own money), one REFUND row per charge, each going to that
+    charge's payer (else the customer's user; ``recipient`` overrides both).
+    Money that came in as cash goes back at the counter: unless staff
+    (``by_user``) are handing it over now, it is left for them, like a part
+    with nobody to pay it to; the rental is then flagged
+    ``requires_manual_refund``. ``cap`` limits the refund (a late charge
+    refunds at most its own amount). Locks: rental.
+    """
+    from django.contrib.auth import get_user_model
+
+    locked = lock_rental(rental.pk)
+    amount = locked.money_figures().refund_due
+    if cap is not None:
+        amount = min(amount, quantize_money(cap))
+    result = DueRefund()
+    if amount > ZERO:
+        to_write, _for_staff = selectors.plan_refund(
+            charges=selectors.refundable_charges(locked),
+            amount=amount,
+            customer_user_id=locked.customer.user_id,
+            recipient_id=getattr(recipient, "pk", None),
+            at_counter=bool(getattr(by_user, "is_staff", False)),
+            first_charge_id=charge_id,
+        )
+        users = get_user_model().objects.in_bulk({part.user_id for part in to_write})
+        for part in to_write:
+            result.refunds.append(
+                issue_refund(
+                    rental=locked,
+                    amount=part.amount,
+                    user=users[part.user_id],
+                    method=part.method,
+                    refund_of_id=part.charge_id,
+                    provider=refund_provider_for(part.provider),
+                    description=refund_description(
+                        reason=reason,
+                        cancel_reason=locked.cancel_reason,
+                        overdue_fee=locked.overdue_fee,
+                        cross_location_fee=locked.cross_location_fee,
+                        damage_fee=locked.damage_fee,
+                    ),
+                    actor=by_user,
+                    payload={"reason": reason},
+                )
+            )
+        result.manual = quantize_money(amount - result.refunded)
+        if result.manual > ZERO:
+            if not locked.requires_manual_refund:
+                locked.requires_manual_refund = True
+                locked.save(update_fields=["requires_manual_refund", "updated_at"])
+                RentalEvent.objects.create(
+                    rental=locked,
+                    event="manual_refund_required",
+                    actor=by_user if getattr(by_user, "pk", None) else None,
+                    payload={"amount": str(result.manual), "reason": reason},
+                )
+            logger.info("rental %s: %s is to be handed back by staff", locked.pk, format_cny(result.manual))
+    locked.refresh_financials()
+    rental.copy_state_from(locked)
+    return result
+
+
+def refund_amount_due(
+    *, rental: Rental, reason: str, recipient=None, by_user=None, cap: Decimal | None = None, charge_id=None
+):
+    """``refund_due_rows`` for callers that want one answer: the first REFUND
+    row written (the newest charge's), or None."""
+    return refund_due_rows(
+        rental=rental, reason=reason, recipient=recipient, by_user=by_user, cap=cap, charge_id=charge_id
+    ).first
 
 
 # --- staff flows ----------------------------------------------------------------
@@ -905,8 +1036,6 @@ def _charge_succeeded(*, rental: Rental, payment: Payment, event, source: str = 
         # Money arrived that the order can't use (cancelled meanwhile, or it
         # would overpay): give back at most this charge, through the one
         # "refund what is due, once" function.
-        from rentals.services import refund_amount_due
-
         refund_amount_due(rental=rental, reason="late_payment", cap=payment.amount, charge_id=payment.pk)
 
 

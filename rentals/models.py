@@ -390,6 +390,14 @@ class Rental(models.Model):
             self.save(update_fields=[*changed, "updated_at"])
         return bool(changed)
 
+    def copy_state_from(self, source: "Rental") -> None:
+        """Let this instance see what another copy of the same row (the locked
+        one a service wrote) holds now."""
+        if source is self:
+            return
+        for model_field in source._meta.concrete_fields:
+            setattr(self, model_field.attname, getattr(source, model_field.attname))
+
     def refund_deposit(self, user=None):
         """Refund what the company owes back on a closed order (deposit less the
         fees found at return, or net paid on a cancelled one), once.
@@ -397,7 +405,7 @@ class Rental(models.Model):
         ``user`` receives the refund; None → the user on the order's payments,
         else the customer's user. Returns the REFUND Payment or None.
         """
-        from rentals.services import refund_amount_due
+        from accounts.services import refund_amount_due
 
         return refund_amount_due(rental=self, recipient=user, reason="deposit")
 

@@ -8,7 +8,7 @@ memory), and per batch:
    ``rentals.services.advance_statuses`` — cars and audit rows included;
 2. refunds what closed orders no longer owe (COMPLETED: the deposit less unpaid
    fees; CANCELLED: net paid less the cancellation fee) — the rows
-   ``rentals.services.refund_amount_due`` writes (REFUND, its audit row, the
+   ``accounts.services.refund_amount_due`` writes (REFUND, its audit row, the
    customer's notice, the §5 recipient and method), built for the whole batch
    and inserted in bulk; the amounts come from the ledger read under the batch
    lock, so a rerun finds nothing due and nothing is refunded twice. An order
@@ -43,7 +43,7 @@ from django.utils import timezone
 
 from accounts import selectors
 from accounts.models import Payment
-from accounts.services import build_refund_rows, enqueue_refund, refund_provider_for
+from accounts.services import build_refund_rows, enqueue_refund, refund_description, refund_due_rows, refund_provider_for
 from car_rental_system.bulk import insert_rows
 from car_rental_system.money import ZERO, quantize_money
 from rentals import services
@@ -248,16 +248,13 @@ def _process_batch(batch, *, ledger, summary, now, dry_run, status_step, refund_
     summary.status_moves.extend(m for m in moves if dry_run or status_of.get(m.rental_id) == m.to_status)
 
     sums = ledger_sums(ledger)
-    # One reusable instance carries each row through figures_for/apply_figures:
-    # building a model instance per row would cost more than the figures do.
-    probe = Rental()
     corrections: list[tuple[Correction, dict]] = []
     refund_cases: list[RefundCase] = []
     for values in rows:
         pk = values[0]
         if pk in failed:
             continue
-        probe.__dict__.update(zip(LOADED_FIELDS, values))
+        probe = _loaded(dict(zip(LOADED_FIELDS, values)))
         paid, refunded, goodwill, in_flight, failed_refunds = sums.get(pk, (ZERO, ZERO, ZERO, ZERO, 0))
         try:
             figures = probe.figures_for(paid, refunded, goodwill, in_flight)
@@ -297,9 +294,8 @@ def _process_batch(batch, *, ledger, summary, now, dry_run, status_step, refund_
 def _status_step(batch, *, summary, now, dry_run, failed: set[int]) -> list[StatusMove]:
     """Move the batch's active orders by time; returns the moves planned."""
     moves = []
-    probe = Rental()  # one instance carries each row through status_by_time
     for pk, *values in batch.filter(status__in=Rental.ACTIVE_STATUSES).values_list("pk", *STATUS_FIELDS):
-        probe.__dict__.update(zip(STATUS_FIELDS, values))
+        probe = _loaded({"id": pk, **dict(zip(STATUS_FIELDS, values))})
         status = probe.status
         target = probe.status_by_time(now)
         if target != status:
@@ -387,7 +383,7 @@ class BuiltRefund:
 
 
 def _refund_step(cases: list[RefundCase], *, summary, now, dry_run) -> None:
-    """Refund what each case is due, as ``services.refund_due_rows`` would.
+    """Refund what each case is due, as ``accounts.services.refund_due_rows`` would.
 
     In bulk: the amounts were computed from the ledger read under the batch's
     lock, so they are what refund_due_rows would find, and a rerun finds
@@ -406,10 +402,9 @@ def _refund_step(cases: list[RefundCase], *, summary, now, dry_run) -> None:
         return
 
     built = []
-    probe = Rental()
     for case in cases:
         try:
-            built.append(build_refund(case, *context[case.pk], now=now, probe=probe))
+            built.append(build_refund(case, *context[case.pk], now=now))
         except Exception as exc:
             summary.errors.append(OrderError(case.pk, "refund", _error_text(exc)))
             logger.exception("update_historical_orders: order #%s failed", case.pk)
@@ -437,18 +432,23 @@ def _plan_refund(amount: Decimal, charges, customer_user_id) -> tuple[list, Deci
     return to_write, quantize_money(amount - sum((part.amount for part in to_write), ZERO))
 
 
-def build_refund(
-    case: RefundCase, customer_user_id, charges, cancel_reason, *, now, probe: Rental | None = None
-) -> BuiltRefund:
-    """The rows refund_due_rows → issue_refund would write for ``case`` (unsaved).
+def _loaded(values: dict) -> Rental:
+    """The Rental the ORM would load with only the fields in ``values`` (the others deferred)."""
+    names = [f.attname for f in Rental._meta.concrete_fields if f.attname in values]
+    return Rental.from_db(None, names, [values[name] for name in names])
 
-    ``probe`` is a Rental instance reused across cases: building a model
-    instance per order costs more than the figures do.
-    """
-    rental = probe if probe is not None else Rental()
-    rental.__dict__.update(case.values, cancel_reason=cancel_reason)
+
+def build_refund(case: RefundCase, customer_user_id, charges, cancel_reason, *, now) -> BuiltRefund:
+    """The rows refund_due_rows → issue_refund would write for ``case`` (unsaved)."""
+    rental = _loaded(case.values)
     parts, manual = _plan_refund(case.amount, charges, customer_user_id)
-    description = services._refund_description(rental, case.reason)
+    description = refund_description(
+        reason=case.reason,
+        cancel_reason=cancel_reason,
+        overdue_fee=rental.overdue_fee,
+        cross_location_fee=rental.cross_location_fee,
+        damage_fee=rental.damage_fee,
+    )
     rows = [
         build_refund_rows(
             rental_id=case.pk,
@@ -519,7 +519,7 @@ def _refund_one_by_one(cases: list[RefundCase], *, summary) -> None:
         try:
             with transaction.atomic():
                 rental = Rental.objects.get(pk=case.pk)
-                due = services.refund_due_rows(rental=rental, reason=case.reason)
+                due = refund_due_rows(rental=rental, reason=case.reason)
         except Exception as exc:
             summary.errors.append(OrderError(case.pk, "refund", _error_text(exc)))
             logger.exception("update_historical_orders: order #%s failed", case.pk)

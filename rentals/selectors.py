@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from accounts import selectors as ledger
+from accounts import refund_rules as ledger
 from car_rental_system import bounds
 from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals import pricing

@@ -1,5 +1,7 @@
-"""The rental flows of SPEC §5: booking, status by time, cancelling, returning
-and the refund of what an order no longer owes.
+"""The rental flows of SPEC §5: booking, status by time, cancelling and
+returning. They call the money primitives of ``accounts.services`` (refund
+what is due, cancel open charges, notify); ``accounts`` never calls back into
+this module. The read-side rules (checks, previews) are in ``rentals.selectors``.
 
 Each public function runs in one ``transaction.atomic`` block and locks rows in
 the fixed order customer → vehicle → rental → payment (``rentals/locks.py``)
@@ -23,6 +25,8 @@ from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from accounts.models import Notification
+from accounts.services import cancel_open_charges, notify, refund_amount_due, refund_due_rows
 from car_rental_system import bounds
 from car_rental_system.bulk import insert_rows
 from car_rental_system.money import ZERO, format_cny, quantize_money
@@ -250,9 +254,6 @@ def create_rental(
 
 
 def _notify_overdue(rental: Rental) -> None:
-    from accounts.models import Notification
-    from accounts.services import notify
-
     notify(
         user=rental.customer.user,
         rental=rental,
@@ -270,9 +271,6 @@ def _lapse_locked(*, locked: Rental, now: datetime) -> None:
     §16), on a rental the caller has locked (after its car): open charges are
     closed first (a late provider success is then refunded by the §6 rule),
     no fee, the car is not held any more, the customer is told."""
-    from accounts.models import Notification
-    from accounts.services import cancel_open_charges, notify
-
     with translation.override(settings.LANGUAGE_CODE):
         reason = _("Not paid in time")
     cancel_open_charges(rental=locked, reason=reason, actor=None)
@@ -308,7 +306,7 @@ def advance_rental_status(*, rental: Rental, now: datetime | None = None) -> boo
         return False
     if target == Rental.Status.CANCELLED:
         _lapse_locked(locked=locked, now=now)
-        _copy_state(locked, rental)
+        rental.copy_state_from(locked)
         return True
     transition_rental(rental=locked, to=target, event="status_by_time")
     _occupy_vehicle(vehicle)
@@ -326,8 +324,6 @@ def advance_statuses(*, now: datetime | None = None, batch_size: int = 1000, ren
     transaction with its rows locked; an audit row is written per rental and
     customers of overdue rentals are notified. Returns counts per move.
     """
-    from accounts.models import Notification
-
     now = now or timezone.now()
     counts = {"lapsed": lapse_unpaid_bookings(now=now, rental_ids=rental_ids, dry_run=dry_run)}
     paid = Q(status=Rental.Status.ONGOING) | Q(status=Rental.Status.PENDING, amount_paid__gt=0)
@@ -448,139 +444,6 @@ def refresh_statuses_if_due() -> dict | None:
         return None
 
 
-# --- refunds ----------------------------------------------------------------------
-
-
-def _refund_description(rental: Rental, reason: str):
-    """The note of a refund for ``reason``, as code and params
-    (``accounts.wording``), so each reader sees it in their language."""
-    from accounts.wording import Words
-
-    if reason == "cancellation":
-        return Words("refund_cancellation", {"reason": rental.cancel_reason})
-    if reason == "late_payment":
-        return Words("refund_late_payment")
-    if reason == "repriced":
-        return Words("refund_repriced")
-    return Words(
-        "refund_deposit",
-        {
-            "overdue_fee": str(quantize_money(rental.overdue_fee)),
-            "cross_location_fee": str(quantize_money(rental.cross_location_fee)),
-            "damage_fee": str(quantize_money(rental.damage_fee)),
-        },
-    )
-
-
-@dataclass
-class DueRefund:
-    """What ``refund_amount_due`` did: the REFUND rows written (one per charge
-    the money goes back to) and what is left for staff to hand back."""
-
-    refunds: list = field(default_factory=list)
-    manual: Decimal = ZERO
-
-    @property
-    def refunded(self) -> Decimal:
-        return quantize_money(sum((refund.amount for refund in self.refunds), ZERO))
-
-    @property
-    def first(self):
-        return self.refunds[0] if self.refunds else None
-
-
-def _is_staff(user) -> bool:
-    return bool(getattr(user, "is_staff", False))
-
-
-@transaction.atomic
-def refund_due_rows(
-    *, rental: Rental, reason: str, recipient=None, by_user=None, cap: Decimal | None = None, charge_id=None
-) -> DueRefund:
-    """Refund what an order no longer owes (§4 ``refund_due``), once, the way
-    the money came in (SPEC §16).
-
-    The amount is recomputed from the ledger under the rental lock, so a second
-    call, a rerun of a command or a concurrent flow finds nothing due and
-    writes nothing. It is spread over the PAID charges that still have money
-    left to give back, newest first (``charge_id`` first: a late charge gives
-    back its own money), one REFUND row per charge, each going to that
-    charge's payer (else the customer's user; ``recipient`` overrides both).
-    Money that came in as cash goes back at the counter: unless staff
-    (``by_user``) are handing it over now, it is left for them, like a part
-    with nobody to pay it to; the rental is then flagged
-    ``requires_manual_refund``. ``cap`` limits the refund (a late charge
-    refunds at most its own amount). Locks: rental.
-    """
-    from django.contrib.auth import get_user_model
-
-    from accounts import selectors as ledger
-    from accounts.services import issue_refund, refund_provider_for
-
-    locked = lock_rental(rental.pk)
-    amount = locked.money_figures().refund_due
-    if cap is not None:
-        amount = min(amount, quantize_money(cap))
-    result = DueRefund()
-    if amount > ZERO:
-        to_write, _for_staff = ledger.plan_refund(
-            charges=ledger.refundable_charges(locked),
-            amount=amount,
-            customer_user_id=locked.customer.user_id,
-            recipient_id=getattr(recipient, "pk", None),
-            at_counter=_is_staff(by_user),
-            first_charge_id=charge_id,
-        )
-        users = get_user_model().objects.in_bulk({part.user_id for part in to_write})
-        for part in to_write:
-            result.refunds.append(
-                issue_refund(
-                    rental=locked,
-                    amount=part.amount,
-                    user=users[part.user_id],
-                    method=part.method,
-                    refund_of_id=part.charge_id,
-                    provider=refund_provider_for(part.provider),
-                    description=_refund_description(locked, reason),
-                    actor=by_user,
-                    payload={"reason": reason},
-                )
-            )
-        result.manual = quantize_money(amount - result.refunded)
-        if result.manual > ZERO:
-            if not locked.requires_manual_refund:
-                locked.requires_manual_refund = True
-                locked.save(update_fields=["requires_manual_refund", "updated_at"])
-                record_rental_event(
-                    rental=locked,
-                    event="manual_refund_required",
-                    actor=by_user,
-                    payload={"amount": str(result.manual), "reason": reason},
-                )
-            logger.info("rental %s: %s is to be handed back by staff", locked.pk, format_cny(result.manual))
-    locked.refresh_financials()
-    _copy_state(locked, rental)
-    return result
-
-
-def refund_amount_due(
-    *, rental: Rental, reason: str, recipient=None, by_user=None, cap: Decimal | None = None, charge_id=None
-):
-    """``refund_due_rows`` for callers that want one answer: the first REFUND
-    row written (the newest charge's), or None."""
-    return refund_due_rows(
-        rental=rental, reason=reason, recipient=recipient, by_user=by_user, cap=cap, charge_id=charge_id
-    ).first
-
-
-def _copy_state(source: Rental, target: Rental) -> None:
-    """Let the caller's instance see what the locked copy wrote."""
-    if source is target:
-        return
-    for model_field in source._meta.concrete_fields:
-        setattr(target, model_field.attname, getattr(source, model_field.attname))
-
-
 # --- cancelling -------------------------------------------------------------------
 
 
@@ -596,9 +459,6 @@ def cancel_rental(*, rental: Rental, reason: str, by_user=None, cancellation_fee
     customer is notified. Locks: vehicle → rental → payments.
     Returns the refund Payment or None.
     """
-    from accounts.models import Notification
-    from accounts.services import cancel_open_charges, notify
-
     vehicle = lock_vehicle(rental.vehicle_id)
     locked = lock_rental(rental.pk)
     from_status = locked.status
@@ -635,7 +495,7 @@ def cancel_rental(*, rental: Rental, reason: str, by_user=None, cancellation_fee
             "store": locked.pickup_location.name,
         },
     )
-    _copy_state(locked, rental)
+    rental.copy_state_from(locked)
     return due.first
 
 
@@ -678,7 +538,7 @@ def pickup_rental(
         # that no longer applies goes back at once, as any overpayment does.
         locked.refresh_financials()
         refund_amount_due(rental=locked, reason="repriced", by_user=by_user)
-    _copy_state(locked, rental)
+    rental.copy_state_from(locked)
     return locked
 
 
@@ -696,9 +556,6 @@ def process_return(
     and one-way fees, adds the damage fee, completes the order, frees the car
     (which now stands at ``location``), then refunds the deposit less any fees
     the ledger doesn't cover. Locks: vehicle → rental → payments."""
-    from accounts.models import Notification
-    from accounts.services import notify
-
     vehicle = lock_vehicle(rental.vehicle_id)
     locked = lock_rental(rental.pk)
     # The checks and fees on a copy (as the preview computes them), then the moves.
@@ -736,7 +593,7 @@ def process_return(
         kind="returned",
         params={"order": locked.pk, "remaining": str(remaining)},
     )
-    _copy_state(locked, rental)
+    rental.copy_state_from(locked)
     return locked
 
 

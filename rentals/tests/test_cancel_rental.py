@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.utils import translation
 
 import accounts.services
+import rentals.services
 from accounts import selectors
 from accounts.models import Notification, Payment, PaymentEvent
 from accounts.services import record_counter_payment, record_manual_refund
@@ -428,7 +429,7 @@ def test_a_failure_after_the_refund_rolls_the_whole_cancel_back(
             raise RuntimeError("notification service down")
         return real_notify(**kwargs)
 
-    monkeypatch.setattr(accounts.services, "notify", failing_notify)
+    monkeypatch.setattr(rentals.services, "notify", failing_notify)
 
     with pytest.raises(RuntimeError):
         cancel_rental(rental=rental, reason="No-show", by_user=staff_user, cancellation_fee=Decimal("100"))

@@ -51,7 +51,13 @@ from hypothesis.stateful import (
 from accounts import selectors
 from accounts.models import Notification, Payment, PaymentEvent
 from accounts.providers import sandbox
-from accounts.services import handle_callback, record_counter_payment, record_manual_refund, retry_failed_refund
+from accounts.services import (
+    handle_callback,
+    record_counter_payment,
+    record_manual_refund,
+    refund_amount_due,
+    retry_failed_refund,
+)
 from accounts.tests.assertions import assert_ledger_consistent
 from accounts.tests.factories import PaymentFactory
 from car_rental_system.money import ZERO, quantize_money
@@ -66,7 +72,6 @@ from rentals.services import (
     overlapping_rentals,
     pickup_rental,
     process_return,
-    refund_amount_due,
     unpaid_bookings,
 )
 from vehicles.models import Vehicle

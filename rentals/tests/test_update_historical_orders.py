@@ -14,10 +14,11 @@ from django.core.management.base import CommandError
 from django.utils import translation
 
 from accounts.models import Notification, Payment, PaymentEvent
+from accounts.services import refund_amount_due
 from accounts.tests.assertions import assert_ledger_consistent
 from accounts.tests.factories import PaymentFactory, RefundFactory
 from customers.tests.factories import CustomerFactory, WalkInCustomerFactory
-from rentals import ops, services
+from rentals import ops
 from rentals.models import Rental, RentalEvent
 from rentals.ops import Correction, HistoryRunAborted, ManualRefund, RefundLine, StatusMove, update_historical_orders
 from rentals.tests.factories import RentalFactory
@@ -390,7 +391,7 @@ def test_an_exception_on_one_order_is_reported_and_the_others_are_done(history, 
 def test_when_the_bulk_refund_fails_each_order_is_refunded_alone_in_its_savepoint(history, monkeypatch):
     h = history
     bad = h.completed_with_fees
-    real_refund = services.refund_due_rows
+    real_refund = ops.refund_due_rows
 
     def bulk_fails(built, *, now):
         raise RuntimeError("bulk insert refused")
@@ -402,7 +403,7 @@ def test_when_the_bulk_refund_fails_each_order_is_refunded_alone_in_its_savepoin
         return due
 
     monkeypatch.setattr(ops, "write_refunds", bulk_fails)
-    monkeypatch.setattr(services, "refund_due_rows", refund_then_fail)
+    monkeypatch.setattr(ops, "refund_due_rows", refund_then_fail)
     bad_before = Rental.objects.filter(pk=bad.pk).values().get()
 
     summary = update_historical_orders()
@@ -453,7 +454,7 @@ def test_bulk_refunds_write_exactly_what_refund_amount_due_writes(status):
         twins.append(rental)
     by_hand, by_command = twins
 
-    services.refund_amount_due(rental=by_hand, reason=ops.REFUND_REASONS[status])
+    refund_amount_due(rental=by_hand, reason=ops.REFUND_REASONS[status])
     update_historical_orders(rental_id=by_command.pk)
 
     expected, got = _twin_refunds(by_hand, by_command)
@@ -474,7 +475,7 @@ def test_bulk_manual_flag_writes_what_refund_amount_due_writes():
         _pay(rental, "2900.00", user=None, payment_method=Payment.Method.CASH)
     by_hand, by_command = twins
 
-    services.refund_amount_due(rental=by_hand, reason="deposit")
+    refund_amount_due(rental=by_hand, reason="deposit")
     update_historical_orders(rental_id=by_command.pk)
 
     def state(rental):
