@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import admin_views
 from accounts.models import CallbackReceipt, Notification, Payment, PaymentEvent, Review
+from car_rental_system.admin_mixins import ReadOnlyPermissionsMixin
 from car_rental_system.admin_dates import BoundedDateFiltersMixin, CalendarDateHierarchyMixin
 from car_rental_system.admin_search import CachedValuesFieldListFilter, ExactSearchMixin, as_id
 from rentals.admin import AuditColumns, EventCodeFilter, ReadOnlyInline, customers_by_phone_or_name, money_column
@@ -28,18 +29,9 @@ class PaymentEventFilter(EventCodeFilter):
     labels = PAYMENT_EVENT_LABELS
 
 
-class ReadOnlyAdmin(BoundedDateFiltersMixin, admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyPermissionsMixin, BoundedDateFiltersMixin, admin.ModelAdmin):
     """View permission only, for everyone including superusers; no bulk delete;
     out-of-range dates in the list filters are ignored with a message."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_actions(self, request):
         actions = super().get_actions(request)

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Payment
 from accounts.selectors import remaining_so_far
+from car_rental_system.admin_mixins import ReadOnlyPermissionsMixin
 from car_rental_system.admin_dates import BoundedDateFiltersMixin, CalendarDateHierarchyMixin
 from car_rental_system.admin_search import ExactSearchMixin, as_id
 from car_rental_system.money import ZERO, format_cny
@@ -127,19 +128,10 @@ def settlement_label(rental: Rental, figures) -> str:
     return rental.get_settlement_status_display()
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(ReadOnlyPermissionsMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class AuditColumns:
@@ -214,7 +206,9 @@ def customers_by_phone_or_name(term: str):
 
 
 @admin.register(Rental)
-class RentalAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, BoundedDateFiltersMixin, admin.ModelAdmin):
+class RentalAdmin(
+    ReadOnlyPermissionsMixin, ExactSearchMixin, CalendarDateHierarchyMixin, BoundedDateFiltersMixin, admin.ModelAdmin
+):
     list_display = (
         "id",
         "status",
@@ -295,18 +289,10 @@ class RentalAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, BoundedDateFilte
             Q(pk__in=Payment.objects.filter(transaction_id=term).values("rental_id")),
         ]
 
-    # Nothing here is edited by hand: rentals are booked through create_rental and
-    # moved by the staff pages; amounts are derived. Staff with the view
-    # permission get the read-only change form with the action buttons.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
+    # Nothing here is edited by hand (ReadOnlyPermissionsMixin): rentals are
+    # booked through create_rental and moved by the staff pages; amounts are
+    # derived. Staff with the view permission get the read-only change form
+    # with the action buttons.
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.opts.concrete_fields] + [
             *MONEY_DISPLAY_FIELDS,
@@ -409,7 +395,14 @@ class RentalAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, BoundedDateFilte
 
 
 @admin.register(RentalEvent)
-class RentalEventAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, BoundedDateFiltersMixin, AuditColumns, admin.ModelAdmin):
+class RentalEventAdmin(
+    ReadOnlyPermissionsMixin,
+    ExactSearchMixin,
+    CalendarDateHierarchyMixin,
+    BoundedDateFiltersMixin,
+    AuditColumns,
+    admin.ModelAdmin,
+):
     """The rental audit trail: append-only, read-only here."""
 
     status_choices = Rental.Status
@@ -427,12 +420,3 @@ class RentalEventAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, BoundedDate
     def search_conditions(self, term: str) -> list[Q]:
         rental_id = as_id(term)
         return [Q(rental_id=rental_id) if rental_id is not None else None, Q(event=term)]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

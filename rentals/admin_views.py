@@ -7,6 +7,11 @@ A ``ValidationError`` from the service is shown on the form and nothing is
 written (the services roll back their own transaction).
 """
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
@@ -27,7 +32,7 @@ from rentals.admin_forms import (
     ReturnForm,
     local_now_input,
 )
-from rentals.models import Rental
+from rentals.models import MoneyFigures, Rental
 from rentals import selectors as rental_selectors
 from rentals.services import cancel_rental, pickup_rental, process_return
 
@@ -301,90 +306,93 @@ def cancel_view(request, pk, *, model_admin):
     )
 
 
-# --- counter payment ----------------------------------------------------------------
+# --- counter payment and manual refund: one ledger action page ----------------------
+
+
+@dataclass(frozen=True)
+class LedgerAction:
+    """A staff page that writes one ledger row (a counter payment, a manual
+    refund): when it applies, its form, the service it calls and its words."""
+
+    refusal: Any  # lazy text shown when the action does not apply to the order
+    template: str
+    title: Any  # lazy text with %(order)s
+    done: Any  # lazy text with %(amount)s, %(method)s, %(tx)s
+    form: Callable[[Any, MoneyFigures], forms.Form]
+    run: Callable[..., Any]  # the service: (rental, cleaned_data, by_user) → Payment
+    context: Callable[[Rental], dict] = lambda rental: {}
+
+
+LEDGER_ACTIONS = {
+    "payment": LedgerAction(
+        refusal=gettext_lazy("This order owes nothing."),
+        template="admin/rentals/rental/counter_payment.html",
+        title=gettext_lazy("Counter payment for order #%(order)s"),
+        done=gettext_lazy("Received %(amount)s (%(method)s), transaction %(tx)s."),
+        form=lambda data, figures: CounterPaymentForm(data, remaining=figures.remaining),
+        run=lambda rental, data, by_user: record_counter_payment(
+            rental=rental, amount=data["amount"], method=data["method"], by_user=by_user
+        ),
+    ),
+    "refund": LedgerAction(
+        refusal=gettext_lazy("Nothing has been paid on this order, so nothing can be refunded."),
+        template="admin/rentals/rental/manual_refund.html",
+        title=gettext_lazy("Manual refund for order #%(order)s"),
+        done=gettext_lazy("Refunded %(amount)s (%(method)s), transaction %(tx)s."),
+        form=lambda data, figures: ManualRefundForm(data, refund_due=figures.refund_due, net_paid=figures.net_paid),
+        run=lambda rental, data, by_user: record_manual_refund(
+            rental=rental, amount=data["amount"], reason=data["reason"], method=data["method"] or None, by_user=by_user
+        ),
+        context=lambda rental: {"recipient": selectors.refund_recipient(rental)},
+    ),
+}
+
+
+def ledger_action_view(request, pk, *, model_admin, action: str):
+    """The page of a LEDGER_ACTIONS entry: refused when it does not apply
+    (``rentals.selectors.action_allowed``), else its form; a valid post calls
+    its service once and goes back to the order."""
+    spec = LEDGER_ACTIONS[action]
+    _check_permission(request, action)
+    rental = _load(pk)
+    figures = rental.money_figures()
+    if not rental_selectors.action_allowed(action=action, rental=rental, figures=figures):
+        return _refuse(request, rental, str(spec.refusal))
+    form = spec.form(request.POST or None, figures)
+    if request.method == "POST" and form.is_valid():
+        try:
+            row = spec.run(rental, form.cleaned_data, request.user)
+        except ValidationError as err:
+            _show_errors(request, form, err)
+        else:
+            messages.success(
+                request,
+                str(spec.done)
+                % {
+                    "amount": format_cny(row.amount),
+                    "method": row.get_payment_method_display(),
+                    "tx": row.transaction_id,
+                },
+            )
+            return HttpResponseRedirect(_change_url(rental))
+    return _render(
+        request,
+        model_admin,
+        rental,
+        spec.template,
+        str(spec.title) % {"order": rental.pk},
+        form=form,
+        figures=figures,
+        **spec.context(rental),
+    )
 
 
 def counter_payment_view(request, pk, *, model_admin):
-    _check_permission(request, "payment")
-    rental = _load(pk)
-    figures = rental.money_figures()
-    if figures.remaining <= ZERO:
-        return _refuse(request, rental, _("This order owes nothing."))
-    form = CounterPaymentForm(request.POST or None, remaining=figures.remaining)
-    if request.method == "POST" and form.is_valid():
-        try:
-            charge = record_counter_payment(
-                rental=rental,
-                amount=form.cleaned_data["amount"],
-                method=form.cleaned_data["method"],
-                by_user=request.user,
-            )
-        except ValidationError as err:
-            _show_errors(request, form, err)
-        else:
-            messages.success(
-                request,
-                _("Received %(amount)s (%(method)s), transaction %(tx)s.")
-                % {
-                    "amount": format_cny(charge.amount),
-                    "method": charge.get_payment_method_display(),
-                    "tx": charge.transaction_id,
-                },
-            )
-            return HttpResponseRedirect(_change_url(rental))
-    return _render(
-        request,
-        model_admin,
-        rental,
-        "admin/rentals/rental/counter_payment.html",
-        _("Counter payment for order #%(order)s") % {"order": rental.pk},
-        form=form,
-        figures=figures,
-    )
-
-
-# --- manual refund ------------------------------------------------------------------
+    return ledger_action_view(request, pk, model_admin=model_admin, action="payment")
 
 
 def manual_refund_view(request, pk, *, model_admin):
-    _check_permission(request, "refund")
-    rental = _load(pk)
-    figures = rental.money_figures()
-    if figures.net_paid <= ZERO:
-        return _refuse(request, rental, _("Nothing has been paid on this order, so nothing can be refunded."))
-    form = ManualRefundForm(request.POST or None, refund_due=figures.refund_due, net_paid=figures.net_paid)
-    if request.method == "POST" and form.is_valid():
-        try:
-            refund = record_manual_refund(
-                rental=rental,
-                amount=form.cleaned_data["amount"],
-                reason=form.cleaned_data["reason"],
-                method=form.cleaned_data["method"] or None,
-                by_user=request.user,
-            )
-        except ValidationError as err:
-            _show_errors(request, form, err)
-        else:
-            messages.success(
-                request,
-                _("Refunded %(amount)s (%(method)s), transaction %(tx)s.")
-                % {
-                    "amount": format_cny(refund.amount),
-                    "method": refund.get_payment_method_display(),
-                    "tx": refund.transaction_id,
-                },
-            )
-            return HttpResponseRedirect(_change_url(rental))
-    return _render(
-        request,
-        model_admin,
-        rental,
-        "admin/rentals/rental/manual_refund.html",
-        _("Manual refund for order #%(order)s") % {"order": rental.pk},
-        form=form,
-        figures=figures,
-        recipient=selectors.refund_recipient(rental),
-    )
+    return ledger_action_view(request, pk, model_admin=model_admin, action="refund")
 
 
 def failed_refunds_to_retry(request, rental: Rental) -> list:

@@ -43,9 +43,9 @@ def paid(rental: Rental, amount=None) -> Rental:
 def book(
     customer,
     vehicle,
-    *,
     start: datetime | None = None,
     end: datetime | None = None,
+    *,
     return_location=None,
     **kwargs,
 ) -> Rental:

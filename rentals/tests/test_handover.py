@@ -23,13 +23,12 @@ from rentals.services import advance_statuses, create_rental, pickup_rental, pro
 from rentals.tests.admin_support import admin_url
 from vehicles.models import Vehicle
 from vehicles.selectors import search_vehicles
+from rentals.tests.clock import END, NOW, START
+from rentals.tests.factories import book, pay
 
 pytestmark = pytest.mark.django_db
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-NOW = datetime(2026, 3, 1, 9, 0, tzinfo=SHANGHAI)
-START = NOW + timedelta(days=1)
-END = START + timedelta(days=3)
 
 
 @pytest.fixture(autouse=True)
@@ -40,23 +39,6 @@ def clock(time_machine):
 
 def local_input(dt) -> str:
     return timezone.localtime(dt).strftime("%Y-%m-%dT%H:%M")
-
-
-def book(customer, vehicle, *, start=START, end=END, return_location=None) -> Rental:
-    return create_rental(
-        customer=customer,
-        vehicle=vehicle,
-        start_time=start,
-        end_time=end,
-        pickup_location=vehicle.location,
-        return_location=return_location or vehicle.location,
-    )
-
-
-def pay(rental, amount=None) -> Payment:
-    charge = PaymentFactory(rental=rental, amount=amount if amount is not None else rental.order_total)
-    rental.refresh_financials()
-    return charge
 
 
 def hand_over(clock, rental, staff_user, at=None, **kwargs):

@@ -16,35 +16,15 @@ from accounts.tests.assertions import assert_ledger_consistent
 from accounts.tests.factories import PaymentFactory
 from rentals.models import Rental
 from rentals.services import cancel_rental, create_rental, process_return
+from rentals.tests.clock import END, NOW, START
+from rentals.tests.factories import book, pay
 
 pytestmark = pytest.mark.django_db
-
-NOW = datetime(2026, 3, 1, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
-START = NOW + timedelta(days=1)
-END = START + timedelta(days=3)
 
 
 @pytest.fixture(autouse=True)
 def _frozen_clock(time_machine):
     time_machine.move_to(NOW, tick=False)
-
-
-def _book(customer, vehicle, return_location=None) -> Rental:
-    return create_rental(
-        customer=customer,
-        vehicle=vehicle,
-        start_time=START,
-        end_time=END,
-        pickup_location=vehicle.location,
-        return_location=return_location or vehicle.location,
-    )
-
-
-def _pay(rental: Rental, amount: str) -> Payment:
-    """A PAID online charge, as the provider callback leaves it."""
-    charge = PaymentFactory(rental=rental, amount=Decimal(amount))
-    rental.refresh_financials()
-    return charge
 
 
 def _return(time_machine, rental: Rental, *, late=timedelta(0), location=None) -> Rental:
@@ -63,7 +43,7 @@ def _refunds(rental: Rental) -> list[Payment]:
 
 
 def test_regular_books_same_location(customer, vehicle):
-    rental = _book(customer, vehicle)
+    rental = book(customer, vehicle)
 
     assert rental.status == Rental.Status.PENDING
     assert rental.total_amount == Decimal("900.00")
@@ -87,8 +67,8 @@ def test_regular_books_same_location(customer, vehicle):
 
 
 def test_pays_2900_and_returns_on_time(customer, vehicle, time_machine):
-    rental = _book(customer, vehicle)
-    _pay(rental, "2900.00")
+    rental = book(customer, vehicle)
+    pay(rental, "2900.00")
     assert rental.outstanding_amount == Decimal("0.00")
     assert rental.settlement_status == Rental.SettlementStatus.PARTIAL
 
@@ -120,8 +100,8 @@ def test_pays_2900_and_returns_on_time(customer, vehicle, time_machine):
 
 
 def test_returns_26_hours_late(customer, vehicle, time_machine):
-    rental = _book(customer, vehicle)
-    _pay(rental, "2900.00")
+    rental = book(customer, vehicle)
+    pay(rental, "2900.00")
 
     _return(time_machine, rental, late=timedelta(hours=26))
 
@@ -143,8 +123,8 @@ def test_returns_26_hours_late(customer, vehicle, time_machine):
     ],
 )
 def test_returns_50_or_61_minutes_late(customer, vehicle, time_machine, late, overdue_fee, refund):
-    rental = _book(customer, vehicle)
-    _pay(rental, "2900.00")
+    rental = book(customer, vehicle)
+    pay(rental, "2900.00")
 
     _return(time_machine, rental, late=late)
 
@@ -156,7 +136,7 @@ def test_returns_50_or_61_minutes_late(customer, vehicle, time_machine, late, ov
 
 
 def test_vip_books(vip_customer, vehicle):
-    rental = _book(vip_customer, vehicle)
+    rental = book(vip_customer, vehicle)
 
     assert rental.discount_amount == Decimal("135.00")
     assert rental.total_amount == Decimal("765.00")
@@ -169,8 +149,8 @@ def test_vip_books(vip_customer, vehicle):
 
 
 def test_vip_pays_765_and_returns_26_hours_late(vip_customer, vehicle, staff_user, time_machine):
-    rental = _book(vip_customer, vehicle)
-    _pay(rental, "765.00")
+    rental = book(vip_customer, vehicle)
+    pay(rental, "765.00")
 
     _return(time_machine, rental, late=timedelta(hours=26))
 
@@ -199,8 +179,8 @@ def test_vip_pays_765_and_returns_26_hours_late(vip_customer, vehicle, staff_use
 
 
 def test_pays_2900_and_cancels_while_pending(customer, vehicle):
-    rental = _book(customer, vehicle)
-    charge = _pay(rental, "2900.00")
+    rental = book(customer, vehicle)
+    charge = pay(rental, "2900.00")
 
     refund = cancel_rental(rental=rental, reason="Plans changed", by_user=customer.user)
 
@@ -228,7 +208,7 @@ def test_pays_2900_and_cancels_while_pending(customer, vehicle):
 
 
 def test_cancels_without_paying(customer, vehicle):
-    rental = _book(customer, vehicle)
+    rental = book(customer, vehicle)
 
     refund = cancel_rental(rental=rental, reason="Found a cheaper car", by_user=customer.user)
 
@@ -243,9 +223,9 @@ def test_cancels_without_paying(customer, vehicle):
 
 
 def test_returned_at_another_location(customer, vehicle, other_location, time_machine):
-    rental = _book(customer, vehicle)
+    rental = book(customer, vehicle)
     assert rental.cross_location_fee == Decimal("0.00")
-    _pay(rental, "2900.00")
+    pay(rental, "2900.00")
 
     _return(time_machine, rental, location=other_location)
 
@@ -262,10 +242,10 @@ def test_returned_at_another_location(customer, vehicle, other_location, time_ma
 
 def test_planned_one_way_booking_returned_at_the_pickup_store(customer, vehicle, other_location, time_machine):
     # the one-way fee follows the actual return store, else the planned one
-    rental = _book(customer, vehicle, return_location=other_location)
+    rental = book(customer, vehicle, return_location=other_location)
     assert rental.cross_location_fee == Decimal("200.00")
     assert rental.get_order_amount_breakdown()["order_total"] == Decimal("3100.00")
-    _pay(rental, "3100.00")
+    pay(rental, "3100.00")
 
     _return(time_machine, rental, location=vehicle.location)
 
