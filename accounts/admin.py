@@ -16,8 +16,8 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import admin_views
 from accounts.models import CallbackReceipt, Notification, Payment, PaymentEvent, Review
-from car_rental_system.admin_mixins import ReadOnlyPermissionsMixin
 from car_rental_system.admin_dates import BoundedDateFiltersMixin, CalendarDateHierarchyMixin
+from car_rental_system.admin_mixins import ReadOnlyPermissionsMixin
 from car_rental_system.admin_search import CachedValuesFieldListFilter, ExactSearchMixin, as_id
 from rentals.admin import AuditColumns, EventCodeFilter, ReadOnlyInline, customers_by_phone_or_name, money_column
 from rentals.models import Rental

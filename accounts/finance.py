@@ -14,7 +14,21 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Case, Count, DecimalField, Exists, ExpressionWrapper, F, IntegerField, OuterRef, Q, Sum, Value, When, Window
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    Sum,
+    Value,
+    When,
+    Window,
+)
 from django.db.models.functions import Greatest, Least, Round
 from django.utils import timezone
 from django.utils.translation import gettext as _

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from accounts.models import Payment
-from rentals.models import Rental
 from car_rental_system.money import ZERO, quantize_money
+from rentals.models import Rental
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import providers, selectors
-from accounts.providers import sandbox
 from accounts.exceptions import AmountChanged, InvalidPaymentTransition, NotPayable, PaymentError, RefundError
 from accounts.locks import lock_open_charges, lock_payment
 from accounts.models import CallbackReceipt, Notification, Payment, PaymentEvent
+from accounts.providers import sandbox
 from accounts.wording import Words, notice_in_default_language
 from car_rental_system import bounds
 from car_rental_system.money import ZERO, format_cny, quantize_money

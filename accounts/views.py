@@ -17,7 +17,6 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-
 from django_ratelimit.decorators import ratelimit
 
 from accounts import selectors, services

@@ -9,8 +9,8 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Payment
 from accounts.services import COUNTER_METHODS
 from car_rental_system.bounds import MoneyField
-from car_rental_system.widgets import DATETIME_LOCAL, DateTimeLocalInput
 from car_rental_system.money import ZERO, format_cny, quantize_money
+from car_rental_system.widgets import DATETIME_LOCAL, DateTimeLocalInput
 from vehicles.models import Location
 
 MONEY_FIELD = {"max_digits": 12, "decimal_places": 2}

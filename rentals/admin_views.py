@@ -24,6 +24,7 @@ from django.utils.translation import gettext_lazy
 from accounts import selectors
 from accounts.services import record_counter_payment, record_manual_refund
 from car_rental_system.money import ZERO, format_cny
+from rentals import selectors as rental_selectors
 from rentals.admin_forms import (
     CancelForm,
     CounterPaymentForm,
@@ -33,7 +34,6 @@ from rentals.admin_forms import (
     local_now_input,
 )
 from rentals.models import MoneyFigures, Rental
-from rentals import selectors as rental_selectors
 from rentals.services import cancel_rental, pickup_rental, process_return
 
 PERMS = {

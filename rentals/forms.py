@@ -8,6 +8,7 @@ from car_rental_system.widgets import DATETIME_LOCAL, DateTimeLocalInput
 from rentals.services import validate_booking_times
 from vehicles.models import Location
 
+
 class BookingForm(forms.Form):
     start_time = forms.DateTimeField(
         label=_("Pick-up time"), widget=DateTimeLocalInput(), input_formats=[DATETIME_LOCAL, "%Y-%m-%d %H:%M"]

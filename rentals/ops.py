@@ -43,7 +43,13 @@ from django.utils import timezone
 
 from accounts import selectors
 from accounts.models import Payment
-from accounts.services import build_refund_rows, enqueue_refund, refund_description, refund_due_rows, refund_provider_for
+from accounts.services import (
+    build_refund_rows,
+    enqueue_refund,
+    refund_description,
+    refund_due_rows,
+    refund_provider_for,
+)
 from car_rental_system.bulk import insert_rows
 from car_rental_system.money import ZERO, quantize_money
 from rentals import services
@@ -254,7 +260,7 @@ def _process_batch(batch, *, ledger, summary, now, dry_run, status_step, refund_
         pk = values[0]
         if pk in failed:
             continue
-        probe = _loaded(dict(zip(LOADED_FIELDS, values)))
+        probe = _loaded(dict(zip(LOADED_FIELDS, values, strict=True)))
         paid, refunded, goodwill, in_flight, failed_refunds = sums.get(pk, (ZERO, ZERO, ZERO, ZERO, 0))
         try:
             figures = probe.figures_for(paid, refunded, goodwill, in_flight)
@@ -265,7 +271,7 @@ def _process_batch(batch, *, ledger, summary, now, dry_run, status_step, refund_
                 # The refund step stores this order's figures along with its refund.
                 refund_cases.append(
                     RefundCase(
-                        dict(zip(LOADED_FIELDS, values)), paid, refunded, goodwill, figures.refund_due, in_flight
+                        dict(zip(LOADED_FIELDS, values, strict=True)), paid, refunded, goodwill, figures.refund_due, in_flight
                     )
                 )
                 continue
@@ -277,7 +283,7 @@ def _process_batch(batch, *, ledger, summary, now, dry_run, status_step, refund_
             logger.exception("update_historical_orders: order #%s failed", pk)
             continue
         if changed:
-            before = dict(zip(LOADED_FIELDS, values))
+            before = dict(zip(LOADED_FIELDS, values, strict=True))
             after = {name: getattr(probe, name) for name in FINANCIAL_FIELDS}
             corrections.append((Correction(pk, tuple((name, before[name], after[name]) for name in changed)), after))
 
@@ -295,7 +301,7 @@ def _status_step(batch, *, summary, now, dry_run, failed: set[int]) -> list[Stat
     """Move the batch's active orders by time; returns the moves planned."""
     moves = []
     for pk, *values in batch.filter(status__in=Rental.ACTIVE_STATUSES).values_list("pk", *STATUS_FIELDS):
-        probe = _loaded({"id": pk, **dict(zip(STATUS_FIELDS, values))})
+        probe = _loaded({"id": pk, **dict(zip(STATUS_FIELDS, values, strict=True))})
         status = probe.status
         target = probe.status_by_time(now)
         if target != status:

@@ -12,7 +12,6 @@ person can read, and change nothing.
 
 import copy
 import logging
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -29,9 +28,9 @@ from accounts.models import Notification
 from accounts.services import cancel_open_charges, notify, refund_amount_due, refund_due_rows
 from car_rental_system import bounds
 from car_rental_system.bulk import insert_rows
-from car_rental_system.money import ZERO, format_cny, quantize_money
-from rentals import pricing, selectors
-from rentals.exceptions import BookingConflict, InvalidTransition, RentalError
+from car_rental_system.money import ZERO
+from rentals import selectors
+from rentals.exceptions import BookingConflict, RentalError
 from rentals.locks import lock_customer, lock_rental, lock_vehicle
 from rentals.models import Rental, RentalEvent
 from vehicles.models import Location, Vehicle

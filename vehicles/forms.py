@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from car_rental_system.widgets import DATETIME_LOCAL, DateTimeLocalInput
 from vehicles import selectors
 
+
 class VehicleFilterForm(forms.Form):
     city = forms.ChoiceField(label=_("City"), required=False)
     start_time = forms.DateTimeField(

@@ -1,8 +1,6 @@
 """accounts.services.record_counter_payment and record_manual_refund (SPEC §8 staff flows)."""
 
-from datetime import datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -12,10 +10,10 @@ from accounts.exceptions import PaymentError, RefundError
 from accounts.models import Notification, Payment, PaymentEvent
 from accounts.services import record_counter_payment, record_manual_refund
 from accounts.tests.assertions import assert_ledger_consistent
-from accounts.tests.factories import PaymentFactory, PendingChargeFactory
+from accounts.tests.factories import PendingChargeFactory
 from customers.tests.factories import UserFactory
 from rentals.models import Rental
-from rentals.services import cancel_rental, create_rental, pickup_rental, process_return
+from rentals.services import cancel_rental, pickup_rental, process_return
 from rentals.tests.clock import END, NOW, START
 from rentals.tests.factories import book, pay
 

@@ -40,7 +40,7 @@ MODULES = _source_files()
 def _resolve(module: str, node: ast.ImportFrom) -> str:
     if node.level == 0:
         return node.module or ""
-    base = module.split(".")[: -node.level] if not MODULES[module].name == "__init__.py" else module.split(".")
+    base = module.split(".")[: -node.level] if MODULES[module].name != "__init__.py" else module.split(".")
     if MODULES[module].name == "__init__.py" and node.level > 1:
         base = module.split(".")[: -(node.level - 1)]
     return ".".join([*base, node.module] if node.module else base)

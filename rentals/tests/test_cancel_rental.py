@@ -1,9 +1,8 @@
 """rentals.services.cancel_rental: SPEC §5 cancelling, refund user fallback,
 manual handling for walk-ins, never refunding twice, and all-or-nothing."""
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -15,14 +14,14 @@ from accounts import selectors
 from accounts.models import Notification, Payment, PaymentEvent
 from accounts.services import record_counter_payment, record_manual_refund
 from accounts.tests.assertions import assert_ledger_consistent
-from accounts.tests.factories import PaymentFactory, PendingChargeFactory
+from accounts.tests.factories import PendingChargeFactory
 from customers.tests.factories import UserFactory
 from rentals.exceptions import InvalidTransition, RentalError
 from rentals.models import Rental, RentalEvent
 from rentals.services import cancel_rental, create_rental, pickup_rental, process_return
-from vehicles.models import Vehicle
 from rentals.tests.clock import END, NOW, START
 from rentals.tests.factories import book, pay
+from vehicles.models import Vehicle
 
 pytestmark = pytest.mark.django_db
 

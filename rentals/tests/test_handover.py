@@ -13,18 +13,17 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Payment
-from accounts.tests.factories import PaymentFactory
 from customers.models import Customer
 from customers.tests.factories import CustomerFactory
 from rentals import selectors
 from rentals.exceptions import BookingConflict, RentalError
 from rentals.models import Rental, RentalEvent
-from rentals.services import advance_statuses, create_rental, pickup_rental, process_return
+from rentals.services import advance_statuses, pickup_rental, process_return
 from rentals.tests.admin_support import admin_url
-from vehicles.models import Vehicle
-from vehicles.selectors import search_vehicles
 from rentals.tests.clock import END, NOW, START
 from rentals.tests.factories import book, pay
+from vehicles.models import Vehicle
+from vehicles.selectors import search_vehicles
 
 pytestmark = pytest.mark.django_db
 

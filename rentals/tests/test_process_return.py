@@ -1,8 +1,7 @@
 """rentals.services.process_return and Rental.refund_deposit (SPEC §4, §5 returning)."""
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import translation
@@ -10,13 +9,12 @@ from django.utils import translation
 from accounts.models import Notification, Payment
 from accounts.services import record_counter_payment
 from accounts.tests.assertions import assert_ledger_consistent
-from accounts.tests.factories import PaymentFactory
-from rentals.tests.factories import book, paid, pay
 from rentals.exceptions import InvalidTransition, RentalError
 from rentals.models import Rental, RentalEvent
-from rentals.services import cancel_rental, create_rental, pickup_rental, process_return
-from vehicles.models import Vehicle
+from rentals.services import cancel_rental, pickup_rental, process_return
 from rentals.tests.clock import END, NOW, START
+from rentals.tests.factories import book, paid, pay
+from vehicles.models import Vehicle
 
 pytestmark = pytest.mark.django_db
 

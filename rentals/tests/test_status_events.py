@@ -4,6 +4,7 @@ chain of moves from its booking to the status it has now."""
 
 from datetime import timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 import pytest
 
@@ -43,7 +44,7 @@ def assert_audited(rental: Rental) -> list[str]:
     rental.refresh_from_db()
     chain = moves(rental)
     assert chain[0] == ("created", "", Rental.Status.PENDING), chain
-    for (_event, _from, to), (_next_event, next_from, _next_to) in zip(chain, chain[1:]):
+    for (_event, _from, to), (_next_event, next_from, _next_to) in pairwise(chain):
         assert next_from == to, chain
     assert chain[-1][2] == rental.status, chain
     return [event for event, _from, _to in chain]

@@ -23,7 +23,7 @@ from accounts.tests.payment_support import deliver, success_payload
 from customers.tests.factories import CustomerFactory
 from rentals.exceptions import RentalError
 from rentals.models import Rental, RentalEvent
-from rentals.services import create_rental, lapse_unpaid_bookings, unpaid_bookings
+from rentals.services import lapse_unpaid_bookings, unpaid_bookings
 from rentals.tests.clock import END, NOW, START
 from rentals.tests.factories import book, paid
 from rentals.tests.test_races import run_at_once

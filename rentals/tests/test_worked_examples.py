@@ -3,9 +3,8 @@
 Car: ¥300 a day, ¥2,000 deposit; three days; default settings.
 """
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -13,9 +12,8 @@ from accounts.models import Notification, Payment
 from accounts.selectors import get_payment_summary
 from accounts.services import record_counter_payment
 from accounts.tests.assertions import assert_ledger_consistent
-from accounts.tests.factories import PaymentFactory
 from rentals.models import Rental
-from rentals.services import cancel_rental, create_rental, process_return
+from rentals.services import cancel_rental, process_return
 from rentals.tests.clock import END, NOW, START
 from rentals.tests.factories import book, pay
 
