@@ -91,7 +91,7 @@ class PaymentAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, ReadOnlyAdmin):
     date_hierarchy = "created_at"
     inlines = (PaymentEventInline,)
 
-    def search_conditions(self, term: str) -> list[Q]:
+    def search_conditions(self, term: str) -> list[Q | None]:
         rental_id = as_id(term)
         return [
             Q(transaction_id=term),
@@ -155,7 +155,7 @@ class PaymentEventAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, AuditColum
     date_hierarchy = "created_at"
     change_list_template = "admin/change_list_drilldown.html"
 
-    def search_conditions(self, term: str) -> list[Q]:
+    def search_conditions(self, term: str) -> list[Q | None]:
         rental_id = as_id(term)
         return [
             Q(payment__in=Payment.objects.filter(transaction_id=term).values("pk")),

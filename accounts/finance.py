@@ -45,7 +45,7 @@ REJECTED_VERDICT = "rejected"
 AMOUNT_MISMATCH_VERDICT = "amount_mismatch"
 COUNTER_PROVIDER = "counter"
 MONITORING_DAYS = 30
-MONEY = DecimalField(max_digits=14, decimal_places=2)
+MONEY: DecimalField = DecimalField(max_digits=14, decimal_places=2)
 
 
 def site_tz() -> ZoneInfo:

@@ -34,7 +34,7 @@ class RefundPart:
     provider: str = ""
 
 
-def charges_left(charges, refunds) -> list[ChargeLeft]:
+def charges_left(charges: list, refunds: list) -> list[ChargeLeft]:
     """What each PAID charge still has to give back, newest first (SPEC §16
     "refunds follow the money"; pure, no query).
 
@@ -76,7 +76,7 @@ def charges_left(charges, refunds) -> list[ChargeLeft]:
     ]
 
 
-def split_refund(charges: list[ChargeLeft], amount: Decimal, *, first_charge_id=None) -> list[RefundPart]:
+def split_refund(charges: list[ChargeLeft], amount: Decimal, *, first_charge_id: int | None = None) -> list[RefundPart]:
     """Spread a refund of ``amount`` over the charges with money left, newest
     first (``first_charge_id`` before all others), each part at most what is
     left of its charge. The parts add up to ``amount`` unless the charges hold

@@ -1,7 +1,11 @@
 """Reads of the payment ledger."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
+
+from django.utils.functional import Promise
 
 from accounts.models import Payment
 from accounts.refund_rules import (  # noqa: F401  (the ledger's reads, one import for the pages)
@@ -33,7 +37,7 @@ def get_payment_summary(rental: Rental) -> dict[str, Decimal]:
     }
 
 
-def refund_recipient(rental: Rental):
+def refund_recipient(rental: Rental) -> Any:
     """Who gets money back by hand (SPEC §5, §16): ``receiver_id`` for the
     newest charge that still has money left to give back, else the
     customer's user, else None (nobody: handed back in cash)."""
@@ -97,7 +101,7 @@ PAYABLE_STATUSES = (
 )
 
 
-def remaining_so_far(figures, overdue_so_far: Decimal) -> Decimal:
+def remaining_so_far(figures: MoneyFigures, overdue_so_far: Decimal) -> Decimal:
     """What the customer would owe if the car came back now (SPEC §16
     "overdue so far"): §4 ``remaining`` with the late fee accrued so far added
     to what the order owes."""
@@ -106,7 +110,9 @@ def remaining_so_far(figures, overdue_so_far: Decimal) -> Decimal:
     return max(ZERO, quantize_money(figures.owed + overdue_so_far - figures.net_paid))
 
 
-def payment_badge(rental: Rental, figures, overdue_so_far: Decimal | None = None) -> tuple[str, str]:
+def payment_badge(
+    rental: Rental, figures: MoneyFigures, overdue_so_far: Decimal | None = None
+) -> tuple[str, str | Promise]:
     """SPEC §10: 待退款 when money is due back, 已逾期 while an overdue order
     is accruing a late fee (§16), 退款中 while a refund is with the provider
     (§11), 待支付 while something remains, 已结清 once SETTLED, else 已付清
@@ -164,7 +170,7 @@ def is_money_movement(payment: Payment) -> bool:
 @dataclass(frozen=True)
 class OrderRow:
     rental: Rental
-    figures: object  # rentals.models.MoneyFigures
+    figures: MoneyFigures
     breakdown: dict
     payments: list
     badge: str
@@ -217,7 +223,7 @@ class OrderRow:
         return None
 
 
-def customer_rentals(customer) -> QuerySet:
+def customer_rentals(customer: Any) -> QuerySet:
     """A customer's rentals, newest first, with car, stores, review and payments loaded."""
     return (
         Rental.objects.filter(customer=customer)
@@ -227,7 +233,7 @@ def customer_rentals(customer) -> QuerySet:
     )
 
 
-def deposit_held(rental: Rental, figures) -> Decimal:
+def deposit_held(rental: Rental, figures: MoneyFigures) -> Decimal:
     """Deposit money the company holds on an open order: what was paid beyond
     the rent and fees, up to the deposit (the finance dashboard's rule)."""
     if rental.status not in Rental.ACTIVE_STATUSES or rental.deposit <= ZERO:
@@ -236,7 +242,7 @@ def deposit_held(rental: Rental, figures) -> Decimal:
     return min(rental.deposit, max(ZERO, quantize_money(figures.net_paid - charges)))
 
 
-def order_row(rental: Rental, now=None) -> OrderRow:
+def order_row(rental: Rental, now: datetime | None = None) -> OrderRow:
     """Figures, badge and allowed actions of one rental (no query when payments are prefetched)."""
     from rentals import selectors as rental_selectors
 
@@ -261,12 +267,12 @@ def order_row(rental: Rental, now=None) -> OrderRow:
     )
 
 
-def customer_order_rows(customer) -> list[OrderRow]:
+def customer_order_rows(customer: Any) -> list[OrderRow]:
     now = timezone.now()
     return [order_row(rental, now) for rental in customer_rentals(customer)]
 
 
-def consumption_report(customer) -> dict:
+def consumption_report(customer: Any) -> dict:
     """Per order the fee split, paid, refunded, remaining and money flow; totals
     over all orders; net paid per month (local time) for the chart.
 
@@ -313,9 +319,9 @@ def consumption_report(customer) -> dict:
     }
 
 
-def unread_notification_count(user) -> int:
+def unread_notification_count(user: Any) -> int:
     return Notification.objects.filter(user=user, is_read=False).count()
 
 
-def notifications_for(user) -> QuerySet:
+def notifications_for(user: Any) -> QuerySet:
     return Notification.objects.filter(user=user).select_related("rental").order_by("-created_at", "-id")

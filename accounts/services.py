@@ -9,8 +9,9 @@ transaction, and leaves the rental's stored figures equal to the ledger.
 import logging
 import secrets
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -50,7 +51,7 @@ def record_payment_event(
     from_status: str = "",
     to_status: str = "",
     provider: str = "",
-    actor=None,
+    actor: Any = None,
     payload: dict | None = None,
 ) -> PaymentEvent:
     if rental is None and payment is not None:
@@ -69,14 +70,14 @@ def record_payment_event(
 
 def notify(
     *,
-    user,
+    user: Any,
     notification_type: str,
     kind: str = "",
     params: dict | None = None,
     title: str = "",
     message: str = "",
     rental: Rental | None = None,
-):
+) -> Notification | None:
     """Write an in-app notification; customers without a login get none.
 
     ``kind`` and ``params`` say what happened (``accounts.wording``): pages
@@ -109,7 +110,13 @@ def payment_note(words: Words) -> dict:
 
 
 def transition_payment(
-    *, payment: Payment, to_status: str, event: str = "status_changed", actor=None, payload=None, **fields
+    *,
+    payment: Payment,
+    to_status: str,
+    event: str = "status_changed",
+    actor: Any = None,
+    payload: dict | None = None,
+    **fields: Any,
 ) -> Payment:
     """Move a (locked) payment along its transition table and audit the move."""
     if not payment.can_transition_to(to_status):
@@ -134,7 +141,7 @@ def transition_payment(
     return payment
 
 
-def cancel_open_charges(*, rental: Rental, reason: str, actor=None) -> list[Payment]:
+def cancel_open_charges(*, rental: Rental, reason: str, actor: Any = None) -> list[Payment]:
     """Close every charge the customer could still complete (rental already locked).
 
     A provider may still report success for one of them later; handle_callback
@@ -167,11 +174,11 @@ def build_refund_rows(
     user_id: int | None,
     method: str,
     description: "str | Words",
-    now,
+    now: datetime,
     refund_of_id: int | None = None,
     goodwill_amount: Decimal = ZERO,
     event: str = "refund_issued",
-    actor=None,
+    actor: Any = None,
     payload: dict | None = None,
     provider: str = Payment.INTERNAL_PROVIDER,
 ) -> tuple[Payment, PaymentEvent, Notification | None]:
@@ -187,8 +194,8 @@ def build_refund_rows(
     confirms, so there is no notice yet.
     """
     words = description if isinstance(description, Words) else None
-    note = payment_note(words) if words else {"description": description[:255]}
-    description = note["description"]
+    note = payment_note(words) if words else {"description": str(description)[:255]}
+    text = note["description"]
     online = provider != Payment.INTERNAL_PROVIDER
     status = Payment.Status.PENDING if online else Payment.Status.REFUNDED
     refund = Payment(
@@ -213,7 +220,7 @@ def build_refund_rows(
         to_status=status,
         provider=refund.provider,
         actor=actor if getattr(actor, "pk", None) else None,
-        payload={"amount": str(amount), "description": description, **(payload or {})},
+        payload={"amount": str(amount), "description": text, **(payload or {})},
         created_at=now,
     )
     notice = None
@@ -223,7 +230,7 @@ def build_refund_rows(
             rental_id=rental_id,
             amount=amount,
             method=method,
-            description=description,
+            description=text,
             code=words.code if words else "",
             params=words.params if words else {},
             now=now,
@@ -232,7 +239,15 @@ def build_refund_rows(
 
 
 def refund_notice(
-    *, user_id, rental_id, amount, method, description: str, code: str = "", params: dict | None = None, now
+    *,
+    user_id: int,
+    rental_id: int,
+    amount: Decimal,
+    method: str,
+    description: str,
+    code: str = "",
+    params: dict | None = None,
+    now: datetime,
 ) -> Notification:
     """The REFUND_ISSUED notice (unsaved), sent when the money has gone back:
     stored as what happened (kind and params) and rendered in the reader's
@@ -271,12 +286,12 @@ def issue_refund(
     *,
     rental: Rental,
     amount: Decimal,
-    user,
+    user: Any,
     description: "str | Words",
     method: str | None = None,
     refund_of_id: int | None = None,
     goodwill_amount: Decimal = ZERO,
-    actor=None,
+    actor: Any = None,
     event: str = "refund_issued",
     payload: dict | None = None,
     provider: str | None = None,
@@ -377,13 +392,19 @@ class DueRefund:
         return quantize_money(sum((refund.amount for refund in self.refunds), ZERO))
 
     @property
-    def first(self):
+    def first(self) -> Payment | None:
         return self.refunds[0] if self.refunds else None
 
 
 @transaction.atomic
 def refund_due_rows(
-    *, rental: Rental, reason: str, recipient=None, by_user=None, cap: Decimal | None = None, charge_id=None
+    *,
+    rental: Rental,
+    reason: str,
+    recipient: Any = None,
+    by_user: Any = None,
+    cap: Decimal | None = None,
+    charge_id: int | None = None,
 ) -> DueRefund:
     """Refund what an order no longer owes (§4 ``refund_due``), once, the way
     the money came in (SPEC §16).
@@ -455,8 +476,14 @@ def refund_due_rows(
 
 
 def refund_amount_due(
-    *, rental: Rental, reason: str, recipient=None, by_user=None, cap: Decimal | None = None, charge_id=None
-):
+    *,
+    rental: Rental,
+    reason: str,
+    recipient: Any = None,
+    by_user: Any = None,
+    cap: Decimal | None = None,
+    charge_id: int | None = None,
+) -> Payment | None:
     """``refund_due_rows`` for callers that want one answer: the first REFUND
     row written (the newest charge's), or None."""
     return refund_due_rows(
@@ -467,7 +494,7 @@ def refund_amount_due(
 # --- staff flows ----------------------------------------------------------------
 
 
-def _require_staff(by_user) -> None:
+def _require_staff(by_user: Any) -> None:
     if by_user is None or not getattr(by_user, "is_staff", False):
         raise PaymentError(_("Only staff can do this."), code="staff_only")
 
@@ -476,7 +503,7 @@ COUNTER_METHODS = (Payment.Method.CASH, Payment.Method.BANK)
 
 
 @transaction.atomic
-def record_counter_payment(*, rental: Rental, amount: Decimal, method: str, by_user) -> Payment:
+def record_counter_payment(*, rental: Rental, amount: Decimal, method: str, by_user: Any) -> Payment:
     """Staff takes cash or a card-terminal payment: a PAID charge at once.
 
     At most the remaining amount. Open online charges are cancelled first so a
@@ -537,7 +564,7 @@ def record_counter_payment(*, rental: Rental, amount: Decimal, method: str, by_u
 
 @transaction.atomic
 def record_manual_refund(
-    *, rental: Rental, amount: Decimal, reason: str, by_user, user=None, method: str | None = None
+    *, rental: Rental, amount: Decimal, reason: str, by_user: Any, user: Any = None, method: str | None = None
 ) -> Payment:
     """Staff gives money back by hand: at most net paid, with a reason.
 
@@ -594,7 +621,7 @@ def register_customer(
     email: str = "",
     id_card_number: str = "",
     driver_license_number: str = "",
-):
+) -> Any:
     """Create a login and its Customer profile (member level REGULAR) together;
     either both exist afterwards or neither. Returns the Customer. A username
     taken in any case raises ValidationError on ``username``; the database
@@ -622,7 +649,7 @@ def register_customer(
 
 
 @transaction.atomic
-def create_review(*, rental: Rental, rating: int, comment: str = "", by_user=None):
+def create_review(*, rental: Rental, rating: int, comment: str = "", by_user: Any = None) -> Any:
     """One review per completed rental, by its customer. Locks: rental (so two
     submits of the same form can't both pass the "no review yet" check)."""
     from django.core.exceptions import ValidationError
@@ -652,7 +679,7 @@ def mark_notification_read(*, notification: Notification) -> bool:
     return bool(Notification.objects.filter(pk=notification.pk, is_read=False).update(is_read=True))
 
 
-def mark_all_notifications_read(*, user) -> int:
+def mark_all_notifications_read(*, user: Any) -> int:
     """Mark every unread notification of ``user`` read; returns how many."""
     return Notification.objects.filter(user=user, is_read=False).update(is_read=True)
 
@@ -662,7 +689,7 @@ def mark_all_notifications_read(*, user) -> int:
 ONLINE_METHODS = (Payment.Method.ALIPAY, Payment.Method.WECHAT, Payment.Method.BANK)
 
 
-def _assert_payable(rental: Rental, user) -> None:
+def _assert_payable(rental: Rental, user: Any) -> None:
     if user is None or not getattr(user, "pk", None) or rental.customer.user_id != user.pk:
         raise NotPayable(_("Only the customer of this order can pay for it."), code="not_owner")
     if rental.status not in selectors.PAYABLE_STATUSES:
@@ -672,7 +699,7 @@ def _assert_payable(rental: Rental, user) -> None:
         )
 
 
-def _close_stale_charge(charge: Payment, *, now, reason: str, actor) -> None:
+def _close_stale_charge(charge: Payment, *, now: datetime, reason: str, actor: Any) -> None:
     """An open charge that can't be reused: past its window → EXPIRED, else CANCELLED."""
     if charge.expires_at is not None and charge.expires_at <= now:
         transition_payment(
@@ -695,7 +722,9 @@ def _close_stale_charge(charge: Payment, *, now, reason: str, actor) -> None:
 
 
 @transaction.atomic
-def _open_charge_for(*, rental_id: int, method: str, user, expected_amount, provider_name: str) -> Payment:
+def _open_charge_for(
+    *, rental_id: int, method: str, user: Any, expected_amount: Decimal | None, provider_name: str
+) -> Payment:
     """Reuse or create the one open charge of a rental. Locks: rental → payments."""
     locked = lock_rental(rental_id)
     _assert_payable(locked, user)
@@ -755,13 +784,20 @@ def _open_charge_for(*, rental_id: int, method: str, user, expected_amount, prov
         payload={
             "amount": str(charge.amount),
             "method": method,
-            "expires_at": charge.expires_at.isoformat(),
+            "expires_at": charge.expires_at.isoformat() if charge.expires_at else "",
         },
     )
     return charge
 
 
-def start_payment(*, rental: Rental, method: str, user, expected_amount=None, mobile: bool = False) -> Payment:
+def start_payment(
+    *,
+    rental: Rental,
+    method: str,
+    user: Any,
+    expected_amount: Decimal | None = None,
+    mobile: bool = False,
+) -> Payment:
     """Open (or reuse) the customer's online charge for what the order still owes (SPEC §5).
 
     The amount is the order's ``remaining``, computed here under the rental
@@ -803,8 +839,8 @@ def start_payment(*, rental: Rental, method: str, user, expected_amount=None, mo
     if started.provider_reference and started.provider_reference != charge.provider_reference:
         Payment.objects.filter(pk=charge.pk).update(provider_reference=started.provider_reference[:100])
         charge.provider_reference = started.provider_reference[:100]
-    charge.redirect_url = started.redirect_url
-    charge.code_url = started.code_url
+    charge.redirect_url = started.redirect_url  # type: ignore[attr-defined]
+    charge.code_url = started.code_url  # type: ignore[attr-defined]
     return charge
 
 
@@ -821,7 +857,7 @@ def payment_redirect_url(charge: Payment, *, mobile: bool = False) -> str:
     ).redirect_url
 
 
-def _safe_text(value, limit: int = 500) -> str:
+def _safe_text(value: Any, limit: int = 500) -> str:
     """Text that any database's JSON column accepts (no NUL, valid UTF-8), cut to ``limit``."""
     if isinstance(value, (bytes, bytearray)):
         text = bytes(value[: limit * 4]).decode("utf-8", errors="replace")
@@ -837,7 +873,7 @@ def _callback_verdict(
     verdict: str,
     reason: str = "",
     payment: Payment | None = None,
-    event=None,
+    event: Any = None,
     extra: dict | None = None,
 ) -> None:
     payload = {"verdict": verdict}
@@ -864,7 +900,15 @@ def _callback_verdict(
     )
 
 
-def _reject(*, http_status: int, provider: str, reason: str, detail: str = "", body: bytes = b"", event=None):
+def _reject(
+    *,
+    http_status: int,
+    provider: str,
+    reason: str,
+    detail: str = "",
+    body: bytes = b"",
+    event: Any = None,
+) -> tuple[int, dict]:
     logger.warning(
         "payment callback rejected (%s): provider=%r reason=%s %s",
         http_status,
@@ -872,7 +916,7 @@ def _reject(*, http_status: int, provider: str, reason: str, detail: str = "", b
         reason,
         _safe_text(detail, 200),
     )
-    extra = {"http_status": http_status}
+    extra: dict[str, Any] = {"http_status": http_status}
     if detail:
         extra["detail"] = _safe_text(detail, 200)
     if body and event is None:
@@ -882,7 +926,7 @@ def _reject(*, http_status: int, provider: str, reason: str, detail: str = "", b
     return http_status, {"status": "rejected", "reason": reason}
 
 
-def handle_callback(*, provider: str, headers, body: bytes) -> tuple[int, dict]:
+def handle_callback(*, provider: str, headers: Any, body: bytes) -> tuple[int, dict]:
     """Act on a provider's server-to-server callback, exactly once (SPEC §6).
 
     Checks, in order: known provider (404, nothing written), signature and timestamp (400), body
@@ -947,7 +991,7 @@ def handle_callback(*, provider: str, headers, body: bytes) -> tuple[int, dict]:
 
 
 @transaction.atomic
-def _apply_callback(*, event, payment_id: int, rental_id: int, verdict: str = "accepted") -> tuple[int, dict]:
+def _apply_callback(*, event: Any, payment_id: int, rental_id: int, verdict: str = "accepted") -> tuple[int, dict]:
     """The checks and the transition shared by callbacks and status queries
     (``verdict`` "queried" for the latter). Locks: rental → payment."""
     source = "query" if verdict == "queried" else "callback"
@@ -1014,7 +1058,7 @@ def _apply_callback(*, event, payment_id: int, rental_id: int, verdict: str = "a
     return 200, {**answer, "status": "accepted", "payment_status": payment.status}
 
 
-def _charge_succeeded(*, rental: Rental, payment: Payment, event, source: str = "callback") -> None:
+def _charge_succeeded(*, rental: Rental, payment: Payment, event: Any, source: str = "callback") -> None:
     late = payment.status in (Payment.Status.EXPIRED, Payment.Status.CANCELLED)
     transition_payment(
         payment=payment,
@@ -1039,7 +1083,7 @@ def _charge_succeeded(*, rental: Rental, payment: Payment, event, source: str = 
         refund_amount_due(rental=rental, reason="late_payment", cap=payment.amount, charge_id=payment.pk)
 
 
-def _charge_failed(*, rental: Rental, payment: Payment, event, source: str = "callback") -> None:
+def _charge_failed(*, rental: Rental, payment: Payment, event: Any, source: str = "callback") -> None:
     if event.status == providers.CallbackStatus.CANCELLED:
         to_status = Payment.Status.CANCELLED
         reason = event.failure_reason or _("The payment was cancelled.")
@@ -1065,7 +1109,7 @@ def _charge_failed(*, rental: Rental, payment: Payment, event, source: str = "ca
     )
 
 
-def expire_stale_payments(now=None) -> list[str]:
+def expire_stale_payments(now: datetime | None = None) -> list[str]:
     """Mark PENDING charges whose window has passed EXPIRED (SPEC §6).
 
     Each charge is expired in its own short transaction (locks rental →
@@ -1173,9 +1217,9 @@ def send_refund(*, refund_id: int) -> str:
         refund = lock_payment(refund_id)
         if not refund.is_in_flight:
             return refund.status
-        request = {
+        request: dict[str, Any] = {
             "transaction_id": refund.transaction_id,
-            "charge_transaction_id": refund.refund_of.transaction_id if refund.refund_of_id else "",
+            "charge_transaction_id": refund.refund_of.transaction_id if refund.refund_of is not None else "",
             "amount": refund.amount,
             "reason": refund.description,
         }
@@ -1184,7 +1228,7 @@ def send_refund(*, refund_id: int) -> str:
     return apply_refund_start(refund_id=refund_id, started=started, provider_name=provider_name)
 
 
-def apply_refund_start(*, refund_id: int, started, provider_name: str) -> str:
+def apply_refund_start(*, refund_id: int, started: Any, provider_name: str) -> str:
     """Record the provider's answer to a refund request, then deliver the
     notification it sends (in-site providers only) through ``handle_callback``."""
     with transaction.atomic():
@@ -1219,7 +1263,7 @@ def apply_refund_start(*, refund_id: int, started, provider_name: str) -> str:
 
 
 @transaction.atomic
-def retry_failed_refund(*, refund: Payment, by_user) -> Payment:
+def retry_failed_refund(*, refund: Payment, by_user: Any) -> Payment:
     """Staff send a FAILED refund again: a new row with a new REF id for what
     is still due of it (at most its amount), through the same provider, asked
     after commit. Locks: rental → payment."""
@@ -1264,7 +1308,7 @@ class SyncLine:
     status: str  # the payment's status afterwards (dry run: before)
 
 
-def _query_event(*, payment: Payment, answer) -> providers.CallbackEvent:
+def _query_event(*, payment: Payment, answer: Any) -> providers.CallbackEvent:
     return providers.CallbackEvent(
         provider=payment.provider,
         event_id=f"query:{payment.transaction_id}:{answer.status}",
@@ -1276,7 +1320,7 @@ def _query_event(*, payment: Payment, answer) -> providers.CallbackEvent:
     )
 
 
-def sync_payments(*, now=None, dry_run: bool = False) -> list[SyncLine]:
+def sync_payments(*, now: datetime | None = None, dry_run: bool = False) -> list[SyncLine]:
     """Ask the providers about every online charge and refund PENDING or
     PROCESSING for more than 5 minutes and apply each answer through the
     callback's code path (PaymentEvent verdict ``queried``). A charge past its
@@ -1303,7 +1347,7 @@ def sync_payments(*, now=None, dry_run: bool = False) -> list[SyncLine]:
     return lines
 
 
-def _sync_one(*, payment: Payment, rental_id: int, now, dry_run: bool) -> SyncLine:
+def _sync_one(*, payment: Payment, rental_id: int, now: datetime, dry_run: bool) -> SyncLine:
     adapter = providers.get_provider(payment.provider)
     refund = payment.transaction_type == Payment.TransactionType.REFUND
     kind = "refund" if refund else "charge"

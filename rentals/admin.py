@@ -6,6 +6,7 @@ through the staff pages in ``rentals/admin_views.py``, which call the services.
 """
 
 from functools import update_wrapper
+from typing import Any
 
 from django.contrib import admin
 from django.db.models import Q
@@ -52,7 +53,7 @@ def money_column(field: str, model=None, description=None):
 
     show.__name__ = f"{field}_display"
     if description is None:
-        description = (model or Rental)._meta.get_field(field).verbose_name
+        description = getattr((model or Rental)._meta.get_field(field), "verbose_name", field)
     return admin.display(description=description, ordering=field)(show)
 
 
@@ -138,7 +139,7 @@ class AuditColumns:
     """Event, status and actor columns of an audit trail (RentalEvent,
     PaymentEvent) as staff read them: labels instead of stored codes."""
 
-    status_choices = None
+    status_choices: Any = None
 
     @admin.display(description=_("event"), ordering="event")
     def event_display(self, obj) -> str:
@@ -280,7 +281,7 @@ class RentalAdmin(
         (_("Record"), {"fields": ("created_at", "updated_at")}),
     )
 
-    def search_conditions(self, term: str) -> list[Q]:
+    def search_conditions(self, term: str) -> list[Q | None]:
         rental_id = as_id(term)
         return [
             Q(pk=rental_id) if rental_id is not None else None,
@@ -417,6 +418,6 @@ class RentalEventAdmin(
     date_hierarchy = "created_at"
     change_list_template = "admin/change_list_drilldown.html"
 
-    def search_conditions(self, term: str) -> list[Q]:
+    def search_conditions(self, term: str) -> list[Q | None]:
         rental_id = as_id(term)
         return [Q(rental_id=rental_id) if rental_id is not None else None, Q(event=term)]

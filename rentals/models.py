@@ -1,6 +1,7 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -14,7 +15,7 @@ from car_rental_system.money import ZERO, quantize_money
 from rentals import pricing
 from rentals.exceptions import InvalidTransition
 
-MONEY = {"max_digits": 12, "decimal_places": 2, "default": Decimal("0.00")}
+MONEY: dict[str, Any] = {"max_digits": 12, "decimal_places": 2, "default": Decimal("0.00")}
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
@@ -599,7 +600,7 @@ def store_figures(rows, *, now) -> None:
     if not rows:
         return
     meta = Rental._meta
-    fields = [meta.get_field(name) for name in (*FINANCIAL_FIELDS, "updated_at")]
+    fields: list[Any] = [meta.get_field(name) for name in (*FINANCIAL_FIELDS, "updated_at")]
     quote = connection.ops.quote_name
     sql = "UPDATE {table} SET {assignments} WHERE {pk} = %s".format(
         table=quote(meta.db_table),

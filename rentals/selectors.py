@@ -144,6 +144,7 @@ def check_period(
     periods = blocking_periods(vehicle_id=vehicle_id, after=start_time, now=now)
     taken = next(((s, e) for s, e in periods if s < end_time and (e is None or e > start_time)), None)
     candidate = start_time
+    open_ended = False  # an overdue rental in the way: no free period known
     # Periods come by start: each one that overlaps the candidate pushes it to
     # that period's end; the first one starting after the candidate's end
     # (and so every later one) leaves it free.
@@ -151,7 +152,7 @@ def check_period(
         if busy_start >= candidate + length:
             break
         if busy_end is None:
-            candidate = None
+            open_ended = True
             break
         if busy_end > candidate:
             candidate = _ceil_minute(busy_end)
@@ -160,8 +161,8 @@ def check_period(
         end_time=end_time,
         taken_from=taken[0] if taken else None,
         taken_until=taken[1] if taken else None,
-        next_start=candidate,
-        next_end=candidate + length if candidate is not None else None,
+        next_start=None if open_ended else candidate,
+        next_end=None if open_ended else candidate + length,
     )
 
 

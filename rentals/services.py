@@ -19,12 +19,12 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
-from accounts.models import Notification
+from accounts.models import Notification, Payment
 from accounts.services import cancel_open_charges, notify, refund_amount_due, refund_due_rows
 from car_rental_system import bounds
 from car_rental_system.bulk import insert_rows
@@ -45,11 +45,19 @@ def _local(dt: datetime) -> str:
     return date_format(timezone.localtime(dt), "Y-m-d H:i")
 
 
-def _actor(user):
+def _actor(user: Any) -> Any:
     return user if getattr(user, "pk", None) else None
 
 
-def record_rental_event(*, rental: Rental, event: str, from_status="", to_status="", actor=None, payload=None):
+def record_rental_event(
+    *,
+    rental: Rental,
+    event: str,
+    from_status: str = "",
+    to_status: str = "",
+    actor: Any = None,
+    payload: dict | None = None,
+) -> RentalEvent:
     return RentalEvent.objects.create(
         rental=rental,
         event=event,
@@ -117,7 +125,7 @@ def _occupy_vehicle(vehicle: Vehicle) -> None:
 # --- booking --------------------------------------------------------------------
 
 
-def validate_booking_times(start_time: datetime | None, end_time: datetime | None, now: datetime | None = None):
+def validate_booking_times(start_time: datetime | None, end_time: datetime | None, now: datetime | None = None) -> None:
     """Raise RentalError when the period can't be booked (pure; used by forms too)."""
     now = now or timezone.now()
     if start_time is None or end_time is None:
@@ -140,8 +148,13 @@ def validate_booking_times(start_time: datetime | None, end_time: datetime | Non
 
 
 def overlapping_rentals(
-    *, vehicle_id, start_time: datetime, end_time: datetime, exclude_pk=None, now: datetime | None = None
-):
+    *,
+    vehicle_id: int,
+    start_time: datetime,
+    end_time: datetime,
+    exclude_pk: int | None = None,
+    now: datetime | None = None,
+) -> QuerySet[Rental]:
     """PENDING/ONGOING/OVERDUE rentals of the car that hold it during the period.
 
     A rental past its end that is still active (OVERDUE, or not refreshed yet)
@@ -161,7 +174,7 @@ def overlapping_rentals(
     return qs
 
 
-def unpaid_bookings(*, customer, now: datetime | None = None):
+def unpaid_bookings(*, customer: Any, now: datetime | None = None) -> QuerySet[Rental]:
     """The customer's bookings that still hold a car without any payment (SPEC §16)."""
     now = now or timezone.now()
     window = timedelta(minutes=settings.BOOKING_PAYMENT_MINUTES)
@@ -177,7 +190,7 @@ def unpaid_bookings(*, customer, now: datetime | None = None):
 @transaction.atomic
 def create_rental(
     *,
-    customer,
+    customer: Any,
     vehicle: Vehicle,
     start_time: datetime,
     end_time: datetime,
@@ -315,7 +328,13 @@ def advance_rental_status(*, rental: Rental, now: datetime | None = None) -> boo
     return True
 
 
-def advance_statuses(*, now: datetime | None = None, batch_size: int = 1000, rental_ids=None, dry_run=False) -> dict:
+def advance_statuses(
+    *,
+    now: datetime | None = None,
+    batch_size: int = 1000,
+    rental_ids: list[int] | None = None,
+    dry_run: bool = False,
+) -> dict:
     """Bulk status moves by time for the whole table (or ``rental_ids``).
 
     PENDING → ONGOING once ``start_time`` has come; PENDING/ONGOING → OVERDUE
@@ -397,7 +416,12 @@ def advance_statuses(*, now: datetime | None = None, batch_size: int = 1000, ren
     return counts
 
 
-def lapse_unpaid_bookings(*, now: datetime | None = None, rental_ids=None, dry_run=False) -> int:
+def lapse_unpaid_bookings(
+    *,
+    now: datetime | None = None,
+    rental_ids: list[int] | None = None,
+    dry_run: bool = False,
+) -> int:
     """Cancel every booking whose payment window has closed with nothing paid
     (SPEC §16); returns how many this call cancelled (or, on a dry run, would).
 
@@ -447,7 +471,13 @@ def refresh_statuses_if_due() -> dict | None:
 
 
 @transaction.atomic
-def cancel_rental(*, rental: Rental, reason: str, by_user=None, cancellation_fee: Decimal = Decimal("0")):
+def cancel_rental(
+    *,
+    rental: Rental,
+    reason: str,
+    by_user: Any = None,
+    cancellation_fee: Decimal = Decimal("0"),
+) -> Payment | None:
     """Cancel an order and give back what it no longer owes (§5).
 
     Customers may cancel PENDING orders; staff also ONGOING and OVERDUE ones,
@@ -505,7 +535,7 @@ def cancel_rental(*, rental: Rental, reason: str, by_user=None, cancellation_fee
 def pickup_rental(
     *,
     rental: Rental,
-    by_user=None,
+    by_user: Any = None,
     picked_up_at: datetime | None = None,
     location: Location | None = None,
 ) -> Rental:
@@ -549,7 +579,7 @@ def process_return(
     location: Location,
     damage_fee: Decimal = Decimal("0"),
     note: str = "",
-    by_user=None,
+    by_user: Any = None,
 ) -> Rental:
     """Staff takes a car back (§5): records time and store, computes the overdue
     and one-way fees, adds the damage fee, completes the order, frees the car

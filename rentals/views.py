@@ -87,7 +87,7 @@ def quote(request, vehicle_pk: int):
     if not form.is_valid():
         errors = [str(message) for field_errors in form.errors.values() for message in field_errors]
         return JsonResponse({"ok": False, "errors": errors}, status=400)
-    level = Customer.MemberLevel.REGULAR
+    level: str = Customer.MemberLevel.REGULAR
     if request.user.is_authenticated:
         customer = Customer.objects.filter(user=request.user).only("member_level").first()
         if customer is not None:
