@@ -22,6 +22,19 @@ hypothesis_settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "default")
+# The ledger's state machine (rentals/tests/test_ledger_properties.py): its full
+# depth in CI (.ci/run exports CI=true), a short run locally so `make test`
+# stays quick. LEDGER_EXAMPLES=500 pytest ... hunts longer.
+LEDGER_PROFILES = {"ledger-ci": (40, 50), "ledger-local": (6, 25)}
+for _name, (_examples, _steps) in LEDGER_PROFILES.items():
+    hypothesis_settings.register_profile(
+        _name,
+        parent=hypothesis_settings.get_profile("ci" if _name == "ledger-ci" else "default"),
+        max_examples=int(os.environ.get("LEDGER_EXAMPLES", _examples)),
+        stateful_step_count=_steps,
+        deadline=None,
+    )
+LEDGER_PROFILE = "ledger-ci" if os.environ.get("CI") else "ledger-local"
 
 CHROMIUM = "/usr/bin/chromium"
 BROWSER_SKIP_REASON = f"needs Debian's Chromium at {CHROMIUM} (run `make browser`)"

@@ -1,6 +1,7 @@
 """The linter and the type checker are part of `make check`, which `make test`
 (and so CI's `.ci/run`) runs first; the code base passes the linter."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -64,3 +65,19 @@ def test_the_code_base_passes_the_linter():
             pytest.skip("ruff is not installed (make venv)")
     result = subprocess.run([str(ruff), "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_ledger_property_test_keeps_its_depth_in_ci_and_runs_short_locally():
+    from hypothesis import settings as hypothesis_settings
+
+    ci = hypothesis_settings.get_profile("ledger-ci")
+    local = hypothesis_settings.get_profile("ledger-local")
+    assert ci.stateful_step_count == 50 and ci.derandomize
+    if "LEDGER_EXAMPLES" not in os.environ:
+        assert ci.max_examples == 40
+        assert local.max_examples < ci.max_examples
+    assert local.stateful_step_count < ci.stateful_step_count
+    assert re.search(r"^export CI=true$", (ROOT / ".ci" / "run").read_text(), re.M)
+    source = (ROOT / "rentals" / "tests" / "test_ledger_properties.py").read_text()
+    assert 'LEDGER_PROFILE = "ledger-ci" if os.environ.get("CI") else "ledger-local"' in source
+    assert "get_profile(LEDGER_PROFILE)" in source
