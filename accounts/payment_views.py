@@ -76,7 +76,7 @@ def pay(request, pk):
             return redirect(charge.redirect_url)
     else:
         form = PaymentForm(initial={"expected_amount": figures.remaining})
-    open_charge = selectors.open_charge(rental) if payable else None
+    open_charge = selectors.open_charge(rental=rental) if payable else None
     continue_url = ""
     if open_charge is not None:
         try:

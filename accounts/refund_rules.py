@@ -34,7 +34,7 @@ class RefundPart:
     provider: str = ""
 
 
-def charges_left(charges: list, refunds: list) -> list[ChargeLeft]:
+def charges_left(*, charges: list, refunds: list) -> list[ChargeLeft]:
     """What each PAID charge still has to give back, newest first (SPEC §16
     "refunds follow the money"; pure, no query).
 
@@ -76,7 +76,7 @@ def charges_left(charges: list, refunds: list) -> list[ChargeLeft]:
     ]
 
 
-def split_refund(charges: list[ChargeLeft], amount: Decimal, *, first_charge_id: int | None = None) -> list[RefundPart]:
+def split_refund(*, charges: list[ChargeLeft], amount: Decimal, first_charge_id: int | None = None) -> list[RefundPart]:
     """Spread a refund of ``amount`` over the charges with money left, newest
     first (``first_charge_id`` before all others), each part at most what is
     left of its charge. The parts add up to ``amount`` unless the charges hold
@@ -102,7 +102,7 @@ def receiver_id(*, charge_user_id: int | None, customer_user_id: int | None, rec
 
 
 def route_refund(
-    parts: list[RefundPart], *, customer_user_id: int | None, recipient_id: int | None = None, at_counter: bool
+    *, parts: list[RefundPart], customer_user_id: int | None, recipient_id: int | None = None, at_counter: bool
 ) -> tuple[list[RefundPart], list[RefundPart]]:
     """Who receives each part of a refund (SPEC §5, §16; pure): ``receiver_id``.
     Returns (parts to write, with ``user_id`` set to their receiver; parts left
@@ -136,11 +136,11 @@ def plan_refund(
     cancel and return previews and the batch job."""
     if amount <= ZERO:
         return [], []
-    parts = split_refund(charges, amount, first_charge_id=first_charge_id)
-    return route_refund(parts, customer_user_id=customer_user_id, recipient_id=recipient_id, at_counter=at_counter)
+    parts = split_refund(charges=charges, amount=amount, first_charge_id=first_charge_id)
+    return route_refund(parts=parts, customer_user_id=customer_user_id, recipient_id=recipient_id, at_counter=at_counter)
 
 
-def refundable_charges(rental: Rental) -> list[ChargeLeft]:
+def refundable_charges(*, rental: Rental) -> list[ChargeLeft]:
     """The rental's PAID charges with money left to give back, newest first (two queries)."""
     return refundable_charges_by_rental(rental_ids=[rental.pk])[rental.pk]
 
@@ -159,4 +159,4 @@ def refundable_charges_by_rental(*, rental_ids: list[int]) -> dict[int, list[Cha
         transaction_type=Payment.TransactionType.REFUND, status__in=Payment.REFUND_TAKING_STATUSES
     ).values_list("rental_id", "refund_of_id", "payment_method", "amount"):
         refunds[pk].append(tuple(row))
-    return {pk: charges_left(charges[pk], refunds[pk]) for pk in rental_ids}
+    return {pk: charges_left(charges=charges[pk], refunds=refunds[pk]) for pk in rental_ids}

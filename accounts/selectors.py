@@ -23,7 +23,7 @@ from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals.models import MoneyFigures, Rental
 
 
-def get_payment_summary(rental: Rental) -> dict[str, Decimal]:
+def get_payment_summary(*, rental: Rental) -> dict[str, Decimal]:
     """The §4 figures of a rental, straight from its Payment rows."""
     figures = rental.money_figures()
     return {
@@ -37,13 +37,13 @@ def get_payment_summary(rental: Rental) -> dict[str, Decimal]:
     }
 
 
-def refund_recipient(rental: Rental) -> Any:
+def refund_recipient(*, rental: Rental) -> Any:
     """Who gets money back by hand (SPEC §5, §16): ``receiver_id`` for the
     newest charge that still has money left to give back, else the
     customer's user, else None (nobody: handed back in cash)."""
     from django.contrib.auth import get_user_model
 
-    charges = refundable_charges(rental)
+    charges = refundable_charges(rental=rental)
     user_id = receiver_id(
         charge_user_id=charges[0].user_id if charges else None, customer_user_id=rental.customer.user_id
     )
@@ -54,14 +54,14 @@ def refund_recipient(rental: Rental) -> Any:
     return get_user_model().objects.get(pk=user_id)
 
 
-def refund_method(rental: Rental) -> str:
+def refund_method(*, rental: Rental) -> str:
     """Money goes back the way it came: the method of the newest charge with
     money left to give back; BANK when there is none."""
-    charges = refundable_charges(rental)
+    charges = refundable_charges(rental=rental)
     return charges[0].method if charges else Payment.Method.BANK
 
 
-def open_charge(rental: Rental) -> Payment | None:
+def open_charge(*, rental: Rental) -> Payment | None:
     return Payment.objects.filter(
         rental=rental, transaction_type=Payment.TransactionType.CHARGE, status__in=Payment.OPEN_STATUSES
     ).first()
@@ -101,7 +101,7 @@ PAYABLE_STATUSES = (
 )
 
 
-def remaining_so_far(figures: MoneyFigures, overdue_so_far: Decimal) -> Decimal:
+def remaining_so_far(*, figures: MoneyFigures, overdue_so_far: Decimal) -> Decimal:
     """What the customer would owe if the car came back now (SPEC §16
     "overdue so far"): §4 ``remaining`` with the late fee accrued so far added
     to what the order owes."""
@@ -111,7 +111,7 @@ def remaining_so_far(figures: MoneyFigures, overdue_so_far: Decimal) -> Decimal:
 
 
 def payment_badge(
-    rental: Rental, figures: MoneyFigures, overdue_so_far: Decimal | None = None
+    *, rental: Rental, figures: MoneyFigures, overdue_so_far: Decimal | None = None
 ) -> tuple[str, str | Promise]:
     """SPEC §10: 待退款 when money is due back, 已逾期 while an overdue order
     is accruing a late fee (§16), 退款中 while a refund is with the provider
@@ -144,12 +144,12 @@ def can_pay(*, rental: Rental, figures: MoneyFigures | None = None) -> bool:
     return rental.status in PAYABLE_STATUSES and figures.remaining > ZERO
 
 
-def lapsed_unpaid(rental: Rental) -> bool:
+def lapsed_unpaid(*, rental: Rental) -> bool:
     """Whether the order was cancelled because it was not paid in time (SPEC §16)."""
     return rental.status == Rental.Status.CANCELLED and rental.events.filter(event="lapsed").exists()
 
 
-def can_review(rental: Rental) -> bool:
+def can_review(*, rental: Rental) -> bool:
     if rental.status != Rental.Status.COMPLETED:
         return False
     try:
@@ -159,7 +159,7 @@ def can_review(rental: Rental) -> bool:
     return False
 
 
-def is_money_movement(payment: Payment) -> bool:
+def is_money_movement(*, payment: Payment) -> bool:
     """Charges that took money and refunds that gave it back."""
     return (payment.transaction_type, payment.status) in {
         (Payment.TransactionType.CHARGE, Payment.Status.PAID),
@@ -208,7 +208,7 @@ class OrderRow:
     @property
     def movements(self) -> list:
         """The flow of money: PAID charges and REFUNDED refunds, oldest first."""
-        return [p for p in self.payments if is_money_movement(p)]
+        return [p for p in self.payments if is_money_movement(payment=p)]
 
     @property
     def latest_failed_charge(self) -> Payment | None:
@@ -223,7 +223,7 @@ class OrderRow:
         return None
 
 
-def customer_rentals(customer: Any) -> QuerySet:
+def customer_rentals(*, customer: Any) -> QuerySet:
     """A customer's rentals, newest first, with car, stores, review and payments loaded."""
     return (
         Rental.objects.filter(customer=customer)
@@ -233,7 +233,7 @@ def customer_rentals(customer: Any) -> QuerySet:
     )
 
 
-def deposit_held(rental: Rental, figures: MoneyFigures) -> Decimal:
+def deposit_held(*, rental: Rental, figures: MoneyFigures) -> Decimal:
     """Deposit money the company holds on an open order: what was paid beyond
     the rent and fees, up to the deposit (the finance dashboard's rule)."""
     if rental.status not in Rental.ACTIVE_STATUSES or rental.deposit <= ZERO:
@@ -242,24 +242,24 @@ def deposit_held(rental: Rental, figures: MoneyFigures) -> Decimal:
     return min(rental.deposit, max(ZERO, quantize_money(figures.net_paid - charges)))
 
 
-def order_row(rental: Rental, now: datetime | None = None) -> OrderRow:
+def order_row(*, rental: Rental, now: datetime | None = None) -> OrderRow:
     """Figures, badge and allowed actions of one rental (no query when payments are prefetched)."""
     from rentals import selectors as rental_selectors
 
     figures = rental.money_figures()
     so_far = rental.overdue_fee_so_far(now)
-    held = deposit_held(rental, figures)
+    held = deposit_held(rental=rental, figures=figures)
     return OrderRow(
         rental=rental,
         figures=figures,
         breakdown=rental.get_order_amount_breakdown(),
         payments=list(rental.payments.all()),
-        badge=payment_badge(rental, figures, so_far)[0],
+        badge=payment_badge(rental=rental, figures=figures, overdue_so_far=so_far)[0],
         can_pay=can_pay(rental=rental, figures=figures),
         can_cancel=rental_selectors.can_cancel(rental=rental, now=now),
-        can_review=can_review(rental),
+        can_review=can_review(rental=rental),
         overdue_so_far=so_far,
-        remaining_so_far=remaining_so_far(figures, so_far),
+        remaining_so_far=remaining_so_far(figures=figures, overdue_so_far=so_far),
         deposit_held=held,
         # What the customer will not get back: net paid less the deposit
         # still held and any refund still due.
@@ -267,19 +267,19 @@ def order_row(rental: Rental, now: datetime | None = None) -> OrderRow:
     )
 
 
-def customer_order_rows(customer: Any) -> list[OrderRow]:
+def customer_order_rows(*, customer: Any) -> list[OrderRow]:
     now = timezone.now()
-    return [order_row(rental, now) for rental in customer_rentals(customer)]
+    return [order_row(rental=rental, now=now) for rental in customer_rentals(customer=customer)]
 
 
-def consumption_report(customer: Any) -> dict:
+def consumption_report(*, customer: Any) -> dict:
     """Per order the fee split, paid, refunded, remaining and money flow; totals
     over all orders; net paid per month (local time) for the chart.
 
     ``remaining`` counts the late fee accrued so far on overdue orders
     (``overdue_so_far`` says how much of it that is); ``spent`` is what the
     customer will not get back, ``deposit_held`` the deposits still held."""
-    rows = customer_order_rows(customer)
+    rows = customer_order_rows(customer=customer)
     totals = {
         "order_total": ZERO,
         "owed": ZERO,
@@ -319,9 +319,9 @@ def consumption_report(customer: Any) -> dict:
     }
 
 
-def unread_notification_count(user: Any) -> int:
+def unread_notification_count(*, user: Any) -> int:
     return Notification.objects.filter(user=user, is_read=False).count()
 
 
-def notifications_for(user: Any) -> QuerySet:
+def notifications_for(*, user: Any) -> QuerySet:
     return Notification.objects.filter(user=user).select_related("rental").order_by("-created_at", "-id")

@@ -328,7 +328,7 @@ def issue_refund(
         rental_id=rental.pk,
         amount=amount,
         user_id=user.pk if user is not None else None,
-        method=method or selectors.refund_method(rental),
+        method=method or selectors.refund_method(rental=rental),
         description=description,
         now=timezone.now(),
         refund_of_id=refund_of_id,
@@ -430,7 +430,7 @@ def refund_due_rows(
     result = DueRefund()
     if amount > ZERO:
         to_write, _for_staff = selectors.plan_refund(
-            charges=selectors.refundable_charges(locked),
+            charges=selectors.refundable_charges(rental=locked),
             amount=amount,
             customer_user_id=locked.customer.user_id,
             recipient_id=getattr(recipient, "pk", None),
@@ -586,10 +586,10 @@ def record_manual_refund(
     locked = lock_rental(rental.pk)
     amount = quantize_money(amount)
     goodwill = max(ZERO, quantize_money(amount - locked.money_figures().refund_due))
-    charges = selectors.refundable_charges(locked)
+    charges = selectors.refundable_charges(rental=locked)
     # Tie the row to the newest charge it fits in, when it is handed back that way.
     charge = next((c for c in charges if c.left >= amount and method in (None, c.method)), None)
-    recipient = user if user is not None else selectors.refund_recipient(locked)
+    recipient = user if user is not None else selectors.refund_recipient(rental=locked)
     refund = issue_refund(
         rental=locked,
         amount=amount,
@@ -772,7 +772,7 @@ def _open_charge_for(
     except IntegrityError:
         # Another flow opened a charge without going through the rental lock;
         # the partial unique index kept the rule, so use what is there.
-        existing = selectors.open_charge(locked)
+        existing = selectors.open_charge(rental=locked)
         if existing is not None and existing.amount == remaining:
             return existing
         raise PaymentError(_("Another payment is in progress; please try again."), code="charge_conflict") from None
@@ -1272,7 +1272,7 @@ def retry_failed_refund(*, refund: Payment, by_user: Any) -> Payment:
     failed = lock_payment(refund.pk)
     if failed.transaction_type != Payment.TransactionType.REFUND or failed.status != Payment.Status.FAILED:
         raise RefundError(_("Only a failed refund can be sent again."), code="not_failed")
-    charges = {c.charge_id: c for c in selectors.refundable_charges(locked)}
+    charges = {c.charge_id: c for c in selectors.refundable_charges(rental=locked)}
     left = charges[failed.refund_of_id].left if failed.refund_of_id in charges else ZERO
     amount = min(failed.amount, locked.money_figures().refund_due, left)
     if amount <= ZERO:

@@ -121,7 +121,7 @@ logout_view = LogoutView.as_view()
 def order_list(request):
     """My orders with status and payment badges and what to do next."""
     refresh_statuses_if_due()
-    rows = selectors.customer_order_rows(request.customer)
+    rows = selectors.customer_order_rows(customer=request.customer)
     return render(request, "accounts/order_list.html", {"rows": rows})
 
 
@@ -130,16 +130,16 @@ def order_list(request):
 def order_detail(request, pk: int):
     """Breakdown, ledger figures, every charge and refund, allowed actions."""
     refresh_statuses_if_due()
-    rental = get_object_or_404(selectors.customer_rentals(request.customer), pk=pk)
-    row = selectors.order_row(rental)
+    rental = get_object_or_404(selectors.customer_rentals(customer=request.customer), pk=pk)
+    row = selectors.order_row(rental=rental)
     return render(
         request,
         "accounts/order_detail.html",
         {
             "row": row,
             "rental": rental,
-            "summary": selectors.get_payment_summary(rental),
-            "lapsed": selectors.lapsed_unpaid(rental),
+            "summary": selectors.get_payment_summary(rental=rental),
+            "lapsed": selectors.lapsed_unpaid(rental=rental),
         },
     )
 
@@ -148,8 +148,8 @@ def order_detail(request, pk: int):
 @require_http_methods(["GET", "POST"])
 def review(request, pk: int):
     """One review per completed order."""
-    rental = get_object_or_404(selectors.customer_rentals(request.customer), pk=pk)
-    if not selectors.can_review(rental):
+    rental = get_object_or_404(selectors.customer_rentals(customer=request.customer), pk=pk)
+    if not selectors.can_review(rental=rental):
         messages.info(request, _("This order can't be reviewed (not completed yet, or already reviewed)."))
         return redirect(rental.get_absolute_url())
     form = ReviewForm(request.POST or None)
@@ -174,7 +174,7 @@ def review(request, pk: int):
 def consumption_report(request):
     """Per order fees, paid, refunded, remaining and money flow; totals; monthly chart."""
     refresh_statuses_if_due()
-    report = selectors.consumption_report(request.customer)
+    report = selectors.consumption_report(customer=request.customer)
     return render(request, "accounts/consumption_report.html", {"report": report})
 
 
@@ -185,7 +185,7 @@ def consumption_report(request):
 @require_GET
 def notifications(request):
     refresh_statuses_if_due()  # overdue notices come from the status refresh
-    page = Paginator(selectors.notifications_for(request.user), NOTIFICATIONS_PAGE_SIZE).get_page(
+    page = Paginator(selectors.notifications_for(user=request.user), NOTIFICATIONS_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
     return render(request, "accounts/notifications.html", {"page": page, "notifications": page.object_list})
@@ -194,7 +194,7 @@ def notifications(request):
 @customer_required
 @require_POST
 def notification_read(request, pk: int):
-    notification = get_object_or_404(selectors.notifications_for(request.user), pk=pk)
+    notification = get_object_or_404(selectors.notifications_for(user=request.user), pk=pk)
     services.mark_notification_read(notification=notification)
     fallback = notification.rental.get_absolute_url() if notification.rental_id else "accounts:notifications"
     return redirect(_safe_next(request, fallback))

@@ -345,7 +345,7 @@ class RentalAdmin(
         if so_far > ZERO:  # SPEC §16: an overdue car owes its late fee so far
             return format_html(
                 '<span class="owed-so-far">{}</span><br><small>{}</small>',
-                format_cny(remaining_so_far(figures, so_far)),
+                format_cny(remaining_so_far(figures=figures, overdue_so_far=so_far)),
                 _("so far, incl. overdue fee %(fee)s") % {"fee": format_cny(so_far)},
             )
         remaining = figures.remaining

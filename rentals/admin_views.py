@@ -343,7 +343,7 @@ LEDGER_ACTIONS = {
         run=lambda rental, data, by_user: record_manual_refund(
             rental=rental, amount=data["amount"], reason=data["reason"], method=data["method"] or None, by_user=by_user
         ),
-        context=lambda rental: {"recipient": selectors.refund_recipient(rental)},
+        context=lambda rental: {"recipient": selectors.refund_recipient(rental=rental)},
     ),
 }
 

@@ -412,7 +412,7 @@ def refund_parts(
     (parts written, with their receivers; parts left for staff), by
     ``accounts.selectors.plan_refund``."""
     return ledger.plan_refund(
-        charges=ledger.refundable_charges(rental) if amount > ZERO else [],
+        charges=ledger.refundable_charges(rental=rental) if amount > ZERO else [],
         amount=amount,
         customer_user_id=rental.customer.user_id,
         at_counter=at_counter,

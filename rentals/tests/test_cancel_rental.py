@@ -315,7 +315,7 @@ def test_refund_goes_back_the_way_it_came(customer, vehicle):
 
 def test_refund_method_is_bank_when_nothing_was_paid(customer, vehicle):
     rental = book(customer, vehicle)
-    assert selectors.refund_method(rental) == Payment.Method.BANK
+    assert selectors.refund_method(rental=rental) == Payment.Method.BANK
 
 
 def test_refund_goes_to_the_user_on_the_payments(customer, vehicle):

@@ -352,7 +352,7 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         refund = failed[index % len(failed)]
         rental = Rental.objects.get(pk=refund.rental_id)
-        left = {c.charge_id: c.left for c in selectors.refundable_charges(rental)}.get(refund.refund_of_id, ZERO)
+        left = {c.charge_id: c.left for c in selectors.refundable_charges(rental=rental)}.get(refund.refund_of_id, ZERO)
         expect_ok = min(refund.amount, rental.money_figures().refund_due, left) > ZERO
         self._attempt(expect_ok, lambda: retry_failed_refund(refund=refund, by_user=self.staff))
 

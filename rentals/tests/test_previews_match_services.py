@@ -179,12 +179,12 @@ def test_can_cancel_follows_the_clock_as_cancel_rental_does(client, frozen_clock
     rental = book(customer, vehicle)
     pay(rental)
     assert selectors.can_cancel(rental=rental, by_user=customer.user)
-    assert order_row(rental).can_cancel
+    assert order_row(rental=rental).can_cancel
 
     frozen_clock.move_to(START + timedelta(minutes=1), tick=False)  # stored PENDING, on the road by the clock
     assert rental.status == Rental.Status.PENDING
     assert not selectors.can_cancel(rental=rental, by_user=customer.user)
-    assert not order_row(rental).can_cancel
+    assert not order_row(rental=rental).can_cancel
     assert selectors.can_cancel(rental=rental, by_user=staff_user)
     with pytest.raises(InvalidTransition):
         selectors.check_cancellation(rental=rental, reason="late", by_user=customer.user)

@@ -50,7 +50,7 @@ def test_regular_books_same_location(customer, vehicle):
     assert rental.cross_location_fee == Decimal("0.00")
     assert rental.get_order_amount_breakdown()["order_total"] == Decimal("2900.00")
     assert rental.outstanding_amount == Decimal("2900.00")
-    summary = get_payment_summary(rental)
+    summary = get_payment_summary(rental=rental)
     assert summary == {
         "paid_amount": Decimal("0.00"),
         "refunded_amount": Decimal("0.00"),
@@ -81,7 +81,7 @@ def test_pays_2900_and_returns_on_time(customer, vehicle, time_machine):
     assert refund.transaction_id.startswith("REF")
     assert rental.status == Rental.Status.COMPLETED
     assert rental.overdue_fee == Decimal("0.00")
-    summary = get_payment_summary(rental)
+    summary = get_payment_summary(rental=rental)
     assert summary["paid_amount"] == Decimal("2900.00")
     assert summary["refunded_amount"] == Decimal("2000.00")
     assert summary["net_paid"] == Decimal("900.00")
@@ -108,7 +108,7 @@ def test_returns_26_hours_late(customer, vehicle, time_machine):
     assert rental.get_order_amount_breakdown()["order_total"] == Decimal("3800.00")
     (refund,) = _refunds(rental)
     assert refund.amount == Decimal("1100.00")
-    assert get_payment_summary(rental)["net_paid"] == Decimal("1800.00")
+    assert get_payment_summary(rental=rental)["net_paid"] == Decimal("1800.00")
     assert rental.settlement_status == Rental.SettlementStatus.SETTLED
     assert_ledger_consistent(rental)
 
@@ -155,7 +155,7 @@ def test_vip_pays_765_and_returns_26_hours_late(vip_customer, vehicle, staff_use
     rental.refresh_from_db()
     assert rental.overdue_fee == Decimal("900.00")
     assert _refunds(rental) == []
-    summary = get_payment_summary(rental)
+    summary = get_payment_summary(rental=rental)
     assert summary["order_total_amount"] == Decimal("1665.00")
     assert summary["remaining_amount"] == Decimal("900.00")
     assert summary["refund_due"] == Decimal("0.00")
@@ -196,7 +196,7 @@ def test_pays_2900_and_cancels_while_pending(customer, vehicle):
     assert rental.status == Rental.Status.CANCELLED
     assert rental.cancel_reason == "Plans changed"
     assert rental.cancelled_at == NOW
-    summary = get_payment_summary(rental)
+    summary = get_payment_summary(rental=rental)
     assert summary["net_paid"] == Decimal("0.00")
     assert summary["remaining_amount"] == Decimal("0.00")
     assert summary["refund_due"] == Decimal("0.00")
@@ -233,7 +233,7 @@ def test_returned_at_another_location(customer, vehicle, other_location, time_ma
     assert rental.get_order_amount_breakdown()["order_total"] == Decimal("3100.00")
     (refund,) = _refunds(rental)
     assert refund.amount == Decimal("1800.00")  # the 2000 deposit less the 200 one-way fee
-    assert get_payment_summary(rental)["net_paid"] == Decimal("1100.00")
+    assert get_payment_summary(rental=rental)["net_paid"] == Decimal("1100.00")
     assert rental.settlement_status == Rental.SettlementStatus.SETTLED
     assert_ledger_consistent(rental)
 
