@@ -30,7 +30,7 @@ from car_rental_system import bounds
 from car_rental_system.bulk import insert_rows
 from car_rental_system.money import ZERO
 from rentals import selectors
-from rentals.exceptions import BookingConflict, RentalError
+from rentals.exceptions import BookingConflict, InvalidTransition, RentalError
 from rentals.locks import lock_customer, lock_rental, lock_vehicle
 from rentals.models import Rental, RentalEvent
 from vehicles.models import Location, Vehicle
@@ -376,6 +376,10 @@ def advance_statuses(
                     .order_by("pk")
                     .values_list("pk", "status", "vehicle_id", "customer__user_id")
                 )
+                # The check transition_rental makes, row by row (the filters only
+                # pick rows the transition table lets move to ``target``).
+                if any(target not in Rental.TRANSITIONS[Rental.Status(row[1])] for row in rows):
+                    raise InvalidTransition(f"no bulk move to {target} from {sorted({row[1] for row in rows})}")
                 if not rows:
                     continue
                 ids = [row[0] for row in rows]
