@@ -202,6 +202,16 @@ def frozen_clock(time_machine):
 
 
 @pytest.fixture
+def frozen(time_machine):
+    """The clock stopped at the staff pages' moment, ``rentals.tests.admin_support.NOW``
+    (2026-03-10 10:00 in Shanghai); returns it."""
+    from rentals.tests.admin_support import NOW
+
+    time_machine.move_to(NOW, tick=False)
+    return NOW
+
+
+@pytest.fixture
 def booked_rental(frozen_clock, customer, vehicle):
     """A PENDING booking of the ¥300/day, ¥2,000-deposit car for three days from
     ``rentals.tests.clock.START``: ¥2,900."""

@@ -4,7 +4,6 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.utils import translation
 
 from accounts.exceptions import PaymentError, RefundError
 from accounts.models import Notification, Payment, PaymentEvent
@@ -21,10 +20,8 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _frozen_clock_in_english(time_machine):
-    time_machine.move_to(NOW, tick=False)
-    with translation.override("en"):
-        yield
+def _frozen_clock_in_english(frozen_clock):
+    return frozen_clock
 
 
 def _ledger(rental):

@@ -28,7 +28,7 @@ TREES = _sources()
 def _definitions() -> Counter:
     """How often each function, class and module-level name is defined."""
     seen: Counter = Counter()
-    for path, tree in TREES.items():
+    for tree in TREES.values():
         for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
                 seen[node.name] += 1
