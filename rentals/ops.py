@@ -31,6 +31,7 @@ what is left, because every step only does what the data still asks for.
 A dry run reads the same batches and reports the same changes without writing.
 """
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -439,9 +440,14 @@ def _plan_refund(amount: Decimal, charges, customer_user_id) -> tuple[list, Deci
     return to_write, quantize_money(amount - sum((part.amount for part in to_write), ZERO))
 
 
+@functools.cache
+def _field_order(names: frozenset[str]) -> list[str]:
+    return [f.attname for f in Rental._meta.concrete_fields if f.attname in names]
+
+
 def _loaded(values: dict) -> Rental:
     """The Rental the ORM would load with only the fields in ``values`` (the others deferred)."""
-    names = [f.attname for f in Rental._meta.concrete_fields if f.attname in values]
+    names = _field_order(frozenset(values))
     return Rental.from_db(None, names, [values[name] for name in names])
 
 
