@@ -10,7 +10,7 @@ AXE_VERSION ?= 4.14.1
 AXE_DIR := $(VENV)/axe
 AXE_JS := $(AXE_DIR)/node_modules/axe-core/axe.min.js
 
-.PHONY: run serve test venv browser check test-sqlite test-postgres clean messages
+.PHONY: run serve test venv browser check lint typecheck test-sqlite test-postgres clean messages
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -68,9 +68,18 @@ browser:
 	  else echo "npm missing: accessibility checks (axe-core) will be skipped"; fi; \
 	fi
 
-check: venv
+## make check: Django's checks, migrations in step with the models, the linter (ruff) and the type checker (mypy)
+check: venv lint typecheck
 	env -u DATABASE_URL $(PY) manage.py check
 	env -u DATABASE_URL $(PY) manage.py makemigrations --check --dry-run
+
+## make lint: ruff over the code base (rules in pyproject.toml)
+lint: venv
+	$(VENV)/bin/ruff check .
+
+## make typecheck: mypy with django-stubs over the apps (settings in pyproject.toml)
+typecheck: venv
+	env -u DATABASE_URL $(VENV)/bin/mypy
 
 test-sqlite: venv
 	env -u DATABASE_URL $(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)

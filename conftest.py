@@ -8,10 +8,11 @@ import pytest
 from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
-from hypothesis import HealthCheck, settings as hypothesis_settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 # Fixtures of the fake provider gateways (SPEC §13 "Tests stay offline").
-pytest_plugins = ["accounts.tests.fake_alipay"]
+pytest_plugins = ["accounts.tests.fake_alipay", "accounts.tests.fake_wechatpay"]
 
 hypothesis_settings.register_profile(
     "default", deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
@@ -24,6 +25,19 @@ hypothesis_settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "default")
+# The ledger's state machine (rentals/tests/test_ledger_properties.py): its full
+# depth in CI (.ci/run exports CI=true), a short run locally so `make test`
+# stays quick. LEDGER_EXAMPLES=500 pytest ... hunts longer.
+LEDGER_PROFILES = {"ledger-ci": (40, 50), "ledger-local": (6, 25)}
+for _name, (_examples, _steps) in LEDGER_PROFILES.items():
+    hypothesis_settings.register_profile(
+        _name,
+        parent=hypothesis_settings.get_profile("ci" if _name == "ledger-ci" else "default"),
+        max_examples=int(os.environ.get("LEDGER_EXAMPLES", _examples)),
+        stateful_step_count=_steps,
+        deadline=None,
+    )
+LEDGER_PROFILE = "ledger-ci" if os.environ.get("CI") else "ledger-local"
 
 CHROMIUM = "/usr/bin/chromium"
 BROWSER_SKIP_REASON = f"needs Debian's Chromium at {CHROMIUM} (run `make browser`)"
@@ -188,6 +202,16 @@ def frozen_clock(time_machine):
     time_machine.move_to(NOW, tick=False)
     with translation.override("en"):
         yield time_machine
+
+
+@pytest.fixture
+def frozen(time_machine):
+    """The clock stopped at the staff pages' moment, ``rentals.tests.admin_support.NOW``
+    (2026-03-10 10:00 in Shanghai); returns it."""
+    from rentals.tests.admin_support import NOW
+
+    time_machine.move_to(NOW, tick=False)
+    return NOW
 
 
 @pytest.fixture

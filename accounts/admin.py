@@ -26,6 +26,7 @@ from accounts.models import (
     Review,
 )
 from car_rental_system.admin_dates import BoundedDateFiltersMixin, CalendarDateHierarchyMixin
+from car_rental_system.admin_mixins import ReadOnlyPermissionsMixin
 from car_rental_system.admin_search import CachedValuesFieldListFilter, ExactSearchMixin, as_id
 from car_rental_system.money import format_cny
 from rentals.admin import AuditColumns, EventCodeFilter, ReadOnlyInline, customers_by_phone_or_name, money_column
@@ -38,18 +39,9 @@ class PaymentEventFilter(EventCodeFilter):
     labels = PAYMENT_EVENT_LABELS
 
 
-class ReadOnlyAdmin(BoundedDateFiltersMixin, admin.ModelAdmin):
+class ReadOnlyAdmin(ReadOnlyPermissionsMixin, BoundedDateFiltersMixin, admin.ModelAdmin):
     """View permission only, for everyone including superusers; no bulk delete;
     out-of-range dates in the list filters are ignored with a message."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_actions(self, request):
         actions = super().get_actions(request)
@@ -109,7 +101,7 @@ class PaymentAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, ReadOnlyAdmin):
     date_hierarchy = "created_at"
     inlines = (PaymentEventInline,)
 
-    def search_conditions(self, term: str) -> list[Q]:
+    def search_conditions(self, term: str) -> list[Q | None]:
         rental_id = as_id(term)
         return [
             Q(transaction_id=term),
@@ -173,7 +165,7 @@ class PaymentEventAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, AuditColum
     date_hierarchy = "created_at"
     change_list_template = "admin/change_list_drilldown.html"
 
-    def search_conditions(self, term: str) -> list[Q]:
+    def search_conditions(self, term: str) -> list[Q | None]:
         rental_id = as_id(term)
         return [
             Q(payment__in=Payment.objects.filter(transaction_id=term).values("pk")),
@@ -325,10 +317,11 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("open discrepancies"), ordering="open_count")
     def open_display(self, obj: ReconciliationRun):
-        if not obj.open_count:
+        open_count = getattr(obj, "open_count", 0)
+        if not open_count:
             return "0"
         url = reverse("admin:accounts_discrepancy_changelist")
-        return format_html('<a href="{}?run__id__exact={}&state=open">{}</a>', url, obj.pk, obj.open_count)
+        return format_html('<a href="{}?run__id__exact={}&state=open">{}</a>', url, obj.pk, open_count)
 
 
 @admin.register(Discrepancy)

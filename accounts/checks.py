@@ -16,7 +16,7 @@ from accounts.providers import sandbox
 def check_payment_sandbox(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     if settings.DEBUG:
         return []
-    errors = []
+    errors: list[checks.CheckMessage] = []
     enabled = bool(settings.PAYMENT_SANDBOX_ENABLED)
     forced_sandbox = settings.PAYMENT_PROVIDER == sandbox.SandboxProvider.name
     no_real_provider = not (getattr(settings, "ALIPAY_APP_ID", "") or getattr(settings, "WECHATPAY_MCHID", ""))

@@ -36,7 +36,7 @@ from rentals.models import Rental
 
 PAGE_SIZE = 20
 MIN_YEAR, MAX_YEAR = 2000, 2100
-MONEY = DecimalField(max_digits=14, decimal_places=2)
+MONEY: DecimalField = DecimalField(max_digits=14, decimal_places=2)
 CHARGE, REFUND = Payment.TransactionType.CHARGE, Payment.TransactionType.REFUND
 MOVEMENTS = Q(transaction_type=CHARGE, status=Payment.Status.PAID) | Q(
     transaction_type=REFUND, status=Payment.Status.REFUNDED
@@ -376,8 +376,13 @@ def report(customer, period: Period, page_number=None, now: datetime | None = No
     now = now or timezone.now()
     summary = totals(customer, period, now)
     # the count is known from the totals: no COUNT query
-    page = rentals_page(customer_rentals(customer).filter(period.q()), page_number, PAGE_SIZE, summary.order_count)
-    rows = [order_row(rental, now) for rental in page.object_list]
+    page = rentals_page(
+        rentals=customer_rentals(customer=customer).filter(period.q()),
+        number=page_number,
+        per_page=PAGE_SIZE,
+        count=summary.order_count,
+    )
+    rows = [order_row(rental=rental, now=now) for rental in page.object_list]
     return {
         "rows": rows,
         "page": page,
@@ -441,7 +446,7 @@ def csv_order_values(rental: Rental, now: datetime) -> tuple[list[str], list]:
 
     figures = rental.stored_figures()
     so_far = rental.overdue_fee_so_far(now)
-    held = deposit_held(rental, figures)
+    held = deposit_held(rental=rental, figures=figures)
     money = [getattr(rental, fee) for fee in FEES] + [
         figures.order_total,
         figures.paid,
@@ -449,7 +454,7 @@ def csv_order_values(rental: Rental, now: datetime) -> tuple[list[str], list]:
         figures.net_paid,
         held,
         quantize_money(figures.net_paid - held - figures.refund_due),
-        remaining_so_far(figures, so_far),
+        remaining_so_far(figures=figures, overdue_so_far=so_far),
         figures.refund_due,
     ]
     texts = [
@@ -459,7 +464,7 @@ def csv_order_values(rental: Rental, now: datetime) -> tuple[list[str], list]:
         _local(rental.start_time),
         _local(rental.end_time),
         str(rental.get_status_display()),
-        str(payment_badge(rental, figures, so_far)[1]),
+        str(payment_badge(rental=rental, figures=figures, overdue_so_far=so_far)[1]),
     ]
     return texts, money
 

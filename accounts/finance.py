@@ -14,7 +14,21 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Case, Count, DecimalField, Exists, ExpressionWrapper, F, IntegerField, OuterRef, Q, Sum, Value, When, Window
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    Sum,
+    Value,
+    When,
+    Window,
+)
 from django.db.models.functions import Greatest, Least, Round
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -31,7 +45,7 @@ REJECTED_VERDICT = "rejected"
 AMOUNT_MISMATCH_VERDICT = "amount_mismatch"
 COUNTER_PROVIDER = "counter"
 MONITORING_DAYS = 30
-MONEY = DecimalField(max_digits=14, decimal_places=2)
+MONEY: DecimalField = DecimalField(max_digits=14, decimal_places=2)
 
 
 def site_tz() -> ZoneInfo:

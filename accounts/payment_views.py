@@ -57,7 +57,7 @@ def pay(request, pk):
     refresh_statuses_if_due()
     rental = _own_rental(request, pk)
     figures = rental.money_figures()
-    payable = rental.status in services.PAYABLE_STATUSES and figures.remaining > 0
+    payable = selectors.can_pay(rental=rental, figures=figures)
     methods = selectors.available_methods()
     mobile = is_mobile(request)
     if request.method == "POST" and not payable:
@@ -83,7 +83,7 @@ def pay(request, pk):
             return redirect(charge.redirect_url)
     else:
         form = PaymentForm(initial={"expected_amount": figures.remaining}, methods=methods)
-    open_charge = selectors.open_charge(rental) if payable else None
+    open_charge = selectors.open_charge(rental=rental) if payable else None
     continue_url = ""
     if open_charge is not None:
         try:
@@ -108,7 +108,7 @@ def pay(request, pk):
 
 def _still_payable(rental_pk: int) -> bool:
     rental = Rental.objects.get(pk=rental_pk)
-    return selectors.can_pay(rental, rental.money_figures())
+    return selectors.can_pay(rental=rental)
 
 
 @login_required
@@ -236,7 +236,7 @@ def payment_return(request, transaction_id):
             "charge": charge,
             "rental": rental,
             "processing": charge.is_open,
-            "can_pay_again": rental.status in services.PAYABLE_STATUSES and figures.remaining > 0,
+            "can_pay_again": selectors.can_pay(rental=rental, figures=figures),
             "refresh_seconds": 3,
         },
     )

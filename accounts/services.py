@@ -8,9 +8,10 @@ transaction, and leaves the rental's stored figures equal to the ledger.
 
 import logging
 import secrets
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -27,7 +28,7 @@ from accounts.wording import Words, notice_in_default_language
 from car_rental_system import bounds
 from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals.locks import lock_rental
-from rentals.models import Rental
+from rentals.models import Rental, RentalEvent
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def record_payment_event(
     from_status: str = "",
     to_status: str = "",
     provider: str = "",
-    actor=None,
+    actor: Any = None,
     payload: dict | None = None,
 ) -> PaymentEvent:
     if rental is None and payment is not None:
@@ -68,14 +69,14 @@ def record_payment_event(
 
 def notify(
     *,
-    user,
+    user: Any,
     notification_type: str,
     kind: str = "",
     params: dict | None = None,
     title: str = "",
     message: str = "",
     rental: Rental | None = None,
-):
+) -> Notification | None:
     """Write an in-app notification; customers without a login get none.
 
     ``kind`` and ``params`` say what happened (``accounts.wording``): pages
@@ -108,7 +109,13 @@ def payment_note(words: Words) -> dict:
 
 
 def transition_payment(
-    *, payment: Payment, to_status: str, event: str = "status_changed", actor=None, payload=None, **fields
+    *,
+    payment: Payment,
+    to_status: str,
+    event: str = "status_changed",
+    actor: Any = None,
+    payload: dict | None = None,
+    **fields: Any,
 ) -> Payment:
     """Move a (locked) payment along its transition table and audit the move."""
     if not payment.can_transition_to(to_status):
@@ -133,7 +140,7 @@ def transition_payment(
     return payment
 
 
-def cancel_open_charges(*, rental: Rental, reason: str, actor=None) -> list[Payment]:
+def cancel_open_charges(*, rental: Rental, reason: str, actor: Any = None) -> list[Payment]:
     """Close every charge the customer could still complete (rental already locked).
 
     A provider may still report success for one of them later; handle_callback
@@ -166,11 +173,11 @@ def build_refund_rows(
     user_id: int | None,
     method: str,
     description: "str | Words",
-    now,
+    now: datetime,
     refund_of_id: int | None = None,
     goodwill_amount: Decimal = ZERO,
     event: str = "refund_issued",
-    actor=None,
+    actor: Any = None,
     payload: dict | None = None,
     provider: str = Payment.INTERNAL_PROVIDER,
 ) -> tuple[Payment, PaymentEvent, Notification | None]:
@@ -186,8 +193,8 @@ def build_refund_rows(
     confirms, so there is no notice yet.
     """
     words = description if isinstance(description, Words) else None
-    note = payment_note(words) if words else {"description": description[:255]}
-    description = note["description"]
+    note = payment_note(words) if words else {"description": str(description)[:255]}
+    text = note["description"]
     online = provider != Payment.INTERNAL_PROVIDER
     status = Payment.Status.PENDING if online else Payment.Status.REFUNDED
     refund = Payment(
@@ -212,7 +219,7 @@ def build_refund_rows(
         to_status=status,
         provider=refund.provider,
         actor=actor if getattr(actor, "pk", None) else None,
-        payload={"amount": str(amount), "description": description, **(payload or {})},
+        payload={"amount": str(amount), "description": text, **(payload or {})},
         created_at=now,
     )
     notice = None
@@ -222,7 +229,7 @@ def build_refund_rows(
             rental_id=rental_id,
             amount=amount,
             method=method,
-            description=description,
+            description=text,
             code=words.code if words else "",
             params=words.params if words else {},
             now=now,
@@ -231,7 +238,15 @@ def build_refund_rows(
 
 
 def refund_notice(
-    *, user_id, rental_id, amount, method, description: str, code: str = "", params: dict | None = None, now
+    *,
+    user_id: int,
+    rental_id: int,
+    amount: Decimal,
+    method: str,
+    description: str,
+    code: str = "",
+    params: dict | None = None,
+    now: datetime,
 ) -> Notification:
     """The REFUND_ISSUED notice (unsaved), sent when the money has gone back:
     stored as what happened (kind and params) and rendered in the reader's
@@ -270,12 +285,12 @@ def issue_refund(
     *,
     rental: Rental,
     amount: Decimal,
-    user,
+    user: Any,
     description: "str | Words",
     method: str | None = None,
     refund_of_id: int | None = None,
     goodwill_amount: Decimal = ZERO,
-    actor=None,
+    actor: Any = None,
     event: str = "refund_issued",
     payload: dict | None = None,
     provider: str | None = None,
@@ -312,7 +327,7 @@ def issue_refund(
         rental_id=rental.pk,
         amount=amount,
         user_id=user.pk if user is not None else None,
-        method=method or selectors.refund_method(rental),
+        method=method or selectors.refund_method(rental=rental),
         description=description,
         now=timezone.now(),
         refund_of_id=refund_of_id,
@@ -332,10 +347,153 @@ def issue_refund(
     return refund
 
 
+# --- refunding what an order no longer owes ------------------------------------------
+
+
+def refund_description(
+    *,
+    reason: str,
+    cancel_reason: str = "",
+    overdue_fee: Decimal = ZERO,
+    cross_location_fee: Decimal = ZERO,
+    damage_fee: Decimal = ZERO,
+) -> Words:
+    """The note of a refund for ``reason`` (cancellation, late_payment,
+    repriced, deposit), as code and params (``accounts.wording``), so each
+    reader sees it in their language. ``refund_due_rows`` and the batch job
+    (``rentals.ops``) write the same note."""
+    if reason == "cancellation":
+        return Words("refund_cancellation", {"reason": cancel_reason})
+    if reason == "late_payment":
+        return Words("refund_late_payment")
+    if reason == "repriced":
+        return Words("refund_repriced")
+    return Words(
+        "refund_deposit",
+        {
+            "overdue_fee": str(quantize_money(overdue_fee)),
+            "cross_location_fee": str(quantize_money(cross_location_fee)),
+            "damage_fee": str(quantize_money(damage_fee)),
+        },
+    )
+
+
+@dataclass
+class DueRefund:
+    """What ``refund_amount_due`` did: the REFUND rows written (one per charge
+    the money goes back to) and what is left for staff to hand back."""
+
+    refunds: list = field(default_factory=list)
+    manual: Decimal = ZERO
+
+    @property
+    def refunded(self) -> Decimal:
+        return quantize_money(sum((refund.amount for refund in self.refunds), ZERO))
+
+    @property
+    def first(self) -> Payment | None:
+        return self.refunds[0] if self.refunds else None
+
+
+@transaction.atomic
+def refund_due_rows(
+    *,
+    rental: Rental,
+    reason: str,
+    recipient: Any = None,
+    by_user: Any = None,
+    cap: Decimal | None = None,
+    charge_id: int | None = None,
+) -> DueRefund:
+    """Refund what an order no longer owes (§4 ``refund_due``), once, the way
+    the money came in (SPEC §16).
+
+    The amount is recomputed from the ledger under the rental lock, so a second
+    call, a rerun of a command or a concurrent flow finds nothing due and
+    writes nothing. It is spread over the PAID charges that still have money
+    left to give back, newest first (``charge_id`` first: a late charge gives
+    back its own money), one REFUND row per charge, each going to that
+    charge's payer (else the customer's user; ``recipient`` overrides both).
+    Money that came in as cash goes back at the counter: unless staff
+    (``by_user``) are handing it over now, it is left for them, like a part
+    with nobody to pay it to; the rental is then flagged
+    ``requires_manual_refund``. ``cap`` limits the refund (a late charge
+    refunds at most its own amount). Locks: rental.
+    """
+    from django.contrib.auth import get_user_model
+
+    locked = lock_rental(rental.pk)
+    amount = locked.money_figures().refund_due
+    if cap is not None:
+        amount = min(amount, quantize_money(cap))
+    result = DueRefund()
+    if amount > ZERO:
+        to_write, _for_staff = selectors.plan_refund(
+            charges=selectors.refundable_charges(rental=locked),
+            amount=amount,
+            customer_user_id=locked.customer.user_id,
+            recipient_id=getattr(recipient, "pk", None),
+            at_counter=bool(getattr(by_user, "is_staff", False)),
+            first_charge_id=charge_id,
+        )
+        users = get_user_model().objects.in_bulk({part.user_id for part in to_write})
+        for part in to_write:
+            result.refunds.append(
+                issue_refund(
+                    rental=locked,
+                    amount=part.amount,
+                    user=users[part.user_id],
+                    method=part.method,
+                    refund_of_id=part.charge_id,
+                    provider=refund_provider_for(part.provider),
+                    description=refund_description(
+                        reason=reason,
+                        cancel_reason=locked.cancel_reason,
+                        overdue_fee=locked.overdue_fee,
+                        cross_location_fee=locked.cross_location_fee,
+                        damage_fee=locked.damage_fee,
+                    ),
+                    actor=by_user,
+                    payload={"reason": reason},
+                )
+            )
+        result.manual = quantize_money(amount - result.refunded)
+        if result.manual > ZERO:
+            if not locked.requires_manual_refund:
+                locked.requires_manual_refund = True
+                locked.save(update_fields=["requires_manual_refund", "updated_at"])
+                RentalEvent.objects.create(
+                    rental=locked,
+                    event="manual_refund_required",
+                    actor=by_user if getattr(by_user, "pk", None) else None,
+                    payload={"amount": str(result.manual), "reason": reason},
+                )
+            logger.info("rental %s: %s is to be handed back by staff", locked.pk, format_cny(result.manual))
+    locked.refresh_financials()
+    rental.copy_state_from(locked)
+    return result
+
+
+def refund_amount_due(
+    *,
+    rental: Rental,
+    reason: str,
+    recipient: Any = None,
+    by_user: Any = None,
+    cap: Decimal | None = None,
+    charge_id: int | None = None,
+) -> Payment | None:
+    """``refund_due_rows`` for callers that want one answer: the first REFUND
+    row written (the newest charge's), or None."""
+    return refund_due_rows(
+        rental=rental, reason=reason, recipient=recipient, by_user=by_user, cap=cap, charge_id=charge_id
+    ).first
+
+
 # --- staff flows ----------------------------------------------------------------
 
 
-def _require_staff(by_user) -> None:
+def _require_staff(by_user: Any) -> None:
     if by_user is None or not getattr(by_user, "is_staff", False):
         raise PaymentError(_("Only staff can do this."), code="staff_only")
 
@@ -344,7 +502,7 @@ COUNTER_METHODS = (Payment.Method.CASH, Payment.Method.BANK)
 
 
 @transaction.atomic
-def record_counter_payment(*, rental: Rental, amount: Decimal, method: str, by_user) -> Payment:
+def record_counter_payment(*, rental: Rental, amount: Decimal, method: str, by_user: Any) -> Payment:
     """Staff takes cash or a card-terminal payment: a PAID charge at once.
 
     At most the remaining amount. Open online charges are cancelled first so a
@@ -405,7 +563,7 @@ def record_counter_payment(*, rental: Rental, amount: Decimal, method: str, by_u
 
 @transaction.atomic
 def record_manual_refund(
-    *, rental: Rental, amount: Decimal, reason: str, by_user, user=None, method: str | None = None
+    *, rental: Rental, amount: Decimal, reason: str, by_user: Any, user: Any = None, method: str | None = None
 ) -> Payment:
     """Staff gives money back by hand: at most net paid, with a reason.
 
@@ -427,10 +585,10 @@ def record_manual_refund(
     locked = lock_rental(rental.pk)
     amount = quantize_money(amount)
     goodwill = max(ZERO, quantize_money(amount - locked.money_figures().refund_due))
-    charges = selectors.refundable_charges(locked)
+    charges = selectors.refundable_charges(rental=locked)
     # Tie the row to the newest charge it fits in, when it is handed back that way.
     charge = next((c for c in charges if c.left >= amount and method in (None, c.method)), None)
-    recipient = user if user is not None else selectors.refund_recipient(locked)
+    recipient = user if user is not None else selectors.refund_recipient(rental=locked)
     refund = issue_refund(
         rental=locked,
         amount=amount,
@@ -462,7 +620,7 @@ def register_customer(
     email: str = "",
     id_card_number: str = "",
     driver_license_number: str = "",
-):
+) -> Any:
     """Create a login and its Customer profile (member level REGULAR) together;
     either both exist afterwards or neither. Returns the Customer. A username
     taken in any case raises ValidationError on ``username``; the database
@@ -490,7 +648,7 @@ def register_customer(
 
 
 @transaction.atomic
-def create_review(*, rental: Rental, rating: int, comment: str = "", by_user=None):
+def create_review(*, rental: Rental, rating: int, comment: str = "", by_user: Any = None) -> Any:
     """One review per completed rental, by its customer. Locks: rental (so two
     submits of the same form can't both pass the "no review yet" check)."""
     from django.core.exceptions import ValidationError
@@ -520,28 +678,27 @@ def mark_notification_read(*, notification: Notification) -> bool:
     return bool(Notification.objects.filter(pk=notification.pk, is_read=False).update(is_read=True))
 
 
-def mark_all_notifications_read(*, user) -> int:
+def mark_all_notifications_read(*, user: Any) -> int:
     """Mark every unread notification of ``user`` read; returns how many."""
     return Notification.objects.filter(user=user, is_read=False).update(is_read=True)
 
 
 # --- customer payments ------------------------------------------------------------
 
-PAYABLE_STATUSES = (Rental.Status.PENDING, Rental.Status.ONGOING, Rental.Status.OVERDUE, Rental.Status.COMPLETED)
 ONLINE_METHODS = (Payment.Method.ALIPAY, Payment.Method.WECHAT, Payment.Method.BANK)
 
 
-def _assert_payable(rental: Rental, user) -> None:
+def _assert_payable(rental: Rental, user: Any) -> None:
     if user is None or not getattr(user, "pk", None) or rental.customer.user_id != user.pk:
         raise NotPayable(_("Only the customer of this order can pay for it."), code="not_owner")
-    if rental.status not in PAYABLE_STATUSES:
+    if rental.status not in selectors.PAYABLE_STATUSES:
         raise NotPayable(
             _("An order that is %(status)s can't be paid.") % {"status": rental.get_status_display()},
             code="status_not_payable",
         )
 
 
-def _close_stale_charge(charge: Payment, *, now, reason: str, actor) -> None:
+def _close_stale_charge(charge: Payment, *, now: datetime, reason: str, actor: Any) -> None:
     """An open charge that can't be reused: past its window → EXPIRED, else CANCELLED."""
     if charge.expires_at is not None and charge.expires_at <= now:
         transition_payment(
@@ -564,7 +721,9 @@ def _close_stale_charge(charge: Payment, *, now, reason: str, actor) -> None:
 
 
 @transaction.atomic
-def _open_charge_for(*, rental_id: int, method: str, user, expected_amount, provider_name: str) -> Payment:
+def _open_charge_for(
+    *, rental_id: int, method: str, user: Any, expected_amount: Decimal | None, provider_name: str
+) -> Payment:
     """Reuse or create the one open charge of a rental. Locks: rental → payments."""
     locked = lock_rental(rental_id)
     _assert_payable(locked, user)
@@ -612,7 +771,7 @@ def _open_charge_for(*, rental_id: int, method: str, user, expected_amount, prov
     except IntegrityError:
         # Another flow opened a charge without going through the rental lock;
         # the partial unique index kept the rule, so use what is there.
-        existing = selectors.open_charge(locked)
+        existing = selectors.open_charge(rental=locked)
         if existing is not None and existing.amount == remaining:
             return existing
         raise PaymentError(_("Another payment is in progress; please try again."), code="charge_conflict") from None
@@ -624,13 +783,20 @@ def _open_charge_for(*, rental_id: int, method: str, user, expected_amount, prov
         payload={
             "amount": str(charge.amount),
             "method": method,
-            "expires_at": charge.expires_at.isoformat(),
+            "expires_at": charge.expires_at.isoformat() if charge.expires_at else "",
         },
     )
     return charge
 
 
-def start_payment(*, rental: Rental, method: str, user, expected_amount=None, mobile: bool = False) -> Payment:
+def start_payment(
+    *,
+    rental: Rental,
+    method: str,
+    user: Any,
+    expected_amount: Decimal | None = None,
+    mobile: bool = False,
+) -> Payment:
     """Open (or reuse) the customer's online charge for what the order still owes (SPEC §5).
 
     The amount is the order's ``remaining``, computed here under the rental
@@ -672,8 +838,8 @@ def start_payment(*, rental: Rental, method: str, user, expected_amount=None, mo
     if started.provider_reference and started.provider_reference != charge.provider_reference:
         Payment.objects.filter(pk=charge.pk).update(provider_reference=started.provider_reference[:100])
         charge.provider_reference = started.provider_reference[:100]
-    charge.redirect_url = started.redirect_url
-    charge.code_url = started.code_url
+    charge.redirect_url = started.redirect_url  # type: ignore[attr-defined]
+    charge.code_url = started.code_url  # type: ignore[attr-defined]
     return charge
 
 
@@ -690,7 +856,7 @@ def payment_redirect_url(charge: Payment, *, mobile: bool = False) -> str:
     ).redirect_url
 
 
-def _safe_text(value, limit: int = 500) -> str:
+def _safe_text(value: Any, limit: int = 500) -> str:
     """Text that any database's JSON column accepts (no NUL, valid UTF-8), cut to ``limit``."""
     if isinstance(value, (bytes, bytearray)):
         text = bytes(value[: limit * 4]).decode("utf-8", errors="replace")
@@ -706,7 +872,7 @@ def _callback_verdict(
     verdict: str,
     reason: str = "",
     payment: Payment | None = None,
-    event=None,
+    event: Any = None,
     extra: dict | None = None,
 ) -> None:
     payload = {"verdict": verdict}
@@ -733,7 +899,15 @@ def _callback_verdict(
     )
 
 
-def _reject(*, http_status: int, provider: str, reason: str, detail: str = "", body: bytes = b"", event=None):
+def _reject(
+    *,
+    http_status: int,
+    provider: str,
+    reason: str,
+    detail: str = "",
+    body: bytes = b"",
+    event: Any = None,
+) -> tuple[int, dict]:
     logger.warning(
         "payment callback rejected (%s): provider=%r reason=%s %s",
         http_status,
@@ -741,7 +915,7 @@ def _reject(*, http_status: int, provider: str, reason: str, detail: str = "", b
         reason,
         _safe_text(detail, 200),
     )
-    extra = {"http_status": http_status}
+    extra: dict[str, Any] = {"http_status": http_status}
     if detail:
         extra["detail"] = _safe_text(detail, 200)
     if body and event is None:
@@ -751,7 +925,7 @@ def _reject(*, http_status: int, provider: str, reason: str, detail: str = "", b
     return http_status, {"status": "rejected", "reason": reason}
 
 
-def handle_callback(*, provider: str, headers, body: bytes) -> tuple[int, dict]:
+def handle_callback(*, provider: str, headers: Any, body: bytes) -> tuple[int, dict]:
     """Act on a provider's server-to-server callback, exactly once (SPEC §6).
 
     Checks, in order: known provider (404, nothing written), signature and timestamp (400), body
@@ -819,7 +993,7 @@ def handle_callback(*, provider: str, headers, body: bytes) -> tuple[int, dict]:
 
 
 @transaction.atomic
-def _apply_callback(*, event, payment_id: int, rental_id: int, verdict: str = "accepted") -> tuple[int, dict]:
+def _apply_callback(*, event: Any, payment_id: int, rental_id: int, verdict: str = "accepted") -> tuple[int, dict]:
     """The checks and the transition shared by callbacks and status queries
     (``verdict`` "queried" for the latter). Locks: rental → payment."""
     source = "query" if verdict == "queried" else "callback"
@@ -890,7 +1064,7 @@ def _apply_callback(*, event, payment_id: int, rental_id: int, verdict: str = "a
     return 200, {**answer, "status": "accepted", "payment_status": payment.status}
 
 
-def _charge_succeeded(*, rental: Rental, payment: Payment, event, source: str = "callback") -> None:
+def _charge_succeeded(*, rental: Rental, payment: Payment, event: Any, source: str = "callback") -> None:
     late = payment.status in (Payment.Status.EXPIRED, Payment.Status.CANCELLED)
     transition_payment(
         payment=payment,
@@ -912,12 +1086,10 @@ def _charge_succeeded(*, rental: Rental, payment: Payment, event, source: str = 
         # Money arrived that the order can't use (cancelled meanwhile, or it
         # would overpay): give back at most this charge, through the one
         # "refund what is due, once" function.
-        from rentals.services import refund_amount_due
-
         refund_amount_due(rental=rental, reason="late_payment", cap=payment.amount, charge_id=payment.pk)
 
 
-def _charge_failed(*, rental: Rental, payment: Payment, event, source: str = "callback") -> None:
+def _charge_failed(*, rental: Rental, payment: Payment, event: Any, source: str = "callback") -> None:
     if event.status == providers.CallbackStatus.CANCELLED:
         to_status = Payment.Status.CANCELLED
         reason = event.failure_reason or _("The payment was cancelled.")
@@ -943,7 +1115,7 @@ def _charge_failed(*, rental: Rental, payment: Payment, event, source: str = "ca
     )
 
 
-def expire_stale_payments(now=None) -> list[str]:
+def expire_stale_payments(now: datetime | None = None) -> list[str]:
     """Mark PENDING charges whose window has passed EXPIRED (SPEC §6).
 
     Each charge is expired in its own short transaction (locks rental →
@@ -1051,9 +1223,9 @@ def send_refund(*, refund_id: int) -> str:
         refund = lock_payment(refund_id)
         if not refund.is_in_flight:
             return refund.status
-        request = {
+        request: dict[str, Any] = {
             "transaction_id": refund.transaction_id,
-            "charge_transaction_id": refund.refund_of.transaction_id if refund.refund_of_id else "",
+            "charge_transaction_id": refund.refund_of.transaction_id if refund.refund_of is not None else "",
             "amount": refund.amount,
             "reason": refund.description,
         }
@@ -1062,7 +1234,7 @@ def send_refund(*, refund_id: int) -> str:
     return apply_refund_start(refund_id=refund_id, started=started, provider_name=provider_name)
 
 
-def apply_refund_start(*, refund_id: int, started, provider_name: str) -> str:
+def apply_refund_start(*, refund_id: int, started: Any, provider_name: str) -> str:
     """Record the provider's answer to a refund request, then deliver the
     notification it sends (in-site providers only) through ``handle_callback``."""
     with transaction.atomic():
@@ -1097,7 +1269,7 @@ def apply_refund_start(*, refund_id: int, started, provider_name: str) -> str:
 
 
 @transaction.atomic
-def retry_failed_refund(*, refund: Payment, by_user) -> Payment:
+def retry_failed_refund(*, refund: Payment, by_user: Any) -> Payment:
     """Staff send a FAILED refund again: a new row with a new REF id for what
     is still due of it (at most its amount), through the same provider, asked
     after commit. Locks: rental → payment."""
@@ -1106,7 +1278,7 @@ def retry_failed_refund(*, refund: Payment, by_user) -> Payment:
     failed = lock_payment(refund.pk)
     if failed.transaction_type != Payment.TransactionType.REFUND or failed.status != Payment.Status.FAILED:
         raise RefundError(_("Only a failed refund can be sent again."), code="not_failed")
-    charges = {c.charge_id: c for c in selectors.refundable_charges(locked)}
+    charges = {c.charge_id: c for c in selectors.refundable_charges(rental=locked)}
     left = charges[failed.refund_of_id].left if failed.refund_of_id in charges else ZERO
     amount = min(failed.amount, locked.money_figures().refund_due, left)
     if amount <= ZERO:
@@ -1142,7 +1314,7 @@ class SyncLine:
     status: str  # the payment's status afterwards (dry run: before)
 
 
-def _query_event(*, payment: Payment, answer) -> providers.CallbackEvent:
+def _query_event(*, payment: Payment, answer: Any) -> providers.CallbackEvent:
     return providers.CallbackEvent(
         provider=payment.provider,
         event_id=f"query:{payment.transaction_id}:{answer.status}",
@@ -1154,7 +1326,7 @@ def _query_event(*, payment: Payment, answer) -> providers.CallbackEvent:
     )
 
 
-def sync_payments(*, now=None, dry_run: bool = False) -> list[SyncLine]:
+def sync_payments(*, now: datetime | None = None, dry_run: bool = False) -> list[SyncLine]:
     """Ask the providers about every online charge and refund PENDING or
     PROCESSING for more than 5 minutes and apply each answer through the
     callback's code path (PaymentEvent verdict ``queried``). A charge past its
@@ -1181,7 +1353,7 @@ def sync_payments(*, now=None, dry_run: bool = False) -> list[SyncLine]:
     return lines
 
 
-def _sync_one(*, payment: Payment, rental_id: int, now, dry_run: bool) -> SyncLine:
+def _sync_one(*, payment: Payment, rental_id: int, now: datetime, dry_run: bool) -> SyncLine:
     adapter = providers.get_provider(payment.provider)
     refund = payment.transaction_type == Payment.TransactionType.REFUND
     kind = "refund" if refund else "charge"
@@ -1194,7 +1366,7 @@ def _sync_one(*, payment: Payment, rental_id: int, now, dry_run: bool) -> SyncLi
         if refund:
             answer = adapter.query_refund(
                 transaction_id=payment.transaction_id,
-                charge_transaction_id=payment.refund_of.transaction_id if payment.refund_of_id else "",
+                charge_transaction_id=payment.refund_of.transaction_id if payment.refund_of else "",
             )
         else:
             answer = adapter.query_charge(transaction_id=payment.transaction_id)

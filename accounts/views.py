@@ -18,9 +18,9 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import get_language, gettext as _, gettext_lazy
+from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-
 from django_ratelimit.decorators import ratelimit
 
 from accounts import consumption, selectors, services
@@ -142,12 +142,12 @@ def order_list(request):
     form = OrderFilterForm(request.GET)
     if not form.is_valid():
         return render(request, "accounts/order_list.html", {"form": form, "rows": [], "invalid": True}, status=400)
-    orders = selectors.customer_rentals(request.customer)
+    orders = selectors.customer_rentals(customer=request.customer)
     if form.cleaned_data["status"]:
         orders = orders.filter(status=form.cleaned_data["status"])
-    page = selectors.rentals_page(orders, request.GET.get("page"), ORDERS_PAGE_SIZE)
+    page = selectors.rentals_page(rentals=orders, number=request.GET.get("page"), per_page=ORDERS_PAGE_SIZE)
     now = timezone.now()
-    rows = [selectors.order_row(rental, now) for rental in page.object_list]
+    rows = [selectors.order_row(rental=rental, now=now) for rental in page.object_list]
     return render(request, "accounts/order_list.html", {"form": form, "rows": rows, "page": page})
 
 
@@ -156,16 +156,16 @@ def order_list(request):
 def order_detail(request, pk: int):
     """Breakdown, ledger figures, every charge and refund, allowed actions."""
     refresh_statuses_if_due()
-    rental = get_object_or_404(selectors.customer_rentals(request.customer), pk=pk)
-    row = selectors.order_row(rental)
+    rental = get_object_or_404(selectors.customer_rentals(customer=request.customer), pk=pk)
+    row = selectors.order_row(rental=rental)
     return render(
         request,
         "accounts/order_detail.html",
         {
             "row": row,
             "rental": rental,
-            "summary": selectors.get_payment_summary(rental),
-            "lapsed": selectors.lapsed_unpaid(rental),
+            "summary": selectors.get_payment_summary(rental=rental),
+            "lapsed": selectors.lapsed_unpaid(rental=rental),
         },
     )
 
@@ -174,8 +174,8 @@ def order_detail(request, pk: int):
 @require_http_methods(["GET", "POST"])
 def review(request, pk: int):
     """One review per completed order."""
-    rental = get_object_or_404(selectors.customer_rentals(request.customer), pk=pk)
-    if not selectors.can_review(rental):
+    rental = get_object_or_404(selectors.customer_rentals(customer=request.customer), pk=pk)
+    if not selectors.can_review(rental=rental):
         messages.info(request, _("This order can't be reviewed (not completed yet, or already reviewed)."))
         return redirect(rental.get_absolute_url())
     form = ReviewForm(request.POST or None)
@@ -247,7 +247,7 @@ def consumption_report_csv(request):
 @require_GET
 def notifications(request):
     refresh_statuses_if_due()  # overdue notices come from the status refresh
-    page = Paginator(selectors.notifications_for(request.user), NOTIFICATIONS_PAGE_SIZE).get_page(
+    page = Paginator(selectors.notifications_for(user=request.user), NOTIFICATIONS_PAGE_SIZE).get_page(
         request.GET.get("page")
     )
     return render(request, "accounts/notifications.html", {"page": page, "notifications": page.object_list})
@@ -256,7 +256,7 @@ def notifications(request):
 @customer_required
 @require_POST
 def notification_read(request, pk: int):
-    notification = get_object_or_404(selectors.notifications_for(request.user), pk=pk)
+    notification = get_object_or_404(selectors.notifications_for(user=request.user), pk=pk)
     services.mark_notification_read(notification=notification)
     fallback = notification.rental.get_absolute_url() if notification.rental_id else "accounts:notifications"
     return redirect(_safe_next(request, fallback))

@@ -45,7 +45,7 @@ class ExactSearchMixin:
 
     show_full_result_count = False
 
-    def search_conditions(self, term: str) -> list[Q]:
+    def search_conditions(self, term: str) -> list[Q | None]:
         raise NotImplementedError
 
     def get_search_results(self, request, queryset, search_term):

@@ -21,7 +21,7 @@ def main(argv: list[str]) -> int:
         "connect_timeout": 3,
     }
     try:
-        with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:
+        with psycopg.connect(dbname="postgres", autocommit=True, **params) as conn:  # type: ignore[arg-type]
             if create:
                 name = config["NAME"]
                 exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()

@@ -6,6 +6,7 @@ through the staff pages in ``rentals/admin_views.py``, which call the services.
 """
 
 from functools import update_wrapper
+from typing import Any
 
 from django.contrib import admin
 from django.db.models import Q
@@ -17,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Payment
 from accounts.selectors import remaining_so_far
 from car_rental_system.admin_dates import BoundedDateFiltersMixin, CalendarDateHierarchyMixin
+from car_rental_system.admin_mixins import ReadOnlyPermissionsMixin
 from car_rental_system.admin_search import ExactSearchMixin, as_id
 from car_rental_system.money import ZERO, format_cny
 from customers.models import Customer
@@ -51,7 +53,7 @@ def money_column(field: str, model=None, description=None):
 
     show.__name__ = f"{field}_display"
     if description is None:
-        description = (model or Rental)._meta.get_field(field).verbose_name
+        description = getattr((model or Rental)._meta.get_field(field), "verbose_name", field)
     return admin.display(description=description, ordering=field)(show)
 
 
@@ -127,26 +129,17 @@ def settlement_label(rental: Rental, figures) -> str:
     return rental.get_settlement_status_display()
 
 
-class ReadOnlyInline(admin.TabularInline):
+class ReadOnlyInline(ReadOnlyPermissionsMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class AuditColumns:
     """Event, status and actor columns of an audit trail (RentalEvent,
     PaymentEvent) as staff read them: labels instead of stored codes."""
 
-    status_choices = None
+    status_choices: Any = None
 
     @admin.display(description=_("event"), ordering="event")
     def event_display(self, obj) -> str:
@@ -214,7 +207,9 @@ def customers_by_phone_or_name(term: str):
 
 
 @admin.register(Rental)
-class RentalAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, BoundedDateFiltersMixin, admin.ModelAdmin):
+class RentalAdmin(
+    ReadOnlyPermissionsMixin, ExactSearchMixin, CalendarDateHierarchyMixin, BoundedDateFiltersMixin, admin.ModelAdmin
+):
     list_display = (
         "id",
         "status",
@@ -286,7 +281,7 @@ class RentalAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, BoundedDateFilte
         (_("Record"), {"fields": ("created_at", "updated_at")}),
     )
 
-    def search_conditions(self, term: str) -> list[Q]:
+    def search_conditions(self, term: str) -> list[Q | None]:
         rental_id = as_id(term)
         return [
             Q(pk=rental_id) if rental_id is not None else None,
@@ -295,18 +290,10 @@ class RentalAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, BoundedDateFilte
             Q(pk__in=Payment.objects.filter(transaction_id=term).values("rental_id")),
         ]
 
-    # Nothing here is edited by hand: rentals are booked through create_rental and
-    # moved by the staff pages; amounts are derived. Staff with the view
-    # permission get the read-only change form with the action buttons.
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
+    # Nothing here is edited by hand (ReadOnlyPermissionsMixin): rentals are
+    # booked through create_rental and moved by the staff pages; amounts are
+    # derived. Staff with the view permission get the read-only change form
+    # with the action buttons.
     def get_readonly_fields(self, request, obj=None):
         return [f.name for f in self.opts.concrete_fields] + [
             *MONEY_DISPLAY_FIELDS,
@@ -358,7 +345,7 @@ class RentalAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, BoundedDateFilte
         if so_far > ZERO:  # SPEC §16: an overdue car owes its late fee so far
             return format_html(
                 '<span class="owed-so-far">{}</span><br><small>{}</small>',
-                format_cny(remaining_so_far(figures, so_far)),
+                format_cny(remaining_so_far(figures=figures, overdue_so_far=so_far)),
                 _("so far, incl. overdue fee %(fee)s") % {"fee": format_cny(so_far)},
             )
         remaining = figures.remaining
@@ -409,7 +396,14 @@ class RentalAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, BoundedDateFilte
 
 
 @admin.register(RentalEvent)
-class RentalEventAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, BoundedDateFiltersMixin, AuditColumns, admin.ModelAdmin):
+class RentalEventAdmin(
+    ReadOnlyPermissionsMixin,
+    ExactSearchMixin,
+    CalendarDateHierarchyMixin,
+    BoundedDateFiltersMixin,
+    AuditColumns,
+    admin.ModelAdmin,
+):
     """The rental audit trail: append-only, read-only here."""
 
     status_choices = Rental.Status
@@ -424,15 +418,6 @@ class RentalEventAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, BoundedDate
     date_hierarchy = "created_at"
     change_list_template = "admin/change_list_drilldown.html"
 
-    def search_conditions(self, term: str) -> list[Q]:
+    def search_conditions(self, term: str) -> list[Q | None]:
         rental_id = as_id(term)
         return [Q(rental_id=rental_id) if rental_id is not None else None, Q(event=term)]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

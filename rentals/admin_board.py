@@ -59,9 +59,9 @@ def _row(request, rental: Rental, action: str) -> dict:
     and the page the clerk goes to next."""
     change_url = reverse("admin:rentals_rental_change", args=[rental.pk])
     if request.user.has_perm(PERMS[action]):
-        url, label = reverse(f"admin:rentals_rental_{action}", args=[rental.pk]), LABELS[action]
+        url, label = reverse(f"admin:rentals_rental_{action}", args=[rental.pk]), str(LABELS[action])
     else:
-        url, label = change_url, _("Open order")
+        url, label = change_url, str(_("Open order"))
     return {
         "rental": rental,
         "figures": rental.stored_figures(),

@@ -10,29 +10,22 @@ from accounts.models import Payment
 from accounts.services import COUNTER_METHODS
 from car_rental_system.bounds import MoneyField
 from car_rental_system.money import ZERO, format_cny, quantize_money
+from car_rental_system.widgets import DATETIME_LOCAL, DateTimeLocalInput
 from vehicles.models import Location
 
 MONEY_FIELD = {"max_digits": 12, "decimal_places": 2}
-LOCAL_INPUT_FORMAT = "%Y-%m-%dT%H:%M"
 
 
 def local_now_input() -> str:
     """Now in the site's time zone (Asia/Shanghai), as a datetime-local value."""
-    return timezone.localtime().strftime(LOCAL_INPUT_FORMAT)
-
-
-class LocalDateTimeInput(forms.DateTimeInput):
-    input_type = "datetime-local"
-
-    def __init__(self, attrs=None):
-        super().__init__(attrs=attrs, format=LOCAL_INPUT_FORMAT)
+    return timezone.localtime().strftime(DATETIME_LOCAL)
 
 
 class ReturnForm(forms.Form):
     returned_at = forms.DateTimeField(
         label=_("Actual return time"),
-        widget=LocalDateTimeInput(),
-        input_formats=[LOCAL_INPUT_FORMAT, "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"],
+        widget=DateTimeLocalInput(),
+        input_formats=[DATETIME_LOCAL, "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"],
         help_text=_("Local time (Asia/Shanghai)."),
     )
     # No empty choice: the page starts with the planned return store selected.

@@ -7,10 +7,11 @@ A ``ValidationError`` from the service is shown on the form and nothing is
 written (the services roll back their own transaction).
 """
 
-import copy
+from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
+from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponseRedirect
@@ -22,7 +23,8 @@ from django.utils.translation import gettext_lazy
 
 from accounts import selectors
 from accounts.services import record_counter_payment, record_manual_refund
-from car_rental_system.money import ZERO, format_cny, quantize_money
+from car_rental_system.money import ZERO, format_cny
+from rentals import selectors as rental_selectors
 from rentals.admin_forms import (
     CancelForm,
     CounterPaymentForm,
@@ -32,14 +34,7 @@ from rentals.admin_forms import (
     local_now_input,
 )
 from rentals.models import MoneyFigures, Rental
-from rentals.services import (
-    cancel_rental,
-    check_cancellation,
-    pickup_rental,
-    plan_pickup,
-    prepare_return,
-    process_return,
-)
+from rentals.services import cancel_rental, pickup_rental, process_return
 
 PERMS = {
     "return": "rentals.process_return",
@@ -60,25 +55,6 @@ LABELS = {
 # --- who may do what, when -------------------------------------------------------
 
 
-def is_on_road(rental: Rental) -> bool:
-    """ONGOING/OVERDUE, or PENDING past its start (process_return accepts those too)."""
-    return rental.status_by_time() in Rental.ON_ROAD_STATUSES
-
-
-def action_allowed(action: str, rental: Rental, figures: MoneyFigures) -> bool:
-    if action == "pickup":
-        return rental.status == Rental.Status.PENDING
-    if action == "return":
-        return is_on_road(rental)
-    if action == "cancel":
-        return rental.status in Rental.ACTIVE_STATUSES
-    if action == "payment":
-        return figures.remaining > ZERO
-    if action == "refund":
-        return figures.net_paid > ZERO
-    raise ValueError(action)
-
-
 def available_actions(request, rental: Rental) -> list[dict]:
     """The buttons shown on the rental's change page for this user."""
     figures = rental.money_figures()
@@ -89,7 +65,8 @@ def available_actions(request, rental: Rental) -> list[dict]:
             "url": reverse(f"admin:rentals_rental_{action}", args=[rental.pk]),
         }
         for action in ("pickup", "return", "payment", "refund", "cancel")
-        if request.user.has_perm(PERMS[action]) and action_allowed(action, rental, figures)
+        if request.user.has_perm(PERMS[action])
+        and rental_selectors.action_allowed(action=action, rental=rental, figures=figures)
     ]
 
 
@@ -140,50 +117,10 @@ def _render(request, model_admin, rental: Rental, template: str, title: str, **c
 # --- return -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ReturnPreview:
-    overdue_fee: Decimal
-    cross_location_fee: Decimal
-    damage_fee: Decimal
-    order_total: Decimal
-    owed: Decimal
-    net_paid: Decimal
-    deposit_refund: Decimal
-    still_owed: Decimal
-    needs_manual_refund: bool
-
-
-def return_preview(rental: Rental, *, returned_at, location, damage_fee: Decimal) -> ReturnPreview:
-    """What ``process_return`` would compute, without writing: the same
-    ``prepare_return`` (its checks raise ValidationError here too) on an unsaved
-    copy of the rental, against its current ledger."""
-    draft = copy.copy(rental)
-    prepare_return(rental=draft, returned_at=returned_at, location=location, damage_fee=damage_fee)
-    figures = draft.figures_for(*rental.ledger_sums())
-    return ReturnPreview(
-        overdue_fee=draft.overdue_fee,
-        cross_location_fee=draft.cross_location_fee,
-        damage_fee=draft.damage_fee,
-        order_total=figures.order_total,
-        owed=figures.owed,
-        net_paid=figures.net_paid,
-        deposit_refund=figures.refund_due,
-        still_owed=figures.remaining,
-        needs_manual_refund=bool(_routed_refund(rental, figures.refund_due, at_counter=True)[1]),
-    )
-
-
-def _routed_refund(rental: Rental, amount: Decimal, *, at_counter: bool) -> tuple[list, list]:
-    """How ``refund_due_rows`` would pay back ``amount``: (parts written, with
-    their receivers; parts left for staff), by ``accounts.selectors.route_refund``."""
-    split = selectors.split_refund(selectors.refundable_charges(rental), amount) if amount > ZERO else []
-    return selectors.route_refund(split, customer_user_id=rental.customer.user_id, at_counter=at_counter)
-
-
 def process_return_view(request, pk, *, model_admin):
     _check_permission(request, "return")
     rental = _load(pk)
-    if not is_on_road(rental):
+    if not rental_selectors.is_on_road(rental=rental):
         return _refuse(
             request,
             rental,
@@ -226,8 +163,8 @@ def process_return_view(request, pk, *, model_admin):
                     return HttpResponseRedirect(_change_url(rental))
             else:
                 try:
-                    preview = return_preview(
-                        rental,
+                    preview = rental_selectors.return_preview(
+                        rental=rental,
                         returned_at=data["returned_at"],
                         location=data["location"],
                         damage_fee=data["damage_fee"],
@@ -285,7 +222,7 @@ def pickup_view(request, pk, *, model_admin):
             return HttpResponseRedirect(_change_url(rental))
     plan, refusal = None, []
     try:
-        plan = plan_pickup(rental=rental, vehicle=vehicle)
+        plan = rental_selectors.plan_pickup(rental=rental, vehicle=vehicle)
     except ValidationError as err:
         refusal = err.messages
     return _render(
@@ -301,78 +238,6 @@ def pickup_view(request, pk, *, model_admin):
 
 
 # --- cancel -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CancelRefundPart:
-    """One part of a cancellation refund: back through ``method`` to ``to``,
-    or handed back at the counter (cash, or nobody to pay it to online)."""
-
-    amount: Decimal
-    method: str
-    to: object  # a User, or None
-    at_counter: bool
-
-    @property
-    def method_label(self) -> str:
-        from accounts.models import Payment
-
-        return str(Payment.Method(self.method).label) if self.method else ""
-
-
-@dataclass(frozen=True)
-class CancelPreview:
-    fee: Decimal
-    reason: str
-    net_paid: Decimal
-    refund: Decimal
-    still_owed: Decimal
-    parts: list
-
-    @property
-    def online(self) -> Decimal:
-        return quantize_money(sum((p.amount for p in self.parts if not p.at_counter), ZERO))
-
-    @property
-    def at_counter(self) -> Decimal:
-        return quantize_money(self.refund - self.online)
-
-
-def cancel_preview(rental: Rental, *, reason: str, fee: Decimal) -> CancelPreview:
-    """What ``cancel_rental`` would refund, without writing: the §4 figures of
-    an unsaved copy marked CANCELLED with ``fee``, spread over the charges
-    with money left the way ``refund_due_rows`` spreads it (SPEC §16)."""
-    from django.contrib.auth import get_user_model
-
-    from accounts.models import Payment
-
-    draft = copy.copy(rental)
-    draft.status = Rental.Status.CANCELLED
-    draft.cancellation_fee = fee
-    figures = draft.figures_for(*rental.ledger_sums())
-    # the receivers cancel_rental's refund_due_rows would pick, staff at the counter
-    to_write, for_staff = _routed_refund(rental, figures.refund_due, at_counter=True)
-    users = get_user_model().objects.in_bulk({part.user_id for part in to_write})
-    parts = [
-        CancelRefundPart(
-            amount=part.amount,
-            method=part.method,
-            to=users[part.user_id],
-            at_counter=part.method == Payment.Method.CASH,
-        )
-        for part in to_write
-    ] + [CancelRefundPart(amount=part.amount, method=part.method, to=None, at_counter=True) for part in for_staff]
-    left_over = quantize_money(figures.refund_due - sum((p.amount for p in to_write + for_staff), ZERO))
-    if left_over > ZERO:  # never expected: the charges hold what is due
-        parts.append(CancelRefundPart(amount=left_over, method="", to=None, at_counter=True))
-    return CancelPreview(
-        fee=fee,
-        reason=reason,
-        net_paid=figures.net_paid,
-        refund=figures.refund_due,
-        still_owed=figures.remaining,
-        parts=parts,
-    )
 
 
 def cancel_view(request, pk, *, model_admin):
@@ -418,7 +283,7 @@ def cancel_view(request, pk, *, model_admin):
                     return HttpResponseRedirect(_change_url(rental))
             else:
                 try:
-                    reason, fee = check_cancellation(
+                    reason, fee = rental_selectors.check_cancellation(
                         rental=rental,
                         reason=data["reason"],
                         cancellation_fee=data["cancellation_fee"],
@@ -427,7 +292,7 @@ def cancel_view(request, pk, *, model_admin):
                 except ValidationError as err:
                     _show_errors(request, form, err)
                 else:
-                    preview = cancel_preview(rental, reason=reason, fee=fee)
+                    preview = rental_selectors.cancel_preview(rental=rental, reason=reason, fee=fee)
     else:
         form = CancelForm()
     return _render(
@@ -441,90 +306,93 @@ def cancel_view(request, pk, *, model_admin):
     )
 
 
-# --- counter payment ----------------------------------------------------------------
+# --- counter payment and manual refund: one ledger action page ----------------------
+
+
+@dataclass(frozen=True)
+class LedgerAction:
+    """A staff page that writes one ledger row (a counter payment, a manual
+    refund): when it applies, its form, the service it calls and its words."""
+
+    refusal: Any  # lazy text shown when the action does not apply to the order
+    template: str
+    title: Any  # lazy text with %(order)s
+    done: Any  # lazy text with %(amount)s, %(method)s, %(tx)s
+    form: Callable[[Any, MoneyFigures], forms.Form]
+    run: Callable[..., Any]  # the service: (rental, cleaned_data, by_user) → Payment
+    context: Callable[[Rental], dict] = lambda rental: {}
+
+
+LEDGER_ACTIONS = {
+    "payment": LedgerAction(
+        refusal=gettext_lazy("This order owes nothing."),
+        template="admin/rentals/rental/counter_payment.html",
+        title=gettext_lazy("Counter payment for order #%(order)s"),
+        done=gettext_lazy("Received %(amount)s (%(method)s), transaction %(tx)s."),
+        form=lambda data, figures: CounterPaymentForm(data, remaining=figures.remaining),
+        run=lambda rental, data, by_user: record_counter_payment(
+            rental=rental, amount=data["amount"], method=data["method"], by_user=by_user
+        ),
+    ),
+    "refund": LedgerAction(
+        refusal=gettext_lazy("Nothing has been paid on this order, so nothing can be refunded."),
+        template="admin/rentals/rental/manual_refund.html",
+        title=gettext_lazy("Manual refund for order #%(order)s"),
+        done=gettext_lazy("Refunded %(amount)s (%(method)s), transaction %(tx)s."),
+        form=lambda data, figures: ManualRefundForm(data, refund_due=figures.refund_due, net_paid=figures.net_paid),
+        run=lambda rental, data, by_user: record_manual_refund(
+            rental=rental, amount=data["amount"], reason=data["reason"], method=data["method"] or None, by_user=by_user
+        ),
+        context=lambda rental: {"recipient": selectors.refund_recipient(rental=rental)},
+    ),
+}
+
+
+def ledger_action_view(request, pk, *, model_admin, action: str):
+    """The page of a LEDGER_ACTIONS entry: refused when it does not apply
+    (``rentals.selectors.action_allowed``), else its form; a valid post calls
+    its service once and goes back to the order."""
+    spec = LEDGER_ACTIONS[action]
+    _check_permission(request, action)
+    rental = _load(pk)
+    figures = rental.money_figures()
+    if not rental_selectors.action_allowed(action=action, rental=rental, figures=figures):
+        return _refuse(request, rental, str(spec.refusal))
+    form = spec.form(request.POST or None, figures)
+    if request.method == "POST" and form.is_valid():
+        try:
+            row = spec.run(rental, form.cleaned_data, request.user)
+        except ValidationError as err:
+            _show_errors(request, form, err)
+        else:
+            messages.success(
+                request,
+                str(spec.done)
+                % {
+                    "amount": format_cny(row.amount),
+                    "method": row.get_payment_method_display(),
+                    "tx": row.transaction_id,
+                },
+            )
+            return HttpResponseRedirect(_change_url(rental))
+    return _render(
+        request,
+        model_admin,
+        rental,
+        spec.template,
+        str(spec.title) % {"order": rental.pk},
+        form=form,
+        figures=figures,
+        **spec.context(rental),
+    )
 
 
 def counter_payment_view(request, pk, *, model_admin):
-    _check_permission(request, "payment")
-    rental = _load(pk)
-    figures = rental.money_figures()
-    if figures.remaining <= ZERO:
-        return _refuse(request, rental, _("This order owes nothing."))
-    form = CounterPaymentForm(request.POST or None, remaining=figures.remaining)
-    if request.method == "POST" and form.is_valid():
-        try:
-            charge = record_counter_payment(
-                rental=rental,
-                amount=form.cleaned_data["amount"],
-                method=form.cleaned_data["method"],
-                by_user=request.user,
-            )
-        except ValidationError as err:
-            _show_errors(request, form, err)
-        else:
-            messages.success(
-                request,
-                _("Received %(amount)s (%(method)s), transaction %(tx)s.")
-                % {
-                    "amount": format_cny(charge.amount),
-                    "method": charge.get_payment_method_display(),
-                    "tx": charge.transaction_id,
-                },
-            )
-            return HttpResponseRedirect(_change_url(rental))
-    return _render(
-        request,
-        model_admin,
-        rental,
-        "admin/rentals/rental/counter_payment.html",
-        _("Counter payment for order #%(order)s") % {"order": rental.pk},
-        form=form,
-        figures=figures,
-    )
-
-
-# --- manual refund ------------------------------------------------------------------
+    return ledger_action_view(request, pk, model_admin=model_admin, action="payment")
 
 
 def manual_refund_view(request, pk, *, model_admin):
-    _check_permission(request, "refund")
-    rental = _load(pk)
-    figures = rental.money_figures()
-    if figures.net_paid <= ZERO:
-        return _refuse(request, rental, _("Nothing has been paid on this order, so nothing can be refunded."))
-    form = ManualRefundForm(request.POST or None, refund_due=figures.refund_due, net_paid=figures.net_paid)
-    if request.method == "POST" and form.is_valid():
-        try:
-            refund = record_manual_refund(
-                rental=rental,
-                amount=form.cleaned_data["amount"],
-                reason=form.cleaned_data["reason"],
-                method=form.cleaned_data["method"] or None,
-                by_user=request.user,
-            )
-        except ValidationError as err:
-            _show_errors(request, form, err)
-        else:
-            messages.success(
-                request,
-                _("Refunded %(amount)s (%(method)s), transaction %(tx)s.")
-                % {
-                    "amount": format_cny(refund.amount),
-                    "method": refund.get_payment_method_display(),
-                    "tx": refund.transaction_id,
-                },
-            )
-            return HttpResponseRedirect(_change_url(rental))
-    return _render(
-        request,
-        model_admin,
-        rental,
-        "admin/rentals/rental/manual_refund.html",
-        _("Manual refund for order #%(order)s") % {"order": rental.pk},
-        form=form,
-        figures=figures,
-        recipient=selectors.refund_recipient(rental),
-    )
+    return ledger_action_view(request, pk, model_admin=model_admin, action="refund")
 
 
 def failed_refunds_to_retry(request, rental: Rental) -> list:

@@ -4,20 +4,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from car_rental_system.widgets import DATETIME_LOCAL, DateTimeLocalInput
 from rentals.services import validate_booking_times
 from vehicles.models import Location
-
-DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
-
-
-class DateTimeLocalInput(forms.DateTimeInput):
-    """``<input type="datetime-local">``; the value is read in the current time
-    zone (Asia/Shanghai), as Django's DateTimeField does for naive input."""
-
-    input_type = "datetime-local"
-
-    def __init__(self, attrs=None):
-        super().__init__(attrs=attrs, format=DATETIME_LOCAL)
 
 
 class BookingForm(forms.Form):

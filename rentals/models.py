@@ -1,6 +1,7 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -14,7 +15,7 @@ from car_rental_system.money import ZERO, quantize_money
 from rentals import pricing
 from rentals.exceptions import InvalidTransition
 
-MONEY = {"max_digits": 12, "decimal_places": 2, "default": Decimal("0.00")}
+MONEY: dict[str, Any] = {"max_digits": 12, "decimal_places": 2, "default": Decimal("0.00")}
 
 
 @dataclass(frozen=True)
@@ -390,6 +391,14 @@ class Rental(models.Model):
             self.save(update_fields=[*changed, "updated_at"])
         return bool(changed)
 
+    def copy_state_from(self, source: "Rental") -> None:
+        """Let this instance see what another copy of the same row (the locked
+        one a service wrote) holds now."""
+        if source is self:
+            return
+        for model_field in source._meta.concrete_fields:
+            setattr(self, model_field.attname, getattr(source, model_field.attname))
+
     def refund_deposit(self, user=None):
         """Refund what the company owes back on a closed order (deposit less the
         fees found at return, or net paid on a cancelled one), once.
@@ -397,7 +406,7 @@ class Rental(models.Model):
         ``user`` receives the refund; None → the user on the order's payments,
         else the customer's user. Returns the REFUND Payment or None.
         """
-        from rentals.services import refund_amount_due
+        from accounts.services import refund_amount_due
 
         return refund_amount_due(rental=self, recipient=user, reason="deposit")
 

@@ -8,7 +8,7 @@ memory), and per batch:
    ``rentals.services.advance_statuses`` — cars and audit rows included;
 2. refunds what closed orders no longer owe (COMPLETED: the deposit less unpaid
    fees; CANCELLED: net paid less the cancellation fee) — the rows
-   ``rentals.services.refund_amount_due`` writes (REFUND, its audit row, the
+   ``accounts.services.refund_amount_due`` writes (REFUND, its audit row, the
    customer's notice, the §5 recipient and method), built for the whole batch
    and inserted in bulk; the amounts come from the ledger read under the batch
    lock, so a rerun finds nothing due and nothing is refunded twice. An order
@@ -31,11 +31,13 @@ what is left, because every step only does what the data still asks for.
 A dry run reads the same batches and reports the same changes without writing.
 """
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
@@ -43,7 +45,13 @@ from django.utils import timezone
 
 from accounts import selectors
 from accounts.models import Payment
-from accounts.services import build_refund_rows, enqueue_refund, refund_provider_for
+from accounts.services import (
+    build_refund_rows,
+    enqueue_refund,
+    refund_description,
+    refund_due_rows,
+    refund_provider_for,
+)
 from car_rental_system.bulk import insert_rows
 from car_rental_system.money import ZERO, quantize_money
 from rentals import services
@@ -248,16 +256,13 @@ def _process_batch(batch, *, ledger, summary, now, dry_run, status_step, refund_
     summary.status_moves.extend(m for m in moves if dry_run or status_of.get(m.rental_id) == m.to_status)
 
     sums = ledger_sums(ledger)
-    # One reusable instance carries each row through figures_for/apply_figures:
-    # building a model instance per row would cost more than the figures do.
-    probe = Rental()
     corrections: list[tuple[Correction, dict]] = []
     refund_cases: list[RefundCase] = []
     for values in rows:
         pk = values[0]
         if pk in failed:
             continue
-        probe.__dict__.update(zip(LOADED_FIELDS, values))
+        probe = _loaded(dict(zip(LOADED_FIELDS, values, strict=True)))
         paid, refunded, goodwill, in_flight, failed_refunds = sums.get(pk, (ZERO, ZERO, ZERO, ZERO, 0))
         try:
             figures = probe.figures_for(paid, refunded, goodwill, in_flight)
@@ -268,7 +273,7 @@ def _process_batch(batch, *, ledger, summary, now, dry_run, status_step, refund_
                 # The refund step stores this order's figures along with its refund.
                 refund_cases.append(
                     RefundCase(
-                        dict(zip(LOADED_FIELDS, values)), paid, refunded, goodwill, figures.refund_due, in_flight
+                        dict(zip(LOADED_FIELDS, values, strict=True)), paid, refunded, goodwill, figures.refund_due, in_flight
                     )
                 )
                 continue
@@ -280,7 +285,7 @@ def _process_batch(batch, *, ledger, summary, now, dry_run, status_step, refund_
             logger.exception("update_historical_orders: order #%s failed", pk)
             continue
         if changed:
-            before = dict(zip(LOADED_FIELDS, values))
+            before = dict(zip(LOADED_FIELDS, values, strict=True))
             after = {name: getattr(probe, name) for name in FINANCIAL_FIELDS}
             corrections.append((Correction(pk, tuple((name, before[name], after[name]) for name in changed)), after))
 
@@ -297,9 +302,8 @@ def _process_batch(batch, *, ledger, summary, now, dry_run, status_step, refund_
 def _status_step(batch, *, summary, now, dry_run, failed: set[int]) -> list[StatusMove]:
     """Move the batch's active orders by time; returns the moves planned."""
     moves = []
-    probe = Rental()  # one instance carries each row through status_by_time
     for pk, *values in batch.filter(status__in=Rental.ACTIVE_STATUSES).values_list("pk", *STATUS_FIELDS):
-        probe.__dict__.update(zip(STATUS_FIELDS, values))
+        probe = _loaded({"id": pk, **dict(zip(STATUS_FIELDS, values, strict=True))})
         status = probe.status
         target = probe.status_by_time(now)
         if target != status:
@@ -387,7 +391,7 @@ class BuiltRefund:
 
 
 def _refund_step(cases: list[RefundCase], *, summary, now, dry_run) -> None:
-    """Refund what each case is due, as ``services.refund_due_rows`` would.
+    """Refund what each case is due, as ``accounts.services.refund_due_rows`` would.
 
     In bulk: the amounts were computed from the ledger read under the batch's
     lock, so they are what refund_due_rows would find, and a rerun finds
@@ -399,17 +403,16 @@ def _refund_step(cases: list[RefundCase], *, summary, now, dry_run) -> None:
     if dry_run:
         for case in cases:
             customer_user_id, charges, _reason = context[case.pk]
-            parts, manual = plan_refund(case.amount, charges, customer_user_id)
+            parts, manual = _plan_refund(case.amount, charges, customer_user_id)
             summary.refunds.extend(RefundLine(case.pk, part.amount, case.reason, part.user_id) for part in parts)
             if manual > ZERO:
                 summary.manual.append(ManualRefund(case.pk, manual))
         return
 
     built = []
-    probe = Rental()
     for case in cases:
         try:
-            built.append(build_refund(case, *context[case.pk], now=now, probe=probe))
+            built.append(build_refund(case, *context[case.pk], now=now))
         except Exception as exc:
             summary.errors.append(OrderError(case.pk, "refund", _error_text(exc)))
             logger.exception("update_historical_orders: order #%s failed", case.pk)
@@ -427,29 +430,38 @@ def _refund_step(cases: list[RefundCase], *, summary, now, dry_run) -> None:
             summary.manual.append(ManualRefund(item.case.pk, item.manual))
 
 
-def plan_refund(amount: Decimal, charges, customer_user_id) -> tuple[list, Decimal]:
-    """The rule of ``services.refund_due_rows`` with nobody at the counter
-    (``accounts.selectors.route_refund``): ``amount`` spread over the charges
-    with money left, newest first, each part to its payer, else the customer's
-    user; cash, and parts with nobody to pay, are left for staff. Returns
-    (parts with their user ids, manual amount)."""
-    parts = selectors.split_refund(charges, amount)
-    to_write, _for_staff = selectors.route_refund(parts, customer_user_id=customer_user_id, at_counter=False)
+def _plan_refund(amount: Decimal, charges, customer_user_id) -> tuple[list, Decimal]:
+    """``accounts.selectors.plan_refund`` with nobody at the counter, as
+    ``refund_due_rows`` runs it for a job: (parts to write with their
+    receivers, the amount left for staff)."""
+    to_write, _for_staff = selectors.plan_refund(
+        charges=charges, amount=amount, customer_user_id=customer_user_id, at_counter=False
+    )
     return to_write, quantize_money(amount - sum((part.amount for part in to_write), ZERO))
 
 
-def build_refund(
-    case: RefundCase, customer_user_id, charges, cancel_reason, *, now, probe: Rental | None = None
-) -> BuiltRefund:
-    """The rows refund_due_rows → issue_refund would write for ``case`` (unsaved).
+@functools.cache
+def _field_order(names: frozenset[str]) -> list[str]:
+    return [f.attname for f in Rental._meta.concrete_fields if f.attname in names]
 
-    ``probe`` is a Rental instance reused across cases: building a model
-    instance per order costs more than the figures do.
-    """
-    rental = probe if probe is not None else Rental()
-    rental.__dict__.update(case.values, cancel_reason=cancel_reason)
-    parts, manual = plan_refund(case.amount, charges, customer_user_id)
-    description = services._refund_description(rental, case.reason)
+
+def _loaded(values: dict) -> Rental:
+    """The Rental the ORM would load with only the fields in ``values`` (the others deferred)."""
+    names = _field_order(frozenset(values))
+    return Rental.from_db(None, names, [values[name] for name in names])
+
+
+def build_refund(case: RefundCase, customer_user_id, charges, cancel_reason, *, now) -> BuiltRefund:
+    """The rows refund_due_rows → issue_refund would write for ``case`` (unsaved)."""
+    rental = _loaded(case.values)
+    parts, manual = _plan_refund(case.amount, charges, customer_user_id)
+    description = refund_description(
+        reason=case.reason,
+        cancel_reason=cancel_reason,
+        overdue_fee=rental.overdue_fee,
+        cross_location_fee=rental.cross_location_fee,
+        damage_fee=rental.damage_fee,
+    )
     rows = [
         build_refund_rows(
             rental_id=case.pk,
@@ -520,7 +532,7 @@ def _refund_one_by_one(cases: list[RefundCase], *, summary) -> None:
         try:
             with transaction.atomic():
                 rental = Rental.objects.get(pk=case.pk)
-                due = services.refund_due_rows(rental=rental, reason=case.reason)
+                due = refund_due_rows(rental=rental, reason=case.reason)
         except Exception as exc:
             summary.errors.append(OrderError(case.pk, "refund", _error_text(exc)))
             logger.exception("update_historical_orders: order #%s failed", case.pk)
@@ -532,20 +544,10 @@ def _refund_one_by_one(cases: list[RefundCase], *, summary) -> None:
 
 def refund_context(rental_ids) -> dict[int, tuple[int | None, list, str]]:
     """{rental id: (customer's user id, charges with money left, cancel reason)}
-    in three queries: the bulk form of ``accounts.selectors.refundable_charges``."""
-    charges: dict[int, list] = {pk: [] for pk in rental_ids}
-    refunds: dict[int, list] = {pk: [] for pk in rental_ids}
-    payments = Payment.objects.filter(rental_id__in=rental_ids)
-    for pk, *row in payments.filter(
-        transaction_type=Payment.TransactionType.CHARGE, status=Payment.Status.PAID
-    ).values_list("rental_id", "pk", "payment_method", "user_id", "amount", "paid_at", "provider"):
-        charges[pk].append(row)
-    for pk, *row in payments.filter(
-        transaction_type=Payment.TransactionType.REFUND, status__in=Payment.REFUND_TAKING_STATUSES
-    ).values_list("rental_id", "refund_of_id", "payment_method", "amount"):
-        refunds[pk].append(row)
+    in three queries (``accounts.selectors.refundable_charges_by_rental``)."""
+    charges = selectors.refundable_charges_by_rental(rental_ids=list(rental_ids))
     return {
-        pk: (user_id, selectors.charges_left(charges[pk], refunds[pk]), cancel_reason)
+        pk: (user_id, charges[pk], cancel_reason)
         for pk, user_id, cancel_reason in Rental.objects.filter(pk__in=rental_ids).values_list(
             "pk", "customer__user_id", "cancel_reason"
         )
@@ -604,7 +606,7 @@ def store_figures(rows, *, now) -> None:
     if not rows:
         return
     meta = Rental._meta
-    fields = [meta.get_field(name) for name in (*FINANCIAL_FIELDS, "updated_at")]
+    fields: list[Any] = [meta.get_field(name) for name in (*FINANCIAL_FIELDS, "updated_at")]
     quote = connection.ops.quote_name
     sql = "UPDATE {table} SET {assignments} WHERE {pk} = %s".format(
         table=quote(meta.db_table),

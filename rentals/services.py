@@ -1,5 +1,7 @@
-"""The rental flows of SPEC §5: booking, status by time, cancelling, returning
-and the refund of what an order no longer owes.
+"""The rental flows of SPEC §5: booking, status by time, cancelling and
+returning. They call the money primitives of ``accounts.services`` (refund
+what is due, cancel open charges, notify); ``accounts`` never calls back into
+this module. The read-side rules (checks, previews) are in ``rentals.selectors``.
 
 Each public function runs in one ``transaction.atomic`` block and locks rows in
 the fixed order customer → vehicle → rental → payment (``rentals/locks.py``)
@@ -8,23 +10,26 @@ raise ``ValidationError`` subclasses (``rentals.exceptions``) with a message a
 person can read, and change nothing.
 """
 
+import copy
 import logging
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from accounts.models import Notification, Payment
+from accounts.services import cancel_open_charges, notify, refund_amount_due, refund_due_rows
 from car_rental_system import bounds
 from car_rental_system.bulk import insert_rows
-from car_rental_system.money import ZERO, format_cny, quantize_money
-from rentals import pricing
+from car_rental_system.money import ZERO
+from rentals import selectors
 from rentals.exceptions import BookingConflict, InvalidTransition, RentalError
 from rentals.locks import lock_customer, lock_rental, lock_vehicle
 from rentals.models import Rental, RentalEvent
@@ -40,11 +45,19 @@ def _local(dt: datetime) -> str:
     return date_format(timezone.localtime(dt), "Y-m-d H:i")
 
 
-def _actor(user):
+def _actor(user: Any) -> Any:
     return user if getattr(user, "pk", None) else None
 
 
-def record_rental_event(*, rental: Rental, event: str, from_status="", to_status="", actor=None, payload=None):
+def record_rental_event(
+    *,
+    rental: Rental,
+    event: str,
+    from_status: str = "",
+    to_status: str = "",
+    actor: Any = None,
+    payload: dict | None = None,
+) -> RentalEvent:
     return RentalEvent.objects.create(
         rental=rental,
         event=event,
@@ -52,6 +65,36 @@ def record_rental_event(*, rental: Rental, event: str, from_status="", to_status
         to_status=to_status,
         actor=_actor(actor),
         payload=payload or {},
+    )
+
+
+def transition_rental(
+    *,
+    rental: Rental,
+    to: str,
+    by_user: Any = None,
+    note: str = "",
+    event: str = "status_changed",
+    payload: dict | None = None,
+    **fields: Any,
+) -> RentalEvent:
+    """Move a (locked) rental along ``Rental.TRANSITIONS`` and audit the move:
+    the one way a rental's status changes (``advance_statuses`` writes the
+    same events in bulk). Refuses a move the table does not allow
+    (``InvalidTransition``); sets ``fields`` with the status, saves them and
+    writes the RentalEvent (``event``, from → to, ``by_user`` as actor,
+    ``payload`` plus ``note`` when given). Returns the event."""
+    rental.assert_transition(to)
+    from_status = rental.status
+    rental.status = to
+    for name, value in fields.items():
+        setattr(rental, name, value)
+    rental.save(update_fields=["status", *fields.keys(), "updated_at"])
+    payload = dict(payload or {})
+    if note:
+        payload["note"] = note
+    return record_rental_event(
+        rental=rental, event=event, from_status=from_status, to_status=to, actor=by_user, payload=payload
     )
 
 
@@ -82,7 +125,7 @@ def _occupy_vehicle(vehicle: Vehicle) -> None:
 # --- booking --------------------------------------------------------------------
 
 
-def validate_booking_times(start_time: datetime | None, end_time: datetime | None, now: datetime | None = None):
+def validate_booking_times(start_time: datetime | None, end_time: datetime | None, now: datetime | None = None) -> None:
     """Raise RentalError when the period can't be booked (pure; used by forms too)."""
     now = now or timezone.now()
     if start_time is None or end_time is None:
@@ -105,8 +148,13 @@ def validate_booking_times(start_time: datetime | None, end_time: datetime | Non
 
 
 def overlapping_rentals(
-    *, vehicle_id, start_time: datetime, end_time: datetime, exclude_pk=None, now: datetime | None = None
-):
+    *,
+    vehicle_id: int,
+    start_time: datetime,
+    end_time: datetime,
+    exclude_pk: int | None = None,
+    now: datetime | None = None,
+) -> QuerySet[Rental]:
     """PENDING/ONGOING/OVERDUE rentals of the car that hold it during the period.
 
     A rental past its end that is still active (OVERDUE, or not refreshed yet)
@@ -126,7 +174,7 @@ def overlapping_rentals(
     return qs
 
 
-def unpaid_bookings(*, customer, now: datetime | None = None):
+def unpaid_bookings(*, customer: Any, now: datetime | None = None) -> QuerySet[Rental]:
     """The customer's bookings that still hold a car without any payment (SPEC §16)."""
     now = now or timezone.now()
     window = timedelta(minutes=settings.BOOKING_PAYMENT_MINUTES)
@@ -142,7 +190,7 @@ def unpaid_bookings(*, customer, now: datetime | None = None):
 @transaction.atomic
 def create_rental(
     *,
-    customer,
+    customer: Any,
     vehicle: Vehicle,
     start_time: datetime,
     end_time: datetime,
@@ -218,9 +266,6 @@ def create_rental(
 
 
 def _notify_overdue(rental: Rental) -> None:
-    from accounts.models import Notification
-    from accounts.services import notify
-
     notify(
         user=rental.customer.user,
         rental=rental,
@@ -238,23 +283,16 @@ def _lapse_locked(*, locked: Rental, now: datetime) -> None:
     §16), on a rental the caller has locked (after its car): open charges are
     closed first (a late provider success is then refunded by the §6 rule),
     no fee, the car is not held any more, the customer is told."""
-    from accounts.models import Notification
-    from accounts.services import cancel_open_charges, notify
-
     with translation.override(settings.LANGUAGE_CODE):
         reason = _("Not paid in time")
     cancel_open_charges(rental=locked, reason=reason, actor=None)
-    from_status = locked.status
-    locked.status = Rental.Status.CANCELLED
-    locked.cancel_reason = reason
-    locked.cancelled_at = now
-    locked.save(update_fields=["status", "cancel_reason", "cancelled_at", "updated_at"])
-    record_rental_event(
+    transition_rental(
         rental=locked,
+        to=Rental.Status.CANCELLED,
         event="lapsed",
-        from_status=from_status,
-        to_status=locked.status,
         payload={"reason": LAPSE_REASON, "payment_deadline": locked.payment_deadline.isoformat()},
+        cancel_reason=reason,
+        cancelled_at=now,
     )
     locked.refresh_financials()
     notify(
@@ -280,12 +318,9 @@ def advance_rental_status(*, rental: Rental, now: datetime | None = None) -> boo
         return False
     if target == Rental.Status.CANCELLED:
         _lapse_locked(locked=locked, now=now)
-        _copy_state(locked, rental)
+        rental.copy_state_from(locked)
         return True
-    from_status = locked.status
-    locked.status = target
-    locked.save(update_fields=["status", "updated_at"])
-    record_rental_event(rental=locked, event="status_by_time", from_status=from_status, to_status=target)
+    transition_rental(rental=locked, to=target, event="status_by_time")
     _occupy_vehicle(vehicle)
     if target == Rental.Status.OVERDUE:
         _notify_overdue(locked)
@@ -293,7 +328,13 @@ def advance_rental_status(*, rental: Rental, now: datetime | None = None) -> boo
     return True
 
 
-def advance_statuses(*, now: datetime | None = None, batch_size: int = 1000, rental_ids=None, dry_run=False) -> dict:
+def advance_statuses(
+    *,
+    now: datetime | None = None,
+    batch_size: int = 1000,
+    rental_ids: list[int] | None = None,
+    dry_run: bool = False,
+) -> dict:
     """Bulk status moves by time for the whole table (or ``rental_ids``).
 
     PENDING → ONGOING once ``start_time`` has come; PENDING/ONGOING → OVERDUE
@@ -301,8 +342,6 @@ def advance_statuses(*, now: datetime | None = None, batch_size: int = 1000, ren
     transaction with its rows locked; an audit row is written per rental and
     customers of overdue rentals are notified. Returns counts per move.
     """
-    from accounts.models import Notification
-
     now = now or timezone.now()
     counts = {"lapsed": lapse_unpaid_bookings(now=now, rental_ids=rental_ids, dry_run=dry_run)}
     paid = Q(status=Rental.Status.ONGOING) | Q(status=Rental.Status.PENDING, amount_paid__gt=0)
@@ -337,6 +376,10 @@ def advance_statuses(*, now: datetime | None = None, batch_size: int = 1000, ren
                     .order_by("pk")
                     .values_list("pk", "status", "vehicle_id", "customer__user_id")
                 )
+                # The check transition_rental makes, row by row (the filters only
+                # pick rows the transition table lets move to ``target``).
+                if any(target not in Rental.TRANSITIONS[Rental.Status(row[1])] for row in rows):
+                    raise InvalidTransition(f"no bulk move to {target} from {sorted({row[1] for row in rows})}")
                 if not rows:
                     continue
                 ids = [row[0] for row in rows]
@@ -377,7 +420,12 @@ def advance_statuses(*, now: datetime | None = None, batch_size: int = 1000, ren
     return counts
 
 
-def lapse_unpaid_bookings(*, now: datetime | None = None, rental_ids=None, dry_run=False) -> int:
+def lapse_unpaid_bookings(
+    *,
+    now: datetime | None = None,
+    rental_ids: list[int] | None = None,
+    dry_run: bool = False,
+) -> int:
     """Cancel every booking whose payment window has closed with nothing paid
     (SPEC §16); returns how many this call cancelled (or, on a dry run, would).
 
@@ -423,176 +471,17 @@ def refresh_statuses_if_due() -> dict | None:
         return None
 
 
-# --- refunds ----------------------------------------------------------------------
-
-
-def _refund_description(rental: Rental, reason: str):
-    """The note of a refund for ``reason``, as code and params
-    (``accounts.wording``), so each reader sees it in their language."""
-    from accounts.wording import Words
-
-    if reason == "cancellation":
-        return Words("refund_cancellation", {"reason": rental.cancel_reason})
-    if reason == "late_payment":
-        return Words("refund_late_payment")
-    if reason == "repriced":
-        return Words("refund_repriced")
-    return Words(
-        "refund_deposit",
-        {
-            "overdue_fee": str(quantize_money(rental.overdue_fee)),
-            "cross_location_fee": str(quantize_money(rental.cross_location_fee)),
-            "damage_fee": str(quantize_money(rental.damage_fee)),
-        },
-    )
-
-
-@dataclass
-class DueRefund:
-    """What ``refund_amount_due`` did: the REFUND rows written (one per charge
-    the money goes back to) and what is left for staff to hand back."""
-
-    refunds: list = field(default_factory=list)
-    manual: Decimal = ZERO
-
-    @property
-    def refunded(self) -> Decimal:
-        return quantize_money(sum((refund.amount for refund in self.refunds), ZERO))
-
-    @property
-    def first(self):
-        return self.refunds[0] if self.refunds else None
-
-
-def _is_staff(user) -> bool:
-    return bool(getattr(user, "is_staff", False))
-
-
-@transaction.atomic
-def refund_due_rows(
-    *, rental: Rental, reason: str, recipient=None, by_user=None, cap: Decimal | None = None, charge_id=None
-) -> DueRefund:
-    """Refund what an order no longer owes (§4 ``refund_due``), once, the way
-    the money came in (SPEC §16).
-
-    The amount is recomputed from the ledger under the rental lock, so a second
-    call, a rerun of a command or a concurrent flow finds nothing due and
-    writes nothing. It is spread over the PAID charges that still have money
-    left to give back, newest first (``charge_id`` first: a late charge gives
-    back its own money), one REFUND row per charge, each going to that
-    charge's payer (else the customer's user; ``recipient`` overrides both).
-    Money that came in as cash goes back at the counter: unless staff
-    (``by_user``) are handing it over now, it is left for them, like a part
-    with nobody to pay it to; the rental is then flagged
-    ``requires_manual_refund``. ``cap`` limits the refund (a late charge
-    refunds at most its own amount). Locks: rental.
-    """
-    from django.contrib.auth import get_user_model
-
-    from accounts import selectors
-    from accounts.services import issue_refund, refund_provider_for
-
-    locked = lock_rental(rental.pk)
-    amount = locked.money_figures().refund_due
-    if cap is not None:
-        amount = min(amount, quantize_money(cap))
-    result = DueRefund()
-    if amount > ZERO:
-        parts = selectors.split_refund(selectors.refundable_charges(locked), amount, first_charge_id=charge_id)
-        to_write, _for_staff = selectors.route_refund(
-            parts,
-            customer_user_id=locked.customer.user_id,
-            recipient_id=getattr(recipient, "pk", None),
-            at_counter=_is_staff(by_user),
-        )
-        users = get_user_model().objects.in_bulk({part.user_id for part in to_write})
-        for part in to_write:
-            result.refunds.append(
-                issue_refund(
-                    rental=locked,
-                    amount=part.amount,
-                    user=users[part.user_id],
-                    method=part.method,
-                    refund_of_id=part.charge_id,
-                    provider=refund_provider_for(part.provider),
-                    description=_refund_description(locked, reason),
-                    actor=by_user,
-                    payload={"reason": reason},
-                )
-            )
-        result.manual = quantize_money(amount - result.refunded)
-        if result.manual > ZERO:
-            if not locked.requires_manual_refund:
-                locked.requires_manual_refund = True
-                locked.save(update_fields=["requires_manual_refund", "updated_at"])
-                record_rental_event(
-                    rental=locked,
-                    event="manual_refund_required",
-                    actor=by_user,
-                    payload={"amount": str(result.manual), "reason": reason},
-                )
-            logger.info("rental %s: %s is to be handed back by staff", locked.pk, format_cny(result.manual))
-    locked.refresh_financials()
-    _copy_state(locked, rental)
-    return result
-
-
-def refund_amount_due(
-    *, rental: Rental, reason: str, recipient=None, by_user=None, cap: Decimal | None = None, charge_id=None
-):
-    """``refund_due_rows`` for callers that want one answer: the first REFUND
-    row written (the newest charge's), or None."""
-    return refund_due_rows(
-        rental=rental, reason=reason, recipient=recipient, by_user=by_user, cap=cap, charge_id=charge_id
-    ).first
-
-
-def _copy_state(source: Rental, target: Rental) -> None:
-    """Let the caller's instance see what the locked copy wrote."""
-    if source is target:
-        return
-    for model_field in source._meta.concrete_fields:
-        setattr(target, model_field.attname, getattr(source, model_field.attname))
-
-
 # --- cancelling -------------------------------------------------------------------
 
 
-def check_cancellation(*, rental: Rental, reason: str, by_user=None, cancellation_fee: Decimal = Decimal("0")):
-    """The rules a cancellation must pass (§5), raising the domain error of
-    the first it breaks; returns ``(reason, fee)`` cleaned. ``cancel_rental``
-    runs it on the locked row; the staff page's preview runs it as is, so
-    both refuse the same input with the same words. No lock, no write."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise RentalError(_("Please tell us why you are cancelling."), code="reason_required")
-    fee = quantize_money(cancellation_fee)
-    is_staff = bool(getattr(by_user, "is_staff", False))
-    if fee < ZERO:
-        raise RentalError(_("A cancellation fee can't be negative."), code="negative_fee")
-    if fee > ZERO and not is_staff:
-        raise RentalError(_("Only staff can charge a cancellation fee."), code="fee_staff_only")
-    if bounds.exceeds_max_order_total(fee):
-        raise RentalError(bounds.amount_too_large_message(_("cancellation fee")), code="fee_too_large")
-    # From start_time on the order is on the road (§5) even if no page has
-    # refreshed its stored status yet; only staff may end it then.
-    if rental.status_by_time(timezone.now()) in Rental.ON_ROAD_STATUSES and not is_staff:
-        raise InvalidTransition(
-            _("The car has been picked up; please contact the store to end this rental."),
-            code="staff_only",
-        )
-    rental.assert_transition(Rental.Status.CANCELLED)
-    if fee > rental.order_total:
-        raise RentalError(
-            _("The cancellation fee can't exceed the order total of %(total)s.")
-            % {"total": format_cny(rental.order_total)},
-            code="fee_too_high",
-        )
-    return reason, fee
-
-
 @transaction.atomic
-def cancel_rental(*, rental: Rental, reason: str, by_user=None, cancellation_fee: Decimal = Decimal("0")):
+def cancel_rental(
+    *,
+    rental: Rental,
+    reason: str,
+    by_user: Any = None,
+    cancellation_fee: Decimal = Decimal("0"),
+) -> Payment | None:
     """Cancel an order and give back what it no longer owes (§5).
 
     Customers may cancel PENDING orders; staff also ONGOING and OVERDUE ones,
@@ -603,27 +492,21 @@ def cancel_rental(*, rental: Rental, reason: str, by_user=None, cancellation_fee
     customer is notified. Locks: vehicle → rental → payments.
     Returns the refund Payment or None.
     """
-    from accounts.models import Notification
-    from accounts.services import cancel_open_charges, notify
-
     vehicle = lock_vehicle(rental.vehicle_id)
     locked = lock_rental(rental.pk)
     from_status = locked.status
-    reason, fee = check_cancellation(rental=locked, reason=reason, by_user=by_user, cancellation_fee=cancellation_fee)
+    reason, fee = selectors.check_cancellation(rental=locked, reason=reason, by_user=by_user, cancellation_fee=cancellation_fee)
 
     cancel_open_charges(rental=locked, reason=_("Order cancelled"), actor=by_user)
-    locked.status = Rental.Status.CANCELLED
-    locked.cancel_reason = reason
-    locked.cancelled_at = timezone.now()
-    locked.cancellation_fee = fee
-    locked.save(update_fields=["status", "cancel_reason", "cancelled_at", "cancellation_fee", "updated_at"])
-    record_rental_event(
+    transition_rental(
         rental=locked,
+        to=Rental.Status.CANCELLED,
+        by_user=by_user,
         event="cancelled",
-        from_status=from_status,
-        to_status=locked.status,
-        actor=by_user,
         payload={"reason": reason, "cancellation_fee": str(fee)},
+        cancel_reason=reason,
+        cancelled_at=timezone.now(),
+        cancellation_fee=fee,
     )
     if from_status in Rental.ON_ROAD_STATUSES:
         _release_vehicle(vehicle=vehicle, rental=locked)
@@ -645,90 +528,18 @@ def cancel_rental(*, rental: Rental, reason: str, by_user=None, cancellation_fee
             "store": locked.pickup_location.name,
         },
     )
-    _copy_state(locked, rental)
+    rental.copy_state_from(locked)
     return due.first
 
 
 # --- pick-up and return -------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PickupPlan:
-    """What a hand-over will record: where, when, and the one-way fee it leads to."""
-
-    location: Location
-    booked_location: Location
-    picked_up_at: datetime
-    cross_location_fee: Decimal
-    booked_cross_location_fee: Decimal
-    order_total: Decimal
-
-    @property
-    def moves_store(self) -> bool:
-        return self.location.pk != self.booked_location.pk
-
-
-def plan_pickup(
-    *, rental: Rental, vehicle: Vehicle, location: Location | None = None, picked_up_at: datetime | None = None
-) -> PickupPlan:
-    """The checks of a hand-over and what it will record (reads only; the pick-up
-    page shows it before the clerk confirms, ``pickup_rental`` applies it).
-
-    The car is handed over at the store where it stands (``vehicle.location``,
-    the default of ``location``); a clerk naming another store is refused. When
-    the car stands elsewhere than the booked pick-up store (it came back to
-    another store since the booking), the hand-over moves the order's pick-up
-    store there and the one-way fee is priced from it. At most
-    EARLY_PICKUP_MINUTES before ``start_time``; earlier, the order must be rebooked.
-    """
-    if rental.status != Rental.Status.PENDING:
-        raise InvalidTransition(
-            _("Only an order waiting for pick-up can be handed over (this one is %(status)s).")
-            % {"status": rental.get_status_display()},
-            code="not_pending",
-        )
-    if vehicle.status in (Vehicle.Status.MAINTENANCE, Vehicle.Status.RETIRED):
-        raise RentalError(_("This car is in maintenance or retired."), code="vehicle_unavailable")
-    if Rental.objects.filter(vehicle_id=vehicle.pk, status__in=Rental.ON_ROAD_STATUSES).exclude(pk=rental.pk).exists():
-        raise RentalError(_("This car is still out on another rental."), code="vehicle_out")
-    now = timezone.now()
-    at = picked_up_at or now
-    if at > now + timedelta(minutes=5):
-        raise RentalError(_("The hand-over time can't be in the future."), code="pickup_in_future")
-    early = timedelta(minutes=settings.EARLY_PICKUP_MINUTES)
-    if at < rental.start_time - early:
-        raise RentalError(
-            _(
-                "This order starts at %(start)s; a car can be handed over at most %(minutes)s minutes early. "
-                "Please rebook the order for the time the customer wants the car."
-            )
-            % {"start": _local(rental.start_time), "minutes": settings.EARLY_PICKUP_MINUTES},
-            code="pickup_too_early",
-        )
-    stands_at = vehicle.location
-    location = location or stands_at
-    if location.pk != stands_at.pk:
-        raise RentalError(
-            _("The car stands at %(actual)s, not at %(store)s: it can only be handed over where it stands.")
-            % {"actual": stands_at, "store": location},
-            code="wrong_pickup_store",
-        )
-    cross_location_fee = pricing.cross_location_fee_for(location.pk, rental.return_location_id)
-    return PickupPlan(
-        location=location,
-        booked_location=rental.pickup_location,
-        picked_up_at=at,
-        cross_location_fee=cross_location_fee,
-        booked_cross_location_fee=quantize_money(rental.cross_location_fee),
-        order_total=quantize_money(rental.order_total - rental.cross_location_fee + cross_location_fee),
-    )
-
-
 @transaction.atomic
 def pickup_rental(
     *,
     rental: Rental,
-    by_user=None,
+    by_user: Any = None,
     picked_up_at: datetime | None = None,
     location: Location | None = None,
 ) -> Rental:
@@ -739,14 +550,12 @@ def pickup_rental(
     audit row keeps both. Locks: vehicle → rental."""
     vehicle = lock_vehicle(rental.vehicle_id)
     locked = lock_rental(rental.pk)
-    plan = plan_pickup(rental=locked, vehicle=vehicle, location=location, picked_up_at=picked_up_at)
+    plan = selectors.plan_pickup(rental=locked, vehicle=vehicle, location=location, picked_up_at=picked_up_at)
     target = Rental.Status.OVERDUE if plan.picked_up_at > locked.end_time else Rental.Status.ONGOING
-    fields = ["status", "picked_up_at", "updated_at"]
+    fields: dict[str, Any] = {"picked_up_at": plan.picked_up_at}
     payload = {}
     if plan.moves_store:
-        locked.pickup_location = plan.location
-        locked.cross_location_fee = plan.cross_location_fee
-        fields += ["pickup_location", "cross_location_fee"]
+        fields.update(pickup_location=plan.location, cross_location_fee=plan.cross_location_fee)
         payload = {
             "booked_pickup_location": plan.booked_location.pk,
             "booked_pickup_location_name": str(plan.booked_location),
@@ -755,88 +564,15 @@ def pickup_rental(
             "booked_cross_location_fee": str(plan.booked_cross_location_fee),
             "cross_location_fee": str(plan.cross_location_fee),
         }
-    locked.status = target
-    locked.picked_up_at = plan.picked_up_at
-    locked.save(update_fields=fields)
-    record_rental_event(
-        rental=locked,
-        event="picked_up",
-        from_status=Rental.Status.PENDING,
-        to_status=target,
-        actor=by_user,
-        payload=payload,
-    )
+    transition_rental(rental=locked, to=target, by_user=by_user, event="picked_up", payload=payload, **fields)
     _occupy_vehicle(vehicle)
     if plan.moves_store:
         # The order total changed with the one-way fee; money paid for a fee
         # that no longer applies goes back at once, as any overpayment does.
         locked.refresh_financials()
         refund_amount_due(rental=locked, reason="repriced", by_user=by_user)
-    _copy_state(locked, rental)
+    rental.copy_state_from(locked)
     return locked
-
-
-def prepare_return(
-    *,
-    rental: Rental,
-    returned_at: datetime,
-    location: Location,
-    damage_fee: Decimal = Decimal("0"),
-    note: str = "",
-    now: datetime | None = None,
-) -> str:
-    """The checks of a return and the fees it sets, in one place: sets the
-    return fields, the §4 fees and COMPLETED on ``rental`` without saving, and
-    returns the status it had. ``process_return`` calls it on the locked row;
-    the staff return preview on an unsaved copy, so both refuse the same input
-    and show the same figures.
-
-    Refuses a negative damage fee, one or an order total above MAX_ORDER_TOTAL
-    (SPEC §16 bounds), a missing or naive time, a time more than 5 minutes
-    ahead, an order that isn't on the road and a time before the hand-over. The overdue fee uses the daily rate the order was booked at; the
-    one-way fee compares the return store with the (real) pick-up store.
-    """
-    damage_fee = quantize_money(damage_fee)
-    if damage_fee < ZERO:
-        raise RentalError(_("A damage fee can't be negative."), code="negative_fee")
-    if bounds.exceeds_max_order_total(damage_fee):
-        raise RentalError(bounds.amount_too_large_message(_("damage fee")), code="fee_too_large")
-    if returned_at is None or timezone.is_naive(returned_at):
-        raise RentalError(_("Please give the return time."), code="time_required")
-    now = now or timezone.now()
-    if returned_at > now + timedelta(minutes=5):
-        raise RentalError(_("The return time can't be in the future."), code="return_in_future")
-    # A rental whose start has passed is on the road even if no page refreshed it yet.
-    status = rental.status
-    if status == Rental.Status.PENDING and rental.status_by_time(now) != Rental.Status.PENDING:
-        status = rental.status_by_time(now)
-    if status not in Rental.ON_ROAD_STATUSES:
-        raise InvalidTransition(
-            _("Only a car that is out on rental can be returned (this order is %(status)s).")
-            % {"status": Rental.Status(status).label},
-            code="not_on_road",
-        )
-    handed_over = min(filter(None, [rental.picked_up_at, rental.start_time]))
-    if returned_at < handed_over:
-        raise RentalError(_("The return time can't be before the pick-up."), code="return_before_pickup")
-
-    overdue_fee = pricing.overdue_fee_for(rental.end_time, returned_at, rental.daily_rate)
-    cross_location_fee = pricing.cross_location_fee_for(rental.pickup_location_id, location.pk)
-    order_total = rental.total_amount + rental.deposit + cross_location_fee + overdue_fee + damage_fee
-    if bounds.exceeds_max_order_total(order_total):
-        raise RentalError(
-            _("With these fees the order total would be more than %(max)s.")
-            % {"max": format_cny(bounds.max_order_total())},
-            code="order_total_too_large",
-        )
-    rental.actual_return_time = returned_at
-    rental.actual_return_location = location
-    rental.overdue_fee = overdue_fee
-    rental.cross_location_fee = cross_location_fee
-    rental.damage_fee = damage_fee
-    rental.return_note = note or ""
-    rental.status = Rental.Status.COMPLETED
-    return status
 
 
 @transaction.atomic
@@ -847,36 +583,37 @@ def process_return(
     location: Location,
     damage_fee: Decimal = Decimal("0"),
     note: str = "",
-    by_user=None,
+    by_user: Any = None,
 ) -> Rental:
     """Staff takes a car back (§5): records time and store, computes the overdue
     and one-way fees, adds the damage fee, completes the order, frees the car
     (which now stands at ``location``), then refunds the deposit less any fees
     the ledger doesn't cover. Locks: vehicle → rental → payments."""
-    from accounts.models import Notification
-    from accounts.services import notify
-
     vehicle = lock_vehicle(rental.vehicle_id)
     locked = lock_rental(rental.pk)
-    from_status = prepare_return(
-        rental=locked, returned_at=returned_at, location=location, damage_fee=damage_fee, note=note
+    # The checks and fees on a copy (as the preview computes them), then the moves.
+    draft = copy.copy(locked)
+    on_road = selectors.prepare_return(
+        rental=draft, returned_at=returned_at, location=location, damage_fee=damage_fee, note=note
     )
-    damage_fee = locked.damage_fee
-    locked.save()
-    record_rental_event(
+    if locked.status != on_road:
+        # A PENDING order whose start has passed is on the road (§5): the
+        # clock's move is made, and audited, before the return.
+        transition_rental(rental=locked, to=on_road, event="status_by_time")
+    transition_rental(
         rental=locked,
+        to=Rental.Status.COMPLETED,
+        by_user=by_user,
         event="returned",
-        from_status=from_status,
-        to_status=locked.status,
-        actor=by_user,
         payload={
             "returned_at": returned_at.isoformat(),
             "location": location.pk,
-            "overdue_fee": str(locked.overdue_fee),
-            "cross_location_fee": str(locked.cross_location_fee),
-            "damage_fee": str(damage_fee),
+            "overdue_fee": str(draft.overdue_fee),
+            "cross_location_fee": str(draft.cross_location_fee),
+            "damage_fee": str(draft.damage_fee),
             "note": note,
         },
+        **{name: getattr(draft, name) for name in selectors.RETURN_FIELDS},
     )
     _release_vehicle(vehicle=vehicle, rental=locked, location=location)
     locked.refresh_financials()
@@ -889,7 +626,7 @@ def process_return(
         kind="returned",
         params={"order": locked.pk, "remaining": str(remaining)},
     )
-    _copy_state(locked, rental)
+    rental.copy_state_from(locked)
     return locked
 
 

@@ -14,7 +14,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from car_rental_system.money import ZERO, format_cny, quantize_money
+from car_rental_system.money import format_cny, quantize_money
 from customers.decorators import customer_required
 from customers.models import Customer
 from rentals import pricing, selectors, services
@@ -87,7 +87,7 @@ def quote(request, vehicle_pk: int):
     if not form.is_valid():
         errors = [str(message) for field_errors in form.errors.values() for message in field_errors]
         return JsonResponse({"ok": False, "errors": errors}, status=400)
-    level = Customer.MemberLevel.REGULAR
+    level: str = Customer.MemberLevel.REGULAR
     if request.user.is_authenticated:
         customer = Customer.objects.filter(user=request.user).only("member_level").first()
         if customer is not None:
@@ -155,14 +155,16 @@ def cancel(request, pk: int):
         pk=pk,
         customer=request.customer,
     )
-    if rental.status != Rental.Status.PENDING:
+    if not selectors.can_cancel(rental=rental, by_user=request.user):
         messages.error(
             request,
             _("Only an order waiting for pick-up can be cancelled here; please contact the store."),
         )
         return redirect(rental.get_absolute_url())
     figures = rental.money_figures()
-    refund_preview = max(ZERO, quantize_money(figures.net_paid - rental.cancellation_fee))
+    # What cancel_rental will refund, by the same rule (a customer's own cancel:
+    # cash is handed back at the store).
+    preview = selectors.cancel_preview(rental=rental, at_counter=False)
     open_charges = [p for p in rental.payments.all() if p.is_open]
     if request.method == "POST":
         form = CancelForm(request.POST)
@@ -206,7 +208,8 @@ def cancel(request, pk: int):
             "rental": rental,
             "form": form,
             "figures": figures,
-            "refund_preview": refund_preview,
+            "refund_preview": preview.refund,
+            "preview": preview,
             "open_charges": open_charges,
         },
     )

@@ -3,16 +3,8 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from car_rental_system.widgets import DATETIME_LOCAL, DateTimeLocalInput
 from vehicles import selectors
-
-DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
-
-
-class DateTimeLocalInput(forms.DateTimeInput):
-    input_type = "datetime-local"
-
-    def __init__(self, attrs=None):
-        super().__init__(attrs=attrs, format=DATETIME_LOCAL)
 
 
 class VehicleFilterForm(forms.Form):

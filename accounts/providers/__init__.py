@@ -73,12 +73,12 @@ def provider_for_method(method: str) -> PaymentProvider:
     ``wechatpay`` when ``WECHATPAY_MCHID`` is set, anything else to the sandbox.
     Settings are read on each call, not at import.
     """
-    forced = getattr(settings, "PAYMENT_PROVIDER", "") or ""
+    forced: str = getattr(settings, "PAYMENT_PROVIDER", "") or ""
     if forced:
         return get_provider(forced)
     name = SandboxProvider.name
-    if method == "ALIPAY" and getattr(settings, "ALIPAY_APP_ID", ""):
+    if method == "ALIPAY" and bool(getattr(settings, "ALIPAY_APP_ID", "")):
         name = "alipay"
-    elif method == "WECHAT" and getattr(settings, "WECHATPAY_MCHID", ""):
+    elif method == "WECHAT" and bool(getattr(settings, "WECHATPAY_MCHID", "")):
         name = "wechatpay"
     return get_provider(name)

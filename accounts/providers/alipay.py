@@ -37,7 +37,6 @@ import hashlib
 import logging
 import os
 import re
-import socket
 import urllib.error
 from dataclasses import dataclass
 from datetime import date
@@ -406,7 +405,7 @@ class AlipayProvider(PaymentProvider):
             raise ProviderUnavailable("unsigned_answer", f"{method}: {str(exc)[:200]}") from None
         except urllib.error.HTTPError as exc:
             raise ProviderUnavailable("http_error", f"{method}: HTTP {exc.code}") from None
-        except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
+        except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
             raise ProviderUnavailable("network_error", f"{method}: {type(exc).__name__}") from None
         except (ValueError, AttributeError, TypeError, UnicodeDecodeError) as exc:
             raise ProviderUnavailable("bad_answer", f"{method}: unreadable answer ({type(exc).__name__})") from None
@@ -516,7 +515,7 @@ class AlipayProvider(PaymentProvider):
                 content = response.read(MAX_STATEMENT_BYTES + 1)
         except urllib.error.HTTPError as exc:
             raise ProviderUnavailable("http_error", f"bill download: HTTP {exc.code}") from None
-        except (urllib.error.URLError, socket.timeout, TimeoutError, OSError) as exc:
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
             raise ProviderUnavailable("network_error", f"bill download: {type(exc).__name__}") from None
         if len(content) > MAX_STATEMENT_BYTES or not content.startswith(b"PK"):
             raise ProviderUnavailable("bad_statement", "the bill download is not a zip file")

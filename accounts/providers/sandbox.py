@@ -314,7 +314,7 @@ class SandboxProvider(PaymentProvider):
                 status = {
                     CallbackStatus.REFUNDED: "refunded",
                     CallbackStatus.REFUND_FAILED: "refund_failed",
-                }.get(entry.get("status"), "pending")
+                }.get(str(entry.get("status")), "pending")
             amount = entry.get("amount")
             if not amount:
                 continue

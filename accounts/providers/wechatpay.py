@@ -36,10 +36,11 @@ import json
 import logging
 import re
 import time
+from contextvars import ContextVar
 from datetime import date
 from decimal import Decimal
-from contextvars import ContextVar
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -225,7 +226,7 @@ def _notify_url() -> str:
         return configured
     from car_rental_system.request_context import request_var
 
-    request = request_var.get()
+    request: Any = request_var.get()
     path = reverse("payments:callback", args=[WechatPayProvider.name])
     if request is None:
         return ""
@@ -585,9 +586,12 @@ class WechatPayProvider(PaymentProvider):
         except (OSError, EOFError):
             raise ProviderUnavailable(detail="bill download: not a gzip file") from None
         # The file is not signed; its digest came in the signed tradebill answer.
-        if str(data.get("hash_type", "SHA1")).upper() == "SHA1" and data.get("hash_value"):
-            if hashlib.sha1(csv).hexdigest() != str(data["hash_value"]).lower():
-                raise ProviderUnavailable(detail="bill download: digest does not match")
+        if (
+            str(data.get("hash_type", "SHA1")).upper() == "SHA1"
+            and data.get("hash_value")
+            and hashlib.sha1(csv).hexdigest() != str(data["hash_value"]).lower()
+        ):
+            raise ProviderUnavailable(detail="bill download: digest does not match")
         return csv
 
     # -- notifications -----------------------------------------------------------------
@@ -638,7 +642,7 @@ class WechatPayProvider(PaymentProvider):
         apiv3_key = str(_setting("WECHATPAY_APIV3_KEY") or "")
         if len(apiv3_key.encode()) != APIV3_KEY_LENGTH:
             raise InvalidSignature("not_configured", "WECHATPAY_APIV3_KEY is not 32 characters")
-        resource = decrypt_resource(data.get("resource"), apiv3_key)
+        resource = decrypt_resource(data.get("resource") or {}, apiv3_key)
         mchid = resource.get("mchid", resource.get("sp_mchid"))
         if str(mchid) != str(_setting("WECHATPAY_MCHID")):
             raise MalformedCallback("wrong_merchant", "the notification is for another merchant")

@@ -156,8 +156,10 @@ def match(provider: str, day: date, statement: dict) -> tuple[list[Finding], Tot
             if ours is not None and ours.kind != kind:
                 ours = None
             elif ours is not None and ours.provider != provider:
+                missing = compare(row, None)
+                assert missing is not None  # a statement row with no row of ours always differs
                 findings.append(
-                    compare(row, None)._replace(
+                    missing._replace(
                         payment_id=ours.payment_id,
                         our_amount=ours.amount,
                         our_status=ours.status,

@@ -41,7 +41,7 @@ def status_badge(rental):
 def payment_badge(rental, figures, overdue_so_far=None):
     """The customer's payment badge (To pay / Paid in full / Refund pending /
     Settled, or Overdue with the late fee so far)."""
-    key, label = selectors.payment_badge(rental, figures, overdue_so_far)
+    key, label = selectors.payment_badge(rental=rental, figures=figures, overdue_so_far=overdue_so_far)
     return format_html(
         '<span class="badge {}" data-payment-badge="{}">{}</span>',
         PAYMENT_BADGE_CLASSES[key],
@@ -77,7 +77,7 @@ def unread_notification_count(context) -> int:
         return 0
     cached = getattr(request, "_unread_notification_count", None)
     if cached is None:
-        cached = selectors.unread_notification_count(user)
+        cached = selectors.unread_notification_count(user=user)
         request._unread_notification_count = cached
     return cached
 

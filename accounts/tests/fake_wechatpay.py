@@ -24,7 +24,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
@@ -41,7 +41,7 @@ APIV3_KEY = "0123456789abcdefghijABCDEFGHIJ01"  # 32 characters
 CALLBACK_PATH = "/api/payments/callback/wechatpay/"
 
 
-@lru_cache(maxsize=None)
+@cache
 def rsa_key(name: str) -> rsa.RSAPrivateKey:
     """An RSA key per name, generated once per test run."""
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -29,12 +29,6 @@ def at(y, m, d, hh=12, mm=0):
 
 
 @pytest.fixture
-def frozen(time_machine):
-    time_machine.move_to(NOW, tick=False)
-    return NOW
-
-
-@pytest.fixture
 def finance_client(client):
     client.force_login(staff_in_group("finance"))
     return client

@@ -7,8 +7,8 @@ payment is written).
 """
 
 import json
-from datetime import datetime, timezone as dt_timezone
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
@@ -108,7 +108,7 @@ def test_a_real_success_body_with_a_forged_or_stale_signature_never_pays(
     now = int(time.time())
     # The clock stands still, so "more than 300 s away" stays true however long
     # the examples take to run.
-    time_machine.move_to(datetime.fromtimestamp(now, tz=dt_timezone.utc), tick=False)
+    time_machine.move_to(datetime.fromtimestamp(now, tz=UTC), tick=False)
 
     @settings(max_examples=400)
     @given(

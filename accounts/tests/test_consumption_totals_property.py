@@ -12,7 +12,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from accounts.models import Payment
 from customers.tests.factories import CustomerFactory

@@ -1,46 +1,27 @@
 """accounts.services.record_counter_payment and record_manual_refund (SPEC §8 staff flows)."""
 
-from datetime import datetime, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.utils import translation
 
 from accounts.exceptions import PaymentError, RefundError
 from accounts.models import Notification, Payment, PaymentEvent
 from accounts.services import record_counter_payment, record_manual_refund
 from accounts.tests.assertions import assert_ledger_consistent
-from accounts.tests.factories import PaymentFactory, PendingChargeFactory
+from accounts.tests.factories import PendingChargeFactory
 from customers.tests.factories import UserFactory
 from rentals.models import Rental
-from rentals.services import cancel_rental, create_rental, pickup_rental, process_return
+from rentals.services import cancel_rental, pickup_rental, process_return
+from rentals.tests.clock import END, NOW, START
+from rentals.tests.factories import book, pay
 
 pytestmark = pytest.mark.django_db
 
-NOW = datetime(2026, 3, 1, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
-START = NOW + timedelta(days=1)
-END = START + timedelta(days=3)
-
 
 @pytest.fixture(autouse=True)
-def _frozen_clock_in_english(time_machine):
-    time_machine.move_to(NOW, tick=False)
-    with translation.override("en"):
-        yield
-
-
-def _book(customer, vehicle) -> Rental:
-    return create_rental(
-        customer=customer, vehicle=vehicle, start_time=START, end_time=END, pickup_location=vehicle.location
-    )
-
-
-def _pay(rental, amount="2900.00", **kwargs) -> Payment:
-    charge = PaymentFactory(rental=rental, amount=Decimal(amount), **kwargs)
-    rental.refresh_financials()
-    return charge
+def _frozen_clock_in_english(frozen_clock):
+    return frozen_clock
 
 
 def _ledger(rental):
@@ -49,7 +30,7 @@ def _ledger(rental):
 
 @pytest.fixture
 def rental(customer, vehicle):
-    return _book(customer, vehicle)
+    return book(customer, vehicle)
 
 
 # --- record_counter_payment ---------------------------------------------------------------
@@ -82,7 +63,7 @@ def test_counter_payment_is_a_paid_charge_at_once(rental, customer, staff_user, 
 
 
 def test_walk_in_counter_payment_has_no_user(walk_in_customer, vehicle, staff_user):
-    rental = _book(walk_in_customer, vehicle)
+    rental = book(walk_in_customer, vehicle)
 
     charge = record_counter_payment(rental=rental, amount=Decimal("2900"), method="CASH", by_user=staff_user)
 
@@ -118,7 +99,7 @@ def test_open_online_charges_are_cancelled_first(rental, staff_user):
 
 
 def test_a_completed_order_that_owes_can_be_paid(rental, vehicle, staff_user, time_machine):
-    _pay(rental, "2900.00")
+    pay(rental, "2900.00")
     time_machine.move_to(START, tick=False)
     pickup_rental(rental=rental, by_user=staff_user)
     time_machine.move_to(END, tick=False)
@@ -178,7 +159,7 @@ def test_a_customer_cannot_record_a_counter_payment(rental, customer):
 
 def test_counter_payment_reads_the_ledger_under_lock(rental, staff_user):
     stale = Rental.objects.get(pk=rental.pk)
-    _pay(rental, "2900.00")  # paid online meanwhile; the stale copy still shows 0 paid
+    pay(rental, "2900.00")  # paid online meanwhile; the stale copy still shows 0 paid
 
     with pytest.raises(PaymentError, match="owes nothing"):
         record_counter_payment(rental=stale, amount=Decimal("2900"), method="CASH", by_user=staff_user)
@@ -190,7 +171,7 @@ def test_counter_payment_reads_the_ledger_under_lock(rental, staff_user):
 
 
 def test_manual_refund_within_net_paid(rental, customer, staff_user):
-    _pay(rental, "2900.00", payment_method=Payment.Method.WECHAT)
+    pay(rental, "2900.00", payment_method=Payment.Method.WECHAT)
 
     refund = record_manual_refund(rental=rental, amount=Decimal("100"), reason="  Goodwill  ", by_user=staff_user)
 
@@ -217,7 +198,7 @@ def test_manual_refund_within_net_paid(rental, customer, staff_user):
 
 
 def test_manual_refund_of_everything_paid_is_allowed_but_no_more(rental, staff_user):
-    _pay(rental, "1000.00")
+    pay(rental, "1000.00")
     record_manual_refund(rental=rental, amount=Decimal("400"), reason="a", by_user=staff_user)
 
     with pytest.raises(RefundError) as excinfo:
@@ -244,7 +225,7 @@ def test_manual_refund_of_everything_paid_is_allowed_but_no_more(rental, staff_u
     ],
 )
 def test_manual_refund_refusals_change_nothing(rental, staff_user, kwargs, message):
-    _pay(rental, "2900.00")
+    pay(rental, "2900.00")
     call = {"rental": rental, "amount": Decimal("100"), "reason": "Goodwill", "by_user": staff_user, **kwargs}
     events_before = PaymentEvent.objects.count()
 
@@ -264,7 +245,7 @@ def test_nothing_paid_nothing_to_refund(rental, staff_user):
 
 def test_manual_refund_recipient(rental, customer, staff_user):
     payer = UserFactory()
-    _pay(rental, "1000.00", user=payer)
+    pay(rental, "1000.00", user=payer)
     other = UserFactory()
 
     to_payer = record_manual_refund(rental=rental, amount=Decimal("10"), reason="a", by_user=staff_user)
@@ -278,7 +259,7 @@ def test_manual_refund_recipient(rental, customer, staff_user):
 
 
 def test_manual_refund_clears_the_manual_handling_flag(walk_in_customer, vehicle, staff_user, time_machine):
-    rental = _book(walk_in_customer, vehicle)
+    rental = book(walk_in_customer, vehicle)
     record_counter_payment(rental=rental, amount=Decimal("2900"), method="CASH", by_user=staff_user)
     time_machine.move_to(START, tick=False)
     pickup_rental(rental=rental, by_user=staff_user)

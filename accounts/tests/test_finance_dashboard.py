@@ -30,12 +30,6 @@ def at(y, m, d, hh=12, mm=0):
 
 
 @pytest.fixture
-def frozen(time_machine):
-    time_machine.move_to(NOW, tick=False)  # 2026-03-10 10:00 in Shanghai
-    return NOW
-
-
-@pytest.fixture
 def ledger_rows(frozen):
     """Charges and refunds around the day and month boundaries of Shanghai time."""
     rental = RentalFactory(start_time=NOW - timedelta(days=40))

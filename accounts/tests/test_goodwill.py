@@ -16,12 +16,6 @@ from rentals.tests.admin_support import NOW, admin_url, ongoing_rental
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def frozen(time_machine):
-    time_machine.move_to(NOW, tick=False)
-    return NOW
-
-
 def _goodwill(staff_client, rental, amount):
     return staff_client.post(
         admin_url("refund", rental), {"amount": amount, "reason": "Sorry for the dirty car", "goodwill": "on"}

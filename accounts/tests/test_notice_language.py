@@ -21,12 +21,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def frozen(time_machine):
-    time_machine.move_to(NOW, tick=False)
-    return NOW
-
-
-@pytest.fixture
 def customer_client(client, customer):
     client.force_login(customer.user)
     return client

@@ -18,12 +18,6 @@ START = NOW - timedelta(days=3, hours=26)
 
 
 @pytest.fixture
-def frozen(time_machine):
-    time_machine.move_to(NOW, tick=False)
-    return NOW
-
-
-@pytest.fixture
 def overdue(frozen, vehicle, customer):
     rental = ongoing_rental(vehicle=vehicle, customer=customer, start=START)
     Rental.objects.filter(pk=rental.pk).update(status=Rental.Status.OVERDUE)

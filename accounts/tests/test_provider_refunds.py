@@ -91,7 +91,7 @@ def test_a_cancel_on_hold_leaves_the_refunds_in_progress_until_the_provider_conf
     assert figures.refunded == Decimal("0.00")
     assert rental.settlement_status != Rental.SettlementStatus.SETTLED
     assert rental.amount_refund_in_flight == Decimal("2900.00")
-    assert selectors.payment_badge(rental, figures)[0] == selectors.BADGE_REFUND_IN_PROGRESS
+    assert selectors.payment_badge(rental=rental, figures=figures)[0] == selectors.BADGE_REFUND_IN_PROGRESS
     assert not _refund_notices(customer).exists()
     assert_ledger_consistent(rental)
     # the customer reads 退款中 on the order page
@@ -116,7 +116,7 @@ def test_a_cancel_on_hold_leaves_the_refunds_in_progress_until_the_provider_conf
     assert rental.settlement_status == Rental.SettlementStatus.SETTLED
     assert rental.amount_refunded == Decimal("2900.00")
     assert _refund_notices(customer).count() == 2
-    assert selectors.payment_badge(rental, rental.money_figures())[0] == selectors.BADGE_SETTLED
+    assert selectors.payment_badge(rental=rental, figures=rental.money_figures())[0] == selectors.BADGE_SETTLED
     assert_ledger_consistent(rental)
 
 
@@ -288,11 +288,11 @@ def test_charges_left_counts_refunds_in_flight_and_frees_failed_ones(rental, cus
     alipay, wechat = paid_twice
     settings.PAYMENT_SANDBOX_REFUND_OUTCOME = "hold"
     cancel_rental(rental=rental, reason="Plans changed", by_user=customer.user)
-    assert selectors.refundable_charges(rental) == []
+    assert selectors.refundable_charges(rental=rental) == []
 
     newest = _refunds(rental)[0]
     headers, body = _refund_callback(newest, "refund_failed", event_id="evt-no")
     services.handle_callback(provider="sandbox", headers=headers, body=body)
 
-    [left] = selectors.refundable_charges(rental)
+    [left] = selectors.refundable_charges(rental=rental)
     assert (left.charge_id, left.left) == (wechat.pk, Decimal("1900.00"))

@@ -17,8 +17,8 @@ from accounts.providers import (
     UnknownProvider,
     get_provider,
     provider_for_method,
+    sandbox,
 )
-from accounts.providers import sandbox
 from accounts.providers.sandbox import SandboxProvider, build_callback, compute_signature, signature_header
 
 NOW = 1_760_000_000

@@ -7,7 +7,6 @@ from decimal import Decimal
 import pytest
 
 from accounts.models import Discrepancy, ReconciliationRun
-from accounts.tests.fake_wechatpay import wechat_gateway  # noqa: F401 - fixture
 from accounts.tests.statements import alipay_zip, wechat_bill
 from accounts.tests.test_reconcile import DAY, ledger, lines_of, run_command
 
@@ -27,7 +26,7 @@ def test_alipay_statement_fetched_through_the_bill_api_reconciles_cleanly(fake_a
     assert fake_alipay.calls_of("alipay.data.dataservice.bill.downloadurl.query")
 
 
-def test_wechatpay_statement_fetched_through_the_bill_api_finds_the_one_difference(wechat_gateway, tmp_path):  # noqa: F811
+def test_wechatpay_statement_fetched_through_the_bill_api_finds_the_one_difference(wechat_gateway, tmp_path):
     first, second, refund = ledger("wechatpay")
     # The provider has the second charge one fen short.
     lines = lines_of(first, second, refund)

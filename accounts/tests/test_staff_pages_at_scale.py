@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from accounts import finance
 from rentals.models import Rental
-from rentals.tests.admin_support import NOW, staff_in_group
+from rentals.tests.admin_support import staff_in_group
 from rentals.tests.factories import RentalFactory
 from rentals.tests.test_admin_at_scale import add_orders
 
@@ -19,12 +19,6 @@ pytestmark = pytest.mark.django_db
 
 DASHBOARD = "/admin/accounts/payment/dashboard/"
 EXPORT = "/admin/accounts/payment/export/"
-
-
-@pytest.fixture
-def frozen(time_machine):
-    time_machine.move_to(NOW, tick=False)
-    return NOW
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import pytest
 
 from accounts.models import Payment
 from accounts.tests.accessibility import assert_no_serious_axe_violations
-from accounts.tests.fake_wechatpay import wechat_gateway  # noqa: F401 - fixture
 from customers.tests.factories import TEST_PASSWORD, CustomerFactory, UserFactory
 from rentals.tests.factories import RentalFactory
 

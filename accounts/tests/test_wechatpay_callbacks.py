@@ -4,16 +4,17 @@ then the resource decrypted; answered 204 or with a FAIL body."""
 
 import json
 import time
+from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
-from datetime import datetime, timezone as dt_timezone
 
 from accounts import services
 from accounts.models import CallbackReceipt, Notification, Payment
+from accounts.providers import ProviderError
 from accounts.providers.wechatpay import WechatPayProvider, from_fen, to_fen
 from accounts.tests.assertions import assert_ledger_consistent
-from accounts.tests.fake_wechatpay import MCHID, PUBLIC_KEY_ID, wechat_gateway  # noqa: F401 - fixture
+from accounts.tests.fake_wechatpay import MCHID, PUBLIC_KEY_ID
 from accounts.tests.payment_support import callback_events, callback_url, ledger_snapshot
 from rentals.services import cancel_rental
 
@@ -39,7 +40,7 @@ def test_fen_conversion_is_exact():
     assert to_fen(Decimal("0.01")) == 1
     assert to_fen("1234567.89") == 123456789
     assert from_fen(290001) == Decimal("2900.01")
-    with pytest.raises(Exception):
+    with pytest.raises(ProviderError):
         to_fen(Decimal("0.005"))
 
 
@@ -113,16 +114,16 @@ def test_a_notification_that_fails_a_check_is_400_and_asks_nobody(client, charge
 def test_the_timestamp_tolerance_is_300_seconds_either_way(client, charge, wechat_gateway, time_machine):
     headers, body = wechat_gateway.pay(charge.transaction_id)
     sent = int(headers["Wechatpay-Timestamp"])
-    time_machine.move_to(datetime.fromtimestamp(sent + 300, tz=dt_timezone.utc), tick=False)
+    time_machine.move_to(datetime.fromtimestamp(sent + 300, tz=UTC), tick=False)
     assert _post(client, headers, body).status_code == 204
 
 
 def test_the_timestamp_is_checked_with_the_clock_moved(client, charge, wechat_gateway, time_machine):
     headers, body = wechat_gateway.pay(charge.transaction_id)
     sent = int(headers["Wechatpay-Timestamp"])
-    time_machine.move_to(datetime.fromtimestamp(sent - 301, tz=dt_timezone.utc), tick=False)
+    time_machine.move_to(datetime.fromtimestamp(sent - 301, tz=UTC), tick=False)
     assert _rejected(_post(client, headers, body), 400)["message"] == "stale_timestamp"
-    time_machine.move_to(datetime.fromtimestamp(sent + 301, tz=dt_timezone.utc), tick=False)
+    time_machine.move_to(datetime.fromtimestamp(sent + 301, tz=UTC), tick=False)
     assert _rejected(_post(client, headers, body), 400)["message"] == "stale_timestamp"
     assert Payment.objects.get(pk=charge.pk).status == Payment.Status.PENDING
 

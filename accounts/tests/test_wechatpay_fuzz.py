@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from accounts import services
 from accounts.models import Payment
-from accounts.tests.fake_wechatpay import PUBLIC_KEY_ID, encrypt_resource, sign, wechat_gateway  # noqa: F401
+from accounts.tests.fake_wechatpay import PUBLIC_KEY_ID, encrypt_resource, sign
 from accounts.tests.payment_support import callback_url, ledger_snapshot
 from rentals.tests.factories import RentalFactory
 

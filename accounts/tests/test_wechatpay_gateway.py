@@ -2,6 +2,7 @@
 requests signed by the SDK with the merchant key, answers verified by the SDK
 with the platform public key."""
 
+import io
 import json
 from datetime import date, timedelta
 from decimal import Decimal
@@ -16,7 +17,7 @@ from accounts.models import Notification, Payment
 from accounts.providers import ProviderUnavailable, QueryStatus
 from accounts.providers.wechatpay import WechatPayProvider
 from accounts.tests.assertions import assert_ledger_consistent
-from accounts.tests.fake_wechatpay import PUBLIC_KEY_ID, private_pem, public_pem, wechat_gateway  # noqa: F401
+from accounts.tests.fake_wechatpay import PUBLIC_KEY_ID, private_pem, public_pem
 from accounts.tests.payment_support import callback_url
 from customers.tests.factories import TEST_PASSWORD
 from rentals.services import cancel_rental
@@ -73,9 +74,9 @@ def test_desktop_pay_opens_a_native_order_and_shows_its_code_url_as_a_qr_code(
 def test_the_qr_code_encodes_the_code_url(booked_rental, customer, wechat_gateway):
     charge = services.start_payment(rental=booked_rental, method=Payment.Method.WECHAT, user=customer.user)
     assert charge.code_url.startswith("weixin://wxpay/bizpayurl?pr=")
-    from accounts.payment_views import _qr_svg_data_uri
-
     import base64
+
+    from accounts.payment_views import _qr_svg_data_uri
 
     svg = base64.b64decode(_qr_svg_data_uri(charge.code_url).split(",", 1)[1]).decode()
     assert svg.lstrip().startswith(("<?xml", "<svg")) and "<path" in svg
@@ -208,7 +209,7 @@ def test_no_usable_answer_leaves_the_refund_open_and_sync_finishes_it(
     wechat_gateway.mode = "ok"
     wechat_gateway.release.set()
     frozen_clock.move_to(NOW + timedelta(minutes=6), tick=False)
-    call_command("sync_payments", stdout=open("/dev/null", "w"))
+    call_command("sync_payments", stdout=io.StringIO())
 
     refund = _refund(rental)
     assert refund.status == Payment.Status.REFUNDED

@@ -8,7 +8,6 @@ from django.test import Client
 
 from accounts import services
 from accounts.models import CallbackReceipt, Notification, Payment, PaymentEvent
-from accounts.tests.fake_wechatpay import wechat_gateway  # noqa: F401 - fixture
 from accounts.tests.payment_support import callback_url
 from accounts.tests.test_payment_races import _run_at_once
 from rentals.tests.factories import RentalFactory

@@ -1,4 +1,5 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 
 import factory
 from django.utils import timezone
@@ -37,3 +38,41 @@ def paid(rental: Rental, amount=None) -> Rental:
     PaymentFactory(rental=rental, amount=rental.order_total if amount is None else amount)
     rental.refresh_financials()
     return rental
+
+
+def book(
+    customer,
+    vehicle,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    *,
+    return_location=None,
+    **kwargs,
+) -> Rental:
+    """Book ``vehicle`` through ``rentals.services.create_rental``, by default
+    for the three days of ``rentals.tests.clock`` (START to END), picked up
+    and returned at the car's store."""
+    from rentals.services import create_rental
+    from rentals.tests.clock import END, START
+
+    kwargs.setdefault("pickup_location", vehicle.location)
+    return create_rental(
+        customer=customer,
+        vehicle=vehicle,
+        start_time=start or START,
+        end_time=end or END,
+        return_location=return_location or kwargs["pickup_location"],
+        **kwargs,
+    )
+
+
+def pay(rental: Rental, amount: Decimal | str | None = None, **kwargs):
+    """A PAID charge (online by default) of ``amount`` (the order total when
+    None), then the stored figures refreshed, as the callback does. Returns
+    the charge."""
+    from accounts.tests.factories import PaymentFactory
+
+    amount = rental.order_total if amount is None else Decimal(amount)
+    charge = PaymentFactory(rental=rental, amount=amount, **kwargs)
+    rental.refresh_financials()
+    return charge

@@ -20,12 +20,6 @@ def local_input(dt) -> str:
 
 
 @pytest.fixture
-def frozen(time_machine):
-    time_machine.move_to(NOW, tick=False)
-    return NOW
-
-
-@pytest.fixture
 def late_rental(frozen, vehicle, customer):
     """Three days from NOW − 3 days − 26 h: returning at NOW is 26 h late. Paid 2,900."""
     return ongoing_rental(vehicle=vehicle, customer=customer, start=NOW - timedelta(days=3, hours=26))

@@ -23,12 +23,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def frozen(time_machine):
-    time_machine.move_to(NOW, tick=False)
-    return NOW
-
-
-@pytest.fixture
 def admin_client(client, django_user_model):
     client.force_login(django_user_model.objects.create_superuser("boss", "boss@example.com", "pw-boss-123"))
     return client

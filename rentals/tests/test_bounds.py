@@ -30,12 +30,6 @@ NOT_PLAIN = ["1e3", "1E3", "inf", "Infinity", "nan", "NaN", "12.345", "1,000", "
 
 
 @pytest.fixture
-def frozen(time_machine):
-    time_machine.move_to(NOW, tick=False)
-    return NOW
-
-
-@pytest.fixture
 def on_road(frozen, vehicle, customer):
     """Handed over three hours ago, paid 2,900 in full."""
     return ongoing_rental(vehicle=vehicle, customer=customer, start=NOW - timedelta(hours=3))

@@ -18,12 +18,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def frozen(time_machine):
-    time_machine.move_to(NOW, tick=False)
-    return NOW
-
-
-@pytest.fixture
 def paid_booking(frozen, location, customer):
     """A 597 rental (¥199 × 3 days) with a ¥2,000 deposit, paid 2,597 by Alipay."""
     car = VehicleFactory(location=location, daily_rate=Decimal("199.00"), deposit_amount=Decimal("2000.00"))

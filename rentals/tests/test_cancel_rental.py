@@ -1,31 +1,29 @@
 """rentals.services.cancel_rental: SPEC §5 cancelling, refund user fallback,
 manual handling for walk-ins, never refunding twice, and all-or-nothing."""
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.utils import translation
 
 import accounts.services
+import rentals.services
 from accounts import selectors
 from accounts.models import Notification, Payment, PaymentEvent
 from accounts.services import record_counter_payment, record_manual_refund
 from accounts.tests.assertions import assert_ledger_consistent
-from accounts.tests.factories import PaymentFactory, PendingChargeFactory
+from accounts.tests.factories import PendingChargeFactory
 from customers.tests.factories import UserFactory
 from rentals.exceptions import InvalidTransition, RentalError
 from rentals.models import Rental, RentalEvent
 from rentals.services import cancel_rental, create_rental, pickup_rental, process_return
+from rentals.tests.clock import END, NOW, START
+from rentals.tests.factories import book, pay
 from vehicles.models import Vehicle
 
 pytestmark = pytest.mark.django_db
-
-NOW = datetime(2026, 3, 1, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
-START = NOW + timedelta(days=1)
-END = START + timedelta(days=3)
 
 
 @pytest.fixture(autouse=True)
@@ -35,27 +33,10 @@ def _frozen_clock_in_english(time_machine):
         yield
 
 
-def _book(customer, vehicle) -> Rental:
-    return create_rental(
-        customer=customer,
-        vehicle=vehicle,
-        start_time=START,
-        end_time=END,
-        pickup_location=vehicle.location,
-        return_location=vehicle.location,
-    )
-
-
 def _hand_over(rental, staff_user, time_machine) -> None:
     """Staff hand the car over half an hour before the start (within EARLY_PICKUP_MINUTES)."""
     time_machine.move_to(START - timedelta(minutes=30), tick=False)
     pickup_rental(rental=rental, by_user=staff_user)
-
-
-def _pay(rental, amount="2900.00", **kwargs) -> Payment:
-    charge = PaymentFactory(rental=rental, amount=Decimal(amount), **kwargs)
-    rental.refresh_financials()
-    return charge
 
 
 def _refunds(rental):
@@ -79,7 +60,7 @@ def _snapshot(rental):
 
 
 def test_customer_cancels_a_pending_order(customer, vehicle):
-    rental = _book(customer, vehicle)
+    rental = book(customer, vehicle)
 
     assert cancel_rental(rental=rental, reason="  Trip postponed  ", by_user=customer.user) is None
 
@@ -102,7 +83,7 @@ def test_customer_cancels_a_pending_order(customer, vehicle):
 
 @pytest.mark.parametrize("reason", ["", "   ", None])
 def test_a_reason_is_required(customer, vehicle, reason):
-    rental = _book(customer, vehicle)
+    rental = book(customer, vehicle)
     before = _snapshot(rental)
 
     with pytest.raises(RentalError) as excinfo:
@@ -113,8 +94,8 @@ def test_a_reason_is_required(customer, vehicle, reason):
 
 
 def test_customer_cannot_cancel_once_the_car_is_picked_up(customer, vehicle, staff_user, time_machine):
-    rental = _book(customer, vehicle)
-    _pay(rental)
+    rental = book(customer, vehicle)
+    pay(rental)
     _hand_over(rental, staff_user, time_machine)
     before = _snapshot(rental)
 
@@ -129,8 +110,8 @@ def test_customer_cannot_cancel_once_the_car_is_picked_up(customer, vehicle, sta
 def test_customer_cannot_cancel_after_the_start_time_even_before_a_refresh(customer, vehicle, time_machine):
     # At start_time the order is ONGOING by SPEC §5, whether or not a page has
     # refreshed the stored status yet.
-    rental = _book(customer, vehicle)
-    _pay(rental)
+    rental = book(customer, vehicle)
+    pay(rental)
     time_machine.move_to(START + timedelta(hours=2), tick=False)
     assert Rental.objects.get(pk=rental.pk).status == Rental.Status.PENDING
     before = _snapshot(rental)
@@ -142,7 +123,7 @@ def test_customer_cannot_cancel_after_the_start_time_even_before_a_refresh(custo
 
 
 def test_customer_cannot_charge_a_cancellation_fee(customer, vehicle):
-    rental = _book(customer, vehicle)
+    rental = book(customer, vehicle)
     before = _snapshot(rental)
 
     with pytest.raises(RentalError) as excinfo:
@@ -153,14 +134,14 @@ def test_customer_cannot_charge_a_cancellation_fee(customer, vehicle):
 
 
 def test_negative_fee_is_refused(customer, vehicle, staff_user):
-    rental = _book(customer, vehicle)
+    rental = book(customer, vehicle)
     with pytest.raises(RentalError, match="can't be negative"):
         cancel_rental(rental=rental, reason="x", by_user=staff_user, cancellation_fee=Decimal("-1"))
     assert Rental.objects.get(pk=rental.pk).status == Rental.Status.PENDING
 
 
 def test_fee_above_the_order_total_is_refused(customer, vehicle, staff_user):
-    rental = _book(customer, vehicle)
+    rental = book(customer, vehicle)
     before = _snapshot(rental)
 
     with pytest.raises(RentalError) as excinfo:
@@ -172,7 +153,7 @@ def test_fee_above_the_order_total_is_refused(customer, vehicle, staff_user):
 
 @pytest.mark.parametrize("by_staff", [False, True])
 def test_closed_orders_cannot_be_cancelled(customer, vehicle, staff_user, by_staff):
-    rental = _book(customer, vehicle)
+    rental = book(customer, vehicle)
     cancel_rental(rental=rental, reason="first", by_user=customer.user)
     before = _snapshot(rental)
 
@@ -184,8 +165,8 @@ def test_closed_orders_cannot_be_cancelled(customer, vehicle, staff_user, by_sta
 
 
 def test_a_completed_order_cannot_be_cancelled(customer, vehicle, staff_user, time_machine):
-    rental = _book(customer, vehicle)
-    _pay(rental)
+    rental = book(customer, vehicle)
+    pay(rental)
     time_machine.move_to(END, tick=False)
     process_return(rental=rental, returned_at=END, location=vehicle.location, by_user=staff_user)
     before = _snapshot(rental)
@@ -200,8 +181,8 @@ def test_a_completed_order_cannot_be_cancelled(customer, vehicle, staff_user, ti
 
 
 def test_staff_cancels_an_ongoing_order_with_a_fee(customer, vehicle, staff_user, time_machine):
-    rental = _book(customer, vehicle)
-    _pay(rental)
+    rental = book(customer, vehicle)
+    pay(rental)
     _hand_over(rental, staff_user, time_machine)
     vehicle.refresh_from_db()
     assert vehicle.status == Vehicle.Status.RENTED
@@ -227,7 +208,7 @@ def test_staff_cancels_an_ongoing_order_with_a_fee(customer, vehicle, staff_user
 
 
 def test_staff_cancels_an_overdue_unpaid_order_with_a_fee(customer, vehicle, staff_user, time_machine):
-    rental = _book(customer, vehicle)
+    rental = book(customer, vehicle)
     time_machine.move_to(START, tick=False)
     pickup_rental(rental=rental, by_user=staff_user)  # handed over unpaid: no longer a booking that lapses
     time_machine.move_to(END + timedelta(hours=3), tick=False)
@@ -251,8 +232,8 @@ def test_staff_cancels_an_overdue_unpaid_order_with_a_fee(customer, vehicle, sta
 
 
 def test_fee_above_net_paid_leaves_the_order_owing(customer, vehicle, staff_user, time_machine):
-    rental = _book(customer, vehicle)
-    _pay(rental, "100.00")
+    rental = book(customer, vehicle)
+    pay(rental, "100.00")
     _hand_over(rental, staff_user, time_machine)
 
     assert cancel_rental(rental=rental, reason="Damage", by_user=staff_user, cancellation_fee=Decimal("300")) is None
@@ -264,7 +245,7 @@ def test_fee_above_net_paid_leaves_the_order_owing(customer, vehicle, staff_user
 
 
 def test_the_car_stays_rented_when_another_rental_holds_it(customer, vehicle, staff_user, time_machine):
-    first = _book(customer, vehicle)
+    first = book(customer, vehicle)
     _hand_over(first, staff_user, time_machine)
     second = create_rental(
         customer=customer,
@@ -274,7 +255,7 @@ def test_the_car_stays_rented_when_another_rental_holds_it(customer, vehicle, st
         pickup_location=vehicle.location,
         return_location=vehicle.location,
     )
-    _pay(second, "100.00")
+    pay(second, "100.00")
     time_machine.move_to(END + timedelta(hours=2), tick=False)
     first.auto_update_status()
     second.auto_update_status()
@@ -290,8 +271,8 @@ def test_the_car_stays_rented_when_another_rental_holds_it(customer, vehicle, st
 
 
 def test_open_charges_are_cancelled(customer, vehicle):
-    rental = _book(customer, vehicle)
-    _pay(rental, "1000.00")
+    rental = book(customer, vehicle)
+    pay(rental, "1000.00")
     pending = PendingChargeFactory(rental=rental, amount=Decimal("1900.00"))
 
     refund = cancel_rental(rental=rental, reason="Plans changed", by_user=customer.user)
@@ -308,9 +289,9 @@ def test_open_charges_are_cancelled(customer, vehicle):
 
 
 def test_refund_goes_back_the_way_it_came(customer, vehicle):
-    rental = _book(customer, vehicle)
-    _pay(rental, "1000.00", payment_method=Payment.Method.ALIPAY, paid_at=NOW - timedelta(hours=2))
-    _pay(rental, "1900.00", payment_method=Payment.Method.WECHAT, paid_at=NOW - timedelta(hours=1))
+    rental = book(customer, vehicle)
+    pay(rental, "1000.00", payment_method=Payment.Method.ALIPAY, paid_at=NOW - timedelta(hours=2))
+    pay(rental, "1900.00", payment_method=Payment.Method.WECHAT, paid_at=NOW - timedelta(hours=1))
 
     refund = cancel_rental(rental=rental, reason="Plans changed", by_user=customer.user)
 
@@ -333,14 +314,14 @@ def test_refund_goes_back_the_way_it_came(customer, vehicle):
 
 
 def test_refund_method_is_bank_when_nothing_was_paid(customer, vehicle):
-    rental = _book(customer, vehicle)
-    assert selectors.refund_method(rental) == Payment.Method.BANK
+    rental = book(customer, vehicle)
+    assert selectors.refund_method(rental=rental) == Payment.Method.BANK
 
 
 def test_refund_goes_to_the_user_on_the_payments(customer, vehicle):
     payer = UserFactory()  # e.g. a colleague paid for the order
-    rental = _book(customer, vehicle)
-    _pay(rental, user=payer)
+    rental = book(customer, vehicle)
+    pay(rental, user=payer)
 
     refund = cancel_rental(rental=rental, reason="Plans changed", by_user=customer.user)
 
@@ -349,8 +330,8 @@ def test_refund_goes_to_the_user_on_the_payments(customer, vehicle):
 
 
 def test_refund_falls_back_to_the_customers_user(customer, vehicle):
-    rental = _book(customer, vehicle)
-    _pay(rental, user=None)
+    rental = book(customer, vehicle)
+    pay(rental, user=None)
 
     refund = cancel_rental(rental=rental, reason="Plans changed", by_user=customer.user)
 
@@ -358,7 +339,7 @@ def test_refund_falls_back_to_the_customers_user(customer, vehicle):
 
 
 def test_walk_in_with_no_user_anywhere_needs_a_manual_refund(walk_in_customer, vehicle, staff_user):
-    rental = _book(walk_in_customer, vehicle)
+    rental = book(walk_in_customer, vehicle)
     record_counter_payment(rental=rental, amount=Decimal("2900"), method=Payment.Method.CASH, by_user=staff_user)
 
     refund = cancel_rental(rental=rental, reason="Customer called", by_user=staff_user)
@@ -393,8 +374,8 @@ def test_walk_in_with_no_user_anywhere_needs_a_manual_refund(walk_in_customer, v
 
 
 def test_a_refund_is_never_written_twice(customer, vehicle, staff_user):
-    rental = _book(customer, vehicle)
-    _pay(rental)
+    rental = book(customer, vehicle)
+    pay(rental)
     cancel_rental(rental=rental, reason="Plans changed", by_user=customer.user)
 
     assert rental.refund_deposit() is None
@@ -412,8 +393,8 @@ def test_a_refund_is_never_written_twice(customer, vehicle, staff_user):
 def test_a_failure_after_the_refund_rolls_the_whole_cancel_back(
     customer, vehicle, staff_user, monkeypatch, time_machine
 ):
-    rental = _book(customer, vehicle)
-    _pay(rental)
+    rental = book(customer, vehicle)
+    pay(rental)
     _hand_over(rental, staff_user, time_machine)
     PendingChargeFactory(rental=rental, amount=Decimal("50.00"))
     before = _snapshot(rental)
@@ -428,7 +409,7 @@ def test_a_failure_after_the_refund_rolls_the_whole_cancel_back(
             raise RuntimeError("notification service down")
         return real_notify(**kwargs)
 
-    monkeypatch.setattr(accounts.services, "notify", failing_notify)
+    monkeypatch.setattr(rentals.services, "notify", failing_notify)
 
     with pytest.raises(RuntimeError):
         cancel_rental(rental=rental, reason="No-show", by_user=staff_user, cancellation_fee=Decimal("100"))

@@ -20,12 +20,6 @@ pytestmark = pytest.mark.django_db
 BOARD = "/admin/rentals/rental/today/"
 
 
-@pytest.fixture
-def frozen(time_machine):
-    time_machine.move_to(NOW, tick=False)  # 2026-03-10 10:00 in Shanghai (02:00 UTC)
-    return NOW
-
-
 def booking(store, *, start, days=1, status=Rental.Status.PENDING, return_store=None, **kwargs) -> Rental:
     return RentalFactory(
         vehicle=VehicleFactory(location=store),

@@ -13,23 +13,21 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Payment
-from accounts.tests.factories import PaymentFactory
 from customers.models import Customer
 from customers.tests.factories import CustomerFactory
-from rentals import admin_views, services
+from rentals import selectors
 from rentals.exceptions import BookingConflict, RentalError
 from rentals.models import Rental, RentalEvent
-from rentals.services import advance_statuses, create_rental, pickup_rental, process_return
+from rentals.services import advance_statuses, pickup_rental, process_return
 from rentals.tests.admin_support import admin_url
+from rentals.tests.clock import END, NOW, START
+from rentals.tests.factories import book, pay
 from vehicles.models import Vehicle
 from vehicles.selectors import search_vehicles
 
 pytestmark = pytest.mark.django_db
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-NOW = datetime(2026, 3, 1, 9, 0, tzinfo=SHANGHAI)
-START = NOW + timedelta(days=1)
-END = START + timedelta(days=3)
 
 
 @pytest.fixture(autouse=True)
@@ -40,23 +38,6 @@ def clock(time_machine):
 
 def local_input(dt) -> str:
     return timezone.localtime(dt).strftime("%Y-%m-%dT%H:%M")
-
-
-def book(customer, vehicle, *, start=START, end=END, return_location=None) -> Rental:
-    return create_rental(
-        customer=customer,
-        vehicle=vehicle,
-        start_time=start,
-        end_time=end,
-        pickup_location=vehicle.location,
-        return_location=return_location or vehicle.location,
-    )
-
-
-def pay(rental, amount=None) -> Payment:
-    charge = PaymentFactory(rental=rental, amount=amount if amount is not None else rental.order_total)
-    rental.refresh_financials()
-    return charge
 
 
 def hand_over(clock, rental, staff_user, at=None, **kwargs):
@@ -244,14 +225,13 @@ def test_return_preview_refuses_what_the_return_refuses(staff_client, on_road, w
 
 def test_preview_and_return_compute_with_the_same_function(staff_client, on_road, monkeypatch):
     calls = []
-    real = services.prepare_return
+    real = selectors.prepare_return
 
     def spy(**kwargs):
         calls.append(kwargs["rental"].pk)
         return real(**kwargs)
 
-    monkeypatch.setattr(services, "prepare_return", spy)
-    monkeypatch.setattr(admin_views, "prepare_return", spy)
+    monkeypatch.setattr(selectors, "prepare_return", spy)
     post = {"returned_at": local_input(END), "location": on_road.return_location_id, "damage_fee": "0"}
 
     staff_client.post(admin_url("return", on_road), {**post, "_preview": "1"})

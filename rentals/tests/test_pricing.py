@@ -1,6 +1,6 @@
 """The pure price rules of SPEC §4 (rentals/pricing.py) and the money helper."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -238,10 +238,9 @@ def test_figures_for(status, amounts, paid, refunded, remaining, refund_due, set
 
 
 def test_apply_figures_sets_and_clears_settled_at():
-    from datetime import timezone as dt_timezone
 
     rental = _rental("CANCELLED")
-    moment = datetime(2026, 3, 1, tzinfo=dt_timezone.utc)
+    moment = datetime(2026, 3, 1, tzinfo=UTC)
 
     changed = rental.apply_figures(rental.figures_for(Decimal("0"), Decimal("0")), now=moment)
     assert rental.settlement_status == "SETTLED"

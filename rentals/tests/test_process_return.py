@@ -1,8 +1,7 @@
 """rentals.services.process_return and Rental.refund_deposit (SPEC §4, §5 returning)."""
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import translation
@@ -10,18 +9,14 @@ from django.utils import translation
 from accounts.models import Notification, Payment
 from accounts.services import record_counter_payment
 from accounts.tests.assertions import assert_ledger_consistent
-from accounts.tests.factories import PaymentFactory
-from rentals.tests.factories import paid
 from rentals.exceptions import InvalidTransition, RentalError
 from rentals.models import Rental, RentalEvent
-from rentals.services import cancel_rental, create_rental, pickup_rental, process_return
+from rentals.services import cancel_rental, pickup_rental, process_return
+from rentals.tests.clock import END, NOW, START
+from rentals.tests.factories import book, paid, pay
 from vehicles.models import Vehicle
 
 pytestmark = pytest.mark.django_db
-
-NOW = datetime(2026, 3, 1, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
-START = NOW + timedelta(days=1)
-END = START + timedelta(days=3)
 
 
 @pytest.fixture(autouse=True)
@@ -29,23 +24,6 @@ def _frozen_clock_in_english(time_machine):
     time_machine.move_to(NOW, tick=False)
     with translation.override("en"):
         yield
-
-
-def _book(customer, vehicle, start=START, end=END) -> Rental:
-    return create_rental(
-        customer=customer,
-        vehicle=vehicle,
-        start_time=start,
-        end_time=end,
-        pickup_location=vehicle.location,
-        return_location=vehicle.location,
-    )
-
-
-def _pay(rental, amount="2900.00", **kwargs) -> Payment:
-    charge = PaymentFactory(rental=rental, amount=Decimal(amount), **kwargs)
-    rental.refresh_financials()
-    return charge
 
 
 def _on_road(time_machine, rental, staff_user):
@@ -64,8 +42,8 @@ def _refunds(rental):
 
 @pytest.fixture
 def paid_on_road(customer, vehicle, staff_user, time_machine):
-    rental = _book(customer, vehicle)
-    _pay(rental)
+    rental = book(customer, vehicle)
+    pay(rental)
     _on_road(time_machine, rental, staff_user)
     return rental
 
@@ -150,7 +128,7 @@ def test_damage_and_one_way_fees(paid_on_road, time_machine, staff_user, other_l
 
 
 def test_an_unpaid_return_owes_the_rental_fee_but_not_the_deposit(customer, vehicle, staff_user, time_machine):
-    rental = _book(customer, vehicle)
+    rental = book(customer, vehicle)
     _on_road(time_machine, rental, staff_user)
 
     _return_at(time_machine, rental, END, vehicle.location, by_user=staff_user)
@@ -163,8 +141,8 @@ def test_an_unpaid_return_owes_the_rental_fee_but_not_the_deposit(customer, vehi
 
 
 def test_vip_return_with_damage_owes_the_fee(vip_customer, vehicle, staff_user, time_machine):
-    rental = _book(vip_customer, vehicle)
-    _pay(rental, "765.00")
+    rental = book(vip_customer, vehicle)
+    pay(rental, "765.00")
     _on_road(time_machine, rental, staff_user)
 
     _return_at(time_machine, rental, END, vehicle.location, damage_fee=Decimal("120"), by_user=staff_user)
@@ -177,7 +155,7 @@ def test_vip_return_with_damage_owes_the_fee(vip_customer, vehicle, staff_user, 
 
 
 def test_walk_in_deposit_needs_a_manual_refund(walk_in_customer, vehicle, staff_user, time_machine):
-    rental = _book(walk_in_customer, vehicle)
+    rental = book(walk_in_customer, vehicle)
     record_counter_payment(rental=rental, amount=Decimal("2900"), method=Payment.Method.CASH, by_user=staff_user)
     _on_road(time_machine, rental, staff_user)
 
@@ -208,8 +186,8 @@ def test_the_car_is_available_again_at_the_return_store(paid_on_road, vehicle, o
 def test_the_car_stays_rented_while_another_on_road_rental_holds_it(
     customer, vehicle, staff_user, time_machine
 ):
-    first = _book(customer, vehicle)
-    second = _book(customer, vehicle, start=END + timedelta(hours=2), end=END + timedelta(days=2))
+    first = book(customer, vehicle)
+    second = book(customer, vehicle, start=END + timedelta(hours=2), end=END + timedelta(days=2))
     paid(second, Decimal("100.00"))
     _on_road(time_machine, first, staff_user)
     # the first is not back yet when the second starts by time
@@ -235,8 +213,8 @@ def test_a_car_sent_to_maintenance_stays_there(paid_on_road, vehicle, time_machi
 
 
 def test_a_started_order_not_yet_refreshed_can_be_returned(customer, vehicle, time_machine):
-    rental = _book(customer, vehicle)
-    _pay(rental)
+    rental = book(customer, vehicle)
+    pay(rental)
     time_machine.move_to(END, tick=False)
     assert Rental.objects.get(pk=rental.pk).status == Rental.Status.PENDING
 
@@ -286,7 +264,7 @@ def test_bad_returns_are_refused_and_change_nothing(paid_on_road, vehicle, time_
 
 
 def test_an_order_not_yet_started_cannot_be_returned(customer, vehicle):
-    rental = _book(customer, vehicle)
+    rental = book(customer, vehicle)
     with pytest.raises(InvalidTransition) as excinfo:
         process_return(rental=rental, returned_at=NOW, location=vehicle.location)
     assert excinfo.value.messages == [
@@ -300,7 +278,7 @@ def test_closed_orders_cannot_be_returned(paid_on_road, customer, vehicle, staff
     with pytest.raises(InvalidTransition, match="this order is Completed"):
         process_return(rental=paid_on_road, returned_at=END, location=vehicle.location)
 
-    cancelled = _book(customer, vehicle, start=END + timedelta(days=1), end=END + timedelta(days=2))
+    cancelled = book(customer, vehicle, start=END + timedelta(days=1), end=END + timedelta(days=2))
     cancel_rental(rental=cancelled, reason="x", by_user=customer.user)
     with pytest.raises(InvalidTransition, match="this order is Cancelled"):
         process_return(rental=cancelled, returned_at=END, location=vehicle.location)
@@ -311,8 +289,8 @@ def test_closed_orders_cannot_be_returned(paid_on_road, customer, vehicle, staff
 
 
 def test_refund_deposit_twice_refunds_once(customer, vehicle, staff_user, time_machine):
-    rental = _book(customer, vehicle)
-    _pay(rental)
+    rental = book(customer, vehicle)
+    pay(rental)
     _on_road(time_machine, rental, staff_user)
     # a return recorded without the refund step, as an older flow did
     time_machine.move_to(END, tick=False)

@@ -266,19 +266,19 @@ def test_charges_left_take_linked_refunds_from_their_charge_and_others_by_method
         (None, "CASH", Decimal("350")),  # no cash charge: from the newest of any (300 of 3, 50 of 2)
     ]
 
-    left = charges_left(charges, refunds)
+    left = charges_left(charges=charges, refunds=refunds)
 
     assert [(c.charge_id, c.left) for c in left] == [(2, Decimal("250.00")), (1, Decimal("600.00"))]
 
 
 def test_split_refund_goes_newest_first_and_never_past_a_charge():
-    left = charges_left([_charge(1, "CASH", "100", 2), _charge(2, "WECHAT", "2800", 1)], [])
+    left = charges_left(charges=[_charge(1, "CASH", "100", 2), _charge(2, "WECHAT", "2800", 1)], refunds=[])
 
-    parts = split_refund(left, Decimal("2900"))
+    parts = split_refund(charges=left, amount=Decimal("2900"))
 
     assert [(p.charge_id, p.method, p.amount) for p in parts] == [(2, "WECHAT", Decimal("2800")), (1, "CASH", Decimal("100"))]
-    assert [p.amount for p in split_refund(left, Decimal("50"), first_charge_id=1)] == [Decimal("50")]
-    assert split_refund(left, Decimal("0")) == []
+    assert [p.amount for p in split_refund(charges=left, amount=Decimal("50"), first_charge_id=1)] == [Decimal("50")]
+    assert split_refund(charges=left, amount=Decimal("0")) == []
 
 
 def test_refund_method_is_the_newest_charge_with_money_left(rental):
@@ -287,9 +287,9 @@ def test_refund_method_is_the_newest_charge_with_money_left(rental):
     wechat = PaymentFactory(rental=rental, amount=Decimal("200.00"), payment_method=Payment.Method.WECHAT,
                             paid_at=NOW)
     rental.refresh_financials()
-    assert refund_method(rental) == "WECHAT"
+    assert refund_method(rental=rental) == "WECHAT"
 
     PaymentFactory(rental=rental, amount=Decimal("200.00"), transaction_type="REFUND", status="REFUNDED",
                    transaction_id="REFTESTWX", refund_of=wechat, payment_method="WECHAT")
 
-    assert refund_method(rental) == "ALIPAY"
+    assert refund_method(rental=rental) == "ALIPAY"

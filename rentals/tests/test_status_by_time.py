@@ -2,10 +2,10 @@
 advance_statuses (bulk) and the cache-throttled refresh_statuses_if_due."""
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
-from decimal import Decimal
 
 import rentals.services
 from accounts.models import Notification

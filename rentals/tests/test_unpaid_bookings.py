@@ -23,21 +23,14 @@ from accounts.tests.payment_support import deliver, success_payload
 from customers.tests.factories import CustomerFactory
 from rentals.exceptions import RentalError
 from rentals.models import Rental, RentalEvent
-from rentals.services import create_rental, lapse_unpaid_bookings, unpaid_bookings
+from rentals.services import lapse_unpaid_bookings, unpaid_bookings
 from rentals.tests.clock import END, NOW, START
-from rentals.tests.factories import paid
+from rentals.tests.factories import book, paid
 from rentals.tests.test_races import run_at_once
 from vehicles.models import Vehicle
 from vehicles.tests.factories import VehicleFactory
 
 pytestmark = pytest.mark.django_db
-
-
-
-def _book(customer, vehicle, start=START, end=END) -> Rental:
-    return create_rental(
-        customer=customer, vehicle=vehicle, start_time=start, end_time=end, pickup_location=vehicle.location
-    )
 
 
 def _expire_rentals() -> str:
@@ -47,7 +40,7 @@ def _expire_rentals() -> str:
 
 
 def test_an_unpaid_booking_is_released_after_the_payment_window(frozen_clock, customer, vehicle):
-    rental = _book(customer, vehicle)
+    rental = book(customer, vehicle)
     assert rental.payment_deadline == NOW + timedelta(minutes=30)
 
     frozen_clock.move_to(NOW + timedelta(minutes=29), tick=False)
@@ -72,14 +65,14 @@ def test_an_unpaid_booking_is_released_after_the_payment_window(frozen_clock, cu
     assert_ledger_consistent(rental)
 
     # the car is free for the same period again, for anyone
-    again = _book(CustomerFactory(), vehicle)
+    again = book(CustomerFactory(), vehicle)
     assert again.status == Rental.Status.PENDING
     # a second run finds nothing more to release
     assert "Unpaid bookings released: 0" in _expire_rentals()
 
 
 def test_the_hold_never_lasts_past_the_start(frozen_clock, customer, vehicle):
-    rental = _book(customer, vehicle, start=NOW + timedelta(minutes=10), end=NOW + timedelta(days=1))
+    rental = book(customer, vehicle, start=NOW + timedelta(minutes=10), end=NOW + timedelta(days=1))
     assert rental.payment_deadline == NOW + timedelta(minutes=10)
 
     frozen_clock.move_to(NOW + timedelta(minutes=10), tick=False)
@@ -94,7 +87,7 @@ def test_a_never_paid_booking_is_not_treated_as_a_car_on_the_road(frozen_clock, 
     """The finding: an unpaid booking never picked up moved to ONGOING, then
     OVERDUE, marked the car RENTED, sent an overdue notice, could not be
     cancelled by the customer and showed as debt on the finance dashboard."""
-    rental = _book(customer, vehicle)
+    rental = book(customer, vehicle)
 
     frozen_clock.move_to(END + timedelta(days=1), tick=False)
     _expire_rentals()
@@ -112,7 +105,7 @@ def test_a_never_paid_booking_is_not_treated_as_a_car_on_the_road(frozen_clock, 
 
 
 def test_a_paid_booking_keeps_its_car_and_moves_by_time(frozen_clock, customer, vehicle):
-    rental = paid(_book(customer, vehicle), Decimal("100.00"))
+    rental = paid(book(customer, vehicle), Decimal("100.00"))
 
     frozen_clock.move_to(START, tick=False)
     _expire_rentals()
@@ -123,7 +116,7 @@ def test_a_paid_booking_keeps_its_car_and_moves_by_time(frozen_clock, customer, 
 
 
 def test_the_order_page_view_releases_a_lapsed_booking(frozen_clock, customer, vehicle, client):
-    rental = _book(customer, vehicle)
+    rental = book(customer, vehicle)
     client.force_login(customer.user)
 
     frozen_clock.move_to(NOW + timedelta(minutes=31), tick=False)
@@ -134,7 +127,7 @@ def test_the_order_page_view_releases_a_lapsed_booking(frozen_clock, customer, v
 
 
 def test_an_open_charge_is_closed_and_a_late_success_refunded(frozen_clock, customer, vehicle, client):
-    rental = _book(customer, vehicle)
+    rental = book(customer, vehicle)
     charge = start_payment(rental=rental, method=Payment.Method.ALIPAY, user=customer.user)
 
     frozen_clock.move_to(NOW + timedelta(minutes=30), tick=False)
@@ -158,7 +151,7 @@ def test_an_open_charge_is_closed_and_a_late_success_refunded(frozen_clock, cust
 
 
 def test_a_payment_arriving_first_keeps_the_booking(frozen_clock, customer, vehicle, client):
-    rental = _book(customer, vehicle)
+    rental = book(customer, vehicle)
     charge = start_payment(rental=rental, method=Payment.Method.WECHAT, user=customer.user)
     deliver(client, success_payload(charge, event_id="paid-in-time"))
 
@@ -178,10 +171,10 @@ def _cars(location, n):
 def test_a_customer_holds_at_most_three_unpaid_bookings(frozen_clock, customer, location, settings):
     assert settings.MAX_UNPAID_BOOKINGS == 3
     cars = _cars(location, 5)
-    first, *_ = [_book(customer, car) for car in cars[:3]]
+    first, *_ = [book(customer, car) for car in cars[:3]]
 
     with pytest.raises(RentalError) as excinfo:
-        _book(customer, cars[3])
+        book(customer, cars[3])
 
     assert excinfo.value.code == "too_many_unpaid"
     assert excinfo.value.messages == [
@@ -190,27 +183,27 @@ def test_a_customer_holds_at_most_three_unpaid_bookings(frozen_clock, customer, 
     ]
     assert Rental.objects.filter(customer=customer).count() == 3
     # other customers are not affected
-    _book(CustomerFactory(), cars[3])
+    book(CustomerFactory(), cars[3])
     # paying for one frees a place
     paid(first, Decimal("100.00"))
-    _book(customer, cars[4])
+    book(customer, cars[4])
     assert unpaid_bookings(customer=customer).count() == 3
 
 
 def test_lapsed_bookings_no_longer_count(frozen_clock, customer, location):
     cars = _cars(location, 4)
     for car in cars[:3]:
-        _book(customer, car)
+        book(customer, car)
 
     frozen_clock.move_to(NOW + timedelta(minutes=30), tick=False)
     assert unpaid_bookings(customer=customer).count() == 0
-    _book(customer, cars[3])
+    book(customer, cars[3])
 
 
 def test_the_booking_page_says_why_the_fourth_booking_is_refused(frozen_clock, customer, location, client):
     cars = _cars(location, 4)
     for car in cars[:3]:
-        _book(customer, car)
+        book(customer, car)
     client.force_login(customer.user)
 
     response = client.post(
@@ -236,7 +229,7 @@ def test_parallel_bookings_of_one_customer_stop_at_the_cap(location):
     cars = _cars(location, 6)
     start = timezone.now().replace(microsecond=0) + timedelta(days=1)
 
-    results = run_at_once([lambda car=car: _book(customer, car, start, start + timedelta(days=2)) for car in cars])
+    results = run_at_once([lambda car=car: book(customer, car, start, start + timedelta(days=2)) for car in cars])
 
     booked = [value for kind, value in results if kind == "ok"]
     refused = [value for kind, value in results if kind == "error"]

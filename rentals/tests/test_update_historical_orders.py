@@ -14,13 +14,14 @@ from django.core.management.base import CommandError
 from django.utils import translation
 
 from accounts.models import Notification, Payment, PaymentEvent
+from accounts.services import refund_amount_due
 from accounts.tests.assertions import assert_ledger_consistent
 from accounts.tests.factories import PaymentFactory, RefundFactory
 from customers.tests.factories import CustomerFactory, WalkInCustomerFactory
-from rentals import ops, services
+from rentals import ops
 from rentals.models import Rental, RentalEvent
 from rentals.ops import Correction, HistoryRunAborted, ManualRefund, RefundLine, StatusMove, update_historical_orders
-from rentals.tests.factories import RentalFactory
+from rentals.tests.factories import RentalFactory, pay
 from vehicles.models import Vehicle
 from vehicles.tests.factories import VehicleFactory
 
@@ -49,12 +50,6 @@ def _rental(status, *, customer=None, start=NOW - 10 * DAY, days=3, **fields) ->
     )
 
 
-def _pay(rental, amount, **fields):
-    payment = PaymentFactory(rental=rental, amount=Decimal(amount), **fields)
-    rental.refresh_financials()
-    return payment
-
-
 @dataclass
 class History:
     pending_started: Rental  # PENDING, start passed → ONGOING
@@ -74,21 +69,21 @@ class History:
 @pytest.fixture
 def history() -> History:
     pending_started = _rental(Rental.Status.PENDING, start=NOW - DAY)
-    _pay(pending_started, "100.00")  # a paid booking moves by time; an unpaid one lapses
+    pay(pending_started, "100.00")  # a paid booking moves by time; an unpaid one lapses
     pending_ended = _rental(Rental.Status.PENDING, start=NOW - 5 * DAY)
-    _pay(pending_ended, "100.00")
+    pay(pending_ended, "100.00")
     ongoing_late = _rental(Rental.Status.ONGOING, start=NOW - 4 * DAY)
-    _pay(ongoing_late, "2900.00")
+    pay(ongoing_late, "2900.00")
     completed_owing = _rental(Rental.Status.COMPLETED)
-    _pay(completed_owing, "2900.00")
+    pay(completed_owing, "2900.00")
     completed_with_fees = _rental(Rental.Status.COMPLETED, overdue_fee=Decimal("900.00"))
-    _pay(completed_with_fees, "2900.00")
+    pay(completed_with_fees, "2900.00")
     cancelled_paid = _rental(Rental.Status.CANCELLED, cancel_reason="plans changed", cancelled_at=NOW - 11 * DAY)
-    _pay(cancelled_paid, "2900.00")
+    pay(cancelled_paid, "2900.00")
     walk_in = _rental(Rental.Status.COMPLETED, customer=WalkInCustomerFactory())
-    _pay(walk_in, "2900.00", user=None, payment_method=Payment.Method.CASH)
+    pay(walk_in, "2900.00", user=None, payment_method=Payment.Method.CASH)
     wrong_figures = _rental(Rental.Status.COMPLETED)
-    _pay(wrong_figures, "2900.00")
+    pay(wrong_figures, "2900.00")
     RefundFactory(rental=wrong_figures, amount=Decimal("2000.00"))
     wrong_figures.refresh_financials()
     Rental.objects.filter(pk=wrong_figures.pk).update(
@@ -98,7 +93,7 @@ def history() -> History:
         settled_at=None,
     )
     settled = _rental(Rental.Status.COMPLETED)
-    _pay(settled, "900.00")
+    pay(settled, "900.00")
     return History(
         pending_started=pending_started,
         pending_ended=pending_ended,
@@ -292,7 +287,7 @@ def test_matching_orders_cost_no_write_and_queries_do_not_grow_with_orders(
 ):
     rentals = [_rental(Rental.Status.COMPLETED) for _ in range(30)]
     for rental in rentals:
-        _pay(rental, "900.00")
+        pay(rental, "900.00")
     Rental.objects.filter(pk__in=[r.pk for r in rentals[:10]]).update(amount_paid=Decimal("0.00"))
     before = {r["pk"]: r["updated_at"] for r in Rental.objects.values("pk", "updated_at")}
     time_machine.move_to(NOW + timedelta(hours=1), tick=False)
@@ -329,7 +324,7 @@ def test_refund_goes_to_the_user_who_paid(history):
     # A cancelled order paid by someone else's login: money goes back the way it came.
     payer = CustomerFactory().user
     rental = _rental(Rental.Status.CANCELLED, cancel_reason="sick")
-    _pay(rental, "500.00", user=payer)
+    pay(rental, "500.00", user=payer)
 
     planned = update_historical_orders(dry_run=True, rental_id=rental.pk)
     done = update_historical_orders(rental_id=rental.pk)
@@ -390,7 +385,7 @@ def test_an_exception_on_one_order_is_reported_and_the_others_are_done(history, 
 def test_when_the_bulk_refund_fails_each_order_is_refunded_alone_in_its_savepoint(history, monkeypatch):
     h = history
     bad = h.completed_with_fees
-    real_refund = services.refund_due_rows
+    real_refund = ops.refund_due_rows
 
     def bulk_fails(built, *, now):
         raise RuntimeError("bulk insert refused")
@@ -402,7 +397,7 @@ def test_when_the_bulk_refund_fails_each_order_is_refunded_alone_in_its_savepoin
         return due
 
     monkeypatch.setattr(ops, "write_refunds", bulk_fails)
-    monkeypatch.setattr(services, "refund_due_rows", refund_then_fail)
+    monkeypatch.setattr(ops, "refund_due_rows", refund_then_fail)
     bad_before = Rental.objects.filter(pk=bad.pk).values().get()
 
     summary = update_historical_orders()
@@ -449,11 +444,11 @@ def test_bulk_refunds_write_exactly_what_refund_amount_due_writes(status):
     twins = []
     for _ in range(2):
         rental = _rental(status, customer=customer, overdue_fee=Decimal("450.00"), cancel_reason="plans changed")
-        _pay(rental, "2900.00", payment_method=Payment.Method.WECHAT)
+        pay(rental, "2900.00", payment_method=Payment.Method.WECHAT)
         twins.append(rental)
     by_hand, by_command = twins
 
-    services.refund_amount_due(rental=by_hand, reason=ops.REFUND_REASONS[status])
+    refund_amount_due(rental=by_hand, reason=ops.REFUND_REASONS[status])
     update_historical_orders(rental_id=by_command.pk)
 
     expected, got = _twin_refunds(by_hand, by_command)
@@ -471,10 +466,10 @@ def test_bulk_refunds_write_exactly_what_refund_amount_due_writes(status):
 def test_bulk_manual_flag_writes_what_refund_amount_due_writes():
     twins = [_rental(Rental.Status.COMPLETED, customer=WalkInCustomerFactory()) for _ in range(2)]
     for rental in twins:
-        _pay(rental, "2900.00", user=None, payment_method=Payment.Method.CASH)
+        pay(rental, "2900.00", user=None, payment_method=Payment.Method.CASH)
     by_hand, by_command = twins
 
-    services.refund_amount_due(rental=by_hand, reason="deposit")
+    refund_amount_due(rental=by_hand, reason="deposit")
     update_historical_orders(rental_id=by_command.pk)
 
     def state(rental):
@@ -683,7 +678,7 @@ def test_three_concurrent_runs_report_each_status_move_once(monkeypatch):
 
     orders = [_rental(Rental.Status.PENDING, start=NOW - DAY, days=3) for _ in range(3)]
     for order in orders:
-        _pay(order, "100.00")  # paid bookings move by time (unpaid ones lapse)
+        pay(order, "100.00")  # paid bookings move by time (unpaid ones lapse)
     orders += [_rental(Rental.Status.ONGOING, start=NOW - 5 * DAY, days=3) for _ in range(3)]
     runs = 3
     planned = threading.Barrier(runs)

@@ -3,9 +3,8 @@
 Car: ¥300 a day, ¥2,000 deposit; three days; default settings.
 """
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -13,38 +12,17 @@ from accounts.models import Notification, Payment
 from accounts.selectors import get_payment_summary
 from accounts.services import record_counter_payment
 from accounts.tests.assertions import assert_ledger_consistent
-from accounts.tests.factories import PaymentFactory
 from rentals.models import Rental
-from rentals.services import cancel_rental, create_rental, process_return
+from rentals.services import cancel_rental, process_return
+from rentals.tests.clock import END, NOW, START
+from rentals.tests.factories import book, pay
 
 pytestmark = pytest.mark.django_db
-
-NOW = datetime(2026, 3, 1, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
-START = NOW + timedelta(days=1)
-END = START + timedelta(days=3)
 
 
 @pytest.fixture(autouse=True)
 def _frozen_clock(time_machine):
     time_machine.move_to(NOW, tick=False)
-
-
-def _book(customer, vehicle, return_location=None) -> Rental:
-    return create_rental(
-        customer=customer,
-        vehicle=vehicle,
-        start_time=START,
-        end_time=END,
-        pickup_location=vehicle.location,
-        return_location=return_location or vehicle.location,
-    )
-
-
-def _pay(rental: Rental, amount: str) -> Payment:
-    """A PAID online charge, as the provider callback leaves it."""
-    charge = PaymentFactory(rental=rental, amount=Decimal(amount))
-    rental.refresh_financials()
-    return charge
 
 
 def _return(time_machine, rental: Rental, *, late=timedelta(0), location=None) -> Rental:
@@ -63,7 +41,7 @@ def _refunds(rental: Rental) -> list[Payment]:
 
 
 def test_regular_books_same_location(customer, vehicle):
-    rental = _book(customer, vehicle)
+    rental = book(customer, vehicle)
 
     assert rental.status == Rental.Status.PENDING
     assert rental.total_amount == Decimal("900.00")
@@ -72,7 +50,7 @@ def test_regular_books_same_location(customer, vehicle):
     assert rental.cross_location_fee == Decimal("0.00")
     assert rental.get_order_amount_breakdown()["order_total"] == Decimal("2900.00")
     assert rental.outstanding_amount == Decimal("2900.00")
-    summary = get_payment_summary(rental)
+    summary = get_payment_summary(rental=rental)
     assert summary == {
         "paid_amount": Decimal("0.00"),
         "refunded_amount": Decimal("0.00"),
@@ -87,8 +65,8 @@ def test_regular_books_same_location(customer, vehicle):
 
 
 def test_pays_2900_and_returns_on_time(customer, vehicle, time_machine):
-    rental = _book(customer, vehicle)
-    _pay(rental, "2900.00")
+    rental = book(customer, vehicle)
+    pay(rental, "2900.00")
     assert rental.outstanding_amount == Decimal("0.00")
     assert rental.settlement_status == Rental.SettlementStatus.PARTIAL
 
@@ -103,7 +81,7 @@ def test_pays_2900_and_returns_on_time(customer, vehicle, time_machine):
     assert refund.transaction_id.startswith("REF")
     assert rental.status == Rental.Status.COMPLETED
     assert rental.overdue_fee == Decimal("0.00")
-    summary = get_payment_summary(rental)
+    summary = get_payment_summary(rental=rental)
     assert summary["paid_amount"] == Decimal("2900.00")
     assert summary["refunded_amount"] == Decimal("2000.00")
     assert summary["net_paid"] == Decimal("900.00")
@@ -120,8 +98,8 @@ def test_pays_2900_and_returns_on_time(customer, vehicle, time_machine):
 
 
 def test_returns_26_hours_late(customer, vehicle, time_machine):
-    rental = _book(customer, vehicle)
-    _pay(rental, "2900.00")
+    rental = book(customer, vehicle)
+    pay(rental, "2900.00")
 
     _return(time_machine, rental, late=timedelta(hours=26))
 
@@ -130,7 +108,7 @@ def test_returns_26_hours_late(customer, vehicle, time_machine):
     assert rental.get_order_amount_breakdown()["order_total"] == Decimal("3800.00")
     (refund,) = _refunds(rental)
     assert refund.amount == Decimal("1100.00")
-    assert get_payment_summary(rental)["net_paid"] == Decimal("1800.00")
+    assert get_payment_summary(rental=rental)["net_paid"] == Decimal("1800.00")
     assert rental.settlement_status == Rental.SettlementStatus.SETTLED
     assert_ledger_consistent(rental)
 
@@ -143,8 +121,8 @@ def test_returns_26_hours_late(customer, vehicle, time_machine):
     ],
 )
 def test_returns_50_or_61_minutes_late(customer, vehicle, time_machine, late, overdue_fee, refund):
-    rental = _book(customer, vehicle)
-    _pay(rental, "2900.00")
+    rental = book(customer, vehicle)
+    pay(rental, "2900.00")
 
     _return(time_machine, rental, late=late)
 
@@ -156,7 +134,7 @@ def test_returns_50_or_61_minutes_late(customer, vehicle, time_machine, late, ov
 
 
 def test_vip_books(vip_customer, vehicle):
-    rental = _book(vip_customer, vehicle)
+    rental = book(vip_customer, vehicle)
 
     assert rental.discount_amount == Decimal("135.00")
     assert rental.total_amount == Decimal("765.00")
@@ -169,15 +147,15 @@ def test_vip_books(vip_customer, vehicle):
 
 
 def test_vip_pays_765_and_returns_26_hours_late(vip_customer, vehicle, staff_user, time_machine):
-    rental = _book(vip_customer, vehicle)
-    _pay(rental, "765.00")
+    rental = book(vip_customer, vehicle)
+    pay(rental, "765.00")
 
     _return(time_machine, rental, late=timedelta(hours=26))
 
     rental.refresh_from_db()
     assert rental.overdue_fee == Decimal("900.00")
     assert _refunds(rental) == []
-    summary = get_payment_summary(rental)
+    summary = get_payment_summary(rental=rental)
     assert summary["order_total_amount"] == Decimal("1665.00")
     assert summary["remaining_amount"] == Decimal("900.00")
     assert summary["refund_due"] == Decimal("0.00")
@@ -199,8 +177,8 @@ def test_vip_pays_765_and_returns_26_hours_late(vip_customer, vehicle, staff_use
 
 
 def test_pays_2900_and_cancels_while_pending(customer, vehicle):
-    rental = _book(customer, vehicle)
-    charge = _pay(rental, "2900.00")
+    rental = book(customer, vehicle)
+    charge = pay(rental, "2900.00")
 
     refund = cancel_rental(rental=rental, reason="Plans changed", by_user=customer.user)
 
@@ -218,7 +196,7 @@ def test_pays_2900_and_cancels_while_pending(customer, vehicle):
     assert rental.status == Rental.Status.CANCELLED
     assert rental.cancel_reason == "Plans changed"
     assert rental.cancelled_at == NOW
-    summary = get_payment_summary(rental)
+    summary = get_payment_summary(rental=rental)
     assert summary["net_paid"] == Decimal("0.00")
     assert summary["remaining_amount"] == Decimal("0.00")
     assert summary["refund_due"] == Decimal("0.00")
@@ -228,7 +206,7 @@ def test_pays_2900_and_cancels_while_pending(customer, vehicle):
 
 
 def test_cancels_without_paying(customer, vehicle):
-    rental = _book(customer, vehicle)
+    rental = book(customer, vehicle)
 
     refund = cancel_rental(rental=rental, reason="Found a cheaper car", by_user=customer.user)
 
@@ -243,9 +221,9 @@ def test_cancels_without_paying(customer, vehicle):
 
 
 def test_returned_at_another_location(customer, vehicle, other_location, time_machine):
-    rental = _book(customer, vehicle)
+    rental = book(customer, vehicle)
     assert rental.cross_location_fee == Decimal("0.00")
-    _pay(rental, "2900.00")
+    pay(rental, "2900.00")
 
     _return(time_machine, rental, location=other_location)
 
@@ -255,17 +233,17 @@ def test_returned_at_another_location(customer, vehicle, other_location, time_ma
     assert rental.get_order_amount_breakdown()["order_total"] == Decimal("3100.00")
     (refund,) = _refunds(rental)
     assert refund.amount == Decimal("1800.00")  # the 2000 deposit less the 200 one-way fee
-    assert get_payment_summary(rental)["net_paid"] == Decimal("1100.00")
+    assert get_payment_summary(rental=rental)["net_paid"] == Decimal("1100.00")
     assert rental.settlement_status == Rental.SettlementStatus.SETTLED
     assert_ledger_consistent(rental)
 
 
 def test_planned_one_way_booking_returned_at_the_pickup_store(customer, vehicle, other_location, time_machine):
     # the one-way fee follows the actual return store, else the planned one
-    rental = _book(customer, vehicle, return_location=other_location)
+    rental = book(customer, vehicle, return_location=other_location)
     assert rental.cross_location_fee == Decimal("200.00")
     assert rental.get_order_amount_breakdown()["order_total"] == Decimal("3100.00")
-    _pay(rental, "3100.00")
+    pay(rental, "3100.00")
 
     _return(time_machine, rental, location=vehicle.location)
 

@@ -392,9 +392,10 @@ class Command(BaseCommand):
         # The latest day with two charges or more gets the differences; the latest other day stays clean.
         messy = next((d for d in days if sum(row[1] == "charge" for row in statements[d]) >= 2), None)
         clean = next((d for d in days if d != messy), None)
-        for day in (clean, messy):
-            if day is None:
+        for maybe_day in (clean, messy):
+            if maybe_day is None:
                 continue
+            day = maybe_day
             rows = statements[day]
             if day == messy:
                 first, second = [i for i, row in enumerate(rows) if row[1] == "charge"][:2]
