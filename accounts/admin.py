@@ -26,7 +26,7 @@ from accounts.models import (
     Review,
 )
 from car_rental_system.admin_dates import BoundedDateFiltersMixin, CalendarDateHierarchyMixin
-from car_rental_system.admin_mixins import ReadOnlyPermissionsMixin
+from car_rental_system.admin_mixins import NoAddOrDeleteMixin, ReadOnlyPermissionsMixin
 from car_rental_system.admin_search import CachedValuesFieldListFilter, ExactSearchMixin, as_id
 from car_rental_system.money import format_cny
 from rentals.admin import AuditColumns, EventCodeFilter, ReadOnlyInline, customers_by_phone_or_name, money_column
@@ -325,7 +325,7 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Discrepancy)
-class DiscrepancyAdmin(DiscrepancyColumns, BoundedDateFiltersMixin, admin.ModelAdmin):
+class DiscrepancyAdmin(NoAddOrDeleteMixin, DiscrepancyColumns, BoundedDateFiltersMixin, admin.ModelAdmin):
     """Read-only except the resolution: staff tick "resolved" and say why in the note."""
 
     list_display = (
@@ -359,12 +359,6 @@ class DiscrepancyAdmin(DiscrepancyColumns, BoundedDateFiltersMixin, admin.ModelA
         "resolved_at",
     )
     readonly_fields = tuple(name for name in fields if name not in ("resolved", "note"))
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def get_actions(self, request):
         actions = super().get_actions(request)

@@ -5,16 +5,21 @@ from typing import Any
 from django.http import HttpRequest
 
 
-class ReadOnlyPermissionsMixin:
-    """Nobody adds, changes or deletes these rows in the admin, superusers
-    included: they are written by the services only. Staff with the view
-    permission see them read-only. For ModelAdmin and inline classes alike."""
+class NoAddOrDeleteMixin:
+    """Nobody adds or deletes these rows in the admin, superusers included:
+    the services write them; staff may at most annotate them."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+
+class ReadOnlyPermissionsMixin(NoAddOrDeleteMixin):
+    """Nobody adds, changes or deletes these rows in the admin, superusers
+    included: they are written by the services only. Staff with the view
+    permission see them read-only. For ModelAdmin and inline classes alike."""
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
