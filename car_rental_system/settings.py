@@ -101,7 +101,11 @@ WSGI_APPLICATION = "car_rental_system.wsgi.application"
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        # Persistent connections (CONN_MAX_AGE seconds; `make serve` and
+        # production use 600), checked before reuse so a restarted database
+        # costs no failed request.
         conn_max_age=int(os.environ.get("CONN_MAX_AGE", "0")),
+        conn_health_checks=env_bool("CONN_HEALTH_CHECKS", True),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
