@@ -320,3 +320,11 @@ MAX_ORDER_TOTAL = Decimal(os.environ.get("MAX_ORDER_TOTAL", "1000000.00"))
 # With DEBUG off the sandbox provider (and its self-approving checkout page)
 # works only when switched on explicitly and with a secret of its own.
 PAYMENT_SANDBOX_ENABLED = env_bool("PAYMENT_SANDBOX_ENABLED", False)
+
+# --- Error reports (SPEC §15) ----------------------------------------------------
+# Sentry when SENTRY_DSN is set (SENTRY_ENVIRONMENT, SENTRY_RELEASE,
+# SENTRY_TRACES_SAMPLE_RATE); nothing at all otherwise. No personal data is
+# sent: see car_rental_system/error_reporting.py.
+from car_rental_system.error_reporting import init_error_reporting  # noqa: E402
+
+ERROR_REPORTING = init_error_reporting()
