@@ -228,9 +228,10 @@ def main() -> int:
             if delay > 0:
                 time.sleep(delay)
             pool.submit(deliver, index, charge)
-    results[f"sandbox callbacks, {args.callbacks_per_second}/s paced"] = summary(
-        latencies, errors[0], time.perf_counter() - started, time.process_time() - cpu
-    )
+    if charges:
+        results[f"sandbox callbacks, {args.callbacks_per_second}/s paced"] = summary(
+            latencies, errors[0], time.perf_counter() - started, time.process_time() - cpu
+        )
 
     # --- report ------------------------------------------------------------------------
     print(f"{'page':<44} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'bench CPU':>10}")
