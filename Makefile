@@ -27,8 +27,10 @@ run: venv
 	env -u DATABASE_URL $(PY) manage.py runserver 127.0.0.1:8000
 
 ## make serve: the production-like profile on this machine: DEBUG off, PostgreSQL,
-## Redis, static files by whitenoise, gunicorn on 127.0.0.1:$PORT, a Celery worker
-## and beat on the Redis broker; Ctrl-C stops all of it.
+## Redis, static files by whitenoise, gunicorn on 127.0.0.1:$PORT (knobs in
+## car_rental_system/gunicorn.conf.py: WEB_CONCURRENCY processes x GUNICORN_THREADS
+## threads, keep-alive), persistent database connections (CONN_MAX_AGE), a Celery
+## worker and beat on the Redis broker; Ctrl-C stops all of it.
 ## Plain HTTP on loopback, so HTTPS redirect, HSTS and secure cookies are off here
 ## (behind a TLS proxy in production they stay on: see the README).
 SERVE_DATABASE_URL ?= $(PG_URL)
