@@ -27,8 +27,10 @@ run: venv
 	env -u DATABASE_URL $(PY) manage.py runserver 127.0.0.1:8000
 
 ## make serve: the production-like profile on this machine: DEBUG off, PostgreSQL,
-## Redis, static files by whitenoise, gunicorn on 127.0.0.1:$PORT, a Celery worker
-## and beat on the Redis broker; Ctrl-C stops all of it.
+## Redis, static files by whitenoise, gunicorn on 127.0.0.1:$PORT (knobs in
+## car_rental_system/gunicorn.conf.py: WEB_CONCURRENCY processes x GUNICORN_THREADS
+## threads, keep-alive), persistent database connections (CONN_MAX_AGE), a Celery
+## worker and beat on the Redis broker; Ctrl-C stops all of it.
 ## Plain HTTP on loopback, so HTTPS redirect, HSTS and secure cookies are off here
 ## (behind a TLS proxy in production they stay on: see the README).
 SERVE_DATABASE_URL ?= $(PG_URL)
@@ -41,15 +43,14 @@ serve: venv
 	export DEBUG=false ALLOWED_HOSTS="$${ALLOWED_HOSTS:-127.0.0.1,localhost}" \
 	  DATABASE_URL="$${DATABASE_URL:-$(SERVE_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(SERVE_REDIS_URL)}" \
 	  SECURE_SSL_REDIRECT=false SECURE_HSTS_SECONDS=0 SESSION_COOKIE_SECURE=false CSRF_COOKIE_SECURE=false \
-	  PAYMENT_SANDBOX_ENABLED=true; \
+	  PAYMENT_SANDBOX_ENABLED=true CONN_MAX_AGE="$${CONN_MAX_AGE:-600}"; \
 	$(PY) -m car_rental_system.pg_ready "$$DATABASE_URL" --create || { echo "make serve needs PostgreSQL"; exit 1; }; \
 	$(PY) manage.py migrate --noinput && $(PY) manage.py collectstatic --noinput -v 0 && $(PY) manage.py seed_demo && \
 	trap 'kill 0' INT TERM EXIT; \
 	$(VENV)/bin/celery -A car_rental_system worker --loglevel INFO --concurrency 2 & \
 	$(VENV)/bin/celery -A car_rental_system beat --loglevel INFO --schedule "$${TMPDIR:-/tmp}/car-rental-celerybeat-schedule" & \
 	echo "serving http://127.0.0.1:$${PORT:-8000} with a Celery worker and beat (Ctrl-C stops it all)"; \
-	$(VENV)/bin/gunicorn car_rental_system.wsgi --workers "$${WEB_CONCURRENCY:-2}" \
-	  --bind "127.0.0.1:$${PORT:-8000}" --graceful-timeout 10
+	$(VENV)/bin/gunicorn -c car_rental_system/gunicorn.conf.py car_rental_system.wsgi
 
 ## Debian's Chromium, CJK fonts and axe-core for the browser tests (skipped with a reason when absent)
 browser:

@@ -999,6 +999,11 @@ def _apply_callback(*, event: Any, payment_id: int, rental_id: int, verdict: str
     source = "query" if verdict == "queried" else "callback"
     rental = lock_rental(rental_id)
     payment = lock_payment(payment_id)
+    # The rows just locked (with the customer's user) stand for the payment's
+    # relations: the audit rows and the notice below read them without a query.
+    payment.rental = rental
+    if payment.user_id is not None and payment.user_id == rental.customer.user_id:
+        payment.user = rental.customer.user
     provider = event.provider
     answer = {"transaction_id": payment.transaction_id, "event_id": event.event_id}
 
@@ -1082,7 +1087,8 @@ def _charge_succeeded(*, rental: Rental, payment: Payment, event: Any, source: s
         kind="payment_received",
         params={"order": rental.pk, "amount": str(payment.amount), "method": payment.payment_method},
     )
-    if rental.money_figures().refund_due > ZERO:
+    # The stored sums were just refreshed from the ledger under the lock.
+    if rental.stored_figures().refund_due > ZERO:
         # Money arrived that the order can't use (cancelled meanwhile, or it
         # would overpay): give back at most this charge, through the one
         # "refund what is due, once" function.

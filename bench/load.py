@@ -63,6 +63,8 @@ class Client:
 
 
 def percentile(values: list[float], share: float) -> float:
+    if not values:
+        return 0.0
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
@@ -84,16 +86,18 @@ def run_for(seconds: float, clients: int, make_client, path: str, expect: int = 
             latencies.extend(mine)
             errors.append(bad)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(clients) as pool:
         for _ in range(clients):
             pool.submit(worker)
     elapsed = time.perf_counter() - started
-    return summary(latencies, sum(errors), elapsed)
+    return summary(latencies, sum(errors), elapsed, time.process_time() - cpu)
 
 
-def summary(latencies: list[float], errors: int, elapsed: float) -> dict:
+def summary(latencies: list[float], errors: int, elapsed: float, cpu: float) -> dict:
     return {
+        # this process's own CPU time over the wall time: its share of one core
+        "cpu": cpu / elapsed,
         "requests": len(latencies),
         "rps": len(latencies) / elapsed,
         "p50": percentile(latencies, 0.50) * 1000,
@@ -110,7 +114,9 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients per page (default 8)")
     parser.add_argument("--callbacks-per-second", type=int, default=100)
     parser.add_argument("--orders", type=int, default=200, help="orders of the report's customer (default 200)")
+    parser.add_argument("--skip", default="", help="comma-separated parts to leave out: healthz,cars,detail,report,callbacks")
     args = parser.parse_args()
+    skip = {part.strip() for part in args.skip.split(",") if part.strip()}
 
     serve_environment()
     import django
@@ -182,19 +188,22 @@ def main() -> int:
         print(f"nothing answers /readyz on 127.0.0.1:{args.port}: start `make serve` first", file=sys.stderr)
         return 2
     pages = [
-        ("/healthz", anonymous, "/healthz"),
-        ("car list /vehicles/", anonymous, "/vehicles/"),
-        ("order detail (signed in)", signed_in, detail),
-        (f"consumption report, {args.orders} orders (signed in)", signed_in, "/accounts/consumption-report/"),
+        ("healthz", "/healthz", anonymous, "/healthz"),
+        ("cars", "car list /vehicles/", anonymous, "/vehicles/"),
+        ("detail", "order detail (signed in)", signed_in, detail),
+        ("report", f"consumption report, {args.orders} orders (signed in)", signed_in, "/accounts/consumption-report/"),
     ]
     results = {}
-    for label, make_client, path in pages:
+    for part, label, make_client, path in pages:
+        if part in skip:
+            continue
         anonymous().request("GET", path)  # warm up
         results[label] = run_for(args.seconds, args.clients, make_client, path)
 
     # signed sandbox callbacks for distinct charges, paced at a fixed rate
     interval = 1 / args.callbacks_per_second
     latencies, errors, lock = [], [0], threading.Lock()
+    connections = threading.local()  # one keep-alive connection per sending thread
 
     def deliver(index: int, charge: Payment):
         body = json.dumps({"event_id": f"load-{charge.transaction_id}", "transaction_id": charge.transaction_id,
@@ -202,29 +211,35 @@ def main() -> int:
         headers = {"Content-Type": "application/json",
                    "X-Sandbox-Signature": sandbox.signature_header(body, int(time.time()))}
         started = time.perf_counter()
-        status = Client(args.port).request("POST", "/api/payments/callback/sandbox/", body, headers)
+        if not hasattr(connections, "client"):
+            connections.client = Client(args.port)
+        status = connections.client.request("POST", "/api/payments/callback/sandbox/", body, headers)
         with lock:
             latencies.append(time.perf_counter() - started)
             errors[0] += status != 200
 
     charges = list(Payment.objects.filter(rental__in=to_pay, status="PENDING").order_by("pk"))
-    started = time.perf_counter()
+    if "callbacks" in skip:
+        charges = []
+    started, cpu = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(32) as pool:
         for index, charge in enumerate(charges):
             delay = started + index * interval - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
             pool.submit(deliver, index, charge)
-    results[f"sandbox callbacks, {args.callbacks_per_second}/s paced"] = summary(
-        latencies, errors[0], time.perf_counter() - started
-    )
+    if charges:
+        results[f"sandbox callbacks, {args.callbacks_per_second}/s paced"] = summary(
+            latencies, errors[0], time.perf_counter() - started, time.process_time() - cpu
+        )
 
     # --- report ------------------------------------------------------------------------
-    print(f"{'page':<44} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(f"{'page':<44} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'bench CPU':>10}")
     for label, r in results.items():
-        print(f"{label:<44} {r['requests']:>9,} {r['rps']:>8.1f} {r['p50']:>8.1f} {r['p95']:>8.1f} {r['p99']:>8.1f} {r['errors']:>7}")
-    health = results["/healthz"]["rps"]
-    print(f"order detail / healthz throughput: {results['order detail (signed in)']['rps'] / health:.0%}")
+        print(f"{label:<44} {r['requests']:>9,} {r['rps']:>8.1f} {r['p50']:>8.1f} {r['p95']:>8.1f} {r['p99']:>8.1f} {r['errors']:>7} {r['cpu']:>10.0%}")
+    if "/healthz" in results and "order detail (signed in)" in results:
+        health = results["/healthz"]["rps"]
+        print(f"order detail / healthz throughput: {results['order detail (signed in)']['rps'] / health:.0%}")
 
     drift = []
     for rental in Rental.objects.filter(customer=customer):

@@ -101,7 +101,11 @@ WSGI_APPLICATION = "car_rental_system.wsgi.application"
 DATABASES = {
     "default": dj_database_url.config(
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        # Persistent connections (CONN_MAX_AGE seconds; `make serve` and
+        # production use 600), checked before reuse so a restarted database
+        # costs no failed request.
         conn_max_age=int(os.environ.get("CONN_MAX_AGE", "0")),
+        conn_health_checks=env_bool("CONN_HEALTH_CHECKS", True),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
@@ -178,7 +182,7 @@ USE_TZ = True
 # --- Static -------------------------------------------------------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
@@ -346,3 +350,11 @@ MAX_ORDER_TOTAL = Decimal(os.environ.get("MAX_ORDER_TOTAL", "1000000.00"))
 # With DEBUG off the sandbox provider (and its self-approving checkout page)
 # works only when switched on explicitly and with a secret of its own.
 PAYMENT_SANDBOX_ENABLED = env_bool("PAYMENT_SANDBOX_ENABLED", False)
+
+# --- Error reports (SPEC §15) ----------------------------------------------------
+# Sentry when SENTRY_DSN is set (SENTRY_ENVIRONMENT, SENTRY_RELEASE,
+# SENTRY_TRACES_SAMPLE_RATE); nothing at all otherwise. No personal data is
+# sent: see car_rental_system/error_reporting.py.
+from car_rental_system.error_reporting import init_error_reporting  # noqa: E402
+
+ERROR_REPORTING = init_error_reporting()

@@ -458,9 +458,24 @@ def lapse_unpaid_bookings(
 def refresh_statuses_if_due() -> dict | None:
     """Pages call this on view: the bulk refresh runs at most once per
     RENTAL_STATUS_REFRESH_SECONDS for the whole table (cache.add is atomic, so
-    only one request in the window wins)."""
+    only one request in the window wins).
+
+    With a job broker the winning request hands the refresh to a worker (the
+    ``update_expired_rentals`` job, under its lock) and returns None at once:
+    no page waits for a bulk refresh of the whole table. Without one (or when
+    the broker does not take the job) it runs here and returns its counts."""
     if not cache.add(STATUS_REFRESH_CACHE_KEY, timezone.now().isoformat(), settings.RENTAL_STATUS_REFRESH_SECONDS):
         return None
+    from car_rental_system.jobs import broker_configured
+
+    if broker_configured():
+        from rentals.tasks import update_expired_rentals
+
+        try:
+            update_expired_rentals.apply_async(retry=False)
+            return None
+        except Exception:
+            logger.warning("status refresh: the job broker did not take the job; refreshing in this request")
     try:
         return advance_statuses()
     except Exception:

@@ -3,6 +3,7 @@ readiness, request ids in responses and JSON logs, rate-limited sign-in."""
 
 import json
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -93,6 +94,35 @@ def test_readyz_names_the_database_when_it_is_unreachable():
     status, body = result.stdout.strip().splitlines()[-2:]
     assert status == "503", result.stderr
     assert json.loads(body) == {"status": "unavailable", "database": "unreachable", "cache": "ok", "failed": ["database"]}
+
+
+# --- static files ------------------------------------------------------------------------
+
+
+def test_static_files_are_served_by_whitenoise_with_hashed_names_under_debug_off(tmp_path):
+    code = (
+        "from django.core.management import call_command; django.setup(); "
+        "call_command('collectstatic', interactive=False, verbosity=0); "
+        "from django.test import Client; c = Client(headers={'X-Forwarded-Proto': 'https'}, HTTP_HOST='rent.example.com'); "
+        "icon = c.get('/favicon.ico')['Location']; print('icon', icon); "
+        "r = c.get(icon); print('status', '|'.join([str(r.status_code), r['Cache-Control'], r['Content-Type'], r['X-Request-ID']])); "
+        "from django.templatetags.static import static; css = static('css/app.css'); print('css', css); "
+        "g = c.get(css, headers={'Accept-Encoding': 'gzip'}); print('gzip', g.status_code, g.get('Content-Encoding')); "
+        "print('plain', c.get('/static/css/app.css').status_code)"
+    )
+    result = run_django(code, **production_env(STATIC_ROOT=str(tmp_path / "static"), LOG_LEVEL="CRITICAL"))
+
+    lines = dict(line.split(" ", 1) for line in result.stdout.splitlines() if " " in line)
+    assert re.fullmatch(r"/static/favicon\.[0-9a-f]{12}\.svg", lines.get("icon", "")), result.stdout + result.stderr
+    status, cache_control, content_type, request_id = lines["status"].split("|")
+    assert status == "200"
+    assert "immutable" in cache_control and "max-age=315360000" in cache_control
+    assert content_type == "image/svg+xml" and len(request_id) == 32
+    assert re.fullmatch(r"/static/css/app\.[0-9a-f]{12}\.css", lines["css"])
+    assert lines["gzip"] == "200 gzip"
+    # the unhashed name is whitenoise's too, but only the hashed one is cached for ever
+    assert lines["plain"] == "200"
+    assert (tmp_path / "static" / "staticfiles.json").exists()
 
 
 # --- request ids and JSON logs ----------------------------------------------------------

@@ -49,7 +49,9 @@ def _database_url() -> str:
 
 @pytest.fixture
 def two_hosts():
-    """Two gunicorn servers (two workers each) on the test database."""
+    """Two gunicorn servers on the test database, configured as in production
+    (car_rental_system/gunicorn.conf.py: two gthread workers each, persistent
+    database connections)."""
     env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "REDIS_URL")}
     env.update(DATABASE_URL=_database_url(), LOG_LEVEL="WARNING", PAYMENT_SANDBOX_ENABLED="true")
     hosts, processes = [], []
@@ -57,9 +59,11 @@ def two_hosts():
         port = _free_port()
         processes.append(
             subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "car_rental_system.wsgi", "--workers", "2",
-                 "--bind", f"127.0.0.1:{port}", "--timeout", "60"],
-                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                [sys.executable, "-m", "gunicorn", "-c", "car_rental_system/gunicorn.conf.py", "car_rental_system.wsgi"],
+                cwd=ROOT,
+                env={**env, "PORT": str(port), "WEB_CONCURRENCY": "2", "GUNICORN_TIMEOUT": "60", "CONN_MAX_AGE": "600"},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
         )
         hosts.append(f"http://127.0.0.1:{port}")
