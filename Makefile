@@ -74,9 +74,10 @@ check: venv lint typecheck
 	env -u DATABASE_URL $(PY) manage.py check
 	env -u DATABASE_URL $(PY) manage.py makemigrations --check --dry-run
 
-## make lint: ruff over the code base (rules in pyproject.toml)
+## make lint: ruff's lint rules and its formatting over the code base (pyproject.toml)
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 ## make typecheck: mypy with django-stubs over the apps (settings in pyproject.toml)
 typecheck: venv

@@ -93,7 +93,13 @@ class PaymentAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, ReadOnlyAdmin):
     list_filter = ("transaction_type", "status", "payment_method", ("provider", CachedValuesFieldListFilter))
     # Searched by search_conditions(): transaction id, provider reference, order
     # number and phone exactly, or part of the customer's name.
-    search_fields = ("=transaction_id", "=provider_reference", "=rental__id", "=rental__customer__phone", "rental__customer__name")
+    search_fields = (
+        "=transaction_id",
+        "=provider_reference",
+        "=rental__id",
+        "=rental__customer__phone",
+        "rental__customer__name",
+    )
     search_help_text = _(
         "Transaction id, provider reference, order number or phone number (in full), or part of the customer's name."
     )
@@ -146,7 +152,11 @@ class PaymentEventAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, AuditColum
         "provider",
         "actor_display",
     )
-    list_filter = (PaymentEventFilter, ("provider", CachedValuesFieldListFilter), ("to_status", CachedValuesFieldListFilter))
+    list_filter = (
+        PaymentEventFilter,
+        ("provider", CachedValuesFieldListFilter),
+        ("to_status", CachedValuesFieldListFilter),
+    )
     fields = (
         "payment",
         "rental",
@@ -303,9 +313,7 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
         "fees_total",
         "matched_elsewhere",
     )
-    readonly_fields = tuple(
-        name for item in fields for name in (item if isinstance(item, tuple) else (item,))
-    )
+    readonly_fields = tuple(name for item in fields for name in (item if isinstance(item, tuple) else (item,)))
     inlines = (DiscrepancyInline,)
 
     def get_queryset(self, request):

@@ -33,7 +33,5 @@ class ExportForm(forms.Form):
             if end < start:
                 raise forms.ValidationError(_("The end date must not be before the start date."))
             if end - start > timedelta(days=MAX_EXPORT_DAYS):
-                raise forms.ValidationError(
-                    _("Export at most %(days)s days at a time.") % {"days": MAX_EXPORT_DAYS}
-                )
+                raise forms.ValidationError(_("Export at most %(days)s days at a time.") % {"days": MAX_EXPORT_DAYS})
         return cleaned

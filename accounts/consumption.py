@@ -42,7 +42,15 @@ MOVEMENTS = Q(transaction_type=CHARGE, status=Payment.Status.PAID) | Q(
     transaction_type=REFUND, status=Payment.Status.REFUNDED
 )
 # Fee columns summed as they are stored.
-FEES = ("total_amount", "discount_amount", "deposit", "cross_location_fee", "overdue_fee", "damage_fee", "cancellation_fee")
+FEES = (
+    "total_amount",
+    "discount_amount",
+    "deposit",
+    "cross_location_fee",
+    "overdue_fee",
+    "damage_fee",
+    "cancellation_fee",
+)
 MONTH_CHOICES = [("", _("Every month"))] + [(str(number), name) for number, name in MONTHS.items()]
 
 
@@ -161,7 +169,9 @@ def _order_expressions() -> dict:
     )
     net_paid = F("amount_paid") - F("amount_refunded")
     # An open order owes rent and fees first, the deposit last (§4).
-    rent_and_fees = F("total_amount") + F("cross_location_fee") + F("overdue_fee") + F("damage_fee") - F("goodwill_amount")
+    rent_and_fees = (
+        F("total_amount") + F("cross_location_fee") + F("overdue_fee") + F("damage_fee") - F("goodwill_amount")
+    )
     held = Least(F("deposit"), _max0(net_paid - _max0(rent_and_fees)), output_field=MONEY)
 
     def open_only(expression, condition=Q()):
@@ -217,7 +227,9 @@ def totals(customer, period: Period, now: datetime | None = None, *, with_fees: 
     overdue = in_period & Q(status=Rental.Status.OVERDUE)
 
     def in_period_sum(expression, condition=in_period):
-        return Sum(expression, output_field=MONEY, filter=condition) if condition else Sum(expression, output_field=MONEY)
+        return (
+            Sum(expression, output_field=MONEY, filter=condition) if condition else Sum(expression, output_field=MONEY)
+        )
 
     row = Rental.objects.filter(customer=customer).aggregate(
         **{f"sum_{name}": in_period_sum(expressions[name]) for name in names},
@@ -235,12 +247,24 @@ def totals(customer, period: Period, now: datetime | None = None, *, with_fees: 
     sums = {name: quantize_money(row[f"sum_{name}"] or ZERO) for name in names}
     overdue_orders = []
     if row["overdue_count"] == 1:
-        overdue_orders = [(row["overdue_end"], row["overdue_rate"], row["overdue_owed"], row["overdue_net_paid"], row["overdue_remaining"])]
+        overdue_orders = [
+            (
+                row["overdue_end"],
+                row["overdue_rate"],
+                row["overdue_owed"],
+                row["overdue_net_paid"],
+                row["overdue_remaining"],
+            )
+        ]
     elif row["overdue_count"] > 1:
         overdue_orders = list(
             Rental.objects.filter(customer=customer)
             .filter(overdue)
-            .annotate(owed_db=expressions["owed"], net_db=F("amount_paid") - F("amount_refunded"), remaining_db=expressions["remaining"])
+            .annotate(
+                owed_db=expressions["owed"],
+                net_db=F("amount_paid") - F("amount_refunded"),
+                remaining_db=expressions["remaining"],
+            )
             .values_list("end_time", "daily_rate", "owed_db", "net_db", "remaining_db")
         )
     overdue_so_far = ZERO
@@ -277,7 +301,11 @@ def _bucket(field: str, bounds: list[datetime], low: int, high: int):
     comparisons (log₂ of the months per row, no time-zone function in SQL);
     NULL outside [bounds[low], bounds[high])."""
     if high - low == 1:
-        return Case(When(**{f"{field}__gte": bounds[low], f"{field}__lt": bounds[high]}, then=Value(low)), default=None, output_field=IntegerField())
+        return Case(
+            When(**{f"{field}__gte": bounds[low], f"{field}__lt": bounds[high]}, then=Value(low)),
+            default=None,
+            output_field=IntegerField(),
+        )
     middle = (low + high) // 2
     return Case(
         When(**{f"{field}__lt": bounds[middle]}, then=_bucket(field, bounds, low, middle)),
@@ -289,7 +317,9 @@ def _bucket(field: str, bounds: list[datetime], low: int, high: int):
 MONTHLY_CACHE_SECONDS = 24 * 3600
 
 
-def monthly(customer, period: Period, first_booked: datetime | None, now: datetime | None = None, version=()) -> list[dict]:
+def monthly(
+    customer, period: Period, first_booked: datetime | None, now: datetime | None = None, version=()
+) -> list[dict]:
     """Paid, refunded and net paid per local month the money moved (``paid_at``,
     else ``created_at``), over the Payment rows of the period's orders; months
     without money left out. One grouped query; rows outside the expected range

@@ -98,7 +98,9 @@ def daily_net_revenue(*, days: int = MONITORING_DAYS, today: date | None = None)
     first = today - timedelta(days=days - 1)
     dates = [first + timedelta(days=offset) for offset in range(days)]
     ends = [day_start(day + timedelta(days=1)) for day in dates]
-    day_index = Case(*(When(paid_at__lt=end, then=Value(index)) for index, end in enumerate(ends)), output_field=IntegerField())
+    day_index = Case(
+        *(When(paid_at__lt=end, then=Value(index)) for index, end in enumerate(ends)), output_field=IntegerField()
+    )
     rows = (
         Payment.objects.filter(paid_at__gte=day_start(first), paid_at__lt=ends[-1])
         .filter(Q(transaction_type=CHARGE, status=PAID) | Q(transaction_type=REFUND, status=REFUNDED))
@@ -233,9 +235,7 @@ def balance_totals() -> dict[str, Decimal]:
 
 
 def has_failed_refund():
-    return Exists(
-        Payment.objects.filter(rental=OuterRef("pk"), transaction_type=REFUND, status=Payment.Status.FAILED)
-    )
+    return Exists(Payment.objects.filter(rental=OuterRef("pk"), transaction_type=REFUND, status=Payment.Status.FAILED))
 
 
 def failed_refunds(limit: int | None = 100):
@@ -331,9 +331,7 @@ def monitoring(*, days: int = MONITORING_DAYS, today: date | None = None) -> Mon
     """Online charges created in the last ``days`` local days (counter payments left out)."""
     today = today or local_today()
     since = day_start(today - timedelta(days=days - 1))
-    charges = Payment.objects.filter(transaction_type=CHARGE, created_at__gte=since).exclude(
-        provider=COUNTER_PROVIDER
-    )
+    charges = Payment.objects.filter(transaction_type=CHARGE, created_at__gte=since).exclude(provider=COUNTER_PROVIDER)
     provider_cancelled = Q(status=Payment.Status.CANCELLED) & Q(cancelled_by_provider())
     counts = charges.aggregate(
         finished=Count("pk", filter=Q(status__in=(PAID, Payment.Status.FAILED)) | provider_cancelled),
@@ -351,7 +349,9 @@ def monitoring(*, days: int = MONITORING_DAYS, today: date | None = None) -> Mon
     )
     # Grouping on a JSON key differs between SQLite and PostgreSQL; the rejected
     # callbacks of a month are few, so count their reasons here.
-    rejected_reasons = [(payload or {}).get("reason", "") for payload in rejected_callbacks(since).values_list("payload", flat=True)]
+    rejected_reasons = [
+        (payload or {}).get("reason", "") for payload in rejected_callbacks(since).values_list("payload", flat=True)
+    ]
     by_reason: dict[str, int] = {}
     for reason in rejected_reasons:
         by_reason[reason] = by_reason.get(reason, 0) + 1
@@ -366,7 +366,8 @@ def monitoring(*, days: int = MONITORING_DAYS, today: date | None = None) -> Mon
         rejected_callbacks=len(rejected_reasons),
         amount_mismatches=callback_events(since).filter(payload__verdict=AMOUNT_MISMATCH_VERDICT).count(),
         rejections_by_reason=[
-            {"reason": reason, "count": count} for reason, count in sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))
+            {"reason": reason, "count": count}
+            for reason, count in sorted(by_reason.items(), key=lambda kv: (-kv[1], kv[0]))
         ],
         failures_by_reason=failures,
     )

@@ -125,9 +125,7 @@ class PaymentForm(forms.Form):
         initial=Payment.Method.ALIPAY,
         widget=forms.RadioSelect,
     )
-    expected_amount = forms.DecimalField(
-        max_digits=12, decimal_places=2, min_value=0, widget=forms.HiddenInput
-    )
+    expected_amount = forms.DecimalField(max_digits=12, decimal_places=2, min_value=0, widget=forms.HiddenInput)
 
     def __init__(self, *args, methods=None, **kwargs):
         """``methods``: the methods to offer (``selectors.available_methods()``); all when None."""

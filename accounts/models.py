@@ -89,9 +89,7 @@ class Payment(models.Model):
         verbose_name=_("refund of"),
     )
     # On a staff refund: the part above what was due (SPEC §16 goodwill).
-    goodwill_amount = models.DecimalField(
-        _("goodwill part"), max_digits=12, decimal_places=2, default=Decimal("0.00")
-    )
+    goodwill_amount = models.DecimalField(_("goodwill part"), max_digits=12, decimal_places=2, default=Decimal("0.00"))
     payment_method = models.CharField(_("method"), max_length=10, choices=Method.choices, default=Method.ALIPAY)
     transaction_type = models.CharField(
         _("type"), max_length=10, choices=TransactionType.choices, default=TransactionType.CHARGE
@@ -232,7 +230,9 @@ class PaymentEvent(models.Model):
 
         label = self.event_label
         if self.from_status or self.to_status:
-            label += f": {status_label(Payment.Status, self.from_status)} → {status_label(Payment.Status, self.to_status)}"
+            label += (
+                f": {status_label(Payment.Status, self.from_status)} → {status_label(Payment.Status, self.to_status)}"
+            )
         return label
 
     @property
@@ -322,9 +322,7 @@ class Review(models.Model):
     rental = models.OneToOneField(
         "rentals.Rental", on_delete=models.CASCADE, related_name="review", verbose_name=_("rental")
     )
-    rating = models.PositiveSmallIntegerField(
-        _("rating"), validators=[MinValueValidator(1), MaxValueValidator(5)]
-    )
+    rating = models.PositiveSmallIntegerField(_("rating"), validators=[MinValueValidator(1), MaxValueValidator(5)])
     comment = models.TextField(_("comment"), blank=True, default="")
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
@@ -338,8 +336,6 @@ class Review(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rental_id}: {self.rating}★"
-
-
 
 
 class ReconciliationRun(models.Model):

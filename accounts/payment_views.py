@@ -32,6 +32,7 @@ from rentals.services import refresh_statuses_if_due
 
 logger = logging.getLogger(__name__)
 
+
 def _own_rental(request, pk) -> Rental:
     return get_object_or_404(
         Rental.objects.select_related("vehicle", "customer", "pickup_location", "return_location"),
@@ -136,12 +137,16 @@ def sandbox_checkout(request, transaction_id):
         headers, body = sandbox.build_callback(
             transaction_id=charge.transaction_id, status=outcome, amount=charge.amount, failure_reason=reason
         )
-        http_status, answer = services.handle_callback(provider=sandbox.SandboxProvider.name, headers=headers, body=body)
+        http_status, answer = services.handle_callback(
+            provider=sandbox.SandboxProvider.name, headers=headers, body=body
+        )
         if http_status != 200:
             logger.warning("sandbox checkout callback for %s answered %s: %s", transaction_id, http_status, answer)
         charge.refresh_from_db()
         if charge.status == Payment.Status.PAID:
-            messages.success(request, _("Payment of %(amount)s received. Thank you!") % {"amount": format_cny(charge.amount)})
+            messages.success(
+                request, _("Payment of %(amount)s received. Thank you!") % {"amount": format_cny(charge.amount)}
+            )
         elif charge.status in (Payment.Status.FAILED, Payment.Status.CANCELLED) and not _still_payable(
             charge.rental_id
         ):

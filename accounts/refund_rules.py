@@ -93,7 +93,9 @@ def split_refund(*, charges: list[ChargeLeft], amount: Decimal, first_charge_id:
     return parts
 
 
-def receiver_id(*, charge_user_id: int | None, customer_user_id: int | None, recipient_id: int | None = None) -> int | None:
+def receiver_id(
+    *, charge_user_id: int | None, customer_user_id: int | None, recipient_id: int | None = None
+) -> int | None:
     """Who receives money given back from a charge (SPEC §5, §16): ``recipient_id``
     when staff name someone, else the charge's payer, else the customer's user;
     None: nobody (a walk-in), the money is handed back by hand. The one rule of
@@ -137,7 +139,9 @@ def plan_refund(
     if amount <= ZERO:
         return [], []
     parts = split_refund(charges=charges, amount=amount, first_charge_id=first_charge_id)
-    return route_refund(parts=parts, customer_user_id=customer_user_id, recipient_id=recipient_id, at_counter=at_counter)
+    return route_refund(
+        parts=parts, customer_user_id=customer_user_id, recipient_id=recipient_id, at_counter=at_counter
+    )
 
 
 def refundable_charges(*, rental: Rental) -> list[ChargeLeft]:

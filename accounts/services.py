@@ -730,7 +730,9 @@ def _open_charge_for(
     remaining = locked.money_figures().remaining
     if expected_amount is not None and quantize_money(expected_amount) != remaining:
         raise AmountChanged(
-            _("The amount due has changed to %(amount)s since the page was shown. Nothing was charged; please check and pay again.")
+            _(
+                "The amount due has changed to %(amount)s since the page was shown. Nothing was charged; please check and pay again."
+            )
             % {"amount": format_cny(remaining)},
             code="amount_changed",
             params={"remaining": remaining},
@@ -1008,10 +1010,14 @@ def _apply_callback(*, event: Any, payment_id: int, rental_id: int, verdict: str
     answer = {"transaction_id": payment.transaction_id, "event_id": event.event_id}
 
     if CallbackReceipt.objects.filter(provider=provider, event_id=event.event_id).exists():
-        _callback_verdict(provider=provider, verdict="duplicate", reason="event_already_processed", payment=payment, event=event)
+        _callback_verdict(
+            provider=provider, verdict="duplicate", reason="event_already_processed", payment=payment, event=event
+        )
         return 200, {**answer, "status": "duplicate", "payment_status": payment.status}
     if payment.status in Payment.FINAL_STATUSES:
-        _callback_verdict(provider=provider, verdict="ignored", reason="payment_already_final", payment=payment, event=event)
+        _callback_verdict(
+            provider=provider, verdict="ignored", reason="payment_already_final", payment=payment, event=event
+        )
         return 200, {**answer, "status": "ignored", "payment_status": payment.status}
     if event.amount != payment.amount:
         logger.warning(
@@ -1036,7 +1042,9 @@ def _apply_callback(*, event: Any, payment_id: int, rental_id: int, verdict: str
             CallbackReceipt.objects.create(provider=provider, event_id=event.event_id, payment=payment)
     except IntegrityError:
         # Only reachable if a concurrent delivery bypassed the rental lock.
-        _callback_verdict(provider=provider, verdict="duplicate", reason="event_already_processed", payment=payment, event=event)
+        _callback_verdict(
+            provider=provider, verdict="duplicate", reason="event_already_processed", payment=payment, event=event
+        )
         return 200, {**answer, "status": "duplicate", "payment_status": payment.status}
     if event.status == providers.CallbackStatus.WAITING:
         # The buyer has opened the cashier: worth keeping, nothing to change.

@@ -91,6 +91,10 @@ def reconcile_payments(self, day: str | None = None) -> dict | None:
                     logger.warning(
                         "reconcile_payments %s %s: %s open discrepancies", provider, statement_day, results[provider]
                     )
-    if unavailable and self.request.retries < self.max_retries and not (self.request.is_eager or self.request.called_directly):
+    if (
+        unavailable
+        and self.request.retries < self.max_retries
+        and not (self.request.is_eager or self.request.called_directly)
+    ):
         raise self.retry(args=[statement_day.isoformat()], countdown=RECONCILE_RETRY_SECONDS)
     return results

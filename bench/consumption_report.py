@@ -50,8 +50,12 @@ def build_customer(orders: int):
     customer = Customer.objects.create(user=user, name="压测客户", phone="13800000000")
     location = Location.objects.create(name="Bench store", city="上海")
     vehicle = Vehicle.objects.create(
-        plate_number="沪Z00001", brand="Toyota", model="Camry", daily_rate=Decimal("300.00"),
-        deposit_amount=Decimal("2000.00"), location=location,
+        plate_number="沪Z00001",
+        brand="Toyota",
+        model="Camry",
+        daily_rate=Decimal("300.00"),
+        deposit_amount=Decimal("2000.00"),
+        location=location,
     )
     now = timezone.now()
     step = timedelta(days=SPAN_DAYS) / orders
@@ -60,8 +64,13 @@ def build_customer(orders: int):
         booked = now - timedelta(days=SPAN_DAYS) + step * i
         start = booked + timedelta(days=1)
         rental = Rental(
-            customer=customer, vehicle=vehicle, pickup_location=location, return_location=location,
-            start_time=start, end_time=start + timedelta(days=3), status=Rental.Status.COMPLETED,
+            customer=customer,
+            vehicle=vehicle,
+            pickup_location=location,
+            return_location=location,
+            start_time=start,
+            end_time=start + timedelta(days=3),
+            status=Rental.Status.COMPLETED,
             created_at=booked,
         )
         rental.apply_quote()
@@ -73,17 +82,31 @@ def build_customer(orders: int):
     rentals = Rental.objects.bulk_create(rentals, batch_size=2000)
     payments = []
     for rental in rentals:
-        payments.append(Payment(
-            rental=rental, user=user, amount=rental.order_total, status=Payment.Status.PAID,
-            transaction_type=Payment.TransactionType.CHARGE, transaction_id=f"PAYBENCH{rental.pk:08d}",
-            payment_method=Payment.Method.ALIPAY, paid_at=rental.start_time - timedelta(hours=2),
-        ))
-        payments.append(Payment(
-            rental=rental, user=user, amount=rental.deposit, status=Payment.Status.REFUNDED,
-            transaction_type=Payment.TransactionType.REFUND, transaction_id=f"REFBENCH{rental.pk:08d}",
-            payment_method=Payment.Method.ALIPAY, paid_at=rental.end_time + timedelta(hours=1),
-            description="Deposit refund",
-        ))
+        payments.append(
+            Payment(
+                rental=rental,
+                user=user,
+                amount=rental.order_total,
+                status=Payment.Status.PAID,
+                transaction_type=Payment.TransactionType.CHARGE,
+                transaction_id=f"PAYBENCH{rental.pk:08d}",
+                payment_method=Payment.Method.ALIPAY,
+                paid_at=rental.start_time - timedelta(hours=2),
+            )
+        )
+        payments.append(
+            Payment(
+                rental=rental,
+                user=user,
+                amount=rental.deposit,
+                status=Payment.Status.REFUNDED,
+                transaction_type=Payment.TransactionType.REFUND,
+                transaction_id=f"REFBENCH{rental.pk:08d}",
+                payment_method=Payment.Method.ALIPAY,
+                paid_at=rental.end_time + timedelta(hours=1),
+                description="Deposit refund",
+            )
+        )
     Payment.objects.bulk_create(payments, batch_size=2000)
     return user
 
@@ -191,8 +214,10 @@ def main() -> None:
         results = [bench_size(orders, args.runs) for orders in args.orders]
     finally:
         teardown_test_environment()
-    print(f"database: {connection.vendor} ({settings.DATABASES['default']['ENGINE']}), "
-          f"median of {args.runs} views, steady state (status refresh not due)")
+    print(
+        f"database: {connection.vendor} ({settings.DATABASES['default']['ENGINE']}), "
+        f"median of {args.runs} views, steady state (status refresh not due)"
+    )
     for r in results:
         print(
             f"{r['orders']:>6} orders (built in {r['built_s']:.1f} s): "

@@ -114,7 +114,9 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients per page (default 8)")
     parser.add_argument("--callbacks-per-second", type=int, default=100)
     parser.add_argument("--orders", type=int, default=200, help="orders of the report's customer (default 200)")
-    parser.add_argument("--skip", default="", help="comma-separated parts to leave out: healthz,cars,detail,report,callbacks")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated parts to leave out: healthz,cars,detail,report,callbacks"
+    )
     args = parser.parse_args()
     skip = {part.strip() for part in args.skip.split(",") if part.strip()}
 
@@ -137,8 +139,14 @@ def main() -> int:
     stamp = f"{int(time.time())}"
     store, _ = Location.objects.get_or_create(name="压测门店", defaults={"city": "上海", "address": "bench"})
     car = Vehicle.objects.create(
-        plate_number=f"压{stamp[-6:]}", brand="Bench", model="Load", year=2026, seats=5,
-        daily_rate=Decimal("300.00"), deposit_amount=Decimal("2000.00"), location=store,
+        plate_number=f"压{stamp[-6:]}",
+        brand="Bench",
+        model="Load",
+        year=2026,
+        seats=5,
+        daily_rate=Decimal("300.00"),
+        deposit_amount=Decimal("2000.00"),
+        location=store,
     )
     user = get_user_model().objects.create_user(username=f"load{stamp}", password=None)
     customer = Customer.objects.create(user=user, name="压测客户", phone="13800138000")
@@ -150,9 +158,15 @@ def main() -> int:
     total = args.orders + int(args.seconds * args.callbacks_per_second)
     for n in range(total):
         start = past + timedelta(days=3 * n) if n < args.orders else ahead + timedelta(days=3 * (n - args.orders))
-        rental = Rental(customer=customer, vehicle=car, pickup_location=store, return_location=store,
-                        start_time=start, end_time=start + timedelta(days=2),
-                        status=Rental.Status.COMPLETED if n < args.orders else Rental.Status.PENDING)
+        rental = Rental(
+            customer=customer,
+            vehicle=car,
+            pickup_location=store,
+            return_location=store,
+            start_time=start,
+            end_time=start + timedelta(days=2),
+            status=Rental.Status.COMPLETED if n < args.orders else Rental.Status.PENDING,
+        )
         rental.apply_quote()
         rentals.append(rental)
     Rental.objects.bulk_create(rentals, batch_size=500)
@@ -160,11 +174,32 @@ def main() -> int:
     history, to_pay = rentals[: args.orders], rentals[args.orders :]
     now = timezone.now()
     Payment.objects.bulk_create(
-        [Payment(rental=r, user=user, amount=r.order_total, payment_method="ALIPAY", status="PAID",
-                 transaction_id=f"PAYLOAD{stamp}{r.pk:08d}", provider="sandbox", paid_at=now) for r in history]
-        + [Payment(rental=r, user=user, amount=r.order_total, payment_method="WECHAT", status="PENDING",
-                   transaction_id=f"PAYLOAD{stamp}{r.pk:08d}", provider="sandbox",
-                   expires_at=now + timedelta(hours=2)) for r in to_pay],
+        [
+            Payment(
+                rental=r,
+                user=user,
+                amount=r.order_total,
+                payment_method="ALIPAY",
+                status="PAID",
+                transaction_id=f"PAYLOAD{stamp}{r.pk:08d}",
+                provider="sandbox",
+                paid_at=now,
+            )
+            for r in history
+        ]
+        + [
+            Payment(
+                rental=r,
+                user=user,
+                amount=r.order_total,
+                payment_method="WECHAT",
+                status="PENDING",
+                transaction_id=f"PAYLOAD{stamp}{r.pk:08d}",
+                provider="sandbox",
+                expires_at=now + timedelta(hours=2),
+            )
+            for r in to_pay
+        ],
         batch_size=500,
     )
     for rental in history:
@@ -206,10 +241,19 @@ def main() -> int:
     connections = threading.local()  # one keep-alive connection per sending thread
 
     def deliver(index: int, charge: Payment):
-        body = json.dumps({"event_id": f"load-{charge.transaction_id}", "transaction_id": charge.transaction_id,
-                           "status": "succeeded", "amount": str(charge.amount)}, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json",
-                   "X-Sandbox-Signature": sandbox.signature_header(body, int(time.time()))}
+        body = json.dumps(
+            {
+                "event_id": f"load-{charge.transaction_id}",
+                "transaction_id": charge.transaction_id,
+                "status": "succeeded",
+                "amount": str(charge.amount),
+            },
+            separators=(",", ":"),
+        ).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "X-Sandbox-Signature": sandbox.signature_header(body, int(time.time())),
+        }
         started = time.perf_counter()
         if not hasattr(connections, "client"):
             connections.client = Client(args.port)
@@ -234,9 +278,13 @@ def main() -> int:
         )
 
     # --- report ------------------------------------------------------------------------
-    print(f"{'page':<44} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'bench CPU':>10}")
+    print(
+        f"{'page':<44} {'requests':>9} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'errors':>7} {'bench CPU':>10}"
+    )
     for label, r in results.items():
-        print(f"{label:<44} {r['requests']:>9,} {r['rps']:>8.1f} {r['p50']:>8.1f} {r['p95']:>8.1f} {r['p99']:>8.1f} {r['errors']:>7} {r['cpu']:>10.0%}")
+        print(
+            f"{label:<44} {r['requests']:>9,} {r['rps']:>8.1f} {r['p50']:>8.1f} {r['p95']:>8.1f} {r['p99']:>8.1f} {r['errors']:>7} {r['cpu']:>10.0%}"
+        )
     if "/healthz" in results and "order detail (signed in)" in results:
         health = results["/healthz"]["rps"]
         print(f"order detail / healthz throughput: {results['order detail (signed in)']['rps'] / health:.0%}")
@@ -248,7 +296,9 @@ def main() -> int:
         if stored != (rental.amount_paid, rental.amount_refunded, rental.settlement_status):
             drift.append(rental.pk)
     paid = Payment.objects.filter(rental__in=to_pay, status="PAID").count()
-    print(f"callbacks applied: {paid} of {len(to_pay)}; orders whose stored figures differ from the ledger: {len(drift)}")
+    print(
+        f"callbacks applied: {paid} of {len(to_pay)}; orders whose stored figures differ from the ledger: {len(drift)}"
+    )
     return 1 if drift else 0
 
 

@@ -103,22 +103,26 @@ def measure_pages(db_path: Path, *, runs: int) -> None:
     orders = Rental.objects.count()
     payments = Payment.objects.count()
     middle = Rental.objects.order_by("pk").values_list("pk", flat=True)[orders // 2]
-    phone = Customer.objects.filter(rentals__isnull=False).order_by("pk").values_list("phone", flat=True)[
-        Customer.objects.count() // 3
-    ]
+    phone = (
+        Customer.objects.filter(rentals__isnull=False)
+        .order_by("pk")
+        .values_list("phone", flat=True)[Customer.objects.count() // 3]
+    )
     plate = Vehicle.objects.order_by("pk").values_list("plate_number", flat=True)[Vehicle.objects.count() // 2]
     transaction = Payment.objects.order_by("pk").values_list("transaction_id", flat=True)[payments // 2]
     month = Payment.objects.order_by("pk").values_list("created_at", flat=True)[payments // 2]
     last_day = {2: 28}.get(month.month, 30)
-    print(f"SQLite {orders:,} orders, {payments:,} payments; {runs} timed requests per page (median), "
-          f"after one warm-up; {os.cpu_count()} cores shared with other work")
+    print(
+        f"SQLite {orders:,} orders, {payments:,} payments; {runs} timed requests per page (median), "
+        f"after one warm-up; {os.cpu_count()} cores shared with other work"
+    )
     print()
 
     pages = [
         ("rental changelist", "/admin/rentals/rental/"),
         (f"rental search: order number {middle}", f"/admin/rentals/rental/?q={middle}"),
         (f"rental search: phone {phone}", f"/admin/rentals/rental/?q={phone}"),
-        ("rental search: \"138\"", "/admin/rentals/rental/?q=138"),
+        ('rental search: "138"', "/admin/rentals/rental/?q=138"),
         (f"rental search: plate {plate}", f"/admin/rentals/rental/?q={plate}"),
         ("rental filter: status ongoing", "/admin/rentals/rental/?status__exact=ONGOING"),
         ("rental filter: unsettled", "/admin/rentals/rental/?settlement_status__exact=UNSETTLED"),
@@ -178,8 +182,10 @@ def measure_pages(db_path: Path, *, runs: int) -> None:
         flag = "" if median * 1000 <= TARGET_MS else "  > target"
         print(f"{label:<{width}} {status:>4} {queries:>7} {median * 1000:>7.0f} ms {slowest * 1000:>6.0f} ms{flag}")
     print()
-    print(f"CSV export {month:%Y-%m} ({export_runs[0][3]:,} lines): first byte {first_byte * 1000:.0f} ms, "
-          f"first data row {first_row * 1000:.0f} ms, whole file {whole * 1000:.0f} ms (medians)")
+    print(
+        f"CSV export {month:%Y-%m} ({export_runs[0][3]:,} lines): first byte {first_byte * 1000:.0f} ms, "
+        f"first data row {first_row * 1000:.0f} ms, whole file {whole * 1000:.0f} ms (medians)"
+    )
     slow = [row[0] for row in rows if row[3] * 1000 > TARGET_MS]
     print(f"target ≤ {TARGET_MS} ms per page: " + ("met" if not slow else "MISSED by " + ", ".join(slow)))
 

@@ -401,11 +401,15 @@ def main() -> None:
             shutil.copyfile(generated, target)
             return target
 
-        print(f"update_historical_orders benchmark — SQLite {args.orders:,} orders, {args.payments:,} payments, "
-              f"batch size {args.batch_size}")
+        print(
+            f"update_historical_orders benchmark — SQLite {args.orders:,} orders, {args.payments:,} payments, "
+            f"batch size {args.batch_size}"
+        )
         print(f"machine: {os.cpu_count()} cores, shared with other work while this ran; wall times vary with load")
-        print(f"generated in {generation:.1f} s (not part of any figure): "
-              + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
+        print(
+            f"generated in {generation:.1f} s (not part of any figure): "
+            + ", ".join(f"{k} {v:,}" for k, v in counts.items())
+        )
         print()
 
         # Wall times on a shared machine drift by ±15 % between runs, so the
@@ -428,9 +432,11 @@ def main() -> None:
         refresh_only = run_child("refresh_only", fresh_copy("refresh_only"), args)
 
         def describe(label: str, r: dict) -> None:
-            print(f"{label}: wall {r['seconds']:.2f} s; peak RSS {r['peak_rss_mb']:.0f} MB (VmHWM) "
-                  f"(RSS {r['rss_before_mb']:.0f} MB before it started); "
-                  f"{r['statements']:,} SQL statements = {r['statements'] / max(1, r['orders']):.3f} per order")
+            print(
+                f"{label}: wall {r['seconds']:.2f} s; peak RSS {r['peak_rss_mb']:.0f} MB (VmHWM) "
+                f"(RSS {r['rss_before_mb']:.0f} MB before it started); "
+                f"{r['statements']:,} SQL statements = {r['statements'] / max(1, r['orders']):.3f} per order"
+            )
 
         print(
             f"first runs (all steps), {len(fulls)} samples: "
@@ -471,7 +477,10 @@ def main() -> None:
         checks = [
             (f"command ≤ {TARGET_SECONDS} s", full["seconds"] <= TARGET_SECONDS),
             (f"peak RSS ≤ {TARGET_MB} MB", peak <= TARGET_MB),
-            (f"≥ {TARGET_RATIO}× faster than refresh_financials() order by order (financial step)", ratio_refresh >= TARGET_RATIO),
+            (
+                f"≥ {TARGET_RATIO}× faster than refresh_financials() order by order (financial step)",
+                ratio_refresh >= TARGET_RATIO,
+            ),
             (
                 f"≥ {TARGET_RATIO}× with all steps (refunds and status moves the loop doesn't do)",
                 ratio_full >= TARGET_RATIO,

@@ -62,7 +62,9 @@ def _out_of_bounds(field, lookup: str, value: str) -> bool:
         return False
     for item in value.split(",") if lookup in ("range", "in") else [value]:
         try:
-            parsed = models.DateField().to_python(item.strip()[:10]) if lookup == "date" else field.to_python(item.strip())
+            parsed = (
+                models.DateField().to_python(item.strip()[:10]) if lookup == "date" else field.to_python(item.strip())
+            )
         except (ValidationError, ValueError, OverflowError):
             return False
         if isinstance(parsed, (date, datetime)) and not bounds.date_in_bounds(parsed):
@@ -122,10 +124,20 @@ def _table_span(model, field_name: str) -> tuple[date, date] | None:
     """Local dates of the earliest and the latest ``field_name`` of the whole
     table: two index lookups (ORDER BY … LIMIT 1), whatever the table's size."""
     values = model._default_manager.order_by()
-    first = values.filter(**{f"{field_name}__isnull": False}).order_by(field_name).values_list(field_name, flat=True).first()
+    first = (
+        values.filter(**{f"{field_name}__isnull": False})
+        .order_by(field_name)
+        .values_list(field_name, flat=True)
+        .first()
+    )
     if first is None:
         return None
-    last = values.filter(**{f"{field_name}__isnull": False}).order_by(f"-{field_name}").values_list(field_name, flat=True).first()
+    last = (
+        values.filter(**{f"{field_name}__isnull": False})
+        .order_by(f"-{field_name}")
+        .values_list(field_name, flat=True)
+        .first()
+    )
 
     def local(value):
         if isinstance(value, datetime):
@@ -201,7 +213,9 @@ def date_drilldown(cl) -> dict:
     return {
         "show": True,
         "back": None,
-        "choices": [{"link": link({year_field: str(shown)}), "title": str(shown)} for shown in range(first.year, last.year + 1)],
+        "choices": [
+            {"link": link({year_field: str(shown)}), "title": str(shown)} for shown in range(first.year, last.year + 1)
+        ],
     }
 
 

@@ -86,7 +86,8 @@ def _scrub(value, depth: int = 0):
         return _scrub_text(value)
     if isinstance(value, Mapping):
         return {
-            key: FILTERED if isinstance(key, str) and _SENSITIVE_NAME.search(key) and item not in (None, "")
+            key: FILTERED
+            if isinstance(key, str) and _SENSITIVE_NAME.search(key) and item not in (None, "")
             else _scrub(item, depth + 1)
             for key, item in value.items()
         }
@@ -111,7 +112,8 @@ def scrub_event(event: Any, hint: Any = None) -> Any:
         if isinstance(event["tags"], dict):
             event["tags"].setdefault("request_id", request_id)
     return {
-        key: value if key in _SDK_PARTS or key in ("tags", "event_id", "timestamp", "level", "platform")
+        key: value
+        if key in _SDK_PARTS or key in ("tags", "event_id", "timestamp", "level", "platform")
         else _scrub(value)
         for key, value in event.items()
     }

@@ -240,7 +240,9 @@ class RentalAdmin(
     # Searched by search_conditions(): order number, phone, plate and transaction
     # id exactly, or part of the customer's name.
     search_fields = ("=id", "=customer__phone", "=vehicle__plate_number", "=payments__transaction_id", "customer__name")
-    search_help_text = _("Order number, phone number, plate or transaction id (in full), or part of the customer's name.")
+    search_help_text = _(
+        "Order number, phone number, plate or transaction id (in full), or part of the customer's name."
+    )
     list_select_related = ("customer", "vehicle", "pickup_location")
     date_hierarchy = "start_time"
     ordering = ("-created_at", "-id")
@@ -407,10 +409,25 @@ class RentalEventAdmin(
     """The rental audit trail: append-only, read-only here."""
 
     status_choices = Rental.Status
-    fields = ("rental", "created_at", "event_display", "from_status_display", "to_status_display", "actor_display", "payload")
+    fields = (
+        "rental",
+        "created_at",
+        "event_display",
+        "from_status_display",
+        "to_status_display",
+        "actor_display",
+        "payload",
+    )
     readonly_fields = fields
 
-    list_display = ("created_at", "rental", "event_display", "from_status_display", "to_status_display", "actor_display")
+    list_display = (
+        "created_at",
+        "rental",
+        "event_display",
+        "from_status_display",
+        "to_status_display",
+        "actor_display",
+    )
     list_filter = (RentalEventFilter,)
     search_fields = ("=rental__id", "=event")
     search_help_text = _("Order number or event code (in full).")

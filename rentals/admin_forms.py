@@ -29,9 +29,7 @@ class ReturnForm(forms.Form):
         help_text=_("Local time (Asia/Shanghai)."),
     )
     # No empty choice: the page starts with the planned return store selected.
-    location = forms.ModelChoiceField(
-        label=_("Returned at store"), queryset=Location.objects.all(), empty_label=None
-    )
+    location = forms.ModelChoiceField(label=_("Returned at store"), queryset=Location.objects.all(), empty_label=None)
     damage_fee = MoneyField(label=_("Damage fee"), min_value=ZERO, initial=ZERO, required=False)
     note = forms.CharField(label=_("Note"), required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
@@ -136,7 +134,7 @@ class ManualRefundForm(forms.Form):
         elif amount > self.refund_due and not cleaned.get("goodwill"):
             self.add_error(
                 "amount",
-                _("Only %(due)s is due back. Tick \"Goodwill refund\" to give back more.")
+                _('Only %(due)s is due back. Tick "Goodwill refund" to give back more.')
                 % {"due": format_cny(self.refund_due)},
             )
         return cleaned

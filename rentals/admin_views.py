@@ -427,6 +427,7 @@ def retry_refund_view(request, pk, refund_pk, *, model_admin):
         return _refuse(request, rental, " ".join(err.messages))
     messages.success(
         request,
-        _("Refund of %(amount)s sent again as %(tx)s.") % {"amount": format_cny(retry.amount), "tx": retry.transaction_id},
+        _("Refund of %(amount)s sent again as %(tx)s.")
+        % {"amount": format_cny(retry.amount), "tx": retry.transaction_id},
     )
     return HttpResponseRedirect(_change_url(rental))

@@ -83,16 +83,12 @@ class Rental(models.Model):
     end_time = models.DateTimeField(_("end time"))
     picked_up_at = models.DateTimeField(_("picked up at"), null=True, blank=True)
     actual_return_time = models.DateTimeField(_("actual return time"), null=True, blank=True)
-    status = models.CharField(
-        _("status"), max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True
-    )
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True)
 
     # The prices this order was booked at (§16 "rates are fixed at booking"):
     # every fee, the overdue fee included, uses these, never the car's current rate.
     daily_rate = models.DecimalField(_("daily rate"), **MONEY)
-    discount_rate = models.DecimalField(
-        _("member discount rate"), max_digits=5, decimal_places=4, default=Decimal("0")
-    )
+    discount_rate = models.DecimalField(_("member discount rate"), max_digits=5, decimal_places=4, default=Decimal("0"))
     total_amount = models.DecimalField(_("rental fee"), **MONEY)
     discount_amount = models.DecimalField(_("member discount"), **MONEY)
     deposit = models.DecimalField(_("deposit"), **MONEY)
@@ -308,12 +304,7 @@ class Rental(models.Model):
         net_paid = quantize_money(paid - refunded)
         remaining = max(ZERO, quantize_money(owed - net_paid))
         refund_due = max(ZERO, quantize_money(net_paid - owed - in_flight))
-        if (
-            self.status in self.CLOSED_STATUSES
-            and remaining == ZERO
-            and refund_due == ZERO
-            and in_flight == ZERO
-        ):
+        if self.status in self.CLOSED_STATUSES and remaining == ZERO and refund_due == ZERO and in_flight == ZERO:
             settlement = self.SettlementStatus.SETTLED
         elif paid > ZERO:
             settlement = self.SettlementStatus.PARTIAL
@@ -502,7 +493,9 @@ class RentalEvent(models.Model):
     def __str__(self) -> str:
         label = self.event_label
         if self.from_status or self.to_status:
-            label += f": {status_label(Rental.Status, self.from_status)} → {status_label(Rental.Status, self.to_status)}"
+            label += (
+                f": {status_label(Rental.Status, self.from_status)} → {status_label(Rental.Status, self.to_status)}"
+            )
         return label
 
     @property

@@ -273,7 +273,12 @@ def _process_batch(batch, *, ledger, summary, now, dry_run, status_step, refund_
                 # The refund step stores this order's figures along with its refund.
                 refund_cases.append(
                     RefundCase(
-                        dict(zip(LOADED_FIELDS, values, strict=True)), paid, refunded, goodwill, figures.refund_due, in_flight
+                        dict(zip(LOADED_FIELDS, values, strict=True)),
+                        paid,
+                        refunded,
+                        goodwill,
+                        figures.refund_due,
+                        in_flight,
                     )
                 )
                 continue
@@ -494,7 +499,9 @@ def build_refund(case: RefundCase, customer_user_id, charges, cancel_reason, *, 
             in_flight += refund.amount
     figures = rental.figures_for(case.paid, quantize_money(refunded), case.goodwill, quantize_money(in_flight))
     changed = rental.apply_figures(figures, now=now)
-    return BuiltRefund(case, _financials(rental), bool(changed or event or rows), rows=rows, manual=manual, rental_event=event)
+    return BuiltRefund(
+        case, _financials(rental), bool(changed or event or rows), rows=rows, manual=manual, rental_event=event
+    )
 
 
 def _financials(rental: Rental) -> dict:
@@ -537,7 +544,9 @@ def _refund_one_by_one(cases: list[RefundCase], *, summary) -> None:
             summary.errors.append(OrderError(case.pk, "refund", _error_text(exc)))
             logger.exception("update_historical_orders: order #%s failed", case.pk)
             continue
-        summary.refunds.extend(RefundLine(case.pk, refund.amount, case.reason, refund.user_id) for refund in due.refunds)
+        summary.refunds.extend(
+            RefundLine(case.pk, refund.amount, case.reason, refund.user_id) for refund in due.refunds
+        )
         if due.manual > ZERO:
             summary.manual.append(ManualRefund(case.pk, due.manual))
 
@@ -581,9 +590,7 @@ def ledger_sums(payments) -> dict[int, tuple[Decimal, Decimal, Decimal, Decimal,
                 "amount",
                 filter=Q(transaction_type=Payment.TransactionType.REFUND, status__in=Payment.OPEN_STATUSES),
             ),
-            failed=Count(
-                "pk", filter=Q(transaction_type=Payment.TransactionType.REFUND, status=Payment.Status.FAILED)
-            ),
+            failed=Count("pk", filter=Q(transaction_type=Payment.TransactionType.REFUND, status=Payment.Status.FAILED)),
         )
         .values_list("rental_id", "paid", "refunded", "goodwill", "in_flight", "failed")
     )

@@ -126,9 +126,7 @@ def blocking_periods(
         .order_by("start_time", "pk")
         .values_list("start_time", "end_time", "status")
     )
-    return [
-        (start, None if status == Rental.Status.OVERDUE or end <= now else end) for start, end, status in rows
-    ]
+    return [(start, None if status == Rental.Status.OVERDUE or end <= now else end) for start, end, status in rows]
 
 
 def check_period(
@@ -253,8 +251,8 @@ def check_cancellation(
     return reason, fee
 
 
-
 # --- pick-up and return -------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class PickupPlan:
@@ -398,8 +396,6 @@ def prepare_return(
     rental.return_note = note or ""
     rental.status = Rental.Status.COMPLETED
     return status
-
-
 
 
 # --- previews -------------------------------------------------------------------------

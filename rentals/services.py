@@ -142,9 +142,7 @@ def validate_booking_times(start_time: datetime | None, end_time: datetime | Non
     if end_time <= start_time:
         raise RentalError(_("The return time must be after the pick-up time."), code="end_before_start")
     if end_time - start_time > timedelta(days=MAX_RENTAL_DAYS):
-        raise RentalError(
-            _("A booking can last at most %(days)s days.") % {"days": MAX_RENTAL_DAYS}, code="too_long"
-        )
+        raise RentalError(_("A booking can last at most %(days)s days.") % {"days": MAX_RENTAL_DAYS}, code="too_long")
 
 
 def overlapping_rentals(
@@ -510,7 +508,9 @@ def cancel_rental(
     vehicle = lock_vehicle(rental.vehicle_id)
     locked = lock_rental(rental.pk)
     from_status = locked.status
-    reason, fee = selectors.check_cancellation(rental=locked, reason=reason, by_user=by_user, cancellation_fee=cancellation_fee)
+    reason, fee = selectors.check_cancellation(
+        rental=locked, reason=reason, by_user=by_user, cancellation_fee=cancellation_fee
+    )
 
     cancel_open_charges(rental=locked, reason=_("Order cancelled"), actor=by_user)
     transition_rental(
@@ -643,5 +643,3 @@ def process_return(
     )
     rental.copy_state_from(locked)
     return locked
-
-

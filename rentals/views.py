@@ -170,9 +170,7 @@ def cancel(request, pk: int):
         form = CancelForm(request.POST)
         if form.is_valid():
             try:
-                refund = services.cancel_rental(
-                    rental=rental, reason=form.cleaned_data["reason"], by_user=request.user
-                )
+                refund = services.cancel_rental(rental=rental, reason=form.cleaned_data["reason"], by_user=request.user)
             except ValidationError as error:
                 form.add_error(None, error.messages)
             else:
@@ -189,8 +187,7 @@ def cancel(request, pk: int):
                 elif rental.requires_manual_refund:
                     messages.warning(
                         request,
-                        _("Order #%(order)s is cancelled. Our staff will refund you by hand.")
-                        % {"order": rental.pk},
+                        _("Order #%(order)s is cancelled. Our staff will refund you by hand.") % {"order": rental.pk},
                     )
                 else:
                     messages.success(

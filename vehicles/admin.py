@@ -12,7 +12,17 @@ class LocationAdmin(admin.ModelAdmin):
 
 @admin.register(Vehicle)
 class VehicleAdmin(admin.ModelAdmin):
-    list_display = ("plate_number", "brand", "model", "year", "seats", "daily_rate", "deposit_amount", "location", "status")
+    list_display = (
+        "plate_number",
+        "brand",
+        "model",
+        "year",
+        "seats",
+        "daily_rate",
+        "deposit_amount",
+        "location",
+        "status",
+    )
     list_filter = ("status", "location", "brand")
     search_fields = ("plate_number", "brand", "model")
     list_select_related = ("location",)

@@ -47,9 +47,7 @@ class Vehicle(models.Model):
         default=Decimal("0.00"),
         validators=[MinValueValidator(Decimal("0.00"))],
     )
-    location = models.ForeignKey(
-        Location, on_delete=models.PROTECT, related_name="vehicles", verbose_name=_("store")
-    )
+    location = models.ForeignKey(Location, on_delete=models.PROTECT, related_name="vehicles", verbose_name=_("store"))
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.AVAILABLE, db_index=True
     )

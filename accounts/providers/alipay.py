@@ -334,8 +334,7 @@ class AlipayProvider(PaymentProvider):
             raise MalformedCallback("malformed_form", "unknown charset")
         try:
             return {
-                name.encode("latin-1").decode(encoding): value.encode("latin-1").decode(encoding)
-                for name, value in raw
+                name.encode("latin-1").decode(encoding): value.encode("latin-1").decode(encoding) for name, value in raw
             }
         except UnicodeDecodeError:
             raise MalformedCallback("malformed_form", f"not valid {declared}") from None
@@ -400,7 +399,9 @@ class AlipayProvider(PaymentProvider):
         try:
             answer = client.verified_sync_response(data, response_type)
         except AliPayValidationError:
-            raise ProviderUnavailable("bad_answer_signature", f"{method}: the answer's signature does not verify") from None
+            raise ProviderUnavailable(
+                "bad_answer_signature", f"{method}: the answer's signature does not verify"
+            ) from None
         except AliPayException as exc:  # an unsigned answer (or error_response): nothing to trust
             raise ProviderUnavailable("unsigned_answer", f"{method}: {str(exc)[:200]}") from None
         except urllib.error.HTTPError as exc:
@@ -508,7 +509,11 @@ class AlipayProvider(PaymentProvider):
             {"bill_type": "trade", "bill_date": day.strftime("%Y-%m-%d")},
         )
         url = answer.get("bill_download_url")
-        if str(answer.get("code")) != SUCCESS_CODE or not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        if (
+            str(answer.get("code")) != SUCCESS_CODE
+            or not isinstance(url, str)
+            or not url.startswith(("https://", "http://"))
+        ):
             raise ProviderUnavailable("no_statement", f"bill download URL: {self._business_error(answer)}")
         try:
             with urlopen(url, timeout=_config().timeout) as response:  # noqa: S310 - an http(s) URL Alipay signed
@@ -520,4 +525,3 @@ class AlipayProvider(PaymentProvider):
         if len(content) > MAX_STATEMENT_BYTES or not content.startswith(b"PK"):
             raise ProviderUnavailable("bad_statement", "the bill download is not a zip file")
         return content
-

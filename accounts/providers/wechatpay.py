@@ -256,7 +256,9 @@ class _OfflineCore(Core):
 class _Client(WeChatPay):
     """The SDK's client on :class:`_OfflineCore`, direct merchant mode."""
 
-    def __init__(self, *, mchid, appid, cert_serial_no, private_key, apiv3_key, public_key, public_key_id, notify_url, timeout):
+    def __init__(
+        self, *, mchid, appid, cert_serial_no, private_key, apiv3_key, public_key, public_key_id, notify_url, timeout
+    ):
         self._type = WeChatPayType.NATIVE
         self._mchid = mchid
         self._appid = appid
@@ -522,7 +524,8 @@ class WechatPayProvider(PaymentProvider):
         charge = self.query_charge(transaction_id=charge_transaction_id)
         if charge.status != CallbackStatus.SUCCEEDED or charge.amount is None:
             return RefundStart(
-                succeeded=False, failure_reason=f"WeChat Pay has no paid order {charge_transaction_id} ({charge.status})"
+                succeeded=False,
+                failure_reason=f"WeChat Pay has no paid order {charge_transaction_id} ({charge.status})",
             )
         client = self._sdk()
         kwargs = {
@@ -559,9 +562,7 @@ class WechatPayProvider(PaymentProvider):
     def fetch_statement(self, *, day: date) -> bytes:
         """The trade bill of ``day`` (bill_type ALL), as the CSV WeChat Pay gives."""
         client = self._sdk()
-        code, data = self._call(
-            "tradebill", client.trade_bill, bill_date=day.isoformat(), bill_type="ALL"
-        )
+        code, data = self._call("tradebill", client.trade_bill, bill_date=day.isoformat(), bill_type="ALL")
         if code >= 300:
             if data.get("code") == "NO_STATEMENT_EXIST":
                 return b""
@@ -622,7 +623,9 @@ class WechatPayProvider(PaymentProvider):
             public_key = load_public_key(_setting("WECHATPAY_PUBLIC_KEY"))
         except ProviderError as exc:
             raise InvalidSignature("not_configured", exc.detail) from None
-        if not verify_signature(public_key=public_key, timestamp=timestamp, nonce=nonce, body=body, signature=signature):
+        if not verify_signature(
+            public_key=public_key, timestamp=timestamp, nonce=nonce, body=body, signature=signature
+        ):
             raise InvalidSignature(detail="signature does not verify with the platform public key")
         return self.parse_body(body)
 

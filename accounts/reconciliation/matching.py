@@ -57,8 +57,18 @@ def compare(row: StatementRow, ours: LedgerRow | None) -> Finding | None:
     """
     their_status = row.raw_status or row.status
     if ours is None:
-        return Finding(MISSING_HERE, LEDGER_TYPE[row.kind], row.transaction_id, None, None, row.amount, "", their_status)
-    base = (LEDGER_TYPE[row.kind], row.transaction_id, ours.payment_id, ours.amount, row.amount, ours.status, their_status)
+        return Finding(
+            MISSING_HERE, LEDGER_TYPE[row.kind], row.transaction_id, None, None, row.amount, "", their_status
+        )
+    base = (
+        LEDGER_TYPE[row.kind],
+        row.transaction_id,
+        ours.payment_id,
+        ours.amount,
+        row.amount,
+        ours.status,
+        their_status,
+    )
     moved = ours.status == MOVED[row.kind]
     if row.status == SUCCEEDED and not moved:
         return Finding(STATUS_DIFFERS, *base)

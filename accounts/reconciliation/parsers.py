@@ -324,7 +324,16 @@ def _alipay_row(fields, columns, line_no, start, end) -> StatementRow:
 
 # --- WeChat Pay -------------------------------------------------------------------------
 
-WECHAT_COLUMNS = ("交易时间", "商户订单号", "交易状态", "商户退款单号", "退款状态", "手续费", "订单金额", "申请退款金额")
+WECHAT_COLUMNS = (
+    "交易时间",
+    "商户订单号",
+    "交易状态",
+    "商户退款单号",
+    "退款状态",
+    "手续费",
+    "订单金额",
+    "申请退款金额",
+)
 WECHAT_SUMMARY_HEADER = "总交易单数"
 WECHAT_REFUND_STATUS = {"SUCCESS": SUCCEEDED, "PROCESSING": IN_PROGRESS}
 
@@ -426,7 +435,9 @@ def _check_wechat_summary(header: list[str], values: list[str], rows: int, sums:
     ):
         if total_name in summary:
             if not pattern.fullmatch(summary[total_name]):
-                raise TruncatedStatement(f"The WeChat Pay bill's {total_name} is not an amount: the totals line is cut.")
+                raise TruncatedStatement(
+                    f"The WeChat Pay bill's {total_name} is not an amount: the totals line is cut."
+                )
             total = Decimal(summary[total_name])
             if total != sums[row_name]:
                 raise TruncatedStatement(

@@ -123,7 +123,9 @@ def _matched_on_other_days(provider: str, day: date) -> set[str]:
     carried: set[str] = set()
     lists = (
         ReconciliationRun.objects.filter(
-            provider=provider, day__gte=day - timedelta(days=NEIGHBOUR_DAYS), day__lte=day + timedelta(days=NEIGHBOUR_DAYS)
+            provider=provider,
+            day__gte=day - timedelta(days=NEIGHBOUR_DAYS),
+            day__lte=day + timedelta(days=NEIGHBOUR_DAYS),
         )
         .exclude(day=day)
         .values_list("matched_elsewhere", flat=True)
@@ -174,7 +176,9 @@ def match(provider: str, day: date, statement: dict) -> tuple[list[Finding], Tot
             matched += 1
             continue
         if ours is not None and ours.paid_at is not None and tx not in seen:
-            finding = finding._replace(detail=f"Money moved here on {timezone.localtime(ours.paid_at, local):%Y-%m-%d}.")
+            finding = finding._replace(
+                detail=f"Money moved here on {timezone.localtime(ours.paid_at, local):%Y-%m-%d}."
+            )
         findings.append(finding)
     carried = _matched_on_other_days(provider, day) if len(seen) < len(ledger) else set()
     for tx, ours in ledger.items():
@@ -223,8 +227,7 @@ def _store(*, provider: str, day: date, fields: dict, findings: list[Finding]) -
         if previous is not None:
             # Staff's word on a difference that is still there survives the rerun.
             kept = {
-                (d.kind, d.transaction_id): d
-                for d in previous.discrepancies.filter(Q(resolved=True) | ~Q(note=""))
+                (d.kind, d.transaction_id): d for d in previous.discrepancies.filter(Q(resolved=True) | ~Q(note=""))
             }
             previous.delete()
         run = ReconciliationRun.objects.create(provider=provider, day=day, **fields)

@@ -37,8 +37,7 @@ def axe_violations(page) -> list[dict]:
 def assert_no_serious_axe_violations(page, name: str) -> None:
     violations = axe_violations(page)
     report = "\n".join(
-        f"  {v['id']} ({v['impact']}): {v['help']} — "
-        + "; ".join(", ".join(node["target"]) for node in v["nodes"][:5])
+        f"  {v['id']} ({v['impact']}): {v['help']} — " + "; ".join(", ".join(node["target"]) for node in v["nodes"][:5])
         for v in violations
     )
     assert not violations, f"{name} ({page.url}) breaks WCAG 2.1 AA rules:\n{report}"

@@ -21,7 +21,9 @@ def expected_figures(rental: Rental) -> dict:
     rows = list(
         Payment.objects.filter(rental_id=rental.pk).values("transaction_type", "status", "amount", "goodwill_amount")
     )
-    paid = _q(sum((r["amount"] for r in rows if (r["transaction_type"], r["status"]) == ("CHARGE", "PAID")), Decimal(0)))
+    paid = _q(
+        sum((r["amount"] for r in rows if (r["transaction_type"], r["status"]) == ("CHARGE", "PAID")), Decimal(0))
+    )
     refunded = _q(
         sum((r["amount"] for r in rows if (r["transaction_type"], r["status"]) == ("REFUND", "REFUNDED")), Decimal(0))
     )
@@ -30,7 +32,11 @@ def expected_figures(rental: Rental) -> dict:
     # SPEC §11: refunds asked of the provider and not yet confirmed or refused.
     in_flight = _q(
         sum(
-            (r["amount"] for r in rows if r["transaction_type"] == "REFUND" and r["status"] in ("PENDING", "PROCESSING")),
+            (
+                r["amount"]
+                for r in rows
+                if r["transaction_type"] == "REFUND" and r["status"] in ("PENDING", "PROCESSING")
+            ),
             Decimal(0),
         )
     )
@@ -72,8 +78,18 @@ def assert_ledger_consistent(rental: Rental) -> dict:
     rental.refresh_from_db()
     expected = expected_figures(rental)
     assert rental.amount_paid == expected["paid"], (rental.pk, "amount_paid", rental.amount_paid, expected)
-    assert rental.amount_refunded == expected["refunded"], (rental.pk, "amount_refunded", rental.amount_refunded, expected)
-    assert rental.goodwill_amount == expected["goodwill"], (rental.pk, "goodwill_amount", rental.goodwill_amount, expected)
+    assert rental.amount_refunded == expected["refunded"], (
+        rental.pk,
+        "amount_refunded",
+        rental.amount_refunded,
+        expected,
+    )
+    assert rental.goodwill_amount == expected["goodwill"], (
+        rental.pk,
+        "goodwill_amount",
+        rental.goodwill_amount,
+        expected,
+    )
     assert rental.amount_refund_in_flight == expected["refund_in_flight"], (
         rental.pk,
         "amount_refund_in_flight",
@@ -81,9 +97,15 @@ def assert_ledger_consistent(rental: Rental) -> dict:
         expected,
     )
     assert rental.settlement_status == expected["settlement_status"], (rental.pk, rental.settlement_status, expected)
-    assert (rental.settled_at is not None) == (expected["settlement_status"] == "SETTLED"), (rental.pk, rental.settled_at)
+    assert (rental.settled_at is not None) == (expected["settlement_status"] == "SETTLED"), (
+        rental.pk,
+        rental.settled_at,
+    )
     assert expected["refunded"] + expected["refund_in_flight"] <= expected["paid"], (rental.pk, expected)
     assert expected["net_paid"] >= 0, (rental.pk, expected)
     figures = rental.money_figures()
-    assert figures.remaining == expected["remaining"] and figures.refund_due == expected["refund_due"], (figures, expected)
+    assert figures.remaining == expected["remaining"] and figures.refund_due == expected["refund_due"], (
+        figures,
+        expected,
+    )
     return expected

@@ -139,9 +139,22 @@ class FakeAlipay:
 
     def add_bill(self, day: str, rows: list[list[str]]) -> bytes:
         """A trade bill for ``day`` (YYYY-MM-DD): a zip with a GBK CSV, as Alipay serves it."""
-        header = ["支付宝交易号", "商户订单号", "业务类型", "商品名称", "创建时间", "完成时间", "订单金额（元）", "商家实收（元）"]
+        header = [
+            "支付宝交易号",
+            "商户订单号",
+            "业务类型",
+            "商品名称",
+            "创建时间",
+            "完成时间",
+            "订单金额（元）",
+            "商家实收（元）",
+        ]
         lines = [f"#支付宝业务明细查询\n#账号：[{SELLER_ID}]\n#起始日期：[{day} 00:00:00]"]
-        lines += [",".join(header)] + [",".join(row) for row in rows] + ["#-----------------------------------------业务明细列表结束------------------------------------"]
+        lines += (
+            [",".join(header)]
+            + [",".join(row) for row in rows]
+            + ["#-----------------------------------------业务明细列表结束------------------------------------"]
+        )
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w") as archive:
             archive.writestr(f"{SELLER_ID}_{day.replace('-', '')}_业务明细.csv", "\n".join(lines).encode("gbk"))
@@ -223,7 +236,12 @@ class FakeAlipay:
             or not rsa_verify(self.app_public_key, sign_content(params, exclude=("sign",)), params.get("sign", ""))
         ):
             self.bad_requests.append(method)
-            answer = {"code": "40002", "msg": "Invalid Arguments", "sub_code": "isv.invalid-signature", "sub_msg": "验签出错"}
+            answer = {
+                "code": "40002",
+                "msg": "Invalid Arguments",
+                "sub_code": "isv.invalid-signature",
+                "sub_msg": "验签出错",
+            }
         elif mode == "refuse":
             sub_code, sub_msg = REFUSALS.get(method, ("ACQ.SYSTEM_ERROR", "系统错误"))
             answer = {"code": "40004", "msg": "Business Failed", "sub_code": sub_code, "sub_msg": sub_msg}
@@ -259,7 +277,12 @@ class FakeAlipay:
 
     def _answer(self, method: str, biz: dict) -> dict:
         ok = {"code": "10000", "msg": "Success"}
-        not_exist = {"code": "40004", "msg": "Business Failed", "sub_code": "ACQ.TRADE_NOT_EXIST", "sub_msg": "交易不存在"}
+        not_exist = {
+            "code": "40004",
+            "msg": "Business Failed",
+            "sub_code": "ACQ.TRADE_NOT_EXIST",
+            "sub_msg": "交易不存在",
+        }
         trade = self.trades.get(biz.get("out_trade_no", ""))
         if method == "alipay.trade.query":
             if trade is None:
@@ -276,20 +299,37 @@ class FakeAlipay:
             if trade is None:
                 return not_exist
             if trade["status"] != "WAIT_BUYER_PAY":
-                return {"code": "40004", "msg": "Business Failed", "sub_code": "ACQ.TRADE_STATUS_ERROR", "sub_msg": "交易状态不合法"}
+                return {
+                    "code": "40004",
+                    "msg": "Business Failed",
+                    "sub_code": "ACQ.TRADE_STATUS_ERROR",
+                    "sub_msg": "交易状态不合法",
+                }
             trade["status"] = "TRADE_CLOSED"
             return {**ok, "trade_no": trade["trade_no"], "out_trade_no": biz["out_trade_no"]}
         if method == "alipay.trade.refund":
             if trade is None or trade["status"] not in ("TRADE_SUCCESS", "TRADE_FINISHED"):
-                return not_exist if trade is None else {
-                    "code": "40004", "msg": "Business Failed", "sub_code": "ACQ.TRADE_STATUS_ERROR", "sub_msg": "交易状态不合法"
-                }
+                return (
+                    not_exist
+                    if trade is None
+                    else {
+                        "code": "40004",
+                        "msg": "Business Failed",
+                        "sub_code": "ACQ.TRADE_STATUS_ERROR",
+                        "sub_msg": "交易状态不合法",
+                    }
+                )
             request_no = biz.get("out_request_no") or biz["out_trade_no"]
             amount = Decimal(biz["refund_amount"])
             fund_change = "N"
             if request_no not in self.refunds:
                 if trade["refunded"] + amount > Decimal(trade["total_amount"]):
-                    return {"code": "40004", "msg": "Business Failed", "sub_code": "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL", "sub_msg": "退款金额超限"}
+                    return {
+                        "code": "40004",
+                        "msg": "Business Failed",
+                        "sub_code": "ACQ.REFUND_AMT_NOT_EQUAL_TOTAL",
+                        "sub_msg": "退款金额超限",
+                    }
                 trade["refunded"] += amount
                 self.refunds[request_no] = {"out_trade_no": biz["out_trade_no"], "amount": str(amount)}
                 fund_change = "Y"
@@ -319,9 +359,19 @@ class FakeAlipay:
         if method == "alipay.data.dataservice.bill.downloadurl.query":
             day = biz.get("bill_date", "")
             if biz.get("bill_type") != "trade" or day not in self.bills:
-                return {"code": "40004", "msg": "Business Failed", "sub_code": "isp.bill_not_exist", "sub_msg": "账单不存在"}
+                return {
+                    "code": "40004",
+                    "msg": "Business Failed",
+                    "sub_code": "isp.bill_not_exist",
+                    "sub_msg": "账单不存在",
+                }
             return {**ok, "bill_download_url": f"{self.base}/bill/{day}.csv.zip"}
-        return {"code": "40004", "msg": "Business Failed", "sub_code": "isv.invalid-method", "sub_msg": "不存在的方法名"}
+        return {
+            "code": "40004",
+            "msg": "Business Failed",
+            "sub_code": "isv.invalid-method",
+            "sub_msg": "不存在的方法名",
+        }
 
 
 # --- fixtures -----------------------------------------------------------------------

@@ -150,7 +150,9 @@ class FakeWechatPay:
         order = self.orders[out_trade_no]
         order.state = "SUCCESS"
         order.transaction_id = order.transaction_id or "4200" + secrets.token_hex(12)
-        return self.transaction_notification(out_trade_no, order.total, transaction_id=order.transaction_id, **overrides)
+        return self.transaction_notification(
+            out_trade_no, order.total, transaction_id=order.transaction_id, **overrides
+        )
 
     def transaction_notification(self, out_trade_no: str, total: int, *, transaction_id: str = "", **overrides):
         resource = {
@@ -177,7 +179,12 @@ class FakeWechatPay:
             "out_refund_no": out_refund_no,
             "refund_id": refund.refund_id,
             "refund_status": refund.status,
-            "amount": {"total": refund.total, "refund": refund.refund, "payer_total": refund.total, "payer_refund": refund.refund},
+            "amount": {
+                "total": refund.total,
+                "refund": refund.refund,
+                "payer_total": refund.total,
+                "payer_refund": refund.refund,
+            },
         }
         return self.notification(event_type, resource, associated_data="refund", **overrides)
 
@@ -358,7 +365,9 @@ class FakeWechatPay:
                 amount = data["amount"]
                 if amount.get("total") != order.total or amount.get("currency") != "CNY":
                     return 400, {"code": "PARAM_ERROR", "message": "订单金额不符"}
-                refund = Refund(data["out_refund_no"], order.out_trade_no, amount["refund"], amount["total"], self.refund_status)
+                refund = Refund(
+                    data["out_refund_no"], order.out_trade_no, amount["refund"], amount["total"], self.refund_status
+                )
                 self.refunds[refund.out_refund_no] = refund
             return 200, self._refund_json(refund)
         if method == "GET" and path.startswith("/v3/refund/domestic/refunds/"):

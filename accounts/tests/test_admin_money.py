@@ -48,7 +48,13 @@ def rows(frozen):
     data = [
         # (type, status, amount, created_at, paid_at)
         ("CHARGE", "PAID", "2900.00", at(2026, 3, 1, 0, 5), at(2026, 3, 1, 0, 6)),  # Feb 28 in UTC
-        ("CHARGE", "PAID", "123.45", at(2026, 2, 28, 23, 55), at(2026, 3, 2, 9, 0)),  # created last month, paid in range
+        (
+            "CHARGE",
+            "PAID",
+            "123.45",
+            at(2026, 2, 28, 23, 55),
+            at(2026, 3, 2, 9, 0),
+        ),  # created last month, paid in range
         ("CHARGE", "PAID", "999.99", at(2026, 3, 5, 10, 0), at(2026, 3, 11, 0, 1)),  # paid after the range
         ("REFUND", "REFUNDED", "2000.00", at(2026, 3, 4, 18, 0), at(2026, 3, 4, 18, 0)),
         ("CHARGE", "FAILED", "50.00", at(2026, 3, 3, 8, 0), None),
@@ -65,7 +71,7 @@ def rows(frozen):
             created_at=created,
             paid_at=paid_at,
             transaction_id=f"{'REF' if kind == 'REFUND' else 'PAY'}CSV{n:04d}",
-            description="=HYPERLINK(\"x\")" if n == 0 else "",
+            description='=HYPERLINK("x")' if n == 0 else "",
         )
     return data
 
@@ -106,7 +112,8 @@ def test_csv_totals_equal_the_dashboard_month(finance_client, rows):
 
 
 @pytest.mark.parametrize(
-    "params", [{"start": "2026-03-10", "end": "2026-03-01"}, {"start": "nope", "end": "2026-03-01"}, {"start": "2026-03-01"}]
+    "params",
+    [{"start": "2026-03-10", "end": "2026-03-01"}, {"start": "nope", "end": "2026-03-01"}, {"start": "2026-03-01"}],
 )
 def test_csv_export_refuses_a_bad_range(finance_client, frozen, params):
     assert finance_client.get(EXPORT, params).status_code == 400
@@ -165,10 +172,22 @@ def test_csv_export_shows_labels_and_refunds_as_negative_amounts(finance_client,
 
     refund = next(r for r in parsed if r["transaction_id"] == "REFCSV0003")
     charge = next(r for r in parsed if r["transaction_id"] == "PAYCSV0000")
-    assert (refund["type"], refund["status"], refund["direction"], refund["amount"]) == ("退款", "已退款", "支出", "-2000.00")
-    assert (charge["type"], charge["status"], charge["direction"], charge["amount"]) == ("付款", "已支付", "收入", "2900.00")
+    assert (refund["type"], refund["status"], refund["direction"], refund["amount"]) == (
+        "退款",
+        "已退款",
+        "支出",
+        "-2000.00",
+    )
+    assert (charge["type"], charge["status"], charge["direction"], charge["amount"]) == (
+        "付款",
+        "已支付",
+        "收入",
+        "2900.00",
+    )
     assert charge["method"] == "支付宝"
-    assert not {"ALIPAY", "REFUNDED", "PAID", "CHARGE", "REFUND"} & {r[k] for r in parsed for k in ("type", "status", "method")}
+    assert not {"ALIPAY", "REFUNDED", "PAID", "CHARGE", "REFUND"} & {
+        r[k] for r in parsed for k in ("type", "status", "method")
+    }
 
 
 def test_csv_export_labels_follow_the_language_of_the_request(finance_client, rows):

@@ -42,7 +42,11 @@ def user(request, staff_user):
     user.user_permissions.add(
         *Permission.objects.filter(
             content_type__app_label="accounts",
-            codename__in=[f"{verb}_{model}" for verb in ("add", "change", "delete") for model in ("payment", "paymentevent", "callbackreceipt")],
+            codename__in=[
+                f"{verb}_{model}"
+                for verb in ("add", "change", "delete")
+                for model in ("payment", "paymentevent", "callbackreceipt")
+            ],
         )
     )
     return user

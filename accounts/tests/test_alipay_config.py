@@ -46,7 +46,11 @@ def test_keys_without_an_app_id_are_a_half_configuration(settings, alipay_keys):
 @pytest.mark.parametrize(
     "private, public, problem",
     [
-        ("-----BEGIN RSA PRIVATE KEY-----\nnot a key\n-----END RSA PRIVATE KEY-----", None, "ALIPAY_APP_PRIVATE_KEY is not a readable RSA key"),
+        (
+            "-----BEGIN RSA PRIVATE KEY-----\nnot a key\n-----END RSA PRIVATE KEY-----",
+            None,
+            "ALIPAY_APP_PRIVATE_KEY is not a readable RSA key",
+        ),
         ("/nonexistent/app_private_key.pem", None, "ALIPAY_APP_PRIVATE_KEY is not a readable RSA key"),
         ("public-as-private", None, "ALIPAY_APP_PRIVATE_KEY must be the application's private key"),
         (None, "garbage", "ALIPAY_PUBLIC_KEY is not a readable RSA key"),

@@ -17,8 +17,22 @@ from rentals.tests.factories import RentalFactory
 pytestmark = pytest.mark.django_db
 
 NAMES = [
-    "notify_id", "out_trade_no", "trade_status", "total_amount", "app_id", "sign", "sign_type", "trade_no",
-    "charset", "subject", "fund_bill_list", "gmt_payment", "notify_time", "buyer_id", "refund_fee", "out_biz_no",
+    "notify_id",
+    "out_trade_no",
+    "trade_status",
+    "total_amount",
+    "app_id",
+    "sign",
+    "sign_type",
+    "trade_no",
+    "charset",
+    "subject",
+    "fund_bill_list",
+    "gmt_payment",
+    "notify_time",
+    "buyer_id",
+    "refund_fee",
+    "out_biz_no",
 ]
 STATUSES = ["TRADE_SUCCESS", "TRADE_FINISHED", "TRADE_CLOSED", "WAIT_BUYER_PAY", "trade_success", "", "TRADE_SUCCESS "]
 AMOUNTS = ["2900.00", "2900", "2900.001", "0.01", "-2900.00", "2.9e3", "2,900.00", " 2900.00", "２９００", "NaN", ""]
@@ -113,7 +127,9 @@ def test_a_real_success_with_a_forged_signature_never_pays(client, open_charge, 
 
     @settings(max_examples=150)
     @given(
-        sign=st.one_of(st.text(max_size=400), st.binary(min_size=256, max_size=256).map(lambda b: base64.b64encode(b).decode())),
+        sign=st.one_of(
+            st.text(max_size=400), st.binary(min_size=256, max_size=256).map(lambda b: base64.b64encode(b).decode())
+        ),
         sign_type=st.sampled_from(["RSA2", "RSA", "rsa2", "", "RSA2 "]),
     )
     def run(sign, sign_type):
@@ -145,7 +161,9 @@ def test_validly_signed_random_forms_never_cause_a_500(client, open_charge, fake
                 "charset": st.sampled_from(["utf-8", "gbk", "UTF-8"]),
             },
         ),
-        dropped=st.lists(st.sampled_from(["notify_id", "out_trade_no", "trade_status", "total_amount", "app_id"]), max_size=2),
+        dropped=st.lists(
+            st.sampled_from(["notify_id", "out_trade_no", "trade_status", "total_amount", "app_id"]), max_size=2
+        ),
     )
     def run(overrides, dropped):
         params = fake_alipay.notify_params(open_charge.transaction_id, "2900.00")

@@ -44,7 +44,10 @@ def paid_charge(rental, customer, fake_alipay, client):
     charge = services.start_payment(rental=rental, method=Payment.Method.ALIPAY, user=customer.user)
     fake_alipay.pay(charge.transaction_id, charge.amount)
     body = fake_alipay.notify(charge.transaction_id, "2900.00")
-    assert client.post(callback_url("alipay"), data=body, content_type="application/x-www-form-urlencoded").content == b"success"
+    assert (
+        client.post(callback_url("alipay"), data=body, content_type="application/x-www-form-urlencoded").content
+        == b"success"
+    )
     charge.refresh_from_db()
     assert charge.status == Payment.Status.PAID
     return charge
@@ -99,7 +102,11 @@ def test_the_pay_page_redirects_to_the_signed_sdk_url(
     assert biz["product_code"] == product_code
     app_key = alipay_keys[0]
     assert rsa_verify(app_key.public_key(), sign_content(params, exclude=("sign",)), params["sign"])
-    assert not rsa_verify(app_key.public_key(), sign_content({**params, "biz_content": params["biz_content"].replace("2900.00", "0.01")}, exclude=("sign",)), params["sign"])
+    assert not rsa_verify(
+        app_key.public_key(),
+        sign_content({**params, "biz_content": params["biz_content"].replace("2900.00", "0.01")}, exclude=("sign",)),
+        params["sign"],
+    )
 
     # the open charge's "continue" link is a fresh SDK URL for the same charge
     page = customer_client.get(reverse("accounts:pay", args=[rental.pk]), headers={"User-Agent": agent})
@@ -107,9 +114,13 @@ def test_the_pay_page_redirects_to_the_signed_sdk_url(
 
 
 def test_amounts_in_cents_travel_exactly(fake_alipay):
-    url = get_provider("alipay").start_charge(
-        transaction_id="PAY1", amount=Decimal("1234.5"), method="ALIPAY", description="订单", return_url=""
-    ).redirect_url
+    url = (
+        get_provider("alipay")
+        .start_charge(
+            transaction_id="PAY1", amount=Decimal("1234.5"), method="ALIPAY", description="订单", return_url=""
+        )
+        .redirect_url
+    )
     params = _gateway_params(url, fake_alipay)
     assert json.loads(params["biz_content"])["total_amount"] == "1234.50"
     assert "return_url" not in params
@@ -171,7 +182,9 @@ def test_a_cancel_refunds_through_alipay_trade_refund(rental, customer, paid_cha
     assert fake_alipay.bad_requests == []
 
 
-def test_the_refund_job_run_twice_moves_the_money_once(rental, customer, paid_charge, fake_alipay, settings, assert_ledger):
+def test_the_refund_job_run_twice_moves_the_money_once(
+    rental, customer, paid_charge, fake_alipay, settings, assert_ledger
+):
     # the first request reaches Alipay, which refunds, but its answer never comes back
     settings.ALIPAY_TIMEOUT_SECONDS = 0.5
     fake_alipay.behave("timeout", "alipay.trade.refund")
@@ -192,7 +205,9 @@ def test_the_refund_job_run_twice_moves_the_money_once(rental, customer, paid_ch
     assert_ledger(rental)
 
 
-def test_a_refusal_marks_the_refund_failed_with_alipays_reason(rental, customer, paid_charge, fake_alipay, assert_ledger):
+def test_a_refusal_marks_the_refund_failed_with_alipays_reason(
+    rental, customer, paid_charge, fake_alipay, assert_ledger
+):
     fake_alipay.behave("refuse", "alipay.trade.refund")
 
     cancel_rental(rental=rental, reason="Plans changed", by_user=customer.user)
@@ -265,7 +280,9 @@ def test_sync_pays_a_charge_whose_notification_was_lost(rental, customer, fake_a
     assert charge.status == Payment.Status.PAID, out
     assert charge.provider_reference == fake_alipay.trades[charge.transaction_id]["trade_no"]
     assert fake_alipay.calls_of("alipay.trade.query") == [{"out_trade_no": charge.transaction_id}]
-    assert PaymentEvent.objects.filter(payment=charge, event="callback_received", payload__verdict="queried").count() == 1
+    assert (
+        PaymentEvent.objects.filter(payment=charge, event="callback_received", payload__verdict="queried").count() == 1
+    )
     assert Notification.objects.filter(notification_type=Notification.Type.PAYMENT_SUCCESS).count() == 1
     assert_ledger(rental)
     # the notification arriving late afterwards changes nothing
@@ -327,7 +344,9 @@ def test_a_charge_paid_while_it_was_being_closed_is_paid(rental, customer, fake_
 
 
 def test_the_statement_is_downloaded_through_the_bill_api(fake_alipay):
-    zipped = fake_alipay.add_bill("2026-11-28", [["2026112822001", "PAY20261128", "交易", "订单 #1", "", "", "2900.00", "2900.00"]])
+    zipped = fake_alipay.add_bill(
+        "2026-11-28", [["2026112822001", "PAY20261128", "交易", "订单 #1", "", "", "2900.00", "2900.00"]]
+    )
 
     assert get_provider("alipay").fetch_statement(day=date(2026, 11, 28)) == zipped
     assert fake_alipay.calls_of("alipay.data.dataservice.bill.downloadurl.query") == [

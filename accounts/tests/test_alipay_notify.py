@@ -210,7 +210,9 @@ def test_trade_closed_after_a_full_refund_leaves_the_paid_charge_alone(client, c
 def test_wait_buyer_pay_is_recorded_and_changes_nothing(client, charge, fake_alipay):
     before = ledger_snapshot()
 
-    response = post(client, fake_alipay.notify(charge.transaction_id, "2900.00", trade_status="WAIT_BUYER_PAY", notify_id="n-wait"))
+    response = post(
+        client, fake_alipay.notify(charge.transaction_id, "2900.00", trade_status="WAIT_BUYER_PAY", notify_id="n-wait")
+    )
 
     assert (response.status_code, response.content) == (200, b"success")
     charge.refresh_from_db()
@@ -221,7 +223,13 @@ def test_wait_buyer_pay_is_recorded_and_changes_nothing(client, charge, fake_ali
     assert recorded.payload["event_id"] == "n-wait" and recorded.payload["status"] == "waiting"
     assert not PaymentEvent.objects.filter(payment=charge, event="status_changed").exists()
     # the same notice again is a duplicate; the payment that follows pays
-    assert post(client, fake_alipay.notify(charge.transaction_id, "2900.00", trade_status="WAIT_BUYER_PAY", notify_id="n-wait")).content == b"success"
+    assert (
+        post(
+            client,
+            fake_alipay.notify(charge.transaction_id, "2900.00", trade_status="WAIT_BUYER_PAY", notify_id="n-wait"),
+        ).content
+        == b"success"
+    )
     assert post(client, fake_alipay.notify(charge.transaction_id, "2900.00")).content == b"success"
     charge.refresh_from_db()
     assert charge.status == Payment.Status.PAID

@@ -48,7 +48,9 @@ def test_ten_concurrent_copies_of_one_notification_pay_once(customer, vehicle, f
     assert Notification.objects.filter(rental=rental, notification_type=Notification.Type.PAYMENT_SUCCESS).count() == 1
     assert CallbackReceipt.objects.filter(provider="alipay", event_id="n-race").count() == 1
     verdicts = sorted(
-        PaymentEvent.objects.filter(payment=charge, event="callback_received").values_list("payload__verdict", flat=True)
+        PaymentEvent.objects.filter(payment=charge, event="callback_received").values_list(
+            "payload__verdict", flat=True
+        )
     )
     assert verdicts == ["accepted"] + ["duplicate"] * 9
     assert assert_ledger(rental)["paid"] == Decimal("2900.00")

@@ -75,9 +75,7 @@ def test_register_refuses_a_bad_id_card_number_in_both_languages(client, id_card
 
 @pytest.mark.parametrize("phone", ["12345678901", "1391234567", "+86 139 1234 5678"])
 def test_register_refuses_a_number_that_is_not_a_mainland_mobile(client, phone):
-    response = client.post(
-        reverse("accounts:register"), {**REGISTRATION, "phone": phone}, HTTP_ACCEPT_LANGUAGE="en"
-    )
+    response = client.post(reverse("accounts:register"), {**REGISTRATION, "phone": phone}, HTTP_ACCEPT_LANGUAGE="en")
     assert "phone" in response.context["form"].errors
     assert "11-digit mainland mobile number" in response.content.decode()
     assert not Customer.objects.exists()

@@ -39,7 +39,11 @@ json_scalars = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=40),
 )
-json_values = st.recursive(json_scalars, lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=10), kids, max_size=4), max_leaves=12)
+json_values = st.recursive(
+    json_scalars,
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=10), kids, max_size=4),
+    max_leaves=12,
+)
 
 
 def _callback_like(transaction_ids):
@@ -172,7 +176,9 @@ def test_random_provider_names_and_methods_are_answered_without_a_500(client, op
 
     @settings(max_examples=200)
     @given(
-        provider=st.text(alphabet=st.characters(blacklist_characters="/\\?#%", blacklist_categories=("Cs",)), min_size=1, max_size=30),
+        provider=st.text(
+            alphabet=st.characters(blacklist_characters="/\\?#%", blacklist_categories=("Cs",)), min_size=1, max_size=30
+        ),
         method=st.sampled_from(["POST", "GET", "PUT", "DELETE", "PATCH"]),
         body=raw_bodies,
     )
@@ -191,10 +197,12 @@ def test_random_provider_names_and_methods_are_answered_without_a_500(client, op
 
 # What a sloppy or hostile sender puts around a value: spaces, tabs, newlines,
 # carriage returns, NUL and other C0/C1 controls, Unicode spaces.
-_junk_chars = st.sampled_from([" ", "\t", "\n", "\r", "\r\n", "\x00", "\x0b", "\x0c", "\x1b", "\x7f", "\x85", "\u00a0", "\u2028", "\u3000"])
-garnish = st.tuples(st.lists(_junk_chars, max_size=3).map("".join), st.lists(_junk_chars, max_size=3).map("".join)).filter(
-    lambda around: around[0] or around[1]
+_junk_chars = st.sampled_from(
+    [" ", "\t", "\n", "\r", "\r\n", "\x00", "\x0b", "\x0c", "\x1b", "\x7f", "\x85", "\u00a0", "\u2028", "\u3000"]
 )
+garnish = st.tuples(
+    st.lists(_junk_chars, max_size=3).map("".join), st.lists(_junk_chars, max_size=3).map("".join)
+).filter(lambda around: around[0] or around[1])
 BODY_FIELDS = ("event_id", "transaction_id", "status", "amount")
 
 
@@ -212,7 +220,12 @@ def test_validly_signed_fields_with_junk_around_them_are_400_and_pay_nothing(cli
     @settings(max_examples=300)
     @given(field=st.sampled_from(BODY_FIELDS), around=garnish, event_id=st.from_regex(r"\Aevt_[a-z0-9]{1,20}\Z"))
     def run(field, around, event_id):
-        payload = {"event_id": event_id, "transaction_id": charge.transaction_id, "status": "succeeded", "amount": "2900.00"}
+        payload = {
+            "event_id": event_id,
+            "transaction_id": charge.transaction_id,
+            "status": "succeeded",
+            "amount": "2900.00",
+        }
         payload[field] = _garnished(payload[field], around)
         body = json.dumps(payload).encode()
         response = _post(client, body, {HEADER: signature_header(body)})

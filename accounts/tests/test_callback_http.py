@@ -68,8 +68,12 @@ def test_first_success_marks_paid_refreshes_figures_and_notifies(client, rental,
     assert assert_ledger(rental)["remaining"] == Decimal("0.00")
 
 
-def test_first_failure_marks_failed_with_the_reason_and_the_order_is_payable_again(client, rental, charge, assert_ledger):
-    response = deliver(client, success_payload(charge, event_id="evt_f", status="failed", failure_reason="Card declined"))
+def test_first_failure_marks_failed_with_the_reason_and_the_order_is_payable_again(
+    client, rental, charge, assert_ledger
+):
+    response = deliver(
+        client, success_payload(charge, event_id="evt_f", status="failed", failure_reason="Card declined")
+    )
 
     assert response.status_code == 200
     charge.refresh_from_db()

@@ -62,12 +62,13 @@ class Done:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_committed_cancel_asks_the_provider_once_and_a_rolled_back_one_enqueues_nothing(
-    broker, customer, vehicle
-):
+def test_a_committed_cancel_asks_the_provider_once_and_a_rolled_back_one_enqueues_nothing(broker, customer, vehicle):
     start = timezone.now() + timedelta(days=1)
     rental = create_rental(
-        customer=customer, vehicle=vehicle, start_time=start, end_time=start + timedelta(days=3),
+        customer=customer,
+        vehicle=vehicle,
+        start_time=start,
+        end_time=start + timedelta(days=3),
         pickup_location=vehicle.location,
     )
     PaymentFactory(rental=rental, amount=Decimal("2900.00"))
@@ -133,7 +134,10 @@ class JobLines(logging.Handler):
 def test_a_job_enqueued_by_a_request_logs_the_requests_id(broker, client, customer, vehicle):
     start = timezone.now() + timedelta(days=1)
     rental = create_rental(
-        customer=customer, vehicle=vehicle, start_time=start, end_time=start + timedelta(days=3),
+        customer=customer,
+        vehicle=vehicle,
+        start_time=start,
+        end_time=start + timedelta(days=3),
         pickup_location=vehicle.location,
     )
     PaymentFactory(rental=rental, amount=Decimal("2900.00"))

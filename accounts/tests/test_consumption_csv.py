@@ -24,9 +24,28 @@ pytestmark = pytest.mark.django_db
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CSV_URL = reverse("accounts:consumption_report_csv")
 HEADER = [
-    "Order", "Booked", "Car", "Pick-up", "Return", "Status", "Payment status", "Rental fee", "Member discount",
-    "Deposit", "One-way fee", "Overdue fee", "Damage fee", "Cancellation fee", "Order total", "Paid", "Refunded",
-    "Net paid", "Deposit held", "Spent", "Remaining to pay", "Refund due",
+    "Order",
+    "Booked",
+    "Car",
+    "Pick-up",
+    "Return",
+    "Status",
+    "Payment status",
+    "Rental fee",
+    "Member discount",
+    "Deposit",
+    "One-way fee",
+    "Overdue fee",
+    "Damage fee",
+    "Cancellation fee",
+    "Order total",
+    "Paid",
+    "Refunded",
+    "Net paid",
+    "Deposit held",
+    "Spent",
+    "Remaining to pay",
+    "Refund due",
 ]
 
 
@@ -54,16 +73,44 @@ def year_orders(customer, vehicle, other_location):
     running (deposit held), a cancelled one refunded in full, a booking paid in part;
     2025: one completed order (outside the 2026 CSV)."""
     return {
-        "completed": order(customer, vehicle, datetime(2026, 1, 5, 10, tzinfo=SHANGHAI), status=Rental.Status.COMPLETED,
-                           charge=Decimal("2900.00"), refund=Decimal("2000.00")),
-        "ongoing": order(customer, vehicle, datetime(2026, 6, 1, 0, 30, tzinfo=SHANGHAI), status=Rental.Status.ONGOING,
-                         charge=Decimal("2900.00")),
-        "cancelled": order(customer, vehicle, datetime(2026, 12, 31, 23, 0, tzinfo=SHANGHAI), status=Rental.Status.CANCELLED,
-                           charge=Decimal("2900.00"), refund=Decimal("2900.00")),
-        "unpaid": order(customer, vehicle, datetime(2026, 3, 3, 3, tzinfo=SHANGHAI), status=Rental.Status.PENDING,
-                        charge=Decimal("900.00")),
-        "old": order(customer, vehicle, datetime(2025, 12, 31, 23, 59, tzinfo=SHANGHAI), status=Rental.Status.COMPLETED,
-                     charge=Decimal("2900.00"), refund=Decimal("2000.00")),
+        "completed": order(
+            customer,
+            vehicle,
+            datetime(2026, 1, 5, 10, tzinfo=SHANGHAI),
+            status=Rental.Status.COMPLETED,
+            charge=Decimal("2900.00"),
+            refund=Decimal("2000.00"),
+        ),
+        "ongoing": order(
+            customer,
+            vehicle,
+            datetime(2026, 6, 1, 0, 30, tzinfo=SHANGHAI),
+            status=Rental.Status.ONGOING,
+            charge=Decimal("2900.00"),
+        ),
+        "cancelled": order(
+            customer,
+            vehicle,
+            datetime(2026, 12, 31, 23, 0, tzinfo=SHANGHAI),
+            status=Rental.Status.CANCELLED,
+            charge=Decimal("2900.00"),
+            refund=Decimal("2900.00"),
+        ),
+        "unpaid": order(
+            customer,
+            vehicle,
+            datetime(2026, 3, 3, 3, tzinfo=SHANGHAI),
+            status=Rental.Status.PENDING,
+            charge=Decimal("900.00"),
+        ),
+        "old": order(
+            customer,
+            vehicle,
+            datetime(2025, 12, 31, 23, 59, tzinfo=SHANGHAI),
+            status=Rental.Status.COMPLETED,
+            charge=Decimal("2900.00"),
+            refund=Decimal("2000.00"),
+        ),
     }
 
 
@@ -90,9 +137,15 @@ def test_csv_of_a_year_has_the_columns_the_orders_and_the_pages_totals(customer_
     page = customer_client.get(reverse("accounts:consumption_report"), {"year": 2026}).context["report"]
     assert page["order_count"] == 4
     assert total[0] == "Total 2026"
-    for column, name in (("Paid", "paid"), ("Refunded", "refunded"), ("Net paid", "net_paid"),
-                         ("Deposit held", "deposit_held"), ("Spent", "spent"),
-                         ("Remaining to pay", "remaining"), ("Refund due", "refund_due")):
+    for column, name in (
+        ("Paid", "paid"),
+        ("Refunded", "refunded"),
+        ("Net paid", "net_paid"),
+        ("Deposit held", "deposit_held"),
+        ("Spent", "spent"),
+        ("Remaining to pay", "remaining"),
+        ("Refund due", "refund_due"),
+    ):
         index = HEADER.index(column)
         assert Decimal(total[index]) == page["totals"][name], column
         assert sum(Decimal(row[index]) for row in orders) == page["totals"][name], column
@@ -106,8 +159,13 @@ def test_csv_of_a_year_has_the_columns_the_orders_and_the_pages_totals(customer_
 def test_csv_speaks_chinese_by_default_and_neutralises_formulas(customer_client, customer, vehicle):
     vehicle.brand = "=HYPERLINK(1)"
     vehicle.save()
-    order(customer, vehicle, datetime(2026, 2, 1, tzinfo=SHANGHAI), status=Rental.Status.COMPLETED,
-          charge=Decimal("900.00"))
+    order(
+        customer,
+        vehicle,
+        datetime(2026, 2, 1, tzinfo=SHANGHAI),
+        status=Rental.Status.COMPLETED,
+        charge=Decimal("900.00"),
+    )
     _raw, rows = read_csv(customer_client.get(CSV_URL, {"year": 2026}, HTTP_ACCEPT_LANGUAGE="zh-hans"))
     assert rows[1][2].startswith("'=HYPERLINK")
     assert len(rows) == 3
@@ -115,8 +173,13 @@ def test_csv_speaks_chinese_by_default_and_neutralises_formulas(customer_client,
 
 def test_csv_never_contains_another_customers_orders(customer_client, year_orders, vehicle):
     stranger = CustomerFactory(name="别人")
-    theirs = order(stranger, vehicle, datetime(2026, 5, 5, tzinfo=SHANGHAI), status=Rental.Status.COMPLETED,
-                   charge=Decimal("777.00"))
+    theirs = order(
+        stranger,
+        vehicle,
+        datetime(2026, 5, 5, tzinfo=SHANGHAI),
+        status=Rental.Status.COMPLETED,
+        charge=Decimal("777.00"),
+    )
     _raw, rows = read_csv(customer_client.get(CSV_URL, {"year": 2026}, HTTP_ACCEPT_LANGUAGE="en"))
     assert str(theirs.pk) not in [row[0] for row in rows]
     assert "777.00" not in {cell for row in rows for cell in row}
@@ -150,7 +213,9 @@ def test_csv_reads_orders_in_chunks(customer_client, customer, vehicle, monkeypa
 
 
 def test_report_links_to_the_csv_of_the_chosen_year(customer_client, year_orders):
-    body = customer_client.get(reverse("accounts:consumption_report"), {"year": 2025}, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    body = customer_client.get(
+        reverse("accounts:consumption_report"), {"year": 2025}, HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
     assert f'action="{CSV_URL}"' in body
     assert '<option value="2025" selected>2025</option>' in body
     assert Payment.objects.exists()

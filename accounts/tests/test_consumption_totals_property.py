@@ -50,11 +50,17 @@ order_strategy = st.fixed_dictionaries(
         "damage_fee": st.sampled_from([ZERO, Decimal("150.55")]),
         "cancellation_fee": st.sampled_from([ZERO, Decimal("99.99")]),
         # (amount, status, when) of each charge
-        "charges": st.lists(st.tuples(cents, st.sampled_from(["PAID", "PAID", "FAILED", "EXPIRED"]), moment), max_size=3),
+        "charges": st.lists(
+            st.tuples(cents, st.sampled_from(["PAID", "PAID", "FAILED", "EXPIRED"]), moment), max_size=3
+        ),
         # refunds as (share of the PAID charges in percent, status, goodwill share in percent, when)
         "refunds": st.lists(
-            st.tuples(st.integers(1, 60), st.sampled_from(["REFUNDED", "REFUNDED", "PENDING", "FAILED"]),
-                      st.sampled_from([0, 0, 50]), moment),
+            st.tuples(
+                st.integers(1, 60),
+                st.sampled_from(["REFUNDED", "REFUNDED", "PENDING", "FAILED"]),
+                st.sampled_from([0, 0, 50]),
+                moment,
+            ),
             max_size=2,
         ),
     }
@@ -68,11 +74,18 @@ def write(customer, vehicle, spec) -> tuple[Rental, list[Payment]]:
     )
     rows = []
     for amount, status, when in spec["charges"]:
-        rows.append(Payment(
-            rental=rental, user=customer.user, amount=amount, status=status,
-            transaction_type=Payment.TransactionType.CHARGE, payment_method=Payment.Method.ALIPAY,
-            transaction_id=f"PAYH{next(IDS):010d}", paid_at=local(when) if status == "PAID" else None,
-        ))
+        rows.append(
+            Payment(
+                rental=rental,
+                user=customer.user,
+                amount=amount,
+                status=status,
+                transaction_type=Payment.TransactionType.CHARGE,
+                payment_method=Payment.Method.ALIPAY,
+                transaction_id=f"PAYH{next(IDS):010d}",
+                paid_at=local(when) if status == "PAID" else None,
+            )
+        )
     paid = sum((p.amount for p in rows if p.status == "PAID"), ZERO)
     left = paid
     for share, status, goodwill_share, when in spec["refunds"]:
@@ -80,13 +93,21 @@ def write(customer, vehicle, spec) -> tuple[Rental, list[Payment]]:
         if amount <= ZERO or amount > left:
             continue
         left -= amount
-        rows.append(Payment(
-            rental=rental, user=customer.user, amount=amount, status=status,
-            transaction_type=Payment.TransactionType.REFUND, payment_method=Payment.Method.ALIPAY,
-            transaction_id=f"REFH{next(IDS):010d}",
-            goodwill_amount=(amount * goodwill_share / 100).quantize(Decimal("0.01")) if status == "REFUNDED" else ZERO,
-            paid_at=local(when) if status == "REFUNDED" else None,
-        ))
+        rows.append(
+            Payment(
+                rental=rental,
+                user=customer.user,
+                amount=amount,
+                status=status,
+                transaction_type=Payment.TransactionType.REFUND,
+                payment_method=Payment.Method.ALIPAY,
+                transaction_id=f"REFH{next(IDS):010d}",
+                goodwill_amount=(amount * goodwill_share / 100).quantize(Decimal("0.01"))
+                if status == "REFUNDED"
+                else ZERO,
+                paid_at=local(when) if status == "REFUNDED" else None,
+            )
+        )
     Payment.objects.bulk_create(rows)
     rental.refresh_from_db()
     rental.refresh_financials()
@@ -147,7 +168,10 @@ def test_report_figures_equal_independent_sums_over_the_ledger(client, vehicle, 
     client.force_login(customer.user)
     written = [write(customer, vehicle, spec) for spec in specs]
 
-    for params, chosen in (({}, written), ({"year": year}, [w for w in written if w[0].created_at.astimezone(SHANGHAI).year == year])):
+    for params, chosen in (
+        ({}, written),
+        ({"year": year}, [w for w in written if w[0].created_at.astimezone(SHANGHAI).year == year]),
+    ):
         report = client.get(REPORT, params).context["report"]
         per_order = {rental.pk: expected(rental, payments) for rental, payments in chosen}
         assert report["order_count"] == len(chosen)
@@ -160,8 +184,12 @@ def test_report_figures_equal_independent_sums_over_the_ledger(client, vehicle, 
         for row in report["rows"]:
             want_row = per_order[row.rental.pk]
             got = {
-                "paid": row.figures.paid, "refunded": row.figures.refunded, "net_paid": row.figures.net_paid,
-                "remaining": row.figures.remaining, "refund_due": row.figures.refund_due,
-                "deposit_held": row.deposit_held, "spent": row.spent,
+                "paid": row.figures.paid,
+                "refunded": row.figures.refunded,
+                "net_paid": row.figures.net_paid,
+                "remaining": row.figures.remaining,
+                "refund_due": row.figures.refund_due,
+                "deposit_held": row.deposit_held,
+                "spent": row.spent,
             }
             assert got == want_row, (params, row.rental.pk)

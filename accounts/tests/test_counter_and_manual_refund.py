@@ -25,7 +25,9 @@ def _frozen_clock_in_english(frozen_clock):
 
 
 def _ledger(rental):
-    return list(Payment.objects.filter(rental=rental).order_by("pk").values_list("transaction_type", "status", "amount"))
+    return list(
+        Payment.objects.filter(rental=rental).order_by("pk").values_list("transaction_type", "status", "amount")
+    )
 
 
 @pytest.fixture

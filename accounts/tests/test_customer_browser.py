@@ -71,14 +71,10 @@ def test_register_book_pay_cancel_and_see_the_refund(browser, live_server, vehic
     page.wait_for_selector('#price-breakdown[data-quote-state="ok"]')
     assert page.text_content('[data-quote="order_total"]') == "¥2,900.00"
     page.select_option("#id_return_location", str(other_location.pk))
-    page.wait_for_function(
-        "document.querySelector('#price-breakdown').dataset.orderTotal === '3100.00'"
-    )
+    page.wait_for_function("document.querySelector('#price-breakdown').dataset.orderTotal === '3100.00'")
     assert page.text_content('[data-quote="cross_location_fee"]') == "¥200.00"
     page.select_option("#id_return_location", str(vehicle.location_id))
-    page.wait_for_function(
-        "document.querySelector('#price-breakdown').dataset.orderTotal === '2900.00'"
-    )
+    page.wait_for_function("document.querySelector('#price-breakdown').dataset.orderTotal === '2900.00'")
     assert page.text_content('[data-quote="base_rent"]') == "¥900.00"
     assert page.text_content('[data-quote="deposit"]') == "¥2,000.00"
     shot(page, "desktop-03-booking")
@@ -156,8 +152,10 @@ def test_main_pages_at_phone_width(browser, live_server, customer, vehicle):
     PaymentFactory(rental=paid, amount=Decimal("2900.00"))
     paid.refresh_financials()
     returned = RentalFactory(
-        customer=customer, vehicle=vehicle,
-        start_time=paid.start_time + timedelta(days=10), end_time=paid.end_time + timedelta(days=10),
+        customer=customer,
+        vehicle=vehicle,
+        start_time=paid.start_time + timedelta(days=10),
+        end_time=paid.end_time + timedelta(days=10),
     )
     PaymentFactory(rental=returned, amount=Decimal("2900.00"))
     Rental.objects.filter(pk=returned.pk).update(status=Rental.Status.COMPLETED)

@@ -36,9 +36,14 @@ def booked_orders(customer, vehicle, times, *, paid=Decimal("300.00"), status=Re
         rental = RentalFactory(customer=customer, vehicle=vehicle, created_at=when)
         Rental.objects.filter(pk=rental.pk).update(status=status)
         Payment.objects.create(
-            rental=rental, user=customer.user, amount=paid, status=Payment.Status.PAID,
-            transaction_type=Payment.TransactionType.CHARGE, payment_method=Payment.Method.ALIPAY,
-            transaction_id=f"PAYPG{rental.pk:08d}", paid_at=when,
+            rental=rental,
+            user=customer.user,
+            amount=paid,
+            status=Payment.Status.PAID,
+            transaction_type=Payment.TransactionType.CHARGE,
+            payment_method=Payment.Method.ALIPAY,
+            transaction_id=f"PAYPG{rental.pk:08d}",
+            paid_at=when,
         )
         rental.refresh_from_db()
         rental.refresh_financials()
@@ -58,7 +63,9 @@ def order_ids(response) -> list[int]:
     return [row.rental.pk for row in response.context["report"]["rows"]]
 
 
-def test_report_lists_20_orders_a_page_newest_first_with_whole_history_totals_on_every_page(customer_client, many_orders):
+def test_report_lists_20_orders_a_page_newest_first_with_whole_history_totals_on_every_page(
+    customer_client, many_orders
+):
     first = customer_client.get(REPORT, HTTP_ACCEPT_LANGUAGE="en")
     second = customer_client.get(REPORT, {"page": 2}, HTTP_ACCEPT_LANGUAGE="en")
     newest_first = [rental.pk for rental in sorted(many_orders, key=lambda r: r.created_at, reverse=True)]
@@ -134,11 +141,15 @@ def test_my_orders_page_by_page_and_by_status(customer_client, customer, vehicle
     first = customer_client.get(ORDERS, HTTP_ACCEPT_LANGUAGE="en")
     assert len(first.context["rows"]) == 20
     assert [row.rental.pk for row in customer_client.get(ORDERS, {"page": 2}).context["rows"]] == [
-        completed[1].pk, completed[0].pk, cancelled[0].pk,
+        completed[1].pk,
+        completed[0].pk,
+        cancelled[0].pk,
     ]
     only_cancelled = customer_client.get(ORDERS, {"status": "CANCELLED"})
     assert [row.rental.pk for row in only_cancelled.context["rows"]] == [cancelled[0].pk]
-    assert 'href="?status=COMPLETED&amp;page=2"' in customer_client.get(ORDERS, {"status": "COMPLETED"}).content.decode()
+    assert (
+        'href="?status=COMPLETED&amp;page=2"' in customer_client.get(ORDERS, {"status": "COMPLETED"}).content.decode()
+    )
     none = customer_client.get(ORDERS, {"status": "OVERDUE"}, HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert 'id="no-orders-with-status"' in none
 
@@ -167,7 +178,9 @@ def test_notifications_20_a_page_with_the_partial(customer_client, customer):
 
 def test_another_customers_orders_never_count(customer_client, many_orders, vehicle):
     stranger = CustomerFactory()
-    booked_orders(stranger, vehicle, [datetime(2026, 3, 10, tzinfo=SHANGHAI) + timedelta(hours=1)], paid=Decimal("999.00"))
+    booked_orders(
+        stranger, vehicle, [datetime(2026, 3, 10, tzinfo=SHANGHAI) + timedelta(hours=1)], paid=Decimal("999.00")
+    )
     report = customer_client.get(REPORT, {"year": 2026, "month": 3}).context["report"]
     assert report["order_count"] == 25 and report["totals"]["paid"] == Decimal("7500.00")
 
@@ -178,9 +191,14 @@ def test_the_chart_follows_a_new_payment_at_once(customer_client, many_orders):
     before = customer_client.get(REPORT).context["report"]["monthly"]
     rental = many_orders[0]
     Payment.objects.create(
-        rental=rental, user=rental.customer.user, amount=Decimal("0.07"), status=Payment.Status.REFUNDED,
-        transaction_type=Payment.TransactionType.REFUND, payment_method=Payment.Method.ALIPAY,
-        transaction_id="REFPGNEW0001", paid_at=datetime(2025, 1, 20, tzinfo=SHANGHAI),
+        rental=rental,
+        user=rental.customer.user,
+        amount=Decimal("0.07"),
+        status=Payment.Status.REFUNDED,
+        transaction_type=Payment.TransactionType.REFUND,
+        payment_method=Payment.Method.ALIPAY,
+        transaction_id="REFPGNEW0001",
+        paid_at=datetime(2025, 1, 20, tzinfo=SHANGHAI),
     )
     rental.refresh_financials()
     after = customer_client.get(REPORT).context["report"]["monthly"]

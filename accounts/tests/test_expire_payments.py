@@ -33,7 +33,12 @@ def test_expires_pending_charges_past_their_window_and_a_second_run_changes_noth
     old_rental = RentalFactory(customer=customer, vehicle=vehicle)
     old = _charge(old_rental)
     time_machine.move_to(timezone.now() + timedelta(minutes=20))
-    young_rental = RentalFactory(customer=customer, vehicle=vehicle, start_time=old_rental.end_time + timedelta(days=1), end_time=old_rental.end_time + timedelta(days=2))
+    young_rental = RentalFactory(
+        customer=customer,
+        vehicle=vehicle,
+        start_time=old_rental.end_time + timedelta(days=1),
+        end_time=old_rental.end_time + timedelta(days=2),
+    )
     young = _charge(young_rental)
     time_machine.move_to(timezone.now() + timedelta(minutes=11))
 

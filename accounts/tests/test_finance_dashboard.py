@@ -160,7 +160,9 @@ def test_outstanding_refunds_due_and_deposits_held(balances):
     expected = {r.pk: expected_figures(r) for r in balances}
     for r in balances:
         r.refresh_from_db()
-    want_outstanding = {r.pk: expected[r.pk]["remaining"] for r in balances if r.status != "PENDING" and expected[r.pk]["remaining"] > 0}
+    want_outstanding = {
+        r.pk: expected[r.pk]["remaining"] for r in balances if r.status != "PENDING" and expected[r.pk]["remaining"] > 0
+    }
     want_refunds = {r.pk: expected[r.pk]["refund_due"] for r in balances if expected[r.pk]["refund_due"] > 0}
     # deposit in hand: what is paid beyond the rent and fees, at most the deposit
     want_deposits = sum(
@@ -236,7 +238,11 @@ def attempts(frozen):
             )
         elif status == "CANCELLED":
             PaymentEvent.objects.create(
-                payment=payment, rental=payment.rental, event="status_changed", from_status="PENDING", to_status="CANCELLED"
+                payment=payment,
+                rental=payment.rental,
+                event="status_changed",
+                from_status="PENDING",
+                to_status="CANCELLED",
             )
     callbacks = [
         ("rejected", "bad_signature", recent),
@@ -250,7 +256,10 @@ def attempts(frozen):
     ]
     for verdict, reason, created in callbacks:
         PaymentEvent.objects.create(
-            event="callback_received", provider="sandbox", payload={"verdict": verdict, "reason": reason}, created_at=created
+            event="callback_received",
+            provider="sandbox",
+            payload={"verdict": verdict, "reason": reason},
+            created_at=created,
         )
     PaymentEvent.objects.create(event="created", provider="sandbox", payload={}, created_at=recent)  # not a callback
     return plan, callbacks
@@ -276,7 +285,10 @@ def test_monitoring_figures(attempts):
         {"failure_reason": "Insufficient funds", "count": 1},
     ]
     assert m.rejected_callbacks == sum(1 for v, _r, c in callbacks if v == "rejected" and c >= since) == 3
-    assert m.rejections_by_reason == [{"reason": "bad_signature", "count": 2}, {"reason": "unknown_transaction", "count": 1}]
+    assert m.rejections_by_reason == [
+        {"reason": "bad_signature", "count": 2},
+        {"reason": "unknown_transaction", "count": 1},
+    ]
     assert m.amount_mismatches == 1
 
 
@@ -321,7 +333,10 @@ def test_paid_orders_are_neither_owing_nor_owed_on_any_database(frozen, rate, de
 
     car = VehicleFactory(daily_rate=Decimal(rate), deposit_amount=Decimal(deposit))
     rental = RentalFactory(
-        vehicle=car, status=status, start_time=NOW - timedelta(days=1), end_time=NOW - timedelta(days=1) + timedelta(days=days)
+        vehicle=car,
+        status=status,
+        start_time=NOW - timedelta(days=1),
+        end_time=NOW - timedelta(days=1) + timedelta(days=days),
     )
     owed = rental.money_figures().owed
     PaymentFactory(rental=rental, amount=owed)
@@ -332,6 +347,8 @@ def test_paid_orders_are_neither_owing_nor_owed_on_any_database(frozen, rate, de
     assert rental.pk not in {r.pk for r in finance.refunds_due()}
     totals = finance.balance_totals()
     assert (totals["outstanding_count"], totals["refunds_due_count"]) == (0, 0)
+
+
 def test_charges_we_closed_ourselves_do_not_lower_the_success_rate(client, staff_user):
     """Through the real flows: a replaced attempt, a charge closed by a counter
     payment and one closed with its order are ours; only PAID, FAILED and a

@@ -22,8 +22,9 @@ def _goodwill(staff_client, rental, amount):
     )
 
 
-def test_goodwill_on_a_settled_order_keeps_it_settled(frozen, staff_client, client, vehicle, customer, staff_user,
-                                                      assert_ledger):
+def test_goodwill_on_a_settled_order_keeps_it_settled(
+    frozen, staff_client, client, vehicle, customer, staff_user, assert_ledger
+):
     rental = ongoing_rental(vehicle=vehicle, customer=customer, start=NOW - timedelta(days=3))
     process_return(rental=rental, returned_at=NOW, location=vehicle.location, by_user=staff_user)
     rental.refresh_from_db()
@@ -51,8 +52,9 @@ def test_goodwill_on_a_settled_order_keeps_it_settled(frozen, staff_client, clie
     assert page.context["figures"].remaining == Decimal("0")
 
 
-def test_repeated_goodwill_on_an_open_order_never_makes_it_payable(frozen, staff_client, vehicle, customer,
-                                                                    assert_ledger):
+def test_repeated_goodwill_on_an_open_order_never_makes_it_payable(
+    frozen, staff_client, vehicle, customer, assert_ledger
+):
     """The finding: three goodwill refunds of 1,000 on an open order made 3,000 payable."""
     rental = ongoing_rental(vehicle=vehicle, customer=customer, start=NOW - timedelta(hours=3))  # paid 2,900
 
@@ -77,8 +79,9 @@ def test_only_the_part_above_what_is_due_is_goodwill(frozen, vehicle, customer, 
     rental.refresh_financials()
     assert rental.money_figures().refund_due == Decimal("2000.00")
 
-    refund = record_manual_refund(rental=rental, amount=Decimal("2100"), reason="Deposit and a voucher",
-                                  by_user=staff_user)
+    refund = record_manual_refund(
+        rental=rental, amount=Decimal("2100"), reason="Deposit and a voucher", by_user=staff_user
+    )
 
     assert refund.goodwill_amount == Decimal("100.00")
     assert refund.refund_of.payment_method == Payment.Method.ALIPAY

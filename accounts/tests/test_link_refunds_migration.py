@@ -22,9 +22,15 @@ migration = importlib.import_module("accounts.migrations.0006_link_refunds_to_ch
 def test_old_refunds_are_linked_to_the_charge_they_reversed():
     rental = RentalFactory()
     now = timezone.now()
-    old_alipay = PaymentFactory(rental=rental, amount=Decimal("500.00"), payment_method="ALIPAY", paid_at=now - timedelta(hours=3))
-    new_alipay = PaymentFactory(rental=rental, amount=Decimal("300.00"), payment_method="ALIPAY", paid_at=now - timedelta(hours=2))
-    wechat = PaymentFactory(rental=rental, amount=Decimal("400.00"), payment_method="WECHAT", paid_at=now - timedelta(hours=1))
+    old_alipay = PaymentFactory(
+        rental=rental, amount=Decimal("500.00"), payment_method="ALIPAY", paid_at=now - timedelta(hours=3)
+    )
+    new_alipay = PaymentFactory(
+        rental=rental, amount=Decimal("300.00"), payment_method="ALIPAY", paid_at=now - timedelta(hours=2)
+    )
+    wechat = PaymentFactory(
+        rental=rental, amount=Decimal("400.00"), payment_method="WECHAT", paid_at=now - timedelta(hours=1)
+    )
     linked = RefundFactory(rental=rental, amount=Decimal("100.00"), payment_method="ALIPAY", refund_of=new_alipay)
     first = RefundFactory(rental=rental, amount=Decimal("200.00"), payment_method="ALIPAY")  # 200 left of the newest
     second = RefundFactory(rental=rental, amount=Decimal("250.00"), payment_method="ALIPAY")  # only the older fits

@@ -25,13 +25,28 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 LANGUAGES = [("zh-hans", "zh-CN"), ("en", "en-US")]
 VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 TEXTS = {
-    "zh-hans": {"overdue": "已逾期：截至目前 ¥900.00", "so_far": "截至目前待支付金额", "spent": "实际消费",
-                "reserved": "为您保留至", "lapsed": "此预订因未按时支付已取消", "goodwill": "补偿退款 ¥50.00",
-                "back": "经支付宝退还给", "fee_note": "取消费 ¥1,000.00（原因：未到店）", "notice": "订单 #%s 已取消"},
-    "en": {"overdue": "Overdue: ¥900.00 so far", "so_far": "Remaining to pay so far", "spent": "Spent",
-           "reserved": "Reserved for you until", "lapsed": "cancelled because it was not paid in time",
-           "goodwill": "¥50.00 goodwill refund", "back": "Back through Alipay to",
-           "fee_note": "Cancellation fee ¥1,000.00 (reason: 未到店)", "notice": "Order #%s cancelled"},
+    "zh-hans": {
+        "overdue": "已逾期：截至目前 ¥900.00",
+        "so_far": "截至目前待支付金额",
+        "spent": "实际消费",
+        "reserved": "为您保留至",
+        "lapsed": "此预订因未按时支付已取消",
+        "goodwill": "补偿退款 ¥50.00",
+        "back": "经支付宝退还给",
+        "fee_note": "取消费 ¥1,000.00（原因：未到店）",
+        "notice": "订单 #%s 已取消",
+    },
+    "en": {
+        "overdue": "Overdue: ¥900.00 so far",
+        "so_far": "Remaining to pay so far",
+        "spent": "Spent",
+        "reserved": "Reserved for you until",
+        "lapsed": "cancelled because it was not paid in time",
+        "goodwill": "¥50.00 goodwill refund",
+        "back": "Back through Alipay to",
+        "fee_note": "Cancellation fee ¥1,000.00 (reason: 未到店)",
+        "notice": "Order #%s cancelled",
+    },
 }
 
 
@@ -81,8 +96,14 @@ def orders(location, customer, staff_user):
     to_cancel = RentalFactory(customer=customer, vehicle=car("199.00"), start_time=now + timedelta(days=5))
     PaymentFactory(rental=to_cancel, amount=Decimal("2597.00"))
     to_cancel.refresh_financials()
-    return {"overdue": overdue, "unpaid": unpaid, "lapsed": lapsed, "returned": returned, "with_fee": with_fee,
-            "to_cancel": to_cancel}
+    return {
+        "overdue": overdue,
+        "unpaid": unpaid,
+        "lapsed": lapsed,
+        "returned": returned,
+        "with_fee": with_fee,
+        "to_cancel": to_cancel,
+    }
 
 
 def log_in(page, base, username):

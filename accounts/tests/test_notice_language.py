@@ -45,9 +45,7 @@ def test_a_cancellation_written_in_english_reads_in_chinese(customer_client, cus
     assert f"订单 #{rental.pk}：取消订单退款：Plans changed。款项将原路退回您的支付宝。" in zh
     assert "Order #" not in zh and "The money goes back" not in zh
     assert f"Order #{rental.pk} cancelled" in en and "Reason: Plans changed. ¥2,900.00 will be refunded." in en
-    assert (
-        f"Order #{rental.pk}: Refund on cancellation: Plans changed. The money goes back to your Alipay." in en
-    )
+    assert f"Order #{rental.pk}: Refund on cancellation: Plans changed. The money goes back to your Alipay." in en
     assert "已取消" not in en and "原路退回" not in en
 
     # and the rows keep the default language for the admin
@@ -81,9 +79,7 @@ def test_ledger_notes_follow_the_page_language(customer_client, customer, staff_
 
 def test_charge_notes_follow_the_page_language(customer_client, customer, staff_user, frozen, vehicle):
     rental = RentalFactory(customer=customer, vehicle=vehicle, start_time=NOW + timedelta(days=1))
-    PaymentFactory(
-        rental=rental, amount=Decimal("100.00"), description="线上支付", description_code="online_payment"
-    )
+    PaymentFactory(rental=rental, amount=Decimal("100.00"), description="线上支付", description_code="online_payment")
     with translation.override("zh-hans"):
         record_counter_payment(rental=rental, amount=Decimal("200.00"), method=Payment.Method.CASH, by_user=staff_user)
 
@@ -116,8 +112,12 @@ def test_a_lapse_notice_reads_in_both_languages(customer_client, customer, vehic
 
 
 def test_old_notices_without_a_kind_are_shown_as_stored(customer_client, customer):
-    notify(user=customer.user, notification_type=Notification.Type.ORDER_CANCELLED, title="Order #7 cancelled",
-           message="Reason: old row.")
+    notify(
+        user=customer.user,
+        notification_type=Notification.Type.ORDER_CANCELLED,
+        title="Order #7 cancelled",
+        message="Reason: old row.",
+    )
     for language in ("en", "zh-hans"):
         body = page(customer_client, reverse("accounts:notifications"), language)
         assert "Order #7 cancelled" in body and "Reason: old row." in body

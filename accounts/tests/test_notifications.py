@@ -70,7 +70,9 @@ def test_other_users_notification_is_404_and_get_is_not_allowed(customer_client)
 
 def test_mark_read_ignores_offsite_next(customer_client, rental):
     note = NotificationFactory(rental=None, user=rental.customer.user)
-    response = customer_client.post(reverse("accounts:notification_read", args=[note.pk]), {"next": "https://evil.example/"})
+    response = customer_client.post(
+        reverse("accounts:notification_read", args=[note.pk]), {"next": "https://evil.example/"}
+    )
     assert response["Location"] == reverse("accounts:notifications")
 
 

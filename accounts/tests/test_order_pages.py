@@ -73,7 +73,10 @@ def test_order_detail_shows_breakdown_figures_and_every_transaction(customer_cli
     rental = make_rental(customer, vehicle, return_location=other_location)
     charge = PaymentFactory(rental=rental, amount=Decimal("1000.00"), payment_method=Payment.Method.ALIPAY)
     failed = PaymentFactory(
-        rental=rental, amount=Decimal("2100.00"), status=Payment.Status.FAILED, paid_at=None,
+        rental=rental,
+        amount=Decimal("2100.00"),
+        status=Payment.Status.FAILED,
+        paid_at=None,
         failure_reason="Card declined by the bank",
     )
     refund = RefundFactory(rental=rental, amount=Decimal("100.00"), payment_method=Payment.Method.ALIPAY)
@@ -187,9 +190,14 @@ def test_pages_refresh_statuses_by_time(customer_client, customer, time_machine)
 @pytest.mark.parametrize("language", ["zh-hans", "en"])
 def test_every_customer_page_renders_in_both_languages(client, customer, vehicle, language):
     pending = make_rental(customer, vehicle, paid="100.00")
-    completed = make_rental(customer, vehicle, status=Rental.Status.COMPLETED, paid="2900.00",
-                            start_time=pending.start_time + timedelta(days=10),
-                            end_time=pending.end_time + timedelta(days=10))
+    completed = make_rental(
+        customer,
+        vehicle,
+        status=Rental.Status.COMPLETED,
+        paid="2900.00",
+        start_time=pending.start_time + timedelta(days=10),
+        end_time=pending.end_time + timedelta(days=10),
+    )
     anonymous_pages = [reverse("accounts:login"), reverse("accounts:register")]
     customer_pages = [
         reverse("vehicles:home"),

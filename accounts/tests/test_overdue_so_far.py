@@ -113,7 +113,9 @@ def test_a_partly_paid_overdue_order_owes_its_balance_plus_the_fee_so_far(custom
 
 
 @pytest.mark.parametrize("overdue_orders", [1, 2, 3])
-def test_report_totals_count_the_fee_so_far_of_every_overdue_order(customer_client, frozen, vehicle, customer, overdue_orders):
+def test_report_totals_count_the_fee_so_far_of_every_overdue_order(
+    customer_client, frozen, vehicle, customer, overdue_orders
+):
     """One overdue order is read with the totals; several take one more query
     (one row each); the totals equal the rows either way."""
     from rentals.services import refresh_statuses_if_due
@@ -129,4 +131,6 @@ def test_report_totals_count_the_fee_so_far_of_every_overdue_order(customer_clie
     assert report["totals"]["overdue_so_far"] == sum(fees)
     assert report["totals"]["remaining"] == sum(row.remaining_so_far for row in report["rows"])
     # 900 for the first, then 900 + 450 a day more late each
-    assert report["totals"]["overdue_so_far"] == sum(Decimal("900.00") + Decimal("450.00") * i for i in range(overdue_orders))
+    assert report["totals"]["overdue_so_far"] == sum(
+        Decimal("900.00") + Decimal("450.00") * i for i in range(overdue_orders)
+    )

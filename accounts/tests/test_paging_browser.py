@@ -33,9 +33,14 @@ def history(customer, vehicle):
         rental = RentalFactory(customer=customer, vehicle=vehicle, created_at=booked)
         Rental.objects.filter(pk=rental.pk).update(status=Rental.Status.COMPLETED)
         Payment.objects.create(
-            rental=rental, user=customer.user, amount=Decimal("100.00"), status=Payment.Status.PAID,
-            transaction_type=Payment.TransactionType.CHARGE, payment_method=Payment.Method.WECHAT,
-            transaction_id=f"PAYBR{i:08d}", paid_at=booked,
+            rental=rental,
+            user=customer.user,
+            amount=Decimal("100.00"),
+            status=Payment.Status.PAID,
+            transaction_type=Payment.TransactionType.CHARGE,
+            payment_method=Payment.Method.WECHAT,
+            transaction_id=f"PAYBR{i:08d}",
+            paid_at=booked,
         )
         rental.refresh_from_db()
         rental.refresh_financials()
@@ -59,7 +64,9 @@ def assert_fits_the_phone(page) -> None:
 
 
 @pytest.mark.parametrize("language, locale", [("zh-hans", "zh-CN"), ("en", "en-US")])
-def test_report_and_orders_page_by_page_and_by_month_on_a_phone(browser, live_server, history, customer, language, locale):
+def test_report_and_orders_page_by_page_and_by_month_on_a_phone(
+    browser, live_server, history, customer, language, locale
+):
     context = browser.new_context(locale=locale, viewport=PHONE, extra_http_headers={"Accept-Language": locale})
     page = context.new_page()
     page.set_default_timeout(15000)

@@ -162,7 +162,9 @@ def test_anonymous_users_are_sent_to_log_in(client, rental):
 def test_another_customers_pages_are_404(stranger, rental, assert_ledger):
     charge = _charge(rental)
     assert stranger.get(_pay_url(rental)).status_code == 404
-    assert stranger.post(_pay_url(rental), {"payment_method": "ALIPAY", "expected_amount": "2900.00"}).status_code == 404
+    assert (
+        stranger.post(_pay_url(rental), {"payment_method": "ALIPAY", "expected_amount": "2900.00"}).status_code == 404
+    )
     sandbox_url = reverse("payments:sandbox_checkout", args=[charge.transaction_id])
     assert stranger.get(sandbox_url).status_code == 404
     assert stranger.post(sandbox_url, {"outcome": "succeeded"}).status_code == 404
@@ -248,7 +250,7 @@ def test_a_failed_payment_is_announced_once_on_the_order_page(owner, rental):
     # the transaction list still names the reason on the failed charge's row
     assert body.count("did not go through") == 1
     assert 'id="payment-failure"' in body and "Card declined" in body
-    assert 'data-message-level' not in body
+    assert "data-message-level" not in body
 
 
 def test_a_failure_on_an_order_with_nothing_left_to_pay_is_told_by_a_message(owner, rental):

@@ -74,7 +74,9 @@ def test_the_same_event_delivered_ten_times_at_once_is_acted_on_once(customer, v
         transaction_id=charge.transaction_id, status="succeeded", amount=charge.amount, event_id="evt_same"
     )
 
-    results, errors = _run_at_once(10, lambda i: services.handle_callback(provider="sandbox", headers=headers, body=body))
+    results, errors = _run_at_once(
+        10, lambda i: services.handle_callback(provider="sandbox", headers=headers, body=body)
+    )
 
     assert errors == []
     assert sorted(answer["status"] for _, answer in results) == ["accepted"] + ["duplicate"] * 9
@@ -110,9 +112,11 @@ def test_concurrent_start_payments_with_different_methods_still_leave_one_open_c
 
     results, errors = _run_at_once(
         len(methods),
-        lambda i: services.start_payment(
-            rental=Rental.objects.get(pk=rental.pk), method=methods[i], user=customer.user
-        ).transaction_id,
+        lambda i: (
+            services.start_payment(
+                rental=Rental.objects.get(pk=rental.pk), method=methods[i], user=customer.user
+            ).transaction_id
+        ),
     )
 
     assert errors == []

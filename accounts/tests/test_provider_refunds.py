@@ -24,7 +24,6 @@ from rentals.tests.clock import NOW
 pytestmark = pytest.mark.django_db
 
 
-
 @pytest.fixture
 def rental(booked_rental):
     return booked_rental
@@ -53,7 +52,9 @@ def paid_twice(rental, customer, client, frozen_clock):
 
 def _refunds(rental):
     return list(
-        Payment.objects.filter(rental=rental, transaction_type=Payment.TransactionType.REFUND).order_by("created_at", "pk")
+        Payment.objects.filter(rental=rental, transaction_type=Payment.TransactionType.REFUND).order_by(
+            "created_at", "pk"
+        )
     )
 
 
@@ -161,7 +162,11 @@ def test_a_refused_refund_is_due_again_and_a_staff_retry_refunds_it_once(
     retry = _refunds(rental)[-1]
     assert len(_refunds(rental)) == 3
     assert retry.transaction_id not in (newest.transaction_id, older.transaction_id)
-    assert (retry.status, retry.amount, retry.refund_of_id) == (Payment.Status.REFUNDED, Decimal("1000.00"), older.refund_of_id)
+    assert (retry.status, retry.amount, retry.refund_of_id) == (
+        Payment.Status.REFUNDED,
+        Decimal("1000.00"),
+        older.refund_of_id,
+    )
     rental.refresh_from_db()
     assert rental.settlement_status == Rental.SettlementStatus.SETTLED
     assert _refund_notices(customer).count() == 2
@@ -251,7 +256,9 @@ def test_a_provider_timeout_leaves_the_refund_pending_and_a_later_run_finishes_i
     assert_ledger_consistent(rental)
 
 
-def test_a_refund_notification_checks_amount_and_signature_like_a_charge(rental, customer, paid_twice, settings, client):
+def test_a_refund_notification_checks_amount_and_signature_like_a_charge(
+    rental, customer, paid_twice, settings, client
+):
     settings.PAYMENT_SANDBOX_REFUND_OUTCOME = "hold"
     cancel_rental(rental=rental, reason="Plans changed", by_user=customer.user)
     refund = _refunds(rental)[0]
@@ -267,7 +274,9 @@ def test_a_refund_notification_checks_amount_and_signature_like_a_charge(rental,
     refund.refresh_from_db()
     assert refund.status == Payment.Status.PROCESSING
     verdicts = list(
-        PaymentEvent.objects.filter(event="callback_received", payment=refund).values_list("payload__verdict", flat=True)
+        PaymentEvent.objects.filter(event="callback_received", payment=refund).values_list(
+            "payload__verdict", flat=True
+        )
     )
     assert verdicts == ["amount_mismatch"]
 
@@ -277,7 +286,9 @@ def test_a_refund_notification_checks_amount_and_signature_like_a_charge(rental,
 
 
 def test_cash_and_staff_handed_refunds_are_refunded_at_once(rental, customer, staff_user, paid_twice):
-    refund = services.record_manual_refund(rental=rental, amount=Decimal("100.00"), reason="Goodwill", by_user=staff_user)
+    refund = services.record_manual_refund(
+        rental=rental, amount=Decimal("100.00"), reason="Goodwill", by_user=staff_user
+    )
 
     assert (refund.status, refund.provider) == (Payment.Status.REFUNDED, "internal")
     assert _refund_notices(customer).count() == 1

@@ -171,7 +171,9 @@ def test_failure_reason_is_cleaned_of_control_characters():
 
 
 def test_build_callback_round_trips_through_the_parser():
-    headers, body = build_callback(transaction_id="PAYX1", status="failed", amount=Decimal("12.30"), failure_reason="余额不足")
+    headers, body = build_callback(
+        transaction_id="PAYX1", status="failed", amount=Decimal("12.30"), failure_reason="余额不足"
+    )
     event = SandboxProvider().parse_callback(headers=headers, body=body, now=time.time())
     assert (event.transaction_id, event.status, event.amount, event.failure_reason) == (
         "PAYX1",

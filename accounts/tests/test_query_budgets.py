@@ -71,18 +71,38 @@ def make_customer_with_orders(n: int, location):
     rentals = Rental.objects.bulk_create(rentals)
     payments, notes = [], []
     for rental in rentals:
-        common = {"rental": rental, "user": customer.user, "payment_method": Payment.Method.ALIPAY, "paid_at": rental.created_at}
+        common = {
+            "rental": rental,
+            "user": customer.user,
+            "payment_method": Payment.Method.ALIPAY,
+            "paid_at": rental.created_at,
+        }
         payments.append(
-            Payment(amount=Decimal("500.00"), status=Payment.Status.PAID, transaction_type=Payment.TransactionType.CHARGE,
-                    transaction_id=f"PAYB{rental.pk:08d}", **common)
+            Payment(
+                amount=Decimal("500.00"),
+                status=Payment.Status.PAID,
+                transaction_type=Payment.TransactionType.CHARGE,
+                transaction_id=f"PAYB{rental.pk:08d}",
+                **common,
+            )
         )
         payments.append(
-            Payment(amount=Decimal("100.00"), status=Payment.Status.REFUNDED, transaction_type=Payment.TransactionType.REFUND,
-                    transaction_id=f"REFB{rental.pk:08d}", **common)
+            Payment(
+                amount=Decimal("100.00"),
+                status=Payment.Status.REFUNDED,
+                transaction_type=Payment.TransactionType.REFUND,
+                transaction_id=f"REFB{rental.pk:08d}",
+                **common,
+            )
         )
         notes.append(
-            Notification(user=customer.user, rental=rental, notification_type=Notification.Type.PAYMENT_SUCCESS,
-                         title="Payment received", message="Thank you")
+            Notification(
+                user=customer.user,
+                rental=rental,
+                notification_type=Notification.Type.PAYMENT_SUCCESS,
+                title="Payment received",
+                message="Thank you",
+            )
         )
     Payment.objects.bulk_create(payments)
     Notification.objects.bulk_create(notes)
@@ -133,7 +153,9 @@ def customers_by_size(django_db_setup, django_db_blocker):
 
 
 @pytest.mark.parametrize("url", LIST_URLS)
-def test_list_pages_cost_the_same_for_3_200_and_2000_orders(client, customers_by_size, url, django_assert_max_num_queries):
+def test_list_pages_cost_the_same_for_3_200_and_2000_orders(
+    client, customers_by_size, url, django_assert_max_num_queries
+):
     counts = {}
     for n, customer in customers_by_size.items():
         client.force_login(customer.user)
@@ -149,7 +171,9 @@ def test_list_pages_cost_the_same_for_3_200_and_2000_orders(client, customers_by
 
 
 @pytest.mark.parametrize("url_name", ["accounts:orders", "accounts:consumption_report"])
-def test_list_pages_stay_within_budget_when_the_status_refresh_runs(client, location, url_name, django_assert_max_num_queries):
+def test_list_pages_stay_within_budget_when_the_status_refresh_runs(
+    client, location, url_name, django_assert_max_num_queries
+):
     customer = make_customer_with_orders(200, location)
     client.force_login(customer.user)
     # cache cleared by the autouse fixture: this view runs the bulk refresh itself
@@ -162,19 +186,39 @@ def add_payments(rental, pairs: int) -> None:
     user = rental.customer.user
     rows = []
     for i in range(pairs):
-        rows.append(Payment(rental=rental, user=user, amount=Decimal("100.00"), status=Payment.Status.PAID,
-                            transaction_type=Payment.TransactionType.CHARGE, payment_method=Payment.Method.WECHAT,
-                            transaction_id=f"PAYD{rental.pk:06d}{i:04d}", paid_at=timezone.now()))
-        rows.append(Payment(rental=rental, user=user, amount=Decimal("10.00"), status=Payment.Status.REFUNDED,
-                            transaction_type=Payment.TransactionType.REFUND, payment_method=Payment.Method.WECHAT,
-                            transaction_id=f"REFD{rental.pk:06d}{i:04d}", paid_at=timezone.now(),
-                            description="Goodwill"))
+        rows.append(
+            Payment(
+                rental=rental,
+                user=user,
+                amount=Decimal("100.00"),
+                status=Payment.Status.PAID,
+                transaction_type=Payment.TransactionType.CHARGE,
+                payment_method=Payment.Method.WECHAT,
+                transaction_id=f"PAYD{rental.pk:06d}{i:04d}",
+                paid_at=timezone.now(),
+            )
+        )
+        rows.append(
+            Payment(
+                rental=rental,
+                user=user,
+                amount=Decimal("10.00"),
+                status=Payment.Status.REFUNDED,
+                transaction_type=Payment.TransactionType.REFUND,
+                payment_method=Payment.Method.WECHAT,
+                transaction_id=f"REFD{rental.pk:06d}{i:04d}",
+                paid_at=timezone.now(),
+                description="Goodwill",
+            )
+        )
     Payment.objects.bulk_create(rows)
     rental.refresh_financials()
 
 
 @pytest.mark.parametrize("url_name", ["accounts:order_detail", "accounts:pay"])
-def test_order_detail_and_pay_page_cost_the_same_for_2_and_50_payments(client, customer, vehicle, url_name, django_assert_max_num_queries):
+def test_order_detail_and_pay_page_cost_the_same_for_2_and_50_payments(
+    client, customer, vehicle, url_name, django_assert_max_num_queries
+):
     client.force_login(customer.user)
     few, many = RentalFactory(customer=customer, vehicle=vehicle), RentalFactory(customer=customer, vehicle=vehicle)
     add_payments(few, 1)

@@ -159,7 +159,9 @@ def test_each_kind_of_discrepancy_is_found_and_only_it(provider, tmp_path):
          "交易" if provider == "alipay" else "SUCCESS"),
     }  # fmt: skip
     if provider == "wechatpay":
-        expected.add(("status_differs", refund.transaction_id, Decimal("2000.00"), Decimal("2000.00"), "REFUNDED", "ABNORMAL"))
+        expected.add(
+            ("status_differs", refund.transaction_id, Decimal("2000.00"), Decimal("2000.00"), "REFUNDED", "ABNORMAL")
+        )
     assert found == expected
     assert only_here.transaction_id in out and "PAYONLYTHERE" in out and "OPEN" in out
     # Nothing about money changed.
@@ -278,7 +280,12 @@ def test_money_that_moved_around_midnight_is_matched_on_the_statement_day(tmp_pa
         provider="wechatpay", payment_method=Payment.Method.WECHAT, transaction_id="PAYMIDNIGHT",
         amount=Decimal("50.00"), paid_at=at(DAY + timedelta(days=1), 0, 0, 3),
     )  # fmt: skip
-    assert run_command("wechatpay", wechat_bill([Line(late.transaction_id, late.amount, at(DAY, 23, 59, 58))]), tmp_path)[0] == 0
+    assert (
+        run_command("wechatpay", wechat_bill([Line(late.transaction_id, late.amount, at(DAY, 23, 59, 58))]), tmp_path)[
+            0
+        ]
+        == 0
+    )
     run = ReconciliationRun.objects.get(day=DAY)
     assert run.matched_elsewhere == ["PAYMIDNIGHT"]
     # The next day's statement lacks it, and that is no difference.
@@ -292,7 +299,15 @@ def test_a_row_reported_missing_is_closed_when_the_next_days_statement_has_it(tm
     )  # fmt: skip
     assert run_command("wechatpay", wechat_bill([]), tmp_path)[0] == 1
     next_day = DAY + timedelta(days=1)
-    assert run_command("wechatpay", wechat_bill([Line(late.transaction_id, late.amount, at(next_day, 0, 0, 1))]), tmp_path, day=next_day)[0] == 0
+    assert (
+        run_command(
+            "wechatpay",
+            wechat_bill([Line(late.transaction_id, late.amount, at(next_day, 0, 0, 1))]),
+            tmp_path,
+            day=next_day,
+        )[0]
+        == 0
+    )
     d = Discrepancy.objects.get(run__day=DAY)
     assert d.resolved and next_day.isoformat() in d.note
 

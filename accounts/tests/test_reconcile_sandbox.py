@@ -65,7 +65,9 @@ def test_the_command_reconciles_a_sandbox_day_through_its_bill_api(client, booke
 def test_a_refund_the_sandbox_refused_shows_as_missing_there(client, booked_rental, settings):
     settings.PAYMENT_SANDBOX_REFUND_OUTCOME = "refund_failed"
     client.force_login(booked_rental.customer.user)
-    charge = services.start_payment(rental=booked_rental, method=Payment.Method.ALIPAY, user=booked_rental.customer.user)
+    charge = services.start_payment(
+        rental=booked_rental, method=Payment.Method.ALIPAY, user=booked_rental.customer.user
+    )
     client.post(reverse("payments:sandbox_checkout", args=[charge.transaction_id]), {"outcome": "succeeded"})
     cancel_rental(rental=booked_rental, reason="plans changed", by_user=booked_rental.customer.user)
     refund = Payment.objects.get(transaction_type=Payment.TransactionType.REFUND)

@@ -22,7 +22,10 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def test_the_same_refund_job_twice_at_once_refunds_once(customer, vehicle, settings):
     start = timezone.now() + timedelta(days=1)
     rental = create_rental(
-        customer=customer, vehicle=vehicle, start_time=start, end_time=start + timedelta(days=3),
+        customer=customer,
+        vehicle=vehicle,
+        start_time=start,
+        end_time=start + timedelta(days=3),
         pickup_location=vehicle.location,
     )
     PaymentFactory(rental=rental, amount=Decimal("2900.00"))
@@ -49,7 +52,10 @@ def test_the_same_refund_job_twice_at_once_refunds_once(customer, vehicle, setti
 def test_a_notification_and_a_query_at_once_confirm_the_refund_once(customer, vehicle, settings):
     start = timezone.now() + timedelta(days=1)
     rental = create_rental(
-        customer=customer, vehicle=vehicle, start_time=start, end_time=start + timedelta(days=3),
+        customer=customer,
+        vehicle=vehicle,
+        start_time=start,
+        end_time=start + timedelta(days=3),
         pickup_location=vehicle.location,
     )
     PaymentFactory(rental=rental, amount=Decimal("2900.00"))

@@ -73,7 +73,13 @@ def test_demo_money_is_dated_when_it_would_have_happened(time_machine):
     today = revenue_between(day_start(local_today()), timezone.now())
     assert today.refunds == 0
     assert today.revenue == sum(
-        p.amount for p in Payment.objects.filter(transaction_type="CHARGE", status="PAID", rental__start_time__gt=timezone.now(), rental__status=Rental.Status.PENDING)
+        p.amount
+        for p in Payment.objects.filter(
+            transaction_type="CHARGE",
+            status="PAID",
+            rental__start_time__gt=timezone.now(),
+            rental__status=Rental.Status.PENDING,
+        )
     )
     for rental in Rental.objects.all():
         assert_ledger_consistent(rental)

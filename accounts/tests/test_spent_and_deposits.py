@@ -30,7 +30,9 @@ def cheap_car(location):
     return VehicleFactory(location=location, daily_rate=Decimal("199.00"), deposit_amount=Decimal("2000.00"))
 
 
-def test_a_paid_future_booking_spends_its_rent_and_holds_its_deposit(customer_client, customer, cheap_car, assert_ledger):
+def test_a_paid_future_booking_spends_its_rent_and_holds_its_deposit(
+    customer_client, customer, cheap_car, assert_ledger
+):
     rental = RentalFactory(customer=customer, vehicle=cheap_car)
     PaymentFactory(rental=rental, amount=Decimal("2597.00"))
     rental.refresh_financials()

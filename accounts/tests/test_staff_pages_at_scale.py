@@ -102,7 +102,9 @@ def test_the_export_sends_its_first_line_before_reading_the_ledger(finance_clien
     add_orders(5)
 
     with CaptureQueriesContext(connection) as before_first_line:
-        response = finance_client.get(EXPORT, {"start": "2026-01-01", "end": "2026-03-10"}, HTTP_ACCEPT_LANGUAGE="zh-hans")
+        response = finance_client.get(
+            EXPORT, {"start": "2026-01-01", "end": "2026-03-10"}, HTTP_ACCEPT_LANGUAGE="zh-hans"
+        )
         chunks = iter(response.streaming_content)
         first = next(chunks)
 

@@ -21,7 +21,6 @@ from rentals.tests.clock import NOW
 pytestmark = pytest.mark.django_db
 
 
-
 @pytest.fixture
 def rental(booked_rental):
     return booked_rental
@@ -34,9 +33,7 @@ def _sync(*args) -> str:
 
 
 def _queried(payment):
-    return PaymentEvent.objects.filter(
-        event="callback_received", payment=payment, payload__verdict="queried"
-    ).count()
+    return PaymentEvent.objects.filter(event="callback_received", payment=payment, payload__verdict="queried").count()
 
 
 def test_a_paid_charge_whose_callback_never_came_is_paid_from_the_query(rental, customer, frozen_clock):

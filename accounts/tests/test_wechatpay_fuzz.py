@@ -19,17 +19,27 @@ from rentals.tests.factories import RentalFactory
 
 pytestmark = pytest.mark.django_db
 
-NAMES = ["Wechatpay-Timestamp", "Wechatpay-Nonce", "Wechatpay-Signature", "Wechatpay-Serial", "Wechatpay-Signature-Type"]
+NAMES = [
+    "Wechatpay-Timestamp",
+    "Wechatpay-Nonce",
+    "Wechatpay-Signature",
+    "Wechatpay-Serial",
+    "Wechatpay-Signature-Type",
+]
 
 json_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=30))
 json_values = st.recursive(
-    json_scalars, lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=10), kids, max_size=4), max_leaves=10
+    json_scalars,
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=10), kids, max_size=4),
+    max_leaves=10,
 )
 encodings = st.sampled_from(["utf-8", "utf-16", "gb18030", "latin-1", "utf-8-sig"])
 
 
 def _post(client, body: bytes, headers: dict):
-    return client.generic("POST", callback_url("wechatpay"), data=body, content_type="application/json", headers=headers)
+    return client.generic(
+        "POST", callback_url("wechatpay"), data=body, content_type="application/json", headers=headers
+    )
 
 
 @pytest.fixture
@@ -50,7 +60,9 @@ def _resource_like(charge):
             "trade_state": st.one_of(st.sampled_from(["SUCCESS", "NOTPAY", "CLOSED"]), json_values),
             "transaction_id": json_values,
             "amount": st.one_of(
-                st.fixed_dictionaries({}, optional={"total": st.one_of(st.integers(), json_values), "refund": json_values}),
+                st.fixed_dictionaries(
+                    {}, optional={"total": st.one_of(st.integers(), json_values), "refund": json_values}
+                ),
                 json_values,
             ),
         },
@@ -63,7 +75,8 @@ def _notification_like(charge):
         optional={
             "id": st.one_of(st.from_regex(r"\AEV-[A-Za-z0-9]{1,20}\Z"), json_values),
             "event_type": st.one_of(
-                st.sampled_from(["TRANSACTION.SUCCESS", "REFUND.SUCCESS", "REFUND.ABNORMAL", "REFUND.CLOSED"]), json_values
+                st.sampled_from(["TRANSACTION.SUCCESS", "REFUND.SUCCESS", "REFUND.ABNORMAL", "REFUND.CLOSED"]),
+                json_values,
             ),
             "resource_type": st.one_of(st.just("encrypt-resource"), json_values),
             "resource": st.one_of(_resource_like(charge).map(encrypt_resource), json_values),
@@ -75,7 +88,9 @@ def _bodies(charge):
     return st.one_of(
         st.binary(max_size=500),
         st.tuples(st.text(max_size=200), encodings).map(lambda t: t[0].encode(t[1], "replace")),
-        st.tuples(_notification_like(charge), encodings).map(lambda t: json.dumps(t[0], ensure_ascii=False).encode(t[1], "replace")),
+        st.tuples(_notification_like(charge), encodings).map(
+            lambda t: json.dumps(t[0], ensure_ascii=False).encode(t[1], "replace")
+        ),
     )
 
 

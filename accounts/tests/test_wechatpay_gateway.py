@@ -30,7 +30,9 @@ DESKTOP = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/1
 
 
 def _post(client, headers, body):
-    return client.generic("POST", callback_url("wechatpay"), data=body, content_type="application/json", headers=headers)
+    return client.generic(
+        "POST", callback_url("wechatpay"), data=body, content_type="application/json", headers=headers
+    )
 
 
 def _log_in(client, customer):
@@ -251,7 +253,9 @@ def test_sync_pays_a_charge_whose_notification_was_lost(booked_rental, customer,
     assert wechat_gateway.calls(f"/v3/pay/transactions/out-trade-no/{charge.transaction_id}?mchid=")
 
 
-def test_a_charge_never_paid_is_closed_at_wechat_pay_before_it_expires(booked_rental, customer, wechat_gateway, frozen_clock, settings):
+def test_a_charge_never_paid_is_closed_at_wechat_pay_before_it_expires(
+    booked_rental, customer, wechat_gateway, frozen_clock, settings
+):
     charge = services.start_payment(rental=booked_rental, method=Payment.Method.WECHAT, user=customer.user)
 
     frozen_clock.move_to(charge.expires_at + timedelta(minutes=1), tick=False)
@@ -331,7 +335,9 @@ def test_a_half_configuration_is_refused_at_start_up(settings, tmp_path, wechat_
     assert json.dumps(PUBLIC_KEY_ID)
 
 
-def test_a_request_wechat_pay_does_not_accept_as_ours_is_unavailable_not_a_refusal(paid_charge, wechat_gateway, settings):
+def test_a_request_wechat_pay_does_not_accept_as_ours_is_unavailable_not_a_refusal(
+    paid_charge, wechat_gateway, settings
+):
     """A merchant signature WeChat Pay rejects (401) says nothing about the refund: it stays open."""
     rental = paid_charge.rental
     settings.WECHATPAY_CERT_SERIAL_NO = "0000000000000000000000000000000000000000"

@@ -46,8 +46,10 @@ def test_customer_and_staff_pages_report_no_csp_violation(browser, live_server, 
     PaymentFactory(rental=paid, amount=Decimal("2900.00"))
     paid.refresh_financials()
     unpaid = RentalFactory(
-        customer=customer, vehicle=vehicle,
-        start_time=paid.start_time + timedelta(days=10), end_time=paid.end_time + timedelta(days=10),
+        customer=customer,
+        vehicle=vehicle,
+        start_time=paid.start_time + timedelta(days=10),
+        end_time=paid.end_time + timedelta(days=10),
     )
     staff = StaffUserFactory(username="csp-clerk", is_superuser=True)
     base = live_server.url

@@ -163,7 +163,16 @@ def test_a_view_exception_reaches_sentry_with_the_request_id_and_no_personal_dat
     assert "ip_address" not in event.get("user", {})
     # nothing personal or secret anywhere in what was sent
     sent = b"".join(post["body"] for post in posts).decode()
-    for leaked in (ID_NUMBER, PHONE, CARD, "4111 1111 1111 1111", sandbox_secret, "s3ss10n-value-77", "tok-very-secret-42", "sig-value-5"):
+    for leaked in (
+        ID_NUMBER,
+        PHONE,
+        CARD,
+        "4111 1111 1111 1111",
+        sandbox_secret,
+        "s3ss10n-value-77",
+        "tok-very-secret-42",
+        "sig-value-5",
+    ):
         assert leaked not in sent, leaked
 
 

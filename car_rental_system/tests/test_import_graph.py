@@ -115,7 +115,14 @@ def test_money_modules_of_accounts_never_import_the_order_flows(module):
 
 
 def test_accounts_reaches_rentals_only_through_models_locks_selectors_and_pricing():
-    allowed = {"rentals", "rentals.models", "rentals.locks", "rentals.selectors", "rentals.pricing", "rentals.exceptions"}
+    allowed = {
+        "rentals",
+        "rentals.models",
+        "rentals.locks",
+        "rentals.selectors",
+        "rentals.pricing",
+        "rentals.exceptions",
+    }
     for module in _accounts_core():
         rentals_imports = {name for name in imports_of(module) if name.split(".")[0] == "rentals"}
         assert rentals_imports <= allowed, (module, rentals_imports - allowed)

@@ -93,7 +93,12 @@ def test_readyz_names_the_database_when_it_is_unreachable():
 
     status, body = result.stdout.strip().splitlines()[-2:]
     assert status == "503", result.stderr
-    assert json.loads(body) == {"status": "unavailable", "database": "unreachable", "cache": "ok", "failed": ["database"]}
+    assert json.loads(body) == {
+        "status": "unavailable",
+        "database": "unreachable",
+        "cache": "ok",
+        "failed": ["database"],
+    }
 
 
 # --- static files ------------------------------------------------------------------------
@@ -205,6 +210,8 @@ def test_registration_is_rate_limited_per_address(client, settings):
 @pytest.mark.django_db
 def test_payment_callbacks_are_not_rate_limited(client, settings):
     settings.LOGIN_RATE_PER_IP = "1/h"
-    answers = {client.post("/api/payments/callback/sandbox/", data=b"{}", content_type="application/json").status_code
-               for _ in range(5)}
+    answers = {
+        client.post("/api/payments/callback/sandbox/", data=b"{}", content_type="application/json").status_code
+        for _ in range(5)
+    }
     assert answers == {400}

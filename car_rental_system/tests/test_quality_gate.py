@@ -37,7 +37,7 @@ def _runs(target: str, seen: set[str] | None = None) -> list[str]:
 
 def test_make_check_runs_ruff_and_mypy_and_django_checks():
     lines = " ".join(_runs("check"))
-    assert "ruff check ." in lines
+    assert "ruff check ." in lines and "ruff format --check ." in lines
     assert "mypy" in lines
     assert "manage.py check" in lines and "makemigrations --check" in lines
 
@@ -50,9 +50,7 @@ def test_ci_runs_make_check_through_make_test():
 
 
 def test_the_tools_are_pinned():
-    pins = dict(
-        line.split("==", 1) for line in (ROOT / "requirements.txt").read_text().splitlines() if "==" in line
-    )
+    pins = dict(line.split("==", 1) for line in (ROOT / "requirements.txt").read_text().splitlines() if "==" in line)
     for tool in ("ruff", "mypy", "django-stubs"):
         assert tool in pins, tool
 
@@ -65,6 +63,8 @@ def test_the_code_base_passes_the_linter():
             pytest.skip("ruff is not installed (make venv)")
     result = subprocess.run([str(ruff), "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+    formatted = subprocess.run([str(ruff), "format", "--check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert formatted.returncode == 0, formatted.stdout + formatted.stderr
 
 
 def test_the_ledger_property_test_keeps_its_depth_in_ci_and_runs_short_locally():

@@ -75,7 +75,7 @@ def parse_po(text: str) -> list[Entry]:
             keyword, _, rest = line.partition(" ")
             value = ast.literal_eval(rest)
             if keyword.startswith("msgstr"):
-                index = int(keyword[len("msgstr["):-1]) if keyword.startswith("msgstr[") else 0
+                index = int(keyword[len("msgstr[") : -1]) if keyword.startswith("msgstr[") else 0
                 current.msgstr[index] = value
                 target = ("msgstr", index)
             else:
@@ -241,7 +241,7 @@ def all_templates() -> list[Path]:
 
 def test_template_scanner_reads_both_tags():
     source = (
-        '{% translate "Log in" %}{% trans \'Home\' %}'
+        "{% translate \"Log in\" %}{% trans 'Home' %}"
         "{% blocktranslate with order=rental.pk %}Order #{{ order }}{% endblocktranslate %}"
         "{% blocktranslate count days=n %}{{ days }} day{% plural %}{{ days }} days{% endblocktranslate %}"
     )
@@ -475,7 +475,9 @@ def staff_pages(client, staff_user, customer, walk_in_customer, vehicle, other_l
     from vehicles.tests.factories import VehicleFactory
 
     client.force_login(staff_user)
-    out = ongoing_rental(vehicle=vehicle, customer=customer, start=timezone.now() - timedelta(days=4), paid=Decimal("500.00"))
+    out = ongoing_rental(
+        vehicle=vehicle, customer=customer, start=timezone.now() - timedelta(days=4), paid=Decimal("500.00")
+    )
     # starts within the hand-over window, so the pick-up page offers the hand-over
     booked = RentalFactory(
         customer=walk_in_customer,

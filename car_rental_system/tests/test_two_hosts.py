@@ -59,7 +59,14 @@ def two_hosts():
         port = _free_port()
         processes.append(
             subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", "car_rental_system/gunicorn.conf.py", "car_rental_system.wsgi"],
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "-c",
+                    "car_rental_system/gunicorn.conf.py",
+                    "car_rental_system.wsgi",
+                ],
                 cwd=ROOT,
                 env={**env, "PORT": str(port), "WEB_CONCURRENCY": "2", "GUNICORN_TIMEOUT": "60", "CONN_MAX_AGE": "600"},
                 stdout=subprocess.DEVNULL,

@@ -143,7 +143,12 @@ def test_negative_damage_fee_is_a_form_error(staff_client, late_rental):
 
     response = staff_client.post(
         admin_url("return", late_rental),
-        {"returned_at": "2026-03-10T10:00", "location": late_rental.pickup_location_id, "damage_fee": "-5", "_confirm": "1"},
+        {
+            "returned_at": "2026-03-10T10:00",
+            "location": late_rental.pickup_location_id,
+            "damage_fee": "-5",
+            "_confirm": "1",
+        },
     )
 
     assert response.status_code == 200
@@ -198,7 +203,9 @@ def test_pickup_refused_when_the_car_is_out_on_another_rental(staff_client, froz
 # --- staff cancel ------------------------------------------------------------------
 
 
-def test_staff_cancels_an_ongoing_rental_with_a_no_show_fee(staff_client, staff_user, frozen, vehicle, customer, assert_ledger):
+def test_staff_cancels_an_ongoing_rental_with_a_no_show_fee(
+    staff_client, staff_user, frozen, vehicle, customer, assert_ledger
+):
     rental = ongoing_rental(vehicle=vehicle, customer=customer, start=NOW - timedelta(hours=3))
 
     response = staff_client.post(
@@ -222,19 +229,25 @@ def test_cancel_needs_a_reason(staff_client, frozen, vehicle, customer):
     rental = ongoing_rental(vehicle=vehicle, customer=customer, start=NOW - timedelta(hours=3))
     before = ledger_snapshot(rental)
 
-    response = staff_client.post(admin_url("cancel", rental), {"reason": "   ", "cancellation_fee": "0", "_confirm": "1"})
+    response = staff_client.post(
+        admin_url("cancel", rental), {"reason": "   ", "cancellation_fee": "0", "_confirm": "1"}
+    )
 
     assert response.status_code == 200
     assert response.context["form"].errors["reason"]
     assert ledger_snapshot(rental) == before
 
 
-def test_cancel_fee_above_the_order_total_is_refused_by_the_service(staff_client, frozen, vehicle, customer, assert_ledger):
+def test_cancel_fee_above_the_order_total_is_refused_by_the_service(
+    staff_client, frozen, vehicle, customer, assert_ledger
+):
     rental = ongoing_rental(vehicle=vehicle, customer=customer, start=NOW - timedelta(hours=3))
     before = ledger_snapshot(rental)
 
     response = staff_client.post(
-        admin_url("cancel", rental), {"reason": "No-show", "cancellation_fee": "99999.00", "_confirm": "1"}, HTTP_ACCEPT_LANGUAGE="en"
+        admin_url("cancel", rental),
+        {"reason": "No-show", "cancellation_fee": "99999.00", "_confirm": "1"},
+        HTTP_ACCEPT_LANGUAGE="en",
     )
 
     assert response.status_code == 200
@@ -276,7 +289,9 @@ def test_counter_payment_records_a_paid_charge(staff_client, staff_user, frozen,
     assert_ledger(rental)
 
 
-def test_counter_payment_by_card_terminal_for_part_of_the_amount(staff_client, frozen, vehicle, walk_in_customer, assert_ledger):
+def test_counter_payment_by_card_terminal_for_part_of_the_amount(
+    staff_client, frozen, vehicle, walk_in_customer, assert_ledger
+):
     rental = RentalFactory(vehicle=vehicle, customer=walk_in_customer, start_time=NOW + timedelta(days=1))
 
     response = staff_client.post(admin_url("payment", rental), {"method": "BANK", "amount": "1000"})
@@ -309,7 +324,9 @@ def test_manual_refund_closes_a_walk_in_order_that_needs_manual_handling(
     # given a walk-in who paid cash at the counter and cancelled: nobody to refund online
     rental = RentalFactory(vehicle=vehicle, customer=walk_in_customer, start_time=NOW + timedelta(days=1))
     staff_client.post(admin_url("payment", rental), {"method": "CASH", "amount": "2900.00"})
-    staff_client.post(admin_url("cancel", rental), {"reason": "Plans changed", "cancellation_fee": "0", "_confirm": "1"})
+    staff_client.post(
+        admin_url("cancel", rental), {"reason": "Plans changed", "cancellation_fee": "0", "_confirm": "1"}
+    )
     rental.refresh_from_db()
     assert rental.requires_manual_refund
     assert rental.money_figures().refund_due == Decimal("2900.00")
@@ -335,7 +352,9 @@ def test_manual_refund_closes_a_walk_in_order_that_needs_manual_handling(
     assert_ledger(rental)
 
 
-def test_goodwill_refund_above_what_is_due_needs_the_goodwill_box(staff_client, frozen, vehicle, customer, assert_ledger):
+def test_goodwill_refund_above_what_is_due_needs_the_goodwill_box(
+    staff_client, frozen, vehicle, customer, assert_ledger
+):
     rental = ongoing_rental(vehicle=vehicle, customer=customer, start=NOW - timedelta(hours=3))
     before = ledger_snapshot(rental)
 

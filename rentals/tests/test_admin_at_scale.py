@@ -184,7 +184,12 @@ def test_rental_search_is_exact_on_phone_plate_and_transaction_id(admin_client, 
 def test_odd_search_terms_find_nothing_without_an_error(admin_client, frozen, term):
     add_orders(3)
 
-    for url in ("/admin/rentals/rental/", "/admin/accounts/payment/", "/admin/accounts/paymentevent/", "/admin/rentals/rentalevent/"):
+    for url in (
+        "/admin/rentals/rental/",
+        "/admin/accounts/payment/",
+        "/admin/accounts/paymentevent/",
+        "/admin/rentals/rentalevent/",
+    ):
         response, _ = get(admin_client, url, {"q": term})
         assert ids(response) == []
 
@@ -238,7 +243,9 @@ def test_the_drill_down_lists_the_years_months_and_days_between_the_first_and_la
     months, _ = get(admin_client, "/admin/rentals/rental/", {"start_time__year": "2025"})
     days, _ = get(admin_client, "/admin/rentals/rental/", {"start_time__year": "2026", "start_time__month": "2"})
     one_day, _ = get(
-        admin_client, "/admin/rentals/rental/", {"start_time__year": "2026", "start_time__month": "2", "start_time__day": "7"}
+        admin_client,
+        "/admin/rentals/rental/",
+        {"start_time__year": "2026", "start_time__month": "2", "start_time__day": "7"},
     )
 
     assert first.year == 2024

@@ -35,7 +35,9 @@ def rentals(time_machine, vehicle, other_location, customer):
     from vehicles.tests.factories import VehicleFactory
 
     on_road = ongoing_rental(vehicle=vehicle, customer=customer, start=NOW - timedelta(days=3, hours=26))
-    pending = RentalFactory(vehicle=VehicleFactory(location=other_location), customer=customer, start_time=NOW + timedelta(minutes=30))
+    pending = RentalFactory(
+        vehicle=VehicleFactory(location=other_location), customer=customer, start_time=NOW + timedelta(minutes=30)
+    )
     pay(pending, Decimal("500.00"))
     return {"return": on_road, "cancel": on_road, "refund": on_road, "pickup": pending, "payment": pending}
 

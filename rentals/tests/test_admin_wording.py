@@ -133,7 +133,12 @@ def test_rental_event_list_shows_labels(clerk_client, vehicle, customer):
 
 def test_preview_and_confirm_buttons_look_the_same(clerk_client, vehicle, customer):
     rental = ongoing_rental(vehicle=vehicle, customer=customer, start=NOW - timedelta(hours=5))
-    post = {"returned_at": "2026-03-10T10:00", "location": rental.pickup_location_id, "damage_fee": "0", "_preview": "1"}
+    post = {
+        "returned_at": "2026-03-10T10:00",
+        "location": rental.pickup_location_id,
+        "damage_fee": "0",
+        "_preview": "1",
+    }
 
     content = clerk_client.post(admin_url("return", rental), post).content.decode()
 

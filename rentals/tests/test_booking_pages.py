@@ -105,9 +105,7 @@ def test_datetime_local_input_is_read_as_shanghai_time(customer_client, vehicle)
         ("missing", "This field is required."),
     ],
 )
-def test_bad_input_shows_a_readable_error_and_creates_nothing(
-    customer_client, vehicle, booking_times, case, message
-):
+def test_bad_input_shows_a_readable_error_and_creates_nothing(customer_client, vehicle, booking_times, case, message):
     start, end = booking_times
     if case == "end_before_start":
         data = booking_data(vehicle, start, start - timedelta(hours=2))
@@ -133,7 +131,10 @@ def test_bad_input_shows_a_readable_error_and_creates_nothing(
 def test_unknown_or_unbookable_car_is_404(customer_client, vehicle, booking_times):
     start, end = booking_times
     assert customer_client.get(reverse("rentals:new", args=[999999])).status_code == 404
-    assert customer_client.post(reverse("rentals:new", args=[999999]), booking_data(vehicle, start, end)).status_code == 404
+    assert (
+        customer_client.post(reverse("rentals:new", args=[999999]), booking_data(vehicle, start, end)).status_code
+        == 404
+    )
     vehicle.status = Vehicle.Status.MAINTENANCE
     vehicle.save()
     assert customer_client.get(reverse("rentals:new", args=[vehicle.pk])).status_code == 404
@@ -177,7 +178,9 @@ def expected_quote(vehicle, level, start, end, return_location):
 
 def test_quote_for_anonymous_is_regular_price(client, vehicle, other_location, booking_times):
     start, end = booking_times
-    response = client.get(reverse("rentals:quote", args=[vehicle.pk]), booking_data(vehicle, start, end, other_location))
+    response = client.get(
+        reverse("rentals:quote", args=[vehicle.pk]), booking_data(vehicle, start, end, other_location)
+    )
     assert response.status_code == 200
     data = response.json()
     q = expected_quote(vehicle, "REGULAR", start, end, other_location)
@@ -195,9 +198,7 @@ def test_quote_for_anonymous_is_regular_price(client, vehicle, other_location, b
     assert data["display"]["order_total"] == "¥3,100.00"
 
 
-def test_quote_uses_the_customers_member_level_and_matches_the_booking(
-    client, vip_customer, vehicle, booking_times
-):
+def test_quote_uses_the_customers_member_level_and_matches_the_booking(client, vip_customer, vehicle, booking_times):
     client.force_login(vip_customer.user)
     start, end = booking_times
     data = client.get(reverse("rentals:quote", args=[vehicle.pk]), booking_data(vehicle, start, end)).json()

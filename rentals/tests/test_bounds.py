@@ -26,7 +26,22 @@ pytestmark = pytest.mark.django_db
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 HUGE = "9999999999.99"
-NOT_PLAIN = ["1e3", "1E3", "inf", "Infinity", "nan", "NaN", "12.345", "1,000", "0x10", "１２", "1_000", "+5", ".5", "5."]
+NOT_PLAIN = [
+    "1e3",
+    "1E3",
+    "inf",
+    "Infinity",
+    "nan",
+    "NaN",
+    "12.345",
+    "1,000",
+    "0x10",
+    "１２",
+    "1_000",
+    "+5",
+    ".5",
+    "5.",
+]
 
 
 @pytest.fixture
@@ -51,7 +66,9 @@ def test_the_money_field_takes_plain_decimals_only(text):
     assert caught.value.code in ("not_plain_money",) or "plain amount" in str(caught.value)
 
 
-@pytest.mark.parametrize(("text", "value"), [("1000", Decimal("1000")), (" 12.5 ", Decimal("12.5")), ("0.01", Decimal("0.01"))])
+@pytest.mark.parametrize(
+    ("text", "value"), [("1000", Decimal("1000")), (" 12.5 ", Decimal("12.5")), ("0.01", Decimal("0.01"))]
+)
 def test_the_money_field_accepts_plain_amounts(text, value):
     assert MoneyField(min_value=Decimal("0")).clean(text) == value
 
@@ -100,7 +117,11 @@ def test_a_damage_fee_that_is_not_a_plain_decimal_is_a_form_error(staff_client, 
 def test_the_service_refuses_a_damage_fee_above_the_ceiling(on_road, staff_user):
     with pytest.raises(RentalError) as caught:
         process_return(
-            rental=on_road, returned_at=NOW, location=on_road.pickup_location, damage_fee=Decimal(HUGE), by_user=staff_user
+            rental=on_road,
+            returned_at=NOW,
+            location=on_road.pickup_location,
+            damage_fee=Decimal(HUGE),
+            by_user=staff_user,
         )
     assert caught.value.code == "fee_too_large"
     on_road.refresh_from_db()
@@ -112,7 +133,11 @@ def test_the_service_refuses_a_damage_fee_that_lifts_the_order_total_above_the_c
     # but the order total would be 1,001,900.
     with pytest.raises(RentalError) as caught:
         process_return(
-            rental=on_road, returned_at=NOW, location=on_road.pickup_location, damage_fee=Decimal("999000.00"), by_user=staff_user
+            rental=on_road,
+            returned_at=NOW,
+            location=on_road.pickup_location,
+            damage_fee=Decimal("999000.00"),
+            by_user=staff_user,
         )
     assert caught.value.code == "order_total_too_large"
     assert "¥1,000,000.00" in caught.value.messages[0]
@@ -125,7 +150,12 @@ def test_a_damage_fee_that_lifts_the_order_total_above_the_ceiling_is_shown_on_t
 
     response = staff_client.post(
         admin_url("return", on_road),
-        {"returned_at": "2026-03-10T10:00", "location": on_road.pickup_location_id, "damage_fee": "999000.00", "_confirm": "1"},
+        {
+            "returned_at": "2026-03-10T10:00",
+            "location": on_road.pickup_location_id,
+            "damage_fee": "999000.00",
+            "_confirm": "1",
+        },
         HTTP_ACCEPT_LANGUAGE="en",
     )
 
@@ -136,7 +166,11 @@ def test_a_damage_fee_that_lifts_the_order_total_above_the_ceiling_is_shown_on_t
 
 def test_a_damage_fee_up_to_the_ceiling_is_taken(on_road, staff_user, assert_ledger):
     process_return(
-        rental=on_road, returned_at=NOW, location=on_road.pickup_location, damage_fee=Decimal("997100.00"), by_user=staff_user
+        rental=on_road,
+        returned_at=NOW,
+        location=on_road.pickup_location,
+        damage_fee=Decimal("997100.00"),
+        by_user=staff_user,
     )
     on_road.refresh_from_db()
     assert on_road.order_total == Decimal("1000000.00")
@@ -153,7 +187,11 @@ def test_the_customer_pays_the_largest_allowed_damage_fee_by_callback(client, on
     from accounts.tests.payment_support import deliver, success_payload
 
     process_return(
-        rental=on_road, returned_at=NOW, location=on_road.pickup_location, damage_fee=Decimal("997100.00"), by_user=staff_user
+        rental=on_road,
+        returned_at=NOW,
+        location=on_road.pickup_location,
+        damage_fee=Decimal("997100.00"),
+        by_user=staff_user,
     )
     charge = start_payment(rental=on_road, method=Payment.Method.ALIPAY, user=on_road.customer.user)
 

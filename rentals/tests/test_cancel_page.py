@@ -80,7 +80,9 @@ def test_cancel_refunds_net_paid_and_the_order_page_says_so(customer_client, cus
 
 def test_cancel_unpaid_order_says_nothing_to_refund(customer_client, rental, assert_ledger):
     response = customer_client.post(
-        reverse("rentals:cancel", args=[rental.pk]), {"reason": "Found a cheaper car"}, follow=True,
+        reverse("rentals:cancel", args=[rental.pk]),
+        {"reason": "Found a cheaper car"},
+        follow=True,
         HTTP_ACCEPT_LANGUAGE="en",
     )
     assert "Nothing had been paid, so there is nothing to refund." in response.content.decode()

@@ -46,9 +46,7 @@ def test_the_first_click_previews_and_writes_nothing(staff_client, paid_booking)
     assert 'id="preview-refund" data-amount="1597.00">¥1,597.00</td>' in body
     username = paid_booking.customer.user.get_username()
     assert f'<td>Back through Alipay to {username}</td><td class="num" data-amount="1597.00">¥1,597.00</td>' in body
-    assert (
-        "The customer is told: a cancellation fee of ¥1,000.00 is kept from what was paid (reason: No-show)." in body
-    )
+    assert "The customer is told: a cancellation fee of ¥1,000.00 is kept from what was paid (reason: No-show)." in body
     assert 'name="_confirm" value="Confirm cancellation"' in body
     paid_booking.refresh_from_db()
     assert paid_booking.status == Rental.Status.PENDING
@@ -114,8 +112,7 @@ def test_a_walk_in_refund_is_handed_back_at_the_counter(staff_client, frozen, ve
     body = preview(staff_client, rental, "0").content.decode()
 
     assert (
-        '<td>Nobody to pay it to online: to hand back at the counter</td><td class="num" data-amount="2900.00">'
-        in body
+        '<td>Nobody to pay it to online: to hand back at the counter</td><td class="num" data-amount="2900.00">' in body
     )
 
 

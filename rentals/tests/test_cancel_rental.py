@@ -187,9 +187,7 @@ def test_staff_cancels_an_ongoing_order_with_a_fee(customer, vehicle, staff_user
     vehicle.refresh_from_db()
     assert vehicle.status == Vehicle.Status.RENTED
 
-    refund = cancel_rental(
-        rental=rental, reason="No-show", by_user=staff_user, cancellation_fee=Decimal("300")
-    )
+    refund = cancel_rental(rental=rental, reason="No-show", by_user=staff_user, cancellation_fee=Decimal("300"))
 
     rental.refresh_from_db()
     assert refund.amount == Decimal("2600.00")
@@ -215,7 +213,9 @@ def test_staff_cancels_an_overdue_unpaid_order_with_a_fee(customer, vehicle, sta
     rental.auto_update_status()
     assert rental.status == Rental.Status.OVERDUE
 
-    assert cancel_rental(rental=rental, reason="Never came", by_user=staff_user, cancellation_fee=Decimal("450")) is None
+    assert (
+        cancel_rental(rental=rental, reason="Never came", by_user=staff_user, cancellation_fee=Decimal("450")) is None
+    )
 
     rental.refresh_from_db()
     assert rental.status == Rental.Status.CANCELLED
@@ -306,9 +306,12 @@ def test_refund_goes_back_the_way_it_came(customer, vehicle):
     # asked of the provider (PENDING), confirmed by its notification (REFUNDED), SPEC §11
     assert PaymentEvent.objects.filter(payment=refund, event="refund_requested", to_status="PENDING").exists()
     assert PaymentEvent.objects.filter(payment=refund, event="refund_confirmed", to_status="REFUNDED").exists()
-    assert Notification.objects.filter(
-        user=customer.user, rental=rental, notification_type=Notification.Type.REFUND_ISSUED
-    ).count() == 2
+    assert (
+        Notification.objects.filter(
+            user=customer.user, rental=rental, notification_type=Notification.Type.REFUND_ISSUED
+        ).count()
+        == 2
+    )
     cancelled_note = Notification.objects.get(notification_type=Notification.Type.ORDER_CANCELLED)
     assert "¥2,900.00 will be refunded." in cancelled_note.message_text
 

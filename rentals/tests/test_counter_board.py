@@ -41,9 +41,13 @@ def day(frozen, location, other_location):
         # 00:30 tomorrow in Shanghai is still 2026-03-10 in UTC: not today here.
         "pickup_tomorrow": booking(a, start=NOW + timedelta(hours=14, minutes=30)),
         # Due back at 18:00 today.
-        "return_a": booking(a, start=NOW - timedelta(days=2) + timedelta(hours=8), days=2, status=Rental.Status.ONGOING),
+        "return_a": booking(
+            a, start=NOW - timedelta(days=2) + timedelta(hours=8), days=2, status=Rental.Status.ONGOING
+        ),
         # Ends at 08:00 today at store b although picked up at a: returns go by return store.
-        "return_b": booking(a, start=NOW - timedelta(days=3, hours=2), days=3, status=Rental.Status.ONGOING, return_store=b),
+        "return_b": booking(
+            a, start=NOW - timedelta(days=3, hours=2), days=3, status=Rental.Status.ONGOING, return_store=b
+        ),
         "return_tomorrow": booking(a, start=NOW - timedelta(days=1), days=2, status=Rental.Status.ONGOING),
         "overdue_a": booking(a, start=NOW - timedelta(days=5), days=3, status=Rental.Status.OVERDUE),
         "refund_b": booking(
@@ -134,7 +138,12 @@ def test_each_row_is_one_click_from_its_action_page(clerk_client, day):
 
     assert response.status_code == 200
     content = response.content.decode()
-    for key, action in [("pickup_a", "pickup"), ("return_a", "return"), ("overdue_a", "return"), ("refund_b", "refund")]:
+    for key, action in [
+        ("pickup_a", "pickup"),
+        ("return_a", "return"),
+        ("overdue_a", "return"),
+        ("refund_b", "refund"),
+    ]:
         rental = day[key]
         row = row_links(content, rental)
         assert reverse(f"admin:rentals_rental_{action}", args=[rental.pk]) in row

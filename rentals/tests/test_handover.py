@@ -348,9 +348,7 @@ def test_one_way_then_round_trip_ends_with_no_one_way_fee_for_the_round_trip(
     assert_ledger(b)
 
 
-def test_hand_over_at_a_store_where_the_car_is_not_is_refused(
-    staff_client, clock, vehicle, customer, other_location
-):
+def test_hand_over_at_a_store_where_the_car_is_not_is_refused(staff_client, clock, vehicle, customer, other_location):
     rental = book(customer, vehicle)
     clock.move_to(START, tick=False)
 
@@ -392,7 +390,9 @@ def test_return_form_starts_with_the_planned_return_store(staff_client, on_road,
 
     body = staff_client.get(admin_url("return", on_road)).content.decode()
 
-    select = body[body.index('<select name="location"') : body.index("</select>", body.index('<select name="location"'))]
+    select = body[
+        body.index('<select name="location"') : body.index("</select>", body.index('<select name="location"'))
+    ]
     assert f'<option value="{other_location.pk}" selected>' in select
     assert 'value=""' not in select
 

@@ -74,9 +74,7 @@ def test_hand_over_at_the_store_where_the_car_stands_in_chinese(page, live_serve
     assert rental.cross_location_fee == Decimal("200.00")
 
 
-def test_early_hand_over_refused_and_return_preview_refuses_a_time_before_pick_up(
-    page, live_server, vehicle, customer
-):
+def test_early_hand_over_refused_and_return_preview_refuses_a_time_before_pick_up(page, live_server, vehicle, customer):
     early = RentalFactory(vehicle=vehicle, customer=customer, start_time=timezone.now() + timedelta(days=2))
     page.goto(f"{live_server.url}/admin/rentals/rental/{early.pk}/pickup/")
     page.wait_for_selector("#pickup-refusal")
@@ -87,8 +85,14 @@ def test_early_hand_over_refused_and_return_preview_refuses_a_time_before_pick_u
     start = timezone.now() - timedelta(hours=5)
     out = RentalFactory(
         vehicle=Vehicle.objects.create(
-            plate_number="沪B12345", brand="Honda", model="Accord", year=2024, seats=5,
-            daily_rate=Decimal("300.00"), deposit_amount=Decimal("2000.00"), location=vehicle.location,
+            plate_number="沪B12345",
+            brand="Honda",
+            model="Accord",
+            year=2024,
+            seats=5,
+            daily_rate=Decimal("300.00"),
+            deposit_amount=Decimal("2000.00"),
+            location=vehicle.location,
             status=Vehicle.Status.RENTED,
         ),
         customer=customer,

@@ -147,9 +147,7 @@ class LedgerMachine(RuleBasedStateMachine):
             VehicleFactory(location=self.store, daily_rate=Decimal("300.00"), deposit_amount=Decimal("2000.00")),
             VehicleFactory(location=self.store, daily_rate=Decimal("199.99"), deposit_amount=Decimal("1500.00")),
         ]
-        self.customers = {
-            kind: CustomerFactory(member_level=kind) for kind in ("REGULAR", "SILVER", "GOLD", "VIP")
-        }
+        self.customers = {kind: CustomerFactory(member_level=kind) for kind in ("REGULAR", "SILVER", "GOLD", "VIP")}
         self.customers["WALK_IN"] = WalkInCustomerFactory()
         self.rental_ids: list[int] = []
 
@@ -238,8 +236,13 @@ class LedgerMachine(RuleBasedStateMachine):
     # --- charges -------------------------------------------------------------------
 
     @precondition(lambda self: self.rental_ids)
-    @rule(index=st.integers(0, 99), pick=PICK, kind=st.sampled_from(AMOUNT_KINDS),
-          cents=st.integers(1, 400_000), method=st.sampled_from([Payment.Method.CASH, Payment.Method.BANK]))
+    @rule(
+        index=st.integers(0, 99),
+        pick=PICK,
+        kind=st.sampled_from(AMOUNT_KINDS),
+        cents=st.integers(1, 400_000),
+        method=st.sampled_from([Payment.Method.CASH, Payment.Method.BANK]),
+    )
     def counter_payment(self, index, pick, kind, cents, method):
         rental = self._rental(index, pick, lambda r: _stored(r).remaining > ZERO)
         remaining = rental.money_figures().remaining
@@ -251,9 +254,14 @@ class LedgerMachine(RuleBasedStateMachine):
         )
 
     @precondition(lambda self: self.rental_ids)
-    @rule(index=st.integers(0, 99), pick=PICK, kind=st.sampled_from(["all", "half", "cent", "third", "random"]),
-          cents=st.integers(1, 400_000), payer=st.sampled_from(["customer", "nobody", "someone_else"]),
-          method=st.sampled_from([Payment.Method.ALIPAY, Payment.Method.WECHAT, Payment.Method.BANK]))
+    @rule(
+        index=st.integers(0, 99),
+        pick=PICK,
+        kind=st.sampled_from(["all", "half", "cent", "third", "random"]),
+        cents=st.integers(1, 400_000),
+        payer=st.sampled_from(["customer", "nobody", "someone_else"]),
+        method=st.sampled_from([Payment.Method.ALIPAY, Payment.Method.WECHAT, Payment.Method.BANK]),
+    )
     def provider_paid_charge(self, index, pick, kind, cents, payer, method):
         """A PAID online charge, as a provider's success callback records it.
         On a closed order (a late success) what it can't use is refunded at
@@ -277,8 +285,13 @@ class LedgerMachine(RuleBasedStateMachine):
     # --- refunds -------------------------------------------------------------------
 
     @precondition(lambda self: self.rental_ids)
-    @rule(index=st.integers(0, 99), pick=PICK, kind=st.sampled_from(["due", "due", *AMOUNT_KINDS]),
-          cents=st.integers(1, 400_000), reason=st.sampled_from(["Goodwill", "Goodwill", "", "  "]))
+    @rule(
+        index=st.integers(0, 99),
+        pick=PICK,
+        kind=st.sampled_from(["due", "due", *AMOUNT_KINDS]),
+        cents=st.integers(1, 400_000),
+        reason=st.sampled_from(["Goodwill", "Goodwill", "", "  "]),
+    )
     def manual_refund(self, index, pick, kind, cents, reason):
         # first the orders waiting for a manual refund, then any that holds money
         flagged = Rental.objects.filter(pk__in=self.rental_ids, requires_manual_refund=True).exists()
@@ -312,8 +325,11 @@ class LedgerMachine(RuleBasedStateMachine):
         settings.PAYMENT_SANDBOX_REFUND_OUTCOME = outcome
 
     @precondition(lambda self: self.rental_ids)
-    @rule(index=st.integers(0, 99), status=st.sampled_from(["refunded", "refunded", "refund_failed"]),
-          replay=st.booleans())
+    @rule(
+        index=st.integers(0, 99),
+        status=st.sampled_from(["refunded", "refunded", "refund_failed"]),
+        replay=st.booleans(),
+    )
     def provider_notifies_refund(self, index, status, replay):
         open_refunds = list(
             Payment.objects.filter(
@@ -358,8 +374,12 @@ class LedgerMachine(RuleBasedStateMachine):
 
     # --- time and status --------------------------------------------------------------
 
-    @rule(hours=st.sampled_from([0, 1, 5, 12, 24, 26, 49, 72]), minutes=st.sampled_from([0, 1, 30, 59, 61]),
-          refresh=st.sampled_from(["none", "one", "all"]), index=st.integers(0, 99))
+    @rule(
+        hours=st.sampled_from([0, 1, 5, 12, 24, 26, 49, 72]),
+        minutes=st.sampled_from([0, 1, 30, 59, 61]),
+        refresh=st.sampled_from(["none", "one", "all"]),
+        index=st.integers(0, 99),
+    )
     def time_passes(self, hours, minutes, refresh, index):
         self._clock.shift(timedelta(hours=hours, minutes=minutes))
         if refresh == "one" and self.rental_ids:
@@ -449,13 +469,15 @@ class LedgerMachine(RuleBasedStateMachine):
             and rental.status == Rental.Status.PENDING
             and rental.status_by_time(self.now) not in Rental.ON_ROAD_STATUSES
         )
-        self._attempt(
-            expect_ok, lambda: cancel_rental(rental=rental, reason=reason, by_user=rental.customer.user)
-        )
+        self._attempt(expect_ok, lambda: cancel_rental(rental=rental, reason=reason, by_user=rental.customer.user))
 
     @precondition(lambda self: self.rental_ids)
-    @rule(index=st.integers(0, 99), pick=PICK,
-          fee_kind=st.sampled_from(["zero", "zero", "half", "all", "over", "random"]), cents=st.integers(1, 400_000))
+    @rule(
+        index=st.integers(0, 99),
+        pick=PICK,
+        fee_kind=st.sampled_from(["zero", "zero", "half", "all", "over", "random"]),
+        cents=st.integers(1, 400_000),
+    )
     def staff_cancels(self, index, pick, fee_kind, cents):
         rental = self._rental(index, pick, lambda r: r.status in Rental.ACTIVE_STATUSES)
         fee = _amount(fee_kind, rental.order_total, cents)
@@ -502,7 +524,12 @@ class LedgerMachine(RuleBasedStateMachine):
                 assert_ledger_consistent(rental)
             paid, refunded, goodwill = ledger.get(rental.pk, (ZERO, ZERO, ZERO))
             flying = in_flight.get(rental.pk, ZERO)
-            stored = (rental.amount_paid, rental.amount_refunded, rental.goodwill_amount, rental.amount_refund_in_flight)
+            stored = (
+                rental.amount_paid,
+                rental.amount_refunded,
+                rental.goodwill_amount,
+                rental.amount_refund_in_flight,
+            )
             assert stored == (paid, refunded, goodwill, flying), (rental.pk, paid, refunded, goodwill, flying)
             figures = rental.figures_for(paid, refunded, goodwill, flying)
             assert rental.settlement_status == figures.settlement_status, (rental.pk, figures)
@@ -523,9 +550,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
         # no charge is ever refunded twice for one reason (a refused refund is not a refund)
         reasons = list(
-            PaymentEvent.objects.filter(
-                rental_id__in=self.rental_ids, event__in=["refund_issued", "refund_requested"]
-            )
+            PaymentEvent.objects.filter(rental_id__in=self.rental_ids, event__in=["refund_issued", "refund_requested"])
             .exclude(payment__status=Payment.Status.FAILED)
             .values_list("payment__refund_of_id", "payload__reason")
         )

@@ -105,7 +105,15 @@ def test_member_discounts_come_from_settings(settings):
 
 def test_quote_amounts_are_decimals_with_two_places():
     q = _quote(member_level="SILVER", return_location_id=2)
-    for name in ("daily_rate", "base_rent", "discount_amount", "total_amount", "deposit", "cross_location_fee", "order_total"):
+    for name in (
+        "daily_rate",
+        "base_rent",
+        "discount_amount",
+        "total_amount",
+        "deposit",
+        "cross_location_fee",
+        "order_total",
+    ):
         value = getattr(q, name)
         assert isinstance(value, Decimal), name
         assert value.as_tuple().exponent == -2, name

@@ -118,7 +118,9 @@ def test_damage_and_one_way_fees(paid_on_road, time_machine, staff_user, other_l
     assert rental.get_order_amount_breakdown()["order_total"] == Decimal("3850.50")
     (refund,) = _refunds(rental)
     assert refund.amount == Decimal("1049.50")  # 2000 − 450 − 200 − 300.50
-    assert refund.description_text == "Deposit refund, less overdue fee ¥450.00, one-way fee ¥200.00, damage fee ¥300.50"
+    assert (
+        refund.description_text == "Deposit refund, less overdue fee ¥450.00, one-way fee ¥200.00, damage fee ¥300.50"
+    )
     assert rental.settlement_status == Rental.SettlementStatus.SETTLED
     event = RentalEvent.objects.get(rental=rental, event="returned")
     assert (event.from_status, event.to_status, event.actor) == ("ONGOING", "COMPLETED", staff_user)
@@ -183,9 +185,7 @@ def test_the_car_is_available_again_at_the_return_store(paid_on_road, vehicle, o
     assert vehicle.location == other_location
 
 
-def test_the_car_stays_rented_while_another_on_road_rental_holds_it(
-    customer, vehicle, staff_user, time_machine
-):
+def test_the_car_stays_rented_while_another_on_road_rental_holds_it(customer, vehicle, staff_user, time_machine):
     first = book(customer, vehicle)
     second = book(customer, vehicle, start=END + timedelta(hours=2), end=END + timedelta(days=2))
     paid(second, Decimal("100.00"))

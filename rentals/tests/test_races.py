@@ -113,7 +113,9 @@ def test_six_concurrent_cancels_write_one_refund(customer, vehicle):
 
     results = run_at_once(
         [
-            lambda: cancel_rental(rental=Rental.objects.get(pk=rental.pk), reason="Plans changed", by_user=customer.user)
+            lambda: cancel_rental(
+                rental=Rental.objects.get(pk=rental.pk), reason="Plans changed", by_user=customer.user
+            )
             for _ in range(6)
         ]
     )
@@ -249,7 +251,9 @@ def test_booking_racing_an_overdue_refresh_never_puts_two_rentals_on_one_car(cus
     start = timezone.now().replace(microsecond=0) + timedelta(minutes=30)
     a = _paid_rental(customer, vehicle, start=start)
     pickup_rental(rental=a, by_user=staff_user)
-    Rental.objects.filter(pk=a.pk).update(end_time=timezone.now() - timedelta(hours=23), start_time=timezone.now() - timedelta(days=3))
+    Rental.objects.filter(pk=a.pk).update(
+        end_time=timezone.now() - timedelta(hours=23), start_time=timezone.now() - timedelta(days=3)
+    )
     begin = timezone.now() + timedelta(hours=1)
 
     results = run_at_once(

@@ -29,7 +29,6 @@ from rentals.tests.clock import NOW
 pytestmark = pytest.mark.django_db
 
 
-
 @pytest.fixture
 def rental(booked_rental):
     return booked_rental
@@ -77,8 +76,12 @@ def test_a_second_provider_is_refunded_after_the_first_got_its_late_success_back
 
 def test_a_refund_larger_than_one_charge_is_split_per_charge(rental, customer, staff_user):
     record_counter_payment(rental=rental, amount=Decimal("100"), method=Payment.Method.BANK, by_user=staff_user)
-    PaymentFactory(rental=rental, amount=Decimal("2800.00"), payment_method=Payment.Method.WECHAT,
-                   paid_at=NOW + timedelta(minutes=1))
+    PaymentFactory(
+        rental=rental,
+        amount=Decimal("2800.00"),
+        payment_method=Payment.Method.WECHAT,
+        paid_at=NOW + timedelta(minutes=1),
+    )
     rental.refresh_financials()
 
     refund = cancel_rental(rental=rental, reason="Plans changed", by_user=customer.user)
@@ -97,8 +100,12 @@ def test_a_customers_own_cancel_leaves_cash_for_the_counter(rental, customer, st
     """The finding: a cash payment was "refunded" online (CASH, REFUNDED) with
     nobody at the counter, and the notice said "back to your Cash"."""
     record_counter_payment(rental=rental, amount=Decimal("100"), method=Payment.Method.CASH, by_user=staff_user)
-    PaymentFactory(rental=rental, amount=Decimal("2800.00"), payment_method=Payment.Method.WECHAT,
-                   paid_at=NOW + timedelta(minutes=1))
+    PaymentFactory(
+        rental=rental,
+        amount=Decimal("2800.00"),
+        payment_method=Payment.Method.WECHAT,
+        paid_at=NOW + timedelta(minutes=1),
+    )
     rental.refresh_financials()
     client.force_login(customer.user)
 
@@ -145,15 +152,29 @@ def test_staff_at_the_counter_hand_cash_back_at_once(rental, staff_user):
 
 def test_the_nightly_command_splits_the_same_way_and_leaves_cash(frozen_clock, customer, vehicle, staff_user):
     rental = Rental.objects.create(
-        customer=customer, vehicle=vehicle, pickup_location=vehicle.location, return_location=vehicle.location,
-        start_time=NOW - timedelta(days=5), end_time=NOW - timedelta(days=2), status=Rental.Status.COMPLETED,
+        customer=customer,
+        vehicle=vehicle,
+        pickup_location=vehicle.location,
+        return_location=vehicle.location,
+        start_time=NOW - timedelta(days=5),
+        end_time=NOW - timedelta(days=2),
+        status=Rental.Status.COMPLETED,
     )
-    PaymentFactory(rental=rental, amount=Decimal("500.00"), payment_method=Payment.Method.CASH,
-                   paid_at=NOW - timedelta(days=6))
-    PaymentFactory(rental=rental, amount=Decimal("1000.00"), payment_method=Payment.Method.ALIPAY,
-                   paid_at=NOW - timedelta(days=5, hours=2))
-    PaymentFactory(rental=rental, amount=Decimal("1400.00"), payment_method=Payment.Method.WECHAT,
-                   paid_at=NOW - timedelta(days=5, hours=1))
+    PaymentFactory(
+        rental=rental, amount=Decimal("500.00"), payment_method=Payment.Method.CASH, paid_at=NOW - timedelta(days=6)
+    )
+    PaymentFactory(
+        rental=rental,
+        amount=Decimal("1000.00"),
+        payment_method=Payment.Method.ALIPAY,
+        paid_at=NOW - timedelta(days=5, hours=2),
+    )
+    PaymentFactory(
+        rental=rental,
+        amount=Decimal("1400.00"),
+        payment_method=Payment.Method.WECHAT,
+        paid_at=NOW - timedelta(days=5, hours=1),
+    )
     rental.refresh_financials()
 
     summary = update_historical_orders(rental_id=rental.pk)
@@ -170,8 +191,13 @@ def test_the_nightly_command_splits_the_same_way_and_leaves_cash(frozen_clock, c
 
 def test_the_nightly_command_flags_cash_for_the_counter(frozen_clock, customer, vehicle):
     rental = Rental.objects.create(
-        customer=customer, vehicle=vehicle, pickup_location=vehicle.location, return_location=vehicle.location,
-        start_time=NOW - timedelta(days=5), end_time=NOW - timedelta(days=2), status=Rental.Status.COMPLETED,
+        customer=customer,
+        vehicle=vehicle,
+        pickup_location=vehicle.location,
+        return_location=vehicle.location,
+        start_time=NOW - timedelta(days=5),
+        end_time=NOW - timedelta(days=2),
+        status=Rental.Status.COMPLETED,
     )
     PaymentFactory(rental=rental, amount=Decimal("2900.00"), payment_method=Payment.Method.CASH)
     rental.refresh_financials()
@@ -193,8 +219,12 @@ def test_the_online_part_waits_for_the_provider_while_cash_waits_for_the_counter
 ):
     settings.PAYMENT_SANDBOX_REFUND_OUTCOME = "hold"
     record_counter_payment(rental=rental, amount=Decimal("100"), method=Payment.Method.CASH, by_user=staff_user)
-    wechat = PaymentFactory(rental=rental, amount=Decimal("2800.00"), payment_method=Payment.Method.WECHAT,
-                            paid_at=NOW + timedelta(minutes=1))
+    wechat = PaymentFactory(
+        rental=rental,
+        amount=Decimal("2800.00"),
+        payment_method=Payment.Method.WECHAT,
+        paid_at=NOW + timedelta(minutes=1),
+    )
     rental.refresh_financials()
 
     cancel_rental(rental=rental, reason="Plans changed", by_user=customer.user)
@@ -226,8 +256,13 @@ def test_the_nightly_command_asks_the_provider_and_never_resends_a_refused_refun
     frozen_clock, customer, vehicle, settings
 ):
     rental = Rental.objects.create(
-        customer=customer, vehicle=vehicle, pickup_location=vehicle.location, return_location=vehicle.location,
-        start_time=NOW - timedelta(days=5), end_time=NOW - timedelta(days=2), status=Rental.Status.COMPLETED,
+        customer=customer,
+        vehicle=vehicle,
+        pickup_location=vehicle.location,
+        return_location=vehicle.location,
+        start_time=NOW - timedelta(days=5),
+        end_time=NOW - timedelta(days=2),
+        status=Rental.Status.COMPLETED,
     )
     PaymentFactory(rental=rental, amount=Decimal("2900.00"), payment_method=Payment.Method.ALIPAY)
     rental.refresh_financials()
@@ -276,20 +311,30 @@ def test_split_refund_goes_newest_first_and_never_past_a_charge():
 
     parts = split_refund(charges=left, amount=Decimal("2900"))
 
-    assert [(p.charge_id, p.method, p.amount) for p in parts] == [(2, "WECHAT", Decimal("2800")), (1, "CASH", Decimal("100"))]
+    assert [(p.charge_id, p.method, p.amount) for p in parts] == [
+        (2, "WECHAT", Decimal("2800")),
+        (1, "CASH", Decimal("100")),
+    ]
     assert [p.amount for p in split_refund(charges=left, amount=Decimal("50"), first_charge_id=1)] == [Decimal("50")]
     assert split_refund(charges=left, amount=Decimal("0")) == []
 
 
 def test_refund_method_is_the_newest_charge_with_money_left(rental):
-    PaymentFactory(rental=rental, amount=Decimal("100.00"), payment_method=Payment.Method.ALIPAY,
-                   paid_at=NOW - timedelta(hours=1))
-    wechat = PaymentFactory(rental=rental, amount=Decimal("200.00"), payment_method=Payment.Method.WECHAT,
-                            paid_at=NOW)
+    PaymentFactory(
+        rental=rental, amount=Decimal("100.00"), payment_method=Payment.Method.ALIPAY, paid_at=NOW - timedelta(hours=1)
+    )
+    wechat = PaymentFactory(rental=rental, amount=Decimal("200.00"), payment_method=Payment.Method.WECHAT, paid_at=NOW)
     rental.refresh_financials()
     assert refund_method(rental=rental) == "WECHAT"
 
-    PaymentFactory(rental=rental, amount=Decimal("200.00"), transaction_type="REFUND", status="REFUNDED",
-                   transaction_id="REFTESTWX", refund_of=wechat, payment_method="WECHAT")
+    PaymentFactory(
+        rental=rental,
+        amount=Decimal("200.00"),
+        transaction_type="REFUND",
+        status="REFUNDED",
+        transaction_id="REFTESTWX",
+        refund_of=wechat,
+        payment_method="WECHAT",
+    )
 
     assert refund_method(rental=rental) == "ALIPAY"

@@ -95,9 +95,14 @@ def counter_day(location):
     pay(pickup, pickup.order_total)
     due_back = later_today(120)
     returning = ongoing_rental(
-        vehicle=VehicleFactory(location=location), customer=CustomerFactory(name="吴二"), start=due_back - timedelta(days=2), days=2
+        vehicle=VehicleFactory(location=location),
+        customer=CustomerFactory(name="吴二"),
+        start=due_back - timedelta(days=2),
+        days=2,
     )
-    returning.events.create(event="created", to_status=Rental.Status.PENDING, created_at=returning.start_time - timedelta(days=1))
+    returning.events.create(
+        event="created", to_status=Rental.Status.PENDING, created_at=returning.start_time - timedelta(days=1)
+    )
     Rental.objects.filter(pk=returning.pk).update(status=Rental.Status.PENDING)
     returning.refresh_from_db()
     pickup_rental(rental=returning, by_user=clerk)  # the hand-over event, by the clerk
@@ -171,7 +176,9 @@ def test_a_counter_clerks_day_in_the_admin(browser, live_server, counter_day, la
     page.click("#return-preview-button")
     page.wait_for_selector("#return-preview")
     assert text["preview"] in page.inner_text("#return-preview")
-    assert page.get_attribute("#return-preview-button", "class") == page.get_attribute("#return-confirm-button", "class")
+    assert page.get_attribute("#return-preview-button", "class") == page.get_attribute(
+        "#return-confirm-button", "class"
+    )
     shot(page, f"staff-{lang}-04-return-preview")
 
     # 5. The paid pick-up reads "paid, order open" in the rental list.

@@ -169,6 +169,7 @@ def test_a_car_in_maintenance_is_not_marked_rented(customer, vehicle, time_machi
 @pytest.fixture
 def fleet(location):
     """Rentals in every situation the bulk refresh meets, at NOW + 2 days."""
+
     def rental(start, end, status="PENDING", walk_in=False):
         kwargs = {"customer": WalkInCustomerFactory()} if walk_in else {}
         return paid(
@@ -227,7 +228,9 @@ def test_advance_statuses_moves_the_whole_table(fleet, time_machine, batch_size)
     }
     # walk-ins have no login, so no notification
     assert set(
-        Notification.objects.filter(notification_type=Notification.Type.RENTAL_OVERDUE).values_list("rental_id", flat=True)
+        Notification.objects.filter(notification_type=Notification.Type.RENTAL_OVERDUE).values_list(
+            "rental_id", flat=True
+        )
     ) == {rentals_by_name["pending_past_end"].pk, rentals_by_name["ongoing_past_end"].pk}
 
     # a second run changes nothing

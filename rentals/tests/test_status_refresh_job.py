@@ -24,7 +24,10 @@ def test_a_due_refresh_is_enqueued_not_run_in_the_request(broker, customer, vehi
 
     time_machine.move_to(START - timedelta(days=1), tick=False)
     rental = create_rental(
-        customer=customer, vehicle=vehicle, start_time=START, end_time=START + timedelta(days=2),
+        customer=customer,
+        vehicle=vehicle,
+        start_time=START,
+        end_time=START + timedelta(days=2),
         pickup_location=vehicle.location,
     )
     cache.delete(STATUS_REFRESH_CACHE_KEY)
@@ -45,7 +48,10 @@ def test_without_a_broker_the_request_refreshes_itself(customer, vehicle, time_m
 
     time_machine.move_to(START - timedelta(days=1), tick=False)
     create_rental(
-        customer=customer, vehicle=vehicle, start_time=START, end_time=START + timedelta(days=2),
+        customer=customer,
+        vehicle=vehicle,
+        start_time=START,
+        end_time=START + timedelta(days=2),
         pickup_location=vehicle.location,
     )
     cache.delete(STATUS_REFRESH_CACHE_KEY)

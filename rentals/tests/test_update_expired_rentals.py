@@ -68,11 +68,15 @@ def test_moves_statuses_by_time_with_cars_audit_and_notice():
         assert rental.status == status, rental
     for rental in (started, never_picked_up, late):
         assert rental.vehicle.status == Vehicle.Status.RENTED
-        assert RentalEvent.objects.filter(rental=rental, event="status_by_time", to_status=expected[rental]).count() == 1
+        assert (
+            RentalEvent.objects.filter(rental=rental, event="status_by_time", to_status=expected[rental]).count() == 1
+        )
     assert Vehicle.objects.get(pk=future.vehicle_id).status == Vehicle.Status.AVAILABLE
     assert Vehicle.objects.get(pk=completed.vehicle_id).status == Vehicle.Status.AVAILABLE
     assert set(
-        Notification.objects.filter(notification_type=Notification.Type.RENTAL_OVERDUE).values_list("rental_id", flat=True)
+        Notification.objects.filter(notification_type=Notification.Type.RENTAL_OVERDUE).values_list(
+            "rental_id", flat=True
+        )
     ) == {never_picked_up.pk, late.pk}
     assert Vehicle.objects.get(pk=unpaid.vehicle_id).status == Vehicle.Status.AVAILABLE
     assert RentalEvent.objects.get(rental=unpaid, event="lapsed").to_status == "CANCELLED"

@@ -176,10 +176,15 @@ def test_dry_run_command_prints_every_change_and_writes_nothing(history):
     h = history
     assert f"#{h.pending_started.pk:<8} status    PENDING → ONGOING" in text
     assert f"#{h.ongoing_late.pk:<8} status    ONGOING → OVERDUE" in text
-    assert f"#{h.completed_with_fees.pk:<8} refund    ¥1,100.00 to user {h.completed_with_fees.customer.user_id} (deposit)" in text
+    assert (
+        f"#{h.completed_with_fees.pk:<8} refund    ¥1,100.00 to user {h.completed_with_fees.customer.user_id} (deposit)"
+        in text
+    )
     assert f"#{h.cancelled_paid.pk:<8} refund    ¥2,900.00" in text
     assert f"#{h.walk_in.pk:<8} manual    ¥2,000.00 due back, nobody to refund: needs manual handling" in text
-    assert f"#{h.wrong_figures.pk:<8} figures   amount_paid ¥0.00 → ¥2,900.00; amount_refunded ¥0.00 → ¥2,000.00" in text
+    assert (
+        f"#{h.wrong_figures.pk:<8} figures   amount_paid ¥0.00 → ¥2,900.00; amount_refunded ¥0.00 → ¥2,000.00" in text
+    )
     assert f"#{h.settled.pk:<8}" not in text
     assert "DRY RUN" in text
     assert "refunds written 3 total ¥6,000.00" in squeeze(text)
@@ -282,9 +287,7 @@ def test_an_order_whose_stored_figures_disagree_with_its_ledger_is_corrected(his
     assert refunds_of(rental) and len(refunds_of(rental)) == 1  # nothing refunded again
 
 
-def test_matching_orders_cost_no_write_and_queries_do_not_grow_with_orders(
-    django_assert_max_num_queries, time_machine
-):
+def test_matching_orders_cost_no_write_and_queries_do_not_grow_with_orders(django_assert_max_num_queries, time_machine):
     rentals = [_rental(Rental.Status.COMPLETED) for _ in range(30)]
     for rental in rentals:
         pay(rental, "900.00")
@@ -473,9 +476,11 @@ def test_bulk_manual_flag_writes_what_refund_amount_due_writes():
     update_historical_orders(rental_id=by_command.pk)
 
     def state(rental):
-        event = RentalEvent.objects.filter(rental=rental, event="manual_refund_required").values(
-            "event", "payload", "actor_id"
-        ).get()
+        event = (
+            RentalEvent.objects.filter(rental=rental, event="manual_refund_required")
+            .values("event", "payload", "actor_id")
+            .get()
+        )
         return event, Rental.objects.filter(pk=rental.pk).values(*ops.FINANCIAL_FIELDS).get()
 
     assert state(by_command) == state(by_hand)

@@ -44,7 +44,10 @@ def test_filter_by_city_price_and_seats(client, location):
     far = VehicleFactory(location=beijing, daily_rate=Decimal("200.00"), seats=5)
 
     assert listed_ids(client.get(reverse("vehicles:list"), {"city": "北京"})) == {far.pk}
-    assert listed_ids(client.get(reverse("vehicles:list"), {"min_price": "160", "max_price": "900"})) == {far.pk, dear.pk}
+    assert listed_ids(client.get(reverse("vehicles:list"), {"min_price": "160", "max_price": "900"})) == {
+        far.pk,
+        dear.pk,
+    }
     assert listed_ids(client.get(reverse("vehicles:list"), {"max_price": "150.00"})) == {cheap.pk}
     assert listed_ids(client.get(reverse("vehicles:list"), {"seats": "7"})) == {dear.pk}
 

@@ -21,9 +21,7 @@ DAY = datetime(2026, 5, 1, 12, 0, tzinfo=SHANGHAI)
 
 
 def review(vehicle, *, rating, name="张三", comment="", days_ago=0):
-    rental = RentalFactory(
-        vehicle=vehicle, customer=CustomerFactory(name=name), status=Rental.Status.COMPLETED
-    )
+    rental = RentalFactory(vehicle=vehicle, customer=CustomerFactory(name=name), status=Rental.Status.COMPLETED)
     return ReviewFactory(rental=rental, rating=rating, comment=comment, created_at=DAY - timedelta(days=days_ago))
 
 
@@ -37,7 +35,14 @@ def test_reviewer_names_are_masked(name, masked):
 def test_car_page_shows_average_count_and_the_latest_five_reviews(client, vehicle):
     # given: six reviews, 2..5 stars, the oldest one first
     for days_ago, (rating, name, comment) in enumerate(
-        [(4, "赵六", "Newest"), (5, "张三", "车很干净"), (3, "李四", ""), (4, "王五", "OK"), (5, "钱七", "Fine"), (2, "孙八", "Oldest")]
+        [
+            (4, "赵六", "Newest"),
+            (5, "张三", "车很干净"),
+            (3, "李四", ""),
+            (4, "王五", "OK"),
+            (5, "钱七", "Fine"),
+            (2, "孙八", "Oldest"),
+        ]
     ):
         review(vehicle, rating=rating, name=name, comment=comment, days_ago=days_ago)
     review(VehicleFactory(location=vehicle.location), rating=1)  # another car's review
@@ -74,7 +79,7 @@ def test_car_list_shows_each_cars_rating(client, vehicle):
     assert (cars[vehicle.pk].rating_avg, cars[vehicle.pk].rating_count) == (4.5, 2)
     assert (cars[unrated.pk].rating_avg, cars[unrated.pk].rating_count) == (None, 0)
     body = response.content.decode()
-    assert "<span class=\"fw-semibold\" data-rating-average>4.5</span>" in body and "(2 reviews)" in body
+    assert '<span class="fw-semibold" data-rating-average>4.5</span>' in body and "(2 reviews)" in body
     assert "No reviews yet" in body
 
 
@@ -88,8 +93,10 @@ def test_ratings_do_not_multiply_cars_or_break_filters(client, vehicle, booking_
     assert listing.context["page"].paginator.count == 1
     busy = client.get(
         reverse("vehicles:list"),
-        {"start_time": start.astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M"),
-         "end_time": end.astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M")},
+        {
+            "start_time": start.astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M"),
+            "end_time": end.astimezone(SHANGHAI).strftime("%Y-%m-%dT%H:%M"),
+        },
     )
     assert list(busy.context["vehicles"]) == []
 

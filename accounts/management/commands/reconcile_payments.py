@@ -76,7 +76,9 @@ class Command(BaseCommand):
         open_count = sum(1 for d in discrepancies if not d.resolved)
         if verbosity:
             w = self.stdout.write
-            w(f"Reconciliation {run.provider} {run.day.isoformat()} (run #{run.pk}, {run.statement_rows} statement rows)")
+            w(
+                f"Reconciliation {run.provider} {run.day.isoformat()} (run #{run.pk}, {run.statement_rows} statement rows)"
+            )
             w(
                 f"  statement: {run.statement_charge_count} charges {format_cny(run.statement_charge_total)}, "
                 f"{run.statement_refund_count} refunds {format_cny(run.statement_refund_total)}"
@@ -101,5 +103,3 @@ class Command(BaseCommand):
 
 def _money(value) -> str:
     return "—" if value is None else format_cny(value)
-
-

@@ -234,9 +234,9 @@ class Command(BaseCommand):
             PaymentEvent.objects.filter(payment__in=refunds).update(created_at=refunds_at)
             refunds.update(created_at=refunds_at)
             refunds.filter(paid_at__isnull=False).update(paid_at=refunds_at)
-            Notification.objects.filter(
-                rental=rental, notification_type=Notification.Type.REFUND_ISSUED
-            ).update(created_at=refunds_at)
+            Notification.objects.filter(rental=rental, notification_type=Notification.Type.REFUND_ISSUED).update(
+                created_at=refunds_at
+            )
             Rental.objects.filter(pk=rental.pk, settled_at__isnull=False).update(settled_at=refunds_at)
             RentalEvent.objects.filter(rental=rental, event="returned").update(created_at=refunds_at)
         if cancelled_at is not None:
@@ -244,9 +244,9 @@ class Command(BaseCommand):
             RentalEvent.objects.filter(rental=rental, event__in=["cancelled", "manual_refund_required"]).update(
                 created_at=cancelled_at
             )
-            Notification.objects.filter(
-                rental=rental, notification_type=Notification.Type.ORDER_CANCELLED
-            ).update(created_at=cancelled_at)
+            Notification.objects.filter(rental=rental, notification_type=Notification.Type.ORDER_CANCELLED).update(
+                created_at=cancelled_at
+            )
 
     def _booked(self, rental, booked_at) -> None:
         """Date a booking made through create_rental (which books now) earlier."""
@@ -283,13 +283,21 @@ class Command(BaseCommand):
         # PENDING, unpaid and fully paid.
         orders.append(
             rental_services.create_rental(
-                customer=zhang, vehicle=cars["沪A10002"], start_time=now + 2 * day, end_time=now + 5 * day,
-                pickup_location=cars["沪A10002"].location, return_location=cars["沪A10002"].location,
+                customer=zhang,
+                vehicle=cars["沪A10002"],
+                start_time=now + 2 * day,
+                end_time=now + 5 * day,
+                pickup_location=cars["沪A10002"].location,
+                return_location=cars["沪A10002"].location,
             )
         )
         paid_pending = rental_services.create_rental(
-            customer=li, vehicle=cars["沪A10003"], start_time=now + 3 * day, end_time=now + 6 * day,
-            pickup_location=cars["沪A10003"].location, return_location=stores[1],
+            customer=li,
+            vehicle=cars["沪A10003"],
+            start_time=now + 3 * day,
+            end_time=now + 6 * day,
+            pickup_location=cars["沪A10003"].location,
+            return_location=stores[1],
         )
         self._paid_online(paid_pending, paid_pending.order_total, Payment.Method.WECHAT)
         orders.append(paid_pending)
@@ -328,23 +336,35 @@ class Command(BaseCommand):
         # CANCELLED: paid then cancelled (refunded), unpaid, and a walk-in paid in
         # cash with nobody to refund automatically (needs manual handling).
         cancelled_paid = rental_services.create_rental(
-            customer=zhao, vehicle=cars["京A40003"], start_time=now + 7 * day, end_time=now + 9 * day,
-            pickup_location=cars["京A40003"].location, return_location=cars["京A40003"].location,
+            customer=zhao,
+            vehicle=cars["京A40003"],
+            start_time=now + 7 * day,
+            end_time=now + 9 * day,
+            pickup_location=cars["京A40003"].location,
+            return_location=cars["京A40003"].location,
         )
         self._booked(cancelled_paid, now - 3 * day)
         self._paid_online(cancelled_paid, cancelled_paid.order_total)
         rental_services.cancel_rental(rental=cancelled_paid, reason="行程取消")
         self._date_money(cancelled_paid, refunds_at=now - day, cancelled_at=now - day)
         cancelled_unpaid = rental_services.create_rental(
-            customer=li, vehicle=cars["沪C30002"], start_time=now + 4 * day, end_time=now + 5 * day,
-            pickup_location=cars["沪C30002"].location, return_location=cars["沪C30002"].location,
+            customer=li,
+            vehicle=cars["沪C30002"],
+            start_time=now + 4 * day,
+            end_time=now + 5 * day,
+            pickup_location=cars["沪C30002"].location,
+            return_location=cars["沪C30002"].location,
         )
         self._booked(cancelled_unpaid, now - 2 * day)
         rental_services.cancel_rental(rental=cancelled_unpaid, reason="改用其他车型")
         self._date_money(cancelled_unpaid, cancelled_at=now - day)
         walk_in_order = rental_services.create_rental(
-            customer=walk_in, vehicle=cars["京B50003"], start_time=now + 1 * day, end_time=now + 2 * day,
-            pickup_location=cars["京B50003"].location, return_location=cars["京B50003"].location,
+            customer=walk_in,
+            vehicle=cars["京B50003"],
+            start_time=now + 1 * day,
+            end_time=now + 2 * day,
+            pickup_location=cars["京B50003"].location,
+            return_location=cars["京B50003"].location,
         )
         self._booked(walk_in_order, now - 2 * day)
         record_counter_payment(
@@ -415,7 +435,7 @@ class Command(BaseCommand):
         for rental in Rental.objects.filter(requires_manual_refund=True, customer__user=None).order_by("pk"):
             write(
                 f"Order #{rental.pk} (walk-in, paid in cash, then cancelled) is demo data for the manual-refund "
-                "flow: find it on the admin's \"Today at the counter\" board and record its refund there."
+                'flow: find it on the admin\'s "Today at the counter" board and record its refund there.'
             )
         write("Logins (also in README.md):")
         write(f"  staff superuser   admin / {STAFF_PASSWORD}   → http://127.0.0.1:8000/admin/")

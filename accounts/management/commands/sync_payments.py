@@ -31,4 +31,6 @@ class Command(BaseCommand):
             % {"asked": len(lines), "changed": len(changed)}
         )
         for line in lines:
-            self.stdout.write(f"  {line.transaction_id} {line.kind} {line.answer or '—'} → {line.action} ({line.status})")
+            self.stdout.write(
+                f"  {line.transaction_id} {line.kind} {line.answer or '—'} → {line.action} ({line.status})"
+            )

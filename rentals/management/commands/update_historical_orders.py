@@ -29,7 +29,9 @@ def change_lines(summary: Summary) -> list[str]:
     """One line per change, ordered by order id (the dry-run listing)."""
     lines = []
     for move in summary.status_moves:
-        lines.append((move.rental_id, 0, _("status    %(from)s → %(to)s") % {"from": move.from_status, "to": move.to_status}))
+        lines.append(
+            (move.rental_id, 0, _("status    %(from)s → %(to)s") % {"from": move.from_status, "to": move.to_status})
+        )
     for refund in summary.refunds:
         lines.append(
             (
@@ -69,7 +71,11 @@ def summary_table(summary: Summary, title: str | None = None) -> list[str]:
             _("→ ONGOING %(ongoing)s, → OVERDUE %(overdue)s, unpaid bookings released %(lapsed)s")
             % {"ongoing": f"{to_ongoing:,}", "overdue": f"{to_overdue:,}", "lapsed": f"{lapsed:,}"},
         ),
-        (_("refunds written"), f"{len(summary.refunds):,}", _("total %(total)s") % {"total": format_cny(summary.refund_total)}),
+        (
+            _("refunds written"),
+            f"{len(summary.refunds):,}",
+            _("total %(total)s") % {"total": format_cny(summary.refund_total)},
+        ),
         (_("financial rows corrected"), f"{len(summary.corrections):,}", ""),
         (_("needs manual handling"), f"{len(summary.manual):,}", manual_ids),
         (_("errors"), f"{len(summary.errors):,}", ", ".join(f"#{e.rental_id}" for e in summary.errors)),
@@ -100,7 +106,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--dry-run", action="store_true", help="Print every change a real run would make; write nothing.")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Print every change a real run would make; write nothing."
+        )
         parser.add_argument("--skip-status-update", action="store_true", help="Do not move statuses by time.")
         parser.add_argument(
             "--skip-deposit-refund",
@@ -126,9 +134,7 @@ class Command(BaseCommand):
             from rentals.models import Rental
 
             if not Rental.objects.filter(pk=options["rental_id"]).exists():
-                raise CommandError(
-                    _("Order #%(id)s does not exist.") % {"id": options["rental_id"]}, returncode=1
-                )
+                raise CommandError(_("Order #%(id)s does not exist.") % {"id": options["rental_id"]}, returncode=1)
         verbosity = options["verbosity"]
         bar = self._progress_bar(options, verbosity)
         try:
@@ -146,7 +152,9 @@ class Command(BaseCommand):
                 bar.close()
             self._report(aborted.summary, verbosity, title=_("Stopped early; the batches before the failure are done:"))
             raise CommandError(
-                _("Stopped in the batch after order #%(id)s (%(cause)s). Finished batches are kept; run the command again to finish.")
+                _(
+                    "Stopped in the batch after order #%(id)s (%(cause)s). Finished batches are kept; run the command again to finish."
+                )
                 % {"id": aborted.after_id, "cause": aborted.cause},
                 returncode=1,
             ) from aborted
