@@ -24,7 +24,25 @@ from car_rental_system.request_context import RequestContextFilter
 from rentals.models import Rental
 from rentals.services import cancel_rental, create_rental
 
-BROKER_URL = os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/7")
+
+def _broker_url() -> str:
+    """Redis db 7 for a plain run; one database per pytest-xdist worker (gw0 → 8,
+    gw1 → 9, …), so two test processes never flush or consume each other's jobs."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    db = 8 + int(worker[2:]) % 8 if worker.startswith("gw") and worker[2:].isdigit() else 7
+    return os.environ.get("TEST_CELERY_BROKER_URL", f"redis://127.0.0.1:6379/{db}")
+
+
+BROKER_URL = _broker_url()
+
+
+def _forget_broker_connections() -> None:
+    """Drop the app's cached connection and producer pools, so the next job
+    goes to the broker_url now configured (not one cached by an earlier test)."""
+    app._pool = None
+    amqp = app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
 
 
 def _redis():
@@ -46,8 +64,10 @@ def broker(settings):
     settings.CELERY_TASK_ALWAYS_EAGER = False
     old = {key: app.conf[key] for key in ("broker_url", "task_always_eager")}
     app.conf.update(broker_url=BROKER_URL, task_always_eager=False)
+    _forget_broker_connections()
     yield client
     app.conf.update(old)
+    _forget_broker_connections()
     client.flushdb()
 
 

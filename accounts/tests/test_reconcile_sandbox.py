@@ -85,7 +85,7 @@ def test_a_refund_the_sandbox_refused_shows_as_missing_there(client, booked_rent
 def test_the_daily_job_reconciles_yesterday_for_each_configured_provider(client, booked_rental, time_machine):
     _paid_then_cancelled(client, booked_rental)
     time_machine.move_to(NOW + timedelta(days=1, hours=1), tick=False)  # 10:00 the next day
-    assert tasks.reconcile_payments.delay().get() == {"sandbox": 0}
+    assert tasks.reconcile_payments.apply().get() == {"sandbox": 0}
     run = ReconciliationRun.objects.get()
     assert (run.provider, run.day, run.matched_count) == ("sandbox", DAY, 2)
 
