@@ -234,15 +234,14 @@ def balance_totals() -> dict[str, Decimal]:
     return balance_lists(limit=1)["balances"]
 
 
-def has_failed_refund():
-    return Exists(Payment.objects.filter(rental=OuterRef("pk"), transaction_type=REFUND, status=Payment.Status.FAILED))
-
-
 def failed_refunds(limit: int | None = 100):
     """Orders whose refund the provider refused and whose money is still due
     back (SPEC §11): staff retry it or settle it by hand. Largest first."""
+    # Driven from the few FAILED refunds (index on payment status), not an
+    # EXISTS over every order.
+    failed = Payment.objects.filter(status=Payment.Status.FAILED, transaction_type=REFUND).values("rental_id")
     qs = (
-        _with_balances(Rental.objects.filter(has_failed_refund()))
+        _with_balances(Rental.objects.filter(pk__in=failed))
         .filter(refund_due_raw__gt=0)
         .select_related("customer", "vehicle")
         .order_by("-refund_due_raw", "pk")
