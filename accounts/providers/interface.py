@@ -47,6 +47,22 @@ class ProviderUnavailable(ProviderError):
     reason = "provider_unavailable"
 
 
+def header_value(headers, name: str) -> str | None:
+    """A header of a callback, case-insensitively, from ``request.headers`` or
+    any mapping; None when it is missing, not text, or the mapping misbehaves."""
+    try:
+        value = headers.get(name)
+        if value is None:
+            lowered = name.lower()
+            for key, item in headers.items():
+                if isinstance(key, str) and key.lower() == lowered:
+                    value = item
+                    break
+    except Exception:  # a mapping that misbehaves is a missing header
+        return None
+    return value if isinstance(value, str) else None
+
+
 class CallbackStatus:
     SUCCEEDED = "succeeded"
     FAILED = "failed"

@@ -58,6 +58,7 @@ from accounts.providers.interface import (
     QueryAnswer,
     QueryStatus,
     RefundStart,
+    header_value,
 )
 
 DEV_SECRET = "sandbox-dev-secret"
@@ -87,23 +88,6 @@ def sandbox_enabled() -> bool:
     if settings.DEBUG:
         return True
     return bool(settings.PAYMENT_SANDBOX_ENABLED) and str(settings.PAYMENT_SANDBOX_SECRET) != DEV_SECRET
-
-
-def _header(headers, name: str) -> str | None:
-    """Case-insensitive lookup that works for request.headers and plain dicts."""
-    try:
-        value = headers.get(name)
-        if value is None:
-            lowered = name.lower()
-            for key, item in headers.items():
-                if isinstance(key, str) and key.lower() == lowered:
-                    value = item
-                    break
-    except Exception:  # a mapping that misbehaves is a missing header
-        return None
-    if value is None:
-        return None
-    return value if isinstance(value, str) else None
 
 
 def _secret() -> bytes:
@@ -323,7 +307,7 @@ class SandboxProvider(PaymentProvider):
         return build_sandbox_statement(day, rows)
 
     def verify_signature(self, *, headers, body: bytes, now: float | None = None) -> None:
-        value = _header(headers, SIGNATURE_HEADER)
+        value = header_value(headers, SIGNATURE_HEADER)
         if not value:
             raise InvalidSignature("missing_signature", "no X-Sandbox-Signature header")
         if len(value) > MAX_HEADER_LENGTH:

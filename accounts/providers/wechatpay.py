@@ -63,6 +63,7 @@ from accounts.providers.interface import (
     QueryAnswer,
     QueryStatus,
     RefundStart,
+    header_value,
 )
 
 logger = logging.getLogger(__name__)
@@ -302,20 +303,6 @@ def _client() -> _Client:
 # --- notifications ----------------------------------------------------------------------
 
 
-def _header(headers, name: str) -> str | None:
-    try:
-        value = headers.get(name)
-        if value is None:
-            lowered = name.lower()
-            for key, item in headers.items():
-                if isinstance(key, str) and key.lower() == lowered:
-                    value = item
-                    break
-    except Exception:  # a mapping that misbehaves is a missing header
-        return None
-    return value if isinstance(value, str) else None
-
-
 def verify_signature(*, public_key, timestamp: str, nonce: str, body: bytes, signature: str) -> bool:
     """SHA256withRSA over ``"{timestamp}\\n{nonce}\\n{body}\\n"`` with the platform key."""
     from wechatpayv3.utils import rsa_verify
@@ -415,16 +402,16 @@ class WechatPayProvider(PaymentProvider):
         return data
 
     def _answer_verifies(self, headers, body: bytes) -> bool:
-        if _header(headers, "Wechatpay-Serial") != str(_setting("WECHATPAY_PUBLIC_KEY_ID")):
+        if header_value(headers, "Wechatpay-Serial") != str(_setting("WECHATPAY_PUBLIC_KEY_ID")):
             return False
-        if _header(headers, "Wechatpay-Signature-Type") not in (None, SIGNATURE_TYPE):
+        if header_value(headers, "Wechatpay-Signature-Type") not in (None, SIGNATURE_TYPE):
             return False
         return verify_signature(
             public_key=load_public_key(_setting("WECHATPAY_PUBLIC_KEY")),
-            timestamp=_header(headers, "Wechatpay-Timestamp") or "",
-            nonce=_header(headers, "Wechatpay-Nonce") or "",
+            timestamp=header_value(headers, "Wechatpay-Timestamp") or "",
+            nonce=header_value(headers, "Wechatpay-Nonce") or "",
             body=body,
-            signature=_header(headers, "Wechatpay-Signature") or "",
+            signature=header_value(headers, "Wechatpay-Signature") or "",
         )
 
     def _sdk(self):
@@ -604,19 +591,19 @@ class WechatPayProvider(PaymentProvider):
         if len(body) > MAX_BODY_BYTES:
             raise MalformedCallback(detail="body too large")
         public_key_id = str(_setting("WECHATPAY_PUBLIC_KEY_ID") or "")
-        serial = _header(headers, "Wechatpay-Serial")
+        serial = header_value(headers, "Wechatpay-Serial")
         if not public_key_id or serial is None or not _SERIAL.fullmatch(serial) or serial != public_key_id:
             raise InvalidSignature("unknown_serial", "Wechatpay-Serial is not our platform public key id")
-        if _header(headers, "Wechatpay-Signature-Type") != SIGNATURE_TYPE:
+        if header_value(headers, "Wechatpay-Signature-Type") != SIGNATURE_TYPE:
             raise InvalidSignature("bad_signature_type", "Wechatpay-Signature-Type is not " + SIGNATURE_TYPE)
-        timestamp = _header(headers, "Wechatpay-Timestamp")
+        timestamp = header_value(headers, "Wechatpay-Timestamp")
         if timestamp is None or not _TIMESTAMP.fullmatch(timestamp):
             raise InvalidSignature(detail="missing or malformed Wechatpay-Timestamp")
         now = time.time() if now is None else now
         if abs(now - int(timestamp)) > settings.PAYMENT_CALLBACK_TOLERANCE_SECONDS:
             raise InvalidSignature("stale_timestamp", "timestamp outside the tolerance")
-        nonce = _header(headers, "Wechatpay-Nonce")
-        signature = _header(headers, "Wechatpay-Signature")
+        nonce = header_value(headers, "Wechatpay-Nonce")
+        signature = header_value(headers, "Wechatpay-Signature")
         if nonce is None or not _NONCE.fullmatch(nonce) or signature is None or not _SIGNATURE.fullmatch(signature):
             raise InvalidSignature(detail="missing or malformed Wechatpay-Nonce or Wechatpay-Signature")
         try:
