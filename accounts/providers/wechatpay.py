@@ -41,6 +41,7 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -222,13 +223,19 @@ def _gateway() -> str:
 
 
 def _notify_url() -> str:
+    """Where WeChat Pay posts its notifications: ``WECHATPAY_NOTIFY_URL``, else
+    ``SITE_URL`` + the callback path (as for Alipay), else the address the
+    current request came to."""
     configured = str(_setting("WECHATPAY_NOTIFY_URL") or "")
     if configured:
         return configured
     from car_rental_system.request_context import request_var
 
-    request: Any = request_var.get()
     path = reverse("payments:callback", args=[WechatPayProvider.name])
+    site = str(_setting("SITE_URL") or "").strip()
+    if site:
+        return urljoin(site.rstrip("/") + "/", path.lstrip("/"))
+    request: Any = request_var.get()
     if request is None:
         return ""
     return request.build_absolute_uri(path)

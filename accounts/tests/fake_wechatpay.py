@@ -105,6 +105,7 @@ class FakeWechatPay:
         self.orders: dict[str, Order] = {}
         self.refunds: dict[str, Refund] = {}
         self.requests: list[tuple[str, str, dict]] = []
+        self.notify_urls: dict[str, str] = {}  # out_trade_no → notify_url of its order
         self.mode = "ok"
         self.refund_status = "SUCCESS"  # what a new refund becomes: SUCCESS | PROCESSING | ABNORMAL
         self.bill_csv = b""
@@ -322,6 +323,7 @@ class FakeWechatPay:
             if not isinstance(total, int):
                 return 400, {"code": "PARAM_ERROR", "message": "amount.total must be an integer"}
             order = self.orders.setdefault(data["out_trade_no"], Order(data["out_trade_no"], total))
+            self.notify_urls[data["out_trade_no"]] = data["notify_url"]
             prepay = hashlib.sha1(data["out_trade_no"].encode()).hexdigest()[:16]
             if path.endswith("/native"):
                 return 200, {"code_url": f"weixin://wxpay/bizpayurl?pr={prepay}"}

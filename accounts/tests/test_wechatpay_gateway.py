@@ -73,6 +73,27 @@ def test_desktop_pay_opens_a_native_order_and_shows_its_code_url_as_a_qr_code(
     assert len(wechat_gateway.calls("/v3/pay/transactions/native")) == 1
 
 
+@pytest.mark.parametrize(
+    "notify_url, site_url, expected",
+    [
+        ("https://pay.example.com/wx/", "https://rent.example.com", "https://pay.example.com/wx/"),
+        ("", "https://rent.example.com", "https://rent.example.com/api/payments/callback/wechatpay/"),
+        ("", "", "http://testserver/api/payments/callback/wechatpay/"),  # the address the customer used
+    ],
+)
+def test_the_notify_url_is_the_setting_else_site_url_else_the_requests_host(
+    client, booked_rental, customer, wechat_gateway, settings, notify_url, site_url, expected
+):
+    settings.WECHATPAY_NOTIFY_URL = notify_url
+    settings.SITE_URL = site_url
+    _log_in(client, customer)
+
+    _pay_form(client, booked_rental, DESKTOP)
+
+    charge = Payment.objects.get(rental=booked_rental)
+    assert wechat_gateway.notify_urls[charge.transaction_id] == expected
+
+
 def test_the_qr_code_encodes_the_code_url(booked_rental, customer, wechat_gateway):
     charge = services.start_payment(rental=booked_rental, method=Payment.Method.WECHAT, user=customer.user)
     assert charge.code_url.startswith("weixin://wxpay/bizpayurl?pr=")
