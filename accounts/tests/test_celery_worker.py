@@ -8,7 +8,6 @@ import os
 import threading
 import time
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -18,11 +17,11 @@ from django.utils import timezone
 
 from accounts.models import Payment
 from accounts.providers import sandbox
-from accounts.tests.factories import PaymentFactory
 from car_rental_system.celery import app
 from car_rental_system.request_context import RequestContextFilter
 from rentals.models import Rental
-from rentals.services import cancel_rental, create_rental
+from rentals.services import cancel_rental
+from rentals.tests.factories import book, pay
 
 
 def _broker_url() -> str:
@@ -84,15 +83,8 @@ class Done:
 @pytest.mark.django_db(transaction=True)
 def test_a_committed_cancel_asks_the_provider_once_and_a_rolled_back_one_enqueues_nothing(broker, customer, vehicle):
     start = timezone.now() + timedelta(days=1)
-    rental = create_rental(
-        customer=customer,
-        vehicle=vehicle,
-        start_time=start,
-        end_time=start + timedelta(days=3),
-        pickup_location=vehicle.location,
-    )
-    PaymentFactory(rental=rental, amount=Decimal("2900.00"))
-    rental.refresh_financials()
+    rental = book(customer, vehicle, start, start + timedelta(days=3))
+    pay(rental, "2900.00")
     done = Done()
     task_postrun.connect(done, weak=False)
     try:
@@ -153,15 +145,8 @@ class JobLines(logging.Handler):
 @pytest.mark.django_db(transaction=True)
 def test_a_job_enqueued_by_a_request_logs_the_requests_id(broker, client, customer, vehicle):
     start = timezone.now() + timedelta(days=1)
-    rental = create_rental(
-        customer=customer,
-        vehicle=vehicle,
-        start_time=start,
-        end_time=start + timedelta(days=3),
-        pickup_location=vehicle.location,
-    )
-    PaymentFactory(rental=rental, amount=Decimal("2900.00"))
-    rental.refresh_financials()
+    rental = book(customer, vehicle, start, start + timedelta(days=3))
+    pay(rental, "2900.00")
     client.force_login(customer.user)
     lines = JobLines()
     job_logger = logging.getLogger("car_rental_system.jobs")

@@ -2,7 +2,6 @@
 provider is asked with one idempotency key and the money moves once."""
 
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -11,9 +10,9 @@ from accounts import services
 from accounts.models import Notification, Payment
 from accounts.providers import sandbox
 from accounts.tests.assertions import assert_ledger_consistent
-from accounts.tests.factories import PaymentFactory
 from rentals.models import Rental
-from rentals.services import cancel_rental, create_rental
+from rentals.services import cancel_rental
+from rentals.tests.factories import book, pay
 from rentals.tests.test_races import run_at_once
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -21,15 +20,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 def test_the_same_refund_job_twice_at_once_refunds_once(customer, vehicle, settings):
     start = timezone.now() + timedelta(days=1)
-    rental = create_rental(
-        customer=customer,
-        vehicle=vehicle,
-        start_time=start,
-        end_time=start + timedelta(days=3),
-        pickup_location=vehicle.location,
-    )
-    PaymentFactory(rental=rental, amount=Decimal("2900.00"))
-    rental.refresh_financials()
+    rental = book(customer, vehicle, start, start + timedelta(days=3))
+    pay(rental, "2900.00")
     settings.PAYMENT_SANDBOX_REFUND_OUTCOME = "hold"
     cancel_rental(rental=rental, reason="Plans changed", by_user=customer.user)  # commits: asked once, held
     refund = Payment.objects.get(transaction_type="REFUND")
@@ -51,15 +43,8 @@ def test_the_same_refund_job_twice_at_once_refunds_once(customer, vehicle, setti
 
 def test_a_notification_and_a_query_at_once_confirm_the_refund_once(customer, vehicle, settings):
     start = timezone.now() + timedelta(days=1)
-    rental = create_rental(
-        customer=customer,
-        vehicle=vehicle,
-        start_time=start,
-        end_time=start + timedelta(days=3),
-        pickup_location=vehicle.location,
-    )
-    PaymentFactory(rental=rental, amount=Decimal("2900.00"))
-    rental.refresh_financials()
+    rental = book(customer, vehicle, start, start + timedelta(days=3))
+    pay(rental, "2900.00")
     settings.PAYMENT_SANDBOX_REFUND_OUTCOME = "hold"
     cancel_rental(rental=rental, reason="Plans changed", by_user=customer.user)
     refund = Payment.objects.get(transaction_type="REFUND")
