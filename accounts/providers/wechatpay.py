@@ -39,6 +39,7 @@ import time
 from contextvars import ContextVar
 from datetime import date
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -152,9 +153,27 @@ def read_pem(value: str, *, setting: str) -> bytes:
         raise ProviderError("not_configured", f"{setting}: cannot read {text!r} ({exc.strerror})") from None
 
 
+# Parsing an RSA private key checks it (tens of milliseconds for 2048 bits), and
+# the keys are read on every notification, pay page and provider call: each PEM
+# is parsed once per process (a changed setting is a different PEM).
+@lru_cache(maxsize=16)
+def _private_key_from(data: bytes):
+    return serialization.load_pem_private_key(data, password=None)
+
+
+@lru_cache(maxsize=16)
+def _public_key_from(data: bytes):
+    try:
+        return serialization.load_pem_public_key(data)
+    except ValueError:  # a certificate is accepted too: its public key is what counts
+        from cryptography.x509 import load_pem_x509_certificate
+
+        return load_pem_x509_certificate(data).public_key()
+
+
 def load_private_key(value: str, *, setting: str = "WECHATPAY_PRIVATE_KEY") -> rsa.RSAPrivateKey:
     try:
-        key = serialization.load_pem_private_key(read_pem(value, setting=setting), password=None)
+        key = _private_key_from(read_pem(value, setting=setting))
     except (ValueError, TypeError) as exc:
         raise ProviderError("not_configured", f"{setting} is not a readable PEM private key ({exc})") from None
     if not isinstance(key, rsa.RSAPrivateKey):
@@ -163,16 +182,10 @@ def load_private_key(value: str, *, setting: str = "WECHATPAY_PRIVATE_KEY") -> r
 
 
 def load_public_key(value: str, *, setting: str = "WECHATPAY_PUBLIC_KEY") -> rsa.RSAPublicKey:
-    data = read_pem(value, setting=setting)
     try:
-        key = serialization.load_pem_public_key(data)
-    except ValueError:
-        try:  # a certificate is accepted too: its public key is what counts
-            from cryptography.x509 import load_pem_x509_certificate
-
-            key = load_pem_x509_certificate(data).public_key()
-        except ValueError as exc:
-            raise ProviderError("not_configured", f"{setting} is not a readable PEM public key ({exc})") from None
+        key = _public_key_from(read_pem(value, setting=setting))
+    except ValueError as exc:
+        raise ProviderError("not_configured", f"{setting} is not a readable PEM public key ({exc})") from None
     if not isinstance(key, rsa.RSAPublicKey):
         raise ProviderError("not_configured", f"{setting} is not an RSA key")
     return key
@@ -292,7 +305,7 @@ def _client() -> _Client:
     if errors:
         raise ProviderError("not_configured", "; ".join(errors))
     timeout = float(_setting("WECHATPAY_TIMEOUT_SECONDS", 10) or 10)
-    client = _Client(
+    return _client_for(
         mchid=str(_setting("WECHATPAY_MCHID")),
         appid=str(_setting("WECHATPAY_APPID")),
         cert_serial_no=str(_setting("WECHATPAY_CERT_SERIAL_NO")),
@@ -302,8 +315,16 @@ def _client() -> _Client:
         public_key_id=str(_setting("WECHATPAY_PUBLIC_KEY_ID")),
         notify_url=_notify_url(),
         timeout=(min(timeout, 5.0), timeout),
+        gateway=_gateway(),
     )
-    client._core._gate_way = _gateway()
+
+
+@lru_cache(maxsize=4)
+def _client_for(*, gateway: str, **config) -> _Client:
+    """One SDK client per configuration (its core parses the key again; it
+    keeps no state between calls)."""
+    client = _Client(**config)
+    client._core._gate_way = gateway
     return client
 
 
