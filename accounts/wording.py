@@ -86,15 +86,21 @@ class Words:
             return str(self)
 
 
-def description_text(code: str, params: dict, stored: str = "") -> str:
-    """A payment's note in the active language; ``stored`` when the code is unknown."""
-    render = DESCRIPTIONS.get(code)
+def _rendered(renderers: dict, key: str, params: dict, stored):
+    """``renderers[key](params)``; ``stored`` when the key is unknown or its
+    params don't fit (a row written by an older release)."""
+    render = renderers.get(key)
     if render is None:
         return stored
     try:
         return render(params or {})
     except (KeyError, ValueError, ArithmeticError):
         return stored
+
+
+def description_text(code: str, params: dict, stored: str = "") -> str:
+    """A payment's note in the active language; ``stored`` when the code is unknown."""
+    return _rendered(DESCRIPTIONS, code, params, stored)
 
 
 # --- notices ------------------------------------------------------------------------
@@ -173,13 +179,7 @@ NOTICES = {
 
 def notice_text(kind: str, params: dict, stored: tuple[str, str] = ("", "")) -> tuple[str, str]:
     """``(title, message)`` of a notice in the active language; ``stored`` when the kind is unknown."""
-    render = NOTICES.get(kind)
-    if render is None:
-        return stored
-    try:
-        return render(params or {})
-    except (KeyError, ValueError, ArithmeticError):
-        return stored
+    return _rendered(NOTICES, kind, params, stored)
 
 
 def notice_in_default_language(kind: str, params: dict) -> tuple[str, str]:
