@@ -66,6 +66,7 @@ from accounts.providers.interface import (
     QueryStatus,
     RefundStart,
 )
+from car_rental_system.money import quantize_money
 
 logger = logging.getLogger(__name__)
 
@@ -225,15 +226,13 @@ def site_url(path: str) -> str:
 
 def money(amount) -> str:
     """A Decimal amount as Alipay wants it: yuan with two decimals, never a float."""
-    if isinstance(amount, float):
-        raise TypeError("money is never a float")
-    return str(Decimal(amount).quantize(Decimal("0.01")))
+    return str(quantize_money(amount))
 
 
 def _amount(value, field: str) -> Decimal:
     if not isinstance(value, str) or not _AMOUNT.fullmatch(value):
         raise MalformedCallback(detail=f"bad {field}")
-    return Decimal(value).quantize(Decimal("0.01"))
+    return quantize_money(value)
 
 
 # --- the adapter ------------------------------------------------------------------

@@ -60,6 +60,7 @@ from accounts.providers.interface import (
     RefundStart,
     header_value,
 )
+from car_rental_system.money import quantize_money
 
 DEV_SECRET = "sandbox-dev-secret"
 # PAYMENT_SANDBOX_REFUND_OUTCOME → what the sandbox records for a new refund.
@@ -358,7 +359,7 @@ class SandboxProvider(PaymentProvider):
         if not isinstance(amount, str) or not _AMOUNT.fullmatch(amount):
             raise MalformedCallback(detail="bad amount")
         try:
-            amount_value = Decimal(amount).quantize(Decimal("0.01"))
+            amount_value = quantize_money(amount)
         except InvalidOperation:  # pragma: no cover - the pattern already rules it out
             raise MalformedCallback(detail="bad amount") from None
         if failure_reason is None:

@@ -67,6 +67,7 @@ from accounts.providers.interface import (
     RefundStart,
     header_value,
 )
+from car_rental_system.money import quantize_money
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ def from_fen(fen) -> Decimal:
     """Fen (a JSON integer) → yuan as a Decimal with two places, exactly."""
     if isinstance(fen, bool) or not isinstance(fen, int) or fen < 0 or fen > 10**12:
         raise MalformedCallback("bad_amount", "amount is not a whole number of fen")
-    return (Decimal(fen) / 100).quantize(Decimal("0.01"))
+    return quantize_money(Decimal(fen) / 100)
 
 
 # --- configuration ----------------------------------------------------------------------

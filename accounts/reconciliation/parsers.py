@@ -40,6 +40,8 @@ from decimal import Decimal
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+from car_rental_system.money import quantize_money
+
 CHARGE, REFUND = "charge", "refund"
 # What a statement row says happened to the money.
 SUCCEEDED, IN_PROGRESS, FAILED = "succeeded", "in_progress", "failed"
@@ -463,7 +465,7 @@ def build_sandbox_statement(day: date, rows) -> bytes:
     writer.writerow(SANDBOX_HEADER)
     count, charges, refunds = 0, Decimal("0.00"), Decimal("0.00")
     for transaction_id, kind, status, amount, fee, completed_at in rows:
-        amount = Decimal(amount).quantize(Decimal("0.01"))
+        amount = quantize_money(amount)
         completed = completed_at.astimezone(SHANGHAI).strftime(_TIME_FORMAT) if completed_at else ""
         writer.writerow([transaction_id, kind, status, f"{amount:.2f}", f"{Decimal(fee):.2f}", completed])
         count += 1
