@@ -412,7 +412,7 @@ class AlipayProvider(PaymentProvider):
         if not isinstance(answer, dict):
             raise ProviderUnavailable("bad_answer", f"{method}: the answer is not an object")
         code = str(answer.get("code", ""))
-        if code in TRANSIENT_CODES or answer.get("sub_code") in TRANSIENT_SUB_CODES:
+        if code in TRANSIENT_CODES or str(answer.get("sub_code", "")) in TRANSIENT_SUB_CODES:
             raise ProviderUnavailable("provider_busy", f"{method}: {code} {answer.get('sub_code', '')}")
         return answer
 
@@ -444,7 +444,7 @@ class AlipayProvider(PaymentProvider):
     def query_charge(self, *, transaction_id) -> QueryAnswer:
         answer = self._call("alipay.trade.query", {"out_trade_no": transaction_id})
         if str(answer.get("code")) != SUCCESS_CODE:
-            if answer.get("sub_code") in TRADE_NOT_EXIST:
+            if str(answer.get("sub_code", "")) in TRADE_NOT_EXIST:
                 return QueryAnswer(status=QueryStatus.NOT_FOUND)
             raise ProviderUnavailable("query_refused", f"alipay.trade.query: {self._business_error(answer)}")
         status = TRADE_STATUSES.get(str(answer.get("trade_status", "")))
@@ -466,7 +466,7 @@ class AlipayProvider(PaymentProvider):
             {"out_trade_no": charge_transaction_id, "out_request_no": transaction_id},
         )
         if str(answer.get("code")) != SUCCESS_CODE:
-            if answer.get("sub_code") in TRADE_NOT_EXIST:
+            if str(answer.get("sub_code", "")) in TRADE_NOT_EXIST:
                 return QueryAnswer(status=QueryStatus.NOT_FOUND)
             raise ProviderUnavailable("query_refused", f"refund query: {self._business_error(answer)}")
         refund_status = str(answer.get("refund_status", ""))
@@ -489,7 +489,7 @@ class AlipayProvider(PaymentProvider):
         answer = self._call("alipay.trade.close", {"out_trade_no": transaction_id})
         if str(answer.get("code")) == SUCCESS_CODE:
             return QueryAnswer(status=QueryStatus.CLOSED)
-        if answer.get("sub_code") in TRADE_NOT_EXIST:
+        if str(answer.get("sub_code", "")) in TRADE_NOT_EXIST:
             # The buyer never opened the cashier; its link lapses with timeout_express.
             return QueryAnswer(status=QueryStatus.CLOSED)
         # ACQ.TRADE_STATUS_ERROR and the like: paid or closed already — ask what it is.

@@ -656,6 +656,8 @@ class WechatPayProvider(PaymentProvider):
         event_type = data.get("event_type")
         if not isinstance(event_id, str) or not _EVENT_ID.fullmatch(event_id):
             raise MalformedCallback(detail="bad id")
+        if not isinstance(event_type, str):
+            raise MalformedCallback(detail="event_type is not a string")
         if data.get("resource_type") != "encrypt-resource":
             raise MalformedCallback(detail="resource_type is not encrypt-resource")
         apiv3_key = str(_setting("WECHATPAY_APIV3_KEY") or "")

@@ -138,6 +138,24 @@ def test_a_wrong_amount_is_409_and_does_not_pay(client, charge, wechat_gateway):
     assert wechat_gateway.requests == []
 
 
+@pytest.mark.parametrize("event_type", [[], ["TRANSACTION.SUCCESS"], {"a": 1}, 7, None])
+def test_a_signed_notification_whose_event_type_is_not_a_string_is_400(client, charge, wechat_gateway, event_type):
+    resource = {
+        "mchid": MCHID,
+        "out_trade_no": charge.transaction_id,
+        "transaction_id": "4200000000000000000001",
+        "trade_state": "SUCCESS",
+        "amount": {"total": 290000, "payer_total": 290000, "currency": "CNY"},
+    }
+    headers, body = wechat_gateway.notification(event_type, resource)
+    before = ledger_snapshot()
+
+    _rejected(_post(client, headers, body), 400)
+
+    assert ledger_snapshot() == before
+    assert Payment.objects.get(pk=charge.pk).status == Payment.Status.PENDING
+
+
 def test_an_unknown_out_trade_no_is_404(client, charge, wechat_gateway):
     headers, body = wechat_gateway.transaction_notification("PAY-NOT-OURS-1", 290000)
     before = ledger_snapshot()
