@@ -74,6 +74,9 @@ MIDDLEWARE = [
     "django_ratelimit.middleware.RatelimitMiddleware",
 ]
 
+# Django's username-and-password sign-in; a session's user is loaded with its customer profile
+AUTHENTICATION_BACKENDS = ["accounts.backends.CustomerModelBackend"]
+
 ROOT_URLCONF = "car_rental_system.urls"
 
 TEMPLATES = [
@@ -108,6 +111,16 @@ DATABASES = {
         conn_health_checks=env_bool("CONN_HEALTH_CHECKS", True),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Server-side parameters and prepared statements: a query a connection has
+    # run PG_PREPARE_THRESHOLD times is planned once and then only executed
+    # (planning a page's joins costs PostgreSQL more than running them).
+    # "off" when a pooler in transaction mode sits in between.
+    prepare_threshold = os.environ.get("PG_PREPARE_THRESHOLD", "5").strip().lower()
+    if prepare_threshold not in ("", "off", "none"):
+        DATABASES["default"].setdefault("OPTIONS", {}).update(
+            {"server_side_binding": True, "prepare_threshold": int(prepare_threshold)}
+        )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {
@@ -125,7 +138,8 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's Redis cache, with one client per connection pool
+            "BACKEND": "car_rental_system.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "car_rental",
         }
