@@ -107,7 +107,7 @@ def register(request):
             # A username error (taken meanwhile) lands on the username field.
             form.add_error(None, error if hasattr(error, "error_dict") else error.messages)
         else:
-            login(request, customer.user, backend="django.contrib.auth.backends.ModelBackend")
+            login(request, customer.user, backend=settings.AUTHENTICATION_BACKENDS[0])
             messages.success(request, _("Welcome, %(name)s! Your account is ready.") % {"name": customer.name})
             return redirect(_safe_next(request, "vehicles:list"))
     return render(request, "accounts/register.html", {"form": form, "next": _safe_next(request, "")})

@@ -17,7 +17,11 @@ def customer_required(view):
     @login_required
     @wraps(view)
     def wrapper(request, *args, **kwargs):
-        customer = Customer.objects.filter(user=request.user).first()
+        try:
+            # loaded with the user by accounts.backends.CustomerModelBackend
+            customer = request.user.customer
+        except Customer.DoesNotExist:
+            customer = None
         if customer is None:
             raise PermissionDenied(_("These pages are for customers; staff work in the admin."))
         request.customer = customer

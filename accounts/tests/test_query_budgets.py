@@ -234,3 +234,38 @@ def test_order_detail_and_pay_page_cost_the_same_for_2_and_50_payments(
             assert response.content.decode().count('class="list-group-item transaction"') == int(name)
         counts[name] = count_queries(client, url)
     assert counts["2"] == counts["50"] <= DETAIL_BUDGET, counts
+
+
+def test_the_order_detail_loads_the_customer_profile_with_the_user(client, customer, vehicle):
+    """Session, user joined to its customer profile (accounts.backends), the
+    rental with car, stores and review, its payments, the navbar's unread
+    count: five queries, none of them for the customer profile alone."""
+    client.force_login(customer.user)
+    rental = RentalFactory(customer=customer, vehicle=vehicle)
+    add_payments(rental, 2)
+    refresh_statuses_if_due()
+    url = reverse("accounts:order_detail", args=[rental.pk])
+    client.get(url)
+
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(url)
+
+    assert response.status_code == 200
+    assert response.context["request"].customer == customer
+    statements = [query["sql"] for query in ctx.captured_queries]
+    assert len(statements) == 5, statements
+    profile = [sql for sql in statements if 'FROM "customers_customer"' in sql]
+    assert profile == [], profile
+    (user_query,) = [sql for sql in statements if 'FROM "auth_user"' in sql]
+    assert 'LEFT OUTER JOIN "customers_customer"' in user_query
+
+
+def test_a_signed_in_user_without_a_customer_profile_gets_403_without_a_profile_query(client, django_user_model):
+    staff = django_user_model.objects.create_user(username="counter-clerk", password="x", is_staff=True)
+    client.force_login(staff)
+
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(reverse("accounts:orders"))
+
+    assert response.status_code == 403
+    assert not [q for q in ctx.captured_queries if 'FROM "customers_customer"' in q["sql"]]
