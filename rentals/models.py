@@ -5,7 +5,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q, Sum
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -249,36 +249,33 @@ class Rental(models.Model):
 
     def ledger_sums(self) -> tuple[Decimal, Decimal, Decimal, Decimal]:
         """(paid, refunded, goodwill, refund in flight) from the Payment rows;
-        uses a prefetch when there is one."""
+        uses a prefetch when there is one, else reads the order's rows (a
+        handful) in one plain query and adds them up here."""
         Payment = self.payments.model
         charge, paid = Payment.TransactionType.CHARGE, Payment.Status.PAID
         refund, refunded = Payment.TransactionType.REFUND, Payment.Status.REFUNDED
         in_flight = Payment.OPEN_STATUSES
         cache = getattr(self, "_prefetched_objects_cache", {})
         if "payments" in cache:
-            rows = cache["payments"]
-            paid_sum = sum((p.amount for p in rows if p.transaction_type == charge and p.status == paid), ZERO)
-            refunds = [p for p in rows if p.transaction_type == refund and p.status == refunded]
-            refund_sum = sum((p.amount for p in refunds), ZERO)
-            goodwill_sum = sum((p.goodwill_amount for p in refunds), ZERO)
-            flight_sum = sum((p.amount for p in rows if p.transaction_type == refund and p.status in in_flight), ZERO)
-            return (
-                quantize_money(paid_sum),
-                quantize_money(refund_sum),
-                quantize_money(goodwill_sum),
-                quantize_money(flight_sum),
-            )
-        sums = self.payments.aggregate(
-            paid=Sum("amount", filter=Q(transaction_type=charge, status=paid)),
-            refunded=Sum("amount", filter=Q(transaction_type=refund, status=refunded)),
-            goodwill=Sum("goodwill_amount", filter=Q(transaction_type=refund, status=refunded)),
-            in_flight=Sum("amount", filter=Q(transaction_type=refund, status__in=in_flight)),
-        )
+            rows = [(p.transaction_type, p.status, p.amount, p.goodwill_amount) for p in cache["payments"]]
+        else:
+            rows = list(self.payments.order_by().values_list("transaction_type", "status", "amount", "goodwill_amount"))
+        paid_sum = refund_sum = goodwill_sum = flight_sum = ZERO
+        for transaction_type, status, amount, goodwill in rows:
+            if transaction_type == charge:
+                if status == paid:
+                    paid_sum += amount
+            elif transaction_type == refund:
+                if status == refunded:
+                    refund_sum += amount
+                    goodwill_sum += goodwill
+                elif status in in_flight:
+                    flight_sum += amount
         return (
-            quantize_money(sums["paid"] or ZERO),
-            quantize_money(sums["refunded"] or ZERO),
-            quantize_money(sums["goodwill"] or ZERO),
-            quantize_money(sums["in_flight"] or ZERO),
+            quantize_money(paid_sum),
+            quantize_money(refund_sum),
+            quantize_money(goodwill_sum),
+            quantize_money(flight_sum),
         )
 
     def owed_amount(self, order_total: Decimal | None = None, goodwill: Decimal = ZERO) -> Decimal:
