@@ -8,8 +8,9 @@ Start `make serve` first (same DATABASE_URL; PORT defaults to 8000), then:
 It starts nothing itself: it writes its own data (a customer with 200 orders,
 one charge per callback to send) through the ORM into the server's database,
 then sends bounded load to 127.0.0.1 only, page after page, and prints
-requests/s, p50/p95/p99 latency and errors for /healthz, the car list, a
-logged-in order detail, a logged-in consumption report, and signed sandbox
+requests/s, p50/p95/p99 latency and errors for /healthz, the car list, the
+status of a charge as JSON (the lightest signed-in request: session, user and
+one query), a logged-in order detail, a logged-in consumption report, and signed sandbox
 callbacks for distinct charges paced at a fixed rate. Last, it checks that
 every order it touched has stored figures equal to its ledger.
 """
@@ -115,7 +116,7 @@ def main() -> int:
     parser.add_argument("--callbacks-per-second", type=int, default=100)
     parser.add_argument("--orders", type=int, default=200, help="orders of the report's customer (default 200)")
     parser.add_argument(
-        "--skip", default="", help="comma-separated parts to leave out: healthz,cars,detail,report,callbacks"
+        "--skip", default="", help="comma-separated parts to leave out: healthz,cars,status,detail,report,callbacks"
     )
     args = parser.parse_args()
     skip = {part.strip() for part in args.skip.split(",") if part.strip()}
@@ -206,11 +207,13 @@ def main() -> int:
         rental.refresh_financials()
     session = SessionStore()
     session["_auth_user_id"] = str(user.pk)
-    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+    session["_auth_user_backend"] = settings.AUTHENTICATION_BACKENDS[0]
     session["_auth_user_hash"] = user.get_session_auth_hash()
     session.create()
     cookie = f"{settings.SESSION_COOKIE_NAME}={session.session_key}"
     detail = history[-1].get_absolute_url()
+    # the lightest signed-in request there is: session, user and one query, as JSON
+    charge_status = f"/payments/PAYLOAD{stamp}{history[-1].pk:08d}/status/"
 
     # --- load ------------------------------------------------------------------------
     def anonymous():
@@ -225,6 +228,7 @@ def main() -> int:
     pages = [
         ("healthz", "/healthz", anonymous, "/healthz"),
         ("cars", "car list /vehicles/", anonymous, "/vehicles/"),
+        ("status", "charge status JSON (signed in)", signed_in, charge_status),
         ("detail", "order detail (signed in)", signed_in, detail),
         ("report", f"consumption report, {args.orders} orders (signed in)", signed_in, "/accounts/consumption-report/"),
     ]
@@ -288,6 +292,9 @@ def main() -> int:
     if "/healthz" in results and "order detail (signed in)" in results:
         health = results["/healthz"]["rps"]
         print(f"order detail / healthz throughput: {results['order detail (signed in)']['rps'] / health:.0%}")
+    if "/healthz" in results and "charge status JSON (signed in)" in results:
+        health = results["/healthz"]["rps"]
+        print(f"charge status / healthz throughput: {results['charge status JSON (signed in)']['rps'] / health:.0%}")
 
     drift = []
     for rental in Rental.objects.filter(customer=customer):
