@@ -88,10 +88,15 @@ test-sqlite: venv
 
 # PostgreSQL pass: DATABASE_URL when set, else the local server when it answers.
 # REQUIRE_POSTGRES=1 (CI) turns "no server" into a failure instead of a skip.
+# The browser tests (-m browser) run once, in the SQLite pass: they drive the
+# pages of `make run`, and each flow they click through is also tested over
+# HTTP in this pass. POSTGRES_MARKERS= runs them here too.
+POSTGRES_MARKERS ?= not browser
 test-postgres: venv
 	@url="$${DATABASE_URL:-$(PG_URL)}"; \
 	if DATABASE_URL="$$url" $(PY) -c "import sys, psycopg, dj_database_url as d; c = d.parse(sys.argv[1]); psycopg.connect(host=c['HOST'] or None, port=c['PORT'] or None, user=c['USER'] or None, password=c['PASSWORD'] or None, dbname='postgres', connect_timeout=3).close()" "$$url" 2>/dev/null; then \
-	  echo "== PostgreSQL pass ($$url)"; DATABASE_URL="$$url" $(PY) -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS); \
+	  echo "== PostgreSQL pass ($$url)$(if $(POSTGRES_MARKERS), -m '$(POSTGRES_MARKERS)')"; \
+	  DATABASE_URL="$$url" $(PY) -m pytest -n $(PYTEST_WORKERS) $(if $(POSTGRES_MARKERS),-m "$(POSTGRES_MARKERS)") $(PYTEST_ARGS); \
 	elif [ -n "$$REQUIRE_POSTGRES" ]; then echo "PostgreSQL required but not reachable at $$url"; exit 1; \
 	else echo "== PostgreSQL pass skipped: no server answers at $$url (set DATABASE_URL)"; fi
 

@@ -109,6 +109,7 @@ def test_threads_share_the_client_and_each_reads_its_own_values(redis_cache):
             if cache.get(f"t{n}") != (n, round_):
                 errors.append(f"thread {n} round {round_}")
 
+    cache.get("warm-up")  # the pool and its client exist before the threads start
     threads = [threading.Thread(target=work, args=(n,)) for n in range(8)]
     for thread in threads:
         thread.start()
