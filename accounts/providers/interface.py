@@ -63,6 +63,17 @@ def header_value(headers, name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def json_object(body: bytes) -> dict:
+    """A callback body that must be one UTF-8 JSON object, or MalformedCallback."""
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise MalformedCallback("malformed_json", type(exc).__name__) from None
+    if not isinstance(data, dict):
+        raise MalformedCallback(detail="body is not a JSON object")
+    return data
+
+
 class CallbackStatus:
     SUCCEEDED = "succeeded"
     FAILED = "failed"

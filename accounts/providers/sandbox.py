@@ -59,6 +59,7 @@ from accounts.providers.interface import (
     QueryStatus,
     RefundStart,
     header_value,
+    json_object,
 )
 from car_rental_system.money import quantize_money
 
@@ -338,12 +339,7 @@ class SandboxProvider(PaymentProvider):
             raise MalformedCallback("empty_body", "empty body")
         if len(body) > MAX_BODY_BYTES:
             raise MalformedCallback(detail="body too large")
-        try:
-            data = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            raise MalformedCallback("malformed_json", type(exc).__name__) from None
-        if not isinstance(data, dict):
-            raise MalformedCallback(detail="body is not a JSON object")
+        data = json_object(body)
         event_id = data.get("event_id")
         transaction_id = data.get("transaction_id")
         status = data.get("status")

@@ -66,6 +66,7 @@ from accounts.providers.interface import (
     QueryStatus,
     RefundStart,
     header_value,
+    json_object,
 )
 from car_rental_system.money import quantize_money
 
@@ -646,12 +647,7 @@ class WechatPayProvider(PaymentProvider):
         return self.parse_body(body)
 
     def parse_body(self, body: bytes) -> CallbackEvent:
-        try:
-            data = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            raise MalformedCallback("malformed_json", type(exc).__name__) from None
-        if not isinstance(data, dict):
-            raise MalformedCallback(detail="body is not a JSON object")
+        data = json_object(body)
         event_id = data.get("id")
         event_type = data.get("event_type")
         if not isinstance(event_id, str) or not _EVENT_ID.fullmatch(event_id):
