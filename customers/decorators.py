@@ -19,12 +19,9 @@ def customer_required(view):
     def wrapper(request, *args, **kwargs):
         try:
             # loaded with the user by accounts.backends.CustomerModelBackend
-            customer = request.user.customer
+            request.customer = request.user.customer
         except Customer.DoesNotExist:
-            customer = None
-        if customer is None:
-            raise PermissionDenied(_("These pages are for customers; staff work in the admin."))
-        request.customer = customer
+            raise PermissionDenied(_("These pages are for customers; staff work in the admin.")) from None
         return view(request, *args, **kwargs)
 
     return wrapper
