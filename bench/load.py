@@ -289,12 +289,12 @@ def main() -> int:
         print(
             f"{label:<44} {r['requests']:>9,} {r['rps']:>8.1f} {r['p50']:>8.1f} {r['p95']:>8.1f} {r['p99']:>8.1f} {r['errors']:>7} {r['cpu']:>10.0%}"
         )
-    if "/healthz" in results and "order detail (signed in)" in results:
-        health = results["/healthz"]["rps"]
-        print(f"order detail / healthz throughput: {results['order detail (signed in)']['rps'] / health:.0%}")
-    if "/healthz" in results and "charge status JSON (signed in)" in results:
-        health = results["/healthz"]["rps"]
-        print(f"charge status / healthz throughput: {results['charge status JSON (signed in)']['rps'] / health:.0%}")
+    for name, label in (
+        ("order detail", "order detail (signed in)"),
+        ("charge status", "charge status JSON (signed in)"),
+    ):
+        if "/healthz" in results and label in results:
+            print(f"{name} / healthz throughput: {results[label]['rps'] / results['/healthz']['rps']:.0%}")
 
     drift = []
     for rental in Rental.objects.filter(customer=customer):
