@@ -25,7 +25,9 @@ from django_ratelimit.decorators import ratelimit
 
 from accounts import consumption, selectors, services
 from accounts.forms import RegistrationForm, ReviewForm
+from customers import services as customer_services
 from customers.decorators import customer_required
+from rentals import reviews
 from rentals.models import Rental
 from rentals.services import refresh_statuses_if_due
 
@@ -94,7 +96,7 @@ def register(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            customer = services.register_customer(
+            customer = customer_services.register_customer(
                 username=data["username"],
                 password=data["password1"],
                 name=data["name"],
@@ -181,7 +183,7 @@ def review(request, pk: int):
     form = ReviewForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.create_review(
+            reviews.create_review(
                 rental=rental,
                 rating=form.cleaned_data["rating"],
                 comment=form.cleaned_data["comment"],

@@ -7,10 +7,10 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 
-from accounts import services
 from accounts.models import Review
 from accounts.tests.factories import PaymentFactory
 from customers.tests.factories import CustomerFactory
+from rentals import reviews
 from rentals.models import Rental
 from rentals.tests.factories import RentalFactory
 
@@ -64,11 +64,11 @@ def test_another_customers_order_is_404(client, completed):
 
 
 def test_create_review_service_rules(completed, customer):
-    services.create_review(rental=completed, rating=5, by_user=customer.user)
+    reviews.create_review(rental=completed, rating=5, by_user=customer.user)
     with pytest.raises(ValidationError):
-        services.create_review(rental=completed, rating=5, by_user=customer.user)
+        reviews.create_review(rental=completed, rating=5, by_user=customer.user)
     with pytest.raises(ValidationError):
-        services.create_review(rental=RentalFactory(customer=customer), rating=5)
+        reviews.create_review(rental=RentalFactory(customer=customer), rating=5)
     assert Review.objects.count() == 1
 
 

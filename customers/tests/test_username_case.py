@@ -10,8 +10,8 @@ from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 from django.urls import reverse
 
-from accounts.services import register_customer
 from customers.models import Customer
+from customers.services import register_customer
 
 User = get_user_model()
 

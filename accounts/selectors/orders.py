@@ -1,111 +1,43 @@
-"""Reads of the payment ledger."""
+"""Reads for the customer's pages: order rows with their figures, badges and allowed actions, paging, notifications.
+
+Every list below loads a customer's rentals with their payments in two queries
+(rentals joined to car, stores and review; one prefetch of all their payments),
+so Rental.ledger_sums() reads the prefetch and the query count does not grow
+with the number of orders.
+"""
 
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.core.paginator import Page
+from django.db.models import Prefetch, QuerySet
 from django.utils.functional import Promise
+from django.utils.translation import gettext, gettext_lazy
 
-from accounts.models import Payment
-from accounts.refund_rules import (  # noqa: F401  (the ledger's reads, one import for the pages)
-    ChargeLeft,
-    RefundPart,
-    charges_left,
-    plan_refund,
-    receiver_id,
-    refundable_charges,
-    refundable_charges_by_rental,
-    route_refund,
-    split_refund,
-)
+from accounts.models import Notification, Payment
 from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals.models import MoneyFigures, Rental
 
-
-def get_payment_summary(*, rental: Rental) -> dict[str, Decimal]:
-    """The §4 figures of a rental, straight from its Payment rows."""
-    figures = rental.money_figures()
-    return {
-        "paid_amount": figures.paid,
-        "refunded_amount": figures.refunded,
-        "net_paid": figures.net_paid,
-        "order_total_amount": figures.order_total,
-        "remaining_amount": figures.remaining,
-        "refund_due": figures.refund_due,
-        "refund_in_flight": figures.refund_in_flight,
-    }
-
-
-def refund_recipient(*, rental: Rental) -> Any:
-    """Who gets money back by hand (SPEC §5, §16): ``receiver_id`` for the
-    newest charge that still has money left to give back, else the
-    customer's user, else None (nobody: handed back in cash)."""
-    from django.contrib.auth import get_user_model
-
-    charges = refundable_charges(rental=rental)
-    user_id = receiver_id(
-        charge_user_id=charges[0].user_id if charges else None, customer_user_id=rental.customer.user_id
-    )
-    if user_id is None:
-        return None
-    if user_id == rental.customer.user_id:
-        return rental.customer.user
-    return get_user_model().objects.get(pk=user_id)
-
-
-def refund_method(*, rental: Rental) -> str:
-    """Money goes back the way it came: the method of the newest charge with
-    money left to give back; BANK when there is none."""
-    charges = refundable_charges(rental=rental)
-    return charges[0].method if charges else Payment.Method.BANK
-
-
-ONLINE_METHODS = (Payment.Method.ALIPAY, Payment.Method.WECHAT, Payment.Method.BANK)
-
-
-def available_methods() -> list[str]:
-    """The online methods the pay page offers: those whose provider (SPEC §13
-    ``provider_for_method``) can take a charge now. With the sandbox switched
-    off in production, a method that would land on it (a bank card, Alipay
-    without ``ALIPAY_APP_ID``) is not offered."""
-    from accounts import providers
-
-    methods: list[str] = []
-    for method in ONLINE_METHODS:
-        try:
-            usable = providers.provider_for_method(method).is_usable()
-        except providers.ProviderError:  # a provider this build does not have
-            usable = False
-        if usable:
-            methods.append(method)
-    return methods
-
-
-def open_charge(*, rental: Rental) -> Payment | None:
-    return Payment.objects.filter(
-        rental=rental, transaction_type=Payment.TransactionType.CHARGE, status__in=Payment.OPEN_STATUSES
-    ).first()
-
-
-# --- customer pages --------------------------------------------------------------
-# Every list below loads a customer's rentals with their payments in two queries
-# (rentals joined to car, stores and review; one prefetch of all their payments),
-# so Rental.ledger_sums() reads the prefetch and the query count does not grow
-# with the number of orders.
-
-from django.core.paginator import Page  # noqa: E402
-from django.db.models import Prefetch, QuerySet  # noqa: E402
-from django.utils.translation import gettext, gettext_lazy  # noqa: E402
-
-from accounts.models import Notification  # noqa: E402
-
 BADGE_TO_PAY = "to_pay"
+
+
 BADGE_PAID = "paid"
+
+
 BADGE_REFUND_PENDING = "refund_pending"
+
+
 BADGE_REFUND_IN_PROGRESS = "refund_in_progress"
+
+
 BADGE_SETTLED = "settled"
+
+
 BADGE_OVERDUE = "overdue"
+
+
 BADGE_LABELS = {
     BADGE_TO_PAY: gettext_lazy("To pay"),
     BADGE_PAID: gettext_lazy("Paid in full"),
@@ -113,6 +45,8 @@ BADGE_LABELS = {
     BADGE_REFUND_IN_PROGRESS: gettext_lazy("Refund in progress"),
     BADGE_SETTLED: gettext_lazy("Settled"),
 }
+
+
 # Orders a customer may pay online (SPEC §5 "Paying"), when something remains.
 PAYABLE_STATUSES = (
     Rental.Status.PENDING,

@@ -1,34 +1,24 @@
-"""Admin for the ledger and its audit trail: strictly read-only.
-
-No admin path adds, changes or deletes a Payment, PaymentEvent or
-CallbackReceipt; money moves only through the staff pages on a rental
-(``rentals/admin_views.py``), which call the services. The finance dashboard
-and the CSV export hang off the Payment admin's URLs.
-"""
+"""Staff views of the ledger: payments, their audit trail, callbacks received, notifications, reviews."""
 
 from functools import update_wrapper
 
 from django.contrib import admin
-from django.db.models import Count, Q
+from django.db.models import Q
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from accounts import admin_views
 from accounts.models import (
     CallbackReceipt,
-    Discrepancy,
     Notification,
     Payment,
     PaymentEvent,
-    ReconciliationRun,
     Review,
 )
 from car_rental_system.admin_dates import BoundedDateFiltersMixin, CalendarDateHierarchyMixin
-from car_rental_system.admin_mixins import NoAddOrDeleteMixin, ReadOnlyPermissionsMixin
+from car_rental_system.admin_mixins import ReadOnlyPermissionsMixin
 from car_rental_system.admin_search import CachedValuesFieldListFilter, ExactSearchMixin, as_id
-from car_rental_system.money import format_cny
 from rentals.admin import AuditColumns, EventCodeFilter, ReadOnlyInline, customers_by_phone_or_name, money_column
 from rentals.models import Rental
 
@@ -223,159 +213,3 @@ class ReviewAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
-
-
-# --- reconciliation (SPEC §14) ---------------------------------------------------------
-
-
-def _optional_money(value) -> str:
-    return "—" if value is None else format_cny(value)
-
-
-class DiscrepancyStateFilter(admin.SimpleListFilter):
-    title = _("state")
-    parameter_name = "state"
-
-    def lookups(self, request, model_admin):
-        return (("open", _("Open")), ("resolved", _("Resolved")))
-
-    def queryset(self, request, queryset):
-        if self.value() == "open":
-            return queryset.filter(resolved=False)
-        if self.value() == "resolved":
-            return queryset.filter(resolved=True)
-        return queryset
-
-
-class DiscrepancyColumns:
-    @admin.display(description=_("our amount"), ordering="our_amount")
-    def our_amount_display(self, obj: Discrepancy) -> str:
-        return _optional_money(obj.our_amount)
-
-    @admin.display(description=_("their amount"), ordering="their_amount")
-    def their_amount_display(self, obj: Discrepancy) -> str:
-        return _optional_money(obj.their_amount)
-
-
-class DiscrepancyInline(DiscrepancyColumns, ReadOnlyInline):
-    model = Discrepancy
-    fields = (
-        "kind",
-        "transaction_type",
-        "transaction_id",
-        "our_amount_display",
-        "their_amount_display",
-        "our_status",
-        "their_status",
-        "detail",
-        "resolved",
-        "note",
-    )
-    readonly_fields = fields
-
-
-@admin.register(ReconciliationRun)
-class ReconciliationRunAdmin(ReadOnlyAdmin):
-    """Runs are written by ``reconcile_payments`` only; their discrepancies are listed inline."""
-
-    list_display = (
-        "day",
-        "provider",
-        "statement_rows",
-        "matched_count",
-        "open_display",
-        "statement_charge_total_display",
-        "ledger_charge_total_display",
-        "statement_refund_total_display",
-        "ledger_refund_total_display",
-        "fees_total",
-        "finished_at",
-    )
-    list_filter = (("provider", CachedValuesFieldListFilter),)
-    search_fields = ("=provider",)
-    statement_charge_total_display = money_column("statement_charge_total", model=ReconciliationRun)
-    ledger_charge_total_display = money_column("ledger_charge_total", model=ReconciliationRun)
-    statement_refund_total_display = money_column("statement_refund_total", model=ReconciliationRun)
-    ledger_refund_total_display = money_column("ledger_refund_total", model=ReconciliationRun)
-    fields = (
-        "provider",
-        "day",
-        "started_at",
-        "finished_at",
-        "source",
-        "statement_sha256",
-        "statement_rows",
-        "matched_count",
-        ("statement_charge_count", "statement_charge_total_display"),
-        ("ledger_charge_count", "ledger_charge_total_display"),
-        ("statement_refund_count", "statement_refund_total_display"),
-        ("ledger_refund_count", "ledger_refund_total_display"),
-        "fees_total",
-        "matched_elsewhere",
-    )
-    readonly_fields = tuple(name for item in fields for name in (item if isinstance(item, tuple) else (item,)))
-    inlines = (DiscrepancyInline,)
-
-    def get_queryset(self, request):
-        return (
-            super()
-            .get_queryset(request)
-            .annotate(open_count=Count("discrepancies", filter=Q(discrepancies__resolved=False)))
-        )
-
-    @admin.display(description=_("open discrepancies"), ordering="open_count")
-    def open_display(self, obj: ReconciliationRun):
-        open_count = getattr(obj, "open_count", 0)
-        if not open_count:
-            return "0"
-        url = reverse("admin:accounts_discrepancy_changelist")
-        return format_html('<a href="{}?run__id__exact={}&state=open">{}</a>', url, obj.pk, open_count)
-
-
-@admin.register(Discrepancy)
-class DiscrepancyAdmin(NoAddOrDeleteMixin, DiscrepancyColumns, BoundedDateFiltersMixin, admin.ModelAdmin):
-    """Read-only except the resolution: staff tick "resolved" and say why in the note."""
-
-    list_display = (
-        "run",
-        "kind",
-        "transaction_type",
-        "transaction_id",
-        "our_amount_display",
-        "their_amount_display",
-        "our_status",
-        "their_status",
-        "resolved",
-    )
-    list_filter = (DiscrepancyStateFilter, "kind", ("run__provider", CachedValuesFieldListFilter))
-    search_fields = ("=transaction_id",)
-    list_select_related = ("run",)
-    fields = (
-        "run",
-        "kind",
-        "transaction_type",
-        "transaction_id",
-        "payment",
-        "our_amount_display",
-        "their_amount_display",
-        "our_status",
-        "their_status",
-        "detail",
-        "resolved",
-        "note",
-        "resolved_by",
-        "resolved_at",
-    )
-    readonly_fields = tuple(name for name in fields if name not in ("resolved", "note"))
-
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        actions.pop("delete_selected", None)
-        return actions
-
-    def save_model(self, request, obj: Discrepancy, form, change):
-        """Only the resolution is saved; who resolved it and when follow the flag."""
-        if "resolved" in form.changed_data:
-            obj.resolved_by = request.user if obj.resolved else None
-            obj.resolved_at = timezone.now() if obj.resolved else None
-        obj.save(update_fields=["resolved", "note", "resolved_by", "resolved_at"])

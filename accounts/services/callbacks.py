@@ -1,0 +1,291 @@
+"""Provider callbacks (SPEC §6): verified, applied exactly once, charges and refunds settled by them."""
+
+import logging
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts import providers
+from accounts.locks import lock_payment
+from accounts.models import CallbackReceipt, Notification, Payment
+from accounts.services.ledger import record_payment_event, transition_payment
+from accounts.services.notices import notify
+from accounts.services.refunds import _refund_confirmed, _refund_failed, refund_amount_due
+from car_rental_system.money import ZERO
+from rentals.locks import lock_rental
+from rentals.models import Rental
+
+logger = logging.getLogger(__name__)
+
+
+def _safe_text(value: Any, limit: int = 500) -> str:
+    """Text that any database's JSON column accepts (no NUL, valid UTF-8), cut to ``limit``."""
+    if isinstance(value, (bytes, bytearray)):
+        text = bytes(value[: limit * 4]).decode("utf-8", errors="replace")
+    else:
+        text = str(value)
+    text = text[:limit].encode("utf-8", errors="replace").decode("utf-8")
+    return text.replace("\x00", "\ufffd")
+
+
+def _callback_verdict(
+    *,
+    provider: str,
+    verdict: str,
+    reason: str = "",
+    payment: Payment | None = None,
+    event: Any = None,
+    extra: dict | None = None,
+) -> None:
+    payload = {"verdict": verdict}
+    if reason:
+        payload["reason"] = reason
+    if event is not None:
+        payload.update(
+            {
+                "event_id": event.event_id,
+                "transaction_id": event.transaction_id,
+                "status": event.status,
+                "amount": str(event.amount),
+            }
+        )
+        if event.failure_reason:
+            payload["failure_reason"] = event.failure_reason
+    if extra:
+        payload.update(extra)
+    record_payment_event(
+        event="callback_received",
+        payment=payment,
+        provider=_safe_text(provider, 20),
+        payload=payload,
+    )
+
+
+def _reject(
+    *,
+    http_status: int,
+    provider: str,
+    reason: str,
+    detail: str = "",
+    body: bytes = b"",
+    event: Any = None,
+) -> tuple[int, dict]:
+    logger.warning(
+        "payment callback rejected (%s): provider=%r reason=%s %s",
+        http_status,
+        _safe_text(provider, 40),
+        reason,
+        _safe_text(detail, 200),
+    )
+    extra: dict[str, Any] = {"http_status": http_status}
+    if detail:
+        extra["detail"] = _safe_text(detail, 200)
+    if body and event is None:
+        extra["body_excerpt"] = _safe_text(body, 300)
+    with transaction.atomic():
+        _callback_verdict(provider=provider, verdict="rejected", reason=reason, event=event, extra=extra)
+    return http_status, {"status": "rejected", "reason": reason}
+
+
+def handle_callback(*, provider: str, headers: Any, body: bytes) -> tuple[int, dict]:
+    """Act on a provider's server-to-server callback, exactly once (SPEC §6).
+
+    Checks, in order: known provider (404, nothing written), signature and timestamp (400), body
+    (400), known transaction of this provider (404), duplicate ``event_id``
+    (200, nothing changes), payment already final (200, nothing changes),
+    amount equal to the charge (409, recorded), then the transition:
+
+    - succeeded → PAID, financials refreshed, PAYMENT_SUCCESS; a success for a
+      charge we had closed (EXPIRED/CANCELLED) is recorded too, and whatever the
+      order can no longer use is refunded at once (at most this charge);
+    - failed / cancelled → FAILED / CANCELLED with the reason, PAYMENT_FAILED;
+      the order is payable again.
+
+    A refund notification (``"transaction_id": "REF…"``, status ``refunded``
+    or ``refund_failed``, SPEC §11) goes through the same checks: refunded →
+    REFUNDED, financials refreshed, REFUND_ISSUED to its receiver; refused →
+    FAILED with the reason, the amount due again, staff told.
+
+    A notice that changes nothing (``waiting``: Alipay's WAIT_BUYER_PAY) goes
+    through the same checks and is recorded (verdict ``recorded``, 200).
+
+    A callback to an unknown provider, or to one that is not usable (the
+    sandbox switched off, a provider not configured), writes nothing. Every other callback writes a ``callback_received``
+    PaymentEvent with its verdict;
+    an accepted one also stores a CallbackReceipt (unique per provider and
+    event id) so a replay is recognised even under concurrent delivery.
+    Locks: rental → payment. Returns ``(http_status, json-able dict)`` and
+    never raises for bad input.
+    """
+    try:
+        adapter = providers.get_provider(provider)
+        if not adapter.is_usable():  # the sandbox switched off, a provider not configured
+            raise providers.UnknownProvider("provider_disabled", adapter.name)
+    except providers.UnknownProvider:
+        # Nothing is written: junk posted to made-up provider names must not
+        # fill the audit trail nor the dashboard's rejected-callback figure.
+        logger.warning("payment callback for unknown provider %r", _safe_text(provider, 40))
+        return 404, {"status": "rejected", "reason": "unknown_provider"}
+    if not isinstance(body, (bytes, bytearray)):
+        return _reject(http_status=400, provider=adapter.name, reason="malformed_body", detail="body is not bytes")
+    body = bytes(body)
+    try:
+        event = adapter.parse_callback(headers=headers, body=body)
+    except providers.ProviderError as exc:
+        return _reject(http_status=400, provider=adapter.name, reason=exc.reason, detail=exc.detail, body=body)
+
+    # A refund notification names a REF row, a charge callback a PAY row.
+    kind = (
+        Payment.TransactionType.REFUND
+        if event.status in providers.CallbackStatus.REFUND
+        else Payment.TransactionType.CHARGE
+    )
+    found = (
+        Payment.objects.filter(
+            transaction_id=event.transaction_id,
+            transaction_type=kind,
+            provider=adapter.name,
+        )
+        .values_list("pk", "rental_id")
+        .first()
+    )
+    if found is None:
+        return _reject(http_status=404, provider=adapter.name, reason="unknown_transaction", event=event)
+    return _apply_callback(event=event, payment_id=found[0], rental_id=found[1])
+
+
+@transaction.atomic
+def _apply_callback(*, event: Any, payment_id: int, rental_id: int, verdict: str = "accepted") -> tuple[int, dict]:
+    """The checks and the transition shared by callbacks and status queries
+    (``verdict`` "queried" for the latter). Locks: rental → payment."""
+    source = "query" if verdict == "queried" else "callback"
+    rental = lock_rental(rental_id)
+    payment = lock_payment(payment_id)
+    # The rows just locked (with the customer's user) stand for the payment's
+    # relations: the audit rows and the notice below read them without a query.
+    payment.rental = rental
+    if payment.user_id is not None and payment.user_id == rental.customer.user_id:
+        payment.user = rental.customer.user
+    provider = event.provider
+    answer = {"transaction_id": payment.transaction_id, "event_id": event.event_id}
+
+    if CallbackReceipt.objects.filter(provider=provider, event_id=event.event_id).exists():
+        _callback_verdict(
+            provider=provider, verdict="duplicate", reason="event_already_processed", payment=payment, event=event
+        )
+        return 200, {**answer, "status": "duplicate", "payment_status": payment.status}
+    if payment.status in Payment.FINAL_STATUSES:
+        _callback_verdict(
+            provider=provider, verdict="ignored", reason="payment_already_final", payment=payment, event=event
+        )
+        return 200, {**answer, "status": "ignored", "payment_status": payment.status}
+    if event.amount != payment.amount:
+        logger.warning(
+            "payment callback amount mismatch: %s expected %s, got %s (event %s)",
+            payment.transaction_id,
+            payment.amount,
+            event.amount,
+            event.event_id,
+        )
+        _callback_verdict(
+            provider=provider,
+            verdict="amount_mismatch",
+            reason="amount_mismatch",
+            payment=payment,
+            event=event,
+            extra={"expected_amount": str(payment.amount)},
+        )
+        return 409, {**answer, "status": "amount_mismatch", "payment_status": payment.status}
+
+    try:
+        with transaction.atomic():
+            CallbackReceipt.objects.create(provider=provider, event_id=event.event_id, payment=payment)
+    except IntegrityError:
+        # Only reachable if a concurrent delivery bypassed the rental lock.
+        _callback_verdict(
+            provider=provider, verdict="duplicate", reason="event_already_processed", payment=payment, event=event
+        )
+        return 200, {**answer, "status": "duplicate", "payment_status": payment.status}
+    if event.status == providers.CallbackStatus.WAITING:
+        # The buyer has opened the cashier: worth keeping, nothing to change.
+        _callback_verdict(provider=provider, verdict="recorded", payment=payment, event=event)
+        return 200, {**answer, "status": "recorded", "payment_status": payment.status}
+    _callback_verdict(provider=provider, verdict=verdict, payment=payment, event=event)
+
+    if payment.transaction_type == Payment.TransactionType.REFUND:
+        if event.status == providers.CallbackStatus.REFUNDED:
+            _refund_confirmed(
+                rental=rental,
+                refund=payment,
+                source=source,
+                event_id=event.event_id,
+                provider_reference=event.provider_reference,
+            )
+        else:
+            _refund_failed(
+                rental=rental,
+                refund=payment,
+                source=source,
+                event_id=event.event_id,
+                reason=event.failure_reason or _("Refused by the payment provider"),
+            )
+    elif event.status == providers.CallbackStatus.SUCCEEDED:
+        _charge_succeeded(rental=rental, payment=payment, event=event, source=source)
+    elif payment.is_open:
+        _charge_failed(rental=rental, payment=payment, event=event, source=source)
+    # else: a failure for a charge we had already closed changes nothing.
+    return 200, {**answer, "status": "accepted", "payment_status": payment.status}
+
+
+def _charge_succeeded(*, rental: Rental, payment: Payment, event: Any, source: str = "callback") -> None:
+    late = payment.status in (Payment.Status.EXPIRED, Payment.Status.CANCELLED)
+    transition_payment(
+        payment=payment,
+        to_status=Payment.Status.PAID,
+        event="late_payment_received" if late else "status_changed",
+        payload={"event_id": event.event_id, "source": source},
+        paid_at=timezone.now(),
+        provider_reference=(event.provider_reference or payment.provider_reference)[:100],
+    )
+    rental.refresh_financials()
+    notify(
+        user=payment.user or rental.customer.user,
+        rental=rental,
+        notification_type=Notification.Type.PAYMENT_SUCCESS,
+        kind="payment_received",
+        params={"order": rental.pk, "amount": str(payment.amount), "method": payment.payment_method},
+    )
+    # The stored sums were just refreshed from the ledger under the lock.
+    if rental.stored_figures().refund_due > ZERO:
+        # Money arrived that the order can't use (cancelled meanwhile, or it
+        # would overpay): give back at most this charge, through the one
+        # "refund what is due, once" function.
+        refund_amount_due(rental=rental, reason="late_payment", cap=payment.amount, charge_id=payment.pk)
+
+
+def _charge_failed(*, rental: Rental, payment: Payment, event: Any, source: str = "callback") -> None:
+    if event.status == providers.CallbackStatus.CANCELLED:
+        to_status = Payment.Status.CANCELLED
+        reason = event.failure_reason or _("The payment was cancelled.")
+    else:
+        to_status = Payment.Status.FAILED
+        reason = event.failure_reason or _("The payment was declined.")
+    transition_payment(
+        payment=payment,
+        to_status=to_status,
+        payload={"event_id": event.event_id, "source": source, "reason": reason},
+        failure_reason=reason[:255],
+    )
+    notify(
+        user=payment.user or rental.customer.user,
+        rental=rental,
+        notification_type=Notification.Type.PAYMENT_FAILED,
+        kind="payment_failed",
+        params={
+            "order": rental.pk,
+            "reason": event.failure_reason or "",
+            "outcome": "cancelled" if to_status == Payment.Status.CANCELLED else "declined",
+        },
+    )

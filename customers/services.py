@@ -1,0 +1,47 @@
+"""Writes of the customers app: sign-up (a login and its profile together)."""
+
+import logging
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+
+logger = logging.getLogger(__name__)
+
+
+@transaction.atomic
+def register_customer(
+    *,
+    username: str,
+    password: str,
+    name: str,
+    phone: str,
+    email: str = "",
+    id_card_number: str = "",
+    driver_license_number: str = "",
+) -> Any:
+    """Create a login and its Customer profile (member level REGULAR) together;
+    either both exist afterwards or neither. Returns the Customer. A username
+    taken in any case raises ValidationError on ``username``; the database
+    decides, so concurrent sign-ups can't both win."""
+    from django.contrib.auth import get_user_model
+
+    from customers.models import Customer
+
+    try:
+        with transaction.atomic():
+            user = get_user_model().objects.create_user(username=username, password=password, email=email or "")
+    except IntegrityError:
+        # The database's unique index on LOWER(username) (SPEC §16 Identity):
+        # a concurrent sign-up took this name, in some case, first.
+        raise ValidationError(
+            {"username": ValidationError(_("This username is already taken."), code="username_taken")}
+        ) from None
+    return Customer.objects.create(
+        user=user,
+        name=name,
+        phone=phone,
+        id_card_number=id_card_number or "",
+        driver_license_number=driver_license_number or "",
+    )
