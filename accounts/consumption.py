@@ -23,11 +23,13 @@ from decimal import Decimal
 from django import forms
 from django.core.cache import cache
 from django.db.models import Case, Count, DecimalField, F, IntegerField, Max, Min, Q, Sum, Value, When
-from django.db.models.functions import Coalesce, Greatest, Least
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dates import MONTHS
 from django.utils.translation import gettext_lazy as _
 
+from accounts.figures import from_totals
+from accounts.figures import sql as figure_sql
 from accounts.finance import day_start, site_tz
 from accounts.models import Payment
 from car_rental_system.money import ZERO, quantize_money
@@ -146,56 +148,27 @@ class YearForm(forms.Form):
 # --- per-order expressions (stored figures, §4) --------------------------------------
 
 
-def _max0(expression):
-    return Greatest(expression, Value(ZERO), output_field=MONEY)
-
-
 def _order_expressions() -> dict:
-    """§4 per order from the stored ledger sums, kept shallow (SQLite's parser
-    has a small stack). Floating-point crumbs SQLite may leave (4.5e-13) vanish
-    when the sums are rounded to the cent.
-
-    A SETTLED order is closed and square: nothing remaining, no refund due, no
-    deposit held (§4), so those three are only worked out for the others."""
-    order_total = F("total_amount") + F("deposit") + F("cross_location_fee") + F("overdue_fee") + F("damage_fee")
-    owed = _max0(
-        Case(
-            When(status=Rental.Status.COMPLETED, then=order_total - F("deposit")),
-            When(status=Rental.Status.CANCELLED, then=F("cancellation_fee")),
-            default=order_total,
-            output_field=MONEY,
-        )
-        - F("goodwill_amount")
-    )
-    net_paid = F("amount_paid") - F("amount_refunded")
-    # An open order owes rent and fees first, the deposit last (§4).
-    rent_and_fees = (
-        F("total_amount") + F("cross_location_fee") + F("overdue_fee") + F("damage_fee") - F("goodwill_amount")
-    )
-    held = Least(F("deposit"), _max0(net_paid - _max0(rent_and_fees)), output_field=MONEY)
-
-    def open_only(expression, condition=Q()):
-        return Case(
-            When(Q(settlement_status=Rental.SettlementStatus.SETTLED) | ~condition, then=Value(ZERO)),
-            default=expression,
-            output_field=MONEY,
-        )
-
+    """§4 per order from the stored ledger sums, as ``accounts.figures``
+    defines them. A SETTLED order is closed and square (nothing remaining, no
+    refund due, no deposit held), so those three are only worked out for the
+    others."""
     return {
-        "order_total": order_total,  # with the fees: the CSV's totals row only
+        "order_total": figure_sql("order_total"),  # with the fees: the CSV's totals row only
         "paid": F("amount_paid"),
         "refunded": F("amount_refunded"),
-        "owed": owed,  # of overdue orders only, for their late fee so far
-        "remaining": open_only(_max0(owed - net_paid)),
-        "refund_due": open_only(_max0(net_paid - owed - F("amount_refund_in_flight"))),
-        "deposit_held": open_only(held, Q(status__in=Rental.ACTIVE_STATUSES, deposit__gt=0)),
+        "net_paid": figure_sql("net_paid"),
+        "owed": figure_sql("owed"),  # of overdue orders only, for their late fee so far
+        "remaining": figure_sql("remaining", open_only=True),
+        "refund_due": figure_sql("refund_due", open_only=True),
+        "deposit_held": figure_sql("deposit_held", open_only=True),
         **{fee: F(fee) for fee in FEES},
     }
 
 
 # --- totals --------------------------------------------------------------------------
 
-PAGE_TOTALS = ("paid", "refunded", "remaining", "refund_due", "deposit_held")
+PAGE_TOTALS = ("paid", "refunded", "net_paid", "remaining", "refund_due", "deposit_held")
 FEE_TOTALS = ("order_total", *FEES)
 
 
@@ -239,7 +212,7 @@ def totals(customer, period: Period, now: datetime | None = None, *, with_fees: 
         all_orders=Count("pk"),
         overdue_count=Count("pk", filter=overdue),
         overdue_owed=in_period_sum(expressions["owed"], overdue),
-        overdue_net_paid=in_period_sum(F("amount_paid") - F("amount_refunded"), overdue),
+        overdue_net_paid=in_period_sum(expressions["net_paid"], overdue),
         overdue_remaining=in_period_sum(expressions["remaining"], overdue),
         overdue_end=Max("end_time", filter=overdue),
         overdue_rate=Max("daily_rate", filter=overdue),
@@ -262,7 +235,7 @@ def totals(customer, period: Period, now: datetime | None = None, *, with_fees: 
             .filter(overdue)
             .annotate(
                 owed_db=expressions["owed"],
-                net_db=F("amount_paid") - F("amount_refunded"),
+                net_db=expressions["net_paid"],
                 remaining_db=expressions["remaining"],
             )
             .values_list("end_time", "daily_rate", "owed_db", "net_db", "remaining_db")
@@ -274,10 +247,9 @@ def totals(customer, period: Period, now: datetime | None = None, *, with_fees: 
         remaining_so_far = max(ZERO, quantize_money(quantize_money(owed) + so_far - quantize_money(net_paid)))
         sums["remaining"] += remaining_so_far - quantize_money(remaining)
     figures = {name: quantize_money(value) for name, value in sums.items()}
-    figures["net_paid"] = quantize_money(figures["paid"] - figures["refunded"])
     figures["overdue_so_far"] = quantize_money(overdue_so_far)
-    # What the customer will not get back: net paid less deposits held and refunds due.
-    figures["spent"] = quantize_money(figures["net_paid"] - figures["deposit_held"] - figures["refund_due"])
+    # What the customer will not get back, over the period (the figure is linear).
+    figures["spent"] = from_totals("spent", figures)
     updated = row["last_updated"]
     version = (row["all_orders"], updated.isoformat() if updated else "")
     return Totals(figures, row["count"] if in_period else row["all_orders"], row["first_booked"], version)
@@ -472,20 +444,19 @@ def _local(value: datetime | None) -> str:
 
 def csv_order_values(rental: Rental, now: datetime) -> tuple[list[str], list]:
     """One order's cells: the texts, then the money columns (fees, then CSV_FIGURES)."""
-    from accounts.selectors import deposit_held, payment_badge, remaining_so_far
+    from accounts.selectors import payment_badge, remaining_so_far
 
-    figures = rental.stored_figures()
+    order = rental.stored_figures()
     so_far = rental.overdue_fee_so_far(now)
-    held = deposit_held(rental=rental, figures=figures)
     money = [getattr(rental, fee) for fee in FEES] + [
-        figures.order_total,
-        figures.paid,
-        figures.refunded,
-        figures.net_paid,
-        held,
-        quantize_money(figures.net_paid - held - figures.refund_due),
-        remaining_so_far(figures=figures, overdue_so_far=so_far),
-        figures.refund_due,
+        order.order_total,
+        order.paid,
+        order.refunded,
+        order.net_paid,
+        order.deposit_held,
+        order.spent,
+        remaining_so_far(figures=order, overdue_so_far=so_far),
+        order.refund_due,
     ]
     texts = [
         str(rental.pk),
@@ -494,7 +465,7 @@ def csv_order_values(rental: Rental, now: datetime) -> tuple[list[str], list]:
         _local(rental.start_time),
         _local(rental.end_time),
         str(rental.get_status_display()),
-        str(payment_badge(rental=rental, figures=figures, overdue_so_far=so_far)[1]),
+        str(payment_badge(rental=rental, figures=order, overdue_so_far=so_far)[1]),
     ]
     return texts, money
 

@@ -19,8 +19,6 @@ from django.db.models import (
     Count,
     DecimalField,
     Exists,
-    ExpressionWrapper,
-    F,
     IntegerField,
     OuterRef,
     Q,
@@ -29,10 +27,10 @@ from django.db.models import (
     When,
     Window,
 )
-from django.db.models.functions import Greatest, Least, Round
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.figures import sql as figure_sql
 from accounts.models import Discrepancy, Payment, PaymentEvent, ReconciliationRun
 from car_rental_system.money import ZERO, quantize_money
 from rentals.models import Rental
@@ -124,37 +122,9 @@ def daily_net_revenue(*, days: int = MONITORING_DAYS, today: date | None = None)
 
 
 def _with_balances(qs):
-    """Annotate §4 ``owed``, ``net_paid``, ``remaining_raw`` and ``refund_due_raw``
-    from the stored figures (which equal the ledger) in the database.
-
-    SQLite computes decimals in floating point (a fully paid 1,812.47 × 1 day
-    + 1,000 order leaves 4.5e-13 "remaining"), so the differences are rounded
-    to the cent as §4 rounds them; the lists then equal the Python figures on
-    both databases."""
-    order_total = ExpressionWrapper(
-        F("total_amount") + F("deposit") + F("cross_location_fee") + F("overdue_fee") + F("damage_fee"),
-        output_field=MONEY,
-    )
-    owed_before_goodwill = Case(
-        When(status=Rental.Status.COMPLETED, then=ExpressionWrapper(order_total - F("deposit"), output_field=MONEY)),
-        When(status=Rental.Status.CANCELLED, then=F("cancellation_fee")),
-        default=order_total,
-        output_field=MONEY,
-    )
-    # Goodwill refunds lower what is owed, never below zero (SPEC §16).
-    owed = Greatest(
-        ExpressionWrapper(owed_before_goodwill - F("goodwill_amount"), output_field=MONEY),
-        Value(ZERO),
-        output_field=MONEY,
-    )
-    net_paid = ExpressionWrapper(F("amount_paid") - F("amount_refunded"), output_field=MONEY)
-    return qs.annotate(order_total_db=order_total, owed_db=owed, net_paid_db=net_paid).annotate(
-        remaining_raw=Round(ExpressionWrapper(F("owed_db") - F("net_paid_db"), output_field=MONEY), 2),
-        # Refunds in flight are no longer due (SPEC §11).
-        refund_due_raw=Round(
-            ExpressionWrapper(F("net_paid_db") - F("owed_db") - F("amount_refund_in_flight"), output_field=MONEY), 2
-        ),
-    )
+    """Annotate §4 ``remaining_raw`` and ``refund_due_raw`` from the stored
+    figures (which equal the ledger), as ``accounts.figures`` defines them."""
+    return qs.annotate(remaining_raw=figure_sql("remaining"), refund_due_raw=figure_sql("refund_due"))
 
 
 def not_settled():
@@ -249,28 +219,13 @@ def failed_refunds(limit: int | None = 100):
     return qs[:limit] if limit else qs
 
 
-def deposit_held(rental: Rental) -> Decimal:
-    """The part of the deposit actually in hand: payments cover the rent and the
-    fees first, the deposit last (§4: fees are taken from the deposit)."""
-    net_paid = rental.amount_paid - rental.amount_refunded
-    in_hand = max(ZERO, net_paid - (rental.order_total - rental.deposit))
-    return quantize_money(min(rental.deposit, in_hand))
-
-
 def deposits_held() -> dict:
-    """Deposits of PENDING/ONGOING/OVERDUE orders that have been paid: the sum of
-    :func:`deposit_held` over them, computed in the database (each order's part
-    rounded to the cent, as :func:`deposit_held` rounds it)."""
-    net_paid = ExpressionWrapper(F("amount_paid") - F("amount_refunded"), output_field=MONEY)
-    rent_and_fees = ExpressionWrapper(
-        F("total_amount") + F("cross_location_fee") + F("overdue_fee") + F("damage_fee"), output_field=MONEY
-    )
-    beyond_rent = Round(ExpressionWrapper(net_paid - rent_and_fees, output_field=MONEY), 2)
-    held = Least(F("deposit"), Greatest(beyond_rent, Value(ZERO), output_field=MONEY), output_field=MONEY)
+    """Deposits of PENDING/ONGOING/OVERDUE orders that have been paid: the sum
+    of each order's ``deposit_held`` (``accounts.figures``), in the database."""
     sums = (
         not_settled()
         .filter(status__in=Rental.ACTIVE_STATUSES, deposit__gt=0, amount_paid__gt=0)
-        .annotate(held=held)
+        .annotate(held=figure_sql("deposit_held"))
         .filter(held__gt=0)
         .aggregate(total=Sum("held"), count=Count("pk"))
     )

@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from accounts import selectors
+from accounts.figures import MoneyFigures
 from accounts.services import record_counter_payment, record_manual_refund
 from car_rental_system.money import ZERO, format_cny
 from rentals import selectors as rental_selectors
@@ -33,7 +34,7 @@ from rentals.admin_forms import (
     ReturnForm,
     local_now_input,
 )
-from rentals.models import MoneyFigures, Rental
+from rentals.models import Rental
 from rentals.services import cancel_rental, pickup_rental, process_return
 
 PERMS = {

@@ -1,7 +1,6 @@
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
@@ -15,23 +14,10 @@ from car_rental_system.money import ZERO, quantize_money
 from rentals import pricing
 from rentals.exceptions import InvalidTransition
 
+if TYPE_CHECKING:
+    from accounts.figures import MoneyFigures
+
 MONEY: dict[str, Any] = {"max_digits": 12, "decimal_places": 2, "default": Decimal("0.00")}
-
-
-@dataclass(frozen=True)
-class MoneyFigures:
-    """The §4 figures of one rental, all derived from its Payment ledger."""
-
-    paid: Decimal
-    refunded: Decimal
-    goodwill: Decimal
-    net_paid: Decimal
-    refund_in_flight: Decimal
-    order_total: Decimal
-    owed: Decimal
-    remaining: Decimal
-    refund_due: Decimal
-    settlement_status: str
 
 
 class Rental(models.Model):
@@ -222,9 +208,9 @@ class Rental(models.Model):
 
     @property
     def order_total(self) -> Decimal:
-        return quantize_money(
-            self.total_amount + self.deposit + self.cross_location_fee + self.overdue_fee + self.damage_fee
-        )
+        from accounts import figures
+
+        return figures.value_of("order_total", self, sums={})
 
     def get_order_amount_breakdown(self) -> dict:
         """Every fee of the order as Decimals (SPEC §4), for pages, admin and tests."""
@@ -248,79 +234,24 @@ class Rental(models.Model):
     # --- ledger -------------------------------------------------------------
 
     def ledger_sums(self) -> tuple[Decimal, Decimal, Decimal, Decimal]:
-        """(paid, refunded, goodwill, refund in flight) from the Payment rows;
-        uses a prefetch when there is one, else reads the order's rows (a
-        handful) in one plain query and adds them up here."""
-        Payment = self.payments.model
-        charge, paid = Payment.TransactionType.CHARGE, Payment.Status.PAID
-        refund, refunded = Payment.TransactionType.REFUND, Payment.Status.REFUNDED
-        in_flight = Payment.OPEN_STATUSES
-        cache = getattr(self, "_prefetched_objects_cache", {})
-        if "payments" in cache:
-            rows = [(p.transaction_type, p.status, p.amount, p.goodwill_amount) for p in cache["payments"]]
-        else:
-            rows = list(self.payments.order_by().values_list("transaction_type", "status", "amount", "goodwill_amount"))
-        paid_sum = refund_sum = goodwill_sum = flight_sum = ZERO
-        for transaction_type, status, amount, goodwill in rows:
-            if transaction_type == charge:
-                if status == paid:
-                    paid_sum += amount
-            elif transaction_type == refund:
-                if status == refunded:
-                    refund_sum += amount
-                    goodwill_sum += goodwill
-                elif status in in_flight:
-                    flight_sum += amount
-        return (
-            quantize_money(paid_sum),
-            quantize_money(refund_sum),
-            quantize_money(goodwill_sum),
-            quantize_money(flight_sum),
-        )
+        """(paid, refunded, goodwill, refund in flight) from the Payment rows
+        (a prefetch when there is one); defined in ``accounts.figures``."""
+        from accounts import figures
 
-    def owed_amount(self, order_total: Decimal | None = None, goodwill: Decimal = ZERO) -> Decimal:
-        """§4 ``owed``, less the goodwill given back (never below zero)."""
-        if order_total is None:
-            order_total = self.order_total
-        if self.status == self.Status.COMPLETED:
-            owed = order_total - self.deposit
-        elif self.status == self.Status.CANCELLED:
-            owed = self.cancellation_fee
-        else:
-            owed = order_total
-        return max(ZERO, quantize_money(owed - goodwill))
+        return figures.ledger_sums(self)
 
     def figures_for(
         self, paid: Decimal, refunded: Decimal, goodwill: Decimal = ZERO, in_flight: Decimal = ZERO
-    ) -> MoneyFigures:
-        """The §4 figures for given ledger sums (pure; no query). Refunds in
-        flight (§11) are no longer due and not yet refunded: a closed order is
-        SETTLED only once none is left in flight."""
-        order_total = self.order_total
-        owed = self.owed_amount(order_total, goodwill)
-        net_paid = quantize_money(paid - refunded)
-        remaining = max(ZERO, quantize_money(owed - net_paid))
-        refund_due = max(ZERO, quantize_money(net_paid - owed - in_flight))
-        if self.status in self.CLOSED_STATUSES and remaining == ZERO and refund_due == ZERO and in_flight == ZERO:
-            settlement = self.SettlementStatus.SETTLED
-        elif paid > ZERO:
-            settlement = self.SettlementStatus.PARTIAL
-        else:
-            settlement = self.SettlementStatus.UNSETTLED
-        return MoneyFigures(
-            paid=paid,
-            refunded=refunded,
-            goodwill=goodwill,
-            net_paid=net_paid,
-            refund_in_flight=quantize_money(in_flight),
-            order_total=order_total,
-            owed=owed,
-            remaining=remaining,
-            refund_due=refund_due,
-            settlement_status=settlement,
-        )
+    ) -> "MoneyFigures":
+        """The §4 figures for given ledger sums (pure; no query), as
+        ``accounts.figures`` defines them. Refunds in flight (§11) are no
+        longer due and not yet refunded: a closed order is SETTLED only once
+        none is left in flight."""
+        from accounts import figures
 
-    def money_figures(self) -> MoneyFigures:
+        return figures.figures_for(self, paid, refunded, goodwill, in_flight)
+
+    def money_figures(self) -> "MoneyFigures":
         return self.figures_for(*self.ledger_sums())
 
     def _booked_daily_rate(self) -> Decimal:
@@ -335,7 +266,7 @@ class Rental(models.Model):
             return ZERO
         return pricing.overdue_fee_for(self.end_time, now or timezone.now(), self._booked_daily_rate())
 
-    def stored_figures(self) -> MoneyFigures:
+    def stored_figures(self) -> "MoneyFigures":
         """The §4 figures from the stored sums (which equal the ledger); no query."""
         return self.figures_for(
             self.amount_paid, self.amount_refunded, self.goodwill_amount, self.amount_refund_in_flight
@@ -346,7 +277,7 @@ class Rental(models.Model):
         """What the customer must still pay (SPEC §4 ``remaining``)."""
         return self.money_figures().remaining
 
-    def apply_figures(self, figures: MoneyFigures, now: datetime | None = None) -> list[str]:
+    def apply_figures(self, figures: "MoneyFigures", now: datetime | None = None) -> list[str]:
         """Copy ledger-derived figures onto the row; return the names of the fields that changed."""
         changed = []
         settled = figures.settlement_status == self.SettlementStatus.SETTLED

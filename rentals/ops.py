@@ -40,10 +40,10 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q
 from django.utils import timezone
 
-from accounts import selectors
+from accounts import figures, selectors
 from accounts.models import Payment
 from accounts.services import (
     build_refund_rows,
@@ -574,22 +574,7 @@ def ledger_sums(payments) -> dict[int, tuple[Decimal, Decimal, Decimal, Decimal,
         payments.values("rental_id")
         .order_by()
         .annotate(
-            paid=Sum(
-                "amount",
-                filter=Q(transaction_type=Payment.TransactionType.CHARGE, status=Payment.Status.PAID),
-            ),
-            refunded=Sum(
-                "amount",
-                filter=Q(transaction_type=Payment.TransactionType.REFUND, status=Payment.Status.REFUNDED),
-            ),
-            goodwill=Sum(
-                "goodwill_amount",
-                filter=Q(transaction_type=Payment.TransactionType.REFUND, status=Payment.Status.REFUNDED),
-            ),
-            in_flight=Sum(
-                "amount",
-                filter=Q(transaction_type=Payment.TransactionType.REFUND, status__in=Payment.OPEN_STATUSES),
-            ),
+            **figures.ledger_aggregates(),
             failed=Count("pk", filter=Q(transaction_type=Payment.TransactionType.REFUND, status=Payment.Status.FAILED)),
         )
         .values_list("rental_id", "paid", "refunded", "goodwill", "in_flight", "failed")

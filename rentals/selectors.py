@@ -20,11 +20,12 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from accounts import refund_rules as ledger
+from accounts.figures import MoneyFigures
 from car_rental_system import bounds
 from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals import pricing
 from rentals.exceptions import InvalidTransition, RentalError
-from rentals.models import MoneyFigures, Rental
+from rentals.models import Rental
 from vehicles.models import Location, Vehicle
 
 

@@ -25,7 +25,6 @@ from accounts.selectors.orders import (  # noqa: F401
     can_pay,
     can_review,
     customer_rentals,
-    deposit_held,
     is_money_movement,
     lapsed_unpaid,
     notifications_for,

@@ -16,9 +16,10 @@ from django.db.models import Prefetch, QuerySet
 from django.utils.functional import Promise
 from django.utils.translation import gettext, gettext_lazy
 
+from accounts.figures import MoneyFigures
 from accounts.models import Notification, Payment
 from car_rental_system.money import ZERO, format_cny, quantize_money
-from rentals.models import MoneyFigures, Rental
+from rentals.models import Rental
 
 BADGE_TO_PAY = "to_pay"
 
@@ -221,22 +222,12 @@ def _rentals_by_ids(ids: Any) -> QuerySet:
     )
 
 
-def deposit_held(*, rental: Rental, figures: MoneyFigures) -> Decimal:
-    """Deposit money the company holds on an open order: what was paid beyond
-    the rent and fees, up to the deposit (the finance dashboard's rule)."""
-    if rental.status not in Rental.ACTIVE_STATUSES or rental.deposit <= ZERO:
-        return ZERO
-    charges = max(ZERO, figures.owed - rental.deposit)
-    return min(rental.deposit, max(ZERO, quantize_money(figures.net_paid - charges)))
-
-
 def order_row(*, rental: Rental, now: datetime | None = None) -> OrderRow:
     """Figures, badge and allowed actions of one rental (no query when payments are prefetched)."""
     from rentals import selectors as rental_selectors
 
     figures = rental.money_figures()
     so_far = rental.overdue_fee_so_far(now)
-    held = deposit_held(rental=rental, figures=figures)
     return OrderRow(
         rental=rental,
         figures=figures,
@@ -248,10 +239,8 @@ def order_row(*, rental: Rental, now: datetime | None = None) -> OrderRow:
         can_review=can_review(rental=rental),
         overdue_so_far=so_far,
         remaining_so_far=remaining_so_far(figures=figures, overdue_so_far=so_far),
-        deposit_held=held,
-        # What the customer will not get back: net paid less the deposit
-        # still held and any refund still due.
-        spent=quantize_money(figures.net_paid - held - figures.refund_due),
+        deposit_held=figures.deposit_held,
+        spent=figures.spent,
     )
 
 

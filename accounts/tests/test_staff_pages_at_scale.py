@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from accounts import finance
+from accounts import figures, finance
 from rentals.models import Rental
 from rentals.tests.admin_support import staff_in_group
 from rentals.tests.factories import RentalFactory
@@ -89,13 +89,13 @@ def test_deposits_held_in_the_database_equal_the_rule_order_by_order(frozen):
     for rental in (paid_up, part_paid):
         rental.refresh_financials()
     active = [r for r in Rental.objects.all() if r.status in Rental.ACTIVE_STATUSES]
-    held = [finance.deposit_held(r) for r in active]
+    held = [figures.value_of("deposit_held", r) for r in active]
     assert len(active) == len(rentals) // 2 + 2
 
     result = finance.deposits_held()
 
     assert result == {"total": sum(held, Decimal("0.00")), "count": sum(1 for h in held if h > 0)}
-    assert finance.deposit_held(Rental.objects.get(pk=paid_up.pk)) == paid_up.deposit > 0
+    assert figures.value_of("deposit_held", Rental.objects.get(pk=paid_up.pk)) == paid_up.deposit > 0
 
 
 def test_the_export_sends_its_first_line_before_reading_the_ledger(finance_client, frozen):

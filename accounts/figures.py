@@ -1,0 +1,397 @@
+"""The money figures of an order (SPEC §4, §11, §16), defined once.
+
+Each figure below is written one time, as a small expression over an order's
+fields and its four ledger sums. The same expression is evaluated two ways:
+
+* in Python (``figures_for``, ``value_of``) for one order's pages, the
+  services and the batch job — on the sums of its Payment rows;
+* as a Django SQL expression (``sql``) for the finance dashboard, the staff
+  lists and the consumption report — on the stored sums, which equal the
+  ledger (``Rental.refresh_financials`` keeps them so).
+
+The ledger sums themselves (what counts as paid, refunded, goodwill and in
+flight) are defined once too, in ``LEDGER_SUMS``, and read either from rows in
+Python (``sum_rows``) or as filtered aggregates in SQL (``ledger_aggregates``).
+
+SQLite computes decimals in floating point (a fully paid 1,812.47 × 1 day +
+1,000 order leaves 4.5e-13 "remaining"), so every figure in SQL is rounded to
+the cent, as Python quantizes it; both then agree on both databases.
+"""
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Case, DecimalField, Expression, F, Q, Sum, Value, When
+from django.db.models.functions import Greatest, Least, Round
+
+from accounts.models import Payment
+from car_rental_system.money import ZERO, quantize_money
+from rentals.models import Rental
+
+MONEY = DecimalField(max_digits=14, decimal_places=2)
+
+# --- the ledger sums ---------------------------------------------------------------
+
+CHARGE, REFUND = Payment.TransactionType.CHARGE, Payment.TransactionType.REFUND
+
+# name: (the Payment column summed, its transaction type, the statuses counted)
+LEDGER_SUMS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "paid": ("amount", CHARGE, (Payment.Status.PAID,)),
+    "refunded": ("amount", REFUND, (Payment.Status.REFUNDED,)),
+    "goodwill": ("goodwill_amount", REFUND, (Payment.Status.REFUNDED,)),
+    # Refunds asked of the provider and not yet answered (SPEC §11).
+    "in_flight": ("amount", REFUND, tuple(Payment.OPEN_STATUSES)),
+}
+SUM_NAMES = tuple(LEDGER_SUMS)
+
+# Where each sum is stored on the order (``Rental.apply_figures`` writes them).
+STORED_SUMS = {
+    "paid": "amount_paid",
+    "refunded": "amount_refunded",
+    "goodwill": "goodwill_amount",
+    "in_flight": "amount_refund_in_flight",
+}
+
+
+def sum_rows(rows: Iterable[tuple[str, str, Decimal, Decimal]]) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """(paid, refunded, goodwill, in flight) of ``(transaction_type, status,
+    amount, goodwill_amount)`` rows, by ``LEDGER_SUMS``."""
+    totals = dict.fromkeys(SUM_NAMES, ZERO)
+    for transaction_type, status, amount, goodwill in rows:
+        for name, (column, kind, statuses) in LEDGER_SUMS.items():
+            if transaction_type == kind and status in statuses:
+                totals[name] += goodwill if column == "goodwill_amount" else amount
+    return tuple(quantize_money(totals[name]) for name in SUM_NAMES)  # type: ignore[return-value]
+
+
+def ledger_condition(name: str, prefix: str = "") -> Q:
+    _column, kind, statuses = LEDGER_SUMS[name]
+    return Q(**{f"{prefix}transaction_type": kind, f"{prefix}status__in": statuses})
+
+
+def ledger_aggregates(prefix: str = "") -> dict[str, Sum]:
+    """The four sums as aggregates over Payment rows (``prefix`` reaches them
+    from another model, e.g. ``"payments__"``)."""
+    return {
+        name: Sum(f"{prefix}{column}", filter=ledger_condition(name, prefix))
+        for name, (column, _kind, _statuses) in LEDGER_SUMS.items()
+    }
+
+
+# --- a small expression language -----------------------------------------------------------
+
+
+class Term:
+    """A figure's expression: ``value`` in Python, ``sql`` as a Django expression."""
+
+    def value(self, env: "Env") -> Any:
+        raise NotImplementedError
+
+    def sql(self) -> Any:
+        raise NotImplementedError
+
+    def __add__(self, other: "Term") -> "Term":
+        return Plus(self, other)
+
+    def __sub__(self, other: "Term") -> "Term":
+        return Minus(self, other)
+
+
+@dataclass(frozen=True, eq=False)
+class Field(Term):
+    """An order field, or a ledger sum (stored on the order for SQL)."""
+
+    name: str
+
+    def value(self, env: "Env") -> Any:
+        return env.read(self.name)
+
+    def sql(self) -> Any:
+        return F(STORED_SUMS.get(self.name, self.name))
+
+
+@dataclass(frozen=True, eq=False)
+class Plus(Term):
+    left: Term
+    right: Term
+
+    def value(self, env: "Env") -> Decimal:
+        return self.left.value(env) + self.right.value(env)
+
+    def sql(self) -> Any:
+        return self.left.sql() + self.right.sql()
+
+
+@dataclass(frozen=True, eq=False)
+class Minus(Term):
+    left: Term
+    right: Term
+
+    def value(self, env: "Env") -> Decimal:
+        return self.left.value(env) - self.right.value(env)
+
+    def sql(self) -> Any:
+        return self.left.sql() - self.right.sql()
+
+
+@dataclass(frozen=True, eq=False)
+class AtLeastZero(Term):
+    term: Term
+
+    def value(self, env: "Env") -> Decimal:
+        return max(ZERO, quantize_money(self.term.value(env)))
+
+    def sql(self) -> Any:
+        return Greatest(self.term.sql(), Value(ZERO), output_field=MONEY)
+
+
+@dataclass(frozen=True, eq=False)
+class Smaller(Term):
+    left: Term
+    right: Term
+
+    def value(self, env: "Env") -> Decimal:
+        return min(self.left.value(env), self.right.value(env))
+
+    def sql(self) -> Any:
+        return Least(self.left.sql(), self.right.sql(), output_field=MONEY)
+
+
+@dataclass(frozen=True, eq=False)
+class Zero(Term):
+    def value(self, env: "Env") -> Decimal:
+        return ZERO
+
+    def sql(self) -> Any:
+        return Value(ZERO, output_field=MONEY)
+
+
+@dataclass(frozen=True, eq=False)
+class Condition:
+    """A test on an order's status and fields: a bool in Python, a ``Q`` in SQL."""
+
+    statuses: tuple[str, ...] = ()
+    positive: str = ""  # a field that must be > 0
+
+    def holds(self, env: "Env") -> bool:
+        if self.statuses and env.read("status") not in self.statuses:
+            return False
+        return not self.positive or env.read(self.positive) > ZERO
+
+    def q(self) -> Q:
+        q = Q(status__in=self.statuses) if self.statuses else Q()
+        return q & Q(**{f"{self.positive}__gt": 0}) if self.positive else q
+
+
+@dataclass(frozen=True, eq=False)
+class Choose(Term):
+    """The first case whose condition holds, else ``default``."""
+
+    cases: tuple[tuple[Condition, Term], ...]
+    default: Term
+
+    def value(self, env: "Env") -> Decimal:
+        for condition, term in self.cases:
+            if condition.holds(env):
+                return term.value(env)
+        return self.default.value(env)
+
+    def sql(self) -> Any:
+        return Case(
+            *(When(condition.q(), then=term.sql()) for condition, term in self.cases),
+            default=self.default.sql(),
+            output_field=MONEY,
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class Figure(Term):
+    """A named figure: computed once per order in Python, rounded to the cent in SQL."""
+
+    name: str
+    term: Term
+
+    def value(self, env: "Env") -> Decimal:
+        if self.name not in env.figures:
+            env.figures[self.name] = quantize_money(self.term.value(env))
+        return env.figures[self.name]
+
+    def sql(self) -> Any:
+        return Round(self.term.sql(), 2, output_field=MONEY)
+
+
+class Env:
+    """One order's inputs: its fields (read off ``order``, or off ``values``
+    when given) and its ledger sums; figures computed are kept."""
+
+    def __init__(self, order: Any, sums: Mapping[str, Decimal], values: Mapping[str, Any] | None = None):
+        self.order, self.sums, self.values = order, sums, values
+        self.figures: dict[str, Decimal] = {}
+
+    def read(self, name: str) -> Any:
+        if name in self.sums:
+            return self.sums[name]
+        if self.values is not None:
+            return self.values[name]
+        return getattr(self.order, name)
+
+
+# --- the figures (SPEC §4, §16 goodwill, §11 refunds in flight) ------------------------------
+
+S = Rental.Status
+paid, refunded, goodwill, in_flight = (Field(name) for name in SUM_NAMES)
+total_amount, deposit, cancellation_fee = Field("total_amount"), Field("deposit"), Field("cancellation_fee")
+
+RENT_AND_FEES = Figure(
+    "rent_and_fees", total_amount + Field("cross_location_fee") + Field("overdue_fee") + Field("damage_fee")
+)
+ORDER_TOTAL = Figure("order_total", RENT_AND_FEES + deposit)
+# What the customer owes for the order as it stands: all of it while open, rent
+# and fees once returned (the deposit comes back), the cancellation fee once
+# cancelled; less goodwill given back, never below zero.
+OWED = Figure(
+    "owed",
+    AtLeastZero(
+        Choose(
+            (
+                (Condition(statuses=(S.COMPLETED,)), RENT_AND_FEES),
+                (Condition(statuses=(S.CANCELLED,)), cancellation_fee),
+            ),
+            default=ORDER_TOTAL,
+        )
+        - goodwill
+    ),
+)
+NET_PAID = Figure("net_paid", paid - refunded)
+REMAINING = Figure("remaining", AtLeastZero(OWED - NET_PAID))
+# Refunds in flight are no longer due and not yet refunded (§11).
+REFUND_DUE = Figure("refund_due", AtLeastZero(NET_PAID - OWED - in_flight))
+# The deposit actually in hand on an open order: payments cover rent and fees
+# (less goodwill) first, the deposit last (§4: fees are taken from the deposit).
+DEPOSIT_HELD = Figure(
+    "deposit_held",
+    Choose(
+        (
+            (
+                Condition(statuses=tuple(Rental.ACTIVE_STATUSES), positive="deposit"),
+                Smaller(deposit, AtLeastZero(NET_PAID - AtLeastZero(RENT_AND_FEES - goodwill))),
+            ),
+        ),
+        default=Zero(),
+    ),
+)
+# What the customer will not get back: net paid less the deposit still held
+# and any refund still due.
+SPENT = Figure("spent", NET_PAID - DEPOSIT_HELD - REFUND_DUE)
+
+FIGURES: dict[str, Figure] = {
+    figure.name: figure
+    for figure in (RENT_AND_FEES, ORDER_TOTAL, OWED, NET_PAID, REMAINING, REFUND_DUE, DEPOSIT_HELD, SPENT)
+}
+
+
+def sql(name: str, *, open_only: bool = False) -> Any:
+    """Figure ``name`` as a SQL expression on a Rental queryset's stored sums.
+    ``open_only``: zero for SETTLED orders without working it out (a SETTLED
+    order is closed and square: nothing remaining, no refund due, no deposit
+    held), which lets the database skip them."""
+    expression: Expression = FIGURES[name].sql()
+    if open_only:
+        return Case(
+            When(settlement_status=Rental.SettlementStatus.SETTLED, then=Value(ZERO)),
+            default=expression,
+            output_field=MONEY,
+        )
+    return expression
+
+
+def value_of(name: str, order: Any, sums: Mapping[str, Decimal] | None = None) -> Decimal:
+    """Figure ``name`` of one order in Python, on ``sums`` (default: the
+    order's stored sums)."""
+    return FIGURES[name].value(Env(order, sums if sums is not None else stored_sums(order)))
+
+
+def from_totals(name: str, totals: Mapping[str, Decimal]) -> Decimal:
+    """Figure ``name`` (a sum or difference of other figures, like ``spent``)
+    over many orders, from the totals of the figures it is made of: those
+    are taken as given, so the definition is the same one."""
+    env = Env(None, {})
+    env.figures.update(totals)
+    return FIGURES[name].value(env)
+
+
+def stored_sums(order: Any) -> dict[str, Decimal]:
+    return {name: getattr(order, column) for name, column in STORED_SUMS.items()}
+
+
+# --- one order's figures ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MoneyFigures:
+    """The §4 figures of one rental, all derived from its Payment ledger."""
+
+    paid: Decimal
+    refunded: Decimal
+    goodwill: Decimal
+    net_paid: Decimal
+    refund_in_flight: Decimal
+    order_total: Decimal
+    owed: Decimal
+    remaining: Decimal
+    refund_due: Decimal
+    settlement_status: str
+    deposit_held: Decimal = ZERO
+    spent: Decimal = ZERO
+
+
+def settlement_of(*, status: str, paid: Decimal, remaining: Decimal, refund_due: Decimal, in_flight: Decimal) -> str:
+    """SETTLED once a closed order is square with nothing in flight; else
+    PARTIAL when anything was paid, UNSETTLED when nothing was."""
+    if status in Rental.CLOSED_STATUSES and remaining == ZERO and refund_due == ZERO and in_flight == ZERO:
+        return Rental.SettlementStatus.SETTLED
+    if paid > ZERO:
+        return Rental.SettlementStatus.PARTIAL
+    return Rental.SettlementStatus.UNSETTLED
+
+
+def figures_for(
+    order: Any, paid: Decimal, refunded: Decimal, goodwill: Decimal = ZERO, in_flight: Decimal = ZERO
+) -> MoneyFigures:
+    """The figures of ``order`` for given ledger sums (pure; no query)."""
+    env = Env(order, {"paid": paid, "refunded": refunded, "goodwill": goodwill, "in_flight": in_flight})
+    values = {name: figure.value(env) for name, figure in FIGURES.items()}
+    return MoneyFigures(
+        paid=paid,
+        refunded=refunded,
+        goodwill=goodwill,
+        net_paid=values["net_paid"],
+        refund_in_flight=quantize_money(in_flight),
+        order_total=values["order_total"],
+        owed=values["owed"],
+        remaining=values["remaining"],
+        refund_due=values["refund_due"],
+        settlement_status=settlement_of(
+            status=order.status,
+            paid=paid,
+            remaining=values["remaining"],
+            refund_due=values["refund_due"],
+            in_flight=in_flight,
+        ),
+        deposit_held=values["deposit_held"],
+        spent=values["spent"],
+    )
+
+
+def ledger_sums(order: Any) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+    """(paid, refunded, goodwill, in flight) of one order's Payment rows; uses
+    a prefetch when there is one, else reads its rows (a handful) in one plain
+    query and adds them up here."""
+    cache = getattr(order, "_prefetched_objects_cache", {})
+    if "payments" in cache:
+        rows = [(p.transaction_type, p.status, p.amount, p.goodwill_amount) for p in cache["payments"]]
+    else:
+        rows = list(order.payments.order_by().values_list("transaction_type", "status", "amount", "goodwill_amount"))
+    return sum_rows(rows)
