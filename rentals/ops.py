@@ -45,13 +45,7 @@ from django.utils import timezone
 
 from accounts import figures, selectors
 from accounts.models import Payment
-from accounts.services import (
-    build_refund_rows,
-    enqueue_refund,
-    refund_description,
-    refund_due_rows,
-    refund_provider_for,
-)
+from accounts.services import enqueue_refund, plan_due_refund, refund_due_rows
 from car_rental_system.bulk import insert_rows
 from car_rental_system.money import ZERO, quantize_money
 from rentals import services
@@ -407,11 +401,12 @@ def _refund_step(cases: list[RefundCase], *, summary, now, dry_run) -> None:
     context = refund_context([case.pk for case in cases])
     if dry_run:
         for case in cases:
-            customer_user_id, charges, _reason = context[case.pk]
-            parts, manual = _plan_refund(case.amount, charges, customer_user_id)
-            summary.refunds.extend(RefundLine(case.pk, part.amount, case.reason, part.user_id) for part in parts)
-            if manual > ZERO:
-                summary.manual.append(ManualRefund(case.pk, manual))
+            plan = build_refund(case, *context[case.pk], now=now)
+            summary.refunds.extend(
+                RefundLine(case.pk, refund.amount, case.reason, refund.user_id) for refund, _audit, _notice in plan.rows
+            )
+            if plan.manual > ZERO:
+                summary.manual.append(ManualRefund(case.pk, plan.manual))
         return
 
     built = []
@@ -435,16 +430,6 @@ def _refund_step(cases: list[RefundCase], *, summary, now, dry_run) -> None:
             summary.manual.append(ManualRefund(item.case.pk, item.manual))
 
 
-def _plan_refund(amount: Decimal, charges, customer_user_id) -> tuple[list, Decimal]:
-    """``accounts.selectors.plan_refund`` with nobody at the counter, as
-    ``refund_due_rows`` runs it for a job: (parts to write with their
-    receivers, the amount left for staff)."""
-    to_write, _for_staff = selectors.plan_refund(
-        charges=charges, amount=amount, customer_user_id=customer_user_id, at_counter=False
-    )
-    return to_write, quantize_money(amount - sum((part.amount for part in to_write), ZERO))
-
-
 @functools.cache
 def _field_order(names: frozenset[str]) -> list[str]:
     return [f.attname for f in Rental._meta.concrete_fields if f.attname in names]
@@ -457,39 +442,19 @@ def _loaded(values: dict) -> Rental:
 
 
 def build_refund(case: RefundCase, customer_user_id, charges, cancel_reason, *, now) -> BuiltRefund:
-    """The rows refund_due_rows → issue_refund would write for ``case`` (unsaved)."""
+    """The rows refund_due_rows would write for ``case`` (unsaved), from the
+    same planner (``accounts.services.plan_due_refund``)."""
     rental = _loaded(case.values)
-    parts, manual = _plan_refund(case.amount, charges, customer_user_id)
-    description = refund_description(
+    plan = plan_due_refund(
+        rental=rental,
+        amount=case.amount,
         reason=case.reason,
+        charges=charges,
+        customer_user_id=customer_user_id,
         cancel_reason=cancel_reason,
-        overdue_fee=rental.overdue_fee,
-        cross_location_fee=rental.cross_location_fee,
-        damage_fee=rental.damage_fee,
+        now=now,
     )
-    rows = [
-        build_refund_rows(
-            rental_id=case.pk,
-            amount=part.amount,
-            user_id=part.user_id,
-            method=part.method,
-            refund_of_id=part.charge_id,
-            description=description,
-            now=now,
-            payload={"reason": case.reason},
-            provider=refund_provider_for(part.provider),
-        )
-        for part in parts
-    ]
-    event = None
-    if manual > ZERO and not rental.requires_manual_refund:
-        rental.requires_manual_refund = True
-        event = RentalEvent(
-            rental_id=case.pk,
-            event="manual_refund_required",
-            payload={"amount": str(manual), "reason": case.reason},
-            created_at=now,
-        )
+    rows, manual, event = plan.rows, plan.manual, plan.manual_event
     # Online refunds are in flight until their provider confirms (SPEC §11).
     refunded, in_flight = case.refunded, case.in_flight
     for refund, _audit, _notice in rows:

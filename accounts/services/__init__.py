@@ -50,15 +50,18 @@ from accounts.services.provider_refunds import (  # noqa: F401
 )
 from accounts.services.refunds import (  # noqa: F401
     DueRefund,
+    RefundPlan,
     _refund_confirmed,
     _refund_failed,
     build_refund_rows,
     enqueue_refund,
     issue_refund,
+    plan_due_refund,
     refund_amount_due,
     refund_description,
     refund_due_rows,
     refund_provider_for,
+    save_refund_rows,
 )
 from accounts.services.sync import (  # noqa: F401
     SYNC_AFTER_MINUTES,

@@ -136,24 +136,25 @@ def handle_callback(*, provider: str, headers: Any, body: bytes) -> tuple[int, d
     except providers.ProviderError as exc:
         return _reject(http_status=400, provider=adapter.name, reason=exc.reason, detail=exc.detail, body=body)
 
-    # A refund notification names a REF row, a charge callback a PAY row.
+    found = _payment_named(event, provider=adapter.name)
+    if found is None:
+        return _reject(http_status=404, provider=adapter.name, reason="unknown_transaction", event=event)
+    return _apply_callback(event=event, payment_id=found[0], rental_id=found[1])
+
+
+def _payment_named(event: Any, *, provider: str) -> tuple[int, int] | None:
+    """(payment id, rental id) of the row a callback names: a refund
+    notification names a REF row, a charge callback a PAY row."""
     kind = (
         Payment.TransactionType.REFUND
         if event.status in providers.CallbackStatus.REFUND
         else Payment.TransactionType.CHARGE
     )
-    found = (
-        Payment.objects.filter(
-            transaction_id=event.transaction_id,
-            transaction_type=kind,
-            provider=adapter.name,
-        )
+    return (
+        Payment.objects.filter(transaction_id=event.transaction_id, transaction_type=kind, provider=provider)
         .values_list("pk", "rental_id")
         .first()
     )
-    if found is None:
-        return _reject(http_status=404, provider=adapter.name, reason="unknown_transaction", event=event)
-    return _apply_callback(event=event, payment_id=found[0], rental_id=found[1])
 
 
 @transaction.atomic
@@ -184,10 +185,7 @@ def _apply_callback(*, event: Any, payment_id: int, rental_id: int, verdict: str
     if event.amount != payment.amount:
         logger.warning(
             "payment callback amount mismatch: %s expected %s, got %s (event %s)",
-            payment.transaction_id,
-            payment.amount,
-            event.amount,
-            event.event_id,
+            *(payment.transaction_id, payment.amount, event.amount, event.event_id),
         )
         _callback_verdict(
             provider=provider,
@@ -214,6 +212,12 @@ def _apply_callback(*, event: Any, payment_id: int, rental_id: int, verdict: str
         return 200, {**answer, "status": "recorded", "payment_status": payment.status}
     _callback_verdict(provider=provider, verdict=verdict, payment=payment, event=event)
 
+    _act_on(event=event, rental=rental, payment=payment, source=source)
+    return 200, {**answer, "status": "accepted", "payment_status": payment.status}
+
+
+def _act_on(*, event: Any, rental: Rental, payment: Payment, source: str) -> None:
+    """The transition an accepted callback or query answer asks for."""
     if payment.transaction_type == Payment.TransactionType.REFUND:
         if event.status == providers.CallbackStatus.REFUNDED:
             _refund_confirmed(
@@ -236,7 +240,6 @@ def _apply_callback(*, event: Any, payment_id: int, rental_id: int, verdict: str
     elif payment.is_open:
         _charge_failed(rental=rental, payment=payment, event=event, source=source)
     # else: a failure for a charge we had already closed changes nothing.
-    return 200, {**answer, "status": "accepted", "payment_status": payment.status}
 
 
 def _charge_succeeded(*, rental: Rental, payment: Payment, event: Any, source: str = "callback") -> None:

@@ -96,25 +96,32 @@ def _open_charge_for(
         # (e.g. a counter payment): it must not be completed as it stands.
         _close_stale_charge(charge, now=now, reason=_("Replaced by a new payment attempt"), actor=user)
 
+    return _new_charge(rental=locked, user=user, amount=remaining, method=method, provider_name=provider_name, now=now)
+
+
+def _new_charge(
+    *, rental: Rental, user: Any, amount: Decimal, method: str, provider_name: str, now: datetime
+) -> Payment:
+    """The one open charge of a locked rental, created with its audit row."""
     try:
         with transaction.atomic():
             charge = Payment.objects.create(
-                rental=locked,
+                rental=rental,
                 user=user,
-                amount=remaining,
+                amount=amount,
                 payment_method=method,
                 transaction_type=Payment.TransactionType.CHARGE,
                 status=Payment.Status.PENDING,
                 transaction_id=new_transaction_id("PAY"),
                 provider=provider_name,
-                **payment_note(Words("order", {"order": locked.pk})),
+                **payment_note(Words("order", {"order": rental.pk})),
                 expires_at=now + timedelta(minutes=settings.PAYMENT_TTL_MINUTES),
             )
     except IntegrityError:
         # Another flow opened a charge without going through the rental lock;
         # the partial unique index kept the rule, so use what is there.
-        existing = selectors.open_charge(rental=locked)
-        if existing is not None and existing.amount == remaining:
+        existing = selectors.open_charge(rental=rental)
+        if existing is not None and existing.amount == amount:
             return existing
         raise PaymentError(_("Another payment is in progress; please try again."), code="charge_conflict") from None
     record_payment_event(

@@ -86,19 +86,24 @@ def build_refund_rows(
         payload={"amount": str(amount), "description": text, **(payload or {})},
         created_at=now,
     )
-    notice = None
-    if user_id is not None and not online:
-        notice = refund_notice(
-            user_id=user_id,
-            rental_id=rental_id,
-            amount=amount,
-            method=method,
-            description=text,
-            code=words.code if words else "",
-            params=words.params if words else {},
-            now=now,
-        )
-    return refund, audit, notice
+    return refund, audit, _notice_of(refund, text=text, words=words, now=now)
+
+
+def _notice_of(refund: Payment, *, text: str, words: Words | None, now: datetime) -> Notification | None:
+    """REFUND_ISSUED for a refund given back at once; an online one's notice
+    waits for its provider's word (SPEC §11); none without a receiver."""
+    if refund.user_id is None or refund.status != Payment.Status.REFUNDED:
+        return None
+    return refund_notice(
+        user_id=refund.user_id,
+        rental_id=refund.rental_id,
+        amount=refund.amount,
+        method=refund.payment_method,
+        description=text,
+        code=words.code if words else "",
+        params=words.params if words else {},
+        now=now,
+    )
 
 
 def enqueue_refund(refund_id: int) -> None:
@@ -146,10 +151,7 @@ def issue_refund(
             code="refund_exceeds_paid",
         )
     if provider is None:
-        charge_provider = (
-            Payment.objects.filter(pk=refund_of_id).values_list("provider", flat=True).first() if refund_of_id else ""
-        )
-        provider = refund_provider_for(charge_provider or "")
+        provider = _provider_of_charge(refund_of_id)
     if provider != Payment.INTERNAL_PROVIDER and refund_of_id is None:
         raise RefundError(_("An online refund must name the charge it gives back."), code="refund_without_charge")
     refund, audit, notice = build_refund_rows(
@@ -167,13 +169,29 @@ def issue_refund(
         provider=provider,
     )
     refund.rental, refund.user = rental, user
-    refund.save()
-    audit.save()
-    if notice is not None:
-        notice.save()
-    if refund.is_in_flight:
-        enqueue_refund(refund.pk)
+    save_refund_rows([(refund, audit, notice)])
     return refund
+
+
+def _provider_of_charge(charge_id: int | None) -> str:
+    """Who gives back the money of charge ``charge_id`` (``internal`` for none)."""
+    charge_provider = (
+        Payment.objects.filter(pk=charge_id).values_list("provider", flat=True).first() if charge_id else ""
+    )
+    return refund_provider_for(charge_provider or "")
+
+
+def save_refund_rows(rows: list[tuple[Payment, PaymentEvent, Notification | None]]) -> list[Payment]:
+    """Save refunds built by ``build_refund_rows`` one by one, with their
+    audit rows and notices; the online ones are sent after commit."""
+    for refund, audit, notice in rows:
+        refund.save()
+        audit.save()
+        if notice is not None:
+            notice.save()
+        if refund.is_in_flight:
+            enqueue_refund(refund.pk)
+    return [refund for refund, _audit, _notice in rows]
 
 
 def refund_description(
@@ -221,6 +239,79 @@ class DueRefund:
         return self.refunds[0] if self.refunds else None
 
 
+@dataclass
+class RefundPlan:
+    """The unsaved rows that refund what an order is due: one (REFUND, audit
+    row, notice) per charge the money goes back to, what is left for staff to
+    hand back, and the "manual refund required" event when that is new."""
+
+    rows: list = field(default_factory=list)
+    manual: Decimal = ZERO
+    manual_event: RentalEvent | None = None
+
+
+def plan_due_refund(
+    *,
+    rental: Rental,
+    amount: Decimal,
+    reason: str,
+    charges: list,
+    customer_user_id: int | None,
+    cancel_reason: str = "",
+    recipient_id: int | None = None,
+    at_counter: bool = False,
+    first_charge_id: int | None = None,
+    actor: Any = None,
+    now: datetime,
+) -> RefundPlan:
+    """The refund planner of the flows and the batch job: ``amount`` spread
+    over ``charges`` (``plan_refund``, SPEC §16), each part built by
+    ``build_refund_rows``; what nobody can be paid now is left for staff and
+    ``rental.requires_manual_refund`` set on the instance (the caller stores it)."""
+    to_write, _for_staff = selectors.plan_refund(
+        charges=charges,
+        amount=amount,
+        customer_user_id=customer_user_id,
+        recipient_id=recipient_id,
+        at_counter=at_counter,
+        first_charge_id=first_charge_id,
+    )
+    description = refund_description(
+        reason=reason,
+        cancel_reason=cancel_reason,
+        overdue_fee=rental.overdue_fee,
+        cross_location_fee=rental.cross_location_fee,
+        damage_fee=rental.damage_fee,
+    )
+    plan = RefundPlan()
+    for part in to_write:
+        plan.rows.append(
+            build_refund_rows(
+                rental_id=rental.pk,
+                amount=part.amount,
+                user_id=part.user_id,
+                method=part.method,
+                refund_of_id=part.charge_id,
+                description=description,
+                now=now,
+                actor=actor,
+                payload={"reason": reason},
+                provider=refund_provider_for(part.provider),
+            )
+        )
+    plan.manual = quantize_money(amount - sum((part.amount for part in to_write), ZERO))
+    if plan.manual > ZERO and not rental.requires_manual_refund:
+        rental.requires_manual_refund = True
+        plan.manual_event = RentalEvent(
+            rental_id=rental.pk,
+            event="manual_refund_required",
+            actor=actor if getattr(actor, "pk", None) else None,
+            payload={"amount": str(plan.manual), "reason": reason},
+            created_at=now,
+        )
+    return plan
+
+
 @transaction.atomic
 def refund_due_rows(
     *,
@@ -246,55 +337,32 @@ def refund_due_rows(
     ``requires_manual_refund``. ``cap`` limits the refund (a late charge
     refunds at most its own amount). Locks: rental.
     """
-    from django.contrib.auth import get_user_model
-
     locked = lock_rental(rental.pk)
     amount = locked.money_figures().refund_due
     if cap is not None:
         amount = min(amount, quantize_money(cap))
     result = DueRefund()
     if amount > ZERO:
-        to_write, _for_staff = selectors.plan_refund(
-            charges=selectors.refundable_charges(rental=locked),
+        plan = plan_due_refund(
+            rental=locked,
             amount=amount,
+            reason=reason,
+            charges=selectors.refundable_charges(rental=locked),
             customer_user_id=locked.customer.user_id,
+            cancel_reason=locked.cancel_reason,
             recipient_id=getattr(recipient, "pk", None),
             at_counter=bool(getattr(by_user, "is_staff", False)),
             first_charge_id=charge_id,
+            actor=by_user,
+            now=timezone.now(),
         )
-        users = get_user_model().objects.in_bulk({part.user_id for part in to_write})
-        for part in to_write:
-            result.refunds.append(
-                issue_refund(
-                    rental=locked,
-                    amount=part.amount,
-                    user=users[part.user_id],
-                    method=part.method,
-                    refund_of_id=part.charge_id,
-                    provider=refund_provider_for(part.provider),
-                    description=refund_description(
-                        reason=reason,
-                        cancel_reason=locked.cancel_reason,
-                        overdue_fee=locked.overdue_fee,
-                        cross_location_fee=locked.cross_location_fee,
-                        damage_fee=locked.damage_fee,
-                    ),
-                    actor=by_user,
-                    payload={"reason": reason},
-                )
-            )
-        result.manual = quantize_money(amount - result.refunded)
-        if result.manual > ZERO:
-            if not locked.requires_manual_refund:
-                locked.requires_manual_refund = True
-                locked.save(update_fields=["requires_manual_refund", "updated_at"])
-                RentalEvent.objects.create(
-                    rental=locked,
-                    event="manual_refund_required",
-                    actor=by_user if getattr(by_user, "pk", None) else None,
-                    payload={"amount": str(result.manual), "reason": reason},
-                )
-            logger.info("rental %s: %s is to be handed back by staff", locked.pk, format_cny(result.manual))
+        result.refunds = save_refund_rows(plan.rows)
+        result.manual = plan.manual
+        if plan.manual_event is not None:
+            locked.save(update_fields=["requires_manual_refund", "updated_at"])
+            plan.manual_event.save()
+        if plan.manual > ZERO:
+            logger.info("rental %s: %s is to be handed back by staff", locked.pk, format_cny(plan.manual))
     locked.refresh_financials()
     rental.copy_state_from(locked)
     return result

@@ -104,44 +104,58 @@ def _sync_one(*, payment: Payment, rental_id: int, now: datetime, dry_run: bool)
             )
         return line(answer.status, "applied")
     if refund:
-        if answer.status == providers.QueryStatus.NOT_FOUND:
-            # The request never reached the provider: send it again, same idempotency key.
-            if not dry_run:
-                try:
-                    send_refund(refund_id=payment.pk)
-                except providers.ProviderError as exc:
-                    logger.warning("sync_payments: refund %s not sent: %s", payment.transaction_id, exc)
-                    return line(answer.status, "unavailable")
-            return line(answer.status, "resent")
-        if answer.status == providers.QueryStatus.PENDING and payment.status == Payment.Status.PENDING:
-            if not dry_run:
-                apply_refund_start(
-                    refund_id=payment.pk,
-                    started=providers.RefundStart(succeeded=True, provider_reference=answer.provider_reference),
-                    provider_name=payment.provider,
-                )
-            return line(answer.status, "accepted")
-        return line(answer.status, "none")
+        return _refund_unanswered(payment=payment, answer=answer, line=line, dry_run=dry_run)
     if payment.expires_at is not None and payment.expires_at <= now:
-        if dry_run:
-            return line(answer.status, "expired")
-        try:
-            closed = adapter.close_charge(transaction_id=payment.transaction_id)
-        except providers.ProviderError as exc:
-            logger.warning("sync_payments: charge %s could not be closed: %s", payment.transaction_id, exc)
-            return line(answer.status, "unavailable")
-        if closed.status in providers.CallbackStatus.CHARGE:
-            # Paid (or refused) while we were asking: that answer wins.
-            _apply_callback(
-                event=_query_event(payment=payment, answer=closed),
-                payment_id=payment.pk,
-                rental_id=rental_id,
-                verdict="queried",
-            )
-            return line(closed.status, "applied")
-        _expire_closed_charge(payment_id=payment.pk, rental_id=rental_id)
-        return line(closed.status, "expired")
+        return _close_expired_charge(
+            adapter=adapter, payment=payment, rental_id=rental_id, answer=answer, line=line, dry_run=dry_run
+        )
     return line(answer.status, "none")
+
+
+def _refund_unanswered(*, payment: Payment, answer: Any, line: Any, dry_run: bool) -> SyncLine:
+    """A refund the provider has no final word on yet."""
+    if answer.status == providers.QueryStatus.NOT_FOUND:
+        # The request never reached the provider: send it again, same idempotency key.
+        if not dry_run:
+            try:
+                send_refund(refund_id=payment.pk)
+            except providers.ProviderError as exc:
+                logger.warning("sync_payments: refund %s not sent: %s", payment.transaction_id, exc)
+                return line(answer.status, "unavailable")
+        return line(answer.status, "resent")
+    if answer.status == providers.QueryStatus.PENDING and payment.status == Payment.Status.PENDING:
+        if not dry_run:
+            apply_refund_start(
+                refund_id=payment.pk,
+                started=providers.RefundStart(succeeded=True, provider_reference=answer.provider_reference),
+                provider_name=payment.provider,
+            )
+        return line(answer.status, "accepted")
+    return line(answer.status, "none")
+
+
+def _close_expired_charge(
+    *, adapter: Any, payment: Payment, rental_id: int, answer: Any, line: Any, dry_run: bool
+) -> SyncLine:
+    """A charge past its deadline that the provider still holds open: close it there first."""
+    if dry_run:
+        return line(answer.status, "expired")
+    try:
+        closed = adapter.close_charge(transaction_id=payment.transaction_id)
+    except providers.ProviderError as exc:
+        logger.warning("sync_payments: charge %s could not be closed: %s", payment.transaction_id, exc)
+        return line(answer.status, "unavailable")
+    if closed.status in providers.CallbackStatus.CHARGE:
+        # Paid (or refused) while we were asking: that answer wins.
+        _apply_callback(
+            event=_query_event(payment=payment, answer=closed),
+            payment_id=payment.pk,
+            rental_id=rental_id,
+            verdict="queried",
+        )
+        return line(closed.status, "applied")
+    _expire_closed_charge(payment_id=payment.pk, rental_id=rental_id)
+    return line(closed.status, "expired")
 
 
 @transaction.atomic
