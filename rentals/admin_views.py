@@ -26,6 +26,7 @@ from accounts.figures import MoneyFigures
 from accounts.services import record_counter_payment, record_manual_refund
 from car_rental_system.money import ZERO, format_cny
 from rentals import selectors as rental_selectors
+from rentals import services as rental_services
 from rentals.admin_forms import (
     CancelForm,
     CounterPaymentForm,
@@ -164,7 +165,7 @@ def process_return_view(request, pk, *, model_admin):
                     return HttpResponseRedirect(_change_url(rental))
             else:
                 try:
-                    preview = rental_selectors.return_preview(
+                    preview = rental_services.return_preview(
                         rental=rental,
                         returned_at=data["returned_at"],
                         location=data["location"],
@@ -223,7 +224,7 @@ def pickup_view(request, pk, *, model_admin):
             return HttpResponseRedirect(_change_url(rental))
     plan, refusal = None, []
     try:
-        plan = rental_selectors.plan_pickup(rental=rental, vehicle=vehicle)
+        plan = rental_services.plan_pickup(rental=rental, vehicle=vehicle)
     except ValidationError as err:
         refusal = err.messages
     return _render(
@@ -284,7 +285,7 @@ def cancel_view(request, pk, *, model_admin):
                     return HttpResponseRedirect(_change_url(rental))
             else:
                 try:
-                    reason, fee = rental_selectors.check_cancellation(
+                    reason, fee = rental_services.check_cancellation(
                         rental=rental,
                         reason=data["reason"],
                         cancellation_fee=data["cancellation_fee"],
@@ -293,7 +294,7 @@ def cancel_view(request, pk, *, model_admin):
                 except ValidationError as err:
                     _show_errors(request, form, err)
                 else:
-                    preview = rental_selectors.cancel_preview(rental=rental, reason=reason, fee=fee)
+                    preview = rental_services.cancel_preview(rental=rental, reason=reason, fee=fee)
     else:
         form = CancelForm()
     return _render(

@@ -6,7 +6,6 @@ the previews of a cancellation and of a return, computed by the same
 functions the services then apply (``rentals.services``).
 """
 
-import copy
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -17,16 +16,12 @@ from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.translation import gettext as _
 
 from accounts import refund_rules as ledger
 from accounts.figures import MoneyFigures
-from car_rental_system import bounds
-from car_rental_system.money import ZERO, format_cny, quantize_money
-from rentals import pricing
-from rentals.exceptions import InvalidTransition, RentalError
+from car_rental_system.money import ZERO, quantize_money
 from rentals.models import Rental
-from vehicles.models import Location, Vehicle
+from vehicles.models import Location
 
 
 @dataclass(frozen=True)
@@ -217,186 +212,7 @@ def action_allowed(*, action: str, rental: Rental, figures: MoneyFigures) -> boo
 # --- cancelling ---------------------------------------------------------------------
 
 
-def check_cancellation(
-    *, rental: Rental, reason: str, by_user: Any = None, cancellation_fee: Decimal = Decimal("0")
-) -> tuple[str, Decimal]:
-    """The rules a cancellation must pass (§5), raising the domain error of
-    the first it breaks; returns ``(reason, fee)`` cleaned. ``cancel_rental``
-    runs it on the locked row; the staff page's preview runs it as is, so
-    both refuse the same input with the same words. No lock, no write."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise RentalError(_("Please tell us why you are cancelling."), code="reason_required")
-    fee = quantize_money(cancellation_fee)
-    is_staff = bool(getattr(by_user, "is_staff", False))
-    if fee < ZERO:
-        raise RentalError(_("A cancellation fee can't be negative."), code="negative_fee")
-    if fee > ZERO and not is_staff:
-        raise RentalError(_("Only staff can charge a cancellation fee."), code="fee_staff_only")
-    if bounds.exceeds_max_order_total(fee):
-        raise RentalError(bounds.amount_too_large_message(_("cancellation fee")), code="fee_too_large")
-    # From start_time on the order is on the road (§5) even if no page has
-    # refreshed its stored status yet; only staff may end it then.
-    if is_on_road(rental=rental) and not is_staff:
-        raise InvalidTransition(
-            _("The car has been picked up; please contact the store to end this rental."),
-            code="staff_only",
-        )
-    rental.assert_transition(Rental.Status.CANCELLED)
-    if fee > rental.order_total:
-        raise RentalError(
-            _("The cancellation fee can't exceed the order total of %(total)s.")
-            % {"total": format_cny(rental.order_total)},
-            code="fee_too_high",
-        )
-    return reason, fee
-
-
 # --- pick-up and return -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PickupPlan:
-    """What a hand-over will record: where, when, and the one-way fee it leads to."""
-
-    location: Location
-    booked_location: Location
-    picked_up_at: datetime
-    cross_location_fee: Decimal
-    booked_cross_location_fee: Decimal
-    order_total: Decimal
-
-    @property
-    def moves_store(self) -> bool:
-        return self.location.pk != self.booked_location.pk
-
-
-def plan_pickup(
-    *, rental: Rental, vehicle: Vehicle, location: Location | None = None, picked_up_at: datetime | None = None
-) -> PickupPlan:
-    """The checks of a hand-over and what it will record (reads only; the pick-up
-    page shows it before the clerk confirms, ``pickup_rental`` applies it).
-
-    The car is handed over at the store where it stands (``vehicle.location``,
-    the default of ``location``); a clerk naming another store is refused. When
-    the car stands elsewhere than the booked pick-up store (it came back to
-    another store since the booking), the hand-over moves the order's pick-up
-    store there and the one-way fee is priced from it. At most
-    EARLY_PICKUP_MINUTES before ``start_time``; earlier, the order must be rebooked.
-    """
-    if rental.status != Rental.Status.PENDING:
-        raise InvalidTransition(
-            _("Only an order waiting for pick-up can be handed over (this one is %(status)s).")
-            % {"status": rental.get_status_display()},
-            code="not_pending",
-        )
-    if vehicle.status in (Vehicle.Status.MAINTENANCE, Vehicle.Status.RETIRED):
-        raise RentalError(_("This car is in maintenance or retired."), code="vehicle_unavailable")
-    if Rental.objects.filter(vehicle_id=vehicle.pk, status__in=Rental.ON_ROAD_STATUSES).exclude(pk=rental.pk).exists():
-        raise RentalError(_("This car is still out on another rental."), code="vehicle_out")
-    now = timezone.now()
-    at = picked_up_at or now
-    if at > now + timedelta(minutes=5):
-        raise RentalError(_("The hand-over time can't be in the future."), code="pickup_in_future")
-    early = timedelta(minutes=settings.EARLY_PICKUP_MINUTES)
-    if at < rental.start_time - early:
-        raise RentalError(
-            _(
-                "This order starts at %(start)s; a car can be handed over at most %(minutes)s minutes early. "
-                "Please rebook the order for the time the customer wants the car."
-            )
-            % {"start": _local(rental.start_time), "minutes": settings.EARLY_PICKUP_MINUTES},
-            code="pickup_too_early",
-        )
-    stands_at = vehicle.location
-    location = location or stands_at
-    if location.pk != stands_at.pk:
-        raise RentalError(
-            _("The car stands at %(actual)s, not at %(store)s: it can only be handed over where it stands.")
-            % {"actual": stands_at, "store": location},
-            code="wrong_pickup_store",
-        )
-    cross_location_fee = pricing.cross_location_fee_for(location.pk, rental.return_location_id)
-    return PickupPlan(
-        location=location,
-        booked_location=rental.pickup_location,
-        picked_up_at=at,
-        cross_location_fee=cross_location_fee,
-        booked_cross_location_fee=quantize_money(rental.cross_location_fee),
-        order_total=quantize_money(rental.order_total - rental.cross_location_fee + cross_location_fee),
-    )
-
-
-# What a return sets on the order (besides its status), saved by process_return.
-RETURN_FIELDS = (
-    "actual_return_time",
-    "actual_return_location",
-    "overdue_fee",
-    "cross_location_fee",
-    "damage_fee",
-    "return_note",
-)
-
-
-def prepare_return(
-    *,
-    rental: Rental,
-    returned_at: datetime,
-    location: Location,
-    damage_fee: Decimal = Decimal("0"),
-    note: str = "",
-    now: datetime | None = None,
-) -> str:
-    """The checks of a return and the fees it sets, in one place: sets the
-    return fields, the §4 fees and COMPLETED on ``rental`` without saving, and
-    returns the status it had. ``process_return`` calls it on the locked row;
-    the staff return preview on an unsaved copy, so both refuse the same input
-    and show the same figures.
-
-    Refuses a negative damage fee, one or an order total above MAX_ORDER_TOTAL
-    (SPEC §16 bounds), a missing or naive time, a time more than 5 minutes
-    ahead, an order that isn't on the road and a time before the hand-over. The overdue fee uses the daily rate the order was booked at; the
-    one-way fee compares the return store with the (real) pick-up store.
-    """
-    damage_fee = quantize_money(damage_fee)
-    if damage_fee < ZERO:
-        raise RentalError(_("A damage fee can't be negative."), code="negative_fee")
-    if bounds.exceeds_max_order_total(damage_fee):
-        raise RentalError(bounds.amount_too_large_message(_("damage fee")), code="fee_too_large")
-    if returned_at is None or timezone.is_naive(returned_at):
-        raise RentalError(_("Please give the return time."), code="time_required")
-    now = now or timezone.now()
-    if returned_at > now + timedelta(minutes=5):
-        raise RentalError(_("The return time can't be in the future."), code="return_in_future")
-    # A rental whose start has passed is on the road even if no page refreshed it yet.
-    status = road_status(rental=rental, now=now)
-    if status not in Rental.ON_ROAD_STATUSES:
-        raise InvalidTransition(
-            _("Only a car that is out on rental can be returned (this order is %(status)s).")
-            % {"status": Rental.Status(status).label},
-            code="not_on_road",
-        )
-    handed_over = min(filter(None, [rental.picked_up_at, rental.start_time]))
-    if returned_at < handed_over:
-        raise RentalError(_("The return time can't be before the pick-up."), code="return_before_pickup")
-
-    overdue_fee = pricing.overdue_fee_for(rental.end_time, returned_at, rental.daily_rate)
-    cross_location_fee = pricing.cross_location_fee_for(rental.pickup_location_id, location.pk)
-    order_total = rental.total_amount + rental.deposit + cross_location_fee + overdue_fee + damage_fee
-    if bounds.exceeds_max_order_total(order_total):
-        raise RentalError(
-            _("With these fees the order total would be more than %(max)s.")
-            % {"max": format_cny(bounds.max_order_total())},
-            code="order_total_too_large",
-        )
-    rental.actual_return_time = returned_at
-    rental.actual_return_location = location
-    rental.overdue_fee = overdue_fee
-    rental.cross_location_fee = cross_location_fee
-    rental.damage_fee = damage_fee
-    rental.return_note = note or ""
-    rental.status = Rental.Status.COMPLETED
-    return status
 
 
 # --- previews -------------------------------------------------------------------------
@@ -455,74 +271,41 @@ def _preview_parts(*, rental: Rental, amount: Decimal, at_counter: bool) -> list
     return parts
 
 
-@dataclass(frozen=True)
-class CancelPreview:
-    fee: Decimal
-    reason: str
-    net_paid: Decimal
-    refund: Decimal
-    still_owed: Decimal
-    parts: list[RefundPreviewPart]
+def overlapping_rentals(
+    *,
+    vehicle_id: int,
+    start_time: datetime,
+    end_time: datetime,
+    exclude_pk: int | None = None,
+    now: datetime | None = None,
+) -> QuerySet[Rental]:
+    """PENDING/ONGOING/OVERDUE rentals of the car that hold it during the period.
 
-    @property
-    def online(self) -> Decimal:
-        return quantize_money(sum((p.amount for p in self.parts if not p.at_counter), ZERO))
-
-    @property
-    def at_counter(self) -> Decimal:
-        return quantize_money(self.refund - self.online)
-
-
-def cancel_preview(*, rental: Rental, reason: str = "", fee: Decimal = ZERO, at_counter: bool = True) -> CancelPreview:
-    """What ``cancel_rental`` would refund, without writing: the §4 figures of
-    an unsaved copy marked CANCELLED with ``fee``, spread over the charges
-    with money left the way ``refund_due_rows`` spreads it (SPEC §16).
-    ``at_counter``: staff cancel at the counter (cash handed back now); a
-    customer's own cancel leaves cash for the store."""
-    draft = copy.copy(rental)
-    draft.status = Rental.Status.CANCELLED
-    draft.cancellation_fee = fee
-    figures = draft.figures_for(*rental.ledger_sums())
-    return CancelPreview(
-        fee=fee,
-        reason=reason,
-        net_paid=figures.net_paid,
-        refund=figures.refund_due,
-        still_owed=figures.remaining,
-        parts=_preview_parts(rental=rental, amount=figures.refund_due, at_counter=at_counter),
+    A rental past its end that is still active (OVERDUE, or not refreshed yet)
+    holds its car until it is returned (§16 "cars on the road"): nobody knows
+    when it comes back, so its end counts as open, at least now, and it clashes
+    with any period that ends after its start.
+    """
+    now = now or timezone.now()
+    qs = Rental.objects.filter(
+        Q(end_time__gt=start_time) | Q(status=Rental.Status.OVERDUE) | Q(end_time__lte=now),
+        vehicle_id=vehicle_id,
+        status__in=Rental.ACTIVE_STATUSES,
+        start_time__lt=end_time,
     )
+    if exclude_pk is not None:
+        qs = qs.exclude(pk=exclude_pk)
+    return qs
 
 
-@dataclass(frozen=True)
-class ReturnPreview:
-    overdue_fee: Decimal
-    cross_location_fee: Decimal
-    damage_fee: Decimal
-    order_total: Decimal
-    owed: Decimal
-    net_paid: Decimal
-    deposit_refund: Decimal
-    still_owed: Decimal
-    needs_manual_refund: bool
-
-
-def return_preview(
-    *, rental: Rental, returned_at: datetime, location: Location, damage_fee: Decimal = ZERO
-) -> ReturnPreview:
-    """What ``process_return`` would compute, without writing: the same
-    ``prepare_return`` (its checks raise ValidationError here too) on an unsaved
-    copy of the rental, against its current ledger."""
-    draft = copy.copy(rental)
-    prepare_return(rental=draft, returned_at=returned_at, location=location, damage_fee=damage_fee)
-    figures = draft.figures_for(*rental.ledger_sums())
-    return ReturnPreview(
-        overdue_fee=draft.overdue_fee,
-        cross_location_fee=draft.cross_location_fee,
-        damage_fee=draft.damage_fee,
-        order_total=figures.order_total,
-        owed=figures.owed,
-        net_paid=figures.net_paid,
-        deposit_refund=figures.refund_due,
-        still_owed=figures.remaining,
-        needs_manual_refund=bool(refund_parts(rental=rental, amount=figures.refund_due, at_counter=True)[1]),
+def unpaid_bookings(*, customer: Any, now: datetime | None = None) -> QuerySet[Rental]:
+    """The customer's bookings that still hold a car without any payment (SPEC §16)."""
+    now = now or timezone.now()
+    window = timedelta(minutes=settings.BOOKING_PAYMENT_MINUTES)
+    return Rental.objects.filter(
+        customer_id=customer.pk,
+        status=Rental.Status.PENDING,
+        amount_paid__lte=0,
+        created_at__gt=now - window,
+        start_time__gt=now,
     )

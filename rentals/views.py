@@ -164,7 +164,7 @@ def cancel(request, pk: int):
     figures = rental.money_figures()
     # What cancel_rental will refund, by the same rule (a customer's own cancel:
     # cash is handed back at the store).
-    preview = selectors.cancel_preview(rental=rental, at_counter=False)
+    preview = services.cancel_preview(rental=rental, at_counter=False)
     open_charges = [p for p in rental.payments.all() if p.is_open]
     if request.method == "POST":
         form = CancelForm(request.POST)

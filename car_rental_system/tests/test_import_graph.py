@@ -123,7 +123,8 @@ def test_the_graph_sees_function_level_imports():
     # rentals.models delegates refund_deposit to accounts.services inside a method.
     assert "accounts.services" in imports_of("rentals.models")
     assert "accounts.services" not in imports_of("rentals.models", model_delegations=False)
-    assert "accounts.services" in imports_of("rentals.services")
+    flows = [module for module in MODULES if within(module, "rentals.services")]
+    assert any(within(name, "accounts.services") for module in flows for name in imports_of(module))
     assert len(_accounts_core()) >= 6
 
 
@@ -184,6 +185,13 @@ def test_no_cycle_between_the_service_layers():
     # and what accounts' services rely on of rentals imports nothing of accounts' services
     for module in ("rentals.selectors", "rentals.pricing", "rentals.locks"):
         assert "accounts.services" not in reachable(module, graph), module
+
+
+def test_the_order_flows_never_import_the_jobs_that_call_them():
+    graph = _graph(model_delegations=False)
+    for module in [m for m in MODULES if within(m, "rentals.services")]:
+        reached = reachable(module, graph)
+        assert not {name for name in reached if within(name, "rentals.tasks") or within(name, "rentals.ops")}, module
 
 
 def test_no_import_cycle_between_the_apps_service_and_selector_modules():

@@ -64,16 +64,16 @@ def _where(name: str) -> list[str]:
         ("can_cancel", "rentals/selectors.py"),
         ("is_on_road", "rentals/selectors.py"),
         ("action_allowed", "rentals/selectors.py"),
-        ("check_cancellation", "rentals/selectors.py"),
-        ("prepare_return", "rentals/selectors.py"),
-        ("cancel_preview", "rentals/selectors.py"),
-        ("return_preview", "rentals/selectors.py"),
+        ("check_cancellation", "rentals/services/cancellation.py"),
+        ("prepare_return", "rentals/services/handover.py"),
+        ("cancel_preview", "rentals/services/previews.py"),
+        ("return_preview", "rentals/services/previews.py"),
         ("receiver_id", "accounts/refund_rules.py"),
         ("route_refund", "accounts/refund_rules.py"),
         ("plan_refund", "accounts/refund_rules.py"),
         ("refund_description", "accounts/services/refunds.py"),
         ("refund_due_rows", "accounts/services/refunds.py"),
-        ("transition_rental", "rentals/services.py"),
+        ("transition_rental", "rentals/services/transitions.py"),
         ("ReadOnlyPermissionsMixin", "car_rental_system/admin_mixins.py"),
         ("ledger_action_view", "rentals/admin_views.py"),
         ("DateTimeLocalInput", "car_rental_system/widgets.py"),
@@ -132,6 +132,6 @@ def test_a_rental_status_is_written_by_transition_rental_or_the_bulk_move_only()
                         writers.append((path, func.name, ast.unparse(node.func)))
     rental_writers = {(path, name) for path, name, call in writers if "payment" not in call and "charge" not in call}
     assert rental_writers == {
-        ("rentals/services.py", "transition_rental"),
-        ("rentals/services.py", "advance_statuses"),
+        ("rentals/services/transitions.py", "transition_rental"),
+        ("rentals/services/statuses.py", "advance_statuses"),
     }, writers

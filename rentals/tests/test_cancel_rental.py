@@ -412,7 +412,7 @@ def test_a_failure_after_the_refund_rolls_the_whole_cancel_back(
             raise RuntimeError("notification service down")
         return real_notify(**kwargs)
 
-    monkeypatch.setattr(rentals.services, "notify", failing_notify)
+    monkeypatch.setattr(rentals.services.cancellation, "notify", failing_notify)
 
     with pytest.raises(RuntimeError):
         cancel_rental(rental=rental, reason="No-show", by_user=staff_user, cancellation_fee=Decimal("100"))

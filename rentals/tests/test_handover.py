@@ -15,10 +15,9 @@ from django.utils import timezone
 from accounts.models import Payment
 from customers.models import Customer
 from customers.tests.factories import CustomerFactory
-from rentals import selectors
 from rentals.exceptions import BookingConflict, RentalError
 from rentals.models import Rental, RentalEvent
-from rentals.services import advance_statuses, pickup_rental, process_return
+from rentals.services import advance_statuses, handover, pickup_rental, process_return
 from rentals.tests.admin_support import admin_url
 from rentals.tests.clock import END, NOW, START
 from rentals.tests.factories import book, pay
@@ -225,13 +224,13 @@ def test_return_preview_refuses_what_the_return_refuses(staff_client, on_road, w
 
 def test_preview_and_return_compute_with_the_same_function(staff_client, on_road, monkeypatch):
     calls = []
-    real = selectors.prepare_return
+    real = handover.prepare_return
 
     def spy(**kwargs):
         calls.append(kwargs["rental"].pk)
         return real(**kwargs)
 
-    monkeypatch.setattr(selectors, "prepare_return", spy)
+    monkeypatch.setattr(handover, "prepare_return", spy)
     post = {"returned_at": local_input(END), "location": on_road.return_location_id, "damage_fee": "0"}
 
     staff_client.post(admin_url("return", on_road), {**post, "_preview": "1"})

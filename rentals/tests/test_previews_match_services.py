@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import Payment
-from rentals import selectors
+from rentals import selectors, services
 from rentals.models import Rental
 from rentals.services import cancel_rental, pickup_rental, process_return
 from rentals.tests.clock import END, START
@@ -61,7 +61,7 @@ def test_customer_cancel_preview_leaves_cash_for_the_store_as_the_service_does(f
     rental = book(customer, vehicle)
     pay(rental, "500.00", payment_method=Payment.Method.CASH, provider="counter")
     pay(rental, "2400.00", payment_method=Payment.Method.ALIPAY)
-    preview = selectors.cancel_preview(rental=rental, at_counter=False)
+    preview = services.cancel_preview(rental=rental, at_counter=False)
 
     cancel_rental(rental=rental, reason="Plans changed", by_user=customer.user)
 
@@ -86,10 +86,8 @@ def test_staff_cancel_preview_with_a_fee_is_what_the_service_refunds(
         frozen_clock.move_to(START, tick=False)
         pickup_rental(rental=rental, by_user=staff_user)
         frozen_clock.move_to(START + timedelta(hours=5), tick=False)
-    reason, fee = selectors.check_cancellation(
-        rental=rental, reason="No-show", cancellation_fee=fee, by_user=staff_user
-    )
-    preview = selectors.cancel_preview(rental=rental, reason=reason, fee=fee)
+    reason, fee = services.check_cancellation(rental=rental, reason="No-show", cancellation_fee=fee, by_user=staff_user)
+    preview = services.cancel_preview(rental=rental, reason=reason, fee=fee)
 
     cancel_rental(rental=rental, reason=reason, cancellation_fee=fee, by_user=staff_user)
 
@@ -124,7 +122,7 @@ def test_return_preview_is_what_the_return_charges_and_refunds(
     when = END + returned_after_end
     frozen_clock.move_to(when, tick=False)
     store = other_location if other_store else rental.return_location
-    preview = selectors.return_preview(rental=rental, returned_at=when, location=store, damage_fee=damage)
+    preview = services.return_preview(rental=rental, returned_at=when, location=store, damage_fee=damage)
 
     process_return(rental=rental, returned_at=when, location=store, damage_fee=damage, by_user=staff_user)
 
@@ -187,7 +185,7 @@ def test_can_cancel_follows_the_clock_as_cancel_rental_does(client, frozen_clock
     assert not order_row(rental=rental).can_cancel
     assert selectors.can_cancel(rental=rental, by_user=staff_user)
     with pytest.raises(InvalidTransition):
-        selectors.check_cancellation(rental=rental, reason="late", by_user=customer.user)
+        services.check_cancellation(rental=rental, reason="late", by_user=customer.user)
     client.force_login(customer.user)
     response = client.get(reverse("rentals:cancel", args=[rental.pk]))
     assert response.status_code == 302

@@ -322,15 +322,15 @@ def test_the_throttle_is_shared_through_the_cache(customer, vehicle, time_machin
 def test_a_failed_refresh_lets_the_next_view_try_again(customer, vehicle, time_machine, monkeypatch):
     rental = _book(customer, vehicle)
     time_machine.move_to(START, tick=False)
-    real = rentals.services.advance_statuses
+    real = rentals.services.statuses.advance_statuses
 
     def broken(**kwargs):
         raise RuntimeError("database hiccup")
 
-    monkeypatch.setattr(rentals.services, "advance_statuses", broken)
+    monkeypatch.setattr(rentals.services.statuses, "advance_statuses", broken)
     assert refresh_statuses_if_due() is None
     assert _status(rental) == "PENDING"
 
-    monkeypatch.setattr(rentals.services, "advance_statuses", real)
+    monkeypatch.setattr(rentals.services.statuses, "advance_statuses", real)
     assert refresh_statuses_if_due() == {"lapsed": 0, "to_ongoing": 1, "to_overdue": 0}
     assert _status(rental) == "ONGOING"

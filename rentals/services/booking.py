@@ -1,0 +1,126 @@
+"""Booking a car (SPEC §5): the times' rules and ``create_rental`` under the customer → car locks."""
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+
+from car_rental_system import bounds
+from rentals.exceptions import BookingConflict, RentalError
+from rentals.locks import lock_customer, lock_vehicle
+from rentals.models import Rental
+from rentals.selectors import (
+    overlapping_rentals,
+    unpaid_bookings,
+)
+from rentals.services.transitions import record_rental_event
+from vehicles.models import Location, Vehicle
+
+logger = logging.getLogger(__name__)
+
+
+MAX_RENTAL_DAYS = 90
+
+
+def _local(dt: datetime) -> str:
+    return date_format(timezone.localtime(dt), "Y-m-d H:i")
+
+
+def validate_booking_times(start_time: datetime | None, end_time: datetime | None, now: datetime | None = None) -> None:
+    """Raise RentalError when the period can't be booked (pure; used by forms too)."""
+    now = now or timezone.now()
+    if start_time is None or end_time is None:
+        raise RentalError(_("Please choose a pick-up and a return time."), code="times_required")
+    if timezone.is_naive(start_time) or timezone.is_naive(end_time):
+        raise RentalError(_("Times must carry a time zone."), code="naive_time")
+    if start_time <= now:
+        raise RentalError(_("The pick-up time must be in the future."), code="start_in_past")
+    if start_time > bounds.latest_booking_start(now):
+        raise RentalError(
+            _("A booking can start at most %(days)s days ahead.") % {"days": settings.BOOKING_HORIZON_DAYS},
+            code="beyond_horizon",
+        )
+    if end_time <= start_time:
+        raise RentalError(_("The return time must be after the pick-up time."), code="end_before_start")
+    if end_time - start_time > timedelta(days=MAX_RENTAL_DAYS):
+        raise RentalError(_("A booking can last at most %(days)s days.") % {"days": MAX_RENTAL_DAYS}, code="too_long")
+
+
+@transaction.atomic
+def create_rental(
+    *,
+    customer: Any,
+    vehicle: Vehicle,
+    start_time: datetime,
+    end_time: datetime,
+    pickup_location: Location,
+    return_location: Location | None = None,
+) -> Rental:
+    """Book ``vehicle`` for ``customer``: a PENDING rental priced by §4.
+
+    Refuses a period in the past, an end before the start, a car that can't be
+    booked, a pick-up away from the car's store, any overlap with another
+    PENDING/ONGOING/OVERDUE rental of the car, and a customer who already
+    holds MAX_UNPAID_BOOKINGS unpaid bookings (SPEC §16). The customer row is
+    locked before counting those and the car row before the overlap check, so
+    concurrent bookings are serialised per customer and per car and only one
+    of two conflicting requests can succeed. Locks: customer → vehicle.
+    """
+    validate_booking_times(start_time, end_time)
+    return_location = return_location or pickup_location
+    lock_customer(customer.pk)
+    held = unpaid_bookings(customer=customer).count()
+    if held >= settings.MAX_UNPAID_BOOKINGS:
+        raise RentalError(
+            _(
+                "You already have %(count)s unpaid bookings. Please pay for one or cancel it before booking "
+                "another car (unpaid bookings are released %(minutes)s minutes after they are made)."
+            )
+            % {"count": held, "minutes": settings.BOOKING_PAYMENT_MINUTES},
+            code="too_many_unpaid",
+        )
+    locked_vehicle = lock_vehicle(vehicle.pk)
+    if not locked_vehicle.is_bookable:
+        raise RentalError(
+            _("%(car)s can't be booked right now (%(status)s).")
+            % {"car": locked_vehicle, "status": locked_vehicle.get_status_display()},
+            code="vehicle_unavailable",
+        )
+    if pickup_location.pk != locked_vehicle.location_id:
+        raise RentalError(
+            _("This car is picked up at %(store)s.") % {"store": locked_vehicle.location},
+            code="wrong_pickup_location",
+        )
+    clash = (
+        overlapping_rentals(vehicle_id=locked_vehicle.pk, start_time=start_time, end_time=end_time)
+        .order_by("start_time")
+        .first()
+    )
+    if clash is not None:
+        raise BookingConflict(
+            _("This car is already booked from %(start)s to %(end)s. Please choose other times.")
+            % {"start": _local(clash.start_time), "end": _local(clash.end_time)},
+            code="overlap",
+        )
+    rental = Rental(
+        customer=customer,
+        vehicle=locked_vehicle,
+        pickup_location=pickup_location,
+        return_location=return_location,
+        start_time=start_time,
+        end_time=end_time,
+    )
+    rental.save()
+    record_rental_event(
+        rental=rental,
+        event="created",
+        to_status=rental.status,
+        actor=getattr(customer, "user", None),
+        payload={"order_total": str(rental.order_total)},
+    )
+    return rental
