@@ -26,3 +26,17 @@ def lock_rental(rental_id) -> Rental:
         .select_related("vehicle", "customer", "customer__user")
         .get(pk=rental_id)
     )
+
+
+# --- many rows at once (the batch jobs) ------------------------------------------------
+
+
+def lock_vehicles(vehicle_ids) -> None:
+    """Lock these cars, in primary-key order (every batch takes them the same way)."""
+    list(Vehicle.objects.select_for_update().filter(pk__in=sorted(set(vehicle_ids))).order_by("pk").values_list("pk"))
+
+
+def lock_rental_rows(rentals, *fields: str) -> list[tuple]:
+    """Lock the rentals of a queryset in primary-key order (their cars locked
+    before, by the caller) and read ``fields`` of each under the lock."""
+    return list(rentals.select_for_update(of=("self",)).order_by("pk").values_list(*fields))

@@ -391,17 +391,22 @@ def status_label(choices, code: str) -> str:
 class RentalEvent(models.Model):
     """Append-only audit trail of a rental's status changes and staff actions."""
 
-    # What the stored event codes mean, for staff; a code missing here is shown
-    # as stored.
-    LABELS = {
-        "created": pgettext_lazy("rental event", "Booked"),
-        "status_by_time": _("Status moved by time"),
-        "picked_up": _("Car handed over"),
-        "returned": _("Car returned"),
-        "cancelled": _("Order cancelled"),
-        "manual_refund_required": _("Needs a manual refund"),
-        "refund_failed": _("Refund failed"),
-    }
+    class Code(models.TextChoices):
+        """Every event code the flows write, with what it means for staff."""
+
+        CREATED = "created", pgettext_lazy("rental event", "Booked")
+        STATUS_CHANGED = "status_changed", _("Status changed")
+        STATUS_BY_TIME = "status_by_time", _("Status moved by time")
+        LAPSED = "lapsed", _("Not paid in time")
+        PICKED_UP = "picked_up", _("Car handed over")
+        RETURNED = "returned", _("Car returned")
+        CANCELLED = "cancelled", _("Order cancelled")
+        MANUAL_REFUND_REQUIRED = "manual_refund_required", _("Needs a manual refund")
+        REFUND_FAILED = "refund_failed", _("Refund failed")
+
+    # What the stored codes mean (the admin's filter lists them); an older
+    # code missing here is shown as stored.
+    LABELS = dict(Code.choices)
 
     rental = models.ForeignKey(Rental, on_delete=models.CASCADE, related_name="events", verbose_name=_("rental"))
     event = models.CharField(_("event"), max_length=40)

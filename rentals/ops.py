@@ -49,8 +49,8 @@ from accounts.services import enqueue_refund, plan_due_refund, refund_due_rows
 from car_rental_system.bulk import insert_rows
 from car_rental_system.money import ZERO, quantize_money
 from rentals import services
+from rentals.locks import lock_rental_rows, lock_vehicles
 from rentals.models import Rental, RentalEvent
-from vehicles.models import Vehicle
 
 logger = logging.getLogger(__name__)
 
@@ -346,11 +346,8 @@ def _still_to_move(moves: list[StatusMove]) -> list[StatusMove]:
     the status the plan started from. Locks: vehicle → rental (held by the
     caller's transaction)."""
     ids = [m.rental_id for m in moves]
-    vehicle_ids = sorted(set(Rental.objects.filter(pk__in=ids).values_list("vehicle_id", flat=True)))
-    list(Vehicle.objects.select_for_update().filter(pk__in=vehicle_ids).order_by("pk").values_list("pk"))
-    current = dict(
-        Rental.objects.filter(pk__in=ids).select_for_update(of=("self",)).order_by("pk").values_list("pk", "status")
-    )
+    lock_vehicles(Rental.objects.filter(pk__in=ids).values_list("vehicle_id", flat=True))
+    current = dict(lock_rental_rows(Rental.objects.filter(pk__in=ids), "pk", "status"))
     return [m for m in moves if current.get(m.rental_id) == m.from_status]
 
 

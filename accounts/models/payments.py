@@ -182,23 +182,27 @@ class PaymentEvent(models.Model):
 
     # What the stored event codes mean, for staff; a code missing here is shown
     # as stored.
-    LABELS = {
-        "created": _("Charge opened"),
-        "status_changed": _("Status changed"),
-        "callback_received": _("Provider callback"),
-        "late_payment_received": _("Late payment received"),
-        "charge_cancelled": _("Charge cancelled"),
-        "charge_expired": _("Charge expired"),
-        "refund_issued": _("Refund issued"),
-        "counter_payment": _("Counter payment"),
-        "manual_refund": _("Manual refund"),
-        "refund_requested": _("Refund requested"),
-        "refund_accepted": _("Refund accepted by the provider"),
-        "refund_confirmed": _("Refund confirmed"),
-        "refund_failed": _("Refund failed"),
-        "refund_retried": _("Refund retried"),
-        "charge_closed": _("Charge closed at the provider"),
-    }
+    class Code(models.TextChoices):
+        """Every event code the ledger writes, with what it means for staff."""
+
+        CREATED = "created", _("Charge opened")
+        STATUS_CHANGED = "status_changed", _("Status changed")
+        CALLBACK_RECEIVED = "callback_received", _("Provider callback")
+        LATE_PAYMENT_RECEIVED = "late_payment_received", _("Late payment received")
+        CHARGE_CANCELLED = "charge_cancelled", _("Charge cancelled")
+        CHARGE_EXPIRED = "charge_expired", _("Charge expired")
+        REFUND_ISSUED = "refund_issued", _("Refund issued")
+        COUNTER_PAYMENT = "counter_payment", _("Counter payment")
+        MANUAL_REFUND = "manual_refund", _("Manual refund")
+        REFUND_REQUESTED = "refund_requested", _("Refund requested")
+        REFUND_ACCEPTED = "refund_accepted", _("Refund accepted by the provider")
+        REFUND_CONFIRMED = "refund_confirmed", _("Refund confirmed")
+        REFUND_FAILED = "refund_failed", _("Refund failed")
+        REFUND_RETRIED = "refund_retried", _("Refund retried")
+        CHARGE_CLOSED = "charge_closed", _("Charge closed at the provider")
+
+    # What the stored codes mean (the admin's filter lists them).
+    LABELS = dict(Code.choices)
 
     payment = models.ForeignKey(
         Payment, on_delete=models.PROTECT, null=True, blank=True, related_name="events", verbose_name=_("payment")

@@ -37,6 +37,7 @@ from accounts.services.ledger import (  # noqa: F401
     transition_payment,
 )
 from accounts.services.notices import (  # noqa: F401
+    build_notice,
     mark_all_notifications_read,
     mark_notification_read,
     notify,

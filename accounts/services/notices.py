@@ -44,6 +44,25 @@ def notify(
     )
 
 
+def build_notice(
+    *, user_id: int, rental_id: int | None, notification_type: str, kind: str, params: dict, now: datetime
+) -> Notification:
+    """The notice ``notify`` writes, unsaved, for writers that insert many at
+    once: stored with its kind and params (shown in the reader's language)
+    and its words in the default language."""
+    title, message = notice_in_default_language(kind, params)
+    return Notification(
+        user_id=user_id,
+        rental_id=rental_id,
+        notification_type=notification_type,
+        kind=kind,
+        params=params,
+        title=title,
+        message=message,
+        created_at=now,
+    )
+
+
 def payment_note(words: Words) -> dict:
     """The Payment fields of a note: its code and params, and its words in the default language."""
     return {

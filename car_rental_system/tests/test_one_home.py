@@ -121,7 +121,7 @@ def _saves_status(node: ast.AST) -> bool:
     return False
 
 
-def test_a_rental_status_is_written_by_transition_rental_or_the_bulk_move_only():
+def test_a_rental_status_is_written_by_the_transition_module_only():
     writers = []
     flows = ("rentals/services", "accounts/services", "rentals/ops", "rentals/admin_views")
     for path in sorted(p for p in TREES if p.startswith(flows)):
@@ -133,5 +133,5 @@ def test_a_rental_status_is_written_by_transition_rental_or_the_bulk_move_only()
     rental_writers = {(path, name) for path, name, call in writers if "payment" not in call and "charge" not in call}
     assert rental_writers == {
         ("rentals/services/transitions.py", "transition_rental"),
-        ("rentals/services/statuses.py", "advance_statuses"),
+        ("rentals/services/transitions.py", "move_many_by_time"),
     }, writers

@@ -40,16 +40,19 @@ from rentals.services.statuses import (  # noqa: F401
     LAPSE_REASON,
     STATUS_REFRESH_CACHE_KEY,
     _lapse_locked,
-    _notify_overdue,
     advance_rental_status,
     advance_statuses,
     lapse_unpaid_bookings,
     refresh_statuses_if_due,
 )
 from rentals.services.transitions import (  # noqa: F401
+    MoveRow,
     _actor,
     _occupy_vehicle,
     _release_vehicle,
+    move_by_time,
+    move_many_by_time,
+    notice_on_entering,
     record_rental_event,
     transition_rental,
 )

@@ -13,28 +13,15 @@ from django.utils.translation import gettext as _
 
 from accounts.models import Notification
 from accounts.services import cancel_open_charges, notify
-from car_rental_system.bulk import insert_rows
 from car_rental_system.money import ZERO
-from rentals.exceptions import InvalidTransition
-from rentals.locks import lock_rental, lock_vehicle
-from rentals.models import Rental, RentalEvent
-from rentals.services.transitions import _occupy_vehicle, transition_rental
-from vehicles.models import Vehicle
+from rentals.locks import lock_rental, lock_rental_rows, lock_vehicle, lock_vehicles
+from rentals.models import Rental
+from rentals.services.transitions import MoveRow, _occupy_vehicle, move_by_time, move_many_by_time, transition_rental
 
 logger = logging.getLogger(__name__)
 
 
 STATUS_REFRESH_CACHE_KEY = "rentals:status-refresh"
-
-
-def _notify_overdue(rental: Rental) -> None:
-    notify(
-        user=rental.customer.user,
-        rental=rental,
-        notification_type=Notification.Type.RENTAL_OVERDUE,
-        kind="rental_overdue",
-        params={"order": rental.pk, "end": rental.end_time.isoformat()},
-    )
 
 
 LAPSE_REASON = "not_paid_in_time"
@@ -82,10 +69,8 @@ def advance_rental_status(*, rental: Rental, now: datetime | None = None) -> boo
         _lapse_locked(locked=locked, now=now)
         rental.copy_state_from(locked)
         return True
-    transition_rental(rental=locked, to=target, event="status_by_time")
+    move_by_time(rental=locked, to=target, now=now)
     _occupy_vehicle(vehicle)
-    if target == Rental.Status.OVERDUE:
-        _notify_overdue(locked)
     rental.status = target
     return True
 
@@ -130,54 +115,17 @@ def advance_statuses(
                     break
                 # Vehicles before rentals: the global lock order. The rentals are
                 # then locked and filtered again, as another flow may have moved one.
-                vehicle_ids = sorted({vehicle_id for _pk, vehicle_id in candidates})
-                list(Vehicle.objects.select_for_update().filter(pk__in=vehicle_ids).order_by("pk").values_list("pk"))
-                rows = list(
-                    qs.filter(pk__in=[pk for pk, _vehicle_id in candidates])
-                    .select_for_update(of=("self",))
-                    .order_by("pk")
-                    .values_list("pk", "status", "vehicle_id", "customer__user_id")
-                )
-                # The check transition_rental makes, row by row (the filters only
-                # pick rows the transition table lets move to ``target``).
-                if any(target not in Rental.TRANSITIONS[Rental.Status(row[1])] for row in rows):
-                    raise InvalidTransition(f"no bulk move to {target} from {sorted({row[1] for row in rows})}")
-                if not rows:
-                    continue
-                ids = [row[0] for row in rows]
-                vehicle_ids = sorted({row[2] for row in rows})
-                Rental.objects.filter(pk__in=ids).update(status=target, updated_at=now)
-                Vehicle.objects.filter(pk__in=vehicle_ids, status=Vehicle.Status.AVAILABLE).update(
-                    status=Vehicle.Status.RENTED
-                )
-                insert_rows(
-                    [
-                        RentalEvent(
-                            rental_id=pk,
-                            event="status_by_time",
-                            from_status=status,
-                            to_status=target,
-                            created_at=now,
-                        )
-                        for pk, status, _vehicle_id, _user_id in rows
-                    ]
-                )
-                if target == Rental.Status.OVERDUE:
-                    message = _("The car was due back already. Late returns are charged per started day.")
-                    insert_rows(
-                        [
-                            Notification(
-                                user_id=user_id,
-                                rental_id=pk,
-                                notification_type=Notification.Type.RENTAL_OVERDUE,
-                                title=_("Order #%(order)s is overdue") % {"order": pk},
-                                message=message,
-                                created_at=now,
-                            )
-                            for pk, _status, _vehicle_id, user_id in rows
-                            if user_id is not None
-                        ]
+                lock_vehicles(vehicle_id for _pk, vehicle_id in candidates)
+                rows = [
+                    MoveRow(*row)
+                    for row in lock_rental_rows(
+                        qs.filter(pk__in=[pk for pk, _vehicle_id in candidates]),
+                        *MoveRow._fields[:3],
+                        "customer__user_id",
+                        "end_time",
                     )
+                ]
+                move_many_by_time(rows=rows, to=target, now=now)
                 counts[name] += len(rows)
     return counts
 

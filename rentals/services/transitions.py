@@ -1,8 +1,13 @@
 """Every status move of a rental, single or in bulk: the transition table's check, the audit row (RentalEvent) and the customer's notice, stored with its kind so each reader sees it in their language; and the car's status that follows."""
 
 import logging
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
+from accounts.models import Notification
+from accounts.services import build_notice
+from car_rental_system.bulk import insert_rows
+from rentals.exceptions import InvalidTransition
 from rentals.models import Rental, RentalEvent
 from vehicles.models import Location, Vehicle
 
@@ -84,3 +89,77 @@ def _occupy_vehicle(vehicle: Vehicle) -> None:
     if vehicle.status == Vehicle.Status.AVAILABLE:
         vehicle.status = Vehicle.Status.RENTED
         vehicle.save(update_fields=["status"])
+
+
+# --- moves by time: one rental or many ------------------------------------------------
+
+# The notice a customer gets when the clock moves their order into a status.
+NOTICE_ON_ENTERING = {Rental.Status.OVERDUE: (Notification.Type.RENTAL_OVERDUE, "rental_overdue")}
+
+
+class MoveRow(NamedTuple):
+    """What a bulk move reads of each rental it moves (locked)."""
+
+    pk: int
+    status: str
+    vehicle_id: int
+    user_id: int | None
+    end_time: datetime
+
+
+def notice_on_entering(*, status: str, rental_id: int, user_id: int | None, end_time: datetime, now: datetime):
+    """The customer's notice for a move into ``status`` by time (unsaved), or None."""
+    if status not in NOTICE_ON_ENTERING or user_id is None:
+        return None
+    notification_type, kind = NOTICE_ON_ENTERING[status]
+    return build_notice(
+        user_id=user_id,
+        rental_id=rental_id,
+        notification_type=notification_type,
+        kind=kind,
+        params={"order": rental_id, "end": end_time.isoformat()},
+        now=now,
+    )
+
+
+def move_by_time(*, rental: Rental, to: str, now: datetime) -> None:
+    """One rental moved by the clock (locked, its car locked first): the move,
+    its audit row, the car taken and the customer's notice."""
+    transition_rental(rental=rental, to=to, event=RentalEvent.Code.STATUS_BY_TIME)
+    notice = notice_on_entering(
+        status=to, rental_id=rental.pk, user_id=rental.customer.user_id, end_time=rental.end_time, now=now
+    )
+    if notice is not None:
+        notice.save()
+
+
+def move_many_by_time(*, rows: list[MoveRow], to: str, now: datetime) -> None:
+    """The same moves for many rentals at once (the caller holds their locks,
+    cars first): the transition table's check for every row, one UPDATE, the
+    audit rows and the notices inserted in bulk, the cars taken."""
+    refused = sorted({row.status for row in rows if to not in Rental.TRANSITIONS[Rental.Status(row.status)]})
+    if refused:
+        raise InvalidTransition(f"no move to {to} from {refused}")
+    if not rows:
+        return
+    Rental.objects.filter(pk__in=[row.pk for row in rows]).update(status=to, updated_at=now)
+    Vehicle.objects.filter(pk__in=sorted({row.vehicle_id for row in rows}), status=Vehicle.Status.AVAILABLE).update(
+        status=Vehicle.Status.RENTED
+    )
+    insert_rows(
+        [
+            RentalEvent(
+                rental_id=row.pk,
+                event=RentalEvent.Code.STATUS_BY_TIME,
+                from_status=row.status,
+                to_status=to,
+                created_at=now,
+            )
+            for row in rows
+        ]
+    )
+    notices = [
+        notice_on_entering(status=to, rental_id=row.pk, user_id=row.user_id, end_time=row.end_time, now=now)
+        for row in rows
+    ]
+    insert_rows([notice for notice in notices if notice is not None])
