@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.decorators import ratelimit
 
-from accounts import consumption, selectors, services
+from accounts import consumption, consumption_csv, selectors, services
 from accounts.forms import RegistrationForm, ReviewForm
 from customers import services as customer_services
 from customers.decorators import customer_required
@@ -236,7 +236,7 @@ def consumption_report_csv(request):
         return HttpResponseBadRequest(message, content_type="text/plain; charset=utf-8")
     year = form.cleaned_data["year"]
     response = StreamingHttpResponse(
-        consumption.csv_lines(request.customer, year, get_language()), content_type="text/csv; charset=utf-8"
+        consumption_csv.csv_lines(request.customer, year, get_language()), content_type="text/csv; charset=utf-8"
     )
     response["Content-Disposition"] = f'attachment; filename="consumption-{year}.csv"'
     return response

@@ -12,7 +12,7 @@ import pytest
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 
-from accounts import consumption
+from accounts import consumption_csv
 from accounts.models import Payment
 from accounts.tests.factories import PaymentFactory, RefundFactory
 from customers.tests.factories import CustomerFactory
@@ -205,7 +205,7 @@ def test_csv_needs_a_signed_in_customer(client):
 def test_csv_reads_orders_in_chunks(customer_client, customer, vehicle, monkeypatch):
     """The orders are read with .iterator(chunk_size=…): a year with more orders
     than a chunk is streamed whole."""
-    monkeypatch.setattr(consumption, "CSV_CHUNK_SIZE", 2)
+    monkeypatch.setattr(consumption_csv, "CSV_CHUNK_SIZE", 2)
     for day in range(1, 6):
         order(customer, vehicle, datetime(2026, 4, day, tzinfo=SHANGHAI), status=Rental.Status.PENDING)
     _raw, rows = read_csv(customer_client.get(CSV_URL, {"year": 2026}))

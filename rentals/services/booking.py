@@ -51,6 +51,48 @@ def validate_booking_times(start_time: datetime | None, end_time: datetime | Non
         raise RentalError(_("A booking can last at most %(days)s days.") % {"days": MAX_RENTAL_DAYS}, code="too_long")
 
 
+def _check_unpaid_bookings(customer: Any) -> None:
+    """At most MAX_UNPAID_BOOKINGS unpaid bookings per customer (SPEC §16; customer locked)."""
+    held = unpaid_bookings(customer=customer).count()
+    if held >= settings.MAX_UNPAID_BOOKINGS:
+        raise RentalError(
+            _(
+                "You already have %(count)s unpaid bookings. Please pay for one or cancel it before booking "
+                "another car (unpaid bookings are released %(minutes)s minutes after they are made)."
+            )
+            % {"count": held, "minutes": settings.BOOKING_PAYMENT_MINUTES},
+            code="too_many_unpaid",
+        )
+
+
+def _check_car_free(
+    locked_vehicle: Vehicle, *, pickup_location: Location, start_time: datetime, end_time: datetime
+) -> None:
+    """The car (locked) can be booked from this store for this period."""
+    if not locked_vehicle.is_bookable:
+        raise RentalError(
+            _("%(car)s can't be booked right now (%(status)s).")
+            % {"car": locked_vehicle, "status": locked_vehicle.get_status_display()},
+            code="vehicle_unavailable",
+        )
+    if pickup_location.pk != locked_vehicle.location_id:
+        raise RentalError(
+            _("This car is picked up at %(store)s.") % {"store": locked_vehicle.location},
+            code="wrong_pickup_location",
+        )
+    clash = (
+        overlapping_rentals(vehicle_id=locked_vehicle.pk, start_time=start_time, end_time=end_time)
+        .order_by("start_time")
+        .first()
+    )
+    if clash is not None:
+        raise BookingConflict(
+            _("This car is already booked from %(start)s to %(end)s. Please choose other times.")
+            % {"start": _local(clash.start_time), "end": _local(clash.end_time)},
+            code="overlap",
+        )
+
+
 @transaction.atomic
 def create_rental(
     *,
@@ -74,39 +116,9 @@ def create_rental(
     validate_booking_times(start_time, end_time)
     return_location = return_location or pickup_location
     lock_customer(customer.pk)
-    held = unpaid_bookings(customer=customer).count()
-    if held >= settings.MAX_UNPAID_BOOKINGS:
-        raise RentalError(
-            _(
-                "You already have %(count)s unpaid bookings. Please pay for one or cancel it before booking "
-                "another car (unpaid bookings are released %(minutes)s minutes after they are made)."
-            )
-            % {"count": held, "minutes": settings.BOOKING_PAYMENT_MINUTES},
-            code="too_many_unpaid",
-        )
+    _check_unpaid_bookings(customer)
     locked_vehicle = lock_vehicle(vehicle.pk)
-    if not locked_vehicle.is_bookable:
-        raise RentalError(
-            _("%(car)s can't be booked right now (%(status)s).")
-            % {"car": locked_vehicle, "status": locked_vehicle.get_status_display()},
-            code="vehicle_unavailable",
-        )
-    if pickup_location.pk != locked_vehicle.location_id:
-        raise RentalError(
-            _("This car is picked up at %(store)s.") % {"store": locked_vehicle.location},
-            code="wrong_pickup_location",
-        )
-    clash = (
-        overlapping_rentals(vehicle_id=locked_vehicle.pk, start_time=start_time, end_time=end_time)
-        .order_by("start_time")
-        .first()
-    )
-    if clash is not None:
-        raise BookingConflict(
-            _("This car is already booked from %(start)s to %(end)s. Please choose other times.")
-            % {"start": _local(clash.start_time), "end": _local(clash.end_time)},
-            code="overlap",
-        )
+    _check_car_free(locked_vehicle, pickup_location=pickup_location, start_time=start_time, end_time=end_time)
     rental = Rental(
         customer=customer,
         vehicle=locked_vehicle,

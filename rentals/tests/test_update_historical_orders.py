@@ -18,7 +18,7 @@ from accounts.services import refund_amount_due
 from accounts.tests.assertions import assert_ledger_consistent
 from accounts.tests.factories import PaymentFactory, RefundFactory
 from customers.tests.factories import CustomerFactory, WalkInCustomerFactory
-from rentals import ops
+from rentals import ops, ops_refunds
 from rentals.models import Rental, RentalEvent
 from rentals.ops import Correction, HistoryRunAborted, ManualRefund, RefundLine, StatusMove, update_historical_orders
 from rentals.tests.factories import RentalFactory, pay
@@ -353,14 +353,14 @@ def test_rental_option_processes_one_order_only(history):
 def test_an_exception_on_one_order_is_reported_and_the_others_are_done(history, monkeypatch):
     h = history
     bad = h.completed_with_fees
-    real_build = ops.build_refund
+    real_build = ops_refunds.build_refund
 
     def build_or_fail(case, *args, **kwargs):
         if case.pk == bad.pk:
             raise RuntimeError("provider timeout")
         return real_build(case, *args, **kwargs)
 
-    monkeypatch.setattr(ops, "build_refund", build_or_fail)
+    monkeypatch.setattr(ops_refunds, "build_refund", build_or_fail)
     bad_before = Rental.objects.filter(pk=bad.pk).values().get()
 
     summary = update_historical_orders(batch_size=4)
@@ -379,7 +379,7 @@ def test_an_exception_on_one_order_is_reported_and_the_others_are_done(history, 
     assert h.pending_started.status == Rental.Status.ONGOING
 
     # and the next run, the fault gone, finishes it
-    monkeypatch.setattr(ops, "build_refund", real_build)
+    monkeypatch.setattr(ops_refunds, "build_refund", real_build)
     rerun = update_historical_orders()
     assert rerun.refunds == [RefundLine(bad.pk, Decimal("1100.00"), "deposit", bad.customer.user_id)]
     assert_ledger_consistent(bad)
@@ -388,7 +388,7 @@ def test_an_exception_on_one_order_is_reported_and_the_others_are_done(history, 
 def test_when_the_bulk_refund_fails_each_order_is_refunded_alone_in_its_savepoint(history, monkeypatch):
     h = history
     bad = h.completed_with_fees
-    real_refund = ops.refund_due_rows
+    real_refund = ops_refunds.refund_due_rows
 
     def bulk_fails(built, *, now):
         raise RuntimeError("bulk insert refused")
@@ -399,8 +399,8 @@ def test_when_the_bulk_refund_fails_each_order_is_refunded_alone_in_its_savepoin
             raise RuntimeError("provider timeout")
         return due
 
-    monkeypatch.setattr(ops, "write_refunds", bulk_fails)
-    monkeypatch.setattr(ops, "refund_due_rows", refund_then_fail)
+    monkeypatch.setattr(ops_refunds, "write_refunds", bulk_fails)
+    monkeypatch.setattr(ops_refunds, "refund_due_rows", refund_then_fail)
     bad_before = Rental.objects.filter(pk=bad.pk).values().get()
 
     summary = update_historical_orders()
@@ -511,14 +511,14 @@ def test_an_exception_computing_one_orders_figures_spares_the_rest(history, monk
 
 def test_the_command_exits_non_zero_and_names_the_failed_order(history, monkeypatch):
     bad = history.cancelled_paid
-    real_build = ops.build_refund
+    real_build = ops_refunds.build_refund
 
     def fail(case, *args, **kwargs):
         if case.pk == bad.pk:
             raise RuntimeError("boom")
         return real_build(case, *args, **kwargs)
 
-    monkeypatch.setattr(ops, "build_refund", fail)
+    monkeypatch.setattr(ops_refunds, "build_refund", fail)
     out, err = StringIO(), StringIO()
 
     with pytest.raises(CommandError) as excinfo:
