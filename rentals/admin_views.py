@@ -9,6 +9,7 @@ written (the services roll back their own transaction).
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -119,16 +120,30 @@ def _render(request, model_admin, rental: Rental, template: str, title: str, **c
 # --- return -------------------------------------------------------------------------
 
 
+def _done(request, rental: Rental) -> HttpResponseRedirect:
+    """Back to the order once a flow went through, with the manual-refund warning when it applies."""
+    if rental.requires_manual_refund:
+        messages.warning(request, _("Nobody can receive the refund online: record it as a manual refund."))
+    return HttpResponseRedirect(_change_url(rental))
+
+
+def _cancelled_message(rental: Rental, *, refund: Any, refunded_before: Decimal) -> str:
+    message = _("Order #%(order)s cancelled.") % {"order": rental.pk}
+    if rental.cancellation_fee > ZERO:
+        message += " " + _("Cancellation fee %(fee)s.") % {"fee": format_cny(rental.cancellation_fee)}
+    if refund is not None:
+        message += " " + _("Refunded %(amount)s.") % {
+            "amount": format_cny(rental.money_figures().refunded - refunded_before)
+        }
+    return message
+
+
 def process_return_view(request, pk, *, model_admin):
     _check_permission(request, "return")
     rental = _load(pk)
     if not rental_selectors.is_on_road(rental=rental):
-        return _refuse(
-            request,
-            rental,
-            _("Only a car that is out on rental can be returned (this order is %(status)s).")
-            % {"status": rental.get_status_display()},
-        )
+        refusal = _("Only a car that is out on rental can be returned (this order is %(status)s).")
+        return _refuse(request, rental, refusal % {"status": rental.get_status_display()})
     preview = None
     if request.method == "POST":
         form = ReturnForm(request.POST)
@@ -157,12 +172,7 @@ def process_return_view(request, pk, *, model_admin):
                             "owed": format_cny(figures.remaining),
                         },
                     )
-                    if rental.requires_manual_refund:
-                        messages.warning(
-                            request,
-                            _("Nobody can receive the refund online: record it as a manual refund."),
-                        )
-                    return HttpResponseRedirect(_change_url(rental))
+                    return _done(request, rental)
             else:
                 try:
                     preview = rental_services.return_preview(
@@ -270,19 +280,10 @@ def cancel_view(request, pk, *, model_admin):
                 except ValidationError as err:
                     _show_errors(request, form, err)
                 else:
-                    message = _("Order #%(order)s cancelled.") % {"order": rental.pk}
-                    if rental.cancellation_fee > ZERO:
-                        message += " " + _("Cancellation fee %(fee)s.") % {"fee": format_cny(rental.cancellation_fee)}
-                    if refund is not None:
-                        message += " " + _("Refunded %(amount)s.") % {
-                            "amount": format_cny(rental.money_figures().refunded - refunded_before)
-                        }
-                    messages.success(request, message)
-                    if rental.requires_manual_refund:
-                        messages.warning(
-                            request, _("Nobody can receive the refund online: record it as a manual refund.")
-                        )
-                    return HttpResponseRedirect(_change_url(rental))
+                    messages.success(
+                        request, _cancelled_message(rental, refund=refund, refunded_before=refunded_before)
+                    )
+                    return _done(request, rental)
             else:
                 try:
                     reason, fee = rental_services.check_cancellation(

@@ -5,6 +5,8 @@ form, call one service, redirect (post/redirect/get). A ValidationError from a
 service becomes a form error and nothing is written.
 """
 
+from typing import Any
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import JsonResponse
@@ -145,6 +147,31 @@ def _taken_answer(check: selectors.PeriodCheck) -> dict:
     return {"message": message, "next_free": next_free}
 
 
+def _tell_cancelled(request, rental: Rental, refund: Any) -> None:
+    """The banner after a customer's cancel."""
+    if refund is not None:
+        messages.success(
+            request,
+            _("Order #%(order)s is cancelled. %(amount)s has been refunded to your %(method)s.")
+            % {
+                "order": rental.pk,
+                "amount": format_cny(refund.amount),
+                "method": refund.get_payment_method_display(),
+            },
+        )
+    elif rental.requires_manual_refund:
+        messages.warning(
+            request,
+            _("Order #%(order)s is cancelled. Our staff will refund you by hand.") % {"order": rental.pk},
+        )
+    else:
+        messages.success(
+            request,
+            _("Order #%(order)s is cancelled. Nothing had been paid, so there is nothing to refund.")
+            % {"order": rental.pk},
+        )
+
+
 @customer_required
 @require_http_methods(["GET", "POST"])
 def cancel(request, pk: int):
@@ -174,27 +201,7 @@ def cancel(request, pk: int):
             except ValidationError as error:
                 form.add_error(None, error.messages)
             else:
-                if refund is not None:
-                    messages.success(
-                        request,
-                        _("Order #%(order)s is cancelled. %(amount)s has been refunded to your %(method)s.")
-                        % {
-                            "order": rental.pk,
-                            "amount": format_cny(refund.amount),
-                            "method": refund.get_payment_method_display(),
-                        },
-                    )
-                elif rental.requires_manual_refund:
-                    messages.warning(
-                        request,
-                        _("Order #%(order)s is cancelled. Our staff will refund you by hand.") % {"order": rental.pk},
-                    )
-                else:
-                    messages.success(
-                        request,
-                        _("Order #%(order)s is cancelled. Nothing had been paid, so there is nothing to refund.")
-                        % {"order": rental.pk},
-                    )
+                _tell_cancelled(request, rental, refund)
                 return redirect(rental.get_absolute_url())
     else:
         form = CancelForm()
