@@ -30,7 +30,7 @@ from accounts.models import Payment
 from car_rental_system.money import ZERO, quantize_money
 from rentals.models import Rental
 
-MONEY = DecimalField(max_digits=14, decimal_places=2)
+MONEY: DecimalField = DecimalField(max_digits=14, decimal_places=2)
 
 # --- the ledger sums ---------------------------------------------------------------
 

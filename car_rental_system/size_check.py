@@ -54,7 +54,7 @@ def problems(root: Path = ROOT) -> list[str]:
             continue
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                length = node.end_lineno - node.lineno + 1
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
                 if length > MAX_FUNCTION_LINES:
                     found.append(
                         f"{relative}:{node.lineno} {node.name}(): {length} lines (at most {MAX_FUNCTION_LINES})"
