@@ -69,10 +69,12 @@ browser:
 	  else echo "npm missing: accessibility checks (axe-core) will be skipped"; fi; \
 	fi
 
-## make check: Django's checks, migrations in step with the models, the linter (ruff) and the type checker (mypy)
+## make check: Django's checks, migrations in step with the models, the linter (ruff), the type checker (mypy)
+## and the size check (modules within 500 lines, service/selector/view functions within 60)
 check: venv lint typecheck
 	env -u DATABASE_URL $(PY) manage.py check
 	env -u DATABASE_URL $(PY) manage.py makemigrations --check --dry-run
+	$(PY) -m car_rental_system.size_check
 
 ## make lint: ruff's lint rules and its formatting over the code base (pyproject.toml)
 lint: venv

@@ -45,7 +45,7 @@ def check_payment_sandbox(app_configs=None, **kwargs) -> list[checks.CheckMessag
 def check_wechatpay_settings(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     """WeChat Pay is all or nothing: with ``WECHATPAY_MCHID`` set, every key
     must be there and readable and the APIv3 key 32 characters (SPEC §13)."""
-    from accounts.providers import wechatpay
+    from accounts.providers import wechatpay_keys as wechatpay
 
     return [
         checks.Error(

@@ -36,21 +36,13 @@ import json
 import logging
 import re
 import time
-from contextvars import ContextVar
 from datetime import date
 from decimal import Decimal
-from functools import lru_cache
-from pathlib import Path
-from typing import Any
-from urllib.parse import urljoin
 
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 from django.core.cache import cache
 from django.urls import reverse
-from wechatpayv3 import WeChatPay, WeChatPayType
-from wechatpayv3.core import Core
+from wechatpayv3 import WeChatPayType
 
 from accounts.providers.interface import (
     CallbackAnswer,
@@ -68,16 +60,23 @@ from accounts.providers.interface import (
     header_value,
     json_object,
 )
-from car_rental_system.money import quantize_money
+from accounts.providers.wechatpay_client import _client, _client_ip, _gateway, _last_response, _verified_json
+from accounts.providers.wechatpay_keys import (
+    APIV3_KEY_LENGTH,
+    _setting,
+    configuration_errors,
+    decrypt_resource,
+    fingerprint,
+    from_fen,
+    load_private_key,
+    load_public_key,
+    to_fen,
+    verify_signature,
+)
 
 logger = logging.getLogger(__name__)
 
-# The raw answer (headers, text) of this thread's last SDK call.
-_last_response: ContextVar[tuple | None] = ContextVar("wechatpay_last_response", default=None)
-
-DEFAULT_GATEWAY = "https://api.mch.weixin.qq.com"
 SIGNATURE_TYPE = "WECHATPAY2-SHA256-RSA2048"
-APIV3_KEY_LENGTH = 32
 MAX_BODY_BYTES = 64 * 1024
 # WeChat Pay keeps a Native code_url valid for two hours; reuse it a little less.
 CODE_URL_SECONDS = 110 * 60
@@ -114,280 +113,6 @@ REFUND_EVENTS = {
     "REFUND.ABNORMAL": CallbackStatus.REFUND_FAILED,
     "REFUND.CLOSED": CallbackStatus.REFUND_FAILED,
 }
-
-
-# --- amounts ----------------------------------------------------------------------------
-
-
-def to_fen(amount) -> int:
-    """Yuan (Decimal or its string) → fen, exactly; a fraction of a fen is an error."""
-    value = Decimal(str(amount)) * 100
-    if value != value.to_integral_value() or value <= 0:
-        raise ProviderError("bad_amount", f"{amount} is not a positive whole number of fen")
-    return int(value)
-
-
-def from_fen(fen) -> Decimal:
-    """Fen (a JSON integer) → yuan as a Decimal with two places, exactly."""
-    if isinstance(fen, bool) or not isinstance(fen, int) or fen < 0 or fen > 10**12:
-        raise MalformedCallback("bad_amount", "amount is not a whole number of fen")
-    return quantize_money(Decimal(fen) / 100)
-
-
-# --- configuration ----------------------------------------------------------------------
-
-
-def _setting(name: str, default=""):
-    value = getattr(settings, name, default)
-    return default if value is None else value
-
-
-def read_pem(value: str, *, setting: str) -> bytes:
-    """PEM text, or the path of a PEM file (SPEC §13)."""
-    text = str(value or "").strip()
-    if not text:
-        raise ProviderError("not_configured", f"{setting} is not set")
-    if "-----BEGIN" in text:
-        return text.encode()
-    try:
-        return Path(text).read_bytes()
-    except OSError as exc:
-        raise ProviderError("not_configured", f"{setting}: cannot read {text!r} ({exc.strerror})") from None
-
-
-# Parsing an RSA private key checks it (tens of milliseconds for 2048 bits), and
-# the keys are read on every notification, pay page and provider call: each PEM
-# is parsed once per process (a changed setting is a different PEM).
-@lru_cache(maxsize=16)
-def _private_key_from(data: bytes):
-    return serialization.load_pem_private_key(data, password=None)
-
-
-@lru_cache(maxsize=16)
-def _public_key_from(data: bytes):
-    try:
-        return serialization.load_pem_public_key(data)
-    except ValueError:  # a certificate is accepted too: its public key is what counts
-        from cryptography.x509 import load_pem_x509_certificate
-
-        return load_pem_x509_certificate(data).public_key()
-
-
-def load_private_key(value: str, *, setting: str = "WECHATPAY_PRIVATE_KEY") -> rsa.RSAPrivateKey:
-    try:
-        key = _private_key_from(read_pem(value, setting=setting))
-    except (ValueError, TypeError) as exc:
-        raise ProviderError("not_configured", f"{setting} is not a readable PEM private key ({exc})") from None
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise ProviderError("not_configured", f"{setting} is not an RSA key")
-    return key
-
-
-def load_public_key(value: str, *, setting: str = "WECHATPAY_PUBLIC_KEY") -> rsa.RSAPublicKey:
-    try:
-        key = _public_key_from(read_pem(value, setting=setting))
-    except ValueError as exc:
-        raise ProviderError("not_configured", f"{setting} is not a readable PEM public key ({exc})") from None
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise ProviderError("not_configured", f"{setting} is not an RSA key")
-    return key
-
-
-def _pkcs8_text(key: rsa.RSAPrivateKey) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-
-
-def _spki_text(key: rsa.RSAPublicKey) -> str:
-    return key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-
-
-def fingerprint(key) -> str:
-    """SHA-256 of a public key's DER, first 16 hex digits (shown to ops, never the key)."""
-    public = key.public_key() if hasattr(key, "public_key") else key
-    der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return hashlib.sha256(der).hexdigest()[:16]
-
-
-def configuration_errors() -> list[str]:
-    """What is wrong with the WeChat Pay settings (empty: fine, or not configured at all)."""
-    mchid = str(_setting("WECHATPAY_MCHID") or "")
-    if not mchid:
-        return []
-    errors = []
-    for name in ("WECHATPAY_APPID", "WECHATPAY_CERT_SERIAL_NO", "WECHATPAY_PUBLIC_KEY_ID"):
-        if not str(_setting(name) or "").strip():
-            errors.append(f"{name} is not set")
-    apiv3 = str(_setting("WECHATPAY_APIV3_KEY") or "")
-    if len(apiv3) != APIV3_KEY_LENGTH or len(apiv3.encode()) != APIV3_KEY_LENGTH:
-        errors.append(f"WECHATPAY_APIV3_KEY must be {APIV3_KEY_LENGTH} ASCII characters (it has {len(apiv3)})")
-    for name, loader in (("WECHATPAY_PRIVATE_KEY", load_private_key), ("WECHATPAY_PUBLIC_KEY", load_public_key)):
-        try:
-            loader(_setting(name), setting=name)
-        except ProviderError as exc:
-            errors.append(exc.detail)
-    gateway = str(_setting("WECHATPAY_GATEWAY", DEFAULT_GATEWAY) or "")
-    if not gateway.startswith(("https://", "http://")):
-        errors.append("WECHATPAY_GATEWAY must be an http(s) URL")
-    return errors
-
-
-def _gateway() -> str:
-    return str(_setting("WECHATPAY_GATEWAY", DEFAULT_GATEWAY) or DEFAULT_GATEWAY).rstrip("/")
-
-
-def _notify_url() -> str:
-    """Where WeChat Pay posts its notifications: ``WECHATPAY_NOTIFY_URL``, else
-    ``SITE_URL`` + the callback path (as for Alipay), else the address the
-    current request came to."""
-    configured = str(_setting("WECHATPAY_NOTIFY_URL") or "")
-    if configured:
-        return configured
-    from car_rental_system.request_context import request_var
-
-    path = reverse("payments:callback", args=[WechatPayProvider.name])
-    site = str(_setting("SITE_URL") or "").strip()
-    if site:
-        return urljoin(site.rstrip("/") + "/", path.lstrip("/"))
-    request: Any = request_var.get()
-    if request is None:
-        return ""
-    return request.build_absolute_uri(path)
-
-
-def _client_ip() -> str:
-    """The payer's address for H5 (WeChat Pay compares it with the phone's):
-    the request's, from the header the site trusts behind a proxy."""
-    from car_rental_system.request_context import request_var
-
-    meta = getattr(request_var.get(), "META", None) or {}
-    key = getattr(settings, "RATELIMIT_IP_META_KEY", None)
-    value = meta.get(key) if isinstance(key, str) and key.isupper() else None
-    value = (value or meta.get("REMOTE_ADDR") or "127.0.0.1").split(",")[0].strip()
-    return value[:45]
-
-
-class _OfflineCore(Core):
-    """The SDK's core in public-key mode only: an answer signed under another
-    serial is unverifiable, never a reason to download certificates."""
-
-    def _update_certificates(self):
-        self._certificates.clear()
-
-
-class _Client(WeChatPay):
-    """The SDK's client on :class:`_OfflineCore`, direct merchant mode."""
-
-    def __init__(
-        self, *, mchid, appid, cert_serial_no, private_key, apiv3_key, public_key, public_key_id, notify_url, timeout
-    ):
-        self._type = WeChatPayType.NATIVE
-        self._mchid = mchid
-        self._appid = appid
-        self._notify_url = notify_url or None
-        self._partner_mode = False
-        self._core = _OfflineCore(
-            mchid=mchid,
-            cert_serial_no=cert_serial_no,
-            private_key=private_key,
-            apiv3_key=apiv3_key,
-            timeout=timeout,
-            public_key=public_key,
-            public_key_id=public_key_id,
-        )
-
-
-def _client() -> _Client:
-    """An SDK client on the current settings, its gateway ``WECHATPAY_GATEWAY``."""
-    _install_recorder()
-    errors = configuration_errors()
-    if not _setting("WECHATPAY_MCHID"):
-        errors = ["WECHATPAY_MCHID is not set"]
-    if errors:
-        raise ProviderError("not_configured", "; ".join(errors))
-    timeout = float(_setting("WECHATPAY_TIMEOUT_SECONDS", 10) or 10)
-    return _client_for(
-        mchid=str(_setting("WECHATPAY_MCHID")),
-        appid=str(_setting("WECHATPAY_APPID")),
-        cert_serial_no=str(_setting("WECHATPAY_CERT_SERIAL_NO")),
-        private_key=_pkcs8_text(load_private_key(_setting("WECHATPAY_PRIVATE_KEY"))),
-        apiv3_key=str(_setting("WECHATPAY_APIV3_KEY")),
-        public_key=_spki_text(load_public_key(_setting("WECHATPAY_PUBLIC_KEY"))),
-        public_key_id=str(_setting("WECHATPAY_PUBLIC_KEY_ID")),
-        notify_url=_notify_url(),
-        timeout=(min(timeout, 5.0), timeout),
-        gateway=_gateway(),
-    )
-
-
-@lru_cache(maxsize=4)
-def _client_for(*, gateway: str, **config) -> _Client:
-    """One SDK client per configuration (its core parses the key again; it
-    keeps no state between calls)."""
-    client = _Client(**config)
-    client._core._gate_way = gateway
-    return client
-
-
-# --- notifications ----------------------------------------------------------------------
-
-
-def verify_signature(*, public_key, timestamp: str, nonce: str, body: bytes, signature: str) -> bool:
-    """SHA256withRSA over ``"{timestamp}\\n{nonce}\\n{body}\\n"`` with the platform key."""
-    from wechatpayv3.utils import rsa_verify
-
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    try:
-        return bool(rsa_verify(timestamp, nonce, text, signature, public_key))
-    except Exception:  # a signature of the wrong size and the like: not ours
-        return False
-
-
-def decrypt_resource(resource: dict, apiv3_key: str) -> dict:
-    """AEAD_AES_256_GCM of a notification's ``resource`` with the APIv3 key."""
-    from wechatpayv3.utils import aes_decrypt
-
-    if not isinstance(resource, dict) or resource.get("algorithm") != "AEAD_AES_256_GCM":
-        raise MalformedCallback(detail="resource is not AEAD_AES_256_GCM")
-    nonce = resource.get("nonce")
-    ciphertext = resource.get("ciphertext")
-    associated_data = resource.get("associated_data") or ""
-    if not all(isinstance(v, str) for v in (nonce, ciphertext, associated_data)) or not nonce or not ciphertext:
-        raise MalformedCallback(detail="resource without nonce or ciphertext")
-    try:
-        plain = aes_decrypt(nonce=nonce, ciphertext=ciphertext, associated_data=associated_data, apiv3_key=apiv3_key)
-    except Exception:  # bad base64, a nonce of the wrong size…
-        plain = None
-    if plain is None:
-        raise InvalidSignature("decryption_failed", "resource does not decrypt with the APIv3 key")
-    try:
-        data = json.loads(plain)
-    except ValueError:
-        raise MalformedCallback("malformed_json", "resource is not JSON") from None
-    if not isinstance(data, dict):
-        raise MalformedCallback(detail="resource is not a JSON object")
-    return data
-
-
-def _verified_json(code: int, message) -> dict:
-    if isinstance(message, bytes):
-        try:
-            message = message.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ProviderUnavailable(detail=f"HTTP {code}: answer is not text") from None
-    if not message:
-        return {}
-    try:
-        data = json.loads(message)
-    except ValueError:
-        raise ProviderUnavailable(detail=f"HTTP {code}: answer is not JSON") from None
-    if not isinstance(data, dict):
-        raise ProviderUnavailable(detail=f"HTTP {code}: answer is not a JSON object")
-    return data
 
 
 class WechatPayProvider(PaymentProvider):
@@ -731,33 +456,3 @@ class WechatPayProvider(PaymentProvider):
             except ProviderError as exc:
                 info[label] = f"unreadable: {exc.detail}"[:120]
         return info
-
-
-class _RecordingRequests:
-    """``requests`` as the SDK's core module sees it: the same module, with
-    ``get``/``post`` keeping the raw answer (headers and text) of this thread's
-    last call, so the adapter can verify the error answers the SDK hands back
-    unverified."""
-
-    def __init__(self, module):
-        self._module = module
-
-    def _keep(self, response):
-        _last_response.set((response.headers, response.text))
-        return response
-
-    def get(self, url, **kwargs):
-        return self._keep(self._module.get(url, **kwargs))
-
-    def post(self, url, **kwargs):
-        return self._keep(self._module.post(url, **kwargs))
-
-    def __getattr__(self, name):
-        return getattr(self._module, name)
-
-
-def _install_recorder() -> None:
-    import wechatpayv3.core as core_module
-
-    if not isinstance(core_module.requests, _RecordingRequests):
-        core_module.requests = _RecordingRequests(core_module.requests)

@@ -35,59 +35,37 @@ import re
 import zipfile
 import zlib
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from decimal import Decimal
-from typing import NamedTuple
-from zoneinfo import ZoneInfo
 
+from accounts.reconciliation.statement_rows import (
+    _FEE,
+    _TIME_FORMAT,
+    ALIPAY_DETAIL_TITLE,
+    ALIPAY_SUMMARY_TITLE,
+    CHARGE,
+    FAILED,
+    IN_PROGRESS,
+    PROVIDER_LABELS,
+    REFUND,
+    SANDBOX_HEADER,
+    SANDBOX_TITLE,
+    SHANGHAI,
+    SUCCEEDED,
+    WECHAT_HEADER_START,
+    StatementError,
+    StatementRow,
+    TruncatedStatement,
+    WrongDay,
+    WrongProvider,
+    column_index,
+    day_bounds,
+    gunzipped,
+    read_money,
+    read_time,
+)
+from accounts.reconciliation.wechat_bill import parse_wechatpay
 from car_rental_system.money import quantize_money
-
-CHARGE, REFUND = "charge", "refund"
-# What a statement row says happened to the money.
-SUCCEEDED, IN_PROGRESS, FAILED = "succeeded", "in_progress", "failed"
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-PROVIDER_LABELS = {"alipay": "Alipay", "wechatpay": "WeChat Pay", "sandbox": "sandbox"}
-
-_MONEY = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,2})?")
-_FEE = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,6})?")
-_COUNT = re.compile(r"[0-9]{1,9}")
-_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-
-
-class StatementRow(NamedTuple):
-    kind: str  # CHARGE | REFUND
-    transaction_id: str  # our out_trade_no / out_refund_no / out_request_no
-    amount: Decimal  # positive, yuan, two decimals
-    status: str  # SUCCEEDED | IN_PROGRESS | FAILED
-    raw_status: str  # as the provider wrote it
-    completed_at: datetime | None
-    fee: Decimal
-
-
-class StatementError(Exception):
-    """A statement we can't use; nothing is stored."""
-
-
-class WrongProvider(StatementError):
-    pass
-
-
-class WrongDay(StatementError):
-    pass
-
-
-class TruncatedStatement(StatementError):
-    pass
-
-
-# --- detection ----------------------------------------------------------------------
-
-ALIPAY_DETAIL_TITLE = "#支付宝业务明细查询"
-ALIPAY_SUMMARY_TITLE = "#支付宝业务汇总查询"
-WECHAT_HEADER_START = "交易时间,"
-SANDBOX_TITLE = "# sandbox statement"
-SANDBOX_HEADER = ["transaction_id", "type", "status", "amount", "fee", "completed_at"]
 
 
 def detect_provider(data: bytes) -> str | None:
@@ -106,7 +84,7 @@ def parse_statement(provider: str, data: bytes, *, day: date) -> Iterator[Statem
     """The rows of ``provider``'s statement of ``day``; raises :class:`StatementError`."""
     if not isinstance(data, (bytes, bytearray)) or not data:
         raise StatementError("The statement is empty.")
-    data = _gunzipped(bytes(data))
+    data = gunzipped(bytes(data))
     detected = detect_provider(data)
     if detected is None:
         raise StatementError(
@@ -119,55 +97,6 @@ def parse_statement(provider: str, data: bytes, *, day: date) -> Iterator[Statem
         )
     return PARSERS[provider](bytes(data), day)
 
-
-# --- shared helpers -------------------------------------------------------------------
-
-MAX_UNCOMPRESSED_BYTES = 512 * 1024 * 1024
-
-
-def _gunzipped(data: bytes) -> bytes:
-    """A bill downloaded with ``tar_type=GZIP`` (WeChat Pay) is read as the file inside."""
-    if not data.startswith(b"\x1f\x8b"):
-        return data
-    inflater = zlib.decompressobj(wbits=31)
-    try:
-        out = inflater.decompress(data, MAX_UNCOMPRESSED_BYTES)
-    except zlib.error:
-        raise TruncatedStatement("The gzip statement is damaged.") from None
-    if inflater.unconsumed_tail:
-        raise StatementError("The gzip statement is larger than a statement can be.")
-    if not inflater.eof:
-        raise TruncatedStatement("The gzip statement is cut.")
-    return out
-
-
-def _money(value: str, *, column: str, line: int, pattern=_MONEY) -> Decimal:
-    if not pattern.fullmatch(value):
-        raise StatementError(f"Line {line}: {column} is not an amount in yuan: {value[:30]!r}.")
-    return Decimal(value)
-
-
-def _time(value: str, *, column: str, line: int) -> datetime:
-    try:
-        return datetime.strptime(value, _TIME_FORMAT).replace(tzinfo=SHANGHAI)
-    except ValueError:
-        raise StatementError(f"Line {line}: {column} is not a time: {value[:30]!r}.") from None
-
-
-def _columns(header: list[str], required: tuple[str, ...], *, what: str) -> dict[str, int]:
-    index = {name: i for i, name in enumerate(header)}
-    missing = [name for name in required if name not in index]
-    if missing:
-        raise StatementError(f"The {what} header lacks the column(s) {', '.join(missing)}.")
-    return index
-
-
-def _day_bounds(day: date) -> tuple[datetime, datetime]:
-    start = datetime(day.year, day.month, day.day, tzinfo=SHANGHAI)
-    return start, start + timedelta(days=1)
-
-
-# --- Alipay ---------------------------------------------------------------------------
 
 ALIPAY_COLUMNS = (
     "支付宝交易号",
@@ -232,7 +161,7 @@ def _normalise_alipay_header(names: list[str]) -> list[str]:
 
 def parse_alipay(data: bytes, day: date) -> Iterator[StatementRow]:
     text = _alipay_text(data)
-    start, end = _day_bounds(day)
+    start, end = day_bounds(day)
     columns: dict[str, int] | None = None
     width = 0
     period_seen = ended = False
@@ -274,7 +203,7 @@ def parse_alipay(data: bytes, day: date) -> Iterator[StatementRow]:
                     raise StatementError(f"Line {line_no}: expected the 业务明细 header, found {line[:40]!r}.")
                 if not period_seen:
                     raise StatementError("The Alipay statement does not say which day it covers (#起始日期).")
-                columns = _columns(header, ALIPAY_COLUMNS, what="Alipay 业务明细")
+                columns = column_index(header, ALIPAY_COLUMNS, what="Alipay 业务明细")
                 width = len(header)
                 continue
             if len(fields) != width:
@@ -283,7 +212,7 @@ def parse_alipay(data: bytes, day: date) -> Iterator[StatementRow]:
                 )
             row = _alipay_row(fields, columns, line_no, start, end)
             counts[row.kind] += 1
-            received[row.kind] += _money(fields[columns["商家实收（元）"]], column="商家实收（元）", line=line_no)
+            received[row.kind] += read_money(fields[columns["商家实收（元）"]], column="商家实收（元）", line=line_no)
             yield row
     except UnicodeDecodeError:
         raise StatementError(f"Line {line_no + 1}: the Alipay statement is not GBK text (or it is cut).") from None
@@ -306,9 +235,9 @@ def parse_alipay(data: bytes, day: date) -> Iterator[StatementRow]:
 
 def _alipay_row(fields, columns, line_no, start, end) -> StatementRow:
     kind_label = fields[columns["业务类型"]]
-    amount = _money(fields[columns["订单金额（元）"]], column="订单金额（元）", line=line_no)
-    fee = _money(fields[columns["服务费（元）"]] or "0", column="服务费（元）", line=line_no, pattern=_FEE)
-    completed = _time(fields[columns["完成时间"]], column="完成时间", line=line_no)
+    amount = read_money(fields[columns["订单金额（元）"]], column="订单金额（元）", line=line_no)
+    fee = read_money(fields[columns["服务费（元）"]] or "0", column="服务费（元）", line=line_no, pattern=_FEE)
+    completed = read_time(fields[columns["完成时间"]], column="完成时间", line=line_no)
     if not start <= completed < end:
         raise WrongDay(f"Line {line_no}: completed at {completed:%Y-%m-%d %H:%M:%S}, outside the statement's day.")
     if kind_label == "交易":
@@ -326,128 +255,6 @@ def _alipay_row(fields, columns, line_no, start, end) -> StatementRow:
 
 # --- WeChat Pay -------------------------------------------------------------------------
 
-WECHAT_COLUMNS = (
-    "交易时间",
-    "商户订单号",
-    "交易状态",
-    "商户退款单号",
-    "退款状态",
-    "手续费",
-    "订单金额",
-    "申请退款金额",
-)
-WECHAT_SUMMARY_HEADER = "总交易单数"
-WECHAT_REFUND_STATUS = {"SUCCESS": SUCCEEDED, "PROCESSING": IN_PROGRESS}
-
-
-def _wechat_values(line: str, line_no: int) -> list[str]:
-    """Every value starts with a backtick; splitting on ",`" keeps commas inside values."""
-    if not line.startswith("`"):
-        raise StatementError(f"Line {line_no}: a WeChat Pay bill value must start with a backtick.")
-    return [value.strip() for value in line[1:].split(",`")]
-
-
-def parse_wechatpay(data: bytes, day: date) -> Iterator[StatementRow]:
-    start, end = _day_bounds(day)
-    text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
-    columns: dict[str, int] | None = None
-    width = 0
-    rows = 0
-    sums = {"订单金额": Decimal(0), "申请退款金额": Decimal(0), "手续费": Decimal(0)}
-    summary_header: list[str] | None = None
-    summary: list[str] | None = None
-    line_no = 0
-    try:
-        for raw in text:
-            line_no += 1
-            line = raw.rstrip("\r\n")
-            if not line.strip():
-                continue
-            if summary is not None:
-                raise StatementError(f"Line {line_no}: text after the WeChat Pay bill's totals.")
-            if columns is None:
-                header = [name.strip() for name in line.split(",")]
-                columns = _columns(header, WECHAT_COLUMNS, what="WeChat Pay trade bill")
-                width = len(header)
-                continue
-            if summary_header is not None:
-                summary = _wechat_values(line, line_no)
-                continue
-            if line.startswith(WECHAT_SUMMARY_HEADER):
-                summary_header = [name.strip() for name in line.split(",")]
-                continue
-            values = _wechat_values(line, line_no)
-            if len(values) != width:
-                raise TruncatedStatement(
-                    f"Line {line_no} has {len(values)} values, the header {width}: the file is cut or damaged."
-                )
-            row = _wechat_row(values, columns, line_no, day, start, end)
-            rows += 1
-            for name in sums:
-                pattern = _FEE if name == "手续费" else _MONEY
-                sums[name] += _money(values[columns[name]] or "0", column=name, line=line_no, pattern=pattern)
-            if row is not None:
-                yield row
-    except UnicodeDecodeError:
-        raise StatementError(f"Line {line_no + 1}: the WeChat Pay bill is not UTF-8 text (or it is cut).") from None
-    if columns is None:
-        raise StatementError("The WeChat Pay bill has no header.")
-    if summary_header is None or summary is None:
-        raise TruncatedStatement("The WeChat Pay bill ends before its totals (总交易单数…): the file is cut.")
-    _check_wechat_summary(summary_header, summary, rows, sums)
-
-
-def _wechat_row(values, columns, line_no, day, start, end) -> StatementRow | None:
-    at = _time(values[columns["交易时间"]], column="交易时间", line=line_no)
-    if not start <= at < end:
-        raise WrongDay(f"This WeChat Pay bill is of {at.date().isoformat()}, not {day.isoformat()} (line {line_no}).")
-    fee = _money(values[columns["手续费"]] or "0", column="手续费", line=line_no, pattern=_FEE)
-    state = values[columns["交易状态"]]
-    if state in ("SUCCESS", "REVOKED"):
-        transaction_id = values[columns["商户订单号"]]
-        amount = _money(values[columns["订单金额"]], column="订单金额", line=line_no)
-        status = SUCCEEDED if state == "SUCCESS" else FAILED
-        kind = CHARGE
-    elif state == "REFUND":
-        transaction_id = values[columns["商户退款单号"]]
-        amount = _money(values[columns["申请退款金额"]], column="申请退款金额", line=line_no)
-        state = values[columns["退款状态"]] or "?"
-        status = WECHAT_REFUND_STATUS.get(state, FAILED)
-        kind = REFUND
-    else:
-        raise StatementError(f"Line {line_no}: unknown 交易状态 {state[:20]!r}.")
-    if amount <= 0 or not transaction_id:
-        raise StatementError(f"Line {line_no}: a {kind} row needs an order number and a positive amount.")
-    return StatementRow(kind, transaction_id, amount, status, state, at, fee)
-
-
-def _check_wechat_summary(header: list[str], values: list[str], rows: int, sums: dict) -> None:
-    if len(header) != len(values):
-        raise TruncatedStatement("The WeChat Pay bill's totals line is cut.")
-    summary = dict(zip(header, values, strict=True))
-    count = summary.get("总交易单数", "")
-    if not _COUNT.fullmatch(count):
-        raise StatementError("The WeChat Pay bill's 总交易单数 is not a number.")
-    if int(count) != rows:
-        raise TruncatedStatement(f"The WeChat Pay bill says {count} rows and holds {rows}: the file is cut.")
-    for total_name, row_name, pattern in (
-        ("订单总金额", "订单金额", _MONEY),
-        ("申请退款总金额", "申请退款金额", _MONEY),
-        ("手续费总金额", "手续费", _FEE),
-    ):
-        if total_name in summary:
-            if not pattern.fullmatch(summary[total_name]):
-                raise TruncatedStatement(
-                    f"The WeChat Pay bill's {total_name} is not an amount: the totals line is cut."
-                )
-            total = Decimal(summary[total_name])
-            if total != sums[row_name]:
-                raise TruncatedStatement(
-                    f"The WeChat Pay bill's {total_name} is {total}, its rows make {sums[row_name]}."
-                )
-
-
-# --- sandbox ----------------------------------------------------------------------------
 
 SANDBOX_STATUSES = {
     "succeeded": SUCCEEDED,
@@ -478,7 +285,7 @@ def build_sandbox_statement(day: date, rows) -> bytes:
 
 
 def parse_sandbox(data: bytes, day: date) -> Iterator[StatementRow]:
-    start, end = _day_bounds(day)
+    start, end = day_bounds(day)
     text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
     header_seen = False
     footer = None
@@ -517,10 +324,10 @@ def parse_sandbox(data: bytes, day: date) -> Iterator[StatementRow]:
             transaction_id, kind, status, amount, fee, completed = fields
             if kind not in (CHARGE, REFUND) or status not in SANDBOX_STATUSES or not transaction_id:
                 raise StatementError(f"Line {line_no}: unknown type or status ({kind[:20]!r}, {status[:20]!r}).")
-            value = _money(amount, column="amount", line=line_no)
+            value = read_money(amount, column="amount", line=line_no)
             if value <= 0:
                 raise StatementError(f"Line {line_no}: the amount must be positive.")
-            at = _time(completed, column="completed_at", line=line_no) if completed else None
+            at = read_time(completed, column="completed_at", line=line_no) if completed else None
             if at is not None and not start <= at < end:
                 raise WrongDay(f"Line {line_no}: completed at {completed}, outside the statement's day.")
             count += 1
@@ -532,7 +339,7 @@ def parse_sandbox(data: bytes, day: date) -> Iterator[StatementRow]:
                 SANDBOX_STATUSES[status],
                 status,
                 at,
-                _money(fee or "0", column="fee", line=line_no, pattern=_FEE),
+                read_money(fee or "0", column="fee", line=line_no, pattern=_FEE),
             )
     except UnicodeDecodeError:
         raise StatementError("The sandbox statement is not UTF-8 text.") from None
