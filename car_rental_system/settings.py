@@ -301,6 +301,8 @@ ALIPAY_APP_PRIVATE_KEY = os.environ.get("ALIPAY_APP_PRIVATE_KEY", "")
 ALIPAY_PUBLIC_KEY = os.environ.get("ALIPAY_PUBLIC_KEY", "")
 ALIPAY_GATEWAY = os.environ.get("ALIPAY_GATEWAY", "https://openapi.alipay.com/gateway.do")
 ALIPAY_TIMEOUT_SECONDS = float(os.environ.get("ALIPAY_TIMEOUT_SECONDS", "10"))
+# Our Alipay merchant id (PID, 2088…): a statement naming another account is refused (unset: not checked).
+ALIPAY_PID = os.environ.get("ALIPAY_PID", "")
 
 # WeChat Pay, API v3 (SPEC §13): on when WECHATPAY_MCHID is set. Keys are PEM
 # text or the path of a PEM file; accounts.checks refuses a half configuration.
