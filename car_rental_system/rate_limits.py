@@ -11,12 +11,17 @@ The client address is read once, here, for every rule that counts per
 client (the limits and the cap on unpaid bookings per IP).
 """
 
+import unicodedata
 from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django_ratelimit.core import _get_ip
 from django_ratelimit.decorators import ratelimit
+
+# Longer names are refused by the forms (150 characters) and never sign in;
+# normalising only a bounded prefix keeps a huge posted name cheap.
+_USERNAME_KEY_CHARS = 600
 
 
 def client_ip(request) -> str | None:
@@ -31,8 +36,11 @@ def client_ip(request) -> str | None:
 
 
 def username_key(raw: str) -> str:
-    """The bucket of a posted username, whatever its case."""
-    return (raw or "").strip().lower()
+    """The bucket of a posted username: the name as sign-in reads it (NFKC,
+    as Django's ``UsernameField`` and ``normalize_username`` do), case-folded
+    (usernames are unique ignoring case) and stripped, so ``ｒt31``, ``rt３1``
+    and ``RT31`` count against ``rt31``."""
+    return unicodedata.normalize("NFKC", (raw or "")[:_USERNAME_KEY_CHARS]).casefold().strip()
 
 
 def _posted_username(group, request) -> str:

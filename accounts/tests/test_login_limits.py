@@ -66,3 +66,38 @@ def test_below_the_limit_staff_sign_in_to_the_admin_as_usual(client):
 
     assert response.status_code == 302 and response["Location"] == "/admin/"
     assert client.get(reverse("admin:index")).status_code == 200
+
+
+# --- one name, one bucket --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", [SITE_LOGIN, ADMIN_LOGIN])
+@pytest.mark.parametrize("spelling", ["ｒt31", "rt３1", "RT31", "ＲＴ３１", " rt31 "])
+def test_other_spellings_of_a_limited_name_share_its_limit(client, url, spelling):
+    staff_in_group("counter", username="rt31")
+    for n in range(10):
+        assert guess(client, url, "rt31", n, REMOTE_ADDR=f"10.0.6.{n}") == 200
+
+    assert guess(client, url, spelling, 99, REMOTE_ADDR="10.0.7.1") == 429
+    right = client.post(url, {"username": spelling, "password": TEST_PASSWORD}, REMOTE_ADDR="10.0.7.2")
+    assert right.status_code == 429
+    assert client.get(reverse("admin:index")).status_code == 302  # never signed in
+
+
+def test_the_full_width_spelling_counts_toward_the_plain_names_limit(client, settings):
+    settings.LOGIN_RATE_PER_USERNAME = "3/h"
+    staff_in_group("counter", username="rt31")
+
+    answers = [
+        guess(client, SITE_LOGIN, name, n, REMOTE_ADDR=f"10.0.8.{n}")
+        for n, name in enumerate(["ｒt31", "rt３1", "RT31", "rt31"])
+    ]
+
+    assert answers == [200, 200, 200, 429]
+
+
+def test_a_different_name_keeps_its_own_budget(client):
+    for n in range(10):
+        guess(client, SITE_LOGIN, "rt31", n, REMOTE_ADDR=f"10.0.9.{n}")
+
+    assert guess(client, SITE_LOGIN, "rt32", 1, REMOTE_ADDR="10.0.9.200") == 200
