@@ -16,6 +16,7 @@ from accounts.models import Notification, Payment, PaymentEvent
 from accounts.services.ledger import new_transaction_id, transition_payment
 from accounts.services.notices import payment_note, refund_notice
 from accounts.wording import Words
+from car_rental_system import bounds
 from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals.locks import lock_rental
 from rentals.models import Rental, RentalEvent
@@ -139,7 +140,7 @@ def issue_refund(
     give back more than net paid less what is already in flight. The caller
     refreshes the rental's financials.
     """
-    amount = quantize_money(amount)
+    amount = bounds.clean_money(amount, error=RefundError)
     if amount <= ZERO:
         raise RefundError(_("A refund must be more than zero."), code="refund_not_positive")
     figures = rental.money_figures()
