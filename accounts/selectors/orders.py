@@ -66,6 +66,22 @@ def remaining_so_far(*, figures: MoneyFigures, overdue_so_far: Decimal) -> Decim
     return max(ZERO, quantize_money(figures.owed + overdue_so_far - figures.net_paid))
 
 
+@dataclass(frozen=True)
+class OwedSoFar:
+    """SPEC §16 "overdue so far" of one order: the late fee accrued until now
+    and what the customer would owe if the car came back now. Zero fee (and
+    §4 ``remaining``) unless the order is OVERDUE. The customer's pages and the
+    staff pages read it from here."""
+
+    overdue_fee: Decimal
+    remaining: Decimal
+
+
+def owed_so_far(*, rental: Rental, figures: MoneyFigures, now: datetime | None = None) -> OwedSoFar:
+    fee = rental.overdue_fee_so_far(now)
+    return OwedSoFar(overdue_fee=fee, remaining=remaining_so_far(figures=figures, overdue_so_far=fee))
+
+
 def payment_badge(
     *, rental: Rental, figures: MoneyFigures, overdue_so_far: Decimal | None = None
 ) -> tuple[str, str | Promise]:
@@ -313,7 +329,8 @@ def order_row(*, rental: Rental, now: datetime | None = None) -> OrderRow:
     from rentals import selectors as rental_selectors
 
     figures = rental.money_figures()
-    so_far = rental.overdue_fee_so_far(now)
+    owed = owed_so_far(rental=rental, figures=figures, now=now)
+    so_far = owed.overdue_fee
     return OrderRow(
         rental=rental,
         figures=figures,
@@ -324,7 +341,7 @@ def order_row(*, rental: Rental, now: datetime | None = None) -> OrderRow:
         can_cancel=rental_selectors.can_cancel(rental=rental, now=now),
         can_review=can_review(rental=rental),
         overdue_so_far=so_far,
-        remaining_so_far=remaining_so_far(figures=figures, overdue_so_far=so_far),
+        remaining_so_far=owed.remaining,
         deposit_held=figures.deposit_held,
         spent=figures.spent,
     )
