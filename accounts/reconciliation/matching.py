@@ -17,6 +17,8 @@ from accounts.reconciliation.parsers import (
 
 # Ledger statuses meaning the money moved: a PAID charge, a REFUNDED refund.
 MOVED = {CHARGE: "PAID", REFUND: "REFUNDED"}
+# A row we hold as refused (SPEC §17: never agrees with one the provider still shows in progress).
+REFUSED = "FAILED"
 LEDGER_TYPE = {CHARGE: "CHARGE", REFUND: "REFUND"}
 KIND_OF_TYPE = {"CHARGE": CHARGE, "REFUND": REFUND}
 
@@ -52,8 +54,9 @@ def compare(row: StatementRow, ours: LedgerRow | None) -> Finding | None:
     A row the provider shows as done must be PAID / REFUNDED here with the same
     amount; a refund the provider still shows in progress (a WeChat Pay bill is
     a snapshot taken when the refund was accepted) agrees with any refund of
-    that amount that was not refused; a row the provider shows as failed must
-    not be PAID / REFUNDED here.
+    that amount that was not refused — one we hold as FAILED differs in status
+    (SPEC §17: the provider may still pay it, and a retry would pay twice); a
+    row the provider shows as failed must not be PAID / REFUNDED here.
     """
     their_status = row.raw_status or row.status
     if ours is None:
@@ -73,6 +76,8 @@ def compare(row: StatementRow, ours: LedgerRow | None) -> Finding | None:
     if row.status == SUCCEEDED and not moved:
         return Finding(STATUS_DIFFERS, *base)
     if row.status == FAILED and moved:
+        return Finding(STATUS_DIFFERS, *base)
+    if row.status == IN_PROGRESS and ours.status == REFUSED:
         return Finding(STATUS_DIFFERS, *base)
     if row.status in (SUCCEEDED, IN_PROGRESS) and ours.amount != row.amount:
         return Finding(AMOUNT_DIFFERS, *base)
