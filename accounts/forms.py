@@ -12,6 +12,7 @@ from customers.validators import (
     normalize_mobile_number,
     validate_id_card_number,
     validate_mobile_number,
+    validate_username,
 )
 
 # Django 5.2's own Chinese catalogue has no entry for this message of its
@@ -46,7 +47,7 @@ class IdCardNumberField(forms.CharField):
 class RegistrationForm(forms.Form):
     """A login plus the Customer profile (name, phone, optional ID and licence)."""
 
-    username = UsernameField(label=_("Username"), max_length=150)
+    username = UsernameField(label=_("Username"), max_length=150, validators=[validate_username])
     email = forms.EmailField(label=_("Email"), required=False)
     name = forms.CharField(label=_("Full name"), max_length=100)
     phone = MobileNumberField(

@@ -21,10 +21,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_ratelimit.decorators import ratelimit
 
 from accounts import consumption, consumption_csv, selectors, services
 from accounts.forms import RegistrationForm, ReviewForm
+from car_rental_system.rate_limits import rate_limited_by_ip_and_username
 from customers import services as customer_services
 from customers.decorators import customer_required
 from rentals import reviews
@@ -56,34 +56,6 @@ def _safe_next(request, fallback: str) -> str:
 
 
 # --- sign-up, sign-in, sign-out -----------------------------------------------------
-
-
-def _setting_rate(name: str):
-    """A django-ratelimit rate read from settings when used (tests change it)."""
-    return lambda group, request: getattr(settings, name)
-
-
-def _posted_username(group, request) -> str:
-    # One bucket per name, whatever its case (usernames are unique ignoring case).
-    return (request.POST.get("username") or "").strip().lower()
-
-
-def rate_limited_by_ip_and_username(prefix: str):
-    """Limit POSTs per client IP and per username (SPEC §15); over the limit
-    the RatelimitMiddleware shows the readable 429 page. GETs are never limited."""
-
-    def decorate(view):
-        view = ratelimit(
-            group=f"{prefix}-username",
-            key=_posted_username,
-            rate=_setting_rate(f"{prefix.upper()}_RATE_PER_USERNAME"),
-            method="POST",
-        )(view)
-        return ratelimit(
-            group=f"{prefix}-ip", key="ip", rate=_setting_rate(f"{prefix.upper()}_RATE_PER_IP"), method="POST"
-        )(view)
-
-    return decorate
 
 
 @rate_limited_by_ip_and_username("register")

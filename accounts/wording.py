@@ -148,6 +148,17 @@ def _refund_issued(p: dict) -> tuple[str, str]:
     )
 
 
+def _refund_delayed(p: dict) -> tuple[str, str]:
+    return (
+        _("Refund of %(amount)s delayed") % {"amount": _money(p["amount"])},
+        _(
+            "Order #%(order)s: the refund of %(amount)s to your %(method)s did not go through. Our staff will "
+            "contact you to refund it again, or you can collect it at the store counter."
+        )
+        % {"order": p["order"], "amount": _money(p["amount"]), "method": _method(p["method"])},
+    )
+
+
 NOTICES = {
     "payment_received": lambda p: (
         _("Payment of %(amount)s received") % {"amount": _money(p["amount"])},
@@ -160,6 +171,7 @@ NOTICES = {
     ),
     "payment_failed": _payment_failed,
     "refund_issued": _refund_issued,
+    "refund_delayed": _refund_delayed,
     "rental_overdue": lambda p: (
         _("Order #%(order)s is overdue") % {"order": p["order"]},
         _("The car was due back at %(end)s. Late returns are charged per started day.") % {"end": _when(p["end"])},

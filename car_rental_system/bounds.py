@@ -5,6 +5,10 @@ staff and no order total exceeds ``MAX_ORDER_TOTAL``; dates typed into staff
 filters and exports lie between ``EARLIEST_DATE`` and the booking horizon.
 Settings are read on every call, so a changed setting applies at once.
 
+``clean_money`` is the one check of an amount given to a money service
+(SPEC §17 Amounts are finite): NaN, infinities, text that is no number and
+exponents beyond the ledger's column raise ``ValidationError``.
+
 ``MoneyField`` is the one form field of every staff money form: plain
 decimals only (no exponent, no inf/nan, at most two decimals), at most
 ``MAX_ORDER_TOTAL``.
@@ -20,10 +24,13 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from car_rental_system.money import format_cny, quantize_money
+from car_rental_system.money import ZERO, format_cny, quantize_money
 
 # Nothing in the ledger is older than this; earlier dates in filters are typos.
 EARLIEST_DATE = date(2000, 1, 1)
+
+# The ledger's money columns: max_digits 12, decimal_places 2.
+COLUMN_LIMIT = Decimal("1E10")
 
 PLAIN_MONEY = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,2})?")
 
@@ -67,6 +74,29 @@ def amount_too_large_message(label) -> str:
 
 def exceeds_max_order_total(amount) -> bool:
     return quantize_money(amount) > max_order_total()
+
+
+def clean_money(value, *, error: type[ValidationError] = ValidationError) -> Decimal:
+    """``value`` (Decimal, int or str; None is zero) rounded to the cent, or
+    ``error`` (a ValidationError class) when it is not a finite amount that
+    fits the ledger's column: NaN, infinities, text that is no number, and
+    exponents beyond the column never reach ``quantize`` (its
+    InvalidOperation would be a 500). A float stays a programming error."""
+    if isinstance(value, float):
+        raise TypeError("money must never be a float")
+    try:
+        amount = value if isinstance(value, Decimal) else Decimal(ZERO if value is None else value)
+    except (InvalidOperation, TypeError, ValueError):
+        amount = Decimal("NaN")
+    if not amount.is_finite():
+        raise error(_("Enter a plain amount such as 1234.50 (digits, at most two decimals)."), code="amount_not_finite")
+    # Past 12 digits before the point quantize itself would fail.
+    if amount.adjusted() >= 12 or abs(amount := quantize_money(amount)) >= COLUMN_LIMIT:
+        raise error(
+            _("The amount can't be more than %(max)s.") % {"max": format_cny(max_order_total())},
+            code="amount_too_large",
+        )
+    return amount
 
 
 def validate_plain_money(value) -> None:

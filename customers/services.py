@@ -23,11 +23,18 @@ def register_customer(
 ) -> Any:
     """Create a login and its Customer profile (member level REGULAR) together;
     either both exist afterwards or neither. Returns the Customer. A username
-    taken in any case raises ValidationError on ``username``; the database
-    decides, so concurrent sign-ups can't both win."""
+    taken in any case, or one the user model's username validator refuses,
+    raises ValidationError on ``username``; the database decides, so
+    concurrent sign-ups can't both win."""
     from django.contrib.auth import get_user_model
 
     from customers.models import Customer
+    from customers.validators import validate_username
+
+    try:
+        validate_username(username)
+    except ValidationError as error:
+        raise ValidationError({"username": error}) from None
 
     try:
         with transaction.atomic():

@@ -5,6 +5,9 @@
   birth date (YYYYMMDD), which must be a real date not in the future and not
   before 1900.
 - Mobile number: 11 digits, starting with 1, second digit 3-9.
+- Username: what the user model's own username validator allows (letters,
+  digits, @ . + - _), so no name can look like another (an invisible
+  character) or carry markup.
 
 Each ``normalize_*`` function returns the canonical form (spaces removed,
 check character upper-case) and each ``validate_*`` function raises
@@ -72,3 +75,20 @@ def validate_mobile_number(value: str) -> None:
             _("Please enter an 11-digit mainland mobile number starting with 13 to 19, e.g. 13912345678."),
             code="mobile_format",
         )
+
+
+def validate_username(value: str) -> None:
+    """The user model's username validator (SPEC §17), with a message that
+    also names the invisible characters a pasted name may carry."""
+    from django.contrib.auth import get_user_model
+
+    try:
+        get_user_model().username_validator(value)
+    except ValidationError:
+        raise ValidationError(
+            _(
+                "A username may contain only letters, digits and the characters @ . + - _ "
+                "(no spaces, other symbols or invisible characters)."
+            ),
+            code="invalid_username",
+        ) from None

@@ -247,6 +247,9 @@ class RentalAdmin(
     date_hierarchy = "start_time"
     ordering = ("-created_at", "-id")
     list_per_page = 50
+    # The order's public page is the customer's own (403 for staff); this change
+    # page, with its action buttons, is the staff view of the order.
+    view_on_site = False
     inlines = (PaymentInline, RentalEventInline)
     fieldsets = (
         (None, {"fields": ("customer", "vehicle", "status", "settlement_display", "requires_manual_refund")}),

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from accounts.selectors import owed_so_far
 from rentals import selectors
 from rentals.admin_views import LABELS, PERMS
 from rentals.models import Rental
@@ -55,16 +56,19 @@ def _choose_store(request) -> tuple[BoardStoreForm, Location | None]:
 
 
 def _row(request, rental: Rental, action: str) -> dict:
-    """One board row: the rental, its §4 figures from the stored sums (no query)
-    and the page the clerk goes to next."""
+    """One board row: the rental, its §4 figures from the stored sums (no query),
+    what it owes so far and the page the clerk goes to next."""
     change_url = reverse("admin:rentals_rental_change", args=[rental.pk])
     if request.user.has_perm(PERMS[action]):
         url, label = reverse(f"admin:rentals_rental_{action}", args=[rental.pk]), str(LABELS[action])
     else:
         url, label = change_url, str(_("Open order"))
+    figures = rental.stored_figures()
     return {
         "rental": rental,
-        "figures": rental.stored_figures(),
+        "figures": figures,
+        # An overdue car owes its late fee so far, as the customer's page says (§16).
+        "so_far": owed_so_far(rental=rental, figures=figures),
         "change_url": change_url,
         "action": action,
         "action_url": url,

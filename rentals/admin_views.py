@@ -109,6 +109,7 @@ def _render(request, model_admin, rental: Rental, template: str, title: str, **c
         "rental": rental,
         "title": title,
         "figures": figures,
+        "so_far": selectors.owed_so_far(rental=rental, figures=figures),
         "breakdown": rental.get_order_amount_breakdown(),
         "change_url": _change_url(rental),
         "has_view_permission": model_admin.has_view_permission(request, rental),

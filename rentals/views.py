@@ -5,8 +5,6 @@ form, call one service, redirect (post/redirect/get). A ValidationError from a
 service becomes a form error and nothing is written.
 """
 
-from typing import Any
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import JsonResponse
@@ -16,6 +14,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts import selectors as account_selectors
 from car_rental_system.money import format_cny, quantize_money
 from customers.decorators import customer_required
 from customers.models import Customer
@@ -147,18 +146,15 @@ def _taken_answer(check: selectors.PeriodCheck) -> dict:
     return {"message": message, "next_free": next_free}
 
 
-def _tell_cancelled(request, rental: Rental, refund: Any) -> None:
-    """The banner after a customer's cancel."""
-    if refund is not None:
-        messages.success(
-            request,
-            _("Order #%(order)s is cancelled. %(amount)s has been refunded to your %(method)s.")
-            % {
-                "order": rental.pk,
-                "amount": format_cny(refund.amount),
-                "method": refund.get_payment_method_display(),
-            },
-        )
+def _tell_cancelled(request, rental: Rental) -> None:
+    """The banner after a customer's cancel: what is true of the refund now
+    (its job may have run already, or not yet): back, in progress or refused."""
+    rental = Rental.objects.prefetch_related("payments").get(pk=rental.pk)
+    lines = [text for _kind, text in account_selectors.order_row(rental=rental).refund_status.lines]
+    head = _("Order #%(order)s is cancelled.") % {"order": rental.pk}
+    if lines:
+        failed = rental.money_figures().refund_due > 0
+        (messages.warning if failed else messages.success)(request, " ".join([head, *lines]))
     elif rental.requires_manual_refund:
         messages.warning(
             request,
@@ -197,11 +193,11 @@ def cancel(request, pk: int):
         form = CancelForm(request.POST)
         if form.is_valid():
             try:
-                refund = services.cancel_rental(rental=rental, reason=form.cleaned_data["reason"], by_user=request.user)
+                services.cancel_rental(rental=rental, reason=form.cleaned_data["reason"], by_user=request.user)
             except ValidationError as error:
                 form.add_error(None, error.messages)
             else:
-                _tell_cancelled(request, rental, refund)
+                _tell_cancelled(request, rental)
                 return redirect(rental.get_absolute_url())
     else:
         form = CancelForm()

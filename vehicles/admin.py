@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from vehicles import selectors
 from vehicles.models import Location, Vehicle
 
 
@@ -27,3 +28,10 @@ class VehicleAdmin(admin.ModelAdmin):
     search_fields = ("plate_number", "brand", "model")
     list_select_related = ("location",)
     autocomplete_fields = ("location",)
+
+    def view_on_site(self, obj: Vehicle) -> str | None:
+        """The car's public page, which lists only cars customers can book: a
+        car in maintenance or retired gets no "View on site" link (it would 404)."""
+        if not selectors.bookable_vehicles().filter(pk=obj.pk).exists():
+            return None
+        return obj.get_absolute_url()

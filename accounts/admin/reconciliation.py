@@ -125,7 +125,8 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
 
 @admin.register(Discrepancy)
 class DiscrepancyAdmin(NoAddOrDeleteMixin, DiscrepancyColumns, BoundedDateFiltersMixin, admin.ModelAdmin):
-    """Read-only except the resolution: staff tick "resolved" and say why in the note."""
+    """Read-only except the resolution: staff tick "resolved" and say why in the
+    note, which a resolution can't do without (``Discrepancy.clean``)."""
 
     list_display = (
         "run",
@@ -163,6 +164,13 @@ class DiscrepancyAdmin(NoAddOrDeleteMixin, DiscrepancyColumns, BoundedDateFilter
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "note" and field is not None:
+            # Discrepancy.clean refuses "resolved" without a note.
+            field.help_text = _("Needed to mark it resolved: how the difference was settled.")
+        return field
 
     def save_model(self, request, obj: Discrepancy, form, change):
         """Only the resolution is saved; who resolved it and when follow the flag."""

@@ -13,6 +13,7 @@ class Notification(models.Model):
         PAYMENT_SUCCESS = "PAYMENT_SUCCESS", _("Payment succeeded")
         PAYMENT_FAILED = "PAYMENT_FAILED", _("Payment failed")
         REFUND_ISSUED = "REFUND_ISSUED", _("Refund issued")
+        REFUND_DELAYED = "REFUND_DELAYED", _("Refund delayed")
         ORDER_CANCELLED = "ORDER_CANCELLED", _("Order cancelled")
         RENTAL_RETURNED = "RENTAL_RETURNED", _("Car returned")
         RENTAL_OVERDUE = "RENTAL_OVERDUE", _("Rental overdue")

@@ -168,6 +168,18 @@ class Payment(models.Model):
         return self.transaction_type == self.TransactionType.REFUND and self.status in self.OPEN_STATUSES
 
     @property
+    def customer_status_display(self) -> str:
+        """The status in the customer's words: a refund still with its
+        provider is "Refund in progress" (never "Pending", which reads as
+        awaiting payment), a refused one "Refund failed"."""
+        if self.transaction_type == self.TransactionType.REFUND:
+            if self.status in self.OPEN_STATUSES:
+                return str(_("Refund in progress"))
+            if self.status == self.Status.FAILED:
+                return str(_("Refund failed"))
+        return str(self.get_status_display())
+
+    @property
     def is_open(self) -> bool:
         return self.transaction_type == self.TransactionType.CHARGE and self.status in self.OPEN_STATUSES
 

@@ -3,6 +3,7 @@
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -111,3 +112,10 @@ class Discrepancy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.transaction_id} {self.get_kind_display()}"
+
+    def clean(self) -> None:
+        """A difference is resolved only with a note saying how it was settled."""
+        self.note = (self.note or "").strip()
+        if self.resolved and not self.note:
+            message = _("Say in the note how this difference was settled before marking it resolved.")
+            raise ValidationError({"note": ValidationError(message, code="note_required")})

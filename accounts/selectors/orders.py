@@ -66,6 +66,22 @@ def remaining_so_far(*, figures: MoneyFigures, overdue_so_far: Decimal) -> Decim
     return max(ZERO, quantize_money(figures.owed + overdue_so_far - figures.net_paid))
 
 
+@dataclass(frozen=True)
+class OwedSoFar:
+    """SPEC §16 "overdue so far" of one order: the late fee accrued until now
+    and what the customer would owe if the car came back now. Zero fee (and
+    §4 ``remaining``) unless the order is OVERDUE. The customer's pages and the
+    staff pages read it from here."""
+
+    overdue_fee: Decimal
+    remaining: Decimal
+
+
+def owed_so_far(*, rental: Rental, figures: MoneyFigures, now: datetime | None = None) -> OwedSoFar:
+    fee = rental.overdue_fee_so_far(now)
+    return OwedSoFar(overdue_fee=fee, remaining=remaining_so_far(figures=figures, overdue_so_far=fee))
+
+
 def payment_badge(
     *, rental: Rental, figures: MoneyFigures, overdue_so_far: Decimal | None = None
 ) -> tuple[str, str | Promise]:
@@ -123,6 +139,88 @@ def is_money_movement(*, payment: Payment) -> bool:
     }
 
 
+def _methods(payments: list, statuses: tuple) -> str:
+    """The payment methods of the refunds in ``statuses``, in the active language."""
+    labels: list[str] = []
+    for payment in payments:
+        if payment.transaction_type == Payment.TransactionType.REFUND and payment.status in statuses:
+            label = str(payment.get_payment_method_display())
+            if label not in labels:
+                labels.append(label)
+    return " / ".join(labels)
+
+
+@dataclass(frozen=True)
+class RefundStatus:
+    """Where the order's refunds stand now (SPEC §11, §17): money back (its
+    refunds REFUNDED), money in flight (asked of the provider, not yet
+    answered) and money whose refund was refused (FAILED: due again, staff
+    will contact the customer). ``lines`` says each in words, the banner of
+    the order page and of the cancel confirmation."""
+
+    back: Decimal
+    in_flight: Decimal
+    failed: Decimal
+    back_methods: str = ""
+    in_flight_methods: str = ""
+
+    @property
+    def lines(self) -> list[tuple[str, str]]:
+        lines = []
+        if self.failed > ZERO:
+            lines.append(
+                (
+                    "failed",
+                    gettext(
+                        "The refund of %(amount)s did not go through; our staff will contact you, or you can "
+                        "collect it at the store counter."
+                    )
+                    % {"amount": format_cny(self.failed)},
+                )
+            )
+        if self.in_flight > ZERO:
+            lines.append(
+                (
+                    "in_flight",
+                    gettext(
+                        "A refund of %(amount)s to your %(method)s is in progress; we will tell you when it arrives."
+                    )
+                    % {"amount": format_cny(self.in_flight), "method": self.in_flight_methods},
+                )
+            )
+        if self.back > ZERO:
+            lines.append(
+                (
+                    "back",
+                    gettext("%(amount)s has been refunded to your %(method)s.")
+                    % {"amount": format_cny(self.back), "method": self.back_methods},
+                )
+            )
+        return lines
+
+    @property
+    def state(self) -> str:
+        """The worst news first: ``failed``, ``in_flight``, ``back`` or ``""``."""
+        return self.lines[0][0] if self.lines else ""
+
+
+def refund_status(*, figures: MoneyFigures, payments: list) -> RefundStatus:
+    """The order's RefundStatus from its §4/§11 figures and its ledger rows:
+    back = refunded, in flight = refund in flight, failed = the refund due
+    again after a refusal (what is due while a FAILED refund has not been
+    given back by a retry or by hand)."""
+    refused = any(
+        p.transaction_type == Payment.TransactionType.REFUND and p.status == Payment.Status.FAILED for p in payments
+    )
+    return RefundStatus(
+        back=figures.refunded,
+        in_flight=figures.refund_in_flight,
+        failed=figures.refund_due if refused else ZERO,
+        back_methods=_methods(payments, (Payment.Status.REFUNDED,)),
+        in_flight_methods=_methods(payments, tuple(Payment.OPEN_STATUSES)),
+    )
+
+
 @dataclass(frozen=True)
 class OrderRow:
     rental: Rental
@@ -160,6 +258,10 @@ class OrderRow:
         if goodwill > ZERO:
             notes.append(("goodwill", goodwill))
         return notes
+
+    @property
+    def refund_status(self) -> RefundStatus:
+        return refund_status(figures=self.figures, payments=self.payments)
 
     @property
     def movements(self) -> list:
@@ -227,7 +329,8 @@ def order_row(*, rental: Rental, now: datetime | None = None) -> OrderRow:
     from rentals import selectors as rental_selectors
 
     figures = rental.money_figures()
-    so_far = rental.overdue_fee_so_far(now)
+    owed = owed_so_far(rental=rental, figures=figures, now=now)
+    so_far = owed.overdue_fee
     return OrderRow(
         rental=rental,
         figures=figures,
@@ -238,7 +341,7 @@ def order_row(*, rental: Rental, now: datetime | None = None) -> OrderRow:
         can_cancel=rental_selectors.can_cancel(rental=rental, now=now),
         can_review=can_review(rental=rental),
         overdue_so_far=so_far,
-        remaining_so_far=remaining_so_far(figures=figures, overdue_so_far=so_far),
+        remaining_so_far=owed.remaining,
         deposit_held=figures.deposit_held,
         spent=figures.spent,
     )

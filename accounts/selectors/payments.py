@@ -8,8 +8,12 @@ from accounts.refund_rules import receiver_id, refundable_charges
 from rentals.models import Rental
 
 
-def get_payment_summary(*, rental: Rental) -> dict[str, Decimal]:
-    """The §4 figures of a rental, straight from its Payment rows."""
+def get_payment_summary(rental: Rental) -> dict[str, Decimal]:
+    """The §4 figures of a rental, straight from its Payment rows.
+
+    Called as SPEC §4 writes it, ``get_payment_summary(rental)``; the keyword
+    ``rental=`` works too (SPEC §17).
+    """
     figures = rental.money_figures()
     return {
         "paid_amount": figures.paid,

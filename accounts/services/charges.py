@@ -18,6 +18,7 @@ from accounts.models import Payment
 from accounts.services.ledger import new_transaction_id, record_payment_event, transition_payment
 from accounts.services.notices import payment_note
 from accounts.wording import Words
+from car_rental_system import bounds
 from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals.locks import lock_rental
 from rentals.models import Rental
@@ -161,6 +162,8 @@ def start_payment(
     """
     if method not in ONLINE_METHODS:
         raise PaymentError(_("Please choose Alipay, WeChat Pay or a bank card."), code="bad_method")
+    if expected_amount is not None:
+        expected_amount = bounds.clean_money(expected_amount, error=PaymentError)
     provider = providers.provider_for_method(method)
     charge = _open_charge_for(
         rental_id=rental.pk,

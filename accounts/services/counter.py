@@ -36,7 +36,7 @@ def record_counter_payment(*, rental: Rental, amount: Decimal, method: str, by_u
     member is the event's actor. Locks: rental → payments.
     """
     _require_staff(by_user)
-    amount = quantize_money(amount)
+    amount = bounds.clean_money(amount, error=PaymentError)
     if method not in COUNTER_METHODS:
         raise PaymentError(_("At the counter you can take cash or a bank card."), code="bad_method")
     if amount <= ZERO:
@@ -105,10 +105,10 @@ def record_manual_refund(
     reason = (reason or "").strip()
     if not reason:
         raise RefundError(_("Please give a reason for the refund."), code="reason_required")
+    amount = bounds.clean_money(amount, error=RefundError)
     if bounds.exceeds_max_order_total(amount):
         raise RefundError(bounds.amount_too_large_message(_("refund")), code="amount_too_large")
     locked = lock_rental(rental.pk)
-    amount = quantize_money(amount)
     goodwill = max(ZERO, quantize_money(amount - locked.money_figures().refund_due))
     charges = selectors.refundable_charges(rental=locked)
     # Tie the row to the newest charge it fits in, when it is handed back that way.

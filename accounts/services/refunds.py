@@ -14,8 +14,9 @@ from accounts import providers, selectors
 from accounts.exceptions import RefundError
 from accounts.models import Notification, Payment, PaymentEvent
 from accounts.services.ledger import new_transaction_id, transition_payment
-from accounts.services.notices import payment_note, refund_notice
+from accounts.services.notices import build_notice, payment_note, refund_notice
 from accounts.wording import Words
+from car_rental_system import bounds
 from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals.locks import lock_rental
 from rentals.models import Rental, RentalEvent
@@ -139,7 +140,7 @@ def issue_refund(
     give back more than net paid less what is already in flight. The caller
     refreshes the rental's financials.
     """
-    amount = quantize_money(amount)
+    amount = bounds.clean_money(amount, error=RefundError)
     if amount <= ZERO:
         raise RefundError(_("A refund must be more than zero."), code="refund_not_positive")
     figures = rental.money_figures()
@@ -413,8 +414,10 @@ def _refund_confirmed(
 
 def _refund_failed(*, rental: Rental, refund: Payment, source: str, reason: str, event_id: str = "") -> None:
     """The provider refused for good: FAILED with the reason; the amount is due
-    again and staff are told (the rental's audit trail, the "refund failed"
-    filter and the finance dashboard), not the customer."""
+    again and staff are told first (the rental's audit trail, the "refund
+    failed" filter and the finance dashboard), then the refund's receiver
+    gets a REFUND_DELAYED notice (SPEC §17: staff will contact them or pay it
+    at the counter; the provider's reason is for staff)."""
     from rentals.models import RentalEvent
 
     transition_payment(
@@ -431,3 +434,12 @@ def _refund_failed(*, rental: Rental, refund: Payment, source: str, reason: str,
         payload={"transaction_id": refund.transaction_id, "amount": str(refund.amount), "reason": reason},
     )
     logger.warning("refund %s of rental %s failed: %s", refund.transaction_id, rental.pk, reason)
+    if refund.user_id is not None:
+        build_notice(
+            user_id=refund.user_id,
+            rental_id=rental.pk,
+            notification_type=Notification.Type.REFUND_DELAYED,
+            kind="refund_delayed",
+            params={"order": rental.pk, "amount": str(refund.amount), "method": refund.payment_method},
+            now=timezone.now(),
+        ).save()

@@ -139,7 +139,7 @@ def test_a_refused_refund_is_due_again_and_a_staff_retry_refunds_it_once(
     rental.refresh_from_db()
     assert rental.money_figures().refund_due == Decimal("1000.00")
     assert rental.settlement_status == Rental.SettlementStatus.PARTIAL
-    assert _refund_notices(customer).count() == 1  # the customer is not told of the failure
+    assert _refund_notices(customer).count() == 1  # no REFUND_ISSUED for the failure (REFUND_DELAYED instead)
     assert RentalEvent.objects.filter(rental=rental, event="refund_failed").exists()
     assert [r.pk for r in failed_refunds()] == [rental.pk]
     assert_ledger_consistent(rental)

@@ -108,3 +108,40 @@ def test_the_dashboard_shows_the_last_run_per_provider_and_the_open_count(financ
     assert f'href="{DISCREPANCIES}?state=open"' in body
     assert 'data-provider="wechatpay"' in body and 'data-value="2"' in body
     assert "2 open discrepancies" in body or "2 个未解决的差异" in body
+
+
+@pytest.mark.parametrize("note", ["", "   \n "])
+def test_a_discrepancy_is_not_resolved_without_a_note(finance_client, run, note):
+    d = run.discrepancies.get(transaction_id="PAYHERE1")
+    response = finance_client.post(
+        f"{DISCREPANCIES}{d.pk}/change/", {"resolved": "on", "note": note}, HTTP_ACCEPT_LANGUAGE="en"
+    )
+    assert response.status_code == 200  # the form again, with the error on the note
+    body = response.content.decode()
+    assert "Say in the note how this difference was settled before marking it resolved." in body
+    assert response.context["adminform"].form.errors["note"]
+    d.refresh_from_db()
+    assert not d.resolved and d.resolved_by is None and d.resolved_at is None
+
+
+def test_the_note_required_message_in_chinese(finance_client, run):
+    d = run.discrepancies.get(transaction_id="PAYHERE1")
+    response = finance_client.post(
+        f"{DISCREPANCIES}{d.pk}/change/", {"resolved": "on", "note": ""}, HTTP_ACCEPT_LANGUAGE="zh-hans"
+    )
+    body = response.content.decode()
+    assert "标记为已解决前，请在备注中说明此差异是如何处理的。" in body
+    assert "标记为已解决时必填：说明此差异是如何处理的。" in body  # the note's help text
+
+
+def test_the_model_refuses_a_resolution_without_a_note(run):
+    from django.core.exceptions import ValidationError
+
+    d = run.discrepancies.get(transaction_id="PAYHERE1")
+    d.resolved = True
+    with pytest.raises(ValidationError) as refused:
+        d.full_clean()
+    assert refused.value.error_dict["note"][0].code == "note_required"
+    d.note = "  Paid through the old merchant account  "
+    d.full_clean()
+    assert d.note == "Paid through the old merchant account"

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from accounts.models import Notification, Payment
 from accounts.services import cancel_open_charges, notify, refund_due_rows
 from car_rental_system import bounds
-from car_rental_system.money import ZERO, format_cny, quantize_money
+from car_rental_system.money import ZERO, format_cny
 from rentals.exceptions import InvalidTransition, RentalError
 from rentals.locks import lock_rental, lock_vehicle
 from rentals.models import Rental
@@ -91,7 +91,7 @@ def check_cancellation(
     reason = (reason or "").strip()
     if not reason:
         raise RentalError(_("Please tell us why you are cancelling."), code="reason_required")
-    fee = quantize_money(cancellation_fee)
+    fee = bounds.clean_money(cancellation_fee, error=RentalError)
     is_staff = bool(getattr(by_user, "is_staff", False))
     if fee < ZERO:
         raise RentalError(_("A cancellation fee can't be negative."), code="negative_fee")

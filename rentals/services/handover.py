@@ -226,7 +226,7 @@ def prepare_return(
     ahead, an order that isn't on the road and a time before the hand-over. The overdue fee uses the daily rate the order was booked at; the
     one-way fee compares the return store with the (real) pick-up store.
     """
-    damage_fee = quantize_money(damage_fee)
+    damage_fee = bounds.clean_money(damage_fee, error=RentalError)
     if damage_fee < ZERO:
         raise RentalError(_("A damage fee can't be negative."), code="negative_fee")
     if bounds.exceeds_max_order_total(damage_fee):

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from car_rental_system import bounds
 from car_rental_system.money import ZERO, quantize_money
+from rentals.exceptions import RentalError
 from rentals.models import Rental
 from rentals.selectors import (
     RefundPreviewPart,
@@ -45,7 +47,7 @@ def cancel_preview(*, rental: Rental, reason: str = "", fee: Decimal = ZERO, at_
     customer's own cancel leaves cash for the store."""
     draft = copy.copy(rental)
     draft.status = Rental.Status.CANCELLED
-    draft.cancellation_fee = fee
+    draft.cancellation_fee = bounds.clean_money(fee, error=RentalError)
     figures = draft.figures_for(*rental.ledger_sums())
     return CancelPreview(
         fee=fee,
