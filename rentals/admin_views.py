@@ -414,7 +414,8 @@ def failed_refunds_to_retry(request, rental: Rental) -> list:
 
 
 def retry_refund_view(request, pk, refund_pk, *, model_admin):
-    """POST only: send a FAILED refund again (a new row, a new REF id)."""
+    """POST only: send a FAILED refund again (a new row, a new REF id; the same
+    row under its own id when the provider refused it for our merchant balance)."""
     from django.http import HttpResponseNotAllowed
 
     from accounts.models import Payment
@@ -429,9 +430,11 @@ def retry_refund_view(request, pk, refund_pk, *, model_admin):
         retry = retry_failed_refund(refund=failed, by_user=request.user)
     except ValidationError as err:
         return _refuse(request, rental, " ".join(err.messages))
-    messages.success(
-        request,
-        _("Refund of %(amount)s sent again as %(tx)s.")
-        % {"amount": format_cny(retry.amount), "tx": retry.transaction_id},
-    )
+    if retry.pk == failed.pk:
+        text = _(
+            "Refund %(tx)s of %(amount)s sent again under its own id (the provider refused it for our merchant balance)."
+        )
+    else:
+        text = _("Refund of %(amount)s sent again as %(tx)s.")
+    messages.success(request, text % {"amount": format_cny(retry.amount), "tx": retry.transaction_id})
     return HttpResponseRedirect(_change_url(rental))

@@ -62,7 +62,9 @@ class Payment(models.Model):
             Status.PENDING: {Status.PROCESSING, Status.REFUNDED, Status.FAILED},
             Status.PROCESSING: {Status.REFUNDED, Status.FAILED},
             Status.REFUNDED: set(),
-            Status.FAILED: set(),
+            # Only the staff re-send of a refund refused for our merchant balance
+            # (``retry_failed_refund``, SPEC §17); no provider word moves it.
+            Status.FAILED: {Status.PENDING},
         },
     }
 
@@ -211,6 +213,7 @@ class PaymentEvent(models.Model):
         REFUND_CONFIRMED = "refund_confirmed", _("Refund confirmed")
         REFUND_FAILED = "refund_failed", _("Refund failed")
         REFUND_RETRIED = "refund_retried", _("Refund retried")
+        REFUND_RESENT = "refund_resent", _("Refund sent again under its own id")
         CHARGE_CLOSED = "charge_closed", _("Charge closed at the provider")
 
     # What the stored codes mean (the admin's filter lists them).

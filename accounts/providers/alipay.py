@@ -58,6 +58,7 @@ from accounts.providers.alipay_config import (
     site_url,
 )
 from accounts.providers.interface import (
+    REFUND_BALANCE_SHORT,
     CallbackAnswer,
     CallbackEvent,
     CallbackStatus,
@@ -89,6 +90,8 @@ TRADE_STATUSES = {
 # Signed business errors that say "ask again later", not "no".
 TRANSIENT_SUB_CODES = {"ACQ.SYSTEM_ERROR", "aop.ACQ.SYSTEM_ERROR", "isp.unknow-error", "isp.unknown-error"}
 TRANSIENT_CODES = {"20000"}
+# A refund refused for our merchant balance: sent again under the same out_request_no (SPEC §17).
+BALANCE_SHORT_SUB_CODES = {"ACQ.SELLER_BALANCE_NOT_ENOUGH", "aop.ACQ.SELLER_BALANCE_NOT_ENOUGH"}
 TRADE_NOT_EXIST = {"ACQ.TRADE_NOT_EXIST", "aop.ACQ.TRADE_NOT_EXIST"}
 
 # ``fullmatch`` only (``$`` would accept a trailing newline).
@@ -294,7 +297,12 @@ class AlipayProvider(PaymentProvider):
             },
         )
         if str(answer.get("code")) != SUCCESS_CODE:
-            return RefundStart(succeeded=False, failure_reason=self._business_error(answer))
+            short = str(answer.get("sub_code", "")) in BALANCE_SHORT_SUB_CODES
+            return RefundStart(
+                succeeded=False,
+                failure_reason=self._business_error(answer),
+                failure_code=REFUND_BALANCE_SHORT if short else "",
+            )
         reference = str(answer.get("trade_no", ""))[:100]
         if answer.get("fund_change") == "Y":
             return RefundStart(succeeded=True, confirmed=True, provider_reference=reference)

@@ -128,15 +128,23 @@ class CallbackAnswer:
     body: bytes
 
 
+# A refund refused because our merchant balance at the provider was short
+# (Alipay ACQ.SELLER_BALANCE_NOT_ENOUGH, WeChat Pay NOT_ENOUGH): both providers
+# ask for the same request again, under the same id, once topped up (SPEC §17).
+REFUND_BALANCE_SHORT = "merchant_balance_short"
+
+
 @dataclass(frozen=True)
 class RefundStart:
     """What starting a refund gives back.
 
     ``succeeded``: the provider accepted the request (False: it refused for
-    good, ``failure_reason`` says why). ``confirmed``: the money went back
-    already (a synchronous answer). ``callback``: a signed notification the
-    provider sends next, ``(headers, body)``, for providers that live in this
-    site (the sandbox); None for remote ones, which post it themselves.
+    good, ``failure_reason`` says why, and ``failure_code`` is
+    :data:`REFUND_BALANCE_SHORT` when our merchant balance was short).
+    ``confirmed``: the money went back already (a synchronous answer).
+    ``callback``: a signed notification the provider sends next, ``(headers,
+    body)``, for providers that live in this site (the sandbox); None for
+    remote ones, which post it themselves.
     """
 
     succeeded: bool
@@ -144,6 +152,7 @@ class RefundStart:
     failure_reason: str = ""
     confirmed: bool = False
     callback: tuple | None = None
+    failure_code: str = ""
 
 
 @dataclass(frozen=True)

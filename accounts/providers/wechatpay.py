@@ -45,6 +45,7 @@ from django.urls import reverse
 from wechatpayv3 import WeChatPayType
 
 from accounts.providers.interface import (
+    REFUND_BALANCE_SHORT,
     CallbackAnswer,
     CallbackEvent,
     CallbackStatus,
@@ -81,6 +82,8 @@ MAX_BODY_BYTES = 64 * 1024
 # WeChat Pay keeps a Native code_url valid for two hours; reuse it a little less.
 CODE_URL_SECONDS = 110 * 60
 # Business error codes of a 4xx/5xx answer that may pass: never a refusal.
+# A refund refused for our merchant balance: sent again under the same out_refund_no (SPEC §17).
+BALANCE_SHORT_CODES = {"NOT_ENOUGH"}
 TRANSIENT_CODES = {"SYSTEM_ERROR", "SYSTEMERROR", "FREQUENCY_LIMITED", "FREQUENCY_LIMIT_EXCEED", "BIZERR_NEED_RETRY"}
 
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
@@ -280,7 +283,10 @@ class WechatPayProvider(PaymentProvider):
         code, data = self._call("refund", client.refund, **kwargs)
         if code >= 300:
             message = f"{data.get('code', code)}: {str(data.get('message', ''))[:200]}"
-            return RefundStart(succeeded=False, failure_reason=message[:255])
+            short = str(data.get("code", "")) in BALANCE_SHORT_CODES
+            return RefundStart(
+                succeeded=False, failure_reason=message[:255], failure_code=REFUND_BALANCE_SHORT if short else ""
+            )
         state, _amount, failure = self._refund_answer(data)
         reference = str(data.get("refund_id", ""))[:64]
         if state == CallbackStatus.REFUND_FAILED:

@@ -12,7 +12,7 @@ from accounts.locks import lock_payment
 from accounts.models import Payment
 from accounts.services.callbacks import handle_callback
 from accounts.services.ledger import _require_staff, transition_payment
-from accounts.services.refunds import _refund_confirmed, _refund_failed, issue_refund
+from accounts.services.refunds import _refund_confirmed, _refund_failed, enqueue_refund, issue_refund
 from car_rental_system.money import ZERO
 from rentals.locks import lock_rental
 
@@ -63,6 +63,7 @@ def apply_refund_start(*, refund_id: int, started: Any, provider_name: str) -> s
                     refund=refund,
                     source="request",
                     reason=started.failure_reason or _("Refused by the payment provider"),
+                    code=getattr(started, "failure_code", ""),
                 )
             elif started.confirmed:
                 _refund_confirmed(
@@ -86,9 +87,12 @@ def apply_refund_start(*, refund_id: int, started: Any, provider_name: str) -> s
 
 @transaction.atomic
 def retry_failed_refund(*, refund: Payment, by_user: Any) -> Payment:
-    """Staff send a FAILED refund again: a new row with a new REF id for what
-    is still due of it (at most its amount), through the same provider, asked
-    after commit. Locks: rental → payment."""
+    """Staff send a FAILED refund again, through the same provider, asked after
+    commit. One refused because our merchant balance was short goes again as
+    the same row under its own REF id (FAILED → PENDING, ``refund_resent``),
+    as both providers ask, when all of it is still due (SPEC §17); any other is
+    a new row with a new REF id for what is still due of it (at most its
+    amount). Returns the row sent. Locks: rental → payment."""
     _require_staff(by_user)
     locked = lock_rental(refund.rental_id)
     failed = lock_payment(refund.pk)
@@ -99,6 +103,8 @@ def retry_failed_refund(*, refund: Payment, by_user: Any) -> Payment:
     amount = min(failed.amount, locked.money_figures().refund_due, left)
     if amount <= ZERO:
         raise RefundError(_("Nothing of this refund is due any more."), code="nothing_due")
+    if amount == failed.amount and refused_for_balance(failed):
+        return _resend(rental=locked, refund=failed, by_user=by_user)
     retry = issue_refund(
         rental=locked,
         amount=amount,
@@ -112,3 +118,27 @@ def retry_failed_refund(*, refund: Payment, by_user: Any) -> Payment:
     )
     locked.refresh_financials()
     return retry
+
+
+def refused_for_balance(refund: Payment) -> bool:
+    """Whether this FAILED refund's last refusal was for our merchant balance
+    (``providers.REFUND_BALANCE_SHORT`` in its ``refund_failed`` audit row)."""
+    payload = (
+        refund.events.filter(event="refund_failed").order_by("-created_at", "-pk").values_list("payload", flat=True)
+    ).first()
+    return isinstance(payload, dict) and payload.get("code") == providers.REFUND_BALANCE_SHORT
+
+
+def _resend(*, rental: Any, refund: Payment, by_user: Any) -> Payment:
+    """The same refund row asked again under its own REF id (rental and refund locked)."""
+    transition_payment(
+        payment=refund,
+        to_status=Payment.Status.PENDING,
+        event="refund_resent",
+        actor=by_user,
+        payload={"reason": refund.failure_reason, "staff": by_user.get_username()},
+        failure_reason="",
+    )
+    rental.refresh_financials()
+    enqueue_refund(refund.pk)
+    return refund

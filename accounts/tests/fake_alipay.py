@@ -78,6 +78,7 @@ class FakeAlipay:
         self.calls: list[tuple[str, dict]] = []
         self.bad_requests: list[str] = []
         self.modes: dict[str, str] = {}
+        self.refusals = dict(REFUSALS)  # (sub_code, sub_msg) per method in ``refuse`` mode
         self._release = threading.Event()
         self._lock = threading.Lock()
         fake = self
@@ -243,7 +244,7 @@ class FakeAlipay:
                 "sub_msg": "验签出错",
             }
         elif mode == "refuse":
-            sub_code, sub_msg = REFUSALS.get(method, ("ACQ.SYSTEM_ERROR", "系统错误"))
+            sub_code, sub_msg = self.refusals.get(method, ("ACQ.SYSTEM_ERROR", "系统错误"))
             answer = {"code": "40004", "msg": "Business Failed", "sub_code": sub_code, "sub_msg": sub_msg}
         else:
             with self._lock:

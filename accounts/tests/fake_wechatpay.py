@@ -108,6 +108,9 @@ class FakeWechatPay:
         self.notify_urls: dict[str, str] = {}  # out_trade_no → notify_url of its order
         self.mode = "ok"
         self.refund_status = "SUCCESS"  # what a new refund becomes: SUCCESS | PROCESSING | ABNORMAL
+        # The signed business error a refund gets in ``refuse`` mode: (HTTP status, code, message).
+        self.refund_refusal = (403, "NOT_ENOUGH", "基本账户余额不足，请充值后重新发起")
+        self.refund_requests: list[str] = []  # out_refund_no of every refund asked, refused or not
         self.bill_csv = b""
         self.release = threading.Event()
         self.lock = threading.Lock()
@@ -357,8 +360,10 @@ class FakeWechatPay:
                     answer["transaction_id"] = order.transaction_id
                 return 200, answer
         if method == "POST" and path == "/v3/refund/domestic/refunds":
+            self.refund_requests.append(data.get("out_refund_no", ""))
             if refuse:
-                return 403, {"code": "NOT_ENOUGH", "message": "基本账户余额不足，请充值后重新发起"}
+                status, code, message = self.refund_refusal
+                return status, {"code": code, "message": message}
             refund = self.refunds.get(data["out_refund_no"])
             if refund is None:
                 order = self.orders.get(data.get("out_trade_no"))
