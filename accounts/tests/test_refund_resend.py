@@ -167,6 +167,31 @@ def test_a_refund_refused_for_another_reason_is_retried_as_a_new_row(
     assert_ledger_consistent(rental)
 
 
+@pytest.mark.django_db
+def test_a_balance_short_refund_of_which_only_part_is_due_is_retried_as_a_new_row(
+    gateway, client, booked_rental, customer, staff_user
+):
+    rental = booked_rental
+    gateway.pay(client, rental, customer)
+    gateway.refuse_for_balance()
+    cancel_rental(rental=rental, reason="Plans changed", by_user=customer.user)
+    [failed] = _refunds(rental)
+    # meanwhile staff hand ¥900 of it back by hand: the provider's same request (¥2,900) would pay too much
+    services.record_manual_refund(
+        rental=rental, amount=Decimal("900.00"), reason="Paid at the desk", by_user=staff_user
+    )
+    gateway.accept()
+
+    retry = services.retry_failed_refund(refund=failed, by_user=staff_user)
+
+    assert retry.pk != failed.pk and retry.amount == Decimal("2000.00")
+    assert gateway.refunds_asked() == [failed.transaction_id, retry.transaction_id]
+    failed.refresh_from_db()
+    retry.refresh_from_db()
+    assert (failed.status, retry.status) == (Payment.Status.FAILED, Payment.Status.REFUNDED)
+    assert_ledger_consistent(rental)
+
+
 def test_the_resend_is_a_transition_of_the_failed_refund_only(db):
     refund = Payment(transaction_type=Payment.TransactionType.REFUND, status=Payment.Status.FAILED)
     assert refund.can_transition_to(Payment.Status.PENDING)
