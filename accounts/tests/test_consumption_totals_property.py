@@ -71,9 +71,7 @@ def write(customer, vehicle, spec) -> tuple[Rental, list[Payment]]:
     Rental.objects.filter(pk=rental.pk).update(
         status=spec["status"], damage_fee=spec["damage_fee"], cancellation_fee=spec["cancellation_fee"]
     )
-    charges = [
-        (amount, status, "", Payment.Method.ALIPAY, local(when)) for amount, status, when in spec["charges"]
-    ]
+    charges = [(amount, status, "", Payment.Method.ALIPAY, local(when)) for amount, status, when in spec["charges"]]
     refunds = [(share, status, goodwill, local(when)) for share, status, goodwill, when in spec["refunds"]]
     rows = ledger_rows(rental, charges=charges, refunds=refunds)
     Payment.objects.bulk_create(rows)
