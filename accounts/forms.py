@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
 from accounts.models import Payment
+from customers.models import ID_CARD_TAKEN, Customer
 from customers.validators import (
     normalize_id_card_number,
     normalize_mobile_number,
@@ -59,7 +60,10 @@ class RegistrationForm(forms.Form):
         label=_("ID card number"),
         max_length=22,
         required=False,
-        help_text=_("18 characters; the last one may be X."),
+        help_text=_(
+            "18 characters; the last one may be X. One person holds one account: "
+            "an ID card number can be registered only once."
+        ),
     )
     driver_license_number = forms.CharField(label=_("Driver licence number"), max_length=30, required=False)
     password1 = forms.CharField(
@@ -79,6 +83,12 @@ class RegistrationForm(forms.Form):
         if get_user_model().objects.filter(username__iexact=username).exists():
             raise forms.ValidationError(_("This username is already taken."), code="username_taken")
         return username
+
+    def clean_id_card_number(self):
+        number = self.cleaned_data["id_card_number"]
+        if number and Customer.objects.filter(id_card_number=number).exists():
+            raise forms.ValidationError(ID_CARD_TAKEN, code="id_card_taken")
+        return number
 
     def clean(self):
         cleaned = super().clean()

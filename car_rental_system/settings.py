@@ -275,6 +275,8 @@ OVERDUE_RATE = Decimal(os.environ.get("OVERDUE_RATE", "1.5"))
 # a customer holds at most this many unpaid bookings at once.
 BOOKING_PAYMENT_MINUTES = int(os.environ.get("BOOKING_PAYMENT_MINUTES", "30"))
 MAX_UNPAID_BOOKINGS = int(os.environ.get("MAX_UNPAID_BOOKINGS", "3"))
+# SPEC §17: and one client address at most this many, whichever accounts book.
+MAX_UNPAID_BOOKINGS_PER_IP = int(os.environ.get("MAX_UNPAID_BOOKINGS_PER_IP", "6"))
 # Staff may hand a car over at most this long before the booked start (§16).
 EARLY_PICKUP_MINUTES = int(os.environ.get("EARLY_PICKUP_MINUTES", "60"))
 # Pages refresh rental statuses by time at most this often for the whole table.

@@ -24,12 +24,13 @@ def register_customer(
     """Create a login and its Customer profile (member level REGULAR) together;
     either both exist afterwards or neither. Returns the Customer. A username
     taken in any case, or one the user model's username validator refuses,
-    raises ValidationError on ``username``; the database decides, so
-    concurrent sign-ups can't both win."""
+    raises ValidationError on ``username``; an ID card number another
+    customer holds raises it on ``id_card_number`` (one person, one account).
+    The database decides both, so concurrent sign-ups can't both win."""
     from django.contrib.auth import get_user_model
 
-    from customers.models import Customer
-    from customers.validators import validate_username
+    from customers.models import ID_CARD_TAKEN, Customer
+    from customers.validators import normalize_id_card_number, validate_username
 
     try:
         validate_username(username)
@@ -45,10 +46,16 @@ def register_customer(
         raise ValidationError(
             {"username": ValidationError(_("This username is already taken."), code="username_taken")}
         ) from None
-    return Customer.objects.create(
-        user=user,
-        name=name,
-        phone=phone,
-        id_card_number=id_card_number or "",
-        driver_license_number=driver_license_number or "",
-    )
+    try:
+        with transaction.atomic():
+            return Customer.objects.create(
+                user=user,
+                name=name,
+                phone=phone,
+                id_card_number=normalize_id_card_number(id_card_number),
+                driver_license_number=driver_license_number or "",
+            )
+    except IntegrityError:
+        # The unique index on the ID card number (SPEC §17 one identity, one
+        # account); the outer transaction drops the login created above.
+        raise ValidationError({"id_card_number": ValidationError(ID_CARD_TAKEN, code="id_card_taken")}) from None

@@ -107,6 +107,9 @@ class Rental(models.Model):
     cancel_reason = models.TextField(_("cancel reason"), blank=True, default="")
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
     return_note = models.TextField(_("return note"), blank=True, default="")
+    # Where the customer booked from: unpaid bookings per client address are
+    # capped (SPEC §17). Empty for bookings made by staff or scripts.
+    client_ip = models.GenericIPAddressField(_("client IP"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -144,6 +147,10 @@ class Rental(models.Model):
             models.Index(fields=["status", "start_time"], name="rental_status_start"),
             models.Index(fields=["status", "end_time"], name="rental_status_end"),
             models.Index(fields=["customer", "-created_at"], name="rental_customer_created"),
+            # The cap on unpaid bookings per client address counts these.
+            models.Index(
+                fields=["client_ip", "created_at"], condition=Q(status="PENDING"), name="rental_pending_client_ip"
+            ),
             # The admin's date drill-down.
             models.Index(fields=["start_time"], name="rental_start"),
             # The finance dashboard's balances and deposits read only the orders

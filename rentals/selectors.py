@@ -298,14 +298,24 @@ def overlapping_rentals(
     return qs
 
 
-def unpaid_bookings(*, customer: Any, now: datetime | None = None) -> QuerySet[Rental]:
-    """The customer's bookings that still hold a car without any payment (SPEC §16)."""
+def _unpaid_holding(now: datetime | None) -> QuerySet[Rental]:
+    """Bookings that still hold a car without any payment (SPEC §16): PENDING,
+    nothing paid, inside their payment window and before their start."""
     now = now or timezone.now()
     window = timedelta(minutes=settings.BOOKING_PAYMENT_MINUTES)
     return Rental.objects.filter(
-        customer_id=customer.pk,
         status=Rental.Status.PENDING,
         amount_paid__lte=0,
         created_at__gt=now - window,
         start_time__gt=now,
     )
+
+
+def unpaid_bookings(*, customer: Any, now: datetime | None = None) -> QuerySet[Rental]:
+    """The customer's bookings that still hold a car without any payment (SPEC §16)."""
+    return _unpaid_holding(now).filter(customer_id=customer.pk)
+
+
+def unpaid_bookings_from_ip(*, client_ip: str, now: datetime | None = None) -> QuerySet[Rental]:
+    """The unpaid bookings, of any customer, made from this client address (SPEC §17)."""
+    return _unpaid_holding(now).filter(client_ip=client_ip)

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import selectors as account_selectors
 from car_rental_system.money import format_cny, quantize_money
+from car_rental_system.rate_limits import client_ip
 from customers.decorators import customer_required
 from customers.models import Customer
 from rentals import pricing, selectors, services
@@ -55,6 +56,7 @@ def book(request, vehicle_pk: int):
                     end_time=form.cleaned_data["end_time"],
                     pickup_location=form.cleaned_data["pickup_location"],
                     return_location=form.cleaned_data["return_location"],
+                    client_ip=client_ip(request),
                 )
             except ValidationError as error:
                 form.add_error(None, error.messages)

@@ -7,7 +7,6 @@ Few examples locally; ``CI=true`` runs more."""
 import os
 from datetime import datetime
 from decimal import Decimal
-from itertools import count
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from accounts.models import Payment
+from accounts.tests.ledgers import ledger_rows
 from customers.tests.factories import CustomerFactory
 from rentals.models import Rental
 from rentals.services import refresh_statuses_if_due
@@ -27,7 +27,6 @@ EXAMPLES = 60 if os.environ.get("CI") else 12
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ZERO = Decimal("0.00")
 REPORT = reverse("accounts:consumption_report")
-IDS = count()
 
 cents = st.integers(min_value=1, max_value=400_000).map(lambda c: Decimal(c) / 100)
 # (month offset from 2025-01, day, hour): local times, month ends included
@@ -72,42 +71,9 @@ def write(customer, vehicle, spec) -> tuple[Rental, list[Payment]]:
     Rental.objects.filter(pk=rental.pk).update(
         status=spec["status"], damage_fee=spec["damage_fee"], cancellation_fee=spec["cancellation_fee"]
     )
-    rows = []
-    for amount, status, when in spec["charges"]:
-        rows.append(
-            Payment(
-                rental=rental,
-                user=customer.user,
-                amount=amount,
-                status=status,
-                transaction_type=Payment.TransactionType.CHARGE,
-                payment_method=Payment.Method.ALIPAY,
-                transaction_id=f"PAYH{next(IDS):010d}",
-                paid_at=local(when) if status == "PAID" else None,
-            )
-        )
-    paid = sum((p.amount for p in rows if p.status == "PAID"), ZERO)
-    left = paid
-    for share, status, goodwill_share, when in spec["refunds"]:
-        amount = (paid * share / 100).quantize(Decimal("0.01"))
-        if amount <= ZERO or amount > left:
-            continue
-        left -= amount
-        rows.append(
-            Payment(
-                rental=rental,
-                user=customer.user,
-                amount=amount,
-                status=status,
-                transaction_type=Payment.TransactionType.REFUND,
-                payment_method=Payment.Method.ALIPAY,
-                transaction_id=f"REFH{next(IDS):010d}",
-                goodwill_amount=(amount * goodwill_share / 100).quantize(Decimal("0.01"))
-                if status == "REFUNDED"
-                else ZERO,
-                paid_at=local(when) if status == "REFUNDED" else None,
-            )
-        )
+    charges = [(amount, status, "", Payment.Method.ALIPAY, local(when)) for amount, status, when in spec["charges"]]
+    refunds = [(share, status, goodwill, local(when)) for share, status, goodwill, when in spec["refunds"]]
+    rows = ledger_rows(rental, charges=charges, refunds=refunds)
     Payment.objects.bulk_create(rows)
     rental.refresh_from_db()
     rental.refresh_financials()

@@ -15,7 +15,6 @@ import io
 import os
 from datetime import timedelta
 from decimal import Decimal
-from itertools import count
 
 import pytest
 from django.db import transaction
@@ -26,6 +25,7 @@ from hypothesis import strategies as st
 
 from accounts import consumption, consumption_csv, figures, finance, selectors
 from accounts.models import Payment
+from accounts.tests.ledgers import ledger_rows
 from customers.tests.factories import CustomerFactory
 from rentals import ops
 from rentals.models import Rental
@@ -35,7 +35,6 @@ pytestmark = pytest.mark.django_db
 
 EXAMPLES = 40 if os.environ.get("CI") else 10
 ZERO = Decimal("0.00")
-IDS = count()
 NAMES = ("order_total", "owed", "net_paid", "remaining", "refund_due", "deposit_held", "spent")
 
 cents = st.integers(min_value=1, max_value=300_000).map(lambda c: Decimal(c) / 100)
@@ -77,46 +76,12 @@ def write(customer, spec) -> Rental:
     )
     # at most one charge still open per order (a constraint of the ledger)
     charges, open_seen = [], False
-    for amount, status, how in spec["charges"]:
+    for amount, status, (provider, method) in spec["charges"]:
         if status == "PENDING":
             status, open_seen = ("EXPIRED" if open_seen else status), True
-        charges.append((amount, status, how))
-    rows = [
-        Payment(
-            rental=rental,
-            user=customer.user,
-            amount=amount,
-            status=status,
-            transaction_type=Payment.TransactionType.CHARGE,
-            provider=provider,
-            payment_method=method,
-            transaction_id=f"PAYF{next(IDS):010d}",
-            paid_at=now if status == "PAID" else None,
-        )
-        for amount, status, (provider, method) in charges
-    ]
-    paid = sum((row.amount for row in rows if row.status == "PAID"), ZERO)
-    left = paid
-    for share, status, goodwill_share in spec["refunds"]:
-        amount = (paid * share / 100).quantize(Decimal("0.01"))
-        if amount <= ZERO or amount > left:
-            continue
-        left -= amount
-        goodwill = (amount * goodwill_share / 100).quantize(Decimal("0.01")) if status == "REFUNDED" else ZERO
-        rows.append(
-            Payment(
-                rental=rental,
-                user=customer.user,
-                amount=amount,
-                goodwill_amount=goodwill,
-                status=status,
-                transaction_type=Payment.TransactionType.REFUND,
-                provider="alipay",
-                payment_method=Payment.Method.ALIPAY,
-                transaction_id=f"REFF{next(IDS):010d}",
-                paid_at=now if status == "REFUNDED" else None,
-            )
-        )
+        charges.append((amount, status, provider, method, now))
+    refunds = [(share, status, goodwill, now) for share, status, goodwill in spec["refunds"]]
+    rows = ledger_rows(rental, charges=charges, refunds=refunds)
     Payment.objects.bulk_create(rows)
     rental = Rental.objects.get(pk=rental.pk)
     rental.refresh_financials()

@@ -5,7 +5,8 @@ this package. Each module holds one flow with the rules it checks (they raise);
 the reads are in ``rentals.selectors``.
 
 Each public function runs in one ``transaction.atomic`` block and locks rows in
-the fixed order customer → vehicle → rental → payment (``rentals/locks.py``)
+the fixed order customer → client address → vehicle → rental → payment
+(``rentals/locks.py``)
 before it reads money. Any failure rolls the whole flow back. Rule violations
 raise ``ValidationError`` subclasses (``rentals.exceptions``) with a message a
 person can read, and change nothing.

@@ -12,11 +12,12 @@ from django.utils.translation import gettext as _
 
 from car_rental_system import bounds
 from rentals.exceptions import BookingConflict, RentalError
-from rentals.locks import lock_customer, lock_vehicle
+from rentals.locks import lock_client_ip, lock_customer, lock_vehicle
 from rentals.models import Rental
 from rentals.selectors import (
     overlapping_rentals,
     unpaid_bookings,
+    unpaid_bookings_from_ip,
 )
 from rentals.services.transitions import record_rental_event
 from vehicles.models import Location, Vehicle
@@ -65,6 +66,23 @@ def _check_unpaid_bookings(customer: Any) -> None:
         )
 
 
+def _check_unpaid_bookings_from_ip(client_ip: str) -> None:
+    """At most MAX_UNPAID_BOOKINGS_PER_IP unpaid bookings per client address,
+    whoever made them (SPEC §17; the address locked)."""
+    lock_client_ip(client_ip)
+    held = unpaid_bookings_from_ip(client_ip=client_ip).count()
+    if held >= settings.MAX_UNPAID_BOOKINGS_PER_IP:
+        raise RentalError(
+            _(
+                "Too many unpaid bookings (%(count)s) were already made from your network. Please pay for "
+                "one or cancel it before booking another car (unpaid bookings are released %(minutes)s "
+                "minutes after they are made)."
+            )
+            % {"count": held, "minutes": settings.BOOKING_PAYMENT_MINUTES},
+            code="too_many_unpaid_from_ip",
+        )
+
+
 def _check_car_free(
     locked_vehicle: Vehicle, *, pickup_location: Location, start_time: datetime, end_time: datetime
 ) -> None:
@@ -102,21 +120,27 @@ def create_rental(
     end_time: datetime,
     pickup_location: Location,
     return_location: Location | None = None,
+    client_ip: str | None = None,
 ) -> Rental:
     """Book ``vehicle`` for ``customer``: a PENDING rental priced by §4.
 
     Refuses a period in the past, an end before the start, a car that can't be
     booked, a pick-up away from the car's store, any overlap with another
-    PENDING/ONGOING/OVERDUE rental of the car, and a customer who already
-    holds MAX_UNPAID_BOOKINGS unpaid bookings (SPEC §16). The customer row is
-    locked before counting those and the car row before the overlap check, so
-    concurrent bookings are serialised per customer and per car and only one
-    of two conflicting requests can succeed. Locks: customer → vehicle.
+    PENDING/ONGOING/OVERDUE rental of the car, a customer who already holds
+    MAX_UNPAID_BOOKINGS unpaid bookings (SPEC §16), and a ``client_ip`` (the
+    address a customer books from, stored on the rental) that already holds
+    MAX_UNPAID_BOOKINGS_PER_IP (SPEC §17). The customer row is locked before
+    counting the customer's, the address before counting its, and the car row
+    before the overlap check, so concurrent bookings are serialised per
+    customer, per address and per car and only one of two conflicting requests
+    can succeed. Locks: customer → client address → vehicle.
     """
     validate_booking_times(start_time, end_time)
     return_location = return_location or pickup_location
     lock_customer(customer.pk)
     _check_unpaid_bookings(customer)
+    if client_ip:
+        _check_unpaid_bookings_from_ip(client_ip)
     locked_vehicle = lock_vehicle(vehicle.pk)
     _check_car_free(locked_vehicle, pickup_location=pickup_location, start_time=start_time, end_time=end_time)
     rental = Rental(
@@ -126,6 +150,7 @@ def create_rental(
         return_location=return_location,
         start_time=start_time,
         end_time=end_time,
+        client_ip=client_ip or None,
     )
     rental.save()
     record_rental_event(
