@@ -9,6 +9,7 @@ from django.conf import settings
 
 from accounts.providers.alipay import AlipayProvider
 from accounts.providers.interface import (
+    AbnormalAnswer,
     CallbackAnswer,
     CallbackEvent,
     CallbackStatus,
@@ -33,6 +34,7 @@ PROVIDERS: dict[str, type[PaymentProvider]] = {
 }
 
 __all__ = [
+    "AbnormalAnswer",
     "CallbackAnswer",
     "CallbackEvent",
     "CallbackStatus",

@@ -34,10 +34,10 @@ class SyncLine:
     status: str  # the payment's status afterwards (dry run: before)
 
 
-def _query_event(*, payment: Payment, answer: Any) -> providers.CallbackEvent:
+def _query_event(*, payment: Payment, answer: Any, round_: str = "") -> providers.CallbackEvent:
     return providers.CallbackEvent(
         provider=payment.provider,
-        event_id=f"query:{payment.transaction_id}:{answer.status}",
+        event_id=f"query:{payment.transaction_id}:{answer.status}{round_}",
         transaction_id=payment.transaction_id,
         status=answer.status,
         amount=answer.amount if answer.amount is not None else payment.amount,
@@ -94,10 +94,16 @@ def _sync_one(*, payment: Payment, rental_id: int, now: datetime, dry_run: bool)
         logger.warning("sync_payments: %s could not be queried: %s", payment.transaction_id, exc)
         return line("", "unavailable")
     expected = providers.CallbackStatus.REFUND if refund else providers.CallbackStatus.CHARGE
+    round_ = ""
+    if answer.status == providers.CallbackStatus.REFUND_ABNORMAL:
+        if payment.abnormal in (Payment.Abnormal.WAITING, Payment.Abnormal.REQUESTED):
+            return line(answer.status, "none")  # known, with staff
+        # Abnormal again after a resolution: a new round, not a duplicate.
+        round_ = f":{payment.events.filter(event='refund_abnormal').count()}"
     if answer.status in expected:
         if not dry_run:
             _apply_callback(
-                event=_query_event(payment=payment, answer=answer),
+                event=_query_event(payment=payment, answer=answer, round_=round_),
                 payment_id=payment.pk,
                 rental_id=rental_id,
                 verdict="queried",
