@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='payment',
             name='abnormal',
-            field=models.CharField(blank=True, choices=[('', '—'), ('ABNORMAL', 'Refund abnormal: waiting for staff'), ('REQUESTED', 'Resolution sent to the provider'), ('USER_BANK_CARD', "Paid to the customer's bank card"), ('MERCHANT_BANK_CARD', 'Returned to our bank account')], default='', max_length=20, verbose_name='refund abnormal'),
+            field=models.CharField(blank=True, choices=[('', 'No'), ('ABNORMAL', 'Refund abnormal: waiting for staff'), ('REQUESTED', 'Resolution sent to the provider'), ('USER_BANK_CARD', "Paid to the customer's bank card"), ('MERCHANT_BANK_CARD', 'Returned to our bank account')], default='', max_length=20, verbose_name='refund abnormal'),
         ),
     ]

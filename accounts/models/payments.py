@@ -43,7 +43,7 @@ class Payment(models.Model):
         ABNORMAL, SPEC §17): the money waits in the provider's refund transit
         account until staff resolve it with the abnormal-refund API."""
 
-        NONE = "", _("—")
+        NONE = "", _("No")
         WAITING = "ABNORMAL", _("Refund abnormal: waiting for staff")
         REQUESTED = "REQUESTED", _("Resolution sent to the provider")
         USER_BANK_CARD = "USER_BANK_CARD", _("Paid to the customer's bank card")
