@@ -14,6 +14,7 @@ stored or logged.
 """
 
 import logging
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
@@ -31,6 +32,8 @@ from rentals.models import Rental, RentalEvent
 logger = logging.getLogger(__name__)
 
 Abnormal = Payment.Abnormal
+# How long a resolution may go unanswered while the provider still says ABNORMAL.
+RESOLUTION_ANSWER_MINUTES = 30
 USER_BANK_CARD = "USER_BANK_CARD"
 MERCHANT_BANK_CARD = "MERCHANT_BANK_CARD"
 
@@ -185,6 +188,32 @@ def _apply_answer(*, refund_id: int, resolution: str, answer: Any) -> str:
         _refund_abnormal(rental=rental, refund=refund, source="abnormal_refund", reason=answer.reason)
     # else: on its way to the customer's card; the provider's SUCCESS confirms it.
     return refund.status
+
+
+@transaction.atomic
+def resolution_unanswered(*, refund_id: int, now: datetime) -> bool:
+    """The provider still holds the refund as abnormal although staff asked
+    for a resolution ``RESOLUTION_ANSWER_MINUTES`` ago: the request never took
+    (its job gave up, or ran in-process and found the provider unavailable).
+    The refund goes back to staff (filter "refund abnormal") with that reason;
+    a late retry of the old job finds it no longer requested and sends
+    nothing. Returns whether it went back. Locks: rental → payment."""
+    rental_id = Payment.objects.values_list("rental_id", flat=True).get(pk=refund_id)
+    lock_rental(rental_id)
+    refund = lock_payment(refund_id)
+    asked = refund.events.filter(event="abnormal_refund_requested").order_by("-created_at").first()
+    if refund.abnormal != Abnormal.REQUESTED or not refund.is_in_flight:
+        return False
+    if asked is not None and asked.created_at > now - timedelta(minutes=RESOLUTION_ANSWER_MINUTES):
+        return False
+    refund.abnormal = Abnormal.WAITING
+    refund.save(update_fields=["abnormal", "updated_at"])
+    record_payment_event(
+        event="abnormal_refund_refused",
+        payment=refund,
+        payload={"reason": "no answer from the provider; still abnormal", "source": "query"},
+    )
+    return True
 
 
 def _returned_to_us(*, rental: Rental, refund: Payment) -> None:

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from accounts import providers
 from accounts.locks import lock_payment
 from accounts.models import Payment
+from accounts.services.abnormal_refunds import resolution_unanswered
 from accounts.services.callbacks import _apply_callback
 from accounts.services.ledger import record_payment_event, transition_payment
 from accounts.services.provider_refunds import apply_refund_start, send_refund
@@ -30,7 +31,7 @@ class SyncLine:
     transaction_id: str
     kind: str
     answer: str
-    action: str  # applied, closed, expired, resent, accepted, unavailable, none
+    action: str  # applied, closed, expired, resent, accepted, reopened, unavailable, none
     status: str  # the payment's status afterwards (dry run: before)
 
 
@@ -96,6 +97,8 @@ def _sync_one(*, payment: Payment, rental_id: int, now: datetime, dry_run: bool)
     expected = providers.CallbackStatus.REFUND if refund else providers.CallbackStatus.CHARGE
     round_ = ""
     if answer.status == providers.CallbackStatus.REFUND_ABNORMAL:
+        if payment.abnormal == Payment.Abnormal.REQUESTED and not dry_run:
+            return line(answer.status, "reopened" if resolution_unanswered(refund_id=payment.pk, now=now) else "none")
         if payment.abnormal in (Payment.Abnormal.WAITING, Payment.Abnormal.REQUESTED):
             return line(answer.status, "none")  # known, with staff
         # Abnormal again after a resolution: a new round, not a duplicate.

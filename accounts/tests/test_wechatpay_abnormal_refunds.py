@@ -232,3 +232,24 @@ def test_the_resolution_needs_the_refund_permission_and_the_card_details(abnorma
     assert page.status_code == 200 and CARD not in page.content.decode()  # never shown back
     assert wechat_gateway.abnormal_requests == []
     assert Payment.objects.get(pk=abnormal_refund.pk).abnormal == Payment.Abnormal.WAITING
+
+
+def test_a_resolution_wechat_pay_never_answered_goes_back_to_staff(
+    abnormal_refund, finance_client, wechat_gateway, frozen_clock
+):
+    wechat_gateway.mode = "error"  # the request never takes
+    finance_client.post(_form_url(abnormal_refund), {"resolution": "MERCHANT_BANK_CARD"})
+    assert Payment.objects.get(pk=abnormal_refund.pk).abnormal == Payment.Abnormal.REQUESTED
+    wechat_gateway.mode = "ok"
+
+    frozen_clock.move_to(NOW + timedelta(minutes=10), tick=False)
+    services.sync_payments()
+    assert Payment.objects.get(pk=abnormal_refund.pk).abnormal == Payment.Abnormal.REQUESTED  # still waiting
+
+    frozen_clock.move_to(NOW + timedelta(minutes=31), tick=False)
+    services.sync_payments()
+    refund = Payment.objects.get(pk=abnormal_refund.pk)
+    assert (refund.status, refund.abnormal) == (Payment.Status.PROCESSING, Payment.Abnormal.WAITING)
+    # The old request, retried late, sends nothing.
+    assert services.send_abnormal_refund(refund_id=refund.pk, resolution="MERCHANT_BANK_CARD") == "PROCESSING"
+    assert wechat_gateway.abnormal_requests == []
