@@ -7,9 +7,12 @@ import pytest
 from django.test import Client
 
 from accounts import services
+from accounts.exceptions import RefundError
 from accounts.models import CallbackReceipt, Notification, Payment, PaymentEvent
 from accounts.tests.payment_support import callback_url
 from accounts.tests.test_payment_races import _run_at_once
+from customers.tests.factories import StaffUserFactory
+from rentals.services import cancel_rental
 from rentals.tests.factories import RentalFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -49,10 +52,6 @@ def test_ten_concurrent_copies_of_one_notification_pay_once(customer, vehicle, w
 
 def test_five_staff_resolving_one_abnormal_refund_at_once_send_one_request(customer, vehicle, wechat_gateway):
     # given: a paid WeChat Pay charge whose refund WeChat Pay holds as ABNORMAL
-    from accounts.exceptions import RefundError
-    from rentals.services import cancel_rental
-    from customers.tests.factories import StaffUserFactory
-
     rental = RentalFactory(customer=customer, vehicle=vehicle)
     charge = services.start_payment(rental=rental, method=Payment.Method.WECHAT, user=customer.user)
     headers, body = wechat_gateway.pay(charge.transaction_id)
