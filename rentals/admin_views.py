@@ -409,6 +409,7 @@ def failed_refunds_to_retry(request, rental: Rental) -> list:
     return list(
         rental.payments.filter(transaction_type=Payment.TransactionType.REFUND, status=Payment.Status.FAILED)
         .exclude(refund_of__isnull=True)
+        .exclude(abnormal=Payment.Abnormal.MERCHANT_BANK_CARD)  # back in our bank: handed over at the counter
         .order_by("-created_at", "-pk")
     )
 

@@ -38,6 +38,17 @@ class Payment(models.Model):
         EXPIRED = "EXPIRED", _("Expired")
         REFUNDED = "REFUNDED", _("Refunded")
 
+    class Abnormal(models.TextChoices):
+        """Where a refund the provider reported abnormal stands (WeChat Pay
+        ABNORMAL, SPEC §17): the money waits in the provider's refund transit
+        account until staff resolve it with the abnormal-refund API."""
+
+        NONE = "", _("No")
+        WAITING = "ABNORMAL", _("Refund abnormal: waiting for staff")
+        REQUESTED = "REQUESTED", _("Resolution sent to the provider")
+        USER_BANK_CARD = "USER_BANK_CARD", _("Paid to the customer's bank card")
+        MERCHANT_BANK_CARD = "MERCHANT_BANK_CARD", _("Returned to our bank account")
+
     OPEN_STATUSES = (Status.PENDING, Status.PROCESSING)
     # Refunds that take money from their charge: given back, or asked of the
     # provider and not refused (SPEC §11). A FAILED refund frees its amount.
@@ -108,6 +119,10 @@ class Payment(models.Model):
     description_code = models.CharField(_("description code"), max_length=40, blank=True, default="")
     description_params = models.JSONField(_("description details"), default=dict, blank=True)
     failure_reason = models.CharField(_("failure reason"), max_length=255, blank=True, default="")
+    # On a refund the provider reported abnormal: where its resolution stands.
+    abnormal = models.CharField(
+        _("refund abnormal"), max_length=20, choices=Abnormal.choices, blank=True, default=Abnormal.NONE
+    )
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
@@ -181,6 +196,10 @@ class Payment(models.Model):
                 return str(_("Refund failed"))
         return str(self.get_status_display())
 
+    def is_abnormal(self) -> bool:
+        """A refund the provider holds as abnormal, waiting for staff (SPEC §17)."""
+        return self.is_in_flight and self.abnormal == self.Abnormal.WAITING
+
     @property
     def is_open(self) -> bool:
         return self.transaction_type == self.TransactionType.CHARGE and self.status in self.OPEN_STATUSES
@@ -215,6 +234,10 @@ class PaymentEvent(models.Model):
         REFUND_RETRIED = "refund_retried", _("Refund retried")
         REFUND_RESENT = "refund_resent", _("Refund sent again under its own id")
         CHARGE_CLOSED = "charge_closed", _("Charge closed at the provider")
+        REFUND_ABNORMAL = "refund_abnormal", _("Refund abnormal: held by the provider")
+        ABNORMAL_REFUND_REQUESTED = "abnormal_refund_requested", _("Abnormal refund: resolution requested")
+        ABNORMAL_REFUND_ACCEPTED = "abnormal_refund_accepted", _("Abnormal refund: resolution accepted")
+        ABNORMAL_REFUND_REFUSED = "abnormal_refund_refused", _("Abnormal refund: resolution refused")
 
     # What the stored codes mean (the admin's filter lists them).
     LABELS = dict(Code.choices)

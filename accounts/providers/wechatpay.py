@@ -44,6 +44,7 @@ from django.core.cache import cache
 from django.urls import reverse
 from wechatpayv3 import WeChatPayType
 
+from accounts.providers import wechatpay_abnormal
 from accounts.providers.interface import (
     REFUND_BALANCE_SHORT,
     CallbackAnswer,
@@ -104,18 +105,22 @@ TRADE_STATES = {
     "REVOKED": QueryStatus.CLOSED,
     "PAYERROR": CallbackStatus.FAILED,
 }
-# Refund status → what it means for our REFUND row.
+# Refund status → what it means for our REFUND row (SPEC §17). ABNORMAL is no
+# failure: the money left us and waits in WeChat Pay's refund transit account
+# (the customer's card refused it) until staff resolve it; CLOSED never left.
 REFUND_STATES = {
     "SUCCESS": CallbackStatus.REFUNDED,
     "PROCESSING": QueryStatus.PENDING,
-    "ABNORMAL": CallbackStatus.REFUND_FAILED,
+    "ABNORMAL": CallbackStatus.REFUND_ABNORMAL,
     "CLOSED": CallbackStatus.REFUND_FAILED,
 }
 REFUND_EVENTS = {
     "REFUND.SUCCESS": CallbackStatus.REFUNDED,
-    "REFUND.ABNORMAL": CallbackStatus.REFUND_FAILED,
+    "REFUND.ABNORMAL": CallbackStatus.REFUND_ABNORMAL,
     "REFUND.CLOSED": CallbackStatus.REFUND_FAILED,
 }
+# What our row records of a status that is not a success.
+REFUND_REASONS = (CallbackStatus.REFUND_FAILED, CallbackStatus.REFUND_ABNORMAL)
 
 
 class WechatPayProvider(PaymentProvider):
@@ -259,7 +264,7 @@ class WechatPayProvider(PaymentProvider):
         except (MalformedCallback, AttributeError):
             amount = None
         reason = ""
-        if state == CallbackStatus.REFUND_FAILED:
+        if state in REFUND_REASONS:
             reason = f"WeChat Pay refund {data.get('status')}"
         return state, amount, reason
 
@@ -291,7 +296,13 @@ class WechatPayProvider(PaymentProvider):
         reference = str(data.get("refund_id", ""))[:64]
         if state == CallbackStatus.REFUND_FAILED:
             return RefundStart(succeeded=False, provider_reference=reference, failure_reason=failure)
-        return RefundStart(succeeded=True, provider_reference=reference, confirmed=state == CallbackStatus.REFUNDED)
+        return RefundStart(
+            succeeded=True,
+            provider_reference=reference,
+            confirmed=state == CallbackStatus.REFUNDED,
+            abnormal=state == CallbackStatus.REFUND_ABNORMAL,
+            failure_reason=failure,
+        )
 
     def query_refund(self, *, transaction_id, charge_transaction_id: str = "") -> QueryAnswer:
         client = self._sdk()
@@ -303,6 +314,14 @@ class WechatPayProvider(PaymentProvider):
         state, amount, failure = self._refund_answer(data)
         return QueryAnswer(
             status=state, amount=amount, failure_reason=failure, provider_reference=str(data.get("refund_id", ""))[:64]
+        )
+
+    def encrypt_sensitive(self, text: str) -> str:
+        return wechatpay_abnormal.encrypt_field(text)
+
+    def apply_abnormal_refund(self, *, transaction_id, provider_reference, resolution, **card):
+        return wechatpay_abnormal.apply_abnormal_refund(
+            self, refund_id=provider_reference, out_refund_no=transaction_id, resolution=resolution, **card
         )
 
     # -- statement ---------------------------------------------------------------------
@@ -416,7 +435,7 @@ class WechatPayProvider(PaymentProvider):
         if not isinstance(reference, str) or (reference and not _REFERENCE.fullmatch(reference)):
             reference = ""
         failure_reason = ""
-        if status == CallbackStatus.REFUND_FAILED:
+        if status in REFUND_REASONS:
             failure_reason = f"WeChat Pay {event_type}"
         return CallbackEvent(
             provider=self.name,

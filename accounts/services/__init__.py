@@ -6,6 +6,11 @@ rental → payment, see ``rentals/locks.py``), writes its audit row in the same
 transaction, and leaves the rental's stored figures equal to the ledger.
 """
 
+from accounts.services.abnormal_refunds import (  # noqa: F401
+    _refund_abnormal,
+    request_abnormal_refund_resolution,
+    send_abnormal_refund,
+)
 from accounts.services.callbacks import (  # noqa: F401
     _apply_callback,
     _callback_verdict,

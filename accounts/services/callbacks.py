@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from accounts import providers
 from accounts.locks import lock_payment
 from accounts.models import CallbackReceipt, Notification, Payment
+from accounts.services.abnormal_refunds import _refund_abnormal
 from accounts.services.ledger import record_payment_event, transition_payment
 from accounts.services.notices import notify
 from accounts.services.refunds import _refund_confirmed, _refund_failed, refund_amount_due
@@ -103,10 +104,11 @@ def handle_callback(*, provider: str, headers: Any, body: bytes) -> tuple[int, d
     - failed / cancelled → FAILED / CANCELLED with the reason, PAYMENT_FAILED;
       the order is payable again.
 
-    A refund notification (``"transaction_id": "REF…"``, status ``refunded``
-    or ``refund_failed``, SPEC §11) goes through the same checks: refunded →
-    REFUNDED, financials refreshed, REFUND_ISSUED to its receiver; refused →
-    FAILED with the reason, the amount due again, staff told.
+    A refund notification (``"transaction_id": "REF…"``, status ``refunded``,
+    ``refund_failed`` or ``refund_abnormal``, SPEC §11, §17) goes through the
+    same checks: refunded → REFUNDED, financials refreshed, REFUND_ISSUED to
+    its receiver; refused → FAILED with the reason, the amount due again,
+    staff told; abnormal → still in flight, flagged for staff.
 
     A notice that changes nothing (``waiting``: Alipay's WAIT_BUYER_PAY) goes
     through the same checks and is recorded (verdict ``recorded``, 200).
@@ -225,6 +227,16 @@ def _act_on(*, event: Any, rental: Rental, payment: Payment, source: str) -> Non
                 refund=payment,
                 source=source,
                 event_id=event.event_id,
+                provider_reference=event.provider_reference,
+            )
+        elif event.status == providers.CallbackStatus.REFUND_ABNORMAL:
+            # Not a failure: the money is held at the provider, still in flight (SPEC §17).
+            _refund_abnormal(
+                rental=rental,
+                refund=payment,
+                source=source,
+                event_id=event.event_id,
+                reason=event.failure_reason or _("The customer's card refused the refund"),
                 provider_reference=event.provider_reference,
             )
         else:

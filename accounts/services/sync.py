@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from accounts import providers
 from accounts.locks import lock_payment
 from accounts.models import Payment
+from accounts.services.abnormal_refunds import resolution_unanswered
 from accounts.services.callbacks import _apply_callback
 from accounts.services.ledger import record_payment_event, transition_payment
 from accounts.services.provider_refunds import apply_refund_start, send_refund
@@ -30,14 +31,14 @@ class SyncLine:
     transaction_id: str
     kind: str
     answer: str
-    action: str  # applied, closed, expired, resent, accepted, unavailable, none
+    action: str  # applied, closed, expired, resent, accepted, reopened, unavailable, none
     status: str  # the payment's status afterwards (dry run: before)
 
 
-def _query_event(*, payment: Payment, answer: Any) -> providers.CallbackEvent:
+def _query_event(*, payment: Payment, answer: Any, round_: str = "") -> providers.CallbackEvent:
     return providers.CallbackEvent(
         provider=payment.provider,
-        event_id=f"query:{payment.transaction_id}:{answer.status}",
+        event_id=f"query:{payment.transaction_id}:{answer.status}{round_}",
         transaction_id=payment.transaction_id,
         status=answer.status,
         amount=answer.amount if answer.amount is not None else payment.amount,
@@ -94,10 +95,18 @@ def _sync_one(*, payment: Payment, rental_id: int, now: datetime, dry_run: bool)
         logger.warning("sync_payments: %s could not be queried: %s", payment.transaction_id, exc)
         return line("", "unavailable")
     expected = providers.CallbackStatus.REFUND if refund else providers.CallbackStatus.CHARGE
+    round_ = ""
+    if answer.status == providers.CallbackStatus.REFUND_ABNORMAL:
+        if payment.abnormal == Payment.Abnormal.REQUESTED and not dry_run:
+            return line(answer.status, "reopened" if resolution_unanswered(refund_id=payment.pk, now=now) else "none")
+        if payment.abnormal in (Payment.Abnormal.WAITING, Payment.Abnormal.REQUESTED):
+            return line(answer.status, "none")  # known, with staff
+        # Abnormal again after a resolution: a new round, not a duplicate.
+        round_ = f":{payment.events.filter(event='refund_abnormal').count()}"
     if answer.status in expected:
         if not dry_run:
             _apply_callback(
-                event=_query_event(payment=payment, answer=answer),
+                event=_query_event(payment=payment, answer=answer, round_=round_),
                 payment_id=payment.pk,
                 rental_id=rental_id,
                 verdict="queried",
