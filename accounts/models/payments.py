@@ -196,6 +196,7 @@ class Payment(models.Model):
                 return str(_("Refund failed"))
         return str(self.get_status_display())
 
+    @property
     def is_abnormal(self) -> bool:
         """A refund the provider holds as abnormal, waiting for staff (SPEC §17)."""
         return self.is_in_flight and self.abnormal == self.Abnormal.WAITING
