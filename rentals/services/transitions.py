@@ -94,7 +94,9 @@ def _occupy_vehicle(vehicle: Vehicle) -> None:
 # --- moves by time: one rental or many ------------------------------------------------
 
 # The notice a customer gets when the clock moves their order into a status.
-NOTICE_ON_ENTERING: dict[str, tuple[str, str]] = {Rental.Status.OVERDUE: (Notification.Type.RENTAL_OVERDUE, "rental_overdue")}
+NOTICE_ON_ENTERING: dict[str, tuple[str, str]] = {
+    Rental.Status.OVERDUE: (Notification.Type.RENTAL_OVERDUE, "rental_overdue")
+}
 
 
 class MoveRow(NamedTuple):
