@@ -23,6 +23,7 @@ from rentals.services.cancellation import (  # noqa: F401
     cancel_rental,
     check_cancellation,
 )
+from rentals.services.car_checks import CheckInput, pickup_check_of  # noqa: F401
 from rentals.services.handover import (  # noqa: F401
     RETURN_FIELDS,
     PickupPlan,

@@ -19,7 +19,7 @@ from car_rental_system.bounds import MoneyField
 from rentals.exceptions import RentalError
 from rentals.models import Rental
 from rentals.services import cancel_rental, create_rental, process_return, validate_booking_times
-from rentals.tests.admin_support import NOW, admin_url, ledger_snapshot, ongoing_rental
+from rentals.tests.admin_support import NOW, RETURN_CHECK, admin_url, ledger_snapshot, ongoing_rental
 from rentals.tests.factories import RentalFactory
 
 pytestmark = pytest.mark.django_db
@@ -90,7 +90,13 @@ def test_a_damage_fee_above_the_ceiling_is_a_form_error_over_http(staff_client, 
 
     response = staff_client.post(
         admin_url("return", on_road),
-        {"returned_at": "2026-03-10T10:00", "location": on_road.pickup_location_id, "damage_fee": fee, "_confirm": "1"},
+        {
+            **RETURN_CHECK,
+            "returned_at": "2026-03-10T10:00",
+            "location": on_road.pickup_location_id,
+            "damage_fee": fee,
+            "_confirm": "1",
+        },
         HTTP_ACCEPT_LANGUAGE="en",
     )
 
@@ -105,7 +111,13 @@ def test_a_damage_fee_that_is_not_a_plain_decimal_is_a_form_error(staff_client, 
 
     response = staff_client.post(
         admin_url("return", on_road),
-        {"returned_at": "2026-03-10T10:00", "location": on_road.pickup_location_id, "damage_fee": fee, "_confirm": "1"},
+        {
+            **RETURN_CHECK,
+            "returned_at": "2026-03-10T10:00",
+            "location": on_road.pickup_location_id,
+            "damage_fee": fee,
+            "_confirm": "1",
+        },
         HTTP_ACCEPT_LANGUAGE="en",
     )
 
@@ -151,6 +163,7 @@ def test_a_damage_fee_that_lifts_the_order_total_above_the_ceiling_is_shown_on_t
     response = staff_client.post(
         admin_url("return", on_road),
         {
+            **RETURN_CHECK,
             "returned_at": "2026-03-10T10:00",
             "location": on_road.pickup_location_id,
             "damage_fee": "999000.00",

@@ -25,7 +25,7 @@ from accounts.services import new_transaction_id, payment_note, record_counter_p
 from accounts.wording import Words
 from customers.models import Customer
 from rentals import services as rental_services
-from rentals.models import Rental, RentalEvent
+from rentals.models import CarCheck, Rental, RentalEvent
 from vehicles.models import Location, Vehicle
 
 STAFF_PASSWORD = "Admin#2026"
@@ -254,9 +254,10 @@ class Command(BaseCommand):
         RentalEvent.objects.filter(rental=rental, event="created").update(created_at=booked_at)
         rental.created_at = booked_at
 
-    def _past_rental(self, customer, car, start, end, status, return_location=None):
+    def _past_rental(self, customer, car, start, end, status, return_location=None, clerk=None):
         """An order that began in the past (booking refuses past times, so it is
-        written directly, priced by Rental.save as any booking is)."""
+        written directly, priced by Rental.save as any booking is), with the
+        clerk's check of the driver and the car at its hand-over."""
         rental = Rental(
             customer=customer,
             vehicle=car,
@@ -269,6 +270,17 @@ class Command(BaseCommand):
             created_at=start - timedelta(days=2),
         )
         rental.save()
+        CarCheck.objects.create(
+            rental=rental,
+            stage=CarCheck.Stage.PICKUP,
+            id_seen=True,
+            licence_seen=True,
+            licence_valid_until=(start + timedelta(days=5 * 365)).date(),
+            mileage_km=18000 + 137 * rental.pk,
+            fuel_eighths=8,
+            checked_by=clerk,
+            checked_at=start,
+        )
         if status in Rental.ON_ROAD_STATUSES:
             car.status = Vehicle.Status.RENTED
             car.save(update_fields=["status"])
@@ -303,9 +315,13 @@ class Command(BaseCommand):
         orders.append(paid_pending)
 
         # ONGOING (paid) and OVERDUE (paid).
-        ongoing = self._past_rental(wang, cars["沪B20001"], now - day, now + 2 * day, Rental.Status.ONGOING)
+        ongoing = self._past_rental(
+            wang, cars["沪B20001"], now - day, now + 2 * day, Rental.Status.ONGOING, clerk=admin
+        )
         self._paid_online(ongoing, ongoing.order_total)
-        overdue = self._past_rental(zhang, cars["京A40001"], now - 4 * day, now - day, Rental.Status.OVERDUE)
+        overdue = self._past_rental(
+            zhang, cars["京A40001"], now - 4 * day, now - day, Rental.Status.OVERDUE, clerk=admin
+        )
         self._paid_online(overdue, overdue.order_total, Payment.Method.BANK)
         orders += [ongoing, overdue]
 
@@ -320,7 +336,7 @@ class Command(BaseCommand):
         for customer, plate, days_ago, length, late, return_store, damage in history:
             car = cars[plate]
             start = now - days_ago * day
-            rental = self._past_rental(customer, car, start, start + length * day, Rental.Status.ONGOING)
+            rental = self._past_rental(customer, car, start, start + length * day, Rental.Status.ONGOING, clerk=admin)
             self._paid_online(rental, rental.order_total)
             rental_services.process_return(
                 rental=rental,
@@ -329,6 +345,14 @@ class Command(BaseCommand):
                 damage_fee=damage,
                 note="演示数据" if damage else "",
                 by_user=admin,
+                check=rental_services.CheckInput(
+                    mileage_km=18000 + 137 * rental.pk + 210 * length,
+                    fuel_eighths=5,
+                    condition_notes="左前门刮伤" if damage else "",
+                ),
+            )
+            CarCheck.objects.filter(rental=rental, stage=CarCheck.Stage.RETURN).update(
+                checked_at=rental.end_time + late
             )
             self._date_money(rental, refunds_at=rental.end_time + late)
             orders.append(rental)
