@@ -39,6 +39,33 @@ def max_order_total() -> Decimal:
     return quantize_money(Decimal(str(settings.MAX_ORDER_TOTAL)))
 
 
+def max_daily_rate() -> Decimal:
+    return quantize_money(Decimal(str(settings.MAX_DAILY_RATE)))
+
+
+def check_daily_rate(rate) -> None:
+    """Raise ValidationError when a car's daily rate is above ``MAX_DAILY_RATE`` (SPEC §17)."""
+    if rate is not None and quantize_money(rate) > max_daily_rate():
+        raise ValidationError(
+            _("The daily rate can't be more than %(max)s.") % {"max": format_cny(max_daily_rate())},
+            code="daily_rate_too_large",
+        )
+
+
+def check_order_total(total) -> None:
+    """Raise ValidationError when a booking's order total is above ``MAX_ORDER_TOTAL``:
+    the quote and the booking refuse it alike (SPEC §17)."""
+    if exceeds_max_order_total(total):
+        raise ValidationError(
+            _(
+                "This booking would come to %(total)s, but an order can total at most %(max)s. "
+                "Please choose fewer days or another car."
+            )
+            % {"total": format_cny(total), "max": format_cny(max_order_total())},
+            code="order_total_too_large",
+        )
+
+
 def booking_horizon() -> timedelta:
     return timedelta(days=int(settings.BOOKING_HORIZON_DAYS))
 

@@ -16,6 +16,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from car_rental_system import bounds
 from car_rental_system.money import format_cny, quantize_money
 from customers.decorators import customer_required
 from customers.models import Customer
@@ -104,6 +105,10 @@ def quote(request, vehicle_pk: int):
         pickup_location_id=data["pickup_location"].pk,
         return_location_id=data["return_location"].pk,
     )
+    try:
+        bounds.check_order_total(q.order_total)
+    except ValidationError as error:
+        return JsonResponse({"ok": False, "errors": error.messages}, status=400)
     amounts = {name: str(getattr(q, name)) for name in QUOTE_AMOUNTS}
     check = selectors.check_period(vehicle_id=vehicle.pk, start_time=data["start_time"], end_time=data["end_time"])
     return JsonResponse(

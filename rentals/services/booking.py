@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -93,6 +94,15 @@ def _check_car_free(
         )
 
 
+def _check_order_total(rental: Rental) -> None:
+    """The booking's order total, priced as it will be saved, is at most MAX_ORDER_TOTAL (SPEC §17)."""
+    q = rental.apply_quote()
+    try:
+        bounds.check_order_total(q.order_total)
+    except ValidationError as error:
+        raise RentalError(error.messages[0], code=error.code) from None
+
+
 @transaction.atomic
 def create_rental(
     *,
@@ -127,6 +137,7 @@ def create_rental(
         start_time=start_time,
         end_time=end_time,
     )
+    _check_order_total(rental)
     rental.save()
     record_rental_event(
         rental=rental,
