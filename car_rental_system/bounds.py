@@ -21,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -28,6 +29,9 @@ from car_rental_system.money import ZERO, format_cny, quantize_money
 
 # Nothing in the ledger is older than this; earlier dates in filters are typos.
 EARLIEST_DATE = date(2000, 1, 1)
+
+# The rental status of a car still out past its end (rentals.Rental.Status.OVERDUE).
+OVERDUE = "OVERDUE"
 
 # The ledger's money columns: max_digits 12, decimal_places 2.
 COLUMN_LIMIT = Decimal("1E10")
@@ -64,6 +68,23 @@ def check_order_total(total) -> None:
             % {"total": format_cny(total), "max": format_cny(max_order_total())},
             code="order_total_too_large",
         )
+
+
+def overdue_hold_until(now: datetime | None = None) -> datetime:
+    """Until when an overdue car is kept for its late driver: now + ``OVERDUE_HOLD_HOURS``."""
+    return (now or timezone.now()) + timedelta(hours=int(settings.OVERDUE_HOLD_HOURS))
+
+
+def holds_car_after(moment: datetime, now: datetime, prefix: str = "") -> Q:
+    """The overlap rule's end (SPEC §17 Cars on the road, bounded), as a filter
+    on active rentals (``prefix`` e.g. ``"rentals__"`` from the car): the
+    rental holds its car after ``moment``. A rental still active past its end
+    (OVERDUE, or not refreshed yet) ends at max(end_time, now +
+    ``OVERDUE_HOLD_HOURS``), so it holds the car for a day, not for ever."""
+    holds = Q(**{f"{prefix}end_time__gt": moment})
+    if overdue_hold_until(now) > moment:
+        holds |= Q(**{f"{prefix}status": OVERDUE}) | Q(**{f"{prefix}end_time__lte": now})
+    return holds
 
 
 def booking_horizon() -> timedelta:

@@ -132,10 +132,12 @@ def _local_text(moment) -> str:
 
 def _taken_answer(check: selectors.PeriodCheck) -> dict:
     """What the booking form shows for taken dates: why, and the next free
-    period of the same length as form values and as text (none while the car
-    is out on an overdue rental)."""
-    if check.taken_until is None:
-        message = _("This car is still out on a rental that is overdue; it can be booked again once it is returned.")
+    period of the same length as form values and as text (after the hold of
+    an overdue rental in the way)."""
+    if check.taken_by_overdue:
+        message = _("This car is still out on an overdue rental and is kept for its driver until %(end)s.") % {
+            "end": _local_text(check.taken_until)
+        }
     else:
         message = _("This car is already booked from %(start)s to %(end)s.") % {
             "start": _local_text(check.taken_from),

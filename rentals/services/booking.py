@@ -16,6 +16,8 @@ from rentals.exceptions import BookingConflict, RentalError
 from rentals.locks import lock_customer, lock_vehicle
 from rentals.models import Rental
 from rentals.selectors import (
+    held_until,
+    is_late,
     overlapping_rentals,
     unpaid_bookings,
 )
@@ -81,11 +83,18 @@ def _check_car_free(
             _("This car is picked up at %(store)s.") % {"store": locked_vehicle.location},
             code="wrong_pickup_location",
         )
+    now = timezone.now()
     clash = (
-        overlapping_rentals(vehicle_id=locked_vehicle.pk, start_time=start_time, end_time=end_time)
+        overlapping_rentals(vehicle_id=locked_vehicle.pk, start_time=start_time, end_time=end_time, now=now)
         .order_by("start_time")
         .first()
     )
+    if clash is not None and is_late(status=clash.status, end_time=clash.end_time, now=now):
+        raise BookingConflict(
+            _("This car is still out on an overdue rental and is kept for its driver until %(end)s.")
+            % {"end": _local(held_until(status=clash.status, end_time=clash.end_time, now=now))},
+            code="overlap",
+        )
     if clash is not None:
         raise BookingConflict(
             _("This car is already booked from %(start)s to %(end)s. Please choose other times.")
