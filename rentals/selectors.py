@@ -251,12 +251,14 @@ def refund_parts(
 @dataclass(frozen=True)
 class RefundPreviewPart:
     """One part of a refund: back through ``method`` to ``to``, or handed back
-    at the counter (cash, or nobody to pay it to online)."""
+    at the counter (counter money: cash or the card terminal; or nobody to
+    pay it to online)."""
 
     amount: Decimal
     method: str
     to: Any  # a User, or None
     at_counter: bool
+    counter_money: bool = False
 
     @property
     def method_label(self) -> str:
@@ -268,8 +270,6 @@ class RefundPreviewPart:
 def _preview_parts(*, rental: Rental, amount: Decimal, at_counter: bool) -> list[RefundPreviewPart]:
     from django.contrib.auth import get_user_model
 
-    from accounts.models import Payment
-
     to_write, for_staff = refund_parts(rental=rental, amount=amount, at_counter=at_counter)
     users = get_user_model().objects.in_bulk({part.user_id for part in to_write})
     parts = [
@@ -277,10 +277,20 @@ def _preview_parts(*, rental: Rental, amount: Decimal, at_counter: bool) -> list
             amount=part.amount,
             method=part.method,
             to=users[part.user_id],
-            at_counter=part.method == Payment.Method.CASH,
+            at_counter=ledger.is_counter_money(method=part.method, provider=part.provider),
+            counter_money=ledger.is_counter_money(method=part.method, provider=part.provider),
         )
         for part in to_write
-    ] + [RefundPreviewPart(amount=part.amount, method=part.method, to=None, at_counter=True) for part in for_staff]
+    ] + [
+        RefundPreviewPart(
+            amount=part.amount,
+            method=part.method,
+            to=None,
+            at_counter=True,
+            counter_money=ledger.is_counter_money(method=part.method, provider=part.provider),
+        )
+        for part in for_staff
+    ]
     left_over = quantize_money(amount - sum((p.amount for p in to_write + for_staff), ZERO))
     if left_over > ZERO:  # never expected: the charges hold what is due
         parts.append(RefundPreviewPart(amount=left_over, method="", to=None, at_counter=True))

@@ -63,7 +63,7 @@ def record_counter_payment(*, rental: Rental, amount: Decimal, method: str, by_u
         transaction_type=Payment.TransactionType.CHARGE,
         status=Payment.Status.PAID,
         transaction_id=new_transaction_id("PAY"),
-        provider="counter",
+        provider=Payment.COUNTER_PROVIDER,
         **payment_note(Words("counter_payment")),
         paid_at=now,
     )
