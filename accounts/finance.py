@@ -41,7 +41,7 @@ PAID, REFUNDED = Payment.Status.PAID, Payment.Status.REFUNDED
 # events: accepted, duplicate, ignored (already final), amount_mismatch, rejected.
 REJECTED_VERDICT = "rejected"
 AMOUNT_MISMATCH_VERDICT = "amount_mismatch"
-COUNTER_PROVIDER = "counter"
+COUNTER_PROVIDER = Payment.COUNTER_PROVIDER
 MONITORING_DAYS = 30
 MONEY: DecimalField = DecimalField(max_digits=14, decimal_places=2)
 

@@ -368,6 +368,11 @@ LOGGING = {
 BOOKING_HORIZON_DAYS = int(os.environ.get("BOOKING_HORIZON_DAYS", "365"))
 # No fee entered by staff and no order total may exceed this amount.
 MAX_ORDER_TOTAL = Decimal(os.environ.get("MAX_ORDER_TOTAL", "1000000.00"))
+# For the overlap check an overdue rental ends at max(end_time, now + this):
+# the car is kept free for its late driver, and bookable after (SPEC §17).
+OVERDUE_HOLD_HOURS = int(os.environ.get("OVERDUE_HOLD_HOURS", "24"))
+# A car's daily rate is at most this (SPEC §17).
+MAX_DAILY_RATE = Decimal(os.environ.get("MAX_DAILY_RATE", "100000.00"))
 # With DEBUG off the sandbox provider (and its self-approving checkout page)
 # works only when switched on explicitly and with a secret of its own.
 PAYMENT_SANDBOX_ENABLED = env_bool("PAYMENT_SANDBOX_ENABLED", False)

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import selectors as account_selectors
+from car_rental_system import bounds
 from car_rental_system.money import format_cny, quantize_money
 from car_rental_system.rate_limits import client_ip
 from customers.decorators import customer_required
@@ -105,6 +106,10 @@ def quote(request, vehicle_pk: int):
         pickup_location_id=data["pickup_location"].pk,
         return_location_id=data["return_location"].pk,
     )
+    try:
+        bounds.check_order_total(q.order_total)
+    except ValidationError as error:
+        return JsonResponse({"ok": False, "errors": error.messages}, status=400)
     amounts = {name: str(getattr(q, name)) for name in QUOTE_AMOUNTS}
     check = selectors.check_period(vehicle_id=vehicle.pk, start_time=data["start_time"], end_time=data["end_time"])
     return JsonResponse(
@@ -128,10 +133,12 @@ def _local_text(moment) -> str:
 
 def _taken_answer(check: selectors.PeriodCheck) -> dict:
     """What the booking form shows for taken dates: why, and the next free
-    period of the same length as form values and as text (none while the car
-    is out on an overdue rental)."""
-    if check.taken_until is None:
-        message = _("This car is still out on a rental that is overdue; it can be booked again once it is returned.")
+    period of the same length as form values and as text (after the hold of
+    an overdue rental in the way)."""
+    if check.taken_by_overdue:
+        message = _("This car is still out on an overdue rental and is kept for its driver until %(end)s.") % {
+            "end": _local_text(check.taken_until)
+        }
     else:
         message = _("This car is already booked from %(start)s to %(end)s.") % {
             "start": _local_text(check.taken_from),

@@ -1,9 +1,12 @@
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+
+from car_rental_system import bounds
 
 
 class Location(models.Model):
@@ -68,6 +71,13 @@ class Vehicle(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("vehicles:detail", args=[self.pk])
+
+    def clean(self) -> None:
+        super().clean()
+        try:
+            bounds.check_daily_rate(self.daily_rate)
+        except ValidationError as error:
+            raise ValidationError({"daily_rate": error.error_list}) from None
 
     @property
     def is_bookable(self) -> bool:

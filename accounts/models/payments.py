@@ -55,6 +55,9 @@ class Payment(models.Model):
     REFUND_TAKING_STATUSES = (Status.REFUNDED, Status.PENDING, Status.PROCESSING)
     # Refunds recorded as handed over by us (cash, the counter, staff): done at once.
     INTERNAL_PROVIDER = "internal"
+    # Charges staff took at the counter (cash or the card terminal): their
+    # money goes back at the counter (SPEC §17, accounts.refund_rules.is_counter_money).
+    COUNTER_PROVIDER = "counter"
     # Provider-final: nothing a provider says can move these again.
     FINAL_STATUSES = (Status.PAID, Status.FAILED, Status.REFUNDED)
     # Allowed moves per transaction type. CANCELLED and EXPIRED were closed on

@@ -265,8 +265,8 @@ def overdue(clock, vehicle, customer, staff_user):
     return rental
 
 
-@pytest.mark.parametrize("starts_in", [timedelta(hours=1), timedelta(days=10)])
-def test_a_car_out_on_an_overdue_rental_cannot_be_booked(overdue, vehicle, starts_in):
+@pytest.mark.parametrize("starts_in", [timedelta(hours=1), timedelta(hours=23)])
+def test_a_car_out_on_an_overdue_rental_cannot_be_booked_within_its_hold(overdue, vehicle, starts_in):
     other = CustomerFactory()
     start = timezone.now() + starts_in
 
