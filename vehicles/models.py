@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 PHOTO_MAX_BYTES = 5 * 1024 * 1024
 PHOTO_EXTENSIONS = ["jpg", "jpeg", "png", "webp"]
 PHONE_CHARACTERS = RegexValidator(
-    r"^\+?[0-9][0-9 ()-]{4,28}$",
+    r"^\+?[0-9(][0-9 ()-]{4,28}$",
     _("Enter a phone number of digits, spaces and hyphens, e.g. 021-6350 1234."),
 )
 

@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='location',
             name='phone',
-            field=models.CharField(blank=True, default='', max_length=30, validators=[django.core.validators.RegexValidator('^\\+?[0-9][0-9 ()-]{4,28}$', 'Enter a phone number of digits, spaces and hyphens, e.g. 021-6350 1234.')], verbose_name='phone'),
+            field=models.CharField(blank=True, default='', max_length=30, validators=[django.core.validators.RegexValidator('^\\+?[0-9(][0-9 ()-]{4,28}$', 'Enter a phone number of digits, spaces and hyphens, e.g. 021-6350 1234.')], verbose_name='phone'),
         ),
         migrations.AddField(
             model_name='vehicle',
