@@ -300,3 +300,31 @@ def test_photos_are_served_when_this_process_serves_media(client, settings, loca
 
     settings.SERVE_MEDIA = False  # production: the proxy serves MEDIA_ROOT
     assert client.get(url).status_code == 404
+
+
+def test_store_list_reads_every_store_and_car_in_two_queries(client, django_assert_num_queries):
+    for n in range(6):
+        store = LocationFactory(city="上海" if n % 2 else "北京", opens_at=time(8), closes_at=time(20))
+        VehicleFactory.create_batch(3, location=store)
+
+    with django_assert_num_queries(2):  # the stores, then their bookable cars
+        response = client.get(reverse("vehicles:stores"))
+
+    assert response.status_code == 200
+    assert response.content.decode().count('class="card h-100 shadow-sm store-card"') == 6
+
+
+def test_admin_saves_a_stores_hours_and_phone(staff_client):
+    form = {"name": "外滩店", "city": "上海", "address": "中山东一路 1 号", "phone": "021-6321 0000"}
+
+    refused = staff_client.post(
+        reverse("admin:vehicles_location_add"), {**form, "opens_at": "09:00"}, HTTP_ACCEPT_LANGUAGE="zh-hans"
+    )
+    saved = staff_client.post(
+        reverse("admin:vehicles_location_add"), {**form, "opens_at": "09:00", "closes_at": "21:00"}
+    )
+
+    assert "请同时填写开门和关门时间，或都不填。" in refused.content.decode()
+    assert saved.status_code == 302
+    store = Location.objects.get(name="外滩店")
+    assert (store.opening_hours, store.phone_uri) == ("每天 09:00–21:00", "tel:02163210000")
