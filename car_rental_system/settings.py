@@ -198,6 +198,14 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
 
+# --- Media (car photos uploaded in the admin, demo photos from seed_demo) --------
+# Files live in MEDIA_ROOT. Django serves them itself with DEBUG on or
+# SERVE_MEDIA=true (make run, make serve); in production the proxy serves
+# MEDIA_ROOT at MEDIA_URL and SERVE_MEDIA stays off.
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or BASE_DIR / "media")
+SERVE_MEDIA = env_bool("SERVE_MEDIA", DEBUG)
+
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 

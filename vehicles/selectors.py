@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.apps import apps
-from django.db.models import Avg, Count, OuterRef, QuerySet, Subquery
+from django.db.models import Avg, Count, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -114,3 +114,14 @@ def search_vehicles(
         ).values("pk")
         qs = qs.exclude(pk__in=busy)
     return qs.order_by("daily_rate", "brand", "model", "pk")
+
+
+def stores_with_cars() -> QuerySet:
+    """Every store, by city and name, each with ``bookable_cars``: the cars
+    customers can book that stand there now (two queries in all)."""
+    cars = Vehicle.objects.filter(status__in=[Vehicle.Status.AVAILABLE, Vehicle.Status.RENTED]).order_by(
+        "daily_rate", "brand", "model", "pk"
+    )
+    return Location.objects.order_by("city", "name").prefetch_related(
+        Prefetch("vehicles", queryset=cars, to_attr="bookable_cars")
+    )

@@ -1,4 +1,7 @@
-"""Car list with filters and car detail (public pages)."""
+"""Car list with filters, car detail, and the stores (public pages)."""
+
+from itertools import groupby
+from operator import attrgetter
 
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
@@ -40,3 +43,16 @@ def vehicle_detail(request, pk: int):
     vehicle = get_object_or_404(selectors.with_ratings(selectors.bookable_vehicles()), pk=pk)
     reviews = selectors.recent_reviews(vehicle_id=vehicle.pk)
     return render(request, "vehicles/vehicle_detail.html", {"vehicle": vehicle, "reviews": reviews})
+
+
+@require_GET
+def store_list(request):
+    stores = selectors.stores_with_cars()  # by city, then name
+    cities = {city: list(group) for city, group in groupby(stores, key=attrgetter("city"))}
+    return render(request, "vehicles/store_list.html", {"cities": cities})
+
+
+@require_GET
+def store_detail(request, pk: int):
+    store = get_object_or_404(selectors.stores_with_cars(), pk=pk)
+    return render(request, "vehicles/store_detail.html", {"store": store})

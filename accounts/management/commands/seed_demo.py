@@ -10,7 +10,7 @@ cancellation time (with their audit rows and notices). The finance dashboard's
 
 import logging
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import time, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -26,17 +26,19 @@ from accounts.wording import Words
 from customers.models import Customer
 from rentals import services as rental_services
 from rentals.models import CarCheck, Rental, RentalEvent
+from vehicles.demo_photos import give_demo_photo
 from vehicles.models import Location, Vehicle
 
 STAFF_PASSWORD = "Admin#2026"
 CUSTOMER_PASSWORD = "Demo#2026"
 
+# city, name, address, opens, closes (the same: open 24 hours), phone
 STORES = [
-    ("上海", "人民广场店", "黄浦区南京西路 1 号"),
-    ("上海", "虹桥机场店", "长宁区虹桥机场 T2 到达层"),
-    ("上海", "浦东机场店", "浦东新区浦东机场 T1 停车楼"),
-    ("北京", "国贸店", "朝阳区建国门外大街 1 号"),
-    ("北京", "首都机场店", "顺义区首都机场 T3 停车楼"),
+    ("上海", "人民广场店", "黄浦区南京西路 1 号", time(8), time(22), "021-6350 1001"),
+    ("上海", "虹桥机场店", "长宁区虹桥机场 T2 到达层", time(0), time(0), "021-6268 1002"),
+    ("上海", "浦东机场店", "浦东新区浦东机场 T1 停车楼", time(0), time(0), "021-6834 1003"),
+    ("北京", "国贸店", "朝阳区建国门外大街 1 号", time(8, 30), time(21), "010-6505 1004"),
+    ("北京", "首都机场店", "顺义区首都机场 T3 停车楼", time(6), time(23, 30), "010-6457 1005"),
 ]
 
 # plate, brand, model, year, seats, daily rate, deposit, store index
@@ -113,14 +115,17 @@ class Command(BaseCommand):
 
     def _stores(self):
         stores = []
-        for city, name, address in STORES:
-            store, _ = Location.objects.get_or_create(city=city, name=name, defaults={"address": address})
+        for city, name, address, opens, closes, phone in STORES:
+            facts = {"address": address, "opens_at": opens, "closes_at": closes, "phone": phone}
+            store, created = Location.objects.get_or_create(city=city, name=name, defaults=facts)
+            if not created and not (store.phone or store.opens_at):  # a store of an older demo: give it its hours
+                Location.objects.filter(pk=store.pk).update(opens_at=opens, closes_at=closes, phone=phone)
             stores.append(store)
         return stores
 
     def _cars(self, stores):
         cars = {}
-        for plate, brand, model, year, seats, rate, deposit, store in CARS:
+        for index, (plate, brand, model, year, seats, rate, deposit, store) in enumerate(CARS, start=1):
             car, _ = Vehicle.objects.get_or_create(
                 plate_number=plate,
                 defaults={
@@ -134,6 +139,7 @@ class Command(BaseCommand):
                     "description": f"{year} 款 {brand} {model}，{seats} 座，自动挡。",
                 },
             )
+            give_demo_photo(car, index)
             cars[plate] = car
         return cars
 
