@@ -39,6 +39,8 @@ class Payment(models.Model):
         REFUNDED = "REFUNDED", _("Refunded")
 
     OPEN_STATUSES = (Status.PENDING, Status.PROCESSING)
+    # What a charge we close becomes once its provider has closed it (SPEC §17).
+    CLOSING_OUTCOMES = (Status.EXPIRED, Status.CANCELLED)
     # Refunds that take money from their charge: given back, or asked of the
     # provider and not refused (SPEC §11). A FAILED refund frees its amount.
     REFUND_TAKING_STATUSES = (Status.REFUNDED, Status.PENDING, Status.PROCESSING)
@@ -107,6 +109,18 @@ class Payment(models.Model):
     description_params = models.JSONField(_("description details"), default=dict, blank=True)
     failure_reason = models.CharField(_("failure reason"), max_length=255, blank=True, default="")
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    # "Closing" (SPEC §17): a charge we expire or cancel stays PENDING or
+    # PROCESSING until its provider has closed it, and this names the status
+    # it takes then (EXPIRED or CANCELLED). A closing charge can't be paid or
+    # reused on our side and is no longer the rental's open charge; blank
+    # otherwise (cleared when the charge leaves PENDING and PROCESSING).
+    closing_as = models.CharField(
+        _("closing as"),
+        max_length=12,
+        blank=True,
+        default="",
+        choices=[(Status.EXPIRED.value, Status.EXPIRED.label), (Status.CANCELLED.value, Status.CANCELLED.label)],
+    )
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -134,10 +148,11 @@ class Payment(models.Model):
                 ),
                 name="payment_transaction_id_prefix",
             ),
-            # At most one charge a customer can still complete per rental.
+            # At most one charge a customer can still complete per rental
+            # (one being closed at its provider no longer counts).
             models.UniqueConstraint(
                 fields=["rental"],
-                condition=Q(transaction_type="CHARGE", status__in=["PENDING", "PROCESSING"]),
+                condition=Q(transaction_type="CHARGE", status__in=["PENDING", "PROCESSING"], closing_as=""),
                 name="payment_one_open_charge_per_rental",
             ),
         ]
@@ -169,7 +184,21 @@ class Payment(models.Model):
 
     @property
     def is_open(self) -> bool:
-        return self.transaction_type == self.TransactionType.CHARGE and self.status in self.OPEN_STATUSES
+        """A charge the customer can still complete (not one being closed)."""
+        return (
+            self.transaction_type == self.TransactionType.CHARGE
+            and self.status in self.OPEN_STATUSES
+            and not self.closing_as
+        )
+
+    @property
+    def is_closing(self) -> bool:
+        """A charge we expire or cancel, waiting for its provider to close it (SPEC §17)."""
+        return (
+            self.transaction_type == self.TransactionType.CHARGE
+            and self.status in self.OPEN_STATUSES
+            and bool(self.closing_as)
+        )
 
     def can_transition_to(self, status: str) -> bool:
         table = self.TRANSITIONS[self.TransactionType(self.transaction_type)]

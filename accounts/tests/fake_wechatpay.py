@@ -79,12 +79,17 @@ def encrypt_resource(plain: dict, *, apiv3_key: str = APIV3_KEY, associated_data
     }
 
 
+class OrderClosed(Exception):
+    """The payer tried to pay an order that was closed."""
+
+
 @dataclass
 class Order:
     out_trade_no: str
     total: int
     state: str = "NOTPAY"
     transaction_id: str = ""
+    time_expire: str = ""
 
 
 @dataclass
@@ -147,8 +152,11 @@ class FakeWechatPay:
     # -- what the provider does --------------------------------------------------------
 
     def pay(self, out_trade_no: str, **overrides) -> tuple[dict, bytes]:
-        """The payer pays: the order is SUCCESS and the notification is returned (not sent)."""
+        """The payer pays: the order is SUCCESS and the notification is returned (not sent).
+        A closed order can't be paid (:class:`OrderClosed`), as WeChat refuses its QR code."""
         order = self.orders[out_trade_no]
+        if order.state == "CLOSED":
+            raise OrderClosed(out_trade_no)
         order.state = "SUCCESS"
         order.transaction_id = order.transaction_id or "4200" + secrets.token_hex(12)
         return self.transaction_notification(
@@ -322,7 +330,9 @@ class FakeWechatPay:
             total = data["amount"]["total"]
             if not isinstance(total, int):
                 return 400, {"code": "PARAM_ERROR", "message": "amount.total must be an integer"}
-            order = self.orders.setdefault(data["out_trade_no"], Order(data["out_trade_no"], total))
+            order = self.orders.setdefault(
+                data["out_trade_no"], Order(data["out_trade_no"], total, time_expire=data.get("time_expire", ""))
+            )
             self.notify_urls[data["out_trade_no"]] = data["notify_url"]
             prepay = hashlib.sha1(data["out_trade_no"].encode()).hexdigest()[:16]
             if path.endswith("/native"):
@@ -334,10 +344,13 @@ class FakeWechatPay:
             rest = path[len("/v3/pay/transactions/out-trade-no/") :]
             if method == "POST" and rest.endswith("/close"):
                 order = self.orders.get(rest[: -len("/close")])
-                if order is not None and order.state == "SUCCESS":
+                if query.get("mchid") != [MCHID] and data.get("mchid") != MCHID:
+                    return 400, {"code": "PARAM_ERROR", "message": "mchid"}
+                if order is None:
+                    return 404, {"code": "ORDER_NOT_EXIST", "message": "订单不存在"}
+                if order.state == "SUCCESS":
                     return 400, {"code": "ORDERPAID", "message": "订单已支付"}
-                if order is not None:
-                    order.state = "CLOSED"
+                order.state = "CLOSED"
                 return 204, None
             if method == "GET":
                 if query.get("mchid") != [MCHID]:

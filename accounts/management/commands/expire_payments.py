@@ -1,4 +1,5 @@
-"""``python manage.py expire_payments``: PENDING charges past ``expires_at`` → EXPIRED.
+"""``python manage.py expire_payments``: PENDING charges past ``expires_at`` → EXPIRED,
+each once its provider has closed it (SPEC §17).
 
 Safe for cron: each charge is expired in its own short transaction and
 re-checked under its lock, so overlapping runs or a callback arriving at the
@@ -27,6 +28,7 @@ class Command(BaseCommand):
                 Payment.objects.filter(
                     transaction_type=Payment.TransactionType.CHARGE,
                     status=Payment.Status.PENDING,
+                    closing_as="",
                     expires_at__lte=timezone.now(),
                 ).values_list("transaction_id", flat=True)
             )
