@@ -80,7 +80,13 @@ class PaymentAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, ReadOnlyAdmin):
         "paid_at",
     )
     amount_display = money_column("amount", model=Payment)
-    list_filter = ("transaction_type", "status", "payment_method", ("provider", CachedValuesFieldListFilter))
+    list_filter = (
+        "transaction_type",
+        "status",
+        "closing_as",  # charges still being closed at their provider (SPEC §17)
+        "payment_method",
+        ("provider", CachedValuesFieldListFilter),
+    )
     # Searched by search_conditions(): transaction id, provider reference, order
     # number and phone exactly, or part of the customer's name.
     search_fields = (

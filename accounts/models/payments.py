@@ -228,6 +228,7 @@ class PaymentEvent(models.Model):
         REFUND_CONFIRMED = "refund_confirmed", _("Refund confirmed")
         REFUND_FAILED = "refund_failed", _("Refund failed")
         REFUND_RETRIED = "refund_retried", _("Refund retried")
+        CHARGE_CLOSING = "charge_closing", _("Charge being closed at the provider")
         CHARGE_CLOSED = "charge_closed", _("Charge closed at the provider")
 
     # What the stored codes mean (the admin's filter lists them).

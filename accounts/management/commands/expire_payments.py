@@ -16,7 +16,7 @@ from car_rental_system.joblock import holds_run_lock
 
 
 class Command(BaseCommand):
-    help = "Mark PENDING customer charges whose payment window has passed as EXPIRED."
+    help = "Close PENDING customer charges whose payment window has passed at their provider, then mark them EXPIRED."
 
     def add_arguments(self, parser):
         parser.add_argument("--dry-run", action="store_true", help="List what would expire; change nothing.")
