@@ -20,7 +20,8 @@ from accounts.exceptions import PaymentError
 from accounts.models import Notification, Payment, PaymentEvent
 from accounts.tests.fake_alipay import TradeClosed
 from accounts.tests.fake_wechatpay import OrderClosed
-from rentals.services import cancel_rental
+from rentals.models import Rental
+from rentals.services import cancel_rental, lapse_unpaid_bookings
 from rentals.tests.clock import NOW
 
 pytestmark = pytest.mark.django_db
@@ -298,6 +299,25 @@ def test_a_customers_cancel_closes_the_open_wechat_order(booked_rental, customer
     assert wechat_gateway.orders[charge.transaction_id].state == "CLOSED"
     with pytest.raises(OrderClosed):
         wechat_gateway.pay(charge.transaction_id)
+
+
+def test_a_lapsed_booking_closes_its_wechat_order_and_a_payment_made_meanwhile_is_refunded(
+    booked_rental, customer, wechat_gateway, frozen_clock, assert_ledger
+):
+    charge = _wechat_charge(booked_rental, customer)
+    wechat_gateway.pay(charge.transaction_id)  # paid as the window closed; the notification is lost
+    frozen_clock.move_to(NOW + timedelta(minutes=30), tick=False)
+
+    assert lapse_unpaid_bookings() == 1
+
+    booked_rental.refresh_from_db()
+    assert booked_rental.status == Rental.Status.CANCELLED
+    assert len(wechat_gateway.calls(_close_path(charge))) == 1
+    charge.refresh_from_db()
+    assert charge.status == Payment.Status.PAID  # WeChat Pay said paid: not CANCELLED
+    [refund] = _refunds(booked_rental)
+    assert (refund.refund_of_id, refund.amount) == (charge.pk, Decimal("2900.00"))
+    assert_ledger(booked_rental)
 
 
 def test_a_counter_payment_closes_the_open_wechat_order(booked_rental, customer, wechat_gateway, staff_user):
