@@ -47,7 +47,6 @@ def _close_stale_charge(charge: Payment, *, now: datetime, reason: str, actor: A
             to_status=Payment.Status.EXPIRED,
             actor=actor,
             reason=_("The payment window expired."),
-            payload={"window": "payment window passed"},
         )
     else:
         close_open_charge(charge=charge, to_status=Payment.Status.CANCELLED, actor=actor, reason=reason)
@@ -235,7 +234,7 @@ def expire_stale_payments(now: datetime | None = None) -> list[str]:
                 charge=charge,
                 to_status=Payment.Status.EXPIRED,
                 reason=_("The payment window expired."),
-                payload={"window": "payment window passed", "expires_at": charge.expires_at.isoformat()},
+                payload={"expires_at": charge.expires_at.isoformat()},
             )
             expired.append(charge.transaction_id)
     return expired

@@ -101,6 +101,8 @@ def close_open_charge(
     then ``sync_payments`` keeps asking. Any other charge moves at once.
     ``ask_after_commit`` False: the caller asks the provider itself.
     """
+    if to_status not in Payment.CLOSING_OUTCOMES:
+        raise ValueError(f"a charge is closed as EXPIRED or CANCELLED, not {to_status}")
     details = {"reason": reason, **(payload or {})}
     event = "charge_expired" if to_status == Payment.Status.EXPIRED else "charge_cancelled"
     if not providers.is_online(charge.provider):

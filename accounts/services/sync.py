@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -37,8 +38,9 @@ class SyncLine:
 
 def sync_payments(*, now: datetime | None = None, dry_run: bool = False) -> list[SyncLine]:
     """Ask the providers about every online charge and refund PENDING or
-    PROCESSING for more than 5 minutes and apply each answer through the
-    callback's code path (PaymentEvent verdict ``queried``). A charge past its
+    PROCESSING for more than 5 minutes, and every charge still closing, and
+    apply each answer through the callback's code path (PaymentEvent verdict
+    ``queried``). A charge past its
     window that was never paid is closed at the provider first, then EXPIRED;
     a charge left "closing" (SPEC §17) is asked to close again, and becomes
     what it was closing as, or PAID if the provider says so; a refund the
@@ -49,9 +51,8 @@ def sync_payments(*, now: datetime | None = None, dry_run: bool = False) -> list
     now = now or timezone.now()
     cutoff = now - timedelta(minutes=SYNC_AFTER_MINUTES)
     candidates = list(
-        Payment.objects.filter(
-            status__in=Payment.OPEN_STATUSES, created_at__lte=cutoff, provider__in=list(providers.PROVIDERS)
-        )
+        Payment.objects.filter(status__in=Payment.OPEN_STATUSES, provider__in=list(providers.PROVIDERS))
+        .filter(Q(created_at__lte=cutoff) | ~Q(closing_as=""))  # a closing charge is asked on every run
         .order_by("pk")
         .values_list("pk", "rental_id")
     )

@@ -343,6 +343,28 @@ def test_a_charge_replaced_by_another_method_is_closed_at_its_provider(
     assert wechat_gateway.orders[old.transaction_id].state == "CLOSED"
 
 
+def test_a_replaced_charge_left_closing_is_closed_by_the_next_sync_however_young(
+    booked_rental, customer, wechat_gateway, fake_alipay
+):
+    old = _wechat_charge(booked_rental, customer)
+    wechat_gateway.mode = "error"
+
+    new = _alipay_charge(booked_rental, customer)  # the customer switches to Alipay; WeChat Pay is down
+
+    old.refresh_from_db()
+    assert old.status == Payment.Status.PENDING
+    assert old.closing_as == Payment.Status.CANCELLED
+    assert new.status == Payment.Status.PENDING and new.is_open
+    wechat_gateway.mode = "ok"
+
+    lines = services.sync_payments()  # a minute later, not five
+
+    assert [(line.transaction_id, line.action) for line in lines] == [(old.transaction_id, "closed")]
+    old.refresh_from_db()
+    assert old.status == Payment.Status.CANCELLED
+    assert wechat_gateway.orders[old.transaction_id].state == "CLOSED"
+
+
 def test_a_trade_closed_notice_finishes_a_closing_charge(client, booked_rental, customer, fake_alipay, frozen_clock):
     charge = _alipay_charge(booked_rental, customer)
     fake_alipay.open_trade(charge.transaction_id, "2900.00")
