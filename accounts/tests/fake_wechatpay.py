@@ -113,6 +113,7 @@ class FakeWechatPay:
         self.notify_urls: dict[str, str] = {}  # out_trade_no → notify_url of its order
         self.mode = "ok"
         self.refund_status = "SUCCESS"  # what a new refund becomes: SUCCESS | PROCESSING | ABNORMAL
+        self.close_refusal: tuple[int, dict] | None = None  # how the close endpoint refuses, when set
         self.bill_csv = b""
         self.release = threading.Event()
         self.lock = threading.Lock()
@@ -346,6 +347,8 @@ class FakeWechatPay:
                 order = self.orders.get(rest[: -len("/close")])
                 if query.get("mchid") != [MCHID] and data.get("mchid") != MCHID:
                     return 400, {"code": "PARAM_ERROR", "message": "mchid"}
+                if self.close_refusal is not None:
+                    return self.close_refusal
                 if order is None:
                     return 404, {"code": "ORDER_NOT_EXIST", "message": "订单不存在"}
                 if order.state == "SUCCESS":

@@ -18,6 +18,8 @@ from django.urls import reverse
 from accounts import services
 from accounts.exceptions import PaymentError
 from accounts.models import Notification, Payment, PaymentEvent
+from accounts.providers import QueryStatus
+from accounts.providers.wechatpay import WechatPayProvider
 from accounts.tests.fake_alipay import TradeClosed
 from accounts.tests.fake_wechatpay import OrderClosed
 from rentals.models import Rental
@@ -168,6 +170,14 @@ def test_a_wechat_order_that_never_reached_wechat_pay_counts_as_closed(
     assert len(wechat_gateway.calls(_close_path(charge))) == 1  # answered ORDER_NOT_EXIST
     assert charge.status == Payment.Status.EXPIRED
     assert "charge_closed" in _events(charge)
+
+
+@pytest.mark.parametrize("status, code", [(404, "ORDER_NOT_EXIST"), (400, "ORDERNOTEXIST"), (400, "ORDER_CLOSED")])
+def test_wechat_pay_answers_that_mean_closed(booked_rental, customer, wechat_gateway, status, code):
+    charge = _wechat_charge(booked_rental, customer)
+    wechat_gateway.close_refusal = (status, {"code": code, "message": "订单不存在"})
+
+    assert WechatPayProvider().close_charge(transaction_id=charge.transaction_id).status == QueryStatus.CLOSED
 
 
 def test_an_alipay_trade_never_opened_counts_as_closed(booked_rental, customer, fake_alipay, frozen_clock):
