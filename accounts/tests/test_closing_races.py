@@ -48,8 +48,8 @@ def test_expiry_sync_and_the_notification_at_once_book_a_paid_charge_once(
     assert results[3] == 204
     charge.refresh_from_db()
     assert charge.status == Payment.Status.PAID
-    assert not charge.closing_as
     assert not PaymentEvent.objects.filter(payment=charge, event="charge_expired").exists()
+    assert not charge.closing_as
     assert Payment.objects.filter(rental=rental, status=Payment.Status.PAID).count() == 1
     assert not Payment.objects.filter(rental=rental, transaction_type=Payment.TransactionType.REFUND).exists()
     assert Notification.objects.filter(rental=rental, notification_type=Notification.Type.PAYMENT_SUCCESS).count() == 1
