@@ -104,6 +104,7 @@ class PaymentAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, ReadOnlyAdmin):
         "transaction_type",
         "status",
         RefundAbnormalFilter,
+        "closing_as",  # charges still being closed at their provider (SPEC §17)
         "payment_method",
         ("provider", CachedValuesFieldListFilter),
     )

@@ -50,6 +50,8 @@ class Payment(models.Model):
         MERCHANT_BANK_CARD = "MERCHANT_BANK_CARD", _("Returned to our bank account")
 
     OPEN_STATUSES = (Status.PENDING, Status.PROCESSING)
+    # What a charge we close becomes once its provider has closed it (SPEC §17).
+    CLOSING_OUTCOMES = (Status.EXPIRED, Status.CANCELLED)
     # Refunds that take money from their charge: given back, or asked of the
     # provider and not refused (SPEC §11). A FAILED refund frees its amount.
     REFUND_TAKING_STATUSES = (Status.REFUNDED, Status.PENDING, Status.PROCESSING)
@@ -127,6 +129,18 @@ class Payment(models.Model):
         _("refund abnormal"), max_length=20, choices=Abnormal.choices, blank=True, default=Abnormal.NONE
     )
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    # "Closing" (SPEC §17): a charge we expire or cancel stays PENDING or
+    # PROCESSING until its provider has closed it, and this names the status
+    # it takes then (EXPIRED or CANCELLED). A closing charge can't be paid or
+    # reused on our side and is no longer the rental's open charge; blank
+    # otherwise (cleared when the charge leaves PENDING and PROCESSING).
+    closing_as = models.CharField(
+        _("closing as"),
+        max_length=12,
+        blank=True,
+        default="",
+        choices=[(Status.EXPIRED.value, Status.EXPIRED.label), (Status.CANCELLED.value, Status.CANCELLED.label)],
+    )
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -154,10 +168,11 @@ class Payment(models.Model):
                 ),
                 name="payment_transaction_id_prefix",
             ),
-            # At most one charge a customer can still complete per rental.
+            # At most one charge a customer can still complete per rental
+            # (one being closed at its provider no longer counts).
             models.UniqueConstraint(
                 fields=["rental"],
-                condition=Q(transaction_type="CHARGE", status__in=["PENDING", "PROCESSING"]),
+                condition=Q(transaction_type="CHARGE", status__in=["PENDING", "PROCESSING"], closing_as=""),
                 name="payment_one_open_charge_per_rental",
             ),
         ]
@@ -206,7 +221,21 @@ class Payment(models.Model):
 
     @property
     def is_open(self) -> bool:
-        return self.transaction_type == self.TransactionType.CHARGE and self.status in self.OPEN_STATUSES
+        """A charge the customer can still complete (not one being closed)."""
+        return (
+            self.transaction_type == self.TransactionType.CHARGE
+            and self.status in self.OPEN_STATUSES
+            and not self.closing_as
+        )
+
+    @property
+    def is_closing(self) -> bool:
+        """A charge we expire or cancel, waiting for its provider to close it (SPEC §17)."""
+        return (
+            self.transaction_type == self.TransactionType.CHARGE
+            and self.status in self.OPEN_STATUSES
+            and bool(self.closing_as)
+        )
 
     def can_transition_to(self, status: str) -> bool:
         table = self.TRANSITIONS[self.TransactionType(self.transaction_type)]
@@ -237,6 +266,7 @@ class PaymentEvent(models.Model):
         REFUND_FAILED = "refund_failed", _("Refund failed")
         REFUND_RETRIED = "refund_retried", _("Refund retried")
         REFUND_RESENT = "refund_resent", _("Refund sent again under its own id")
+        CHARGE_CLOSING = "charge_closing", _("Charge being closed at the provider")
         CHARGE_CLOSED = "charge_closed", _("Charge closed at the provider")
         REFUND_ABNORMAL = "refund_abnormal", _("Refund abnormal: held by the provider")
         ABNORMAL_REFUND_REQUESTED = "abnormal_refund_requested", _("Abnormal refund: resolution requested")

@@ -8,7 +8,7 @@ what an event means for the ledger.
 
 import json
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 
@@ -199,9 +199,12 @@ class PaymentProvider:
         description: str,
         return_url: str,
         mobile: bool = False,
+        expires_at: datetime | None = None,
     ) -> ChargeStart:
         """Open a charge at the provider; returns where to send the customer's browser.
-        ``mobile``: the customer is on a phone (Alipay WAP pay, WeChat Pay H5)."""
+        ``mobile``: the customer is on a phone (Alipay WAP pay, WeChat Pay H5).
+        ``expires_at``: the charge's window; the provider takes no money after
+        it (Alipay and WeChat Pay ``time_expire``, SPEC §17)."""
         raise NotImplementedError
 
     def callback_answer(self, *, http_status: int, payload: dict) -> CallbackAnswer:
@@ -267,6 +270,9 @@ class PaymentProvider:
         raise ProviderError("not_supported", f"{self.name} has no abnormal refunds")
 
     def close_charge(self, *, transaction_id: str) -> QueryAnswer:
-        """Close a charge that was never paid, so it can't be paid any more;
-        answers the charge's final state (``succeeded`` if it was paid meanwhile)."""
+        """Close a charge that was never paid, so it can't be paid any more
+        (SPEC §17); answers ``closed`` (also when the provider never had the
+        charge: never created counts as closed) or ``succeeded`` with the
+        amount if it was paid meanwhile. Raises :class:`ProviderUnavailable`
+        when there is no usable answer; asking again is harmless."""
         raise NotImplementedError

@@ -38,6 +38,7 @@ import re
 import time
 from datetime import date
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.cache import cache
@@ -105,6 +106,9 @@ TRADE_STATES = {
     "REVOKED": QueryStatus.CLOSED,
     "PAYERROR": CallbackStatus.FAILED,
 }
+# Answers to a close that mean the order can't be paid: it never existed, or is closed.
+CLOSED_CODES = {"ORDER_NOT_EXIST", "ORDERNOTEXIST", "ORDER_CLOSED", "ORDERCLOSED"}
+BEIJING = ZoneInfo("Asia/Shanghai")
 # Refund status → what it means for our REFUND row (SPEC §17). ABNORMAL is no
 # failure: the money left us and waits in WeChat Pay's refund transit account
 # (the customer's card refused it) until staff resolve it; CLOSED never left.
@@ -183,7 +187,7 @@ class WechatPayProvider(PaymentProvider):
     # -- charges -----------------------------------------------------------------------
 
     def start_charge(
-        self, *, transaction_id, amount, method, description, return_url, mobile: bool = False
+        self, *, transaction_id, amount, method, description, return_url, mobile: bool = False, expires_at=None
     ) -> ChargeStart:
         fen = to_fen(amount)
         kind = "h5" if mobile else "native"
@@ -197,6 +201,11 @@ class WechatPayProvider(PaymentProvider):
             "out_trade_no": transaction_id,
             "amount": {"total": fen, "currency": "CNY"},
         }
+        if expires_at is not None:
+            # The last moment the payer can pay (SPEC §17), RFC 3339 with the
+            # zone: pay.weixin.qq.com/doc/v3/merchant/4012525171 (Native下单,
+            # time_expire 支付结束时间). It is not a close: we close it ourselves.
+            kwargs["time_expire"] = expires_at.astimezone(BEIJING).isoformat(timespec="seconds")
         if mobile:
             kwargs["pay_type"] = WeChatPayType.H5
             kwargs["scene_info"] = {"payer_client_ip": _client_ip(), "h5_info": {"type": "Wap"}}
@@ -249,7 +258,8 @@ class WechatPayProvider(PaymentProvider):
             return QueryAnswer(status=QueryStatus.CLOSED)
         if data.get("code") == "ORDERPAID":
             return self.query_charge(transaction_id=transaction_id)
-        if code == 404 or data.get("code") == "ORDER_NOT_EXIST":
+        if code == 404 or data.get("code") in CLOSED_CODES:
+            # Never created (or closed already) counts as closed (SPEC §17).
             return QueryAnswer(status=QueryStatus.CLOSED)
         raise ProviderUnavailable(detail=f"close: {data.get('code', code)}")
 

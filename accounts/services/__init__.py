@@ -29,6 +29,7 @@ from accounts.services.charges import (  # noqa: F401
     payment_redirect_url,
     start_payment,
 )
+from accounts.services.closing import close_at_provider  # noqa: F401
 from accounts.services.counter import (  # noqa: F401
     COUNTER_METHODS,
     record_counter_payment,
@@ -37,6 +38,8 @@ from accounts.services.counter import (  # noqa: F401
 from accounts.services.ledger import (  # noqa: F401
     _require_staff,
     cancel_open_charges,
+    close_open_charge,
+    finish_closing,
     new_transaction_id,
     record_payment_event,
     transition_payment,
@@ -72,7 +75,6 @@ from accounts.services.refunds import (  # noqa: F401
 from accounts.services.sync import (  # noqa: F401
     SYNC_AFTER_MINUTES,
     SyncLine,
-    _expire_closed_charge,
     _query_event,
     _sync_one,
     sync_payments,

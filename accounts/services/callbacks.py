@@ -11,7 +11,7 @@ from accounts import providers
 from accounts.locks import lock_payment
 from accounts.models import CallbackReceipt, Notification, Payment
 from accounts.services.abnormal_refunds import _refund_abnormal
-from accounts.services.ledger import record_payment_event, transition_payment
+from accounts.services.ledger import finish_closing, record_payment_event, transition_payment
 from accounts.services.notices import notify
 from accounts.services.refunds import _refund_confirmed, _refund_failed, refund_amount_due
 from car_rental_system.money import ZERO
@@ -99,10 +99,12 @@ def handle_callback(*, provider: str, headers: Any, body: bytes) -> tuple[int, d
     amount equal to the charge (409, recorded), then the transition:
 
     - succeeded → PAID, financials refreshed, PAYMENT_SUCCESS; a success for a
-      charge we had closed (EXPIRED/CANCELLED) is recorded too, and whatever the
-      order can no longer use is refunded at once (at most this charge);
+      charge we had closed (EXPIRED/CANCELLED) or were closing is recorded
+      too, and whatever the order can no longer use is refunded at once (at
+      most this charge);
     - failed / cancelled → FAILED / CANCELLED with the reason, PAYMENT_FAILED;
-      the order is payable again.
+      the order is payable again; for a charge we were closing it is closed:
+      it becomes what it was closing as (SPEC §17).
 
     A refund notification (``"transaction_id": "REF…"``, status ``refunded``,
     ``refund_failed`` or ``refund_abnormal``, SPEC §11, §17) goes through the
@@ -251,11 +253,14 @@ def _act_on(*, event: Any, rental: Rental, payment: Payment, source: str) -> Non
         _charge_succeeded(rental=rental, payment=payment, event=event, source=source)
     elif payment.is_open:
         _charge_failed(rental=rental, payment=payment, event=event, source=source)
+    elif payment.is_closing:
+        # The provider says it can't be paid: closed, as we asked (SPEC §17).
+        finish_closing(charge=payment, source=source)
     # else: a failure for a charge we had already closed changes nothing.
 
 
 def _charge_succeeded(*, rental: Rental, payment: Payment, event: Any, source: str = "callback") -> None:
-    late = payment.status in (Payment.Status.EXPIRED, Payment.Status.CANCELLED)
+    late = payment.is_closing or payment.status in (Payment.Status.EXPIRED, Payment.Status.CANCELLED)
     transition_payment(
         payment=payment,
         to_status=Payment.Status.PAID,

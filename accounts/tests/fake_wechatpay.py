@@ -79,12 +79,17 @@ def encrypt_resource(plain: dict, *, apiv3_key: str = APIV3_KEY, associated_data
     }
 
 
+class OrderClosed(Exception):
+    """The payer tried to pay an order that was closed."""
+
+
 @dataclass
 class Order:
     out_trade_no: str
     total: int
     state: str = "NOTPAY"
     transaction_id: str = ""
+    time_expire: str = ""
 
 
 @dataclass
@@ -107,7 +112,6 @@ class FakeWechatPay:
         self.requests: list[tuple[str, str, dict]] = []
         self.notify_urls: dict[str, str] = {}  # out_trade_no → notify_url of its order
         self.mode = "ok"
-        self.refund_status = "SUCCESS"  # what a new refund becomes: SUCCESS | PROCESSING | ABNORMAL
         # The signed business error a refund gets in ``refuse`` mode: (HTTP status, code, message).
         self.refund_refusal = (403, "NOT_ENOUGH", "基本账户余额不足，请充值后重新发起")
         self.refund_requests: list[str] = []  # out_refund_no of every refund asked, refused or not
@@ -118,6 +122,7 @@ class FakeWechatPay:
         self.abnormal_status = "PROCESSING"
         self.abnormal_refusal = ""
         self.abnormal_requests: list[dict] = []
+        self.close_refusal: tuple[int, dict] | None = None  # how the close endpoint refuses, when set
         self.bill_csv = b""
         self.release = threading.Event()
         self.lock = threading.Lock()
@@ -157,8 +162,11 @@ class FakeWechatPay:
     # -- what the provider does --------------------------------------------------------
 
     def pay(self, out_trade_no: str, **overrides) -> tuple[dict, bytes]:
-        """The payer pays: the order is SUCCESS and the notification is returned (not sent)."""
+        """The payer pays: the order is SUCCESS and the notification is returned (not sent).
+        A closed order can't be paid (:class:`OrderClosed`), as WeChat refuses its QR code."""
         order = self.orders[out_trade_no]
+        if order.state == "CLOSED":
+            raise OrderClosed(out_trade_no)
         order.state = "SUCCESS"
         order.transaction_id = order.transaction_id or "4200" + secrets.token_hex(12)
         return self.transaction_notification(
@@ -332,7 +340,9 @@ class FakeWechatPay:
             total = data["amount"]["total"]
             if not isinstance(total, int):
                 return 400, {"code": "PARAM_ERROR", "message": "amount.total must be an integer"}
-            order = self.orders.setdefault(data["out_trade_no"], Order(data["out_trade_no"], total))
+            order = self.orders.setdefault(
+                data["out_trade_no"], Order(data["out_trade_no"], total, time_expire=data.get("time_expire", ""))
+            )
             self.notify_urls[data["out_trade_no"]] = data["notify_url"]
             prepay = hashlib.sha1(data["out_trade_no"].encode()).hexdigest()[:16]
             if path.endswith("/native"):
@@ -344,10 +354,15 @@ class FakeWechatPay:
             rest = path[len("/v3/pay/transactions/out-trade-no/") :]
             if method == "POST" and rest.endswith("/close"):
                 order = self.orders.get(rest[: -len("/close")])
-                if order is not None and order.state == "SUCCESS":
+                if query.get("mchid") != [MCHID] and data.get("mchid") != MCHID:
+                    return 400, {"code": "PARAM_ERROR", "message": "mchid"}
+                if self.close_refusal is not None:
+                    return self.close_refusal
+                if order is None:
+                    return 404, {"code": "ORDER_NOT_EXIST", "message": "订单不存在"}
+                if order.state == "SUCCESS":
                     return 400, {"code": "ORDERPAID", "message": "订单已支付"}
-                if order is not None:
-                    order.state = "CLOSED"
+                order.state = "CLOSED"
                 return 204, None
             if method == "GET":
                 if query.get("mchid") != [MCHID]:
