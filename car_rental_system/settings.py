@@ -371,9 +371,12 @@ LOGGING = {
 }
 
 # --- Bounds and production guards (SPEC §16) ------------------------------------
-# A booking starts at most this many days ahead; staff filters and exports are
-# bounded by the same horizon.
-BOOKING_HORIZON_DAYS = int(os.environ.get("BOOKING_HORIZON_DAYS", "365"))
+# A booking starts at most this many days ahead and lasts at most
+# MAX_RENTAL_DAYS, so that every refund of its money falls due inside the
+# providers' refund window (WeChat Pay: 365 days after payment; SPEC §17).
+# Staff filters and exports are bounded by the same horizon.
+BOOKING_HORIZON_DAYS = int(os.environ.get("BOOKING_HORIZON_DAYS", "180"))
+MAX_RENTAL_DAYS = int(os.environ.get("MAX_RENTAL_DAYS", "90"))
 # No fee entered by staff and no order total may exceed this amount.
 MAX_ORDER_TOTAL = Decimal(os.environ.get("MAX_ORDER_TOTAL", "1000000.00"))
 # For the overlap check an overdue rental ends at max(end_time, now + this):

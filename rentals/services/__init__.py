@@ -14,9 +14,9 @@ person can read, and change nothing.
 
 from rentals.selectors import overlapping_rentals, unpaid_bookings  # noqa: F401  (reads, kept under their old name)
 from rentals.services.booking import (  # noqa: F401
-    MAX_RENTAL_DAYS,
     _local,
     create_rental,
+    max_rental_days,
     validate_booking_times,
 )
 from rentals.services.cancellation import (  # noqa: F401

@@ -28,7 +28,9 @@ from vehicles.models import Location, Vehicle
 logger = logging.getLogger(__name__)
 
 
-MAX_RENTAL_DAYS = 90
+def max_rental_days() -> int:
+    """How long a booking may last (``MAX_RENTAL_DAYS``, read when used; SPEC §17)."""
+    return int(settings.MAX_RENTAL_DAYS)
 
 
 def _local(dt: datetime) -> str:
@@ -51,8 +53,8 @@ def validate_booking_times(start_time: datetime | None, end_time: datetime | Non
         )
     if end_time <= start_time:
         raise RentalError(_("The return time must be after the pick-up time."), code="end_before_start")
-    if end_time - start_time > timedelta(days=MAX_RENTAL_DAYS):
-        raise RentalError(_("A booking can last at most %(days)s days.") % {"days": MAX_RENTAL_DAYS}, code="too_long")
+    if end_time - start_time > timedelta(days=max_rental_days()):
+        raise RentalError(_("A booking can last at most %(days)s days.") % {"days": max_rental_days()}, code="too_long")
 
 
 def _check_unpaid_bookings(customer: Any) -> None:

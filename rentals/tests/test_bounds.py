@@ -303,7 +303,7 @@ def test_a_booking_far_in_the_future_is_refused_over_http(client, frozen, custom
     )
 
     assert response.status_code == 200
-    assert "A booking can start at most 365 days ahead." in response.content.decode()
+    assert "A booking can start at most 180 days ahead." in response.content.decode()
     assert not Rental.objects.filter(start_time=start).exists()
     assert not Rental.objects.exists()
 
@@ -327,8 +327,8 @@ def test_a_booking_at_the_horizon_is_taken(frozen, customer, vehicle):
     rental = create_rental(
         customer=customer,
         vehicle=vehicle,
-        start_time=NOW + timedelta(days=365),
-        end_time=NOW + timedelta(days=367),
+        start_time=NOW + timedelta(days=180),
+        end_time=NOW + timedelta(days=182),
         pickup_location=vehicle.location,
     )
     assert rental.pk is not None
@@ -361,16 +361,51 @@ def test_an_out_of_range_date_in_an_admin_filter_is_ignored_with_a_message(staff
 
     assert response.status_code == 200
     shown = [str(m) for m in response.context["messages"]]
-    assert any("is outside 2000-01-01 – 2027-03-10 and was ignored" in m for m in shown), shown
+    assert any("is outside 2000-01-01 – 2026-09-06 and was ignored" in m for m in shown), shown
 
 
 def test_a_date_filter_within_bounds_still_filters(staff_client, frozen):
     soon = RentalFactory(start_time=NOW + timedelta(days=2))
-    later = RentalFactory(start_time=datetime(2027, 1, 5, 10, 0, tzinfo=SHANGHAI))
+    later = RentalFactory(start_time=datetime(2026, 8, 5, 10, 0, tzinfo=SHANGHAI))
 
-    response = staff_client.get("/admin/rentals/rental/?start_time__year=2027")
+    response = staff_client.get("/admin/rentals/rental/?start_time__year=2026&start_time__month=8")
 
     assert response.status_code == 200
     assert [r.pk for r in response.context["cl"].result_list] == [later.pk]
     assert not list(response.context["messages"])
     assert soon.pk not in [r.pk for r in response.context["cl"].result_list]
+
+
+def test_a_booking_one_second_past_the_default_horizon_is_refused(frozen, customer, vehicle):
+    """180 days ahead at most and 90 days long at most: every refund of the
+    booking's money falls due inside WeChat Pay's 365-day refund window (SPEC §17)."""
+    with pytest.raises(RentalError) as caught:
+        create_rental(
+            customer=customer,
+            vehicle=vehicle,
+            start_time=NOW + timedelta(days=180, seconds=1),
+            end_time=NOW + timedelta(days=182),
+            pickup_location=vehicle.location,
+        )
+    assert caught.value.code == "beyond_horizon"
+    assert not Rental.objects.exists()
+
+
+def test_the_longest_booking_is_read_from_the_setting(frozen, customer, vehicle, settings):
+    start = NOW + timedelta(days=1)
+    validate_booking_times(start, start + timedelta(days=90))
+    with pytest.raises(RentalError) as caught:
+        validate_booking_times(start, start + timedelta(days=90, seconds=1))
+    assert caught.value.code == "too_long"
+    settings.MAX_RENTAL_DAYS = 7
+    with pytest.raises(RentalError) as caught:
+        create_rental(
+            customer=customer,
+            vehicle=vehicle,
+            start_time=start,
+            end_time=start + timedelta(days=8),
+            pickup_location=vehicle.location,
+        )
+    assert caught.value.code == "too_long"
+    assert "7" in str(caught.value)
+    assert not Rental.objects.exists()
