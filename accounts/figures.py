@@ -282,13 +282,26 @@ DEPOSIT_HELD = Figure(
         default=Zero(),
     ),
 )
-# What the customer will not get back: net paid less the deposit still held
-# and any refund still due.
-SPENT = Figure("spent", NET_PAID - DEPOSIT_HELD - REFUND_DUE)
+# Refunds asked of the provider and not yet confirmed or refused: neither
+# spent nor back yet (§11).
+REFUND_IN_FLIGHT = Figure("refund_in_flight", in_flight)
+# What the customer will not get back: net paid less the deposit still held,
+# any refund still due and any refund on its way back.
+SPENT = Figure("spent", NET_PAID - DEPOSIT_HELD - REFUND_DUE - REFUND_IN_FLIGHT)
 
 FIGURES: dict[str, Figure] = {
     figure.name: figure
-    for figure in (RENT_AND_FEES, ORDER_TOTAL, OWED, NET_PAID, REMAINING, REFUND_DUE, DEPOSIT_HELD, SPENT)
+    for figure in (
+        RENT_AND_FEES,
+        ORDER_TOTAL,
+        OWED,
+        NET_PAID,
+        REMAINING,
+        REFUND_DUE,
+        REFUND_IN_FLIGHT,
+        DEPOSIT_HELD,
+        SPENT,
+    )
 }
 
 
@@ -368,7 +381,7 @@ def figures_for(
         refunded=refunded,
         goodwill=goodwill,
         net_paid=values["net_paid"],
-        refund_in_flight=quantize_money(in_flight),
+        refund_in_flight=values["refund_in_flight"],
         order_total=values["order_total"],
         owed=values["owed"],
         remaining=values["remaining"],
