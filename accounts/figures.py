@@ -305,6 +305,42 @@ FIGURES: dict[str, Figure] = {
 }
 
 
+# --- while an order is OVERDUE (SPEC §16 "overdue so far") ---------------------------------
+
+# The late fee accrued so far (``Rental.overdue_fee_so_far(now)``): an input
+# given with the sums in Python; in SQL an annotation of that name.
+OVERDUE_SO_FAR = Field("overdue_so_far")
+# What the order would still owe if the car came back now, counted the way the
+# order owes while open (the deposit included).
+REMAINING_SO_FAR = Figure("remaining_so_far", AtLeastZero(OWED + OVERDUE_SO_FAR - NET_PAID))
+# The part of the late fee so far the deposit in hand pays at the return (§4:
+# fees are taken from the deposit before it is refunded).
+OVERDUE_FROM_DEPOSIT = Figure("overdue_from_deposit", Smaller(OVERDUE_SO_FAR, DEPOSIT_HELD))
+# What the return would ask beyond what was paid, deposit used: rent and fees
+# with the late fee so far (less goodwill), less net paid.
+DUE_AT_RETURN_SO_FAR = Figure(
+    "due_at_return_so_far", AtLeastZero(AtLeastZero(RENT_AND_FEES + OVERDUE_SO_FAR - goodwill) - NET_PAID)
+)
+SO_FAR_FIGURES: dict[str, Figure] = {
+    figure.name: figure for figure in (REMAINING_SO_FAR, OVERDUE_FROM_DEPOSIT, DUE_AT_RETURN_SO_FAR)
+}
+
+
+def so_far_figures(order: Any, figures: "MoneyFigures", overdue_so_far: Decimal) -> dict[str, Decimal]:
+    """The SO_FAR_FIGURES of one order, from its figures (``figures_for``) and
+    the late fee accrued so far."""
+    known = {"owed": figures.owed, "net_paid": figures.net_paid, "deposit_held": figures.deposit_held}
+    sums = {"goodwill": figures.goodwill, "overdue_so_far": quantize_money(overdue_so_far)}
+    return {name: evaluate(figure, order, sums, known) for name, figure in SO_FAR_FIGURES.items()}
+
+
+def evaluate(figure: Figure, order: Any, sums: Mapping[str, Decimal], known: Mapping[str, Decimal]) -> Decimal:
+    """``figure`` of ``order`` on ``sums``, taking the figures in ``known`` as given."""
+    env = Env(order, sums)
+    env.figures.update(known)
+    return figure.value(env)
+
+
 def sql(name: str, *, open_only: bool = False) -> Any:
     """Figure ``name`` as a SQL expression on a Rental queryset's stored sums.
     ``open_only``: zero for SETTLED orders without working it out (a SETTLED

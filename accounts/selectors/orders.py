@@ -16,7 +16,7 @@ from django.db.models import Prefetch, QuerySet
 from django.utils.functional import Promise
 from django.utils.translation import gettext, gettext_lazy
 
-from accounts.figures import MoneyFigures
+from accounts.figures import REMAINING_SO_FAR, MoneyFigures, evaluate, so_far_figures
 from accounts.models import Notification, Payment
 from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals.models import Rental
@@ -63,7 +63,12 @@ def remaining_so_far(*, figures: MoneyFigures, overdue_so_far: Decimal) -> Decim
     to what the order owes."""
     if overdue_so_far <= ZERO:
         return figures.remaining
-    return max(ZERO, quantize_money(figures.owed + overdue_so_far - figures.net_paid))
+    return evaluate(
+        REMAINING_SO_FAR,
+        None,
+        {"overdue_so_far": quantize_money(overdue_so_far)},
+        {"owed": figures.owed, "net_paid": figures.net_paid},
+    )
 
 
 def payment_badge(
@@ -217,6 +222,8 @@ class OrderRow:
     can_review: bool
     overdue_so_far: Decimal = ZERO
     remaining_so_far: Decimal = ZERO
+    overdue_from_deposit: Decimal = ZERO
+    due_at_return_so_far: Decimal = ZERO
     deposit_held: Decimal = ZERO
     spent: Decimal = ZERO
 
@@ -314,6 +321,7 @@ def order_row(*, rental: Rental, now: datetime | None = None) -> OrderRow:
 
     figures = rental.money_figures()
     so_far = rental.overdue_fee_so_far(now)
+    overdue = so_far_figures(rental, figures, so_far) if so_far > ZERO else {}
     return OrderRow(
         rental=rental,
         figures=figures,
@@ -325,6 +333,8 @@ def order_row(*, rental: Rental, now: datetime | None = None) -> OrderRow:
         can_review=can_review(rental=rental),
         overdue_so_far=so_far,
         remaining_so_far=remaining_so_far(figures=figures, overdue_so_far=so_far),
+        overdue_from_deposit=overdue.get("overdue_from_deposit", ZERO),
+        due_at_return_so_far=overdue.get("due_at_return_so_far", ZERO),
         deposit_held=figures.deposit_held,
         spent=figures.spent,
     )
