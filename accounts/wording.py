@@ -26,6 +26,12 @@ from django.utils.translation import gettext as _
 from car_rental_system.money import ZERO, format_cny
 
 
+def join_sentences(*sentences: str) -> str:
+    """Sentences one after the other: Chinese sets them without a space, English with one."""
+    separator = "" if (translation.get_language() or "").startswith("zh") else " "
+    return separator.join(sentence for sentence in sentences if sentence)
+
+
 def _money(value) -> str:
     return format_cny(Decimal(str(value)))
 

@@ -13,11 +13,14 @@ from typing import Any
 
 from django.core.paginator import Page
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.functional import Promise
 from django.utils.translation import gettext, gettext_lazy
 
 from accounts.figures import REMAINING_SO_FAR, MoneyFigures, evaluate, so_far_figures
 from accounts.models import Notification, Payment
+from accounts.wording import join_sentences
 from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals.models import Rental
 
@@ -249,6 +252,35 @@ class OrderRow:
         if goodwill > ZERO:
             notes.append(("goodwill", goodwill))
         return notes
+
+    @property
+    def overdue_note(self) -> str:
+        """What an overdue order's page says of the late fee so far: how much,
+        that the deposit in hand pays it at the return, and what is owed
+        beyond the deposit, if anything."""
+        if self.overdue_so_far <= ZERO:
+            return ""
+        end = date_format(timezone.localtime(self.rental.end_time), "Y-m-d H:i")
+        first = gettext(
+            "The car was due back at %(end)s. The overdue fee so far is %(fee)s; it grows with every started day "
+            "until the car is returned."
+        ) % {"end": end, "fee": format_cny(self.overdue_so_far)}
+        beyond = format_cny(self.due_at_return_so_far)
+        if self.due_at_return_so_far <= ZERO:
+            second = gettext(
+                "It will be taken from your deposit (%(held)s held) at the return: nothing is owed beyond the "
+                "deposit so far."
+            ) % {"held": format_cny(self.deposit_held)}
+        elif self.overdue_from_deposit > ZERO:
+            second = gettext(
+                "%(part)s of it will be taken from your deposit at the return; %(beyond)s beyond the deposit is to "
+                "be paid then."
+            ) % {"part": format_cny(self.overdue_from_deposit), "beyond": beyond}
+        else:
+            second = gettext("There is no deposit to take it from: %(beyond)s is to be paid at the return.") % {
+                "beyond": beyond
+            }
+        return join_sentences(first, second)
 
     @property
     def refund_status(self) -> RefundStatus:

@@ -76,7 +76,12 @@ def test_the_page_says_the_deposit_pays_the_fee_so_far_and_what_is_beyond_it(
     figures = tuple(summary(html, name) for name in ("overdue_so_far", "overdue_from_deposit", "due_at_return_so_far"))
     assert figures == spec["figures"]
     assert spec[language] in alert(html)
-    fee = "截至目前超时费为 ¥1,440.00" if language == "zh-hans" else "The overdue fee so far is ¥1,440.00"
+    fee = (
+        "截至目前超时费为 ¥1,440.00，还车前每开始一天都会增加。" + spec["zh-hans"]
+        if language == "zh-hans"
+        else "The overdue fee so far is ¥1,440.00; it grows with every started day until the car is returned. "
+        + spec["en"]
+    )
     assert fee in alert(html)
     # nothing reads as a debt to settle now
     assert 'data-summary="remaining_so_far"' not in html and "截至目前待支付" not in html
