@@ -305,6 +305,33 @@ FIGURES: dict[str, Figure] = {
 }
 
 
+# --- the deposit's way on a returned order (§4: fees are taken from the deposit) -------------
+
+# Payments cover the rental fee first, then the deposit, then any fee beyond
+# both (paid at booking, like a one-way fee, or at the counter after return).
+DEPOSIT_PAID = Figure("deposit_paid", Smaller(deposit, AtLeastZero(paid - total_amount)))
+FEES_PAID_APART = AtLeastZero(paid - total_amount - deposit)
+# The fees found beyond the rental fee (less goodwill) that the deposit paid.
+FEES_FROM_DEPOSIT = Figure(
+    "fees_from_deposit",
+    Smaller(DEPOSIT_PAID, AtLeastZero(RENT_AND_FEES - total_amount - goodwill - FEES_PAID_APART)),
+)
+# What of the deposit comes back to the customer: refunded, in flight or due.
+DEPOSIT_BACK = Figure("deposit_back", DEPOSIT_PAID - FEES_FROM_DEPOSIT)
+DEPOSIT_FIGURES: dict[str, Figure] = {figure.name: figure for figure in (DEPOSIT_PAID, FEES_FROM_DEPOSIT, DEPOSIT_BACK)}
+
+
+def deposit_way(order: Any, figures: "MoneyFigures") -> dict[str, Decimal]:
+    """The deposit's way of a returned order (its DEPOSIT_FIGURES): paid, fees
+    taken from it, back to the customer; empty for other orders and orders
+    without a deposit paid."""
+    if order.status != Rental.Status.COMPLETED or order.deposit <= ZERO:
+        return {}
+    sums = {"paid": figures.paid, "goodwill": figures.goodwill}
+    way = {name: evaluate(figure, order, sums, {}) for name, figure in DEPOSIT_FIGURES.items()}
+    return way if way["deposit_paid"] > ZERO else {}
+
+
 # --- while an order is OVERDUE (SPEC §16 "overdue so far") ---------------------------------
 
 # The late fee accrued so far (``Rental.overdue_fee_so_far(now)``): an input

@@ -18,7 +18,7 @@ from django.utils.formats import date_format
 from django.utils.functional import Promise
 from django.utils.translation import gettext, gettext_lazy
 
-from accounts.figures import REMAINING_SO_FAR, MoneyFigures, evaluate, so_far_figures
+from accounts.figures import REMAINING_SO_FAR, MoneyFigures, deposit_way, evaluate, so_far_figures
 from accounts.models import Notification, Payment
 from accounts.wording import join_sentences
 from car_rental_system.money import ZERO, format_cny, quantize_money
@@ -252,6 +252,12 @@ class OrderRow:
         if goodwill > ZERO:
             notes.append(("goodwill", goodwill))
         return notes
+
+    @property
+    def deposit_way(self) -> dict[str, Decimal]:
+        """A returned order's deposit: paid, fees taken from it, back to the
+        customer (``accounts.figures.deposit_way``); empty when none was paid."""
+        return deposit_way(self.rental, self.figures)
 
     @property
     def overdue_note(self) -> str:
