@@ -128,6 +128,14 @@ def _cancelled(p: dict) -> tuple[str, str]:
 
 def _returned(p: dict) -> tuple[str, str]:
     message = _("Thank you for driving with us.")
+    if Decimal(p.get("damage_fee", "0")) > ZERO:
+        damage = _("A damage fee of %(fee)s was charged.") % {"fee": _money(p["damage_fee"])}
+        if p.get("note"):
+            damage = _("A damage fee of %(fee)s was charged: %(note)s.") % {
+                "fee": _money(p["damage_fee"]),
+                "note": p["note"].strip().rstrip("。.！!"),
+            }
+        message = join_sentences(message, damage)
     if Decimal(p.get("remaining", "0")) > ZERO:
         message += " " + _("%(amount)s is still to be paid for fees found at return.") % {
             "amount": _money(p["remaining"])

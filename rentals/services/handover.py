@@ -117,7 +117,12 @@ def process_return(
         rental=locked,
         notification_type=Notification.Type.RENTAL_RETURNED,
         kind="returned",
-        params={"order": locked.pk, "remaining": str(remaining)},
+        params={
+            "order": locked.pk,
+            "remaining": str(remaining),
+            "damage_fee": str(locked.damage_fee),
+            "note": locked.return_note if locked.damage_fee > 0 else "",
+        },
     )
     rental.copy_state_from(locked)
     return locked
