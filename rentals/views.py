@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import selectors as account_selectors
-from accounts.wording import join_sentences
+from accounts.wording import join_sentences, late_fee_rule_text
 from car_rental_system.money import format_cny, quantize_money
 from customers.decorators import customer_required
 from customers.models import Customer
@@ -72,7 +72,12 @@ def book(request, vehicle_pk: int):
     return render(
         request,
         "rentals/book.html",
-        {"vehicle": vehicle, "form": form, "member_level": request.customer.get_member_level_display()},
+        {
+            "vehicle": vehicle,
+            "form": form,
+            "member_level": request.customer.get_member_level_display(),
+            "late_fee_rule": late_fee_rule_text(vehicle.daily_rate),
+        },
     )
 
 
