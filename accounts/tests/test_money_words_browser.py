@@ -2,7 +2,9 @@
 (Playwright + Debian's Chromium) at phone width (390×844) in Chinese, with
 axe-core's WCAG 2.1 AA rules clean: the banner after a cancel at each state of
 its refund (in progress, refused, back) and the order page's transaction list;
-an overdue order whose late fee the deposit covers. Screenshots go to
+an overdue order whose late fee the deposit covers; a returned order whose
+fees took its deposit, with the damage note; the late-fee rule on the booking
+page. Screenshots go to
 test-artifacts/screenshots/ (``UX_SHOTS`` adds a copy elsewhere)."""
 
 import os
@@ -19,6 +21,7 @@ from accounts.tests.accessibility import assert_no_serious_axe_violations, requi
 from accounts.tests.factories import PaymentFactory
 from customers.tests.factories import TEST_PASSWORD
 from rentals.models import Rental
+from rentals.services import process_return
 from rentals.tests.factories import RentalFactory
 from vehicles.tests.factories import VehicleFactory
 
@@ -118,3 +121,53 @@ def test_an_overdue_order_covered_by_its_deposit(phone_page, live_server, custom
     no_horizontal_scroll(page)
     shot(page, "phone-zh-overdue-covered")
     assert_no_serious_axe_violations(page, "overdue order covered by its deposit")
+
+
+def test_a_returned_order_whose_fees_took_the_deposit(phone_page, live_server, customer, staff_user):
+    # paid ¥5,900 (rent 900 + deposit 5,000), returned 26 h late with damage: 900 + 4,100 take the whole deposit
+    car = VehicleFactory(daily_rate=Decimal("300.00"), deposit_amount=Decimal("5000.00"))
+    start = timezone.now() - timedelta(days=3, hours=26)
+    rental = RentalFactory(
+        customer=customer,
+        vehicle=car,
+        start_time=start,
+        end_time=start + timedelta(days=3),
+        status=Rental.Status.ONGOING,
+        picked_up_at=start,
+    )
+    PaymentFactory(rental=rental, amount=Decimal("5900.00"), paid_at=start - timedelta(hours=1))
+    rental.refresh_financials()
+    process_return(
+        rental=rental,
+        returned_at=timezone.now(),
+        location=rental.return_location,
+        damage_fee=Decimal("4100.00"),
+        note="左前门刮伤，需钣金喷漆",
+        by_user=staff_user,
+    )
+    page = phone_page
+
+    page.goto(f"{live_server.url}/accounts/orders/{rental.pk}/")
+
+    assert page.text_content('[data-deposit="deposit_paid"]') == "¥5,000.00"
+    assert page.text_content('[data-deposit="fees_from_deposit"]') == "−¥5,000.00"
+    assert page.text_content('[data-deposit="deposit_back"]') == "¥0.00"
+    assert "还车时产生的费用已从您的押金中扣除" in page.inner_text("#deposit-way")
+    assert page.inner_text("#damage-note") == "还车检查记录：左前门刮伤，需钣金喷漆"
+    no_horizontal_scroll(page)
+    shot(page, "phone-zh-fees-from-deposit")
+    assert_no_serious_axe_violations(page, "returned order whose fees took the deposit")
+
+
+def test_the_booking_page_states_the_late_fee_rule(phone_page, live_server):
+    car = VehicleFactory(daily_rate=Decimal("300.00"), deposit_amount=Decimal("2000.00"))
+    page = phone_page
+
+    page.goto(live_server.url + reverse("rentals:new", args=[car.pk]))
+
+    assert page.inner_text("#late-fee-rule") == (
+        "超时还车：约定还车时间后 1 小时内免费；超过后按日租金的 1.5 倍（¥450.00）计费，每开始一天计一天，宽限时间一并计入。"
+    )
+    no_horizontal_scroll(page)
+    shot(page, "phone-zh-booking-late-fee")
+    assert_no_serious_axe_violations(page, "booking page")
