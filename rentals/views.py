@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import selectors as account_selectors
+from accounts.wording import join_sentences, late_fee_rule_text
 from car_rental_system import bounds
 from car_rental_system.money import format_cny, quantize_money
 from car_rental_system.rate_limits import client_ip
@@ -74,7 +75,12 @@ def book(request, vehicle_pk: int):
     return render(
         request,
         "rentals/book.html",
-        {"vehicle": vehicle, "form": form, "member_level": request.customer.get_member_level_display()},
+        {
+            "vehicle": vehicle,
+            "form": form,
+            "member_level": request.customer.get_member_level_display(),
+            "late_fee_rule": late_fee_rule_text(vehicle.daily_rate),
+        },
     )
 
 
@@ -159,11 +165,11 @@ def _tell_cancelled(request, rental: Rental) -> None:
     """The banner after a customer's cancel: what is true of the refund now
     (its job may have run already, or not yet): back, in progress or refused."""
     rental = Rental.objects.prefetch_related("payments").get(pk=rental.pk)
-    lines = [text for _kind, text in account_selectors.order_row(rental=rental).refund_status.lines]
+    refunds = account_selectors.order_row(rental=rental).refund_status
     head = _("Order #%(order)s is cancelled.") % {"order": rental.pk}
-    if lines:
-        failed = rental.money_figures().refund_due > 0
-        (messages.warning if failed else messages.success)(request, " ".join([head, *lines]))
+    if refunds.lines:
+        tell = {"failed": messages.warning, "in_flight": messages.info}.get(refunds.state, messages.success)
+        tell(request, join_sentences(head, *(text for _kind, text in refunds.lines)))
     elif rental.requires_manual_refund:
         messages.warning(
             request,

@@ -7,6 +7,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
+from accounts.wording import late_fee_rule_text
 from vehicles import selectors
 from vehicles.forms import VehicleFilterForm
 
@@ -42,7 +43,11 @@ def vehicle_list(request):
 def vehicle_detail(request, pk: int):
     vehicle = get_object_or_404(selectors.with_ratings(selectors.bookable_vehicles()), pk=pk)
     reviews = selectors.recent_reviews(vehicle_id=vehicle.pk)
-    return render(request, "vehicles/vehicle_detail.html", {"vehicle": vehicle, "reviews": reviews})
+    return render(
+        request,
+        "vehicles/vehicle_detail.html",
+        {"vehicle": vehicle, "reviews": reviews, "late_fee_rule": late_fee_rule_text(vehicle.daily_rate)},
+    )
 
 
 @require_GET

@@ -13,11 +13,14 @@ from typing import Any
 
 from django.core.paginator import Page
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.functional import Promise
 from django.utils.translation import gettext, gettext_lazy
 
-from accounts.figures import MoneyFigures
+from accounts.figures import REMAINING_SO_FAR, MoneyFigures, deposit_way, evaluate, so_far_figures
 from accounts.models import Notification, Payment
+from accounts.wording import join_sentences
 from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals.models import Rental
 
@@ -63,7 +66,12 @@ def remaining_so_far(*, figures: MoneyFigures, overdue_so_far: Decimal) -> Decim
     to what the order owes."""
     if overdue_so_far <= ZERO:
         return figures.remaining
-    return max(ZERO, quantize_money(figures.owed + overdue_so_far - figures.net_paid))
+    return evaluate(
+        REMAINING_SO_FAR,
+        None,
+        {"overdue_so_far": quantize_money(overdue_so_far)},
+        {"owed": figures.owed, "net_paid": figures.net_paid},
+    )
 
 
 @dataclass(frozen=True)
@@ -233,6 +241,8 @@ class OrderRow:
     can_review: bool
     overdue_so_far: Decimal = ZERO
     remaining_so_far: Decimal = ZERO
+    overdue_from_deposit: Decimal = ZERO
+    due_at_return_so_far: Decimal = ZERO
     deposit_held: Decimal = ZERO
     spent: Decimal = ZERO
 
@@ -258,6 +268,41 @@ class OrderRow:
         if goodwill > ZERO:
             notes.append(("goodwill", goodwill))
         return notes
+
+    @property
+    def deposit_way(self) -> dict[str, Decimal]:
+        """A returned order's deposit: paid, fees taken from it, back to the
+        customer (``accounts.figures.deposit_way``); empty when none was paid."""
+        return deposit_way(self.rental, self.figures)
+
+    @property
+    def overdue_note(self) -> str:
+        """What an overdue order's page says of the late fee so far: how much,
+        that the deposit in hand pays it at the return, and what is owed
+        beyond the deposit, if anything."""
+        if self.overdue_so_far <= ZERO:
+            return ""
+        end = date_format(timezone.localtime(self.rental.end_time), "Y-m-d H:i")
+        first = gettext(
+            "The car was due back at %(end)s. The overdue fee so far is %(fee)s; it grows with every started day "
+            "until the car is returned."
+        ) % {"end": end, "fee": format_cny(self.overdue_so_far)}
+        beyond = format_cny(self.due_at_return_so_far)
+        if self.due_at_return_so_far <= ZERO:
+            second = gettext(
+                "It will be taken from your deposit (%(held)s held) at the return: nothing is owed beyond the "
+                "deposit so far."
+            ) % {"held": format_cny(self.deposit_held)}
+        elif self.overdue_from_deposit > ZERO:
+            second = gettext(
+                "%(part)s of it will be taken from your deposit at the return; %(beyond)s beyond the deposit is to "
+                "be paid then."
+            ) % {"part": format_cny(self.overdue_from_deposit), "beyond": beyond}
+        else:
+            second = gettext("There is no deposit to take it from: %(beyond)s is to be paid at the return.") % {
+                "beyond": beyond
+            }
+        return join_sentences(first, second)
 
     @property
     def refund_status(self) -> RefundStatus:
@@ -331,6 +376,7 @@ def order_row(*, rental: Rental, now: datetime | None = None) -> OrderRow:
     figures = rental.money_figures()
     owed = owed_so_far(rental=rental, figures=figures, now=now)
     so_far = owed.overdue_fee
+    overdue = so_far_figures(rental, figures, so_far) if so_far > ZERO else {}
     return OrderRow(
         rental=rental,
         figures=figures,
@@ -342,6 +388,8 @@ def order_row(*, rental: Rental, now: datetime | None = None) -> OrderRow:
         can_review=can_review(rental=rental),
         overdue_so_far=so_far,
         remaining_so_far=owed.remaining,
+        overdue_from_deposit=overdue.get("overdue_from_deposit", ZERO),
+        due_at_return_so_far=overdue.get("due_at_return_so_far", ZERO),
         deposit_held=figures.deposit_held,
         spent=figures.spent,
     )

@@ -129,16 +129,26 @@ def process_return(
     _release_vehicle(vehicle=vehicle, rental=locked, location=location)
     locked.refresh_financials()
     refund_amount_due(rental=locked, reason="deposit", by_user=by_user)
-    remaining = locked.money_figures().remaining
-    notify(
-        user=locked.customer.user,
-        rental=locked,
-        notification_type=Notification.Type.RENTAL_RETURNED,
-        kind="returned",
-        params={"order": locked.pk, "remaining": str(remaining)},
-    )
+    _notify_returned(locked)
     rental.copy_state_from(locked)
     return locked
+
+
+def _notify_returned(rental: Rental) -> None:
+    """The customer's return notice: what remains, and a damage fee with the
+    clerk's note (its basis)."""
+    notify(
+        user=rental.customer.user,
+        rental=rental,
+        notification_type=Notification.Type.RENTAL_RETURNED,
+        kind="returned",
+        params={
+            "order": rental.pk,
+            "remaining": str(rental.money_figures().remaining),
+            "damage_fee": str(rental.damage_fee),
+            "note": rental.return_note if rental.damage_fee > 0 else "",
+        },
+    )
 
 
 @dataclass(frozen=True)
