@@ -76,18 +76,29 @@ def remaining_so_far(*, figures: MoneyFigures, overdue_so_far: Decimal) -> Decim
 
 @dataclass(frozen=True)
 class OwedSoFar:
-    """SPEC §16 "overdue so far" of one order: the late fee accrued until now
-    and what the customer would owe if the car came back now. Zero fee (and
+    """SPEC §16 "overdue so far" of one order: the late fee accrued until now,
+    what the customer would owe if the car came back now, and how the deposit
+    meets it (taken from the deposit so far, owed beyond it). Zero fee (and
     §4 ``remaining``) unless the order is OVERDUE. The customer's pages and the
     staff pages read it from here."""
 
     overdue_fee: Decimal
     remaining: Decimal
+    from_deposit: Decimal = ZERO
+    beyond_deposit: Decimal = ZERO
 
 
 def owed_so_far(*, rental: Rental, figures: MoneyFigures, now: datetime | None = None) -> OwedSoFar:
     fee = rental.overdue_fee_so_far(now)
-    return OwedSoFar(overdue_fee=fee, remaining=remaining_so_far(figures=figures, overdue_so_far=fee))
+    if fee <= ZERO:
+        return OwedSoFar(overdue_fee=fee, remaining=figures.remaining)
+    split = so_far_figures(rental, figures, fee)
+    return OwedSoFar(
+        overdue_fee=fee,
+        remaining=split["remaining_so_far"],
+        from_deposit=split["overdue_from_deposit"],
+        beyond_deposit=split["due_at_return_so_far"],
+    )
 
 
 def payment_badge(
@@ -376,7 +387,6 @@ def order_row(*, rental: Rental, now: datetime | None = None) -> OrderRow:
     figures = rental.money_figures()
     owed = owed_so_far(rental=rental, figures=figures, now=now)
     so_far = owed.overdue_fee
-    overdue = so_far_figures(rental, figures, so_far) if so_far > ZERO else {}
     return OrderRow(
         rental=rental,
         figures=figures,
@@ -388,8 +398,8 @@ def order_row(*, rental: Rental, now: datetime | None = None) -> OrderRow:
         can_review=can_review(rental=rental),
         overdue_so_far=so_far,
         remaining_so_far=owed.remaining,
-        overdue_from_deposit=overdue.get("overdue_from_deposit", ZERO),
-        due_at_return_so_far=overdue.get("due_at_return_so_far", ZERO),
+        overdue_from_deposit=owed.from_deposit,
+        due_at_return_so_far=owed.beyond_deposit,
         deposit_held=figures.deposit_held,
         spent=figures.spent,
     )
