@@ -43,6 +43,14 @@ def max_order_total() -> Decimal:
     return quantize_money(Decimal(str(settings.MAX_ORDER_TOTAL)))
 
 
+def late_fee_within_cap(fee: Decimal, *, rest_of_total: Decimal) -> Decimal:
+    """The late fee an order carries: it stops growing where the order total
+    would pass ``MAX_ORDER_TOTAL`` (the rest of the total being
+    ``rest_of_total``), so the clock alone can never make a car impossible to
+    take back; staff-typed fees are refused past the cap instead (SPEC §17)."""
+    return max(ZERO, min(fee, max_order_total() - rest_of_total))
+
+
 def max_daily_rate() -> Decimal:
     return quantize_money(Decimal(str(settings.MAX_DAILY_RATE)))
 

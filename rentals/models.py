@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from car_rental_system import bounds
 from car_rental_system.money import ZERO, quantize_money
 from rentals import pricing
 from rentals.exceptions import InvalidTransition
@@ -271,7 +272,10 @@ class Rental(models.Model):
         Shown on pages only: the stored ``overdue_fee`` is set at return."""
         if self.status != self.Status.OVERDUE:
             return ZERO
-        return pricing.overdue_fee_for(self.end_time, now or timezone.now(), self._booked_daily_rate())
+        fee = pricing.overdue_fee_for(self.end_time, now or timezone.now(), self._booked_daily_rate())
+        return bounds.late_fee_within_cap(
+            fee, rest_of_total=self.total_amount + self.deposit + self.cross_location_fee + self.damage_fee
+        )
 
     def stored_figures(self) -> "MoneyFigures":
         """The §4 figures from the stored sums (which equal the ledger); no query."""

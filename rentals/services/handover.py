@@ -277,8 +277,11 @@ def prepare_return(
     if check is not None:
         check_return(check=check, rental=rental)
 
-    overdue_fee = pricing.overdue_fee_for(rental.end_time, returned_at, rental.daily_rate)
     cross_location_fee = pricing.cross_location_fee_for(rental.pickup_location_id, location.pk)
+    overdue_fee = bounds.late_fee_within_cap(
+        pricing.overdue_fee_for(rental.end_time, returned_at, rental.daily_rate),
+        rest_of_total=rental.total_amount + rental.deposit + cross_location_fee,
+    )
     order_total = rental.total_amount + rental.deposit + cross_location_fee + overdue_fee + damage_fee
     if bounds.exceeds_max_order_total(order_total):
         raise RentalError(

@@ -134,3 +134,45 @@ def test_the_quote_says_so_before_the_booking_does(client, customer, frozen_cloc
     assert page.status_code == 200
     assert any(TOO_MUCH in error for error in page.context["form"].non_field_errors())
     assert not Rental.objects.exists()
+
+
+def test_a_booking_at_the_ceiling_returned_late_can_still_be_taken_back(frozen_clock, customer, luxury, time_machine):
+    """The late fee stops where the order total would pass MAX_ORDER_TOTAL:
+    the clock alone never makes a car impossible to take back (SPEC §17)."""
+    from rentals.services import pickup_rental, process_return
+
+    rental = _book(customer, luxury, 49)  # 983,000
+    time_machine.move_to(START, tick=False)
+    pickup_rental(rental=rental)
+    late = rental.end_time + timedelta(days=2, hours=2)  # 3 started days × 1.5 × 20,000 = 90,000 uncapped
+    time_machine.move_to(late, tick=False)
+    Rental.objects.filter(pk=rental.pk).update(status=Rental.Status.OVERDUE)
+    rental.refresh_from_db()
+    assert rental.overdue_fee_so_far() == Decimal("17000.00")  # up to the ceiling, no further
+
+    process_return(rental=rental, returned_at=late, location=luxury.location)
+
+    rental.refresh_from_db()
+    assert rental.status == Rental.Status.COMPLETED
+    assert rental.overdue_fee == Decimal("17000.00")
+    assert rental.order_total == Decimal("1000000.00")
+
+
+def test_a_damage_fee_past_the_ceiling_is_still_refused(frozen_clock, customer, luxury, time_machine):
+    from rentals.exceptions import RentalError as Refused
+    from rentals.services import pickup_rental, process_return
+
+    rental = _book(customer, luxury, 49)
+    time_machine.move_to(START, tick=False)
+    pickup_rental(rental=rental)
+    time_machine.move_to(START + timedelta(days=1), tick=False)
+    with pytest.raises(Refused) as caught:
+        process_return(
+            rental=rental,
+            returned_at=START + timedelta(days=1),
+            location=luxury.location,
+            damage_fee=Decimal("20000.00"),
+        )
+    assert caught.value.code == "order_total_too_large"
+    rental.refresh_from_db()
+    assert rental.status == Rental.Status.ONGOING
