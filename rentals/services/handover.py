@@ -234,6 +234,16 @@ RETURN_FIELDS = (
 )
 
 
+def _clean_damage_fee(damage_fee: Any) -> Decimal:
+    """A damage fee typed by staff: a finite amount, not negative, within the bounds (§16)."""
+    damage_fee = bounds.clean_money(damage_fee, error=RentalError)
+    if damage_fee < ZERO:
+        raise RentalError(_("A damage fee can't be negative."), code="negative_fee")
+    if bounds.exceeds_max_order_total(damage_fee):
+        raise RentalError(bounds.amount_too_large_message(_("damage fee")), code="fee_too_large")
+    return damage_fee
+
+
 def prepare_return(
     *,
     rental: Rental,
@@ -253,11 +263,7 @@ def prepare_return(
     order not on the road, a time before the hand-over and (``check``) a mileage
     below the hand-over's. The overdue fee uses the booked daily rate; the
     one-way fee compares the return store with the (real) pick-up store."""
-    damage_fee = bounds.clean_money(damage_fee, error=RentalError)
-    if damage_fee < ZERO:
-        raise RentalError(_("A damage fee can't be negative."), code="negative_fee")
-    if bounds.exceeds_max_order_total(damage_fee):
-        raise RentalError(bounds.amount_too_large_message(_("damage fee")), code="fee_too_large")
+    damage_fee = _clean_damage_fee(damage_fee)
     if returned_at is None or timezone.is_naive(returned_at):
         raise RentalError(_("Please give the return time."), code="time_required")
     now = now or timezone.now()
