@@ -285,10 +285,14 @@ DEPOSIT_HELD = Figure(
 # What the customer will not get back: net paid less the deposit still held
 # and any refund still due.
 SPENT = Figure("spent", NET_PAID - DEPOSIT_HELD - REFUND_DUE)
+# What the company keeps of a closed order (the amount of its e-invoice, SPEC
+# §20): net paid less refunds in flight and any refund still due, i.e. the
+# smaller of what is owed and what stays paid.
+KEPT = Figure("kept", AtLeastZero(NET_PAID - in_flight - REFUND_DUE))
 
 FIGURES: dict[str, Figure] = {
     figure.name: figure
-    for figure in (RENT_AND_FEES, ORDER_TOTAL, OWED, NET_PAID, REMAINING, REFUND_DUE, DEPOSIT_HELD, SPENT)
+    for figure in (RENT_AND_FEES, ORDER_TOTAL, OWED, NET_PAID, REMAINING, REFUND_DUE, DEPOSIT_HELD, SPENT, KEPT)
 }
 
 
