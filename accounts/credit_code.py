@@ -3,9 +3,13 @@
 Eighteen characters over the 31-character set "0123456789ABCDEFGHJKLMNPQRTUWXY"
 (no I, O, S, V or Z); the last one is a check character: with the weights
 3^i mod 31 of positions 0…16, check = 31 − (Σ value × weight mod 31), and 31
-is written 0. Codes are read in upper case with surrounding spaces removed,
-so a code typed in lower case is accepted and stored upper-case.
+is written 0. Codes are read NFKC-normalised (full-width characters typed
+with a Chinese input method become ASCII), in upper case and with surrounding
+spaces removed: a code typed in lower case is accepted and stored upper-case
+(a lower-case i, o, s, v or z is still refused).
 """
+
+import unicodedata
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
@@ -17,8 +21,8 @@ VALUES = {character: value for value, character in enumerate(CHARSET)}
 
 
 def normalise(code: str) -> str:
-    """The code as stored: surrounding spaces removed, upper case."""
-    return (code or "").strip().upper()
+    """The code as stored: NFKC-normalised, surrounding spaces removed, upper case."""
+    return unicodedata.normalize("NFKC", code or "").strip().upper()
 
 
 def check_character(body: str) -> str:
