@@ -62,6 +62,10 @@ def test_finance_issues_an_invoice_and_the_customer_is_told(finance_client, fina
     page = finance_client.get(reverse("admin:accounts_invoicerequest_change", args=[invoice.pk]))
     assert page.status_code == 200
     assert f'href="{issue_url(invoice)}"' in page.content.decode()
+    form_page = finance_client.get(issue_url(invoice))
+    assert form_page.status_code == 200
+    assert 'id="invoice-issue-form"' in form_page.content.decode()
+    assert finance_client.get(reject_url(invoice)).status_code == 200
 
     response = finance_client.post(
         issue_url(invoice), {"invoice_number": "26352000000012345678", "issued_on": "2026-03-09"}
