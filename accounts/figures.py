@@ -289,6 +289,11 @@ REFUND_IN_FLIGHT = Figure("refund_in_flight", in_flight)
 # any refund still due and any refund on its way back.
 SPENT = Figure("spent", NET_PAID - DEPOSIT_HELD - REFUND_DUE - REFUND_IN_FLIGHT)
 
+# What the company keeps of a closed order (the amount of its e-invoice, SPEC
+# §20): net paid less refunds in flight and any refund still due, i.e. the
+# smaller of what is owed and what stays paid.
+KEPT = Figure("kept", AtLeastZero(NET_PAID - REFUND_IN_FLIGHT - REFUND_DUE))
+
 FIGURES: dict[str, Figure] = {
     figure.name: figure
     for figure in (
@@ -301,6 +306,7 @@ FIGURES: dict[str, Figure] = {
         REFUND_IN_FLIGHT,
         DEPOSIT_HELD,
         SPENT,
+        KEPT,
     )
 }
 

@@ -31,7 +31,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.figures import sql as figure_sql
-from accounts.models import Discrepancy, Payment, PaymentEvent, ReconciliationRun
+from accounts.models import Discrepancy, InvoiceRequest, Payment, PaymentEvent, ReconciliationRun
 from car_rental_system.money import ZERO, quantize_money
 from rentals.models import Rental
 
@@ -351,6 +351,11 @@ def reconciliation_status() -> dict:
     return {"last_runs": last_runs, "open_count": Discrepancy.objects.filter(resolved=False).count()}
 
 
+def invoice_requests_waiting() -> int:
+    """E-invoice requests waiting for finance (REQUESTED), SPEC §20."""
+    return InvoiceRequest.objects.filter(status=InvoiceRequest.Status.REQUESTED).count()
+
+
 def dashboard(now: datetime | None = None) -> dict:
     """Everything the finance dashboard shows."""
     today = local_today(now)
@@ -367,6 +372,7 @@ def dashboard(now: datetime | None = None) -> dict:
         "monitoring": monitoring(today=today),
         "daily": daily_net_revenue(today=today),
         "reconciliation": reconciliation_status(),
+        "invoices_waiting": invoice_requests_waiting(),
     }
 
 

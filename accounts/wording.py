@@ -201,6 +201,16 @@ NOTICES = {
     ),
     "cancelled": _cancelled,
     "returned": _returned,
+    "invoice_issued": lambda p: (
+        _("Invoice for order #%(order)s issued") % {"order": p["order"]},
+        _("Your e-invoice %(number)s for %(amount)s has been issued and sent to %(email)s.")
+        % {"number": p["number"], "amount": _money(p["amount"]), "email": p["email"]},
+    ),
+    "invoice_rejected": lambda p: (
+        _("Invoice request for order #%(order)s rejected") % {"order": p["order"]},
+        _("Reason: %(reason)s. You can correct the request and send it again from the order page.")
+        % {"reason": p["reason"]},
+    ),
 }
 
 

@@ -1,5 +1,6 @@
-"""The models of accounts: the payment ledger, notices and reviews, reconciliation."""
+"""The models of accounts: the payment ledger, notices and reviews, reconciliation, invoice requests."""
 
+from accounts.models.invoices import InvoiceRequest  # noqa: F401
 from accounts.models.notifications import (  # noqa: F401
     Notification,
     Review,

@@ -17,6 +17,8 @@ class Notification(models.Model):
         ORDER_CANCELLED = "ORDER_CANCELLED", _("Order cancelled")
         RENTAL_RETURNED = "RENTAL_RETURNED", _("Car returned")
         RENTAL_OVERDUE = "RENTAL_OVERDUE", _("Rental overdue")
+        INVOICE_ISSUED = "INVOICE_ISSUED", _("Invoice issued")
+        INVOICE_REJECTED = "INVOICE_REJECTED", _("Invoice request rejected")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("user")

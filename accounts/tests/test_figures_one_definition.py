@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from accounts import consumption, consumption_csv, figures, finance, selectors
 from accounts.models import Payment
+from accounts.services import invoices
 from accounts.tests.ledgers import ledger_rows
 from customers.tests.factories import CustomerFactory
 from rentals import ops
@@ -35,7 +36,16 @@ pytestmark = pytest.mark.django_db
 
 EXAMPLES = 40 if os.environ.get("CI") else 10
 ZERO = Decimal("0.00")
-NAMES = ("order_total", "owed", "net_paid", "remaining", "refund_due", "refund_in_flight", "deposit_held", "spent")
+NAMES = (
+    "order_total",
+    "owed",
+    "net_paid",
+    "remaining",
+    "refund_due",
+    "refund_in_flight",
+    "deposit_held",
+    "spent",
+)
 
 cents = st.integers(min_value=1, max_value=300_000).map(lambda c: Decimal(c) / 100)
 charge = st.tuples(
@@ -130,6 +140,11 @@ def check_every_place(specs):
         assert fresh.settlement_status == rental.settlement_status == expected["settlement_status"]
         # the SQL the dashboard, the staff lists and the consumption report run
         assert in_sql(rental) == {name: expected[name] for name in NAMES}
+        # what the company kept (the e-invoice's amount): on the ledger, on the
+        # stored sums and in SQL alike, and as its parts say
+        kept = max(ZERO, expected["net_paid"] - expected["in_flight"] - expected["refund_due"])
+        assert invoices.kept_amount(rental) == figures.value_of("kept", rental) == kept
+        assert Rental.objects.filter(pk=rental.pk).annotate(k=figures.sql("kept")).get().k == kept
         # the customer's order row (the order pages and "my orders")
         row = selectors.order_row(rental=rental)
         assert (row.deposit_held, row.spent, row.figures.remaining) == (
