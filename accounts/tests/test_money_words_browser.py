@@ -2,6 +2,7 @@
 (Playwright + Debian's Chromium) at phone width (390×844) in Chinese and in English, with
 axe-core's WCAG 2.1 AA rules clean: the banner after a cancel at each state of
 its refund (in progress, refused, back) and the order page's transaction list;
+the consumption report keeping a refund in progress apart from what was spent;
 an overdue order whose late fee the deposit covers; a returned order whose
 fees took its deposit, with the damage note; the late-fee rule on the booking
 page. Each test reads the exact words of both languages. Screenshots go to
@@ -22,7 +23,7 @@ from accounts.tests.accessibility import assert_no_serious_axe_violations, requi
 from accounts.tests.factories import PaymentFactory
 from customers.tests.factories import TEST_PASSWORD
 from rentals.models import Rental
-from rentals.services import process_return
+from rentals.services import cancel_rental, process_return
 from rentals.tests.factories import RentalFactory
 from vehicles.tests.factories import VehicleFactory
 
@@ -128,6 +129,18 @@ WORDS = {
     },
 }
 SHORT = {"zh-hans": "zh", "en": "en"}
+REPORT_EXPLAINED = {
+    "zh-hans": (
+        "净支付 ¥2,900.00 = 实际消费 ¥400.00 + 在押押金 ¥0.00 + 待退款 ¥0.00 + 退款中 ¥2,500.00。"
+        "实际消费是不会退还的部分；退款中的款项正在退还给您；押金在还车后退还。"
+    ),
+    "en": (
+        "Net paid ¥2,900.00 = spent ¥400.00 + deposits held ¥0.00 + refunds due ¥0.00 + refunds in progress "
+        "¥2,500.00. Spent is what you will not get back; a refund in progress is on its way back to you; "
+        "deposits come back when the car is returned."
+    ),
+}
+REFUND_IN_PROGRESS = {"zh-hans": "退款中", "en": "Refund in progress"}
 
 
 @pytest.mark.parametrize("outcome", ["hold", "refund_failed", "refunded"])
@@ -159,6 +172,34 @@ def test_the_cancel_banner_says_where_the_refund_is(phone_page, live_server, cus
     no_horizontal_scroll(page)
     shot(page, f"phone-{SHORT[language]}-cancel-{outcome}")
     assert_no_serious_axe_violations(page, f"order page after a cancel ({outcome})")
+
+
+def test_the_report_keeps_a_refund_in_progress_apart_from_what_was_spent(
+    phone_page, live_server, customer, staff_user, settings, language
+):
+    # paid ¥2,900 (rent 900 + deposit 2,000), cancelled by staff with a ¥400 fee: ¥2,500 is on its way back
+    settings.PAYMENT_SANDBOX_REFUND_OUTCOME = "hold"
+    car = VehicleFactory(daily_rate=Decimal("300.00"), deposit_amount=Decimal("2000.00"))
+    rental = RentalFactory(customer=customer, vehicle=car, start_time=timezone.now() + timedelta(days=2))
+    PaymentFactory(rental=rental, amount=Decimal("2900.00"))
+    rental.refresh_financials()
+    cancel_rental(rental=rental, reason="未到店", cancellation_fee=Decimal("400.00"), by_user=staff_user)
+    page = phone_page
+
+    page.goto(live_server.url + reverse("accounts:consumption_report"))
+
+    assert page.text_content('[data-total="spent"]') == "¥400.00"
+    assert page.text_content('[data-total="refund_in_flight"]') == "¥2,500.00"
+    assert page.text_content('[data-total="refund_due"]') == "¥0.00"
+    flight_card = page.locator('.stat:has([data-total="refund_in_flight"])')
+    assert REFUND_IN_PROGRESS[language] in flight_card.inner_text()
+    assert page.inner_text("#report-explained") == REPORT_EXPLAINED[language]
+    order = page.locator(f'.report-order[data-order-id="{rental.pk}"]')
+    assert order.locator('[data-figure="spent"]').inner_text() == "¥400.00"
+    assert order.locator('[data-figure="refund_in_flight"]').inner_text() == "¥2,500.00"
+    no_horizontal_scroll(page)
+    shot(page, f"phone-{SHORT[language]}-report-refund-in-progress")
+    assert_no_serious_axe_violations(page, "consumption report with a refund in progress")
 
 
 def test_an_overdue_order_covered_by_its_deposit(phone_page, live_server, customer, language):
