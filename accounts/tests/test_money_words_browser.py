@@ -1,11 +1,13 @@
 """What the customer's pages say about their money, read in a real browser
-(Playwright + Debian's Chromium) at phone width (390×844) in Chinese, with
+(Playwright + Debian's Chromium) at phone width (390×844) in Chinese and in English, with
 axe-core's WCAG 2.1 AA rules clean: the banner after a cancel at each state of
 its refund (in progress, refused, back) and the order page's transaction list;
+the consumption report keeping a refund in progress apart from what was spent;
 an overdue order whose late fee the deposit covers; a returned order whose
 fees took its deposit, with the damage note; the late-fee rule on the booking
-page. Screenshots go to
-test-artifacts/screenshots/ (``UX_SHOTS`` adds a copy elsewhere)."""
+page. Each test reads the exact words of both languages. Screenshots go to
+test-artifacts/screenshots/ (words-phone-<zh|en>-<state>.png; ``UX_SHOTS``
+adds a copy elsewhere)."""
 
 import os
 import shutil
@@ -21,7 +23,7 @@ from accounts.tests.accessibility import assert_no_serious_axe_violations, requi
 from accounts.tests.factories import PaymentFactory
 from customers.tests.factories import TEST_PASSWORD
 from rentals.models import Rental
-from rentals.services import process_return
+from rentals.services import cancel_rental, process_return
 from rentals.tests.factories import RentalFactory
 from vehicles.tests.factories import VehicleFactory
 
@@ -40,11 +42,20 @@ def shot(page, name: str) -> None:
         shutil.copy(path, Path(os.environ["UX_SHOTS"]) / path.name)
 
 
+LOCALES = {"zh-hans": "zh-CN", "en": "en-US"}
+
+
+@pytest.fixture(params=list(LOCALES))
+def language(request) -> str:
+    return request.param
+
+
 @pytest.fixture
-def phone_page(browser, live_server, customer):
+def phone_page(browser, live_server, customer, language):
     require_axe()
+    locale = LOCALES[language]
     context = browser.new_context(
-        locale="zh-CN", viewport=PHONE, extra_http_headers={"Accept-Language": "zh-CN"}, is_mobile=True
+        locale=locale, viewport=PHONE, extra_http_headers={"Accept-Language": locale}, is_mobile=True
     )
     page = context.new_page()
     page.set_default_timeout(15000)
@@ -53,6 +64,7 @@ def phone_page(browser, live_server, customer):
     page.fill("#id_password", TEST_PASSWORD)
     page.click("#login-submit")
     page.wait_for_load_state()
+    assert page.get_attribute("html", "lang") == language
     yield page
     context.close()
 
@@ -62,43 +74,135 @@ def no_horizontal_scroll(page) -> None:
 
 
 BANNERS = {
-    "hold": ("info", "¥2,900.00 退款中，将退回您的支付宝，到账后我们会通知您。", "退款中"),
-    "refund_failed": ("warning", "¥2,900.00 退款失败，客服将联系您，您也可以到门店柜台领取。", "退款失败"),
-    "refunded": ("success", "¥2,900.00 已退回您的支付宝。", "已退款"),
+    "zh-hans": {
+        "hold": ("info", "¥2,900.00 退款中，将退回您的支付宝，到账后我们会通知您。", "退款中"),
+        "refund_failed": ("warning", "¥2,900.00 退款失败，客服将联系您，您也可以到门店柜台领取。", "退款失败"),
+        "refunded": ("success", "¥2,900.00 已退回您的支付宝。", "已退款"),
+    },
+    "en": {
+        "hold": (
+            "info",
+            "A refund of ¥2,900.00 to your Alipay is in progress; we will tell you when it arrives.",
+            "Refund in progress",
+        ),
+        "refund_failed": (
+            "warning",
+            "The refund of ¥2,900.00 did not go through; our staff will contact you, "
+            "or you can collect it at the store counter.",
+            "Refund failed",
+        ),
+        "refunded": ("success", "¥2,900.00 has been refunded to your Alipay.", "Refunded"),
+    },
 }
+WORDS = {
+    "zh-hans": {
+        "reason": "行程有变",
+        "cancelled": "订单 #{pk} 已取消。",
+        "back": "已退回",
+        "pending": "待付款",
+        "overdue_fee": "截至目前超时费为 ¥1,440.00",
+        "from_deposit": "还车时将从您的押金（在押 ¥5,000.00）中扣除，截至目前没有超出押金的欠款。",
+        "to_pay_so_far": "截至目前待支付",
+        "fees_from_deposit": "还车时产生的费用已从您的押金中扣除",
+        "damage_note": "还车检查记录：左前门刮伤，需钣金喷漆",
+        "late_fee_rule": (
+            "超时还车：约定还车时间后 1 小时内免费；超过后按日租金的 1.5 倍（¥450.00）计费，"
+            "每开始一天计一天，宽限时间一并计入。"
+        ),
+    },
+    "en": {
+        "reason": "Change of plans",
+        "cancelled": "Order #{pk} is cancelled.",
+        "back": "has been refunded",
+        "pending": "Pending",
+        "overdue_fee": "The overdue fee so far is ¥1,440.00",
+        "from_deposit": (
+            "It will be taken from your deposit (¥5,000.00 held) at the return: nothing is owed beyond the deposit so far."
+        ),
+        "to_pay_so_far": "to pay so far",
+        "fees_from_deposit": "The fees found at the return were taken from your deposit",
+        "damage_note": "Noted at the return: 左前门刮伤，需钣金喷漆",
+        "late_fee_rule": (
+            "Late return: free within 1 hour after the return time; after that, 1.5 × the daily rate (¥450.00) "
+            "for every started day, the grace included."
+        ),
+    },
+}
+SHORT = {"zh-hans": "zh", "en": "en"}
+REPORT_EXPLAINED = {
+    "zh-hans": (
+        "净支付 ¥2,900.00 = 实际消费 ¥400.00 + 在押押金 ¥0.00 + 待退款 ¥0.00 + 退款中 ¥2,500.00。"
+        "实际消费是不会退还的部分；退款中的款项正在退还给您；押金在还车后退还。"
+    ),
+    "en": (
+        "Net paid ¥2,900.00 = spent ¥400.00 + deposits held ¥0.00 + refunds due ¥0.00 + refunds in progress "
+        "¥2,500.00. Spent is what you will not get back; a refund in progress is on its way back to you; "
+        "deposits come back when the car is returned."
+    ),
+}
+REFUND_IN_PROGRESS = {"zh-hans": "退款中", "en": "Refund in progress"}
 
 
-@pytest.mark.parametrize("outcome", list(BANNERS))
-def test_the_cancel_banner_says_where_the_refund_is(phone_page, live_server, customer, settings, outcome):
+@pytest.mark.parametrize("outcome", ["hold", "refund_failed", "refunded"])
+def test_the_cancel_banner_says_where_the_refund_is(phone_page, live_server, customer, settings, language, outcome):
     settings.PAYMENT_SANDBOX_REFUND_OUTCOME = outcome
     car = VehicleFactory(daily_rate=Decimal("300.00"), deposit_amount=Decimal("2000.00"))
     rental = RentalFactory(customer=customer, vehicle=car, start_time=timezone.now() + timedelta(days=2))
     PaymentFactory(rental=rental, amount=Decimal("2900.00"))
     rental.refresh_financials()
     page = phone_page
-    level, words, row_status = BANNERS[outcome]
+    level, words, row_status = BANNERS[language][outcome]
+    text = WORDS[language]
 
     page.goto(live_server.url + reverse("rentals:cancel", args=[rental.pk]))
-    page.fill("#id_reason", "行程有变")
+    page.fill("#id_reason", text["reason"])
     page.click("#cancel-submit")
     page.wait_for_url(f"**/accounts/orders/{rental.pk}/")
 
     banner = page.inner_text(".messages")
-    assert f"订单 #{rental.pk} 已取消。" in banner and words in banner
+    assert text["cancelled"].format(pk=rental.pk) in banner and words in banner
     if outcome != "refunded":
-        assert "已退回" not in banner
+        assert text["back"] not in banner
     status = page.locator("#refund-status")
     assert status.get_attribute("data-state") == {"hold": "in_flight", "refund_failed": "failed"}.get(outcome, "back")
     assert words in status.inner_text()
     assert page.inner_text('.transaction[data-type="REFUND"] .badge') == row_status
-    assert "待付款" not in page.inner_text("main")
+    assert text["pending"] not in page.inner_text("main")
     assert level in page.get_attribute(".messages .alert", "class")
     no_horizontal_scroll(page)
-    shot(page, f"phone-zh-cancel-{outcome}")
+    shot(page, f"phone-{SHORT[language]}-cancel-{outcome}")
     assert_no_serious_axe_violations(page, f"order page after a cancel ({outcome})")
 
 
-def test_an_overdue_order_covered_by_its_deposit(phone_page, live_server, customer):
+def test_the_report_keeps_a_refund_in_progress_apart_from_what_was_spent(
+    phone_page, live_server, customer, staff_user, settings, language
+):
+    # paid ¥2,900 (rent 900 + deposit 2,000), cancelled by staff with a ¥400 fee: ¥2,500 is on its way back
+    settings.PAYMENT_SANDBOX_REFUND_OUTCOME = "hold"
+    car = VehicleFactory(daily_rate=Decimal("300.00"), deposit_amount=Decimal("2000.00"))
+    rental = RentalFactory(customer=customer, vehicle=car, start_time=timezone.now() + timedelta(days=2))
+    PaymentFactory(rental=rental, amount=Decimal("2900.00"))
+    rental.refresh_financials()
+    cancel_rental(rental=rental, reason="未到店", cancellation_fee=Decimal("400.00"), by_user=staff_user)
+    page = phone_page
+
+    page.goto(live_server.url + reverse("accounts:consumption_report"))
+
+    assert page.text_content('[data-total="spent"]') == "¥400.00"
+    assert page.text_content('[data-total="refund_in_flight"]') == "¥2,500.00"
+    assert page.text_content('[data-total="refund_due"]') == "¥0.00"
+    flight_card = page.locator('.stat:has([data-total="refund_in_flight"])')
+    assert REFUND_IN_PROGRESS[language] in flight_card.inner_text()
+    assert page.inner_text("#report-explained") == REPORT_EXPLAINED[language]
+    order = page.locator(f'.report-order[data-order-id="{rental.pk}"]')
+    assert order.locator('[data-figure="spent"]').inner_text() == "¥400.00"
+    assert order.locator('[data-figure="refund_in_flight"]').inner_text() == "¥2,500.00"
+    no_horizontal_scroll(page)
+    shot(page, f"phone-{SHORT[language]}-report-refund-in-progress")
+    assert_no_serious_axe_violations(page, "consumption report with a refund in progress")
+
+
+def test_an_overdue_order_covered_by_its_deposit(phone_page, live_server, customer, language):
     # three days at ¥480 from 3 days 26 h ago, paid in full with a ¥5,000 deposit: ¥1,440 so far
     car = VehicleFactory(daily_rate=Decimal("480.00"), deposit_amount=Decimal("5000.00"))
     start = timezone.now() - timedelta(days=3, hours=26)
@@ -108,22 +212,23 @@ def test_an_overdue_order_covered_by_its_deposit(phone_page, live_server, custom
     rental.refresh_from_db()
     rental.refresh_financials()
     page = phone_page
+    text = WORDS[language]
 
     page.goto(f"{live_server.url}/accounts/orders/{rental.pk}/")
 
     note = page.inner_text("#overdue-so-far")
-    assert "截至目前超时费为 ¥1,440.00" in note
-    assert "还车时将从您的押金（在押 ¥5,000.00）中扣除，截至目前没有超出押金的欠款。" in note
+    assert text["overdue_fee"] in note
+    assert text["from_deposit"] in note
     assert page.text_content('[data-summary="overdue_from_deposit"]') == "¥1,440.00"
     assert page.text_content('[data-summary="due_at_return_so_far"]') == "¥0.00"
-    assert "截至目前待支付" not in page.inner_text("main")
+    assert text["to_pay_so_far"].lower() not in page.inner_text("main").lower()
     assert page.locator("#pay-button").count() == 0
     no_horizontal_scroll(page)
-    shot(page, "phone-zh-overdue-covered")
+    shot(page, f"phone-{SHORT[language]}-overdue-covered")
     assert_no_serious_axe_violations(page, "overdue order covered by its deposit")
 
 
-def test_a_returned_order_whose_fees_took_the_deposit(phone_page, live_server, customer, staff_user):
+def test_a_returned_order_whose_fees_took_the_deposit(phone_page, live_server, customer, staff_user, language):
     # paid ¥5,900 (rent 900 + deposit 5,000), returned 26 h late with damage: 900 + 4,100 take the whole deposit
     car = VehicleFactory(daily_rate=Decimal("300.00"), deposit_amount=Decimal("5000.00"))
     start = timezone.now() - timedelta(days=3, hours=26)
@@ -146,28 +251,27 @@ def test_a_returned_order_whose_fees_took_the_deposit(phone_page, live_server, c
         by_user=staff_user,
     )
     page = phone_page
+    text = WORDS[language]
 
     page.goto(f"{live_server.url}/accounts/orders/{rental.pk}/")
 
     assert page.text_content('[data-deposit="deposit_paid"]') == "¥5,000.00"
     assert page.text_content('[data-deposit="fees_from_deposit"]') == "−¥5,000.00"
     assert page.text_content('[data-deposit="deposit_back"]') == "¥0.00"
-    assert "还车时产生的费用已从您的押金中扣除" in page.inner_text("#deposit-way")
-    assert page.inner_text("#damage-note") == "还车检查记录：左前门刮伤，需钣金喷漆"
+    assert text["fees_from_deposit"] in page.inner_text("#deposit-way")
+    assert page.inner_text("#damage-note") == text["damage_note"]
     no_horizontal_scroll(page)
-    shot(page, "phone-zh-fees-from-deposit")
+    shot(page, f"phone-{SHORT[language]}-fees-from-deposit")
     assert_no_serious_axe_violations(page, "returned order whose fees took the deposit")
 
 
-def test_the_booking_page_states_the_late_fee_rule(phone_page, live_server):
+def test_the_booking_page_states_the_late_fee_rule(phone_page, live_server, language):
     car = VehicleFactory(daily_rate=Decimal("300.00"), deposit_amount=Decimal("2000.00"))
     page = phone_page
 
     page.goto(live_server.url + reverse("rentals:new", args=[car.pk]))
 
-    assert page.inner_text("#late-fee-rule") == (
-        "超时还车：约定还车时间后 1 小时内免费；超过后按日租金的 1.5 倍（¥450.00）计费，每开始一天计一天，宽限时间一并计入。"
-    )
+    assert page.inner_text("#late-fee-rule") == WORDS[language]["late_fee_rule"]
     no_horizontal_scroll(page)
-    shot(page, "phone-zh-booking-late-fee")
+    shot(page, f"phone-{SHORT[language]}-booking-late-fee")
     assert_no_serious_axe_violations(page, "booking page")

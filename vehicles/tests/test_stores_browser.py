@@ -1,9 +1,10 @@
-"""The stores pages in a real browser, in Chinese at phone width (390 px): a
-customer opens the menu, taps 门店, reads each store's address, hours and
+"""The stores pages in a real browser, in Chinese and in English at phone width
+(390 px): a customer opens the menu, taps 门店 (Stores), reads each store's
+address, hours and
 phone (a tel: link), follows a store to its cars (one with a photo, one with
 the placeholder) and from a car page back to its store. Nothing overflows
 the screen and axe-core's WCAG 2.1 AA rules find nothing serious. Screenshots
-go to test-artifacts/screenshots/ (stores-zh-hans-390-<step>.png).
+go to test-artifacts/screenshots/ (stores-<zh-hans|en>-390-<step>.png).
 """
 
 from datetime import time
@@ -49,22 +50,56 @@ def stores(settings):
     return square, airport, beijing, pictured, plain
 
 
+TEXT = {
+    "zh-hans": {
+        "title": "门店",
+        "hours": "每天 08:00–22:00",
+        "cars_here": "本店可订 2 辆车",
+        "open_all_day": "24 小时营业",
+        "call_for_hours": "营业时间请致电门店",
+        "hotline": "请致电客服热线：400-800-1234",
+        "no_car": "本店目前没有可预订的车辆。",
+        "photo": "丰田 卡罗拉 的照片",
+        "no_photo": "本田 雅阁 暂无照片",
+    },
+    "en": {
+        "title": "Stores",
+        "hours": "Daily 08:00–22:00",
+        "cars_here": "2 cars to book here",
+        "open_all_day": "Open 24 hours",
+        "call_for_hours": "Call the store for its hours",
+        "hotline": "Call customer service: 400-800-1234",
+        "no_car": "No car to book at this store right now.",
+        "photo": "Photo of the 丰田 卡罗拉",
+        "no_photo": "No photo of the 本田 雅阁 yet",
+    },
+}
+
+
 def no_horizontal_overflow(page) -> bool:
     return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
-def test_stores_pages_at_phone_width_in_chinese(browser, live_server, stores):
+@pytest.mark.parametrize(("language", "locale"), [("zh-hans", "zh-CN"), ("en", "en-US")])
+def test_stores_pages_at_phone_width(browser, live_server, stores, language, locale):
     require_axe()
     square, airport, beijing, pictured, plain = stores
+    text = TEXT[language]
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    context = browser.new_context(locale="zh-CN", viewport=PHONE, is_mobile=True, has_touch=True)
-    context.add_cookies([{"name": "django_language", "value": "zh-hans", "url": live_server.url}])
+    context = browser.new_context(
+        locale=locale,
+        viewport=PHONE,
+        is_mobile=True,
+        has_touch=True,
+        extra_http_headers={"Accept-Language": locale},
+    )
+    context.add_cookies([{"name": "django_language", "value": language, "url": live_server.url}])
     page = context.new_page()
     page.set_default_timeout(15000)
 
     def look(step: str) -> None:
         assert no_horizontal_overflow(page), step
-        page.screenshot(path=str(SCREENSHOTS / f"stores-zh-hans-390-{step}.png"), full_page=True)
+        page.screenshot(path=str(SCREENSHOTS / f"stores-{language}-390-{step}.png"), full_page=True)
         assert_no_serious_axe_violations(page, step)
 
     try:
@@ -73,18 +108,19 @@ def test_stores_pages_at_phone_width_in_chinese(browser, live_server, stores):
         page.click(".navbar-toggler")
         page.click("#nav-stores")
         page.wait_for_url(f"{live_server.url}/stores/")
-        assert page.inner_text("h1") == "门店"
+        assert page.get_attribute("html", "lang") == language
+        assert page.inner_text("h1") == text["title"]
         square_card = page.locator(f"#store-{square.pk}")
         assert square_card.locator('[data-store-field="address"]').inner_text() == "黄浦区南京西路 1 号"
-        assert square_card.locator('[data-store-field="hours"]').inner_text() == "每天 08:00–22:00"
+        assert square_card.locator('[data-store-field="hours"]').inner_text() == text["hours"]
         phone = square_card.locator(".store-phone")
         assert phone.inner_text() == "021-6350 1001" and phone.get_attribute("href") == "tel:02163501001"
-        assert "本店可订 2 辆车" in square_card.inner_text()
-        assert page.locator(f"#store-{airport.pk} [data-store-field='hours']").inner_text() == "24 小时营业"
+        assert text["cars_here"] in square_card.inner_text()
+        assert page.locator(f"#store-{airport.pk} [data-store-field='hours']").inner_text() == text["open_all_day"]
         beijing_card = page.locator(f"#store-{beijing.pk}")
-        assert beijing_card.locator('[data-store-field="hours"]').inner_text() == "营业时间请致电门店"
-        assert beijing_card.locator('[data-store-field="phone"]').inner_text() == "请致电客服热线：400-800-1234"
-        assert "本店目前没有可预订的车辆。" in beijing_card.inner_text()
+        assert beijing_card.locator('[data-store-field="hours"]').inner_text() == text["call_for_hours"]
+        assert beijing_card.locator('[data-store-field="phone"]').inner_text() == text["hotline"]
+        assert text["no_car"] in beijing_card.inner_text()
         look("01-store-list")
 
         # 2. One store: its facts and its cars, with a photo or the placeholder.
@@ -92,10 +128,10 @@ def test_stores_pages_at_phone_width_in_chinese(browser, live_server, stores):
         page.wait_for_url(f"{live_server.url}/stores/{square.pk}/")
         assert page.inner_text("h1") == "上海 · 人民广场店"
         photo = page.locator(f'[data-vehicle-id="{pictured.pk}"] img')
-        assert photo.get_attribute("alt") == "丰田 卡罗拉 的照片"
+        assert photo.get_attribute("alt") == text["photo"]
         assert photo.get_attribute("data-car-photo") == "uploaded"
         placeholder = page.locator(f'[data-vehicle-id="{plain.pk}"] img')
-        assert placeholder.get_attribute("alt") == "本田 雅阁 暂无照片"
+        assert placeholder.get_attribute("alt") == text["no_photo"]
         page.wait_for_function(
             "() => [...document.querySelectorAll('img.car-photo')].every(i => i.complete && i.naturalWidth > 0)"
         )
