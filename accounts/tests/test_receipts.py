@@ -242,3 +242,25 @@ def test_receipt_is_not_stored(client, vehicle, customer, tmp_path, settings):
     assert "PAYRECEIPT000000002" not in first and "PAYRECEIPT000000002" in second
     assert "¥350.00" in second
     assert list(tmp_path.iterdir()) == []
+
+
+def test_without_pango_the_receipt_says_it_cannot_be_printed(client, vehicle, customer, monkeypatch):
+    """Where WeasyPrint can't load its system library, the URL answers 503 with the reason."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_pango(name, *args, **kwargs):
+        if name == "weasyprint":
+            raise OSError("cannot load library 'libpango-1.0-0'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pango)
+    rental = ongoing_rental(vehicle=vehicle, customer=customer, start=NOW)
+    client.force_login(customer.user)
+
+    response = client.get(reverse("accounts:receipt", args=[rental.pk]), HTTP_ACCEPT_LANGUAGE="zh-hans")
+
+    assert response.status_code == 503
+    body = response.content.decode()
+    assert "本服务器暂时无法打印收据" in body and "libpango-1.0-0" in body
