@@ -264,3 +264,18 @@ def test_without_pango_the_receipt_says_it_cannot_be_printed(client, vehicle, cu
     assert response.status_code == 503
     body = response.content.decode()
     assert "本服务器暂时无法打印收据" in body and "libpango-1.0-0" in body
+
+
+def test_receipt_of_an_overdue_order_shows_the_fee_so_far_as_the_order_page_does(frozen, client, vehicle, customer):
+    # 26 h late at ¥300 a day: two started days × 300 × 1.5 = ¥900 so far, paid ¥2,900 in full.
+    rental = ongoing_rental(vehicle=vehicle, customer=customer, start=NOW - timedelta(days=3, hours=26))
+    Rental.objects.filter(pk=rental.pk).update(status=Rental.Status.OVERDUE)
+    client.force_login(customer.user)
+
+    text = pdf_text(client.get(reverse("accounts:receipt", args=[rental.pk]), HTTP_ACCEPT_LANGUAGE="en"))
+
+    page = order_page_facts(client, rental)["figures"]
+    assert (page["overdue_so_far"], page["remaining_so_far"]) == ("¥900.00", "¥900.00")
+    assert "Overdue fee so far ¥900.00" in text
+    assert "Remaining to pay so far ¥900.00" in text
+    assert "Remaining to pay ¥" not in text
