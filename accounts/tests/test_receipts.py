@@ -111,7 +111,7 @@ def test_receipt_of_a_cancelled_order_with_a_refund(frozen, client, vehicle, cus
         "取消费",
         "退款",
         "支付宝",
-        "结算状态: 已结清",
+        "结算状态：已结清",
         "No-show",
         "2026-03-10 08:00",  # handed over
         "2026-03-10 10:00",  # cancelled, and the refund's time
