@@ -10,7 +10,7 @@ AXE_VERSION ?= 4.14.1
 AXE_DIR := $(VENV)/axe
 AXE_JS := $(AXE_DIR)/node_modules/axe-core/axe.min.js
 
-.PHONY: run serve test venv browser check lint typecheck test-sqlite test-postgres clean messages
+.PHONY: run serve test venv browser receipts check lint typecheck test-sqlite test-postgres clean messages
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ $(VENV)/.installed: requirements.txt
 venv: $(VENV)/.installed
 
 ## make run: migrate a SQLite file, load the demo data, serve http://127.0.0.1:8000
-run: venv
+run: venv receipts
 	env -u DATABASE_URL $(PY) manage.py migrate --noinput
 	env -u DATABASE_URL $(PY) manage.py seed_demo
 	env -u DATABASE_URL $(PY) manage.py runserver 127.0.0.1:8000
@@ -35,7 +35,7 @@ run: venv
 ## (behind a TLS proxy in production they stay on: see the README).
 SERVE_DATABASE_URL ?= $(PG_URL)
 SERVE_REDIS_URL ?= redis://127.0.0.1:6379/0
-serve: venv
+serve: venv receipts
 	@test -s .serve-secrets || { printf 'SECRET_KEY=%s\nPAYMENT_SANDBOX_SECRET=%s\n' \
 	  "$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
 	  "$$($(PY) -c 'import secrets; print(secrets.token_hex(32))')" > .serve-secrets; }
@@ -67,6 +67,18 @@ browser:
 	    npm install --silent --no-audit --no-fund --prefix $(AXE_DIR) axe-core@$(AXE_VERSION) >/dev/null \
 	      || echo "could not install axe-core: accessibility checks will be skipped"; \
 	  else echo "npm missing: accessibility checks (axe-core) will be skipped"; fi; \
+	fi
+
+## Pango (WeasyPrint draws the PDF receipts with it) and the Noto CJK fonts; installed
+## like chromium when root, else a message: receipts then answer 503 and their tests skip.
+RECEIPT_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-noto-cjk
+receipts:
+	@if ! ldconfig -p 2>/dev/null | grep -q "libpangoft2-1.0.so.0" || ! fc-list 2>/dev/null | grep -qi "noto sans cjk"; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing $(RECEIPT_PACKAGES) for the PDF receipts"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(RECEIPT_PACKAGES) >/dev/null) \
+	      || echo "could not install $(RECEIPT_PACKAGES): PDF receipts will not render (503) and their tests will be skipped"; \
+	  else echo "Pango or the Noto CJK fonts missing and not root: install $(RECEIPT_PACKAGES) for the PDF receipts (their tests will be skipped)"; fi; \
 	fi
 
 ## make check: Django's checks, migrations in step with the models, the linter (ruff), the type checker (mypy)
@@ -103,7 +115,7 @@ test-postgres: venv
 	else echo "== PostgreSQL pass skipped: no server answers at $$url (set DATABASE_URL)"; fi
 
 ## make test: checks, then the whole suite on SQLite, then on PostgreSQL
-test: venv browser check
+test: venv browser receipts check
 	@echo "== SQLite pass"
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres

@@ -10,6 +10,7 @@ urlpatterns = [
     path("logout/", views.logout_view, name="logout"),
     path("orders/", views.order_list, name="orders"),
     path("orders/<int:pk>/", views.order_detail, name="order_detail"),
+    path("orders/<int:pk>/receipt.pdf", views.order_receipt, name="receipt"),
     path("orders/<int:pk>/pay/", payment_views.pay, name="pay"),
     path("orders/<int:pk>/review/", views.review, name="review"),
     path("orders/<int:pk>/invoice/", invoice_views.invoice_request, name="invoice_request"),

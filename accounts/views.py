@@ -22,7 +22,7 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import consumption, consumption_csv, selectors, services
+from accounts import consumption, consumption_csv, receipts, selectors, services
 from accounts.forms import RegistrationForm, ReviewForm
 from car_rental_system.rate_limits import rate_limited_by_ip_and_username
 from customers import services as customer_services
@@ -142,6 +142,15 @@ def order_detail(request, pk: int):
             "lapsed": selectors.lapsed_unpaid(rental=rental),
         },
     )
+
+
+@customer_required
+@require_GET
+def order_receipt(request, pk: int):
+    """The order's PDF receipt in the reader's language, rendered now (SPEC §20)."""
+    refresh_statuses_if_due()
+    rental = get_object_or_404(selectors.customer_rentals(customer=request.customer), pk=pk)
+    return receipts.receipt_response(rental=rental)
 
 
 @customer_required

@@ -290,6 +290,11 @@ EARLY_PICKUP_MINUTES = int(os.environ.get("EARLY_PICKUP_MINUTES", "60"))
 # Pages refresh rental statuses by time at most this often for the whole table.
 RENTAL_STATUS_REFRESH_SECONDS = 300
 
+# --- Receipts (SPEC §20) ---------------------------------------------------------
+# The company named at the head of every PDF receipt.
+COMPANY_NAME = os.environ.get("COMPANY_NAME", "租车平台 Car Rental Co.")
+COMPANY_ADDRESS = os.environ.get("COMPANY_ADDRESS", "上海市浦东新区世纪大道 100 号")
+
 # --- Payments (SPEC §6) -------------------------------------------------------
 PAYMENT_PROVIDER = os.environ.get("PAYMENT_PROVIDER", "")
 PAYMENT_TTL_MINUTES = int(os.environ.get("PAYMENT_TTL_MINUTES", "30"))
@@ -367,6 +372,9 @@ LOGGING = {
         "django.db.backends": {"level": "WARNING"},
         # runserver's own access line; the request middleware logs each request
         "django.server": {"level": "WARNING"},
+        # WeasyPrint logs each step of every PDF receipt at INFO; its warnings stay.
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
     },
 }
 

@@ -22,7 +22,7 @@ from car_rental_system.admin_mixins import ReadOnlyPermissionsMixin
 from car_rental_system.admin_search import ExactSearchMixin, as_id
 from car_rental_system.money import ZERO, format_cny
 from customers.models import Customer
-from rentals import admin_board, admin_views
+from rentals import admin_board, admin_receipt, admin_views
 from rentals.models import CarCheck, Rental, RentalEvent, status_label
 from vehicles.models import Vehicle
 
@@ -404,6 +404,7 @@ class RentalAdmin(
             path("<int:pk>/cancel/", wrap(admin_views.cancel_view), name="%s_%s_cancel" % info),
             path("<int:pk>/payment/", wrap(admin_views.counter_payment_view), name="%s_%s_payment" % info),
             path("<int:pk>/refund/", wrap(admin_views.manual_refund_view), name="%s_%s_refund" % info),
+            path("<int:pk>/receipt.pdf", wrap(admin_receipt.receipt_view), name="%s_%s_receipt" % info),
             path(
                 "<int:pk>/refunds/<int:refund_pk>/retry/",
                 wrap(admin_views.retry_refund_view),
@@ -423,6 +424,7 @@ class RentalAdmin(
         if obj is not None:
             extra_context["rental_actions"] = admin_views.available_actions(request, obj)
             extra_context["failed_refunds"] = admin_views.failed_refunds_to_retry(request, obj)
+            extra_context["receipt_url"] = admin_receipt.receipt_url(request, obj)
         return super().change_view(request, object_id, form_url, extra_context=extra_context)
 
 
