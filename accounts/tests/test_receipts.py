@@ -275,7 +275,13 @@ def test_receipt_of_an_overdue_order_shows_the_fee_so_far_as_the_order_page_does
     text = pdf_text(client.get(reverse("accounts:receipt", args=[rental.pk]), HTTP_ACCEPT_LANGUAGE="en"))
 
     page = order_page_facts(client, rental)["figures"]
-    assert (page["overdue_so_far"], page["remaining_so_far"]) == ("¥900.00", "¥900.00")
+    # the ¥2,000 deposit covers it: taken from the deposit, nothing beyond
+    assert (page["overdue_so_far"], page["overdue_from_deposit"], page["due_at_return_so_far"]) == (
+        "¥900.00",
+        "¥900.00",
+        "¥0.00",
+    )
     assert "Overdue fee so far ¥900.00" in text
-    assert "Remaining to pay so far ¥900.00" in text
+    assert "Taken from the deposit so far ¥900.00" in text
+    assert "Beyond the deposit so far ¥0.00" in text
     assert "Remaining to pay ¥" not in text
