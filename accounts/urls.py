@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import payment_views, views
+from accounts import extension_views, payment_views, views
 
 app_name = "accounts"
 
@@ -11,6 +11,7 @@ urlpatterns = [
     path("orders/", views.order_list, name="orders"),
     path("orders/<int:pk>/", views.order_detail, name="order_detail"),
     path("orders/<int:pk>/pay/", payment_views.pay, name="pay"),
+    path("orders/<int:pk>/extend/", extension_views.extend, name="extend"),
     path("orders/<int:pk>/review/", views.review, name="review"),
     path("consumption-report/", views.consumption_report, name="consumption_report"),
     path("consumption-report/csv/", views.consumption_report_csv, name="consumption_report_csv"),

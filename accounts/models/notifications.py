@@ -17,6 +17,7 @@ class Notification(models.Model):
         ORDER_CANCELLED = "ORDER_CANCELLED", _("Order cancelled")
         RENTAL_RETURNED = "RENTAL_RETURNED", _("Car returned")
         RENTAL_OVERDUE = "RENTAL_OVERDUE", _("Rental overdue")
+        ORDER_EXTENDED = "ORDER_EXTENDED", _("Order extended")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("user")
