@@ -30,11 +30,15 @@ def can_extend(rental: Rental) -> bool:
 def _confirmed(request, rental: Rental):
     """After the extension: to the pay page when a difference is owed."""
     remaining = rental.stored_figures().remaining
-    messages.success(
-        request,
-        _("Your order now ends at %(end)s.") % {"end": _local(rental.end_time)}
-        + (" " + _("Please pay the %(amount)s that remains.") % {"amount": format_cny(remaining)} if remaining else ""),
-    )
+    end = _local(rental.end_time)
+    if remaining > ZERO:
+        text = _("Your order now ends at %(end)s. Please pay the %(amount)s that remains.") % {
+            "end": end,
+            "amount": format_cny(remaining),
+        }
+    else:
+        text = _("Your order now ends at %(end)s.") % {"end": end}
+    messages.success(request, text)
     if remaining > ZERO:
         return redirect("accounts:pay", pk=rental.pk)
     return redirect(rental.get_absolute_url())
