@@ -1,6 +1,6 @@
 from django.urls import path
 
-from accounts import invoice_views, payment_views, views
+from accounts import extension_views, invoice_views, payment_views, views
 
 app_name = "accounts"
 
@@ -12,6 +12,7 @@ urlpatterns = [
     path("orders/<int:pk>/", views.order_detail, name="order_detail"),
     path("orders/<int:pk>/receipt.pdf", views.order_receipt, name="receipt"),
     path("orders/<int:pk>/pay/", payment_views.pay, name="pay"),
+    path("orders/<int:pk>/extend/", extension_views.extend, name="extend"),
     path("orders/<int:pk>/review/", views.review, name="review"),
     path("orders/<int:pk>/invoice/", invoice_views.invoice_request, name="invoice_request"),
     path("consumption-report/", views.consumption_report, name="consumption_report"),

@@ -22,7 +22,7 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from accounts import consumption, consumption_csv, receipts, selectors, services
+from accounts import consumption, consumption_csv, extension_views, receipts, selectors, services
 from accounts.forms import RegistrationForm, ReviewForm
 from car_rental_system.rate_limits import rate_limited_by_ip_and_username
 from customers import services as customer_services
@@ -140,6 +140,7 @@ def order_detail(request, pk: int):
             "rental": rental,
             "summary": selectors.get_payment_summary(rental=rental),
             "lapsed": selectors.lapsed_unpaid(rental=rental),
+            "can_extend": extension_views.can_extend(rental),
         },
     )
 

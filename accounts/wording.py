@@ -174,6 +174,16 @@ def _refund_delayed(p: dict) -> tuple[str, str]:
     )
 
 
+def _extended(p: dict) -> tuple[str, str]:
+    message = _("The car is now due back at %(end)s.") % {"end": _when(p["end"])}
+    if Decimal(p.get("remaining", "0")) > ZERO:
+        message += " " + _("The extra rent is %(difference)s; %(amount)s remains to pay from the order page.") % {
+            "difference": _money(p["difference"]),
+            "amount": _money(p["remaining"]),
+        }
+    return _("Order #%(order)s extended") % {"order": p["order"]}, message
+
+
 NOTICES = {
     "payment_received": lambda p: (
         _("Payment of %(amount)s received") % {"amount": _money(p["amount"])},
@@ -211,6 +221,7 @@ NOTICES = {
         _("Reason: %(reason)s. You can correct the request and send it again from the order page.")
         % {"reason": p["reason"]},
     ),
+    "extended": _extended,
 }
 
 

@@ -22,7 +22,7 @@ from car_rental_system.admin_mixins import ReadOnlyPermissionsMixin
 from car_rental_system.admin_search import ExactSearchMixin, as_id
 from car_rental_system.money import ZERO, format_cny
 from customers.models import Customer
-from rentals import admin_board, admin_receipt, admin_views
+from rentals import admin_board, admin_extension, admin_receipt, admin_views
 from rentals.models import CarCheck, Rental, RentalEvent, status_label
 from vehicles.models import Vehicle
 
@@ -402,6 +402,7 @@ class RentalAdmin(
             path("<int:pk>/return/", wrap(admin_views.process_return_view), name="%s_%s_return" % info),
             path("<int:pk>/pickup/", wrap(admin_views.pickup_view), name="%s_%s_pickup" % info),
             path("<int:pk>/cancel/", wrap(admin_views.cancel_view), name="%s_%s_cancel" % info),
+            path("<int:pk>/extend/", wrap(admin_extension.extend_view), name="%s_%s_extend" % info),
             path("<int:pk>/payment/", wrap(admin_views.counter_payment_view), name="%s_%s_payment" % info),
             path("<int:pk>/refund/", wrap(admin_views.manual_refund_view), name="%s_%s_refund" % info),
             path("<int:pk>/receipt.pdf", wrap(admin_receipt.receipt_view), name="%s_%s_receipt" % info),

@@ -45,6 +45,7 @@ PERMS = {
     "cancel": "rentals.cancel_rental",
     "payment": "accounts.record_counter_payment",
     "refund": "accounts.record_manual_refund",
+    "extend": "rentals.change_rental",
 }
 LABELS = {
     "pickup": gettext_lazy("Hand over (pick-up)"),
@@ -52,6 +53,7 @@ LABELS = {
     "payment": gettext_lazy("Counter payment"),
     "refund": gettext_lazy("Manual refund"),
     "cancel": gettext_lazy("Cancel order"),
+    "extend": gettext_lazy("Extend"),
 }
 
 
@@ -67,7 +69,7 @@ def available_actions(request, rental: Rental) -> list[dict]:
             "label": LABELS[action],
             "url": reverse(f"admin:rentals_rental_{action}", args=[rental.pk]),
         }
-        for action in ("pickup", "return", "payment", "refund", "cancel")
+        for action in ("pickup", "return", "extend", "payment", "refund", "cancel")
         if request.user.has_perm(PERMS[action])
         and rental_selectors.action_allowed(action=action, rental=rental, figures=figures)
     ]

@@ -38,7 +38,8 @@ class Rental(models.Model):
     TRANSITIONS = {
         Status.PENDING: {Status.ONGOING, Status.OVERDUE, Status.CANCELLED},
         Status.ONGOING: {Status.OVERDUE, Status.COMPLETED, Status.CANCELLED},
-        Status.OVERDUE: {Status.COMPLETED, Status.CANCELLED},
+        # Back to ONGOING only when the order is extended past now (SPEC §19).
+        Status.OVERDUE: {Status.ONGOING, Status.COMPLETED, Status.CANCELLED},
         Status.COMPLETED: set(),
         Status.CANCELLED: set(),
     }
@@ -414,6 +415,7 @@ class RentalEvent(models.Model):
         CANCELLED = "cancelled", _("Order cancelled")
         MANUAL_REFUND_REQUIRED = "manual_refund_required", _("Needs a manual refund")
         REFUND_FAILED = "refund_failed", _("Refund failed")
+        EXTENDED = "extended", _("Order extended")
 
     # What the stored codes mean (the admin's filter lists them); an older
     # code missing here is shown as stored.

@@ -216,7 +216,7 @@ def action_allowed(*, action: str, rental: Rental, figures: MoneyFigures) -> boo
         return rental.status == Rental.Status.PENDING
     if action == "return":
         return is_on_road(rental=rental)
-    if action == "cancel":
+    if action in ("cancel", "extend"):
         return rental.status in Rental.ACTIVE_STATUSES
     if action == "payment":
         return figures.remaining > ZERO

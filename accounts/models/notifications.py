@@ -19,6 +19,7 @@ class Notification(models.Model):
         RENTAL_OVERDUE = "RENTAL_OVERDUE", _("Rental overdue")
         INVOICE_ISSUED = "INVOICE_ISSUED", _("Invoice issued")
         INVOICE_REJECTED = "INVOICE_REJECTED", _("Invoice request rejected")
+        ORDER_EXTENDED = "ORDER_EXTENDED", _("Order extended")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("user")

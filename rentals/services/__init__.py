@@ -24,6 +24,11 @@ from rentals.services.cancellation import (  # noqa: F401
     check_cancellation,
 )
 from rentals.services.car_checks import CheckInput, pickup_check_of  # noqa: F401
+from rentals.services.extension import (  # noqa: F401
+    ExtensionPreview,
+    extend_rental,
+    extension_preview,
+)
 from rentals.services.handover import (  # noqa: F401
     RETURN_FIELDS,
     PickupPlan,

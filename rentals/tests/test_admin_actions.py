@@ -173,7 +173,7 @@ def test_return_page_is_offered_only_for_cars_on_the_road(staff_client, frozen, 
     change = staff_client.get(f"/admin/rentals/rental/{pending.pk}/change/")
 
     assert response.status_code == 302
-    assert [a["key"] for a in change.context["rental_actions"]] == ["pickup", "payment", "cancel"]
+    assert [a["key"] for a in change.context["rental_actions"]] == ["pickup", "extend", "payment", "cancel"]
     pending.refresh_from_db()
     assert pending.status == Rental.Status.PENDING
 
@@ -418,7 +418,7 @@ def test_change_page_shows_read_only_money_and_the_ledger(staff_client, late_ren
     content = response.content.decode()
     assert 'name="amount_paid"' not in content and 'name="total_amount"' not in content
     assert late_rental.payments.get().transaction_id in content
-    assert [a["key"] for a in response.context["rental_actions"]] == ["return", "refund", "cancel"]
+    assert [a["key"] for a in response.context["rental_actions"]] == ["return", "extend", "refund", "cancel"]
 
 
 def test_changelist_search_and_filters(staff_client, late_rental, frozen, vehicle, customer):
