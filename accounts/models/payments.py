@@ -180,6 +180,15 @@ class Payment(models.Model):
         return str(self.get_status_display())
 
     @property
+    def customer_failure_reason(self) -> str:
+        """Why the charge or refund failed, in the customer's words and
+        language (accounts.wording); ``failure_reason`` keeps the provider's
+        own text for staff."""
+        from accounts.wording import customer_failure_reason, failure_code
+
+        return customer_failure_reason(failure_code(self.transaction_type, self.status))
+
+    @property
     def is_open(self) -> bool:
         return self.transaction_type == self.TransactionType.CHARGE and self.status in self.OPEN_STATUSES
 
