@@ -22,6 +22,7 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from car_rental_system.money import ZERO, format_cny
 
@@ -55,7 +56,7 @@ def _deposit_refund(params: dict) -> str:
     if Decimal(params.get("damage_fee", "0")) > ZERO:
         fees.append(_("damage fee %(amount)s") % {"amount": _money(params["damage_fee"])})
     if fees:
-        return _("Deposit refund, less %(fees)s") % {"fees": ", ".join(fees)}
+        return _("Deposit refund, less %(fees)s") % {"fees": pgettext("between the items of a list", ", ").join(fees)}
     return _("Deposit refund")
 
 
