@@ -141,26 +141,35 @@ def _clause(text: str) -> str:
 # --- notices ------------------------------------------------------------------------
 
 
+def _then(text: str, sentence: str) -> str:
+    """Two sentences in a row: a space after an ASCII full stop, none after a Chinese one."""
+    return text + ("" if text.endswith(("。", "！", "？")) else " ") + sentence
+
+
 def _cancelled(p: dict) -> tuple[str, str]:
     message = _("Reason: %(reason)s.") % {"reason": _clause(p["reason"])}
     if Decimal(p.get("fee", "0")) > ZERO:
-        message += " " + _("A cancellation fee of %(fee)s is kept from what was paid.") % {"fee": _money(p["fee"])}
+        message = _then(
+            message, _("A cancellation fee of %(fee)s is kept from what was paid.") % {"fee": _money(p["fee"])}
+        )
     if Decimal(p.get("refunded", "0")) > ZERO:
-        message += " " + _("%(amount)s will be refunded.") % {"amount": _money(p["refunded"])}
+        message = _then(message, _("%(amount)s will be refunded.") % {"amount": _money(p["refunded"])})
     if Decimal(p.get("manual", "0")) > ZERO:
-        message += " " + _("%(amount)s will be handed back to you at the %(store)s counter.") % {
-            "amount": _money(p["manual"]),
-            "store": p.get("store", ""),
-        }
+        message = _then(
+            message,
+            _("%(amount)s will be handed back to you at the %(store)s counter.")
+            % {"amount": _money(p["manual"]), "store": p.get("store", "")},
+        )
     return _("Order #%(order)s cancelled") % {"order": p["order"]}, message
 
 
 def _returned(p: dict) -> tuple[str, str]:
     message = _("Thank you for driving with us.")
     if Decimal(p.get("remaining", "0")) > ZERO:
-        message += " " + _("%(amount)s is still to be paid for fees found at return.") % {
-            "amount": _money(p["remaining"])
-        }
+        message = _then(
+            message,
+            _("%(amount)s is still to be paid for fees found at return.") % {"amount": _money(p["remaining"])},
+        )
     return _("Order #%(order)s returned") % {"order": p["order"]}, message
 
 

@@ -1,7 +1,8 @@
 """Every customer page, in Chinese, over the demo data (``seed_demo``: orders
 in every status for four customers) plus a declined charge and a refused
 refund with the providers' English words: no raw status code, no English
-provider message, no ASCII punctuation inside a Chinese sentence.
+provider message, no ASCII punctuation inside a Chinese sentence and no space
+between two Chinese sentences.
 
 The Chinese catalogue itself is held to the same punctuation rule."""
 
@@ -30,6 +31,8 @@ ENGLISH_RUN = re.compile(r"[A-Za-z]{2,}(?:[ '-][A-Za-z]{2,})+")
 HAN = r"[\u4e00-\u9fff\u3000-\u303f\uff01-\uff5e“”‘’]"
 # An ASCII , . : ; ( ) ! ? touching a Chinese character or full-width mark.
 ASCII_IN_CHINESE = re.compile(rf"{HAN}\s?[,.:;()!?]|[,.:;()!?]\s?{HAN}")
+# A space between two Chinese sentences ("。 将退款").
+SPACE_AFTER_CHINESE_STOP = re.compile(r"[。！？] +\S")
 # Provider words a customer must never read (they stay on the rows for staff).
 PROVIDER_WORDS = [REFUND_REFUSAL, "Declined by the bank", "insufficient balance"]
 
@@ -119,6 +122,8 @@ def test_no_customer_page_shows_a_raw_code_an_english_provider_message_or_ascii_
             for run in ENGLISH_RUN.findall(text):
                 if not any(run in d for d in data):
                     problems.append((url, "English", run))
+            for match in SPACE_AFTER_CHINESE_STOP.finditer(text):
+                problems.append((url, "space after a Chinese full stop", match.group()))
             for line in text.splitlines():
                 for match in ASCII_IN_CHINESE.finditer(line):
                     problems.append((url, "ASCII punctuation", line[max(0, match.start() - 8) : match.end() + 8]))
