@@ -1,4 +1,4 @@
-"""expire_payments and reconcile_payments speak the active language, as
+"""expire_payments, reconcile_payments and payment_providers speak the active language, as
 sync_payments and update_expired_rentals do: Chinese by default, English
 when asked."""
 
@@ -93,3 +93,16 @@ def test_reconcile_payments_refuses_a_bad_date_in_chinese():
         call_command("reconcile_payments", "--provider", "sandbox", "--date", "yesterday", stdout=StringIO())
 
     assert str(raised.value) == "--date 须为 YYYY-MM-DD 格式，而非 'yesterday'。"
+
+
+def test_payment_providers_speaks_chinese_by_default(settings):
+    settings.ALIPAY_APP_ID = ""
+
+    out = _run("payment_providers", language="zh-hans")
+
+    lines = out.splitlines()
+    assert lines[0] == "支付方式："
+    assert "  ALIPAY  → sandbox（可用）" in lines
+    assert "支付渠道：" in lines
+    assert "  sandbox: 可用" in lines
+    assert "usable" not in out and "Methods" not in out
