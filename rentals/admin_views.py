@@ -139,6 +139,15 @@ def _cancelled_message(rental: Rental, *, refund: Any, refunded_before: Decimal)
     return message
 
 
+def _returned_message(rental: Rental) -> str:
+    figures = rental.money_figures()
+    return _("Order #%(order)s returned. Refunded %(refunded)s; still owed %(owed)s.") % {
+        "order": rental.pk,
+        "refunded": format_cny(figures.refunded),
+        "owed": format_cny(figures.remaining),
+    }
+
+
 def process_return_view(request, pk, *, model_admin):
     _check_permission(request, "return")
     rental = _load(pk)
@@ -159,20 +168,12 @@ def process_return_view(request, pk, *, model_admin):
                         damage_fee=data["damage_fee"],
                         note=data["note"],
                         by_user=request.user,
+                        check=form.check_input(),
                     )
                 except ValidationError as err:
                     _show_errors(request, form, err)
                 else:
-                    figures = rental.money_figures()
-                    messages.success(
-                        request,
-                        _("Order #%(order)s returned. Refunded %(refunded)s; still owed %(owed)s.")
-                        % {
-                            "order": rental.pk,
-                            "refunded": format_cny(figures.refunded),
-                            "owed": format_cny(figures.remaining),
-                        },
-                    )
+                    messages.success(request, _returned_message(rental))
                     return _done(request, rental)
             else:
                 try:
@@ -181,6 +182,7 @@ def process_return_view(request, pk, *, model_admin):
                         returned_at=data["returned_at"],
                         location=data["location"],
                         damage_fee=data["damage_fee"],
+                        check=form.check_input(),
                     )
                 except ValidationError as err:
                     _show_errors(request, form, err)
@@ -196,6 +198,7 @@ def process_return_view(request, pk, *, model_admin):
         _("Process return of order #%(order)s") % {"order": rental.pk},
         form=form,
         preview=preview,
+        handed_over=rental_services.pickup_check_of(rental),
     )
 
 
@@ -221,7 +224,7 @@ def pickup_view(request, pk, *, model_admin):
         booked = rental.pickup_location
         store = form.cleaned_data["location"] or vehicle.location
         try:
-            pickup_rental(rental=rental, by_user=request.user, location=store)
+            pickup_rental(rental=rental, by_user=request.user, location=store, check=form.check_input())
         except ValidationError as err:
             _show_errors(request, form, err)
         else:
@@ -409,12 +412,14 @@ def failed_refunds_to_retry(request, rental: Rental) -> list:
     return list(
         rental.payments.filter(transaction_type=Payment.TransactionType.REFUND, status=Payment.Status.FAILED)
         .exclude(refund_of__isnull=True)
+        .exclude(abnormal=Payment.Abnormal.MERCHANT_BANK_CARD)  # back in our bank: handed over at the counter
         .order_by("-created_at", "-pk")
     )
 
 
 def retry_refund_view(request, pk, refund_pk, *, model_admin):
-    """POST only: send a FAILED refund again (a new row, a new REF id)."""
+    """POST only: send a FAILED refund again (a new row, a new REF id; the same
+    row under its own id when the provider refused it for our merchant balance)."""
     from django.http import HttpResponseNotAllowed
 
     from accounts.models import Payment
@@ -429,9 +434,11 @@ def retry_refund_view(request, pk, refund_pk, *, model_admin):
         retry = retry_failed_refund(refund=failed, by_user=request.user)
     except ValidationError as err:
         return _refuse(request, rental, " ".join(err.messages))
-    messages.success(
-        request,
-        _("Refund of %(amount)s sent again as %(tx)s.")
-        % {"amount": format_cny(retry.amount), "tx": retry.transaction_id},
-    )
+    if retry.pk == failed.pk:
+        text = _(
+            "Refund %(tx)s of %(amount)s sent again under its own id (the provider refused it for our merchant balance)."
+        )
+    else:
+        text = _("Refund of %(amount)s sent again as %(tx)s.")
+    messages.success(request, text % {"amount": format_cny(retry.amount), "tx": retry.transaction_id})
     return HttpResponseRedirect(_change_url(rental))

@@ -9,6 +9,8 @@ from django.conf import settings
 
 from accounts.providers.alipay import AlipayProvider
 from accounts.providers.interface import (
+    REFUND_BALANCE_SHORT,
+    AbnormalAnswer,
     CallbackAnswer,
     CallbackEvent,
     CallbackStatus,
@@ -33,6 +35,8 @@ PROVIDERS: dict[str, type[PaymentProvider]] = {
 }
 
 __all__ = [
+    "REFUND_BALANCE_SHORT",
+    "AbnormalAnswer",
     "CallbackAnswer",
     "CallbackEvent",
     "CallbackStatus",

@@ -35,9 +35,10 @@ import binascii
 import logging
 import re
 import urllib.error
-from datetime import date
+from datetime import date, datetime
 from urllib.parse import parse_qsl
 from urllib.request import urlopen
+from zoneinfo import ZoneInfo
 
 from alipay.exceptions import AliPayException, AliPayValidationError
 from django.urls import reverse
@@ -58,6 +59,7 @@ from accounts.providers.alipay_config import (
     site_url,
 )
 from accounts.providers.interface import (
+    REFUND_BALANCE_SHORT,
     CallbackAnswer,
     CallbackEvent,
     CallbackStatus,
@@ -89,6 +91,8 @@ TRADE_STATUSES = {
 # Signed business errors that say "ask again later", not "no".
 TRANSIENT_SUB_CODES = {"ACQ.SYSTEM_ERROR", "aop.ACQ.SYSTEM_ERROR", "isp.unknow-error", "isp.unknown-error"}
 TRANSIENT_CODES = {"20000"}
+# A refund refused for our merchant balance: sent again under the same out_request_no (SPEC §17).
+BALANCE_SHORT_SUB_CODES = {"ACQ.SELLER_BALANCE_NOT_ENOUGH", "aop.ACQ.SELLER_BALANCE_NOT_ENOUGH"}
 TRADE_NOT_EXIST = {"ACQ.TRADE_NOT_EXIST", "aop.ACQ.TRADE_NOT_EXIST"}
 
 # ``fullmatch`` only (``$`` would accept a trailing newline).
@@ -96,6 +100,14 @@ _NOTIFY_ID = re.compile(r"[\x21-\x7e]{1,100}")
 _TRANSACTION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _TRADE_NO = re.compile(r"[\x21-\x7e]{0,64}")
 _CHARSETS = {"utf-8": "utf-8", "utf8": "utf-8", "gbk": "gb18030", "gb2312": "gb18030", "gb18030": "gb18030"}
+
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+def alipay_time(moment: datetime) -> str:
+    """A moment as Alipay's time parameters want it: yyyy-MM-dd HH:mm:ss, Beijing time."""
+    return moment.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
 
 
 # --- the adapter ------------------------------------------------------------------
@@ -143,7 +155,7 @@ class AlipayProvider(PaymentProvider):
     # --- charges
 
     def start_charge(
-        self, *, transaction_id, amount, method, description, return_url, mobile: bool = False
+        self, *, transaction_id, amount, method, description, return_url, mobile: bool = False, expires_at=None
     ) -> ChargeStart:
         client = self._client()
         kwargs = {
@@ -152,9 +164,16 @@ class AlipayProvider(PaymentProvider):
             "total_amount": money(amount),
             "return_url": site_url(return_url) if return_url else None,
             "notify_url": site_url(reverse("payments:callback", args=[self.name])),
-            # Alipay stops taking money for this order when our window closes.
-            "timeout_express": f"{int(_setting('PAYMENT_TTL_MINUTES', 30))}m",
         }
+        if expires_at is not None:
+            # Alipay stops taking money for this order when our window closes:
+            # time_expire is absolute, where timeout_express would count from
+            # when the buyer opens the cashier (SPEC §17). Alipay open platform,
+            # alipay.trade.page.pay / alipay.trade.wap.pay request parameters,
+            # "time_expire: 订单绝对超时时间", yyyy-MM-dd HH:mm:ss in Beijing time
+            # (also explained in "如何使用time_expire绝对超时时间-参数解读系列",
+            # developer.aliyun.com/article/710964).
+            kwargs["time_expire"] = alipay_time(expires_at)
         if mobile:
             query = client.api_alipay_trade_wap_pay(**kwargs)
         else:
@@ -294,7 +313,12 @@ class AlipayProvider(PaymentProvider):
             },
         )
         if str(answer.get("code")) != SUCCESS_CODE:
-            return RefundStart(succeeded=False, failure_reason=self._business_error(answer))
+            short = str(answer.get("sub_code", "")) in BALANCE_SHORT_SUB_CODES
+            return RefundStart(
+                succeeded=False,
+                failure_reason=self._business_error(answer),
+                failure_code=REFUND_BALANCE_SHORT if short else "",
+            )
         reference = str(answer.get("trade_no", ""))[:100]
         if answer.get("fund_change") == "Y":
             return RefundStart(succeeded=True, confirmed=True, provider_reference=reference)
@@ -353,7 +377,8 @@ class AlipayProvider(PaymentProvider):
         if str(answer.get("code")) == SUCCESS_CODE:
             return QueryAnswer(status=QueryStatus.CLOSED)
         if str(answer.get("sub_code", "")) in TRADE_NOT_EXIST:
-            # The buyer never opened the cashier; its link lapses with timeout_express.
+            # The buyer never opened the cashier: never created counts as closed
+            # (its link lapses at time_expire).
             return QueryAnswer(status=QueryStatus.CLOSED)
         # ACQ.TRADE_STATUS_ERROR and the like: paid or closed already — ask what it is.
         queried = self.query_charge(transaction_id=transaction_id)

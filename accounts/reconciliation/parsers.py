@@ -57,6 +57,7 @@ from accounts.reconciliation.statement_rows import (
     StatementRow,
     TruncatedStatement,
     WrongDay,
+    WrongMerchant,
     WrongProvider,
     column_index,
     day_bounds,
@@ -80,8 +81,12 @@ def detect_provider(data: bytes) -> str | None:
     return None
 
 
-def parse_statement(provider: str, data: bytes, *, day: date) -> Iterator[StatementRow]:
-    """The rows of ``provider``'s statement of ``day``; raises :class:`StatementError`."""
+def parse_statement(provider: str, data: bytes, *, day: date, merchant: str = "") -> Iterator[StatementRow]:
+    """The rows of ``provider``'s statement of ``day``; raises :class:`StatementError`.
+
+    ``merchant``: our merchant account at that provider (WeChat Pay mchid,
+    Alipay PID); a statement of another one raises :class:`WrongMerchant`.
+    Empty: not checked."""
     if not isinstance(data, (bytes, bytearray)) or not data:
         raise StatementError("The statement is empty.")
     data = gunzipped(bytes(data))
@@ -95,7 +100,7 @@ def parse_statement(provider: str, data: bytes, *, day: date) -> Iterator[Statem
         raise WrongProvider(
             f"This is a {PROVIDER_LABELS[detected]} statement, not a {PROVIDER_LABELS.get(provider, provider)} one."
         )
-    return PARSERS[provider](bytes(data), day)
+    return PARSERS[provider](bytes(data), day, merchant)
 
 
 ALIPAY_COLUMNS = (
@@ -111,6 +116,9 @@ ALIPAY_COLUMNS = (
 _ALIPAY_PERIOD = re.compile(
     r"起始日期[：:]\s*\[(\d{4})年(\d{2})月(\d{2})日[^\]]*\]\s*终止日期[：:]\s*\[(\d{4})年(\d{2})月(\d{2})日"
 )
+_ALIPAY_ACCOUNT = re.compile(r"#账号[：:]\s*\[\s*([^\]]*?)\s*\]")
+# The account an Alipay bill names is the PID followed by a four-digit account-type suffix (…0156).
+ALIPAY_ACCOUNT_SUFFIX_DIGITS = 4
 _ALIPAY_TRADE_TOTAL = re.compile(r"交易合计[：:]\s*(\d+)\s*笔[，,]\s*商家实收共\s*(-?[\d.]+)\s*元")
 _ALIPAY_REFUND_TOTAL = re.compile(r"退款合计[：:]\s*(\d+)\s*笔[，,]\s*商家实收退款共\s*(-?[\d.]+)\s*元")
 
@@ -159,8 +167,23 @@ def _normalise_alipay_header(names: list[str]) -> list[str]:
     return [name.strip().replace("(", "（").replace(")", "）") for name in names]
 
 
-def parse_alipay(data: bytes, day: date) -> Iterator[StatementRow]:
+def _check_alipay_account(account: str | None, pid: str) -> None:
+    """The bill's #账号 is our PID (``ALIPAY_PID``), bare or with Alipay's account suffix."""
+    if account is None:
+        raise WrongMerchant(
+            f"The Alipay statement does not name its account (#账号), so it can't be told ours (ALIPAY_PID {pid})."
+        )
+    suffix = account[len(pid) :]
+    if not account.startswith(pid) or not (
+        suffix == "" or (len(suffix) == ALIPAY_ACCOUNT_SUFFIX_DIGITS and suffix.isdigit())
+    ):
+        raise WrongMerchant(f"This Alipay statement is of the account {account[:32]}, not ours (ALIPAY_PID {pid}).")
+
+
+def parse_alipay(data: bytes, day: date, merchant: str = "") -> Iterator[StatementRow]:
+    """The bill's rows; with ``merchant`` (our PID) the account it names must be ours."""
     text = _alipay_text(data)
+    account: str | None = None
     start, end = day_bounds(day)
     columns: dict[str, int] | None = None
     width = 0
@@ -178,7 +201,9 @@ def parse_alipay(data: bytes, day: date) -> Iterator[StatementRow]:
             if line.startswith("#"):
                 if line_no == 1 and line.startswith(ALIPAY_SUMMARY_TITLE):
                     raise StatementError("This is the Alipay summary (业务明细(汇总)); give the detail (业务明细).")
-                if (found := _ALIPAY_PERIOD.search(line)) is not None:
+                if columns is None and (found := _ALIPAY_ACCOUNT.match(line)) is not None:
+                    account = found[1]
+                elif (found := _ALIPAY_PERIOD.search(line)) is not None:
                     period_seen = True
                     first = date(int(found[1]), int(found[2]), int(found[3]))
                     last = date(int(found[4]), int(found[5]), int(found[6]))
@@ -203,6 +228,8 @@ def parse_alipay(data: bytes, day: date) -> Iterator[StatementRow]:
                     raise StatementError(f"Line {line_no}: expected the 业务明细 header, found {line[:40]!r}.")
                 if not period_seen:
                     raise StatementError("The Alipay statement does not say which day it covers (#起始日期).")
+                if merchant:
+                    _check_alipay_account(account, merchant)
                 columns = column_index(header, ALIPAY_COLUMNS, what="Alipay 业务明细")
                 width = len(header)
                 continue
@@ -284,7 +311,8 @@ def build_sandbox_statement(day: date, rows) -> bytes:
     return out.getvalue().encode()
 
 
-def parse_sandbox(data: bytes, day: date) -> Iterator[StatementRow]:
+def parse_sandbox(data: bytes, day: date, merchant: str = "") -> Iterator[StatementRow]:
+    """The sandbox's rows (it has one merchant: ``merchant`` is not used)."""
     start, end = day_bounds(day)
     text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
     header_seen = False

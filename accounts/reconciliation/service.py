@@ -1,7 +1,7 @@
 """Run one provider's reconciliation of one day and store it (SPEC §14).
 
 ``reconcile(provider=…, day=…, data=…)`` reads the whole statement first (a
-malformed, truncated, wrong-day or other-provider statement raises
+malformed, truncated, wrong-day, other-provider or other-merchant statement raises
 :class:`StatementError` and nothing is stored), then matches it with the
 ledger by transaction id in both directions and replaces the day's
 ``ReconciliationRun`` in one transaction. It never touches a Payment.
@@ -78,10 +78,17 @@ def fetch_statement(provider: str, day: date) -> bytes:
     return get_provider(provider).fetch_statement(day=day)
 
 
+def our_merchant(provider: str) -> str:
+    """Our merchant account at ``provider``, which its statements must name (SPEC §17): WeChat
+    Pay ``WECHATPAY_MCHID``, Alipay ``ALIPAY_PID``; empty (not checked) when unset."""
+    setting = {"wechatpay": "WECHATPAY_MCHID", "alipay": "ALIPAY_PID"}.get(provider)
+    return str(getattr(settings, setting, "") or "").strip() if setting else ""
+
+
 def _read_statement(provider: str, data: bytes, day: date):
     statement: dict[tuple[str, str], StatementRow] = {}
     totals, fees, rows = Totals(), Decimal(0), 0
-    for row in parse_statement(provider, data, day=day):
+    for row in parse_statement(provider, data, day=day, merchant=our_merchant(provider)):
         key = (row.kind, row.transaction_id)
         if key in statement:
             raise StatementError(f"{row.transaction_id} appears twice on the statement.")

@@ -43,6 +43,10 @@ class WrongDay(StatementError):
     pass
 
 
+class WrongMerchant(StatementError):
+    """A statement of another merchant account than ours (SPEC §17)."""
+
+
 class TruncatedStatement(StatementError):
     pass
 

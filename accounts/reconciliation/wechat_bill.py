@@ -19,6 +19,7 @@ from accounts.reconciliation.statement_rows import (
     StatementRow,
     TruncatedStatement,
     WrongDay,
+    WrongMerchant,
     column_index,
     day_bounds,
     read_money,
@@ -35,6 +36,7 @@ WECHAT_COLUMNS = (
     "订单金额",
     "申请退款金额",
 )
+WECHAT_MERCHANT_COLUMN = "商户号"
 WECHAT_SUMMARY_HEADER = "总交易单数"
 WECHAT_REFUND_STATUS = {"SUCCESS": SUCCEEDED, "PROCESSING": IN_PROGRESS}
 
@@ -46,7 +48,8 @@ def _wechat_values(line: str, line_no: int) -> list[str]:
     return [value.strip() for value in line[1:].split(",`")]
 
 
-def parse_wechatpay(data: bytes, day: date) -> Iterator[StatementRow]:
+def parse_wechatpay(data: bytes, day: date, merchant: str = "") -> Iterator[StatementRow]:
+    """The bill's rows; with ``merchant`` (our mchid) every row's 商户号 must be it."""
     start, end = day_bounds(day)
     text = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
     columns: dict[str, int] | None = None
@@ -66,7 +69,8 @@ def parse_wechatpay(data: bytes, day: date) -> Iterator[StatementRow]:
                 raise StatementError(f"Line {line_no}: text after the WeChat Pay bill's totals.")
             if columns is None:
                 header = [name.strip() for name in line.split(",")]
-                columns = column_index(header, WECHAT_COLUMNS, what="WeChat Pay trade bill")
+                required = (*WECHAT_COLUMNS, WECHAT_MERCHANT_COLUMN) if merchant else WECHAT_COLUMNS
+                columns = column_index(header, required, what="WeChat Pay trade bill")
                 width = len(header)
                 continue
             if summary_header is not None:
@@ -79,6 +83,10 @@ def parse_wechatpay(data: bytes, day: date) -> Iterator[StatementRow]:
             if len(values) != width:
                 raise TruncatedStatement(
                     f"Line {line_no} has {len(values)} values, the header {width}: the file is cut or damaged."
+                )
+            if merchant and (theirs := values[columns[WECHAT_MERCHANT_COLUMN]]) != merchant:
+                raise WrongMerchant(
+                    f"Line {line_no}: this WeChat Pay bill is of the merchant {theirs[:20]}, not ours ({merchant})."
                 )
             row = _wechat_row(values, columns, line_no, day, start, end)
             rows += 1

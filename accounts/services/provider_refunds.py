@@ -10,9 +10,10 @@ from accounts import providers, selectors
 from accounts.exceptions import RefundError
 from accounts.locks import lock_payment
 from accounts.models import Payment
+from accounts.services.abnormal_refunds import _refund_abnormal
 from accounts.services.callbacks import handle_callback
 from accounts.services.ledger import _require_staff, transition_payment
-from accounts.services.refunds import _refund_confirmed, _refund_failed, issue_refund
+from accounts.services.refunds import _refund_confirmed, _refund_failed, enqueue_refund, issue_refund
 from car_rental_system.money import ZERO
 from rentals.locks import lock_rental
 
@@ -63,10 +64,19 @@ def apply_refund_start(*, refund_id: int, started: Any, provider_name: str) -> s
                     refund=refund,
                     source="request",
                     reason=started.failure_reason or _("Refused by the payment provider"),
+                    code=getattr(started, "failure_code", ""),
                 )
             elif started.confirmed:
                 _refund_confirmed(
                     rental=rental, refund=refund, source="request", provider_reference=started.provider_reference
+                )
+            elif started.abnormal:
+                _refund_abnormal(
+                    rental=rental,
+                    refund=refund,
+                    source="request",
+                    reason=started.failure_reason or _("The customer's card refused the refund"),
+                    provider_reference=started.provider_reference,
                 )
             elif refund.status == Payment.Status.PENDING:
                 transition_payment(
@@ -86,19 +96,29 @@ def apply_refund_start(*, refund_id: int, started: Any, provider_name: str) -> s
 
 @transaction.atomic
 def retry_failed_refund(*, refund: Payment, by_user: Any) -> Payment:
-    """Staff send a FAILED refund again: a new row with a new REF id for what
-    is still due of it (at most its amount), through the same provider, asked
-    after commit. Locks: rental → payment."""
+    """Staff send a FAILED refund again, through the same provider, asked after
+    commit. One refused because our merchant balance was short goes again as
+    the same row under its own REF id (FAILED → PENDING, ``refund_resent``),
+    as both providers ask, when all of it is still due (SPEC §17); any other is
+    a new row with a new REF id for what is still due of it (at most its
+    amount). Returns the row sent. Locks: rental → payment."""
     _require_staff(by_user)
     locked = lock_rental(refund.rental_id)
     failed = lock_payment(refund.pk)
     if failed.transaction_type != Payment.TransactionType.REFUND or failed.status != Payment.Status.FAILED:
         raise RefundError(_("Only a failed refund can be sent again."), code="not_failed")
+    if failed.abnormal == Payment.Abnormal.MERCHANT_BANK_CARD:
+        raise RefundError(
+            _("The provider returned this refund to our bank account: hand it back at the counter."),
+            code="returned_to_merchant",
+        )
     charges = {c.charge_id: c for c in selectors.refundable_charges(rental=locked)}
     left = charges[failed.refund_of_id].left if failed.refund_of_id in charges else ZERO
     amount = min(failed.amount, locked.money_figures().refund_due, left)
     if amount <= ZERO:
         raise RefundError(_("Nothing of this refund is due any more."), code="nothing_due")
+    if amount == failed.amount and refused_for_balance(failed):
+        return _resend(rental=locked, refund=failed, by_user=by_user)
     retry = issue_refund(
         rental=locked,
         amount=amount,
@@ -112,3 +132,27 @@ def retry_failed_refund(*, refund: Payment, by_user: Any) -> Payment:
     )
     locked.refresh_financials()
     return retry
+
+
+def refused_for_balance(refund: Payment) -> bool:
+    """Whether this FAILED refund's last refusal was for our merchant balance
+    (``providers.REFUND_BALANCE_SHORT`` in its ``refund_failed`` audit row)."""
+    payload = (
+        refund.events.filter(event="refund_failed").order_by("-created_at", "-pk").values_list("payload", flat=True)
+    ).first()
+    return isinstance(payload, dict) and payload.get("code") == providers.REFUND_BALANCE_SHORT
+
+
+def _resend(*, rental: Any, refund: Payment, by_user: Any) -> Payment:
+    """The same refund row asked again under its own REF id (rental and refund locked)."""
+    transition_payment(
+        payment=refund,
+        to_status=Payment.Status.PENDING,
+        event="refund_resent",
+        actor=by_user,
+        payload={"reason": refund.failure_reason, "staff": by_user.get_username()},
+        failure_reason="",
+    )
+    rental.refresh_financials()
+    enqueue_refund(refund.pk)
+    return refund

@@ -412,19 +412,23 @@ def _refund_confirmed(
         ).save()
 
 
-def _refund_failed(*, rental: Rental, refund: Payment, source: str, reason: str, event_id: str = "") -> None:
+def _refund_failed(
+    *, rental: Rental, refund: Payment, source: str, reason: str, event_id: str = "", code: str = ""
+) -> None:
     """The provider refused for good: FAILED with the reason; the amount is due
     again and staff are told first (the rental's audit trail, the "refund
     failed" filter and the finance dashboard), then the refund's receiver
     gets a REFUND_DELAYED notice (SPEC §17: staff will contact them or pay it
-    at the counter; the provider's reason is for staff)."""
+    at the counter; the provider's reason is for staff). ``code``: the
+    provider's refusal in our words (``providers.REFUND_BALANCE_SHORT``: the
+    staff retry sends this row again, SPEC §17), kept in the audit row."""
     from rentals.models import RentalEvent
 
     transition_payment(
         payment=refund,
         to_status=Payment.Status.FAILED,
         event="refund_failed",
-        payload={"event_id": event_id, "source": source, "reason": reason},
+        payload={"event_id": event_id, "source": source, "reason": reason, **({"code": code} if code else {})},
         failure_reason=reason[:255],
     )
     rental.refresh_financials()

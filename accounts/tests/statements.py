@@ -15,8 +15,12 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from accounts.tests.fake_wechatpay import MCHID
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-PID = "20880000000000000156"
+# The account an Alipay bill names: the merchant's PID (2088 + 12 digits) and Alipay's suffix 0156.
+ALIPAY_PID = "2088000000000000"
+PID = ALIPAY_PID + "0156"
 
 ALIPAY_HEADER = (
     "支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,门店编号,门店名称,操作员,终端号,对方账户,"
@@ -59,12 +63,15 @@ class _GbkName(zipfile.ZipInfo):
         return self.filename.encode("gbk"), self.flag_bits & ~0x800
 
 
-def alipay_detail_csv(day: date, lines: list[Line], *, cut_after: int | None = None) -> bytes:
+def alipay_detail_csv(
+    day: date, lines: list[Line], *, cut_after: int | None = None, account: str | None = PID
+) -> bytes:
+    """``account`` None: a file without its #账号 line."""
     start = f"{day:%Y年%m月%d日} 00:00:00"
     end = f"{day + timedelta(days=1):%Y年%m月%d日} 00:00:00"
     out = [
         "#支付宝业务明细查询",
-        f"#账号：[{PID}]",
+        *([f"#账号：[{account}]"] if account is not None else []),
         f"#起始日期：[{start}]   终止日期：[{end}]",
         "#-----------------------------------------业务明细列表----------------------------------------",
         ALIPAY_HEADER,
@@ -112,7 +119,7 @@ def alipay_detail_csv(day: date, lines: list[Line], *, cut_after: int | None = N
             )
         )
     if cut_after is not None:
-        return ("\n".join(out[: 5 + cut_after]) + "\n").encode("gbk")
+        return ("\n".join(out[: len(out) - len(lines) + cut_after]) + "\n").encode("gbk")
     out += [
         "#-----------------------------------------业务明细列表结束------------------------------------",
         f"#交易合计：{trades}笔，商家实收共{trade_sum:.2f}元，商家优惠共0.00元",
@@ -148,7 +155,10 @@ def alipay_zip(day: date, lines: list[Line], *, detail: bytes | None = None) -> 
     return buffer.getvalue()
 
 
-def wechat_bill(lines: list[Line], *, with_summary: bool = True, summary_count: int | None = None) -> bytes:
+def wechat_bill(
+    lines: list[Line], *, with_summary: bool = True, summary_count: int | None = None, mchid: str = MCHID
+) -> bytes:
+    """The bill of the merchant ``mchid`` (商户号; the fake gateway's by default)."""
     rows = []
     order_total = refund_total = Decimal("0.00")
     fee_total = Decimal("0.00000")
@@ -157,7 +167,7 @@ def wechat_bill(lines: list[Line], *, with_summary: bool = True, summary_count: 
         fee_total += fee
         if line.is_refund:
             values = [
-                f"{line.at:%Y-%m-%d %H:%M:%S}", "wx0000000000000001", "1900000001", "0", "",
+                f"{line.at:%Y-%m-%d %H:%M:%S}", "wx0000000000000001", mchid, "0", "",
                 f"42000000002026{n:014d}", line.trade_id, "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", "NATIVE", "REFUND",
                 "OTHERS", "CNY", "0.00", "0.00", f"50300000002026{n:014d}", line.refund_id,
                 f"{line.amount:.2f}", "0.00", "ORIGINAL", line.refund_status, "租车订单", "", f"{fee:.5f}",
@@ -166,7 +176,7 @@ def wechat_bill(lines: list[Line], *, with_summary: bool = True, summary_count: 
             refund_total += line.amount
         else:
             values = [
-                f"{line.at:%Y-%m-%d %H:%M:%S}", "wx0000000000000001", "1900000001", "0", "",
+                f"{line.at:%Y-%m-%d %H:%M:%S}", "wx0000000000000001", mchid, "0", "",
                 f"42000000002026{n:014d}", line.trade_id, "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o", "NATIVE", "SUCCESS",
                 "CMB_DEBIT", "CNY", f"{line.amount:.2f}", "0.00", "0", "0", "0.00", "0.00", "", "", "租车订单",
                 '{"rental":1,"note":"a,b"}', f"{fee:.5f}", "0.60%", f"{line.amount:.2f}", "0.00", "",

@@ -77,6 +77,8 @@ def _customer_pages(customer: Customer) -> list[str]:
         reverse("accounts:orders"),
         reverse("accounts:consumption_report"),
         reverse("accounts:notifications"),
+        reverse("vehicles:stores"),
+        reverse("vehicles:store", args=[vehicle.location_id]),
     ]
     for rental in Rental.objects.filter(customer=customer).order_by("pk"):
         urls.append(reverse("accounts:order_detail", args=[rental.pk]))

@@ -4,7 +4,7 @@ Matches a provider's statement of one day with the ledger (SPEC §14) and
 stores the day's ``ReconciliationRun`` (a rerun replaces it). Never changes
 money. Exit codes: 0 clean (or another run holds the lock), 1 when the run has
 an open discrepancy, 2 when the statement can't be had or used (malformed,
-truncated, another day, another provider; nothing is stored).
+truncated, another day, another provider, another merchant; nothing is stored).
 """
 
 import sys
