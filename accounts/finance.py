@@ -29,6 +29,7 @@ from django.db.models import (
 )
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from accounts.figures import sql as figure_sql
 from accounts.models import Discrepancy, InvoiceRequest, Payment, PaymentEvent, ReconciliationRun
@@ -378,21 +379,24 @@ def dashboard(now: datetime | None = None) -> dict:
 
 # --- CSV export ---------------------------------------------------------------------
 
-CSV_HEADER = [
-    "transaction_id",
-    "rental_id",
-    "customer",
-    "type",
-    "status",
-    "method",
-    "provider",
-    "direction",
-    "amount",
-    "created_at",
-    "paid_at",
-    "description",
-    "failure_reason",
+# The export's columns: a key (tests and code) and the header people read,
+# in the request's language like the cells under it.
+CSV_COLUMNS = [
+    ("transaction_id", _lazy("Transaction id")),
+    ("rental_id", _lazy("Order")),
+    ("customer", _lazy("Customer")),
+    ("type", _lazy("Type")),
+    ("status", _lazy("Status")),
+    ("method", _lazy("Payment method")),
+    ("provider", _lazy("Provider")),
+    ("direction", _lazy("In or out")),
+    ("amount", _lazy("Amount")),
+    ("created_at", _lazy("Created at")),
+    ("paid_at", _lazy("Paid at")),
+    ("description", _lazy("Description")),
+    ("failure_reason", _lazy("Failure reason")),
 ]
+CSV_KEYS = [key for key, _label in CSV_COLUMNS]
 # Leading characters a spreadsheet reads as a formula (or that hide one).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -442,6 +446,7 @@ def export_rows(first: date, last: date) -> Iterator[str]:
         "status": _labels(Payment.Status.choices),
         "method": _labels(Payment.Method.choices),
         "direction": {CHARGE: _("in"), REFUND: _("out")},
+        "header": [str(label) for _key, label in CSV_COLUMNS],
     }
     return _export_lines(first, last, labels)
 
@@ -449,7 +454,7 @@ def export_rows(first: date, last: date) -> Iterator[str]:
 def _export_lines(first: date, last: date, labels: dict) -> Iterator[str]:
     writer = csv.writer(_Echo())
     # The byte-order mark lets spreadsheet programs read the Chinese names as UTF-8.
-    yield "\ufeff" + writer.writerow(CSV_HEADER)
+    yield "\ufeff" + writer.writerow(labels["header"])
     for payment in payments_for_export(first, last).iterator(chunk_size=1000):
         amount = quantize_money(payment.amount)
         if payment.transaction_type == REFUND:

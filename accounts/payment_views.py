@@ -154,7 +154,7 @@ def sandbox_checkout(request, transaction_id):
             # itself (next to the pay button); a message would say it twice.
             # Here nothing is left to pay, so there is no "pay again" either.
             messages.warning(
-                request, _("The payment did not go through: %(reason)s.") % {"reason": charge.failure_reason}
+                request, _("The payment did not go through: %(reason)s.") % {"reason": charge.customer_failure_reason}
             )
         return redirect(charge.rental.get_absolute_url())
     return render(

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext
 
 from car_rental_system.money import ZERO, format_cny
 
@@ -62,7 +62,7 @@ def _deposit_refund(params: dict) -> str:
     if Decimal(params.get("damage_fee", "0")) > ZERO:
         fees.append(_("damage fee %(amount)s") % {"amount": _money(params["damage_fee"])})
     if fees:
-        return _("Deposit refund, less %(fees)s") % {"fees": ", ".join(fees)}
+        return _("Deposit refund, less %(fees)s") % {"fees": pgettext("between the items of a list", ", ").join(fees)}
     return _("Deposit refund")
 
 
@@ -110,20 +110,57 @@ def description_text(code: str, params: dict, stored: str = "") -> str:
     return _rendered(DESCRIPTIONS, code, params, stored)
 
 
+# --- failure reasons ---------------------------------------------------------------
+#
+# A provider's own words for a failure (``Payment.failure_reason``: "The
+# sandbox refused the refund", "余额不足", a WeChat trade_state_desc) stay on the
+# row for staff. Customers read the reason by its code, from the row's type
+# and status, in their language: a clause without its full stop, so the
+# sentence around it ends it once.
+
+FAILURE_REASONS = {
+    "charge_declined": lambda: _("the payment provider declined the payment"),
+    "charge_cancelled": lambda: _("the payment was cancelled"),
+    "charge_expired": lambda: _("the time to pay ran out"),
+    "refund_refused": lambda: _("the payment provider refused the refund"),
+}
+
+
+def failure_code(transaction_type: str, status: str) -> str:
+    """The code of a failed charge or refund ("" for a row that did not fail)."""
+    if transaction_type == "REFUND":
+        return "refund_refused" if status == "FAILED" else ""
+    return {"FAILED": "charge_declined", "CANCELLED": "charge_cancelled", "EXPIRED": "charge_expired"}.get(status, "")
+
+
+def customer_failure_reason(code: str) -> str:
+    """The customer's words for a failure code, in the active language ("" when unknown)."""
+    words = FAILURE_REASONS.get(code)
+    return str(words()) if words else ""
+
+
+def _clause(text: str) -> str:
+    """Text put inside a sentence of ours: without its own closing full stop."""
+    return text.strip().rstrip("。.")
+
+
 # --- notices ------------------------------------------------------------------------
 
 
 def _cancelled(p: dict) -> tuple[str, str]:
-    message = _("Reason: %(reason)s.") % {"reason": p["reason"]}
+    message = _("Reason: %(reason)s.") % {"reason": _clause(p["reason"])}
     if Decimal(p.get("fee", "0")) > ZERO:
-        message += " " + _("A cancellation fee of %(fee)s is kept from what was paid.") % {"fee": _money(p["fee"])}
+        message = join_sentences(
+            message, _("A cancellation fee of %(fee)s is kept from what was paid.") % {"fee": _money(p["fee"])}
+        )
     if Decimal(p.get("refunded", "0")) > ZERO:
-        message += " " + _("%(amount)s will be refunded.") % {"amount": _money(p["refunded"])}
+        message = join_sentences(message, _("%(amount)s will be refunded.") % {"amount": _money(p["refunded"])})
     if Decimal(p.get("manual", "0")) > ZERO:
-        message += " " + _("%(amount)s will be handed back to you at the %(store)s counter.") % {
-            "amount": _money(p["manual"]),
-            "store": p.get("store", ""),
-        }
+        message = join_sentences(
+            message,
+            _("%(amount)s will be handed back to you at the %(store)s counter.")
+            % {"amount": _money(p["manual"]), "store": p.get("store", "")},
+        )
     return _("Order #%(order)s cancelled") % {"order": p["order"]}, message
 
 
@@ -138,16 +175,16 @@ def _returned(p: dict) -> tuple[str, str]:
             }
         message = join_sentences(message, damage)
     if Decimal(p.get("remaining", "0")) > ZERO:
-        message += " " + _("%(amount)s is still to be paid for fees found at return.") % {
-            "amount": _money(p["remaining"])
-        }
+        message = join_sentences(
+            message,
+            _("%(amount)s is still to be paid for fees found at return.") % {"amount": _money(p["remaining"])},
+        )
     return _("Order #%(order)s returned") % {"order": p["order"]}, message
 
 
 def _payment_failed(p: dict) -> tuple[str, str]:
-    reason = p.get("reason") or (
-        _("The payment was cancelled.") if p.get("outcome") == "cancelled" else _("The payment was declined.")
-    )
+    # ``reason`` holds the provider's words (for staff); the customer reads the outcome's.
+    reason = customer_failure_reason("charge_cancelled" if p.get("outcome") == "cancelled" else "charge_declined")
     return (
         _("Payment for order #%(order)s did not go through") % {"order": p["order"]},
         _("Reason: %(reason)s. You can pay again from the order page.") % {"reason": reason},
@@ -159,7 +196,7 @@ def _refund_issued(p: dict) -> tuple[str, str]:
     return (
         _("Refund of %(amount)s issued") % {"amount": _money(p["amount"])},
         _("Order #%(order)s: %(description)s. The money goes back to your %(method)s.")
-        % {"order": p["order"], "description": note, "method": _method(p["method"])},
+        % {"order": p["order"], "description": _clause(note), "method": _method(p["method"])},
     )
 
 

@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import selectors as account_selectors
@@ -47,6 +48,7 @@ def book(request, vehicle_pk: int):
     """Booking form; a valid post creates the PENDING rental and shows its order page."""
     services.refresh_statuses_if_due()
     vehicle = _vehicle_or_404(vehicle_pk)
+    quote_shown = None
     if request.method == "POST":
         form = BookingForm(request.POST, vehicle=vehicle)
         if form.is_valid():
@@ -61,6 +63,11 @@ def book(request, vehicle_pk: int):
                     client_ip=client_ip(request),
                 )
             except ValidationError as error:
+                # The refused values are valid dates: the price box shows their
+                # quote (none for taken dates, which the error names).
+                quote_shown = quote_payload(vehicle, form.cleaned_data, request.customer.member_level)
+                if not (quote_shown["ok"] and quote_shown["available"]):
+                    quote_shown = None
                 form.add_error(None, error.messages)
             else:
                 messages.success(
@@ -80,6 +87,7 @@ def book(request, vehicle_pk: int):
             "form": form,
             "member_level": request.customer.get_member_level_display(),
             "late_fee_rule": late_fee_rule_text(vehicle.daily_rate),
+            "quote": quote_shown,
         },
     )
 
@@ -102,7 +110,14 @@ def quote(request, vehicle_pk: int):
         customer = Customer.objects.filter(user=request.user).only("member_level").first()
         if customer is not None:
             level = customer.member_level
-    data = form.cleaned_data
+    payload = quote_payload(vehicle, form.cleaned_data, level)
+    return JsonResponse(payload, status=200 if payload["ok"] else 400)
+
+
+def quote_payload(vehicle, data: dict, level: str) -> dict:
+    """The price preview of valid booking values (the quote view's answer,
+    also shown on a booking page re-rendered after a refusal); ``ok`` false
+    with the errors when the order total would pass its ceiling."""
     q = pricing.quote(
         daily_rate=vehicle.daily_rate,
         deposit_amount=vehicle.deposit_amount,
@@ -115,22 +130,23 @@ def quote(request, vehicle_pk: int):
     try:
         bounds.check_order_total(q.order_total)
     except ValidationError as error:
-        return JsonResponse({"ok": False, "errors": error.messages}, status=400)
+        return {"ok": False, "errors": error.messages}
     amounts = {name: str(getattr(q, name)) for name in QUOTE_AMOUNTS}
+    percent = str(quantize_money(q.discount_rate * 100))
     check = selectors.check_period(vehicle_id=vehicle.pk, start_time=data["start_time"], end_time=data["end_time"])
-    return JsonResponse(
-        {
-            "ok": True,
-            "available": check.is_free,
-            "taken": None if check.is_free else _taken_answer(check),
-            "days": q.days,
-            "member_level": level,
-            "member_level_label": str(Customer.MemberLevel(level).label),
-            "discount_percent": str(quantize_money(q.discount_rate * 100)),
-            "amounts": amounts,
-            "display": {name: format_cny(getattr(q, name)) for name in QUOTE_AMOUNTS},
-        }
-    )
+    return {
+        "ok": True,
+        "available": check.is_free,
+        "taken": None if check.is_free else _taken_answer(check),
+        "days": q.days,
+        "rent_label": ngettext("Rent (%(days)s day)", "Rent (%(days)s days)", q.days) % {"days": q.days},
+        "discount_label": _("Member discount (%(percent)s%%)") % {"percent": percent.removesuffix(".00")},
+        "member_level": level,
+        "member_level_label": str(Customer.MemberLevel(level).label),
+        "discount_percent": percent,
+        "amounts": amounts,
+        "display": {name: format_cny(getattr(q, name)) for name in QUOTE_AMOUNTS},
+    }
 
 
 def _local_text(moment) -> str:

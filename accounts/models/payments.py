@@ -220,6 +220,15 @@ class Payment(models.Model):
         return self.is_in_flight and self.abnormal == self.Abnormal.WAITING
 
     @property
+    def customer_failure_reason(self) -> str:
+        """Why the charge or refund failed, in the customer's words and
+        language (accounts.wording); ``failure_reason`` keeps the provider's
+        own text for staff."""
+        from accounts.wording import customer_failure_reason, failure_code
+
+        return customer_failure_reason(failure_code(self.transaction_type, self.status))
+
+    @property
     def is_open(self) -> bool:
         """A charge the customer can still complete (not one being closed)."""
         return (

@@ -11,7 +11,7 @@ from accounts import providers
 from accounts.exceptions import InvalidPaymentTransition, PaymentError
 from accounts.locks import lock_open_charges
 from accounts.models import Payment, PaymentEvent
-from rentals.models import Rental
+from rentals.models import Rental, status_label
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +60,11 @@ def transition_payment(
     if not payment.can_transition_to(to_status):
         raise InvalidPaymentTransition(
             _("Payment %(tx)s cannot go from %(from)s to %(to)s.")
-            % {"tx": payment.transaction_id, "from": payment.status, "to": to_status},
+            % {
+                "tx": payment.transaction_id,
+                "from": status_label(Payment.Status, payment.status),
+                "to": status_label(Payment.Status, to_status),
+            },
             code="invalid_payment_transition",
         )
     from_status = payment.status

@@ -8,6 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
+from django.utils import translation
 
 from accounts import providers
 from accounts.checks import check_alipay_configuration
@@ -82,7 +83,8 @@ def test_keys_may_be_paths_to_pem_files(fake_alipay, alipay_keys, settings, tmp_
 
 def test_the_command_prints_routes_and_fingerprints_never_secrets(fake_alipay, alipay_keys, settings):
     out = StringIO()
-    call_command("payment_providers", stdout=out)
+    with translation.override("en"):
+        call_command("payment_providers", stdout=out)
     text = out.getvalue()
 
     assert "ALIPAY  → alipay (usable)" in text
@@ -108,7 +110,8 @@ def test_the_command_lists_every_registered_provider(monkeypatch, settings):
     monkeypatch.setitem(providers.PROVIDERS, "otherpay", Other)
     settings.ALIPAY_APP_ID = ""
     out = StringIO()
-    call_command("payment_providers", stdout=out)
+    with translation.override("en"):
+        call_command("payment_providers", stdout=out)
 
     assert "otherpay: usable" in out.getvalue() and "merchant: 1900000001" in out.getvalue()
     assert "ALIPAY  → sandbox" in out.getvalue()

@@ -80,7 +80,9 @@ def test_first_failure_marks_failed_with_the_reason_and_the_order_is_payable_aga
     assert charge.status == Payment.Status.FAILED
     assert charge.failure_reason == "Card declined"
     note = Notification.objects.get(notification_type=Notification.Type.PAYMENT_FAILED)
-    assert "Card declined" in note.message
+    # the customer reads the outcome in their words; the provider's stays in the params for staff
+    assert note.message == "原因：支付机构拒绝了此次支付。您可以在订单页面重新支付。"
+    assert note.params["reason"] == "Card declined"
     assert note.rental == rental
     # The customer can try again: a fresh charge, not the failed one.
     again = services.start_payment(rental=rental, method=Payment.Method.WECHAT, user=rental.customer.user)

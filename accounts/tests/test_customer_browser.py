@@ -76,6 +76,7 @@ def test_register_book_pay_cancel_and_see_the_refund(browser, live_server, vehic
     page.select_option("#id_return_location", str(vehicle.location_id))
     page.wait_for_function("document.querySelector('#price-breakdown').dataset.orderTotal === '2900.00'")
     assert page.text_content('[data-quote="base_rent"]') == "¥900.00"
+    assert page.text_content('[data-quote="rent_label"]') == "Rent (3 days)"
     assert page.text_content('[data-quote="deposit"]') == "¥2,000.00"
     shot(page, "desktop-03-booking")
     page.click("#book-submit")

@@ -6,7 +6,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts import services
 from accounts.models import Payment, PaymentEvent
@@ -22,7 +22,8 @@ def _charge(rental):
 
 def _run(**kwargs) -> str:
     out = StringIO()
-    call_command("expire_payments", stdout=out, **kwargs)
+    with translation.override("en"):
+        call_command("expire_payments", stdout=out, **kwargs)
     return out.getvalue()
 
 

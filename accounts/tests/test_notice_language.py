@@ -41,7 +41,7 @@ def test_a_cancellation_written_in_english_reads_in_chinese(customer_client, cus
     # then the notices read in the language of the page
     zh = page(customer_client, reverse("accounts:notifications"), "zh-hans")
     en = page(customer_client, reverse("accounts:notifications"), "en")
-    assert f"订单 #{rental.pk} 已取消" in zh and "原因：Plans changed。 将退款 ¥2,900.00。" in zh
+    assert f"订单 #{rental.pk} 已取消" in zh and "原因：Plans changed。将退款 ¥2,900.00。" in zh
     assert f"订单 #{rental.pk}：取消订单退款：Plans changed。款项将原路退回您的支付宝。" in zh
     assert "Order #" not in zh and "The money goes back" not in zh
     assert f"Order #{rental.pk} cancelled" in en and "Reason: Plans changed. ¥2,900.00 will be refunded." in en

@@ -226,9 +226,11 @@ def test_sandbox_failure_records_the_reason_and_the_order_is_payable_again(owner
     charge.refresh_from_db()
     assert charge.status == Payment.Status.FAILED
     assert charge.failure_reason == "Insufficient funds"
-    assert "Insufficient funds" in Notification.objects.get(notification_type="PAYMENT_FAILED").message
+    notice = Notification.objects.get(notification_type="PAYMENT_FAILED")
+    assert "支付机构拒绝了此次支付" in notice.message and notice.params["reason"] == "Insufficient funds"
     assert response.redirect_chain[-1][0] == rental.get_absolute_url()
-    assert "Insufficient funds" in response.content.decode()
+    assert "the payment provider declined the payment" in response.content.decode()
+    assert "Insufficient funds" not in response.content.decode()  # the provider's words are for staff
     again = owner.post(_pay_url(rental), {"payment_method": "ALIPAY", "expected_amount": "2900.00"})
     assert again.status_code == 302
     assert Payment.objects.filter(rental=rental, status=Payment.Status.PENDING).count() == 1
@@ -249,7 +251,9 @@ def test_a_failed_payment_is_announced_once_on_the_order_page(owner, rental):
     # one announcement (the banner next to the pay button), no flash message;
     # the transaction list still names the reason on the failed charge's row
     assert body.count("did not go through") == 1
-    assert 'id="payment-failure"' in body and "Card declined" in body
+    assert 'id="payment-failure"' in body and "The payment provider declined the payment" in body
+    assert "Card declined" not in body  # the provider's words are for staff
+    assert Payment.objects.get(pk=charge.pk).failure_reason == "Card declined"
     assert "data-message-level" not in body
 
 
@@ -267,7 +271,9 @@ def test_a_failure_on_an_order_with_nothing_left_to_pay_is_told_by_a_message(own
     # then: no banner (nothing to pay), so a message says it, without "pay again"
     body = response.content.decode()
     assert 'id="payment-failure"' not in body
-    assert [str(m) for m in response.context["messages"]] == ["The payment did not go through: Card declined."]
+    assert [str(m) for m in response.context["messages"]] == [
+        "The payment did not go through: the payment provider declined the payment."
+    ]
 
 
 def test_sandbox_cancel_closes_the_charge(owner, rental, assert_ledger):
@@ -336,7 +342,8 @@ def test_return_page_after_a_failure_offers_to_pay_again(owner, rental):
 
     html = owner.get(reverse("payments:return", args=[charge.transaction_id]), **EN).content.decode()
     assert 'http-equiv="refresh"' not in html
-    assert "Card expired" in html
+    assert "Reason: the payment provider declined the payment." in html
+    assert "Card expired" not in html
     assert f'href="{_pay_url(rental)}"' in html
 
 

@@ -8,6 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import translation
 
 from accounts.models import Discrepancy, Payment, ReconciliationRun
 from accounts.reconciliation import parsers
@@ -67,7 +68,8 @@ def run_command(provider: str, data: bytes | None, tmp_path, day: date = DAY) ->
         args += ["--file", str(path)]
     out = StringIO()
     try:
-        call_command("reconcile_payments", *args, stdout=out)
+        with translation.override("en"):
+            call_command("reconcile_payments", *args, stdout=out)
     except SystemExit as exc:
         return exc.code, out.getvalue(), ""
     except CommandError as exc:

@@ -110,6 +110,6 @@ def test_the_export_sends_its_first_line_before_reading_the_ledger(finance_clien
 
     assert response.status_code == 200 and response.streaming
     assert not [q["sql"] for q in before_first_line.captured_queries if "accounts_payment" in q["sql"]]
-    assert first.startswith("\ufeff".encode()) and first.decode("utf-8-sig").startswith("transaction_id,rental_id,")
+    assert first.startswith("\ufeff".encode()) and first.decode("utf-8-sig").startswith("交易号,订单,")
     rest = b"".join(chunks).decode("utf-8")
     assert "已支付" in rest and "支付宝" in rest  # labels in the request's language

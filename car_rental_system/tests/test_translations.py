@@ -143,7 +143,7 @@ def test_translations_keep_every_placeholder_and_tag(catalogue):
 
 
 def test_translations_are_chinese(catalogue):
-    han = re.compile(r"[\u4e00-\u9fff]")
+    han = re.compile(r"[\u4e00-\u9fff\u3000-\u303f\uff00-\uffef]")  # Han, CJK or full-width punctuation
     # Strings that are the same in both languages (seat filters like "4+" are translated too).
     not_chinese = [e.msgid for e in catalogue if not han.search(e.msgstr[0])]
     assert not_chinese == []

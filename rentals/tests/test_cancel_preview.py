@@ -80,7 +80,7 @@ def test_confirm_tells_the_customer_the_fee_and_its_reason(staff_client, paid_bo
             "Reason: No-show. A cancellation fee of ¥1,000.00 is kept from what was paid. ¥1,597.00 will be refunded."
         )
     # stored in the default language for the admin
-    assert notice.message == "原因：No-show。 已从付款中扣除取消费 ¥1,000.00。 将退款 ¥1,597.00。"
+    assert notice.message == "原因：No-show。已从付款中扣除取消费 ¥1,000.00。将退款 ¥1,597.00。"
 
     client = staff_client
     client.force_login(customer.user)

@@ -174,8 +174,8 @@ def test_dry_run_command_prints_every_change_and_writes_nothing(history):
     assert snapshot() == before
     text = out.getvalue()
     h = history
-    assert f"#{h.pending_started.pk:<8} status    PENDING → ONGOING" in text
-    assert f"#{h.ongoing_late.pk:<8} status    ONGOING → OVERDUE" in text
+    assert f"#{h.pending_started.pk:<8} status    Pending pick-up → Ongoing" in text
+    assert f"#{h.ongoing_late.pk:<8} status    Ongoing → Overdue" in text
     assert (
         f"#{h.completed_with_fees.pk:<8} refund    ¥1,100.00 to user {h.completed_with_fees.customer.user_id} (deposit)"
         in text

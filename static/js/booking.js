@@ -26,9 +26,14 @@
   }
 
   function clearAmounts() {
-    ["base_rent", "discount_amount", "total_amount", "deposit", "cross_location_fee", "order_total", "days"].forEach(
+    ["base_rent", "discount_amount", "total_amount", "deposit", "cross_location_fee", "order_total"].forEach(
       function (name) { setText(name, "–"); }
     );
+    ["rent_label", "discount_label"].forEach(function (name) {
+      card.querySelectorAll('[data-quote="' + name + '"]').forEach(function (el) {
+        el.textContent = el.getAttribute("data-default");
+      });
+    });
   }
 
   function showErrors(messages) {
@@ -107,8 +112,8 @@
         showTaken(null);
         Object.keys(data.display).forEach(function (name) { setText(name, data.display[name]); });
         setText("discount_amount", data.amounts.discount_amount === "0.00" ? data.display.discount_amount : "−" + data.display.discount_amount);
-        setText("days", String(data.days));
-        setText("discount_percent", data.discount_percent.replace(/\.00$/, ""));
+        setText("rent_label", data.rent_label);
+        setText("discount_label", data.discount_label);
         setText("member_level_label", data.member_level_label);
         card.setAttribute("data-quote-state", "ok");
         card.setAttribute("data-order-total", data.amounts.order_total);

@@ -9,6 +9,7 @@ finds nothing to do.
 
 from django.core.management.base import BaseCommand
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.models import Payment
 from accounts.services import expire_stale_payments
@@ -33,16 +34,16 @@ class Command(BaseCommand):
                 ).values_list("transaction_id", flat=True)
             )
             if verbosity:
-                self.stdout.write(f"Dry run: {len(due)} charge(s) would expire.")
+                self.stdout.write(_("DRY RUN: %(count)s charge(s) would expire.") % {"count": len(due)})
                 for tx in due:
                     self.stdout.write(f"  {tx}")
             return
         expired = expire_stale_payments()
         if verbosity:
             if expired:
-                self.stdout.write(self.style.SUCCESS(f"Expired {len(expired)} charge(s)."))
+                self.stdout.write(self.style.SUCCESS(_("Expired %(count)s charge(s).") % {"count": len(expired)}))
                 if verbosity > 1 or len(expired) <= 50:
                     for tx in expired:
                         self.stdout.write(f"  {tx}")
             else:
-                self.stdout.write("No charges to expire.")
+                self.stdout.write(_("No charges to expire."))

@@ -12,7 +12,9 @@ from datetime import date
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
+from accounts.models import Payment
 from accounts.providers import ProviderError
 from accounts.reconciliation import service
 from accounts.reconciliation.parsers import StatementError
@@ -27,7 +29,9 @@ def _day(value: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError:
-        raise CommandError(f"--date must be YYYY-MM-DD, not {value[:20]!r}.", returncode=2) from None
+        raise CommandError(
+            _("--date must be YYYY-MM-DD, not %(value)s.") % {"value": repr(value[:20])}, returncode=2
+        ) from None
 
 
 class Command(BaseCommand):
@@ -47,24 +51,30 @@ class Command(BaseCommand):
             path = Path(file)
             try:
                 if path.stat().st_size > MAX_STATEMENT_BYTES:
-                    raise CommandError(f"{file} is larger than a statement can be.", returncode=2)
+                    raise CommandError(_("%(file)s is larger than a statement can be.") % {"file": file}, returncode=2)
                 data = path.read_bytes()
             except OSError as exc:
-                raise CommandError(f"Cannot read {file}: {exc.strerror or exc}.", returncode=2) from None
+                raise CommandError(
+                    _("Cannot read %(file)s: %(error)s.") % {"file": file, "error": exc.strerror or exc}, returncode=2
+                ) from None
             source = "file"
         else:
             try:
                 data = service.fetch_statement(provider, day)
             except ProviderError as exc:
                 raise CommandError(
-                    f"Could not get the {provider} statement of {day.isoformat()}: {exc}.", returncode=2
+                    _("Could not get the %(provider)s statement of %(day)s: %(error)s.")
+                    % {"provider": provider, "day": day.isoformat(), "error": exc},
+                    returncode=2,
                 ) from None
             source = "api"
         try:
             run = service.reconcile(provider=provider, day=day, data=data, source=source)
         except StatementError as exc:
             raise CommandError(
-                f"The {provider} statement of {day.isoformat()} was not used: {exc} Nothing was stored.", returncode=2
+                _("The %(provider)s statement of %(day)s was not used: %(error)s Nothing was stored.")
+                % {"provider": provider, "day": day.isoformat(), "error": exc},
+                returncode=2,
             ) from None
         open_count = self.report(run, verbosity)
         if open_count:
@@ -77,28 +87,76 @@ class Command(BaseCommand):
         if verbosity:
             w = self.stdout.write
             w(
-                f"Reconciliation {run.provider} {run.day.isoformat()} (run #{run.pk}, {run.statement_rows} statement rows)"
+                _("Reconciliation %(provider)s %(day)s (run #%(run)s, %(rows)s statement rows)")
+                % {"provider": run.provider, "day": run.day.isoformat(), "run": run.pk, "rows": run.statement_rows}
             )
-            w(
-                f"  statement: {run.statement_charge_count} charges {format_cny(run.statement_charge_total)}, "
-                f"{run.statement_refund_count} refunds {format_cny(run.statement_refund_total)}"
+            sides = (
+                (
+                    _("statement"),
+                    run.statement_charge_count,
+                    run.statement_charge_total,
+                    run.statement_refund_count,
+                    run.statement_refund_total,
+                ),
+                (
+                    _("ledger"),
+                    run.ledger_charge_count,
+                    run.ledger_charge_total,
+                    run.ledger_refund_count,
+                    run.ledger_refund_total,
+                ),
             )
-            w(
-                f"  ledger:    {run.ledger_charge_count} charges {format_cny(run.ledger_charge_total)}, "
-                f"{run.ledger_refund_count} refunds {format_cny(run.ledger_refund_total)}"
-            )
-            w(f"  matched:   {run.matched_count}; provider fees {run.fees_total.normalize():f} (information only)")
-            for d in discrepancies:
+            for side, charges, charge_total, refunds, refund_total in sides:
                 w(
-                    f"  {'resolved' if d.resolved else 'OPEN':8} {d.kind:15} {d.transaction_type:6} {d.transaction_id} "
-                    f"ours {_money(d.our_amount)} {d.our_status or '—'} / theirs {_money(d.their_amount)} "
-                    f"{d.their_status or '—'}{(' — ' + d.detail) if d.detail else ''}"
+                    "  "
+                    + _("%(side)s: %(charges)s charge(s) %(charge_total)s, %(refunds)s refund(s) %(refund_total)s")
+                    % {
+                        "side": side,
+                        "charges": charges,
+                        "charge_total": format_cny(charge_total),
+                        "refunds": refunds,
+                        "refund_total": format_cny(refund_total),
+                    }
                 )
+            w(
+                "  "
+                + _("matched: %(count)s; provider fees %(fees)s (information only)")
+                % {"count": run.matched_count, "fees": f"{run.fees_total.normalize():f}"}
+            )
+            for d in discrepancies:
+                w("  " + _discrepancy_line(d))
             if open_count:
-                w(self.style.WARNING(f"{open_count} open discrepancy(ies) of {len(discrepancies)}."))
+                w(
+                    self.style.WARNING(
+                        _("%(open)s open discrepancy(ies) of %(total)s.")
+                        % {"open": open_count, "total": len(discrepancies)}
+                    )
+                )
             else:
-                w(self.style.SUCCESS(f"Clean: no open discrepancy ({len(discrepancies)} resolved)."))
+                w(
+                    self.style.SUCCESS(
+                        _("Clean: no open discrepancy (%(count)s resolved).") % {"count": len(discrepancies)}
+                    )
+                )
         return open_count
+
+
+def _discrepancy_line(d) -> str:
+    """One difference: its state, kind and type by their labels, both sides' amounts and statuses."""
+    our_status = Payment.Status(d.our_status).label if d.our_status in Payment.Status.values else d.our_status
+    return _(
+        "%(state)s %(kind)s %(type)s %(tx)s ours %(ours)s %(our_status)s / theirs %(theirs)s %(their_status)s%(detail)s"
+    ) % {
+        "state": _("resolved") if d.resolved else _("OPEN"),
+        "kind": d.get_kind_display(),
+        "type": d.get_transaction_type_display(),
+        "tx": d.transaction_id,
+        "ours": _money(d.our_amount),
+        "our_status": our_status or "—",
+        "theirs": _money(d.their_amount),
+        "their_status": d.their_status or "—",
+        "detail": (" — " + d.detail) if d.detail else "",
+    }
 
 
 def _money(value) -> str:

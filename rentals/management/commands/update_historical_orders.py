@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from car_rental_system.joblock import holds_run_lock
 from car_rental_system.money import format_cny
+from rentals.models import Rental, status_label
 from rentals.ops import DEFAULT_BATCH_SIZE, HistoryRunAborted, Summary, update_historical_orders
 
 MANUAL_IDS_SHOWN = 20
@@ -29,9 +30,11 @@ def change_lines(summary: Summary) -> list[str]:
     """One line per change, ordered by order id (the dry-run listing)."""
     lines = []
     for move in summary.status_moves:
-        lines.append(
-            (move.rental_id, 0, _("status    %(from)s → %(to)s") % {"from": move.from_status, "to": move.to_status})
-        )
+        moved = {
+            "from": status_label(Rental.Status, move.from_status),
+            "to": status_label(Rental.Status, move.to_status),
+        }
+        lines.append((move.rental_id, 0, _("status    %(from)s → %(to)s") % moved))
     for refund in summary.refunds:
         lines.append(
             (
