@@ -265,6 +265,7 @@ def cancel_view(request, pk, *, model_admin):
             _("This order is %(status)s and can't be cancelled.") % {"status": rental.get_status_display()},
         )
     preview = None
+    terms = rental_selectors.cancel_terms(rental=rental)
     if request.method == "POST":
         form = CancelForm(request.POST)
         if form.is_valid():
@@ -298,7 +299,7 @@ def cancel_view(request, pk, *, model_admin):
                 else:
                     preview = rental_services.cancel_preview(rental=rental, reason=reason, fee=fee)
     else:
-        form = CancelForm()
+        form = CancelForm(initial={"cancellation_fee": terms.fee})
     return _render(
         request,
         model_admin,
@@ -307,6 +308,7 @@ def cancel_view(request, pk, *, model_admin):
         _("Cancel order #%(order)s") % {"order": rental.pk},
         form=form,
         preview=preview,
+        terms=terms,
     )
 
 
