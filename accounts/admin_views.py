@@ -1,17 +1,22 @@
-"""Finance pages in the admin: the dashboard and the payments CSV export.
+"""Finance pages in the admin: the dashboard, the payments CSV export and the
+resolution of an abnormal refund.
 
-Both are wrapped in ``admin_site.admin_view`` (non-staff → admin login) and
-check their own permission (403 otherwise). They only read.
+All are wrapped in ``admin_site.admin_view`` (non-staff → admin login) and
+check their own permission (403 otherwise). The first two only read.
 """
 
-from django.core.exceptions import PermissionDenied
-from django.http import StreamingHttpResponse
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseRedirect, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters
 
 from accounts import finance
-from accounts.admin_forms import ExportForm
+from accounts.admin_forms import AbnormalRefundForm, ExportForm
+from accounts.models import Payment
 
 DASHBOARD_PERMISSION = "accounts.view_finance_dashboard"
 EXPORT_PERMISSION = "accounts.export_payments"
@@ -69,3 +74,53 @@ def _export_form_page(request, model_admin, form, status: int = 200):
         "dashboard_url": reverse("admin:accounts_payment_dashboard"),
     }
     return TemplateResponse(request, "admin/accounts/payment/export.html", context, status=status)
+
+
+ABNORMAL_REFUND_PERMISSION = "accounts.record_manual_refund"
+
+
+@sensitive_post_parameters("bank_account", "real_name")
+def abnormal_refund_view(request, pk, *, model_admin):
+    """Staff resolve a refund WeChat Pay holds as abnormal (SPEC §17): the form,
+    then the service, which asks WeChat Pay after commit. Needs the
+    manual-refund permission."""
+    from accounts.services import request_abnormal_refund_resolution
+
+    if not request.user.has_perm(ABNORMAL_REFUND_PERMISSION):
+        raise PermissionDenied
+    refund = get_object_or_404(Payment, pk=pk, transaction_type=Payment.TransactionType.REFUND)
+    change_url = reverse("admin:accounts_payment_change", args=[refund.pk])
+    if not refund.is_abnormal:
+        messages.error(request, _("This refund is not waiting for an abnormal-refund resolution."))
+        return HttpResponseRedirect(change_url)
+    form = AbnormalRefundForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            request_abnormal_refund_resolution(refund=refund, by_user=request.user, **form.cleaned_data)
+        except ValidationError as err:
+            form.add_error(None, " ".join(err.messages))
+        else:
+            refund.refresh_from_db()
+            messages.success(request, _abnormal_outcome(refund))
+            return HttpResponseRedirect(change_url)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "opts": model_admin.opts,
+        "title": _("Resolve abnormal refund %(tx)s") % {"tx": refund.transaction_id},
+        "refund": refund,
+        "form": form,
+        "change_url": change_url,
+    }
+    return TemplateResponse(request, "admin/accounts/payment/abnormal_refund.html", context)
+
+
+def _abnormal_outcome(refund: Payment) -> str:
+    if refund.status == Payment.Status.REFUNDED:
+        return _("WeChat Pay paid the refund to the customer's card.")
+    if refund.abnormal == Payment.Abnormal.MERCHANT_BANK_CARD:
+        return _("WeChat Pay returned the refund to our bank account: hand it back at the counter.")
+    if refund.abnormal == Payment.Abnormal.USER_BANK_CARD:
+        return _("WeChat Pay accepted: the refund goes to the customer's card; its confirmation completes it.")
+    if refund.abnormal == Payment.Abnormal.WAITING:
+        return _("WeChat Pay refused the resolution; see the refund's events and try again.")
+    return _("Sent to WeChat Pay; the refund's page shows its answer.")

@@ -161,6 +161,7 @@ def _order_expressions() -> dict:
         "owed": figure_sql("owed"),  # of overdue orders only, for their late fee so far
         "remaining": figure_sql("remaining", open_only=True),
         "refund_due": figure_sql("refund_due", open_only=True),
+        "refund_in_flight": figure_sql("refund_in_flight", open_only=True),
         "deposit_held": figure_sql("deposit_held", open_only=True),
         **{fee: F(fee) for fee in FEES},
     }
@@ -168,7 +169,7 @@ def _order_expressions() -> dict:
 
 # --- totals --------------------------------------------------------------------------
 
-PAGE_TOTALS = ("paid", "refunded", "net_paid", "remaining", "refund_due", "deposit_held")
+PAGE_TOTALS = ("paid", "refunded", "net_paid", "remaining", "refund_due", "refund_in_flight", "deposit_held")
 FEE_TOTALS = ("order_total", *FEES)
 
 

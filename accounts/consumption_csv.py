@@ -40,11 +40,22 @@ def csv_header() -> list[str]:
         gettext("Spent"),
         gettext("Remaining to pay"),
         gettext("Refund due"),
+        gettext("Refund in progress"),
     ]
 
 
 # The money columns after the fees, as named in the totals.
-CSV_FIGURES = ("order_total", "paid", "refunded", "net_paid", "deposit_held", "spent", "remaining", "refund_due")
+CSV_FIGURES = (
+    "order_total",
+    "paid",
+    "refunded",
+    "net_paid",
+    "deposit_held",
+    "spent",
+    "remaining",
+    "refund_due",
+    "refund_in_flight",
+)
 
 
 def _amount(value) -> str:
@@ -70,6 +81,7 @@ def csv_order_values(rental: Rental, now: datetime) -> tuple[list[str], list]:
         order.spent,
         remaining_so_far(figures=order, overdue_so_far=so_far),
         order.refund_due,
+        order.refund_in_flight,
     ]
     texts = [
         str(rental.pk),

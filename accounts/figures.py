@@ -282,14 +282,90 @@ DEPOSIT_HELD = Figure(
         default=Zero(),
     ),
 )
-# What the customer will not get back: net paid less the deposit still held
-# and any refund still due.
-SPENT = Figure("spent", NET_PAID - DEPOSIT_HELD - REFUND_DUE)
+# Refunds asked of the provider and not yet confirmed or refused: neither
+# spent nor back yet (§11).
+REFUND_IN_FLIGHT = Figure("refund_in_flight", in_flight)
+# What the customer will not get back: net paid less the deposit still held,
+# any refund still due and any refund on its way back.
+SPENT = Figure("spent", NET_PAID - DEPOSIT_HELD - REFUND_DUE - REFUND_IN_FLIGHT)
 
 FIGURES: dict[str, Figure] = {
     figure.name: figure
-    for figure in (RENT_AND_FEES, ORDER_TOTAL, OWED, NET_PAID, REMAINING, REFUND_DUE, DEPOSIT_HELD, SPENT)
+    for figure in (
+        RENT_AND_FEES,
+        ORDER_TOTAL,
+        OWED,
+        NET_PAID,
+        REMAINING,
+        REFUND_DUE,
+        REFUND_IN_FLIGHT,
+        DEPOSIT_HELD,
+        SPENT,
+    )
 }
+
+
+# --- the deposit's way on a returned order (§4: fees are taken from the deposit) -------------
+
+# Payments cover the rental fee first, then the deposit, then any fee beyond
+# both (paid at booking, like a one-way fee, or at the counter after return).
+DEPOSIT_PAID = Figure("deposit_paid", Smaller(deposit, AtLeastZero(paid - total_amount)))
+FEES_PAID_APART = AtLeastZero(paid - total_amount - deposit)
+# The fees found beyond the rental fee (less goodwill) that the deposit paid.
+FEES_FROM_DEPOSIT = Figure(
+    "fees_from_deposit",
+    Smaller(DEPOSIT_PAID, AtLeastZero(RENT_AND_FEES - total_amount - goodwill - FEES_PAID_APART)),
+)
+# What of the deposit comes back to the customer: refunded, in flight or due.
+DEPOSIT_BACK = Figure("deposit_back", DEPOSIT_PAID - FEES_FROM_DEPOSIT)
+DEPOSIT_FIGURES: dict[str, Figure] = {figure.name: figure for figure in (DEPOSIT_PAID, FEES_FROM_DEPOSIT, DEPOSIT_BACK)}
+
+
+def deposit_way(order: Any, figures: "MoneyFigures") -> dict[str, Decimal]:
+    """The deposit's way of a returned order (its DEPOSIT_FIGURES): paid, fees
+    taken from it, back to the customer; empty for other orders and orders
+    without a deposit paid."""
+    if order.status != Rental.Status.COMPLETED or order.deposit <= ZERO:
+        return {}
+    sums = {"paid": figures.paid, "goodwill": figures.goodwill}
+    way = {name: evaluate(figure, order, sums, {}) for name, figure in DEPOSIT_FIGURES.items()}
+    return way if way["deposit_paid"] > ZERO else {}
+
+
+# --- while an order is OVERDUE (SPEC §16 "overdue so far") ---------------------------------
+
+# The late fee accrued so far (``Rental.overdue_fee_so_far(now)``): an input
+# given with the sums in Python; in SQL an annotation of that name.
+OVERDUE_SO_FAR = Field("overdue_so_far")
+# What the order would still owe if the car came back now, counted the way the
+# order owes while open (the deposit included).
+REMAINING_SO_FAR = Figure("remaining_so_far", AtLeastZero(OWED + OVERDUE_SO_FAR - NET_PAID))
+# The part of the late fee so far the deposit in hand pays at the return (§4:
+# fees are taken from the deposit before it is refunded).
+OVERDUE_FROM_DEPOSIT = Figure("overdue_from_deposit", Smaller(OVERDUE_SO_FAR, DEPOSIT_HELD))
+# What the return would ask beyond what was paid, deposit used: rent and fees
+# with the late fee so far (less goodwill), less net paid.
+DUE_AT_RETURN_SO_FAR = Figure(
+    "due_at_return_so_far", AtLeastZero(AtLeastZero(RENT_AND_FEES + OVERDUE_SO_FAR - goodwill) - NET_PAID)
+)
+SO_FAR_FIGURES: dict[str, Figure] = {
+    figure.name: figure for figure in (REMAINING_SO_FAR, OVERDUE_FROM_DEPOSIT, DUE_AT_RETURN_SO_FAR)
+}
+
+
+def so_far_figures(order: Any, figures: "MoneyFigures", overdue_so_far: Decimal) -> dict[str, Decimal]:
+    """The SO_FAR_FIGURES of one order, from its figures (``figures_for``) and
+    the late fee accrued so far."""
+    known = {"owed": figures.owed, "net_paid": figures.net_paid, "deposit_held": figures.deposit_held}
+    sums = {"goodwill": figures.goodwill, "overdue_so_far": quantize_money(overdue_so_far)}
+    return {name: evaluate(figure, order, sums, known) for name, figure in SO_FAR_FIGURES.items()}
+
+
+def evaluate(figure: Figure, order: Any, sums: Mapping[str, Decimal], known: Mapping[str, Decimal]) -> Decimal:
+    """``figure`` of ``order`` on ``sums``, taking the figures in ``known`` as given."""
+    env = Env(order, sums)
+    env.figures.update(known)
+    return figure.value(env)
 
 
 def sql(name: str, *, open_only: bool = False) -> Any:
@@ -368,7 +444,7 @@ def figures_for(
         refunded=refunded,
         goodwill=goodwill,
         net_paid=values["net_paid"],
-        refund_in_flight=quantize_money(in_flight),
+        refund_in_flight=values["refund_in_flight"],
         order_total=values["order_total"],
         owed=values["owed"],
         remaining=values["remaining"],

@@ -41,7 +41,7 @@ PAID, REFUNDED = Payment.Status.PAID, Payment.Status.REFUNDED
 # events: accepted, duplicate, ignored (already final), amount_mismatch, rejected.
 REJECTED_VERDICT = "rejected"
 AMOUNT_MISMATCH_VERDICT = "amount_mismatch"
-COUNTER_PROVIDER = "counter"
+COUNTER_PROVIDER = Payment.COUNTER_PROVIDER
 MONITORING_DAYS = 30
 MONEY: DecimalField = DecimalField(max_digits=14, decimal_places=2)
 
@@ -219,6 +219,15 @@ def failed_refunds(limit: int | None = 100):
     return qs[:limit] if limit else qs
 
 
+def abnormal_refunds() -> dict:
+    """Refunds the provider holds as abnormal (WeChat Pay ABNORMAL, SPEC §17):
+    in flight, waiting for staff to resolve them. Count and sum."""
+    sums = Payment.objects.filter(
+        transaction_type=REFUND, status=Payment.Status.PROCESSING, abnormal=Payment.Abnormal.WAITING
+    ).aggregate(total=Sum("amount"), count=Count("pk"))
+    return {"total": quantize_money(sums["total"] or ZERO), "count": sums["count"]}
+
+
 def deposits_held() -> dict:
     """Deposits of PENDING/ONGOING/OVERDUE orders that have been paid: the sum
     of each order's ``deposit_held`` (``accounts.figures``), in the database."""
@@ -353,6 +362,7 @@ def dashboard(now: datetime | None = None) -> dict:
         "month_revenue": revenue_between(*day_range(month_first, today)),
         **balance_lists(),
         "failed_refunds": list(failed_refunds()),
+        "abnormal_refunds": abnormal_refunds(),
         "deposits_held": deposits_held(),
         "monitoring": monitoring(today=today),
         "daily": daily_net_revenue(today=today),

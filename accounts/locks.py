@@ -8,12 +8,14 @@ def lock_payment(payment_id) -> Payment:
 
 
 def lock_open_charges(rental_id) -> list[Payment]:
+    """The charges of a rental its customer can still complete (not those being closed)."""
     return list(
         Payment.objects.select_for_update()
         .filter(
             rental_id=rental_id,
             transaction_type=Payment.TransactionType.CHARGE,
             status__in=Payment.OPEN_STATUSES,
+            closing_as="",
         )
         .order_by("id")
     )

@@ -192,6 +192,7 @@ def wechat_qr(request, transaction_id):
             method=charge.payment_method,
             description=charge.description,
             return_url=reverse("payments:return", args=[charge.transaction_id]),
+            expires_at=charge.expires_at,
         )
     except ProviderError as exc:
         logger.warning("WeChat Pay QR code of %s not available: %s", charge.transaction_id, exc)

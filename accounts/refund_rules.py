@@ -34,6 +34,16 @@ class RefundPart:
     provider: str = ""
 
 
+def is_counter_money(*, method: str, provider: str = "") -> bool:
+    """Money that goes back at the counter (SPEC §16, §17): cash, and any
+    charge staff took at the counter (``record_counter_payment``: cash or the
+    card terminal, provider ``counter``). No provider gives it back, so no job
+    and no customer's own cancel may mark its refund REFUNDED: it is left for
+    staff (``requires_manual_refund``) until they record it as handed over.
+    The one rule of ``route_refund`` and the refund previews."""
+    return method == Payment.Method.CASH or provider == Payment.COUNTER_PROVIDER
+
+
 def charges_left(*, charges: list, refunds: list) -> list[ChargeLeft]:
     """What each PAID charge still has to give back, newest first (SPEC §16
     "refunds follow the money"; pure, no query).
@@ -109,13 +119,14 @@ def route_refund(
     """Who receives each part of a refund (SPEC §5, §16; pure): ``receiver_id``.
     Returns (parts to write, with ``user_id`` set to their receiver; parts left
     for staff to hand back). A part is left for staff when nobody can receive
-    it (a walk-in) or when it gives back cash and no clerk is at the counter
-    handing it over (``at_counter`` False: a customer's own cancel, a job)."""
+    it (a walk-in) or when it gives back counter money (``is_counter_money``:
+    cash or the card terminal) and no clerk is at the counter handing it over
+    (``at_counter`` False: a customer's own cancel, a job)."""
     to_write: list[RefundPart] = []
     for_staff: list[RefundPart] = []
     for part in parts:
         user_id = receiver_id(charge_user_id=part.user_id, customer_user_id=customer_user_id, recipient_id=recipient_id)
-        if user_id is None or (part.method == Payment.Method.CASH and not at_counter):
+        if user_id is None or (is_counter_money(method=part.method, provider=part.provider) and not at_counter):
             for_staff.append(part)
         else:
             to_write.append(RefundPart(part.charge_id, part.method, user_id, part.amount, part.provider))

@@ -32,6 +32,26 @@ def send_refund(self, refund_id: int) -> str:
         raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from None
 
 
+@shared_task(bind=True, name="accounts.tasks.send_abnormal_refund", acks_late=True, max_retries=12)
+def send_abnormal_refund(self, refund_id: int, resolution: str, card: dict | None = None) -> str:
+    """Staff's resolution of an abnormal refund (SPEC §17); ``card`` holds
+    ciphertexts only, readable by the provider alone."""
+    try:
+        return services.send_abnormal_refund(refund_id=refund_id, resolution=resolution, card=card)
+    except ProviderUnavailable as exc:
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from None
+
+
+@shared_task(bind=True, name="accounts.tasks.close_charge", acks_late=True, max_retries=12)
+def close_charge(self, payment_id: int) -> str:
+    """Close a charge we expire or cancel at its provider (SPEC §17)."""
+    try:
+        return services.close_at_provider(payment_id=payment_id)
+    except ProviderUnavailable as exc:
+        # Still closing: asked again later, and by sync_payments meanwhile.
+        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from None
+
+
 @shared_task(name="accounts.tasks.expire_payments", acks_late=True)
 def expire_payments() -> int | None:
     with single_run("expire_payments") as acquired:

@@ -22,8 +22,15 @@ from django.conf import settings
 from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from car_rental_system.money import ZERO, format_cny
+
+
+def join_sentences(*sentences: str) -> str:
+    """Sentences one after the other: Chinese sets them without a space, English with one."""
+    separator = "" if (translation.get_language() or "").startswith("zh") else " "
+    return separator.join(sentence for sentence in sentences if sentence)
 
 
 def _money(value) -> str:
@@ -122,6 +129,14 @@ def _cancelled(p: dict) -> tuple[str, str]:
 
 def _returned(p: dict) -> tuple[str, str]:
     message = _("Thank you for driving with us.")
+    if Decimal(p.get("damage_fee", "0")) > ZERO:
+        damage = _("A damage fee of %(fee)s was charged.") % {"fee": _money(p["damage_fee"])}
+        if p.get("note"):
+            damage = _("A damage fee of %(fee)s was charged: %(note)s.") % {
+                "fee": _money(p["damage_fee"]),
+                "note": p["note"].strip().rstrip("。.！!"),
+            }
+        message = join_sentences(message, damage)
     if Decimal(p.get("remaining", "0")) > ZERO:
         message += " " + _("%(amount)s is still to be paid for fees found at return.") % {
             "amount": _money(p["remaining"])
@@ -197,3 +212,22 @@ def notice_text(kind: str, params: dict, stored: tuple[str, str] = ("", "")) -> 
 def notice_in_default_language(kind: str, params: dict) -> tuple[str, str]:
     with translation.override(settings.LANGUAGE_CODE):
         return notice_text(kind, params)
+
+
+# --- rules told before booking ------------------------------------------------------
+
+
+def late_fee_rule_text(daily_rate: Decimal) -> str:
+    """The late-fee rule (SPEC §4) in words, with a car's fee of one started late day."""
+    from rentals import pricing
+
+    rule = pricing.late_fee_rule(daily_rate)
+    if rule.grace_minutes % 60 == 0:
+        hours = rule.grace_minutes // 60
+        grace = ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours}
+    else:
+        grace = ngettext("%(count)d minute", "%(count)d minutes", rule.grace_minutes) % {"count": rule.grace_minutes}
+    return _(
+        "Late return: free within %(grace)s after the return time; after that, %(rate)s × the daily rate "
+        "(%(fee)s) for every started day, the grace included."
+    ) % {"grace": grace, "rate": format(rule.rate.normalize(), "f"), "fee": format_cny(rule.per_day)}

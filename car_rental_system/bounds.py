@@ -21,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -28,6 +29,9 @@ from car_rental_system.money import ZERO, format_cny, quantize_money
 
 # Nothing in the ledger is older than this; earlier dates in filters are typos.
 EARLIEST_DATE = date(2000, 1, 1)
+
+# The rental status of a car still out past its end (rentals.Rental.Status.OVERDUE).
+OVERDUE = "OVERDUE"
 
 # The ledger's money columns: max_digits 12, decimal_places 2.
 COLUMN_LIMIT = Decimal("1E10")
@@ -37,6 +41,50 @@ PLAIN_MONEY = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,2})?")
 
 def max_order_total() -> Decimal:
     return quantize_money(Decimal(str(settings.MAX_ORDER_TOTAL)))
+
+
+def max_daily_rate() -> Decimal:
+    return quantize_money(Decimal(str(settings.MAX_DAILY_RATE)))
+
+
+def check_daily_rate(rate) -> None:
+    """Raise ValidationError when a car's daily rate is above ``MAX_DAILY_RATE`` (SPEC §17)."""
+    if rate is not None and quantize_money(rate) > max_daily_rate():
+        raise ValidationError(
+            _("The daily rate can't be more than %(max)s.") % {"max": format_cny(max_daily_rate())},
+            code="daily_rate_too_large",
+        )
+
+
+def check_order_total(total) -> None:
+    """Raise ValidationError when a booking's order total is above ``MAX_ORDER_TOTAL``:
+    the quote and the booking refuse it alike (SPEC §17)."""
+    if exceeds_max_order_total(total):
+        raise ValidationError(
+            _(
+                "This booking would come to %(total)s, but an order can total at most %(max)s. "
+                "Please choose fewer days or another car."
+            )
+            % {"total": format_cny(total), "max": format_cny(max_order_total())},
+            code="order_total_too_large",
+        )
+
+
+def overdue_hold_until(now: datetime | None = None) -> datetime:
+    """Until when an overdue car is kept for its late driver: now + ``OVERDUE_HOLD_HOURS``."""
+    return (now or timezone.now()) + timedelta(hours=int(settings.OVERDUE_HOLD_HOURS))
+
+
+def holds_car_after(moment: datetime, now: datetime, prefix: str = "") -> Q:
+    """The overlap rule's end (SPEC §17 Cars on the road, bounded), as a filter
+    on active rentals (``prefix`` e.g. ``"rentals__"`` from the car): the
+    rental holds its car after ``moment``. A rental still active past its end
+    (OVERDUE, or not refreshed yet) ends at max(end_time, now +
+    ``OVERDUE_HOLD_HOURS``), so it holds the car for a day, not for ever."""
+    holds = Q(**{f"{prefix}end_time__gt": moment})
+    if overdue_hold_until(now) > moment:
+        holds |= Q(**{f"{prefix}status": OVERDUE}) | Q(**{f"{prefix}end_time__lte": now})
+    return holds
 
 
 def booking_horizon() -> timedelta:

@@ -198,6 +198,14 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "staticfiles")
 
+# --- Media (car photos uploaded in the admin, demo photos from seed_demo) --------
+# Files live in MEDIA_ROOT. Django serves them itself with DEBUG on or
+# SERVE_MEDIA=true (make run, make serve); in production the proxy serves
+# MEDIA_ROOT at MEDIA_URL and SERVE_MEDIA stays off.
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or BASE_DIR / "media")
+SERVE_MEDIA = env_bool("SERVE_MEDIA", DEBUG)
+
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
@@ -363,11 +371,19 @@ LOGGING = {
 }
 
 # --- Bounds and production guards (SPEC §16) ------------------------------------
-# A booking starts at most this many days ahead; staff filters and exports are
-# bounded by the same horizon.
-BOOKING_HORIZON_DAYS = int(os.environ.get("BOOKING_HORIZON_DAYS", "365"))
+# A booking starts at most this many days ahead and lasts at most
+# MAX_RENTAL_DAYS, so that every refund of its money falls due inside the
+# providers' refund window (WeChat Pay: 365 days after payment; SPEC §17).
+# Staff filters and exports are bounded by the same horizon.
+BOOKING_HORIZON_DAYS = int(os.environ.get("BOOKING_HORIZON_DAYS", "180"))
+MAX_RENTAL_DAYS = int(os.environ.get("MAX_RENTAL_DAYS", "90"))
 # No fee entered by staff and no order total may exceed this amount.
 MAX_ORDER_TOTAL = Decimal(os.environ.get("MAX_ORDER_TOTAL", "1000000.00"))
+# For the overlap check an overdue rental ends at max(end_time, now + this):
+# the car is kept free for its late driver, and bookable after (SPEC §17).
+OVERDUE_HOLD_HOURS = int(os.environ.get("OVERDUE_HOLD_HOURS", "24"))
+# A car's daily rate is at most this (SPEC §17).
+MAX_DAILY_RATE = Decimal(os.environ.get("MAX_DAILY_RATE", "100000.00"))
 # With DEBUG off the sandbox provider (and its self-approving checkout page)
 # works only when switched on explicitly and with a secret of its own.
 PAYMENT_SANDBOX_ENABLED = env_bool("PAYMENT_SANDBOX_ENABLED", False)

@@ -5,13 +5,14 @@ from django.conf import settings
 from django.contrib import admin
 from django.core.cache import cache
 from django.db import connection
-from django.http import HttpResponsePermanentRedirect, JsonResponse
+from django.http import Http404, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import render
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_safe
+from django.views.static import serve
 
 logger = logging.getLogger(__name__)
 
@@ -102,3 +103,13 @@ def page_not_found(request, exception=None):
 
 def server_error(request):
     return render(request, "errors/500.html", status=500)
+
+
+@require_safe
+def media(request, path: str):
+    """Uploaded files from MEDIA_ROOT, when this process is to serve them
+    (``SERVE_MEDIA``: on with DEBUG and under ``make serve``); in production
+    the proxy serves MEDIA_ROOT and this answers 404."""
+    if not settings.SERVE_MEDIA:
+        raise Http404
+    return serve(request, path, document_root=str(settings.MEDIA_ROOT))

@@ -23,7 +23,7 @@ from car_rental_system.admin_search import ExactSearchMixin, as_id
 from car_rental_system.money import ZERO, format_cny
 from customers.models import Customer
 from rentals import admin_board, admin_policy, admin_views  # noqa: F401  (admin_policy registers its admin)
-from rentals.models import Rental, RentalEvent, status_label
+from rentals.models import CarCheck, Rental, RentalEvent, status_label
 from vehicles.models import Vehicle
 
 MONEY_FIELDS = (
@@ -196,6 +196,32 @@ class RentalEventInline(AuditColumns, ReadOnlyInline):
         return super().get_queryset(request).select_related("actor")
 
 
+class CarCheckInline(ReadOnlyInline):
+    """The clerk's check of the car and the driver at hand-over and at return."""
+
+    model = CarCheck
+    fields = (
+        "stage",
+        "mileage_km",
+        "fuel_display",
+        "condition_notes",
+        "id_seen",
+        "licence_seen",
+        "licence_valid_until",
+        "checked_by",
+        "checked_at",
+    )
+    readonly_fields = fields
+    show_change_link = False
+
+    @admin.display(description=_("fuel level"))
+    def fuel_display(self, obj: CarCheck) -> str:
+        return obj.fuel_display
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("checked_by")
+
+
 def customers_by_phone_or_name(term: str):
     """Customers with exactly this phone number, or whose name contains ``term``
     (not for a term of digits only: that is an order or phone number, and "5"
@@ -250,7 +276,7 @@ class RentalAdmin(
     # The order's public page is the customer's own (403 for staff); this change
     # page, with its action buttons, is the staff view of the order.
     view_on_site = False
-    inlines = (PaymentInline, RentalEventInline)
+    inlines = (CarCheckInline, PaymentInline, RentalEventInline)
     fieldsets = (
         (None, {"fields": ("customer", "vehicle", "status", "settlement_display", "requires_manual_refund")}),
         (

@@ -11,6 +11,8 @@ from accounts.services import COUNTER_METHODS
 from car_rental_system.bounds import MoneyField
 from car_rental_system.money import ZERO, format_cny, quantize_money
 from car_rental_system.widgets import DATETIME_LOCAL, DateTimeLocalInput
+from rentals.car_checks import FUEL_CHOICES, MAX_MILEAGE_KM
+from rentals.services.car_checks import CheckInput
 from vehicles.models import Location
 
 MONEY_FIELD = {"max_digits": 12, "decimal_places": 2}
@@ -21,7 +23,45 @@ def local_now_input() -> str:
     return timezone.localtime().strftime(DATETIME_LOCAL)
 
 
-class ReturnForm(forms.Form):
+class CarReadingsForm(forms.Form):
+    """The car's readings a clerk takes at hand-over and at return."""
+
+    CHECK_FIELDS: tuple[str, ...] = ("mileage_km", "fuel_eighths", "condition_notes")
+
+    mileage_km = forms.IntegerField(
+        label=_("Mileage (km)"), min_value=0, max_value=MAX_MILEAGE_KM, help_text=_("As the odometer shows it.")
+    )
+    fuel_eighths = forms.TypedChoiceField(
+        label=_("Fuel level"), choices=[("", "---------"), *FUEL_CHOICES], coerce=int, empty_value=None
+    )
+    condition_notes = forms.CharField(
+        label=_("Condition of the car"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Scratches, dents, cleanliness, what is missing."),
+    )
+
+    @property
+    def check_fields(self) -> list:
+        return [self[name] for name in self.CHECK_FIELDS]
+
+    @property
+    def other_fields(self) -> list:
+        return [field for field in self if field.name not in self.CHECK_FIELDS]
+
+    def check_input(self) -> CheckInput:
+        data = self.cleaned_data
+        return CheckInput(
+            mileage_km=data["mileage_km"],
+            fuel_eighths=data["fuel_eighths"],
+            condition_notes=data.get("condition_notes", ""),
+            id_seen=data.get("id_seen", False),
+            licence_seen=data.get("licence_seen", False),
+            licence_valid_until=data.get("licence_valid_until"),
+        )
+
+
+class ReturnForm(CarReadingsForm):
     returned_at = forms.DateTimeField(
         label=_("Actual return time"),
         widget=DateTimeLocalInput(),
@@ -37,13 +77,24 @@ class ReturnForm(forms.Form):
         return quantize_money(self.cleaned_data.get("damage_fee") or ZERO)
 
 
-class PickupForm(forms.Form):
+class PickupForm(CarReadingsForm):
+    CHECK_FIELDS = ("id_seen", "licence_seen", "licence_valid_until", *CarReadingsForm.CHECK_FIELDS)
+    field_order = ["location", *CHECK_FIELDS]
+
     location = forms.ModelChoiceField(
         label=_("Handed over at store"),
         queryset=Location.objects.all(),
         empty_label=None,
         required=False,
         help_text=_("The store where the car stands (the default); it becomes the order's pick-up store."),
+    )
+    # Not required here: the hand-over refuses unticked boxes with its own words.
+    id_seen = forms.BooleanField(label=_("ID card seen"), required=False)
+    licence_seen = forms.BooleanField(label=_("Driving licence seen"), required=False)
+    licence_valid_until = forms.DateField(
+        label=_("Licence valid until"),
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        help_text=_("The date on the driving licence; an expired licence is refused."),
     )
 
 

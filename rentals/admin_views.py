@@ -139,6 +139,15 @@ def _cancelled_message(rental: Rental, *, refund: Any, refunded_before: Decimal)
     return message
 
 
+def _returned_message(rental: Rental) -> str:
+    figures = rental.money_figures()
+    return _("Order #%(order)s returned. Refunded %(refunded)s; still owed %(owed)s.") % {
+        "order": rental.pk,
+        "refunded": format_cny(figures.refunded),
+        "owed": format_cny(figures.remaining),
+    }
+
+
 def process_return_view(request, pk, *, model_admin):
     _check_permission(request, "return")
     rental = _load(pk)
@@ -159,20 +168,12 @@ def process_return_view(request, pk, *, model_admin):
                         damage_fee=data["damage_fee"],
                         note=data["note"],
                         by_user=request.user,
+                        check=form.check_input(),
                     )
                 except ValidationError as err:
                     _show_errors(request, form, err)
                 else:
-                    figures = rental.money_figures()
-                    messages.success(
-                        request,
-                        _("Order #%(order)s returned. Refunded %(refunded)s; still owed %(owed)s.")
-                        % {
-                            "order": rental.pk,
-                            "refunded": format_cny(figures.refunded),
-                            "owed": format_cny(figures.remaining),
-                        },
-                    )
+                    messages.success(request, _returned_message(rental))
                     return _done(request, rental)
             else:
                 try:
@@ -181,6 +182,7 @@ def process_return_view(request, pk, *, model_admin):
                         returned_at=data["returned_at"],
                         location=data["location"],
                         damage_fee=data["damage_fee"],
+                        check=form.check_input(),
                     )
                 except ValidationError as err:
                     _show_errors(request, form, err)
@@ -196,6 +198,7 @@ def process_return_view(request, pk, *, model_admin):
         _("Process return of order #%(order)s") % {"order": rental.pk},
         form=form,
         preview=preview,
+        handed_over=rental_services.pickup_check_of(rental),
     )
 
 
@@ -221,7 +224,7 @@ def pickup_view(request, pk, *, model_admin):
         booked = rental.pickup_location
         store = form.cleaned_data["location"] or vehicle.location
         try:
-            pickup_rental(rental=rental, by_user=request.user, location=store)
+            pickup_rental(rental=rental, by_user=request.user, location=store, check=form.check_input())
         except ValidationError as err:
             _show_errors(request, form, err)
         else:
@@ -411,6 +414,7 @@ def failed_refunds_to_retry(request, rental: Rental) -> list:
     return list(
         rental.payments.filter(transaction_type=Payment.TransactionType.REFUND, status=Payment.Status.FAILED)
         .exclude(refund_of__isnull=True)
+        .exclude(abnormal=Payment.Abnormal.MERCHANT_BANK_CARD)  # back in our bank: handed over at the counter
         .order_by("-created_at", "-pk")
     )
 

@@ -467,3 +467,7 @@ class RentalEvent(models.Model):
     @property
     def event_label(self) -> str:
         return str(self.LABELS.get(self.event, self.event))
+
+
+# What the clerk checked at hand-over and return, kept with the order.
+from rentals.car_checks import CarCheck  # noqa: E402, F401

@@ -54,6 +54,26 @@ def overdue_fee_for(end_time: datetime, returned_at: datetime | None, daily_rate
 
 
 @dataclass(frozen=True)
+class LateFeeRule:
+    """The late-fee rule a booking is told before it is made: the grace after
+    the return time, the multiplier of the daily rate, and the fee of one
+    started late day for this car (the undiscounted daily rate × the rate)."""
+
+    grace_minutes: int
+    rate: Decimal
+    per_day: Decimal
+
+
+def late_fee_rule(daily_rate: Decimal) -> LateFeeRule:
+    rate = Decimal(str(settings.OVERDUE_RATE))
+    return LateFeeRule(
+        grace_minutes=int(settings.OVERDUE_GRACE.total_seconds() // 60),
+        rate=rate,
+        per_day=quantize_money(Decimal(daily_rate) * rate),
+    )
+
+
+@dataclass(frozen=True)
 class PriceQuote:
     days: int
     daily_rate: Decimal

@@ -19,6 +19,7 @@ from django.utils.formats import date_format
 
 from accounts import refund_rules as ledger
 from accounts.figures import MoneyFigures
+from car_rental_system import bounds
 from car_rental_system.money import ZERO, quantize_money
 from rentals.models import CancellationPolicy, Rental
 from rentals.pricing import days_rent_after_discount
@@ -94,9 +95,11 @@ class PeriodCheck:
     start_time: datetime
     end_time: datetime
     taken_from: datetime | None
-    taken_until: datetime | None  # None while the rental in the way is overdue
-    next_start: datetime | None  # None: no free period until an overdue car is back
+    taken_until: datetime | None
+    next_start: datetime | None
     next_end: datetime | None
+    # The rental in the way is overdue: ``taken_until`` is the end of its hold.
+    taken_by_overdue: bool = False
 
     @property
     def is_free(self) -> bool:
@@ -109,21 +112,38 @@ def _ceil_minute(moment: datetime) -> datetime:
     return floored if floored == moment else floored + timedelta(minutes=1)
 
 
+def is_late(*, status: str, end_time: datetime, now: datetime) -> bool:
+    """Still active past its end: OVERDUE, or not refreshed yet."""
+    return status == Rental.Status.OVERDUE or end_time <= now
+
+
+def held_until(*, status: str, end_time: datetime, now: datetime) -> datetime:
+    """The end of an active rental for the overlap check (SPEC §17): its
+    ``end_time``, or for a late one max(end_time, now + OVERDUE_HOLD_HOURS)."""
+    if is_late(status=status, end_time=end_time, now=now):
+        return max(end_time, bounds.overdue_hold_until(now))
+    return end_time
+
+
 def blocking_periods(
     *, vehicle_id: int, after: datetime, now: datetime | None = None
-) -> list[tuple[datetime, datetime | None]]:
-    """(start, end) of the car's PENDING/ONGOING/OVERDUE rentals that end after
-    ``after``, by start. A rental still active past its end holds the car until
-    it is returned, so its end is open (None): the booking rule of
-    ``rentals.services.overlapping_rentals``. One query."""
+) -> list[tuple[datetime, datetime, bool]]:
+    """(start, end, late) of the car's PENDING/ONGOING/OVERDUE rentals that
+    hold it after ``after``, by start; a late rental's end is the end of its
+    hold (``held_until``): the booking rule of ``overlapping_rentals``. One
+    query."""
     now = now or timezone.now()
     rows = (
-        Rental.objects.filter(vehicle_id=vehicle_id, status__in=Rental.ACTIVE_STATUSES)
-        .filter(Q(end_time__gt=after) | Q(status=Rental.Status.OVERDUE) | Q(end_time__lte=now))
+        Rental.objects.filter(
+            bounds.holds_car_after(after, now), vehicle_id=vehicle_id, status__in=Rental.ACTIVE_STATUSES
+        )
         .order_by("start_time", "pk")
         .values_list("start_time", "end_time", "status")
     )
-    return [(start, None if status == Rental.Status.OVERDUE or end <= now else end) for start, end, status in rows]
+    return [
+        (start, held_until(status=status, end_time=end, now=now), is_late(status=status, end_time=end, now=now))
+        for start, end, status in rows
+    ]
 
 
 def check_period(
@@ -132,22 +152,17 @@ def check_period(
     """Is the car free from ``start_time`` to ``end_time`` (the booking rule:
     no overlap with a PENDING/ONGOING/OVERDUE rental)? When it is not, also
     the earliest period of the same length that starts at or after
-    ``start_time`` on a whole minute and overlaps no such rental (None while a
-    rental in the way is overdue: nobody knows when the car comes back). One
-    query."""
+    ``start_time`` on a whole minute and overlaps no such rental (an overdue
+    one counts until the end of its hold). One query."""
     length = end_time - start_time
     periods = blocking_periods(vehicle_id=vehicle_id, after=start_time, now=now)
-    taken = next(((s, e) for s, e in periods if s < end_time and (e is None or e > start_time)), None)
+    taken = next(((s, e, late) for s, e, late in periods if s < end_time and e > start_time), None)
     candidate = start_time
-    open_ended = False  # an overdue rental in the way: no free period known
     # Periods come by start: each one that overlaps the candidate pushes it to
     # that period's end; the first one starting after the candidate's end
     # (and so every later one) leaves it free.
-    for busy_start, busy_end in periods:
+    for busy_start, busy_end, _late in periods:
         if busy_start >= candidate + length:
-            break
-        if busy_end is None:
-            open_ended = True
             break
         if busy_end > candidate:
             candidate = _ceil_minute(busy_end)
@@ -156,8 +171,9 @@ def check_period(
         end_time=end_time,
         taken_from=taken[0] if taken else None,
         taken_until=taken[1] if taken else None,
-        next_start=None if open_ended else candidate,
-        next_end=None if open_ended else candidate + length,
+        next_start=candidate,
+        next_end=candidate + length,
+        taken_by_overdue=bool(taken and taken[2]),
     )
 
 
@@ -322,12 +338,14 @@ def refund_parts(
 @dataclass(frozen=True)
 class RefundPreviewPart:
     """One part of a refund: back through ``method`` to ``to``, or handed back
-    at the counter (cash, or nobody to pay it to online)."""
+    at the counter (counter money: cash or the card terminal; or nobody to
+    pay it to online)."""
 
     amount: Decimal
     method: str
     to: Any  # a User, or None
     at_counter: bool
+    counter_money: bool = False
 
     @property
     def method_label(self) -> str:
@@ -339,8 +357,6 @@ class RefundPreviewPart:
 def _preview_parts(*, rental: Rental, amount: Decimal, at_counter: bool) -> list[RefundPreviewPart]:
     from django.contrib.auth import get_user_model
 
-    from accounts.models import Payment
-
     to_write, for_staff = refund_parts(rental=rental, amount=amount, at_counter=at_counter)
     users = get_user_model().objects.in_bulk({part.user_id for part in to_write})
     parts = [
@@ -348,10 +364,20 @@ def _preview_parts(*, rental: Rental, amount: Decimal, at_counter: bool) -> list
             amount=part.amount,
             method=part.method,
             to=users[part.user_id],
-            at_counter=part.method == Payment.Method.CASH,
+            at_counter=ledger.is_counter_money(method=part.method, provider=part.provider),
+            counter_money=ledger.is_counter_money(method=part.method, provider=part.provider),
         )
         for part in to_write
-    ] + [RefundPreviewPart(amount=part.amount, method=part.method, to=None, at_counter=True) for part in for_staff]
+    ] + [
+        RefundPreviewPart(
+            amount=part.amount,
+            method=part.method,
+            to=None,
+            at_counter=True,
+            counter_money=ledger.is_counter_money(method=part.method, provider=part.provider),
+        )
+        for part in for_staff
+    ]
     left_over = quantize_money(amount - sum((p.amount for p in to_write + for_staff), ZERO))
     if left_over > ZERO:  # never expected: the charges hold what is due
         parts.append(RefundPreviewPart(amount=left_over, method="", to=None, at_counter=True))
@@ -369,13 +395,13 @@ def overlapping_rentals(
     """PENDING/ONGOING/OVERDUE rentals of the car that hold it during the period.
 
     A rental past its end that is still active (OVERDUE, or not refreshed yet)
-    holds its car until it is returned (§16 "cars on the road"): nobody knows
-    when it comes back, so its end counts as open, at least now, and it clashes
-    with any period that ends after its start.
+    ends, for this check, at max(end_time, now + OVERDUE_HOLD_HOURS) (SPEC
+    §17): the car is kept for its late driver for a day and can be booked
+    after that (``held_until``).
     """
     now = now or timezone.now()
     qs = Rental.objects.filter(
-        Q(end_time__gt=start_time) | Q(status=Rental.Status.OVERDUE) | Q(end_time__lte=now),
+        bounds.holds_car_after(start_time, now),
         vehicle_id=vehicle_id,
         status__in=Rental.ACTIVE_STATUSES,
         start_time__lt=end_time,

@@ -17,6 +17,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts import selectors as account_selectors
+from accounts.wording import join_sentences, late_fee_rule_text
+from car_rental_system import bounds
 from car_rental_system.money import format_cny, quantize_money
 from car_rental_system.rate_limits import client_ip
 from customers.decorators import customer_required
@@ -80,6 +82,7 @@ def book(request, vehicle_pk: int):
             "form": form,
             "member_level": request.customer.get_member_level_display(),
             "policy": CancellationPolicy.objects.in_force(),
+            "late_fee_rule": late_fee_rule_text(vehicle.daily_rate),
         },
     )
 
@@ -112,6 +115,10 @@ def quote(request, vehicle_pk: int):
         pickup_location_id=data["pickup_location"].pk,
         return_location_id=data["return_location"].pk,
     )
+    try:
+        bounds.check_order_total(q.order_total)
+    except ValidationError as error:
+        return JsonResponse({"ok": False, "errors": error.messages}, status=400)
     amounts = {name: str(getattr(q, name)) for name in QUOTE_AMOUNTS}
     check = selectors.check_period(vehicle_id=vehicle.pk, start_time=data["start_time"], end_time=data["end_time"])
     return JsonResponse(
@@ -157,10 +164,12 @@ def _local_text(moment) -> str:
 
 def _taken_answer(check: selectors.PeriodCheck) -> dict:
     """What the booking form shows for taken dates: why, and the next free
-    period of the same length as form values and as text (none while the car
-    is out on an overdue rental)."""
-    if check.taken_until is None:
-        message = _("This car is still out on a rental that is overdue; it can be booked again once it is returned.")
+    period of the same length as form values and as text (after the hold of
+    an overdue rental in the way)."""
+    if check.taken_by_overdue:
+        message = _("This car is still out on an overdue rental and is kept for its driver until %(end)s.") % {
+            "end": _local_text(check.taken_until)
+        }
     else:
         message = _("This car is already booked from %(start)s to %(end)s.") % {
             "start": _local_text(check.taken_from),
@@ -181,11 +190,11 @@ def _tell_cancelled(request, rental: Rental) -> None:
     """The banner after a customer's cancel: what is true of the refund now
     (its job may have run already, or not yet): back, in progress or refused."""
     rental = Rental.objects.prefetch_related("payments").get(pk=rental.pk)
-    lines = [text for _kind, text in account_selectors.order_row(rental=rental).refund_status.lines]
+    refunds = account_selectors.order_row(rental=rental).refund_status
     head = _("Order #%(order)s is cancelled.") % {"order": rental.pk}
-    if lines:
-        failed = rental.money_figures().refund_due > 0
-        (messages.warning if failed else messages.success)(request, " ".join([head, *lines]))
+    if refunds.lines:
+        tell = {"failed": messages.warning, "in_flight": messages.info}.get(refunds.state, messages.success)
+        tell(request, join_sentences(head, *(text for _kind, text in refunds.lines)))
     elif rental.requires_manual_refund:
         messages.warning(
             request,

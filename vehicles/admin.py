@@ -1,18 +1,26 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from vehicles import selectors
+from vehicles.forms import VehicleAdminForm
 from vehicles.models import Location, Vehicle
 
 
 @admin.register(Location)
 class LocationAdmin(admin.ModelAdmin):
-    list_display = ("name", "city", "address")
+    list_display = ("name", "city", "address", "opening_hours", "phone")
     list_filter = ("city",)
-    search_fields = ("name", "city", "address")
+    search_fields = ("name", "city", "address", "phone")
+    fields = ("name", "city", "address", ("opens_at", "closes_at"), "phone")
+
+    @admin.display(description=_("opening hours"))
+    def opening_hours(self, obj: Location) -> str:
+        return obj.opening_hours
 
 
 @admin.register(Vehicle)
 class VehicleAdmin(admin.ModelAdmin):
+    form = VehicleAdminForm
     list_display = (
         "plate_number",
         "brand",

@@ -5,6 +5,39 @@ from django.utils.translation import gettext_lazy as _
 
 from car_rental_system.widgets import DATETIME_LOCAL, DateTimeLocalInput
 from vehicles import selectors
+from vehicles.models import Vehicle, validate_photo_size
+
+
+class CarPhotoField(forms.ImageField):
+    """An uploaded car photo: its size is checked before Pillow opens it, so a
+    file over the limit is refused with its size instead of being decoded; then
+    it must be an image Pillow reads, with an allowed extension (the model's
+    validators)."""
+
+    def to_python(self, data):
+        if data and getattr(data, "size", 0):
+            validate_photo_size(data)
+        return super().to_python(data)
+
+
+class VehicleAdminForm(forms.ModelForm):
+    class Meta:
+        model = Vehicle
+        fields = [
+            "plate_number",
+            "brand",
+            "model",
+            "year",
+            "seats",
+            "daily_rate",
+            "deposit_amount",
+            "location",
+            "status",
+            "description",
+            "photo",
+        ]
+        field_classes = {"photo": CarPhotoField}
+        widgets = {"photo": forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/webp"})}
 
 
 class VehicleFilterForm(forms.Form):

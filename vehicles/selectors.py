@@ -5,17 +5,17 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.apps import apps
-from django.db.models import Avg, Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Avg, Count, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from car_rental_system import bounds
 from vehicles.models import Location, Vehicle
 
 # Rental statuses that hold a car for their period. Mirrors
 # rentals.models.Rental.ACTIVE_STATUSES (a test keeps them equal); spelled out
 # here because vehicles must not import the rentals app.
 BLOCKING_RENTAL_STATUSES = ("PENDING", "ONGOING", "OVERDUE")
-OVERDUE_RENTAL_STATUS = "OVERDUE"
 
 
 def cities() -> list[str]:
@@ -105,15 +105,23 @@ def search_vehicles(
         qs = qs.filter(seats__gte=seats)
     if start_time is not None and end_time is not None:
         # One filter() call: the conditions apply to the same rental row. A
-        # rental still active past its end (overdue) holds the car until it is
-        # returned: its end counts as open (booking's overlap rule).
-        now = timezone.now()
+        # rental still active past its end (overdue) holds the car until the
+        # end of its hold (booking's overlap rule, SPEC §17).
         busy = Vehicle.objects.filter(
-            Q(rentals__end_time__gt=start_time)
-            | Q(rentals__status=OVERDUE_RENTAL_STATUS)
-            | Q(rentals__end_time__lte=now),
+            bounds.holds_car_after(start_time, timezone.now(), prefix="rentals__"),
             rentals__status__in=BLOCKING_RENTAL_STATUSES,
             rentals__start_time__lt=end_time,
         ).values("pk")
         qs = qs.exclude(pk__in=busy)
     return qs.order_by("daily_rate", "brand", "model", "pk")
+
+
+def stores_with_cars() -> QuerySet:
+    """Every store, by city and name, each with ``bookable_cars``: the cars
+    customers can book that stand there now (two queries in all)."""
+    cars = Vehicle.objects.filter(status__in=[Vehicle.Status.AVAILABLE, Vehicle.Status.RENTED]).order_by(
+        "daily_rate", "brand", "model", "pk"
+    )
+    return Location.objects.order_by("city", "name").prefetch_related(
+        Prefetch("vehicles", queryset=cars, to_attr="bookable_cars")
+    )

@@ -1,9 +1,13 @@
-"""Car list with filters and car detail (public pages)."""
+"""Car list with filters, car detail, and the stores (public pages)."""
+
+from itertools import groupby
+from operator import attrgetter
 
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
+from accounts.wording import late_fee_rule_text
 from vehicles import selectors
 from vehicles.forms import VehicleFilterForm
 
@@ -39,4 +43,21 @@ def vehicle_list(request):
 def vehicle_detail(request, pk: int):
     vehicle = get_object_or_404(selectors.with_ratings(selectors.bookable_vehicles()), pk=pk)
     reviews = selectors.recent_reviews(vehicle_id=vehicle.pk)
-    return render(request, "vehicles/vehicle_detail.html", {"vehicle": vehicle, "reviews": reviews})
+    return render(
+        request,
+        "vehicles/vehicle_detail.html",
+        {"vehicle": vehicle, "reviews": reviews, "late_fee_rule": late_fee_rule_text(vehicle.daily_rate)},
+    )
+
+
+@require_GET
+def store_list(request):
+    stores = selectors.stores_with_cars()  # by city, then name
+    cities = {city: list(group) for city, group in groupby(stores, key=attrgetter("city"))}
+    return render(request, "vehicles/store_list.html", {"cities": cities})
+
+
+@require_GET
+def store_detail(request, pk: int):
+    store = get_object_or_404(selectors.stores_with_cars(), pk=pk)
+    return render(request, "vehicles/store_detail.html", {"store": store})

@@ -29,6 +29,26 @@ class PaymentEventFilter(EventCodeFilter):
     labels = PAYMENT_EVENT_LABELS
 
 
+class RefundAbnormalFilter(admin.SimpleListFilter):
+    """Refunds the provider holds as abnormal (WeChat Pay ABNORMAL, SPEC §17):
+    still in flight, waiting for staff to resolve them."""
+
+    title = _("refund abnormal")
+    parameter_name = "refund_abnormal"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(
+                transaction_type=Payment.TransactionType.REFUND,
+                status=Payment.Status.PROCESSING,
+                abnormal=Payment.Abnormal.WAITING,
+            )
+        return queryset
+
+
 class ReadOnlyAdmin(ReadOnlyPermissionsMixin, BoundedDateFiltersMixin, admin.ModelAdmin):
     """View permission only, for everyone including superusers; no bulk delete;
     out-of-range dates in the list filters are ignored with a message."""
@@ -80,7 +100,14 @@ class PaymentAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, ReadOnlyAdmin):
         "paid_at",
     )
     amount_display = money_column("amount", model=Payment)
-    list_filter = ("transaction_type", "status", "payment_method", ("provider", CachedValuesFieldListFilter))
+    list_filter = (
+        "transaction_type",
+        "status",
+        RefundAbnormalFilter,
+        "closing_as",  # charges still being closed at their provider (SPEC §17)
+        "payment_method",
+        ("provider", CachedValuesFieldListFilter),
+    )
     # Searched by search_conditions(): transaction id, provider reference, order
     # number and phone exactly, or part of the customer's name.
     search_fields = (
@@ -121,7 +148,22 @@ class PaymentAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, ReadOnlyAdmin):
         return [
             path("dashboard/", wrap(admin_views.finance_dashboard_view), name="%s_%s_dashboard" % info),
             path("export/", wrap(admin_views.export_payments_view), name="%s_%s_export" % info),
+            path(
+                "<int:pk>/abnormal-refund/",
+                wrap(admin_views.abnormal_refund_view),
+                name="%s_%s_abnormal_refund" % info,
+            ),
         ] + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        payment = self.get_object(request, object_id)
+        extra_context["can_resolve_abnormal"] = (
+            payment is not None
+            and payment.is_abnormal
+            and request.user.has_perm(admin_views.ABNORMAL_REFUND_PERMISSION)
+        )
+        return super().change_view(request, object_id, form_url, extra_context=extra_context)
 
     def changelist_view(self, request, extra_context=None):
         extra_context = extra_context or {}

@@ -38,12 +38,28 @@ class Payment(models.Model):
         EXPIRED = "EXPIRED", _("Expired")
         REFUNDED = "REFUNDED", _("Refunded")
 
+    class Abnormal(models.TextChoices):
+        """Where a refund the provider reported abnormal stands (WeChat Pay
+        ABNORMAL, SPEC §17): the money waits in the provider's refund transit
+        account until staff resolve it with the abnormal-refund API."""
+
+        NONE = "", _("No")
+        WAITING = "ABNORMAL", _("Refund abnormal: waiting for staff")
+        REQUESTED = "REQUESTED", _("Resolution sent to the provider")
+        USER_BANK_CARD = "USER_BANK_CARD", _("Paid to the customer's bank card")
+        MERCHANT_BANK_CARD = "MERCHANT_BANK_CARD", _("Returned to our bank account")
+
     OPEN_STATUSES = (Status.PENDING, Status.PROCESSING)
+    # What a charge we close becomes once its provider has closed it (SPEC §17).
+    CLOSING_OUTCOMES = (Status.EXPIRED, Status.CANCELLED)
     # Refunds that take money from their charge: given back, or asked of the
     # provider and not refused (SPEC §11). A FAILED refund frees its amount.
     REFUND_TAKING_STATUSES = (Status.REFUNDED, Status.PENDING, Status.PROCESSING)
     # Refunds recorded as handed over by us (cash, the counter, staff): done at once.
     INTERNAL_PROVIDER = "internal"
+    # Charges staff took at the counter (cash or the card terminal): their
+    # money goes back at the counter (SPEC §17, accounts.refund_rules.is_counter_money).
+    COUNTER_PROVIDER = "counter"
     # Provider-final: nothing a provider says can move these again.
     FINAL_STATUSES = (Status.PAID, Status.FAILED, Status.REFUNDED)
     # Allowed moves per transaction type. CANCELLED and EXPIRED were closed on
@@ -108,7 +124,23 @@ class Payment(models.Model):
     description_code = models.CharField(_("description code"), max_length=40, blank=True, default="")
     description_params = models.JSONField(_("description details"), default=dict, blank=True)
     failure_reason = models.CharField(_("failure reason"), max_length=255, blank=True, default="")
+    # On a refund the provider reported abnormal: where its resolution stands.
+    abnormal = models.CharField(
+        _("refund abnormal"), max_length=20, choices=Abnormal.choices, blank=True, default=Abnormal.NONE
+    )
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    # "Closing" (SPEC §17): a charge we expire or cancel stays PENDING or
+    # PROCESSING until its provider has closed it, and this names the status
+    # it takes then (EXPIRED or CANCELLED). A closing charge can't be paid or
+    # reused on our side and is no longer the rental's open charge; blank
+    # otherwise (cleared when the charge leaves PENDING and PROCESSING).
+    closing_as = models.CharField(
+        _("closing as"),
+        max_length=12,
+        blank=True,
+        default="",
+        choices=[(Status.EXPIRED.value, Status.EXPIRED.label), (Status.CANCELLED.value, Status.CANCELLED.label)],
+    )
     paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
@@ -136,10 +168,11 @@ class Payment(models.Model):
                 ),
                 name="payment_transaction_id_prefix",
             ),
-            # At most one charge a customer can still complete per rental.
+            # At most one charge a customer can still complete per rental
+            # (one being closed at its provider no longer counts).
             models.UniqueConstraint(
                 fields=["rental"],
-                condition=Q(transaction_type="CHARGE", status__in=["PENDING", "PROCESSING"]),
+                condition=Q(transaction_type="CHARGE", status__in=["PENDING", "PROCESSING"], closing_as=""),
                 name="payment_one_open_charge_per_rental",
             ),
         ]
@@ -182,8 +215,27 @@ class Payment(models.Model):
         return str(self.get_status_display())
 
     @property
+    def is_abnormal(self) -> bool:
+        """A refund the provider holds as abnormal, waiting for staff (SPEC §17)."""
+        return self.is_in_flight and self.abnormal == self.Abnormal.WAITING
+
+    @property
     def is_open(self) -> bool:
-        return self.transaction_type == self.TransactionType.CHARGE and self.status in self.OPEN_STATUSES
+        """A charge the customer can still complete (not one being closed)."""
+        return (
+            self.transaction_type == self.TransactionType.CHARGE
+            and self.status in self.OPEN_STATUSES
+            and not self.closing_as
+        )
+
+    @property
+    def is_closing(self) -> bool:
+        """A charge we expire or cancel, waiting for its provider to close it (SPEC §17)."""
+        return (
+            self.transaction_type == self.TransactionType.CHARGE
+            and self.status in self.OPEN_STATUSES
+            and bool(self.closing_as)
+        )
 
     def can_transition_to(self, status: str) -> bool:
         table = self.TRANSITIONS[self.TransactionType(self.transaction_type)]
@@ -214,7 +266,12 @@ class PaymentEvent(models.Model):
         REFUND_FAILED = "refund_failed", _("Refund failed")
         REFUND_RETRIED = "refund_retried", _("Refund retried")
         REFUND_RESENT = "refund_resent", _("Refund sent again under its own id")
+        CHARGE_CLOSING = "charge_closing", _("Charge being closed at the provider")
         CHARGE_CLOSED = "charge_closed", _("Charge closed at the provider")
+        REFUND_ABNORMAL = "refund_abnormal", _("Refund abnormal: held by the provider")
+        ABNORMAL_REFUND_REQUESTED = "abnormal_refund_requested", _("Abnormal refund: resolution requested")
+        ABNORMAL_REFUND_ACCEPTED = "abnormal_refund_accepted", _("Abnormal refund: resolution accepted")
+        ABNORMAL_REFUND_REFUSED = "abnormal_refund_refused", _("Abnormal refund: resolution refused")
 
     # What the stored codes mean (the admin's filter lists them).
     LABELS = dict(Code.choices)

@@ -10,6 +10,7 @@ from django.conf import settings
 from accounts.providers.alipay import AlipayProvider
 from accounts.providers.interface import (
     REFUND_BALANCE_SHORT,
+    AbnormalAnswer,
     CallbackAnswer,
     CallbackEvent,
     CallbackStatus,
@@ -35,6 +36,7 @@ PROVIDERS: dict[str, type[PaymentProvider]] = {
 
 __all__ = [
     "REFUND_BALANCE_SHORT",
+    "AbnormalAnswer",
     "CallbackAnswer",
     "CallbackEvent",
     "CallbackStatus",

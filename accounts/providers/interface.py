@@ -8,7 +8,7 @@ what an event means for the ledger.
 
 import json
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 
@@ -80,8 +80,11 @@ class CallbackStatus:
     CANCELLED = "cancelled"
     REFUNDED = "refunded"
     REFUND_FAILED = "refund_failed"
+    # The money left us but the customer's card refused it: it waits at the
+    # provider (WeChat Pay ABNORMAL) for staff to resolve it. Still in flight.
+    REFUND_ABNORMAL = "refund_abnormal"
     CHARGE = (SUCCEEDED, FAILED, CANCELLED)
-    REFUND = (REFUNDED, REFUND_FAILED)
+    REFUND = (REFUNDED, REFUND_FAILED, REFUND_ABNORMAL)
     ALL = CHARGE + REFUND
     # A charge notice that is recorded and changes nothing (Alipay WAIT_BUYER_PAY).
     WAITING = "waiting"
@@ -145,6 +148,9 @@ class RefundStart:
     ``callback``: a signed notification the provider sends next, ``(headers,
     body)``, for providers that live in this site (the sandbox); None for
     remote ones, which post it themselves.
+    ``abnormal``: accepted, but the money is held at the provider because the
+    customer's card refused it (WeChat Pay ABNORMAL; ``failure_reason`` says
+    so): still in flight, for staff to resolve.
     """
 
     succeeded: bool
@@ -153,6 +159,7 @@ class RefundStart:
     confirmed: bool = False
     callback: tuple | None = None
     failure_code: str = ""
+    abnormal: bool = False
 
 
 @dataclass(frozen=True)
@@ -162,6 +169,18 @@ class QueryAnswer:
     status: str
     amount: Decimal | None = None
     failure_reason: str = ""
+    provider_reference: str = ""
+
+
+@dataclass(frozen=True)
+class AbnormalAnswer:
+    """A provider's answer to an abnormal-refund resolution (SPEC §17):
+    ``accepted`` (False: refused, ``reason`` says why), and the refund's status
+    after it (a ``CallbackStatus``/``QueryStatus`` value)."""
+
+    accepted: bool
+    status: str = ""
+    reason: str = ""
     provider_reference: str = ""
 
 
@@ -180,9 +199,12 @@ class PaymentProvider:
         description: str,
         return_url: str,
         mobile: bool = False,
+        expires_at: datetime | None = None,
     ) -> ChargeStart:
         """Open a charge at the provider; returns where to send the customer's browser.
-        ``mobile``: the customer is on a phone (Alipay WAP pay, WeChat Pay H5)."""
+        ``mobile``: the customer is on a phone (Alipay WAP pay, WeChat Pay H5).
+        ``expires_at``: the charge's window; the provider takes no money after
+        it (Alipay and WeChat Pay ``time_expire``, SPEC §17)."""
         raise NotImplementedError
 
     def callback_answer(self, *, http_status: int, payload: dict) -> CallbackAnswer:
@@ -235,7 +257,22 @@ class PaymentProvider:
         it gives back, which Alipay's query needs). Raises :class:`ProviderUnavailable`."""
         raise NotImplementedError
 
+    def encrypt_sensitive(self, text: str) -> str:
+        """A sensitive request field (a card number, a name) encrypted for the
+        provider alone; providers without such requests refuse."""
+        raise ProviderError("not_supported", f"{self.name} takes no encrypted fields")
+
+    def apply_abnormal_refund(
+        self, *, transaction_id: str, provider_reference: str, resolution: str, **card
+    ) -> AbnormalAnswer:
+        """Resolve a refund the provider holds as abnormal (WeChat Pay, SPEC
+        §17); ``card`` fields come encrypted by :meth:`encrypt_sensitive`."""
+        raise ProviderError("not_supported", f"{self.name} has no abnormal refunds")
+
     def close_charge(self, *, transaction_id: str) -> QueryAnswer:
-        """Close a charge that was never paid, so it can't be paid any more;
-        answers the charge's final state (``succeeded`` if it was paid meanwhile)."""
+        """Close a charge that was never paid, so it can't be paid any more
+        (SPEC §17); answers ``closed`` (also when the provider never had the
+        charge: never created counts as closed) or ``succeeded`` with the
+        amount if it was paid meanwhile. Raises :class:`ProviderUnavailable`
+        when there is no usable answer; asking again is harmless."""
         raise NotImplementedError

@@ -214,7 +214,7 @@ class SandboxProvider(PaymentProvider):
     signature_header = SIGNATURE_HEADER
 
     def start_charge(
-        self, *, transaction_id, amount, method, description, return_url, mobile: bool = False
+        self, *, transaction_id, amount, method, description, return_url, mobile: bool = False, expires_at=None
     ) -> ChargeStart:
         if not sandbox_enabled():
             raise ProviderError("provider_disabled", "the sandbox is switched off")

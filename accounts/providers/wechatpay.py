@@ -38,12 +38,14 @@ import re
 import time
 from datetime import date
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.cache import cache
 from django.urls import reverse
 from wechatpayv3 import WeChatPayType
 
+from accounts.providers import wechatpay_abnormal
 from accounts.providers.interface import (
     REFUND_BALANCE_SHORT,
     CallbackAnswer,
@@ -104,18 +106,25 @@ TRADE_STATES = {
     "REVOKED": QueryStatus.CLOSED,
     "PAYERROR": CallbackStatus.FAILED,
 }
-# Refund status → what it means for our REFUND row.
+# Answers to a close that mean the order can't be paid: it never existed, or is closed.
+CLOSED_CODES = {"ORDER_NOT_EXIST", "ORDERNOTEXIST", "ORDER_CLOSED", "ORDERCLOSED"}
+BEIJING = ZoneInfo("Asia/Shanghai")
+# Refund status → what it means for our REFUND row (SPEC §17). ABNORMAL is no
+# failure: the money left us and waits in WeChat Pay's refund transit account
+# (the customer's card refused it) until staff resolve it; CLOSED never left.
 REFUND_STATES = {
     "SUCCESS": CallbackStatus.REFUNDED,
     "PROCESSING": QueryStatus.PENDING,
-    "ABNORMAL": CallbackStatus.REFUND_FAILED,
+    "ABNORMAL": CallbackStatus.REFUND_ABNORMAL,
     "CLOSED": CallbackStatus.REFUND_FAILED,
 }
 REFUND_EVENTS = {
     "REFUND.SUCCESS": CallbackStatus.REFUNDED,
-    "REFUND.ABNORMAL": CallbackStatus.REFUND_FAILED,
+    "REFUND.ABNORMAL": CallbackStatus.REFUND_ABNORMAL,
     "REFUND.CLOSED": CallbackStatus.REFUND_FAILED,
 }
+# What our row records of a status that is not a success.
+REFUND_REASONS = (CallbackStatus.REFUND_FAILED, CallbackStatus.REFUND_ABNORMAL)
 
 
 class WechatPayProvider(PaymentProvider):
@@ -178,7 +187,7 @@ class WechatPayProvider(PaymentProvider):
     # -- charges -----------------------------------------------------------------------
 
     def start_charge(
-        self, *, transaction_id, amount, method, description, return_url, mobile: bool = False
+        self, *, transaction_id, amount, method, description, return_url, mobile: bool = False, expires_at=None
     ) -> ChargeStart:
         fen = to_fen(amount)
         kind = "h5" if mobile else "native"
@@ -192,6 +201,11 @@ class WechatPayProvider(PaymentProvider):
             "out_trade_no": transaction_id,
             "amount": {"total": fen, "currency": "CNY"},
         }
+        if expires_at is not None:
+            # The last moment the payer can pay (SPEC §17), RFC 3339 with the
+            # zone: pay.weixin.qq.com/doc/v3/merchant/4012525171 (Native下单,
+            # time_expire 支付结束时间). It is not a close: we close it ourselves.
+            kwargs["time_expire"] = expires_at.astimezone(BEIJING).isoformat(timespec="seconds")
         if mobile:
             kwargs["pay_type"] = WeChatPayType.H5
             kwargs["scene_info"] = {"payer_client_ip": _client_ip(), "h5_info": {"type": "Wap"}}
@@ -244,7 +258,8 @@ class WechatPayProvider(PaymentProvider):
             return QueryAnswer(status=QueryStatus.CLOSED)
         if data.get("code") == "ORDERPAID":
             return self.query_charge(transaction_id=transaction_id)
-        if code == 404 or data.get("code") == "ORDER_NOT_EXIST":
+        if code == 404 or data.get("code") in CLOSED_CODES:
+            # Never created (or closed already) counts as closed (SPEC §17).
             return QueryAnswer(status=QueryStatus.CLOSED)
         raise ProviderUnavailable(detail=f"close: {data.get('code', code)}")
 
@@ -259,7 +274,7 @@ class WechatPayProvider(PaymentProvider):
         except (MalformedCallback, AttributeError):
             amount = None
         reason = ""
-        if state == CallbackStatus.REFUND_FAILED:
+        if state in REFUND_REASONS:
             reason = f"WeChat Pay refund {data.get('status')}"
         return state, amount, reason
 
@@ -291,7 +306,13 @@ class WechatPayProvider(PaymentProvider):
         reference = str(data.get("refund_id", ""))[:64]
         if state == CallbackStatus.REFUND_FAILED:
             return RefundStart(succeeded=False, provider_reference=reference, failure_reason=failure)
-        return RefundStart(succeeded=True, provider_reference=reference, confirmed=state == CallbackStatus.REFUNDED)
+        return RefundStart(
+            succeeded=True,
+            provider_reference=reference,
+            confirmed=state == CallbackStatus.REFUNDED,
+            abnormal=state == CallbackStatus.REFUND_ABNORMAL,
+            failure_reason=failure,
+        )
 
     def query_refund(self, *, transaction_id, charge_transaction_id: str = "") -> QueryAnswer:
         client = self._sdk()
@@ -303,6 +324,14 @@ class WechatPayProvider(PaymentProvider):
         state, amount, failure = self._refund_answer(data)
         return QueryAnswer(
             status=state, amount=amount, failure_reason=failure, provider_reference=str(data.get("refund_id", ""))[:64]
+        )
+
+    def encrypt_sensitive(self, text: str) -> str:
+        return wechatpay_abnormal.encrypt_field(text)
+
+    def apply_abnormal_refund(self, *, transaction_id, provider_reference, resolution, **card):
+        return wechatpay_abnormal.apply_abnormal_refund(
+            self, refund_id=provider_reference, out_refund_no=transaction_id, resolution=resolution, **card
         )
 
     # -- statement ---------------------------------------------------------------------
@@ -416,7 +445,7 @@ class WechatPayProvider(PaymentProvider):
         if not isinstance(reference, str) or (reference and not _REFERENCE.fullmatch(reference)):
             reference = ""
         failure_reason = ""
-        if status == CallbackStatus.REFUND_FAILED:
+        if status in REFUND_REASONS:
             failure_reason = f"WeChat Pay {event_type}"
         return CallbackEvent(
             provider=self.name,

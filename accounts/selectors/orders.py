@@ -13,11 +13,14 @@ from typing import Any
 
 from django.core.paginator import Page
 from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.functional import Promise
 from django.utils.translation import gettext, gettext_lazy
 
-from accounts.figures import MoneyFigures
+from accounts.figures import REMAINING_SO_FAR, MoneyFigures, deposit_way, evaluate, so_far_figures
 from accounts.models import Notification, Payment
+from accounts.wording import join_sentences
 from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals.models import Rental
 
@@ -63,23 +66,39 @@ def remaining_so_far(*, figures: MoneyFigures, overdue_so_far: Decimal) -> Decim
     to what the order owes."""
     if overdue_so_far <= ZERO:
         return figures.remaining
-    return max(ZERO, quantize_money(figures.owed + overdue_so_far - figures.net_paid))
+    return evaluate(
+        REMAINING_SO_FAR,
+        None,
+        {"overdue_so_far": quantize_money(overdue_so_far)},
+        {"owed": figures.owed, "net_paid": figures.net_paid},
+    )
 
 
 @dataclass(frozen=True)
 class OwedSoFar:
-    """SPEC §16 "overdue so far" of one order: the late fee accrued until now
-    and what the customer would owe if the car came back now. Zero fee (and
+    """SPEC §16 "overdue so far" of one order: the late fee accrued until now,
+    what the customer would owe if the car came back now, and how the deposit
+    meets it (taken from the deposit so far, owed beyond it). Zero fee (and
     §4 ``remaining``) unless the order is OVERDUE. The customer's pages and the
     staff pages read it from here."""
 
     overdue_fee: Decimal
     remaining: Decimal
+    from_deposit: Decimal = ZERO
+    beyond_deposit: Decimal = ZERO
 
 
 def owed_so_far(*, rental: Rental, figures: MoneyFigures, now: datetime | None = None) -> OwedSoFar:
     fee = rental.overdue_fee_so_far(now)
-    return OwedSoFar(overdue_fee=fee, remaining=remaining_so_far(figures=figures, overdue_so_far=fee))
+    if fee <= ZERO:
+        return OwedSoFar(overdue_fee=fee, remaining=figures.remaining)
+    split = so_far_figures(rental, figures, fee)
+    return OwedSoFar(
+        overdue_fee=fee,
+        remaining=split["remaining_so_far"],
+        from_deposit=split["overdue_from_deposit"],
+        beyond_deposit=split["due_at_return_so_far"],
+    )
 
 
 def payment_badge(
@@ -233,6 +252,8 @@ class OrderRow:
     can_review: bool
     overdue_so_far: Decimal = ZERO
     remaining_so_far: Decimal = ZERO
+    overdue_from_deposit: Decimal = ZERO
+    due_at_return_so_far: Decimal = ZERO
     deposit_held: Decimal = ZERO
     spent: Decimal = ZERO
 
@@ -258,6 +279,41 @@ class OrderRow:
         if goodwill > ZERO:
             notes.append(("goodwill", goodwill))
         return notes
+
+    @property
+    def deposit_way(self) -> dict[str, Decimal]:
+        """A returned order's deposit: paid, fees taken from it, back to the
+        customer (``accounts.figures.deposit_way``); empty when none was paid."""
+        return deposit_way(self.rental, self.figures)
+
+    @property
+    def overdue_note(self) -> str:
+        """What an overdue order's page says of the late fee so far: how much,
+        that the deposit in hand pays it at the return, and what is owed
+        beyond the deposit, if anything."""
+        if self.overdue_so_far <= ZERO:
+            return ""
+        end = date_format(timezone.localtime(self.rental.end_time), "Y-m-d H:i")
+        first = gettext(
+            "The car was due back at %(end)s. The overdue fee so far is %(fee)s; it grows with every started day "
+            "until the car is returned."
+        ) % {"end": end, "fee": format_cny(self.overdue_so_far)}
+        beyond = format_cny(self.due_at_return_so_far)
+        if self.due_at_return_so_far <= ZERO:
+            second = gettext(
+                "It will be taken from your deposit (%(held)s held) at the return: nothing is owed beyond the "
+                "deposit so far."
+            ) % {"held": format_cny(self.deposit_held)}
+        elif self.overdue_from_deposit > ZERO:
+            second = gettext(
+                "%(part)s of it will be taken from your deposit at the return; %(beyond)s beyond the deposit is to "
+                "be paid then."
+            ) % {"part": format_cny(self.overdue_from_deposit), "beyond": beyond}
+        else:
+            second = gettext("There is no deposit to take it from: %(beyond)s is to be paid at the return.") % {
+                "beyond": beyond
+            }
+        return join_sentences(first, second)
 
     @property
     def refund_status(self) -> RefundStatus:
@@ -342,6 +398,8 @@ def order_row(*, rental: Rental, now: datetime | None = None) -> OrderRow:
         can_review=can_review(rental=rental),
         overdue_so_far=so_far,
         remaining_so_far=owed.remaining,
+        overdue_from_deposit=owed.from_deposit,
+        due_at_return_so_far=owed.beyond_deposit,
         deposit_held=figures.deposit_held,
         spent=figures.spent,
     )

@@ -73,5 +73,8 @@ def available_methods() -> list[str]:
 
 def open_charge(*, rental: Rental) -> Payment | None:
     return Payment.objects.filter(
-        rental=rental, transaction_type=Payment.TransactionType.CHARGE, status__in=Payment.OPEN_STATUSES
+        rental=rental,
+        transaction_type=Payment.TransactionType.CHARGE,
+        status__in=Payment.OPEN_STATUSES,
+        closing_as="",
     ).first()

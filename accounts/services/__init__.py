@@ -6,6 +6,11 @@ rental → payment, see ``rentals/locks.py``), writes its audit row in the same
 transaction, and leaves the rental's stored figures equal to the ledger.
 """
 
+from accounts.services.abnormal_refunds import (  # noqa: F401
+    _refund_abnormal,
+    request_abnormal_refund_resolution,
+    send_abnormal_refund,
+)
 from accounts.services.callbacks import (  # noqa: F401
     _apply_callback,
     _callback_verdict,
@@ -24,6 +29,7 @@ from accounts.services.charges import (  # noqa: F401
     payment_redirect_url,
     start_payment,
 )
+from accounts.services.closing import close_at_provider  # noqa: F401
 from accounts.services.counter import (  # noqa: F401
     COUNTER_METHODS,
     record_counter_payment,
@@ -32,6 +38,8 @@ from accounts.services.counter import (  # noqa: F401
 from accounts.services.ledger import (  # noqa: F401
     _require_staff,
     cancel_open_charges,
+    close_open_charge,
+    finish_closing,
     new_transaction_id,
     record_payment_event,
     transition_payment,
@@ -67,7 +75,6 @@ from accounts.services.refunds import (  # noqa: F401
 from accounts.services.sync import (  # noqa: F401
     SYNC_AFTER_MINUTES,
     SyncLine,
-    _expire_closed_charge,
     _query_event,
     _sync_one,
     sync_payments,

@@ -10,7 +10,8 @@ from django.utils.translation import gettext as _
 from accounts import providers
 from accounts.locks import lock_payment
 from accounts.models import CallbackReceipt, Notification, Payment
-from accounts.services.ledger import record_payment_event, transition_payment
+from accounts.services.abnormal_refunds import _refund_abnormal
+from accounts.services.ledger import finish_closing, record_payment_event, transition_payment
 from accounts.services.notices import notify
 from accounts.services.refunds import _refund_confirmed, _refund_failed, refund_amount_due
 from car_rental_system.money import ZERO
@@ -98,15 +99,18 @@ def handle_callback(*, provider: str, headers: Any, body: bytes) -> tuple[int, d
     amount equal to the charge (409, recorded), then the transition:
 
     - succeeded → PAID, financials refreshed, PAYMENT_SUCCESS; a success for a
-      charge we had closed (EXPIRED/CANCELLED) is recorded too, and whatever the
-      order can no longer use is refunded at once (at most this charge);
+      charge we had closed (EXPIRED/CANCELLED) or were closing is recorded
+      too, and whatever the order can no longer use is refunded at once (at
+      most this charge);
     - failed / cancelled → FAILED / CANCELLED with the reason, PAYMENT_FAILED;
-      the order is payable again.
+      the order is payable again; for a charge we were closing it is closed:
+      it becomes what it was closing as (SPEC §17).
 
-    A refund notification (``"transaction_id": "REF…"``, status ``refunded``
-    or ``refund_failed``, SPEC §11) goes through the same checks: refunded →
-    REFUNDED, financials refreshed, REFUND_ISSUED to its receiver; refused →
-    FAILED with the reason, the amount due again, staff told.
+    A refund notification (``"transaction_id": "REF…"``, status ``refunded``,
+    ``refund_failed`` or ``refund_abnormal``, SPEC §11, §17) goes through the
+    same checks: refunded → REFUNDED, financials refreshed, REFUND_ISSUED to
+    its receiver; refused → FAILED with the reason, the amount due again,
+    staff told; abnormal → still in flight, flagged for staff.
 
     A notice that changes nothing (``waiting``: Alipay's WAIT_BUYER_PAY) goes
     through the same checks and is recorded (verdict ``recorded``, 200).
@@ -227,6 +231,16 @@ def _act_on(*, event: Any, rental: Rental, payment: Payment, source: str) -> Non
                 event_id=event.event_id,
                 provider_reference=event.provider_reference,
             )
+        elif event.status == providers.CallbackStatus.REFUND_ABNORMAL:
+            # Not a failure: the money is held at the provider, still in flight (SPEC §17).
+            _refund_abnormal(
+                rental=rental,
+                refund=payment,
+                source=source,
+                event_id=event.event_id,
+                reason=event.failure_reason or _("The customer's card refused the refund"),
+                provider_reference=event.provider_reference,
+            )
         else:
             _refund_failed(
                 rental=rental,
@@ -239,11 +253,14 @@ def _act_on(*, event: Any, rental: Rental, payment: Payment, source: str) -> Non
         _charge_succeeded(rental=rental, payment=payment, event=event, source=source)
     elif payment.is_open:
         _charge_failed(rental=rental, payment=payment, event=event, source=source)
+    elif payment.is_closing:
+        # The provider says it can't be paid: closed, as we asked (SPEC §17).
+        finish_closing(charge=payment, source=source)
     # else: a failure for a charge we had already closed changes nothing.
 
 
 def _charge_succeeded(*, rental: Rental, payment: Payment, event: Any, source: str = "callback") -> None:
-    late = payment.status in (Payment.Status.EXPIRED, Payment.Status.CANCELLED)
+    late = payment.is_closing or payment.status in (Payment.Status.EXPIRED, Payment.Status.CANCELLED)
     transition_payment(
         payment=payment,
         to_status=Payment.Status.PAID,

@@ -15,7 +15,7 @@ from accounts import providers, selectors
 from accounts.exceptions import AmountChanged, NotPayable, PaymentError
 from accounts.locks import lock_open_charges, lock_payment
 from accounts.models import Payment
-from accounts.services.ledger import new_transaction_id, record_payment_event, transition_payment
+from accounts.services.ledger import close_open_charge, new_transaction_id, record_payment_event
 from accounts.services.notices import payment_note
 from accounts.wording import Words
 from car_rental_system import bounds
@@ -40,25 +40,17 @@ def _assert_payable(rental: Rental, user: Any) -> None:
 
 
 def _close_stale_charge(charge: Payment, *, now: datetime, reason: str, actor: Any) -> None:
-    """An open charge that can't be reused: past its window → EXPIRED, else CANCELLED."""
+    """An open charge that can't be reused: past its window → EXPIRED, else
+    CANCELLED, each once its provider has closed it (SPEC §17)."""
     if charge.expires_at is not None and charge.expires_at <= now:
-        transition_payment(
-            payment=charge,
+        close_open_charge(
+            charge=charge,
             to_status=Payment.Status.EXPIRED,
-            event="charge_expired",
             actor=actor,
-            payload={"reason": "payment window passed"},
-            failure_reason=_("The payment window expired."),
+            reason=_("The payment window expired."),
         )
     else:
-        transition_payment(
-            payment=charge,
-            to_status=Payment.Status.CANCELLED,
-            event="charge_cancelled",
-            actor=actor,
-            payload={"reason": reason},
-            failure_reason=reason[:255],
-        )
+        close_open_charge(charge=charge, to_status=Payment.Status.CANCELLED, actor=actor, reason=reason)
 
 
 @transaction.atomic
@@ -180,6 +172,7 @@ def start_payment(
             description=charge.description,
             return_url=reverse("payments:return", args=[charge.transaction_id]),
             mobile=mobile,
+            expires_at=charge.expires_at,
         )
     except providers.ProviderError as exc:
         # The charge stays PENDING and simply expires; the customer may retry.
@@ -205,22 +198,27 @@ def payment_redirect_url(charge: Payment, *, mobile: bool = False) -> str:
         description=charge.description,
         return_url=reverse("payments:return", args=[charge.transaction_id]),
         mobile=mobile,
+        expires_at=charge.expires_at,
     ).redirect_url
 
 
 def expire_stale_payments(now: datetime | None = None) -> list[str]:
-    """Mark PENDING charges whose window has passed EXPIRED (SPEC §6).
+    """Expire PENDING charges whose window has passed (SPEC §6, §17).
 
-    Each charge is expired in its own short transaction (locks rental →
+    Each charge is closed in its own short transaction (locks rental →
     payment) and re-checked under the lock, so the function is idempotent and
-    safe to run from cron while callbacks arrive. Returns the transaction ids
-    it expired.
+    safe to run from cron while callbacks arrive. An online charge is closed
+    at its provider after commit and becomes EXPIRED then (until then it is
+    "closing", and ``sync_payments`` keeps asking); a provider that says it
+    was paid makes it PAID. Returns the transaction ids it expired or sent
+    to be closed.
     """
     now = now or timezone.now()
     candidates = list(
         Payment.objects.filter(
             transaction_type=Payment.TransactionType.CHARGE,
             status=Payment.Status.PENDING,
+            closing_as="",
             expires_at__lte=now,
         )
         .order_by("expires_at", "pk")
@@ -231,14 +229,15 @@ def expire_stale_payments(now: datetime | None = None) -> list[str]:
         with transaction.atomic():
             lock_rental(rental_id)
             charge = lock_payment(payment_id)
-            if charge.status != Payment.Status.PENDING or charge.expires_at is None or charge.expires_at > now:
+            if not charge.is_open or charge.status != Payment.Status.PENDING:
                 continue
-            transition_payment(
-                payment=charge,
+            if charge.expires_at is None or charge.expires_at > now:
+                continue
+            close_open_charge(
+                charge=charge,
                 to_status=Payment.Status.EXPIRED,
-                event="charge_expired",
-                payload={"reason": "payment window passed", "expires_at": charge.expires_at.isoformat()},
-                failure_reason=_("The payment window expired."),
+                reason=_("The payment window expired."),
+                payload={"expires_at": charge.expires_at.isoformat()},
             )
             expired.append(charge.transaction_id)
     return expired

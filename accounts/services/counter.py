@@ -63,7 +63,7 @@ def record_counter_payment(*, rental: Rental, amount: Decimal, method: str, by_u
         transaction_type=Payment.TransactionType.CHARGE,
         status=Payment.Status.PAID,
         transaction_id=new_transaction_id("PAY"),
-        provider="counter",
+        provider=Payment.COUNTER_PROVIDER,
         **payment_note(Words("counter_payment")),
         paid_at=now,
     )
@@ -86,6 +86,30 @@ def record_counter_payment(*, rental: Rental, amount: Decimal, method: str, by_u
     return charge
 
 
+def _charge_refunded(charges: list, *, amount: Decimal, method: str | None) -> Any:
+    """The charge a staff refund gives back: the newest with ``amount`` left
+    (of ``method`` when one is named). A named method no charge with money
+    left came in by is refused, and so is more than is left of that money:
+    a refund goes back only the way the money came (SPEC §16)."""
+    charge = next((c for c in charges if c.left >= amount and method in (None, c.method)), None)
+    if method is None or charge is not None:
+        return charge
+    label = Payment.Method(method).label if method in Payment.Method.values else method
+    same = [c for c in charges if c.method == method]
+    if not same:
+        ways = ", ".join(sorted({str(Payment.Method(c.method).label) for c in charges})) or "—"
+        raise RefundError(
+            _("No money of this order came in by %(method)s, so it can't go back that way (it came by: %(ways)s).")
+            % {"method": label, "ways": ways},
+            code="method_not_paid",
+        )
+    raise RefundError(
+        _("At most %(left)s of this order's money came in by %(method)s and is left to give back that way.")
+        % {"left": format_cny(max(c.left for c in same)), "method": label},
+        code="method_amount_exceeded",
+    )
+
+
 @transaction.atomic
 def record_manual_refund(
     *, rental: Rental, amount: Decimal, reason: str, by_user: Any, user: Any = None, method: str | None = None
@@ -99,7 +123,8 @@ def record_manual_refund(
     into a debt and a settled order stays settled. ``user`` receives it; None
     → the payer of the newest charge with money left, else the customer's user
     (nobody for a walk-in paid back in cash). ``method`` None → that charge's
-    method. Locks: rental.
+    method; a named method must be a way the money came (SPEC §16): a charge
+    of that method with the amount still left on it, else refused. Locks: rental.
     """
     _require_staff(by_user)
     reason = (reason or "").strip()
@@ -111,8 +136,7 @@ def record_manual_refund(
     locked = lock_rental(rental.pk)
     goodwill = max(ZERO, quantize_money(amount - locked.money_figures().refund_due))
     charges = selectors.refundable_charges(rental=locked)
-    # Tie the row to the newest charge it fits in, when it is handed back that way.
-    charge = next((c for c in charges if c.left >= amount and method in (None, c.method)), None)
+    charge = _charge_refunded(charges, amount=amount, method=method)
     recipient = user if user is not None else selectors.refund_recipient(rental=locked)
     refund = issue_refund(
         rental=locked,

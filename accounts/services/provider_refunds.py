@@ -10,6 +10,7 @@ from accounts import providers, selectors
 from accounts.exceptions import RefundError
 from accounts.locks import lock_payment
 from accounts.models import Payment
+from accounts.services.abnormal_refunds import _refund_abnormal
 from accounts.services.callbacks import handle_callback
 from accounts.services.ledger import _require_staff, transition_payment
 from accounts.services.refunds import _refund_confirmed, _refund_failed, enqueue_refund, issue_refund
@@ -69,6 +70,14 @@ def apply_refund_start(*, refund_id: int, started: Any, provider_name: str) -> s
                 _refund_confirmed(
                     rental=rental, refund=refund, source="request", provider_reference=started.provider_reference
                 )
+            elif started.abnormal:
+                _refund_abnormal(
+                    rental=rental,
+                    refund=refund,
+                    source="request",
+                    reason=started.failure_reason or _("The customer's card refused the refund"),
+                    provider_reference=started.provider_reference,
+                )
             elif refund.status == Payment.Status.PENDING:
                 transition_payment(
                     payment=refund,
@@ -98,6 +107,11 @@ def retry_failed_refund(*, refund: Payment, by_user: Any) -> Payment:
     failed = lock_payment(refund.pk)
     if failed.transaction_type != Payment.TransactionType.REFUND or failed.status != Payment.Status.FAILED:
         raise RefundError(_("Only a failed refund can be sent again."), code="not_failed")
+    if failed.abnormal == Payment.Abnormal.MERCHANT_BANK_CARD:
+        raise RefundError(
+            _("The provider returned this refund to our bank account: hand it back at the counter."),
+            code="returned_to_merchant",
+        )
     charges = {c.charge_id: c for c in selectors.refundable_charges(rental=locked)}
     left = charges[failed.refund_of_id].left if failed.refund_of_id in charges else ZERO
     amount = min(failed.amount, locked.money_figures().refund_due, left)

@@ -6,14 +6,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts import providers
 from accounts.locks import lock_payment
 from accounts.models import Payment
+from accounts.services.abnormal_refunds import resolution_unanswered
 from accounts.services.callbacks import _apply_callback
-from accounts.services.ledger import record_payment_event, transition_payment
+from accounts.services.closing import CLOSED_ANSWERS, _query_event, close_at_provider
+from accounts.services.ledger import close_open_charge
 from accounts.services.provider_refunds import apply_refund_start, send_refund
 from rentals.locks import lock_rental
 
@@ -30,37 +33,27 @@ class SyncLine:
     transaction_id: str
     kind: str
     answer: str
-    action: str  # applied, closed, expired, resent, accepted, unavailable, none
+    action: str  # applied, closed, closing, expired, resent, accepted, reopened, unavailable, none
     status: str  # the payment's status afterwards (dry run: before)
-
-
-def _query_event(*, payment: Payment, answer: Any) -> providers.CallbackEvent:
-    return providers.CallbackEvent(
-        provider=payment.provider,
-        event_id=f"query:{payment.transaction_id}:{answer.status}",
-        transaction_id=payment.transaction_id,
-        status=answer.status,
-        amount=answer.amount if answer.amount is not None else payment.amount,
-        failure_reason=answer.failure_reason,
-        provider_reference=answer.provider_reference,
-    )
 
 
 def sync_payments(*, now: datetime | None = None, dry_run: bool = False) -> list[SyncLine]:
     """Ask the providers about every online charge and refund PENDING or
-    PROCESSING for more than 5 minutes and apply each answer through the
-    callback's code path (PaymentEvent verdict ``queried``). A charge past its
+    PROCESSING for more than 5 minutes, and every charge still closing, and
+    apply each answer through the callback's code path (PaymentEvent verdict
+    ``queried``). A charge past its
     window that was never paid is closed at the provider first, then EXPIRED;
-    a refund the provider never heard of is sent again (same REF id). A dry
+    a charge left "closing" (SPEC §17) is asked to close again, and becomes
+    what it was closing as, or PAID if the provider says so; a refund the
+    provider never heard of is sent again (same REF id). A dry
     run asks and reports, and writes nothing. No lock is held across a
     provider call; each write re-checks the row under rental → payment locks.
     """
     now = now or timezone.now()
     cutoff = now - timedelta(minutes=SYNC_AFTER_MINUTES)
     candidates = list(
-        Payment.objects.filter(
-            status__in=Payment.OPEN_STATUSES, created_at__lte=cutoff, provider__in=list(providers.PROVIDERS)
-        )
+        Payment.objects.filter(status__in=Payment.OPEN_STATUSES, provider__in=list(providers.PROVIDERS))
+        .filter(Q(created_at__lte=cutoff) | ~Q(closing_as=""))  # a closing charge is asked on every run
         .order_by("pk")
         .values_list("pk", "rental_id")
     )
@@ -82,6 +75,8 @@ def _sync_one(*, payment: Payment, rental_id: int, now: datetime, dry_run: bool)
         status = payment.status if dry_run else Payment.objects.values_list("status", flat=True).get(pk=payment.pk)
         return SyncLine(payment.transaction_id, kind, answer, action, status)
 
+    if payment.is_closing:
+        return line("", "closing") if dry_run else _close_now(payment=payment, line=line)
     try:
         if refund:
             answer = adapter.query_refund(
@@ -94,10 +89,18 @@ def _sync_one(*, payment: Payment, rental_id: int, now: datetime, dry_run: bool)
         logger.warning("sync_payments: %s could not be queried: %s", payment.transaction_id, exc)
         return line("", "unavailable")
     expected = providers.CallbackStatus.REFUND if refund else providers.CallbackStatus.CHARGE
+    round_ = ""
+    if answer.status == providers.CallbackStatus.REFUND_ABNORMAL:
+        if payment.abnormal == Payment.Abnormal.REQUESTED and not dry_run:
+            return line(answer.status, "reopened" if resolution_unanswered(refund_id=payment.pk, now=now) else "none")
+        if payment.abnormal in (Payment.Abnormal.WAITING, Payment.Abnormal.REQUESTED):
+            return line(answer.status, "none")  # known, with staff
+        # Abnormal again after a resolution: a new round, not a duplicate.
+        round_ = f":{payment.events.filter(event='refund_abnormal').count()}"
     if answer.status in expected:
         if not dry_run:
             _apply_callback(
-                event=_query_event(payment=payment, answer=answer),
+                event=_query_event(payment=payment, answer=answer, round_=round_),
                 payment_id=payment.pk,
                 rental_id=rental_id,
                 verdict="queried",
@@ -140,35 +143,34 @@ def _close_expired_charge(
     """A charge past its deadline that the provider still holds open: close it there first."""
     if dry_run:
         return line(answer.status, "expired")
-    try:
-        closed = adapter.close_charge(transaction_id=payment.transaction_id)
-    except providers.ProviderError as exc:
-        logger.warning("sync_payments: charge %s could not be closed: %s", payment.transaction_id, exc)
-        return line(answer.status, "unavailable")
-    if closed.status in providers.CallbackStatus.CHARGE:
-        # Paid (or refused) while we were asking: that answer wins.
-        _apply_callback(
-            event=_query_event(payment=payment, answer=closed),
-            payment_id=payment.pk,
-            rental_id=rental_id,
-            verdict="queried",
-        )
-        return line(closed.status, "applied")
-    _expire_closed_charge(payment_id=payment.pk, rental_id=rental_id)
-    return line(closed.status, "expired")
+    if not _start_closing(payment_id=payment.pk, rental_id=rental_id):
+        return line(answer.status, "none")
+    return _close_now(payment=payment, line=line, done="expired")
 
 
 @transaction.atomic
-def _expire_closed_charge(*, payment_id: int, rental_id: int) -> None:
+def _start_closing(*, payment_id: int, rental_id: int) -> bool:
     lock_rental(rental_id)
     charge = lock_payment(payment_id)
     if not charge.is_open:
-        return
-    record_payment_event(event="charge_closed", payment=charge, payload={"source": "query"})
-    transition_payment(
-        payment=charge,
+        return charge.is_closing
+    close_open_charge(
+        charge=charge,
         to_status=Payment.Status.EXPIRED,
-        event="charge_expired",
-        payload={"reason": "closed at the provider after its window", "source": "query"},
-        failure_reason=_("The payment window expired."),
+        reason=_("The payment window expired."),
+        payload={"source": "query"},
+        ask_after_commit=False,  # asked right below
     )
+    return True
+
+
+def _close_now(*, payment: Payment, line: Any, done: str = "closed") -> SyncLine:
+    """Ask the provider to close a closing charge and apply its answer."""
+    try:
+        answer = close_at_provider(payment_id=payment.pk)
+    except providers.ProviderError as exc:
+        logger.warning("sync_payments: charge %s could not be closed: %s", payment.transaction_id, exc)
+        return line("", "unavailable")
+    if answer == providers.CallbackStatus.SUCCEEDED:
+        return line(answer, "applied")
+    return line(answer, done if answer in CLOSED_ANSWERS else "none")

@@ -66,6 +66,10 @@ def sign_content(params: dict, *, exclude=("sign", "sign_type")) -> str:
     return "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k not in exclude)
 
 
+class TradeClosed(Exception):
+    """The buyer tried to pay a trade that was closed."""
+
+
 class FakeAlipay:
     def __init__(self, *, app_key, platform_key, app_id: str = APP_ID):
         self.app_public_key = app_key.public_key()
@@ -128,7 +132,10 @@ class FakeAlipay:
         return self._set_trade(out_trade_no, amount, "WAIT_BUYER_PAY")
 
     def pay(self, out_trade_no: str, amount, status: str = "TRADE_SUCCESS") -> dict:
-        """The buyer paid (Alipay's side only; the notification is separate)."""
+        """The buyer paid (Alipay's side only; the notification is separate).
+        A closed trade can't be paid (:class:`TradeClosed`), as Alipay's cashier refuses it."""
+        if self.trades.get(out_trade_no, {}).get("status") == "TRADE_CLOSED":
+            raise TradeClosed(out_trade_no)
         return self._set_trade(out_trade_no, amount, status)
 
     def _set_trade(self, out_trade_no, amount, status) -> dict:

@@ -2,7 +2,7 @@
 
 It answers the calls the ``wechatpay`` adapter makes (Native and H5 orders,
 the order query by ``out_trade_no``, close, refund create and query, the
-trade bill and its download), checks each request's merchant
+abnormal-refund resolution, the trade bill and its download), checks each request's merchant
 ``Authorization`` signature against the merchant's public key, and signs its
 answers with a platform key generated in the test run (``Wechatpay-*``
 headers, the public key id as serial), so the SDK's own request signing and
@@ -79,12 +79,17 @@ def encrypt_resource(plain: dict, *, apiv3_key: str = APIV3_KEY, associated_data
     }
 
 
+class OrderClosed(Exception):
+    """The payer tried to pay an order that was closed."""
+
+
 @dataclass
 class Order:
     out_trade_no: str
     total: int
     state: str = "NOTPAY"
     transaction_id: str = ""
+    time_expire: str = ""
 
 
 @dataclass
@@ -107,10 +112,17 @@ class FakeWechatPay:
         self.requests: list[tuple[str, str, dict]] = []
         self.notify_urls: dict[str, str] = {}  # out_trade_no → notify_url of its order
         self.mode = "ok"
-        self.refund_status = "SUCCESS"  # what a new refund becomes: SUCCESS | PROCESSING | ABNORMAL
         # The signed business error a refund gets in ``refuse`` mode: (HTTP status, code, message).
         self.refund_refusal = (403, "NOT_ENOUGH", "基本账户余额不足，请充值后重新发起")
         self.refund_requests: list[str] = []  # out_refund_no of every refund asked, refused or not
+        self.refund_status = "SUCCESS"  # what a new refund becomes: SUCCESS | PROCESSING | ABNORMAL | CLOSED
+        # apply-abnormal-refund: what the refund becomes, a refusal code to answer
+        # instead, and each request as received (sensitive fields decrypted with
+        # the platform private key, which only WeChat Pay holds).
+        self.abnormal_status = "PROCESSING"
+        self.abnormal_refusal = ""
+        self.abnormal_requests: list[dict] = []
+        self.close_refusal: tuple[int, dict] | None = None  # how the close endpoint refuses, when set
         self.bill_csv = b""
         self.release = threading.Event()
         self.lock = threading.Lock()
@@ -150,8 +162,11 @@ class FakeWechatPay:
     # -- what the provider does --------------------------------------------------------
 
     def pay(self, out_trade_no: str, **overrides) -> tuple[dict, bytes]:
-        """The payer pays: the order is SUCCESS and the notification is returned (not sent)."""
+        """The payer pays: the order is SUCCESS and the notification is returned (not sent).
+        A closed order can't be paid (:class:`OrderClosed`), as WeChat refuses its QR code."""
         order = self.orders[out_trade_no]
+        if order.state == "CLOSED":
+            raise OrderClosed(out_trade_no)
         order.state = "SUCCESS"
         order.transaction_id = order.transaction_id or "4200" + secrets.token_hex(12)
         return self.transaction_notification(
@@ -261,7 +276,7 @@ class FakeWechatPay:
                 if not gateway._authorized(method, self.path, raw, self.headers.get("Authorization", "")):
                     return self._json(401, {"code": "SIGN_ERROR", "message": "签名错误"})
                 with gateway.lock:
-                    status, payload = gateway._route(method, self.path, raw)
+                    status, payload = gateway._route(method, self.path, raw, self.headers)
                 if isinstance(payload, bytes):
                     return self._send(status, payload, {"Content-Type": "application/octet-stream"})
                 return self._json(status, payload)
@@ -314,7 +329,7 @@ class FakeWechatPay:
             return False
         return True
 
-    def _route(self, method: str, target: str, raw: bytes):
+    def _route(self, method: str, target: str, raw: bytes, headers=None):
         parts = urlsplit(target)
         path, query = parts.path, parse_qs(parts.query)
         data = json.loads(raw) if raw else {}
@@ -325,7 +340,9 @@ class FakeWechatPay:
             total = data["amount"]["total"]
             if not isinstance(total, int):
                 return 400, {"code": "PARAM_ERROR", "message": "amount.total must be an integer"}
-            order = self.orders.setdefault(data["out_trade_no"], Order(data["out_trade_no"], total))
+            order = self.orders.setdefault(
+                data["out_trade_no"], Order(data["out_trade_no"], total, time_expire=data.get("time_expire", ""))
+            )
             self.notify_urls[data["out_trade_no"]] = data["notify_url"]
             prepay = hashlib.sha1(data["out_trade_no"].encode()).hexdigest()[:16]
             if path.endswith("/native"):
@@ -337,10 +354,15 @@ class FakeWechatPay:
             rest = path[len("/v3/pay/transactions/out-trade-no/") :]
             if method == "POST" and rest.endswith("/close"):
                 order = self.orders.get(rest[: -len("/close")])
-                if order is not None and order.state == "SUCCESS":
+                if query.get("mchid") != [MCHID] and data.get("mchid") != MCHID:
+                    return 400, {"code": "PARAM_ERROR", "message": "mchid"}
+                if self.close_refusal is not None:
+                    return self.close_refusal
+                if order is None:
+                    return 404, {"code": "ORDER_NOT_EXIST", "message": "订单不存在"}
+                if order.state == "SUCCESS":
                     return 400, {"code": "ORDERPAID", "message": "订单已支付"}
-                if order is not None:
-                    order.state = "CLOSED"
+                order.state = "CLOSED"
                 return 204, None
             if method == "GET":
                 if query.get("mchid") != [MCHID]:
@@ -377,6 +399,12 @@ class FakeWechatPay:
                 )
                 self.refunds[refund.out_refund_no] = refund
             return 200, self._refund_json(refund)
+        if (
+            method == "POST"
+            and path.startswith("/v3/refund/domestic/refunds/")
+            and path.endswith("/apply-abnormal-refund")
+        ):
+            return self._apply_abnormal(path.split("/")[-2], data, headers or {})
         if method == "GET" and path.startswith("/v3/refund/domestic/refunds/"):
             refund = self.refunds.get(path.rsplit("/", 1)[1])
             if refund is None:
@@ -393,6 +421,39 @@ class FakeWechatPay:
         if method == "GET" and path == "/v3/billdownload/file":
             return 200, gzip.compress(self.bill_csv)
         return 404, {"code": "NOT_FOUND", "message": path}
+
+    def _apply_abnormal(self, refund_id: str, data: dict, headers) -> tuple[int, dict]:
+        """发起异常退款: only for an ABNORMAL refund, named by WeChat Pay's
+        refund_id; the card number and name must decrypt with the platform key."""
+        refund = next((r for r in self.refunds.values() if r.refund_id == refund_id), None)
+        if refund is None:
+            return 404, {"code": "RESOURCE_NOT_EXISTS", "message": "退款单不存在"}
+        if data.get("out_refund_no") != refund.out_refund_no:
+            return 400, {"code": "PARAM_ERROR", "message": "out_refund_no 与退款单不符"}
+        if refund.status != "ABNORMAL":
+            return 400, {"code": "INVALID_REQUEST", "message": "退款单状态不是退款异常"}
+        if self.abnormal_refusal:
+            return 400, {"code": self.abnormal_refusal, "message": "异常退款处理失败"}
+        request = {"type": data.get("type"), "serial": headers.get("Wechatpay-Serial")}
+        if data.get("type") == "USER_BANK_CARD":
+            if request["serial"] != PUBLIC_KEY_ID or not data.get("bank_type"):
+                return 400, {"code": "PARAM_ERROR", "message": "Wechatpay-Serial / bank_type"}
+            try:
+                request["bank_account"] = self.decrypt(data["bank_account"])
+                request["real_name"] = self.decrypt(data["real_name"])
+            except Exception:
+                return 400, {"code": "PARAM_ERROR", "message": "敏感字段解密失败"}
+            request["bank_type"] = data["bank_type"]
+        elif data.get("type") != "MERCHANT_BANK_CARD":
+            return 400, {"code": "PARAM_ERROR", "message": "type"}
+        self.abnormal_requests.append(request)
+        refund.status = self.abnormal_status
+        return 200, self._refund_json(refund)
+
+    def decrypt(self, ciphertext: str) -> str:
+        """A field encrypted with the platform public key (RSA-OAEP, SHA-1)."""
+        oaep = padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
+        return self.platform_key.decrypt(base64.b64decode(ciphertext), oaep).decode()
 
     @staticmethod
     def _refund_json(refund: Refund) -> dict:

@@ -46,6 +46,7 @@ HEADER = [
     "Spent",
     "Remaining to pay",
     "Refund due",
+    "Refund in progress",
 ]
 
 
@@ -145,6 +146,7 @@ def test_csv_of_a_year_has_the_columns_the_orders_and_the_pages_totals(customer_
         ("Spent", "spent"),
         ("Remaining to pay", "remaining"),
         ("Refund due", "refund_due"),
+        ("Refund in progress", "refund_in_flight"),
     ):
         index = HEADER.index(column)
         assert Decimal(total[index]) == page["totals"][name], column

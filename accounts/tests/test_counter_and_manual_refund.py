@@ -250,17 +250,19 @@ def test_nothing_paid_nothing_to_refund(rental, staff_user):
 
 def test_manual_refund_recipient(rental, customer, staff_user):
     payer = UserFactory()
-    pay(rental, "1000.00", user=payer)
+    charge = pay(rental, "1000.00", user=payer)
     other = UserFactory()
 
     to_payer = record_manual_refund(rental=rental, amount=Decimal("10"), reason="a", by_user=staff_user)
     to_other = record_manual_refund(
-        rental=rental, amount=Decimal("10"), reason="b", by_user=staff_user, user=other, method=Payment.Method.CASH
+        rental=rental, amount=Decimal("10"), reason="b", by_user=staff_user, user=other, method=charge.payment_method
     )
 
     assert to_payer.user == payer
     assert to_other.user == other
-    assert to_other.payment_method == Payment.Method.CASH
+    # The way back is the way the money came (SPEC §16).
+    assert to_other.payment_method == charge.payment_method
+    assert to_other.refund_of_id == charge.pk
 
 
 def test_manual_refund_clears_the_manual_handling_flag(walk_in_customer, vehicle, staff_user, time_machine):

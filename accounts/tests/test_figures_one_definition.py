@@ -35,7 +35,7 @@ pytestmark = pytest.mark.django_db
 
 EXAMPLES = 40 if os.environ.get("CI") else 10
 ZERO = Decimal("0.00")
-NAMES = ("order_total", "owed", "net_paid", "remaining", "refund_due", "deposit_held", "spent")
+NAMES = ("order_total", "owed", "net_paid", "remaining", "refund_due", "refund_in_flight", "deposit_held", "spent")
 
 cents = st.integers(min_value=1, max_value=300_000).map(lambda c: Decimal(c) / 100)
 charge = st.tuples(

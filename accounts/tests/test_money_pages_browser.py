@@ -27,7 +27,7 @@ VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, 
 TEXTS = {
     "zh-hans": {
         "overdue": "已逾期：截至目前 ¥900.00",
-        "so_far": "截至目前待支付金额",
+        "so_far": "截至目前从押金扣除",
         "spent": "实际消费",
         "reserved": "为您保留至",
         "lapsed": "此预订因未按时支付已取消",
@@ -38,7 +38,7 @@ TEXTS = {
     },
     "en": {
         "overdue": "Overdue: ¥900.00 so far",
-        "so_far": "Remaining to pay so far",
+        "so_far": "Taken from the deposit so far",
         "spent": "Spent",
         "reserved": "Reserved for you until",
         "lapsed": "cancelled because it was not paid in time",
@@ -138,7 +138,7 @@ def test_customer_money_pages(browser, live_server, orders, customer, language, 
 
     body = visit(f"/accounts/orders/{orders['overdue'].pk}/", "01-overdue-order")
     assert text["overdue"] in body and text["so_far"] in body
-    assert page.text_content('[data-summary="remaining_so_far"]') == "¥900.00"
+    assert page.text_content('[data-summary="overdue_from_deposit"]') == "¥900.00"
 
     visit(f"/accounts/orders/{orders['unpaid'].pk}/", "02-unpaid-order")
     assert text["reserved"] in page.inner_text("#payment-deadline")

@@ -58,8 +58,9 @@ def test_order_page_shows_the_fee_so_far_and_an_overdue_badge(customer_client, o
     assert '<span class="badge text-bg-danger" data-payment-badge="overdue">Overdue: ¥900.00 so far</span>' in body
     assert "Paid in full" not in body
     assert '<td class="text-end" data-summary="overdue_so_far">¥900.00</td>' in body
-    assert '<td class="text-end" data-summary="remaining_so_far">¥900.00</td>' in body
-    assert "Remaining to pay so far" in body
+    # the deposit in hand covers it: nothing beyond it is owed
+    assert '<td class="text-end" data-summary="overdue_from_deposit">¥900.00</td>' in body
+    assert '<td class="text-end" data-summary="due_at_return_so_far">¥0.00</td>' in body
     assert "The overdue fee so far is ¥900.00" in body
     assert 'id="pay-button"' not in body  # nothing is payable before the return
 
@@ -68,7 +69,7 @@ def test_order_page_in_chinese(customer_client, overdue):
     body = customer_client.get(overdue.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert 'data-payment-badge="overdue">已逾期：截至目前 ¥900.00</span>' in body
     assert "已付清" not in body
-    assert "截至目前待支付金额" in body
+    assert "截至目前从押金扣除" in body and "截至目前待支付金额" not in body
 
 
 def test_my_orders_shows_the_fee_so_far(customer_client, overdue):

@@ -75,8 +75,9 @@ def test_the_cancel_banner_and_the_order_page_say_where_the_refund_is(
     html = response.content.decode()
     banner = [str(m) for m in response.context["messages"]]
     assert len(banner) == 1
-    head = f"订单 #{rental.pk} 已取消。" if language == "zh-hans" else f"Order #{rental.pk} is cancelled."
-    assert banner[0] == f"{head} {BANNER[outcome][language]}"
+    # sentences follow each other without a space in Chinese, with one in English
+    head = f"订单 #{rental.pk} 已取消。" if language == "zh-hans" else f"Order #{rental.pk} is cancelled. "
+    assert banner[0] == f"{head}{BANNER[outcome][language]}"
     # the order page itself keeps saying it, after the banner is gone
     again = client.get(rental.get_absolute_url(), HTTP_ACCEPT_LANGUAGE=language).content.decode()
     status = again.split('id="refund-status"')[1].split("</div>\n</div>")[0]

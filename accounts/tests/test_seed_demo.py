@@ -97,3 +97,43 @@ def test_the_manual_refund_case_is_announced_as_demo_data_not_a_warning(caplog):
         out.getvalue()
     )
     assert logging.getLogger("rentals.services").level == logging.NOTSET  # restored
+
+
+def test_demo_stores_have_hours_and_phones_and_demo_cars_have_photos(settings):
+    from pathlib import Path
+
+    call_command("seed_demo", stdout=StringIO())
+    photos = dict(Vehicle.objects.values_list("plate_number", "photo"))
+    call_command("seed_demo", stdout=StringIO())
+
+    for store in Location.objects.all():
+        assert store.opens_at is not None and store.closes_at is not None, store
+        assert store.phone_uri.startswith("tel:0"), store
+    assert Location.objects.get(name="人民广场店").opening_hours == "每天 08:00–22:00"
+    assert Location.objects.get(name="虹桥机场店").opening_hours == "24 小时营业"
+    assert all(photos.values())
+    for name in photos.values():
+        assert (Path(settings.MEDIA_ROOT) / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert dict(Vehicle.objects.values_list("plate_number", "photo")) == photos  # a second run changes nothing
+
+
+def test_seed_demo_draws_a_demo_photo_again_when_its_file_is_gone(settings):
+    from pathlib import Path
+
+    call_command("seed_demo", stdout=StringIO())
+    car = Vehicle.objects.get(plate_number="沪A10001")
+    (Path(settings.MEDIA_ROOT) / car.photo.name).unlink()
+
+    call_command("seed_demo", stdout=StringIO())
+
+    car.refresh_from_db()
+    assert (Path(settings.MEDIA_ROOT) / car.photo.name).is_file()
+
+
+def test_seed_demo_gives_stores_of_an_older_demo_their_hours():
+    Location.objects.create(city="上海", name="人民广场店", address="黄浦区南京西路 1 号")
+
+    call_command("seed_demo", stdout=StringIO())
+
+    store = Location.objects.get(name="人民广场店")
+    assert (store.opening_hours, store.phone) == ("每天 08:00–22:00", "021-6350 1001")

@@ -42,7 +42,7 @@ def test_the_dashboard_costs_the_same_queries_for_3_orders_as_for_60(finance_cli
     many = dashboard_queries(finance_client)
 
     assert many == few
-    assert many <= 20
+    assert many <= 21  # one query per figure, the refunds held abnormal among them
 
 
 def python_figures(rentals):

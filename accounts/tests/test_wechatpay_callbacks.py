@@ -209,8 +209,8 @@ def test_refund_success_notification_refunds(client, charge, wechat_gateway, set
     assert_ledger_consistent(charge.rental)
 
 
-@pytest.mark.parametrize("event_type", ["REFUND.ABNORMAL", "REFUND.CLOSED"])
-def test_refund_abnormal_or_closed_notification_fails_the_refund(client, charge, wechat_gateway, settings, event_type):
+@pytest.mark.parametrize("event_type", ["REFUND.CLOSED"])
+def test_refund_closed_notification_fails_the_refund(client, charge, wechat_gateway, settings, event_type):
     refund = _paid_and_cancelled(client, charge, wechat_gateway, settings)
     headers, body = wechat_gateway.refund_notification(refund.transaction_id, event_type)
 
@@ -221,6 +221,26 @@ def test_refund_abnormal_or_closed_notification_fails_the_refund(client, charge,
     assert event_type in refund.failure_reason
     assert not Notification.objects.filter(notification_type=Notification.Type.REFUND_ISSUED).exists()
     assert charge.rental.money_figures().refund_due == refund.amount
+
+
+def test_refund_abnormal_notification_keeps_the_refund_in_flight_until_success(
+    client, charge, wechat_gateway, settings
+):
+    refund = _paid_and_cancelled(client, charge, wechat_gateway, settings)
+
+    assert (
+        _post(client, *wechat_gateway.refund_notification(refund.transaction_id, "REFUND.ABNORMAL")).status_code == 204
+    )
+
+    refund.refresh_from_db()
+    assert (refund.status, refund.abnormal) == (Payment.Status.PROCESSING, Payment.Abnormal.WAITING)
+    assert "REFUND.ABNORMAL" in refund.failure_reason
+    assert charge.rental.money_figures().refund_due == Decimal("0.00")
+    assert (
+        _post(client, *wechat_gateway.refund_notification(refund.transaction_id, "REFUND.SUCCESS")).status_code == 204
+    )
+    assert Payment.objects.get(pk=refund.pk).status == Payment.Status.REFUNDED
+    assert Notification.objects.filter(notification_type=Notification.Type.REFUND_ISSUED).count() == 1
 
 
 def test_a_refund_notification_with_another_amount_is_409(client, charge, wechat_gateway, settings):

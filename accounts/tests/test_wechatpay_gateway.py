@@ -208,11 +208,19 @@ def test_a_refusal_marks_the_refund_failed(paid_charge, wechat_gateway):
     assert rental.money_figures().refund_due == Decimal("2900.00")
 
 
-def test_an_abnormal_refund_answer_marks_it_failed(paid_charge, wechat_gateway):
+def test_an_abnormal_refund_answer_keeps_it_in_flight_for_staff(paid_charge, wechat_gateway):
+    """ABNORMAL is no failure (SPEC §17): the money left us and waits at WeChat Pay."""
     wechat_gateway.refund_status = "ABNORMAL"
     rental = paid_charge.rental
     cancel_rental(rental=rental, reason="Plans changed", by_user=rental.customer.user)
-    assert _refund(rental).status == Payment.Status.FAILED
+
+    refund = _refund(rental)
+    assert refund.status == Payment.Status.PROCESSING
+    assert refund.abnormal == Payment.Abnormal.WAITING
+    assert refund.failure_reason == "WeChat Pay refund ABNORMAL"
+    assert refund.events.filter(event="refund_abnormal").count() == 1
+    assert rental.money_figures().refund_due == Decimal("0.00")  # in flight: not due again
+    assert_ledger_consistent(rental)
 
 
 @pytest.mark.parametrize("mode", ["timeout", "error", "bad_signature", "garbage"])

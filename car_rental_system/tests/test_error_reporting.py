@@ -37,6 +37,10 @@ class FakeSentry:
                     body = gzip.decompress(body)
                 elif encoding == "deflate":
                     body = zlib.decompress(body)
+                elif encoding == "br":  # the SDK's choice when brotli is installed
+                    import brotli
+
+                    body = brotli.decompress(body)
                 received.append({"path": self.path, "headers": dict(self.headers), "body": body})
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")

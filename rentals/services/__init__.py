@@ -14,15 +14,16 @@ person can read, and change nothing.
 
 from rentals.selectors import overlapping_rentals, unpaid_bookings  # noqa: F401  (reads, kept under their old name)
 from rentals.services.booking import (  # noqa: F401
-    MAX_RENTAL_DAYS,
     _local,
     create_rental,
+    max_rental_days,
     validate_booking_times,
 )
 from rentals.services.cancellation import (  # noqa: F401
     cancel_rental,
     check_cancellation,
 )
+from rentals.services.car_checks import CheckInput, pickup_check_of  # noqa: F401
 from rentals.services.handover import (  # noqa: F401
     RETURN_FIELDS,
     PickupPlan,

@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.formats import date_format
@@ -15,6 +16,8 @@ from rentals.exceptions import BookingConflict, RentalError
 from rentals.locks import lock_client_ip, lock_customer, lock_vehicle
 from rentals.models import CancellationPolicy, Rental
 from rentals.selectors import (
+    held_until,
+    is_late,
     overlapping_rentals,
     unpaid_bookings,
     unpaid_bookings_from_ip,
@@ -25,7 +28,9 @@ from vehicles.models import Location, Vehicle
 logger = logging.getLogger(__name__)
 
 
-MAX_RENTAL_DAYS = 90
+def max_rental_days() -> int:
+    """How long a booking may last (``MAX_RENTAL_DAYS``, read when used; SPEC §17)."""
+    return int(settings.MAX_RENTAL_DAYS)
 
 
 def _local(dt: datetime) -> str:
@@ -48,8 +53,8 @@ def validate_booking_times(start_time: datetime | None, end_time: datetime | Non
         )
     if end_time <= start_time:
         raise RentalError(_("The return time must be after the pick-up time."), code="end_before_start")
-    if end_time - start_time > timedelta(days=MAX_RENTAL_DAYS):
-        raise RentalError(_("A booking can last at most %(days)s days.") % {"days": MAX_RENTAL_DAYS}, code="too_long")
+    if end_time - start_time > timedelta(days=max_rental_days()):
+        raise RentalError(_("A booking can last at most %(days)s days.") % {"days": max_rental_days()}, code="too_long")
 
 
 def _check_unpaid_bookings(customer: Any) -> None:
@@ -98,17 +103,33 @@ def _check_car_free(
             _("This car is picked up at %(store)s.") % {"store": locked_vehicle.location},
             code="wrong_pickup_location",
         )
+    now = timezone.now()
     clash = (
-        overlapping_rentals(vehicle_id=locked_vehicle.pk, start_time=start_time, end_time=end_time)
+        overlapping_rentals(vehicle_id=locked_vehicle.pk, start_time=start_time, end_time=end_time, now=now)
         .order_by("start_time")
         .first()
     )
+    if clash is not None and is_late(status=clash.status, end_time=clash.end_time, now=now):
+        raise BookingConflict(
+            _("This car is still out on an overdue rental and is kept for its driver until %(end)s.")
+            % {"end": _local(held_until(status=clash.status, end_time=clash.end_time, now=now))},
+            code="overlap",
+        )
     if clash is not None:
         raise BookingConflict(
             _("This car is already booked from %(start)s to %(end)s. Please choose other times.")
             % {"start": _local(clash.start_time), "end": _local(clash.end_time)},
             code="overlap",
         )
+
+
+def _check_order_total(rental: Rental) -> None:
+    """The booking's order total, priced as it will be saved, is at most MAX_ORDER_TOTAL (SPEC §17)."""
+    q = rental.apply_quote()
+    try:
+        bounds.check_order_total(q.order_total)
+    except ValidationError as error:
+        raise RentalError(error.messages[0], code=error.code) from None
 
 
 @transaction.atomic
@@ -155,6 +176,7 @@ def create_rental(
         # The terms the customer read on the booking page (SPEC §19).
         policy=CancellationPolicy.objects.in_force(),
     )
+    _check_order_total(rental)
     rental.save()
     record_rental_event(
         rental=rental,

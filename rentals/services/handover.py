@@ -24,6 +24,7 @@ from rentals.selectors import (
     road_status,
 )
 from rentals.services.booking import _local
+from rentals.services.car_checks import CheckInput, check_pickup, check_return, record_check
 from rentals.services.transitions import _occupy_vehicle, _release_vehicle, transition_rental
 from vehicles.models import Location, Vehicle
 
@@ -37,21 +38,28 @@ def pickup_rental(
     by_user: Any = None,
     picked_up_at: datetime | None = None,
     location: Location | None = None,
+    check: CheckInput | None = None,
 ) -> Rental:
     """Staff hands the car over: PENDING → ONGOING, car RENTED (rules in
     ``plan_pickup``: at most EARLY_PICKUP_MINUTES early, at the store where the
     car stands). A hand-over at another store than the booked one records the
     real store as the pick-up store and re-prices the one-way fee from it; the
-    audit row keeps both. Locks: vehicle → rental."""
+    audit row keeps both. ``check``: the clerk's check of the driver's papers
+    and the car (``car_checks.check_pickup``), kept with the order and in the
+    audit row; the staff page always gives one. Locks: vehicle → rental."""
     vehicle = lock_vehicle(rental.vehicle_id)
     locked = lock_rental(rental.pk)
     plan = plan_pickup(rental=locked, vehicle=vehicle, location=location, picked_up_at=picked_up_at)
     target = Rental.Status.OVERDUE if plan.picked_up_at > locked.end_time else Rental.Status.ONGOING
     fields: dict[str, Any] = {"picked_up_at": plan.picked_up_at}
-    payload = {}
+    payload: dict[str, Any] = {}
+    if check is not None:
+        check_pickup(check=check, picked_up_at=plan.picked_up_at)
+        row = record_check(rental=locked, stage="pickup", check=check, by_user=by_user, at=timezone.now())
+        payload["check"] = row.as_payload()
     if plan.moves_store:
         fields.update(pickup_location=plan.location, cross_location_fee=plan.cross_location_fee)
-        payload = {
+        payload |= {
             "booked_pickup_location": plan.booked_location.pk,
             "booked_pickup_location_name": str(plan.booked_location),
             "pickup_location": plan.location.pk,
@@ -79,16 +87,25 @@ def process_return(
     damage_fee: Decimal = Decimal("0"),
     note: str = "",
     by_user: Any = None,
+    check: CheckInput | None = None,
 ) -> Rental:
     """Staff takes a car back (§5): records time and store, computes the overdue
     and one-way fees, adds the damage fee, completes the order, frees the car
     (which now stands at ``location``), then refunds the deposit less any fees
-    the ledger doesn't cover. Locks: vehicle → rental → payments."""
+    the ledger doesn't cover. ``check``: the car's readings at return
+    (``car_checks.check_return``), kept like the hand-over's. Locks: vehicle →
+    rental → payments."""
     vehicle = lock_vehicle(rental.vehicle_id)
     locked = lock_rental(rental.pk)
     # The checks and fees on a copy (as the preview computes them), then the moves.
     draft = copy.copy(locked)
-    on_road = prepare_return(rental=draft, returned_at=returned_at, location=location, damage_fee=damage_fee, note=note)
+    on_road = prepare_return(
+        rental=draft, returned_at=returned_at, location=location, damage_fee=damage_fee, note=note, check=check
+    )
+    checked = {}
+    if check is not None:
+        row = record_check(rental=locked, stage="return", check=check, by_user=by_user, at=timezone.now())
+        checked["check"] = row.as_payload()
     if locked.status != on_road:
         # A PENDING order whose start has passed is on the road (§5): the
         # clock's move is made, and audited, before the return.
@@ -105,22 +122,33 @@ def process_return(
             "cross_location_fee": str(draft.cross_location_fee),
             "damage_fee": str(draft.damage_fee),
             "note": note,
+            **checked,
         },
         **{name: getattr(draft, name) for name in RETURN_FIELDS},
     )
     _release_vehicle(vehicle=vehicle, rental=locked, location=location)
     locked.refresh_financials()
     refund_amount_due(rental=locked, reason="deposit", by_user=by_user)
-    remaining = locked.money_figures().remaining
-    notify(
-        user=locked.customer.user,
-        rental=locked,
-        notification_type=Notification.Type.RENTAL_RETURNED,
-        kind="returned",
-        params={"order": locked.pk, "remaining": str(remaining)},
-    )
+    _notify_returned(locked)
     rental.copy_state_from(locked)
     return locked
+
+
+def _notify_returned(rental: Rental) -> None:
+    """The customer's return notice: what remains, and a damage fee with the
+    clerk's note (its basis)."""
+    notify(
+        user=rental.customer.user,
+        rental=rental,
+        notification_type=Notification.Type.RENTAL_RETURNED,
+        kind="returned",
+        params={
+            "order": rental.pk,
+            "remaining": str(rental.money_figures().remaining),
+            "damage_fee": str(rental.damage_fee),
+            "note": rental.return_note if rental.damage_fee > 0 else "",
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -214,18 +242,17 @@ def prepare_return(
     damage_fee: Decimal = Decimal("0"),
     note: str = "",
     now: datetime | None = None,
+    check: CheckInput | None = None,
 ) -> str:
     """The checks of a return and the fees it sets, in one place: sets the
     return fields, the §4 fees and COMPLETED on ``rental`` without saving, and
-    returns the status it had. ``process_return`` calls it on the locked row;
-    the staff return preview on an unsaved copy, so both refuse the same input
-    and show the same figures.
-
+    returns the status it had. ``process_return`` calls it on the locked row,
+    the staff return preview on an unsaved copy: both refuse the same input.
     Refuses a negative damage fee, one or an order total above MAX_ORDER_TOTAL
-    (SPEC §16 bounds), a missing or naive time, a time more than 5 minutes
-    ahead, an order that isn't on the road and a time before the hand-over. The overdue fee uses the daily rate the order was booked at; the
-    one-way fee compares the return store with the (real) pick-up store.
-    """
+    (§16 bounds), a missing or naive time, a time more than 5 minutes ahead, an
+    order not on the road, a time before the hand-over and (``check``) a mileage
+    below the hand-over's. The overdue fee uses the booked daily rate; the
+    one-way fee compares the return store with the (real) pick-up store."""
     damage_fee = bounds.clean_money(damage_fee, error=RentalError)
     if damage_fee < ZERO:
         raise RentalError(_("A damage fee can't be negative."), code="negative_fee")
@@ -247,6 +274,8 @@ def prepare_return(
     handed_over = min(filter(None, [rental.picked_up_at, rental.start_time]))
     if returned_at < handed_over:
         raise RentalError(_("The return time can't be before the pick-up."), code="return_before_pickup")
+    if check is not None:
+        check_return(check=check, rental=rental)
 
     overdue_fee = pricing.overdue_fee_for(rental.end_time, returned_at, rental.daily_rate)
     cross_location_fee = pricing.cross_location_fee_for(rental.pickup_location_id, location.pk)

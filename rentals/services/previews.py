@@ -17,6 +17,7 @@ from rentals.selectors import (
     refund_parts,
 )
 from rentals.services import handover
+from rentals.services.car_checks import CheckInput, pickup_check_of
 from vehicles.models import Location
 
 logger = logging.getLogger(__name__)
@@ -76,17 +77,26 @@ class ReturnPreview:
     deposit_refund: Decimal
     still_owed: Decimal
     needs_manual_refund: bool
+    driven_km: int | None = None  # since the hand-over's reading, when both are known
 
 
 def return_preview(
-    *, rental: Rental, returned_at: datetime, location: Location, damage_fee: Decimal = ZERO
+    *,
+    rental: Rental,
+    returned_at: datetime,
+    location: Location,
+    damage_fee: Decimal = ZERO,
+    check: CheckInput | None = None,
 ) -> ReturnPreview:
     """What ``process_return`` would compute, without writing: the same
     ``prepare_return`` (its checks raise ValidationError here too) on an unsaved
     copy of the rental, against its current ledger."""
     draft = copy.copy(rental)
-    handover.prepare_return(rental=draft, returned_at=returned_at, location=location, damage_fee=damage_fee)
+    handover.prepare_return(
+        rental=draft, returned_at=returned_at, location=location, damage_fee=damage_fee, check=check
+    )
     figures = draft.figures_for(*rental.ledger_sums())
+    handed_over = pickup_check_of(rental) if check is not None else None
     return ReturnPreview(
         overdue_fee=draft.overdue_fee,
         cross_location_fee=draft.cross_location_fee,
@@ -97,4 +107,5 @@ def return_preview(
         deposit_refund=figures.refund_due,
         still_owed=figures.remaining,
         needs_manual_refund=bool(refund_parts(rental=rental, amount=figures.refund_due, at_counter=True)[1]),
+        driven_km=check.mileage_km - handed_over.mileage_km if check and handed_over else None,
     )

@@ -20,6 +20,35 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 3, 10, 10, 0, tzinfo=SHANGHAI)
 
 
+# What a clerk enters on the pick-up and return pages about the driver and the car.
+PICKUP_CHECK = {
+    "id_seen": "on",
+    "licence_seen": "on",
+    "licence_valid_until": "2030-12-31",
+    "mileage_km": "12000",
+    "fuel_eighths": "8",
+    "condition_notes": "",
+}
+RETURN_CHECK = {"mileage_km": "12480", "fuel_eighths": "6", "condition_notes": ""}
+
+
+def fill_pickup_check(page, *, valid_until: str = "2030-12-31", mileage: str = "12000", fuel: str = "8") -> None:
+    """Fill the pick-up page's driver and car check in a browser (Playwright)."""
+    page.check("#id_id_seen")
+    page.check("#id_licence_seen")
+    page.fill("#id_licence_valid_until", valid_until)
+    page.fill("#id_mileage_km", mileage)
+    page.select_option("#id_fuel_eighths", fuel)
+
+
+def fill_return_check(page, *, mileage: str = "12480", fuel: str = "6", notes: str = "") -> None:
+    """Fill the return page's readings in a browser (Playwright)."""
+    page.fill("#id_mileage_km", mileage)
+    page.select_option("#id_fuel_eighths", fuel)
+    if notes:
+        page.fill("#id_condition_notes", notes)
+
+
 def staff_in_group(name: str, username: str | None = None):
     user = StaffUserFactory(username=username or f"{name}-clerk")
     user.groups.add(Group.objects.get(name=name))

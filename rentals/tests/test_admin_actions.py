@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from accounts.models import Payment, PaymentEvent
 from rentals.models import Rental, RentalEvent
-from rentals.tests.admin_support import NOW, admin_url, ledger_snapshot, ongoing_rental, pay
+from rentals.tests.admin_support import NOW, PICKUP_CHECK, RETURN_CHECK, admin_url, ledger_snapshot, ongoing_rental, pay
 from rentals.tests.factories import RentalFactory
 from vehicles.models import Vehicle
 
@@ -44,6 +44,7 @@ def test_return_preview_shows_the_fees_and_writes_nothing(staff_client, late_ren
     response = staff_client.post(
         admin_url("return", late_rental),
         {
+            **RETURN_CHECK,
             "returned_at": "2026-03-10T10:00",
             "location": other_location.pk,
             "damage_fee": "300.00",
@@ -70,6 +71,7 @@ def test_return_with_late_one_way_and_damage_fees(staff_client, staff_user, late
     response = staff_client.post(
         admin_url("return", late_rental),
         {
+            **RETURN_CHECK,
             "returned_at": "2026-03-10T10:00",
             "location": other_location.pk,
             "damage_fee": "300.00",
@@ -105,7 +107,13 @@ def test_return_that_leaves_money_owed(staff_client, frozen, vehicle, vip_custom
 
     response = staff_client.post(
         admin_url("return", rental),
-        {"returned_at": "2026-03-10T10:00", "location": rental.pickup_location_id, "damage_fee": "0", "_confirm": "1"},
+        {
+            **RETURN_CHECK,
+            "returned_at": "2026-03-10T10:00",
+            "location": rental.pickup_location_id,
+            "damage_fee": "0",
+            "_confirm": "1",
+        },
     )
 
     assert response.status_code == 302
@@ -124,6 +132,7 @@ def test_return_service_error_is_shown_and_nothing_changes(staff_client, late_re
     response = staff_client.post(
         admin_url("return", late_rental),
         {
+            **RETURN_CHECK,
             "returned_at": local_input(before_pickup),
             "location": late_rental.pickup_location_id,
             "damage_fee": "0",
@@ -144,6 +153,7 @@ def test_negative_damage_fee_is_a_form_error(staff_client, late_rental):
     response = staff_client.post(
         admin_url("return", late_rental),
         {
+            **RETURN_CHECK,
             "returned_at": "2026-03-10T10:00",
             "location": late_rental.pickup_location_id,
             "damage_fee": "-5",
@@ -176,7 +186,7 @@ def test_pickup_hands_the_car_over(staff_client, staff_user, frozen, vehicle, cu
     pay(rental, rental.order_total)
 
     confirm_page = staff_client.get(admin_url("pickup", rental))
-    response = staff_client.post(admin_url("pickup", rental), {"_confirm": "1"})
+    response = staff_client.post(admin_url("pickup", rental), {**PICKUP_CHECK, "_confirm": "1"})
 
     assert confirm_page.status_code == 200
     assert response.status_code == 302
@@ -193,7 +203,9 @@ def test_pickup_refused_when_the_car_is_out_on_another_rental(staff_client, froz
     later = RentalFactory(vehicle=vehicle, customer=customer, start_time=NOW + timedelta(days=5))
     before = ledger_snapshot(later)
 
-    response = staff_client.post(admin_url("pickup", later), {"_confirm": "1"}, HTTP_ACCEPT_LANGUAGE="en")
+    response = staff_client.post(
+        admin_url("pickup", later), {**PICKUP_CHECK, "_confirm": "1"}, HTTP_ACCEPT_LANGUAGE="en"
+    )
 
     assert response.status_code == 200
     assert "This car is still out on another rental." in response.content.decode()

@@ -11,7 +11,7 @@ from accounts.models import Payment
 from accounts.tests.assertions import assert_ledger_consistent
 from customers.tests.factories import TEST_PASSWORD, CustomerFactory, StaffUserFactory, UserFactory
 from rentals.models import Rental
-from rentals.tests.admin_support import ongoing_rental
+from rentals.tests.admin_support import fill_return_check, ongoing_rental
 
 pytestmark = [
     pytest.mark.browser,
@@ -51,6 +51,7 @@ def test_return_in_the_admin_then_the_customer_sees_the_deposit_refund(page, liv
     page.select_option("#id_location", str(other_location.pk))
     page.fill("#id_damage_fee", "300.00")
     page.fill("#id_note", "Scratch on the rear door")
+    fill_return_check(page)
 
     # previews the fees, then confirms
     page.click("#return-preview-button")

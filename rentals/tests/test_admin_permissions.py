@@ -10,6 +10,8 @@ from django.urls import reverse
 from rentals.models import Rental
 from rentals.tests.admin_support import (
     NOW,
+    PICKUP_CHECK,
+    RETURN_CHECK,
     admin_url,
     ledger_snapshot,
     non_staff,
@@ -45,12 +47,13 @@ def rentals(time_machine, vehicle, other_location, customer):
 def valid_post(action: str, rental: Rental) -> dict:
     return {
         "return": {
+            **RETURN_CHECK,
             "returned_at": "2026-03-10T10:00",
             "location": rental.pickup_location_id,
             "damage_fee": "100",
             "_confirm": "1",
         },
-        "pickup": {"_confirm": "1"},
+        "pickup": {**PICKUP_CHECK, "_confirm": "1"},
         "cancel": {"reason": "No-show", "cancellation_fee": "0", "_confirm": "1"},
         "payment": {"method": "CASH", "amount": "100.00"},
         "refund": {"amount": "100.00", "reason": "Goodwill", "goodwill": "on"},

@@ -12,7 +12,7 @@ from accounts.models import PaymentEvent
 from accounts.services import record_payment_event
 from rentals.models import Rental
 from rentals.services import pickup_rental
-from rentals.tests.admin_support import NOW, admin_url, ongoing_rental, pay, staff_in_group
+from rentals.tests.admin_support import NOW, RETURN_CHECK, admin_url, ongoing_rental, pay, staff_in_group
 from rentals.tests.factories import RentalFactory
 
 pytestmark = pytest.mark.django_db
@@ -134,6 +134,7 @@ def test_rental_event_list_shows_labels(clerk_client, vehicle, customer):
 def test_preview_and_confirm_buttons_look_the_same(clerk_client, vehicle, customer):
     rental = ongoing_rental(vehicle=vehicle, customer=customer, start=NOW - timedelta(hours=5))
     post = {
+        **RETURN_CHECK,
         "returned_at": "2026-03-10T10:00",
         "location": rental.pickup_location_id,
         "damage_fee": "0",

@@ -19,7 +19,7 @@ from car_rental_system.bounds import MoneyField
 from rentals.exceptions import RentalError
 from rentals.models import Rental
 from rentals.services import cancel_rental, create_rental, process_return, validate_booking_times
-from rentals.tests.admin_support import NOW, admin_url, ledger_snapshot, ongoing_rental
+from rentals.tests.admin_support import NOW, RETURN_CHECK, admin_url, ledger_snapshot, ongoing_rental
 from rentals.tests.factories import RentalFactory
 
 pytestmark = pytest.mark.django_db
@@ -90,7 +90,13 @@ def test_a_damage_fee_above_the_ceiling_is_a_form_error_over_http(staff_client, 
 
     response = staff_client.post(
         admin_url("return", on_road),
-        {"returned_at": "2026-03-10T10:00", "location": on_road.pickup_location_id, "damage_fee": fee, "_confirm": "1"},
+        {
+            **RETURN_CHECK,
+            "returned_at": "2026-03-10T10:00",
+            "location": on_road.pickup_location_id,
+            "damage_fee": fee,
+            "_confirm": "1",
+        },
         HTTP_ACCEPT_LANGUAGE="en",
     )
 
@@ -105,7 +111,13 @@ def test_a_damage_fee_that_is_not_a_plain_decimal_is_a_form_error(staff_client, 
 
     response = staff_client.post(
         admin_url("return", on_road),
-        {"returned_at": "2026-03-10T10:00", "location": on_road.pickup_location_id, "damage_fee": fee, "_confirm": "1"},
+        {
+            **RETURN_CHECK,
+            "returned_at": "2026-03-10T10:00",
+            "location": on_road.pickup_location_id,
+            "damage_fee": fee,
+            "_confirm": "1",
+        },
         HTTP_ACCEPT_LANGUAGE="en",
     )
 
@@ -151,6 +163,7 @@ def test_a_damage_fee_that_lifts_the_order_total_above_the_ceiling_is_shown_on_t
     response = staff_client.post(
         admin_url("return", on_road),
         {
+            **RETURN_CHECK,
             "returned_at": "2026-03-10T10:00",
             "location": on_road.pickup_location_id,
             "damage_fee": "999000.00",
@@ -290,7 +303,7 @@ def test_a_booking_far_in_the_future_is_refused_over_http(client, frozen, custom
     )
 
     assert response.status_code == 200
-    assert "A booking can start at most 365 days ahead." in response.content.decode()
+    assert "A booking can start at most 180 days ahead." in response.content.decode()
     assert not Rental.objects.filter(start_time=start).exists()
     assert not Rental.objects.exists()
 
@@ -314,8 +327,8 @@ def test_a_booking_at_the_horizon_is_taken(frozen, customer, vehicle):
     rental = create_rental(
         customer=customer,
         vehicle=vehicle,
-        start_time=NOW + timedelta(days=365),
-        end_time=NOW + timedelta(days=367),
+        start_time=NOW + timedelta(days=180),
+        end_time=NOW + timedelta(days=182),
         pickup_location=vehicle.location,
     )
     assert rental.pk is not None
@@ -348,16 +361,51 @@ def test_an_out_of_range_date_in_an_admin_filter_is_ignored_with_a_message(staff
 
     assert response.status_code == 200
     shown = [str(m) for m in response.context["messages"]]
-    assert any("is outside 2000-01-01 – 2027-03-10 and was ignored" in m for m in shown), shown
+    assert any("is outside 2000-01-01 – 2026-09-06 and was ignored" in m for m in shown), shown
 
 
 def test_a_date_filter_within_bounds_still_filters(staff_client, frozen):
     soon = RentalFactory(start_time=NOW + timedelta(days=2))
-    later = RentalFactory(start_time=datetime(2027, 1, 5, 10, 0, tzinfo=SHANGHAI))
+    later = RentalFactory(start_time=datetime(2026, 8, 5, 10, 0, tzinfo=SHANGHAI))
 
-    response = staff_client.get("/admin/rentals/rental/?start_time__year=2027")
+    response = staff_client.get("/admin/rentals/rental/?start_time__year=2026&start_time__month=8")
 
     assert response.status_code == 200
     assert [r.pk for r in response.context["cl"].result_list] == [later.pk]
     assert not list(response.context["messages"])
     assert soon.pk not in [r.pk for r in response.context["cl"].result_list]
+
+
+def test_a_booking_one_second_past_the_default_horizon_is_refused(frozen, customer, vehicle):
+    """180 days ahead at most and 90 days long at most: every refund of the
+    booking's money falls due inside WeChat Pay's 365-day refund window (SPEC §17)."""
+    with pytest.raises(RentalError) as caught:
+        create_rental(
+            customer=customer,
+            vehicle=vehicle,
+            start_time=NOW + timedelta(days=180, seconds=1),
+            end_time=NOW + timedelta(days=182),
+            pickup_location=vehicle.location,
+        )
+    assert caught.value.code == "beyond_horizon"
+    assert not Rental.objects.exists()
+
+
+def test_the_longest_booking_is_read_from_the_setting(frozen, customer, vehicle, settings):
+    start = NOW + timedelta(days=1)
+    validate_booking_times(start, start + timedelta(days=90))
+    with pytest.raises(RentalError) as caught:
+        validate_booking_times(start, start + timedelta(days=90, seconds=1))
+    assert caught.value.code == "too_long"
+    settings.MAX_RENTAL_DAYS = 7
+    with pytest.raises(RentalError) as caught:
+        create_rental(
+            customer=customer,
+            vehicle=vehicle,
+            start_time=start,
+            end_time=start + timedelta(days=8),
+            pickup_location=vehicle.location,
+        )
+    assert caught.value.code == "too_long"
+    assert "7" in str(caught.value)
+    assert not Rental.objects.exists()

@@ -18,7 +18,7 @@ from customers.tests.factories import CustomerFactory
 from rentals.exceptions import BookingConflict, RentalError
 from rentals.models import Rental, RentalEvent
 from rentals.services import advance_statuses, handover, pickup_rental, process_return
-from rentals.tests.admin_support import admin_url
+from rentals.tests.admin_support import PICKUP_CHECK, RETURN_CHECK, admin_url
 from rentals.tests.clock import END, NOW, START
 from rentals.tests.factories import book, pay
 from vehicles.models import Vehicle
@@ -89,7 +89,7 @@ def test_return_preview_and_return_charge_the_booked_rate_after_a_rate_rise(
     Vehicle.objects.filter(pk=vehicle.pk).update(daily_rate=Decimal("3200.00"))
     late = END + timedelta(hours=26)
     clock.move_to(late, tick=False)
-    post = {"returned_at": local_input(late), "location": vehicle.location_id, "damage_fee": "0"}
+    post = {**RETURN_CHECK, "returned_at": local_input(late), "location": vehicle.location_id, "damage_fee": "0"}
 
     # when
     preview = staff_client.post(admin_url("return", rental), {**post, "_preview": "1"})
@@ -176,7 +176,9 @@ def test_pickup_page_refuses_an_early_hand_over_and_says_to_rebook(staff_client,
     rental = book(customer, vehicle, start=NOW + timedelta(days=2), end=NOW + timedelta(days=4))
 
     page = staff_client.get(admin_url("pickup", rental), HTTP_ACCEPT_LANGUAGE="en")
-    response = staff_client.post(admin_url("pickup", rental), {"_confirm": "1"}, HTTP_ACCEPT_LANGUAGE="en")
+    response = staff_client.post(
+        admin_url("pickup", rental), {**PICKUP_CHECK, "_confirm": "1"}, HTTP_ACCEPT_LANGUAGE="en"
+    )
 
     assert page.status_code == 200
     assert "Please rebook the order" in page.content.decode()
@@ -209,7 +211,13 @@ def on_road(clock, vehicle, customer, staff_user):
 def test_return_preview_refuses_what_the_return_refuses(staff_client, on_road, when, message):
     response = staff_client.post(
         admin_url("return", on_road),
-        {"returned_at": local_input(when), "location": on_road.return_location_id, "damage_fee": "0", "_preview": "1"},
+        {
+            **RETURN_CHECK,
+            "returned_at": local_input(when),
+            "location": on_road.return_location_id,
+            "damage_fee": "0",
+            "_preview": "1",
+        },
         HTTP_ACCEPT_LANGUAGE="en",
     )
 
@@ -231,7 +239,7 @@ def test_preview_and_return_compute_with_the_same_function(staff_client, on_road
         return real(**kwargs)
 
     monkeypatch.setattr(handover, "prepare_return", spy)
-    post = {"returned_at": local_input(END), "location": on_road.return_location_id, "damage_fee": "0"}
+    post = {**RETURN_CHECK, "returned_at": local_input(END), "location": on_road.return_location_id, "damage_fee": "0"}
 
     staff_client.post(admin_url("return", on_road), {**post, "_preview": "1"})
     staff_client.post(admin_url("return", on_road), {**post, "_confirm": "1"})
@@ -257,8 +265,8 @@ def overdue(clock, vehicle, customer, staff_user):
     return rental
 
 
-@pytest.mark.parametrize("starts_in", [timedelta(hours=1), timedelta(days=10)])
-def test_a_car_out_on_an_overdue_rental_cannot_be_booked(overdue, vehicle, starts_in):
+@pytest.mark.parametrize("starts_in", [timedelta(hours=1), timedelta(hours=23)])
+def test_a_car_out_on_an_overdue_rental_cannot_be_booked_within_its_hold(overdue, vehicle, starts_in):
     other = CustomerFactory()
     start = timezone.now() + starts_in
 
@@ -325,7 +333,7 @@ def test_one_way_then_round_trip_ends_with_no_one_way_fee_for_the_round_trip(
     assert f"The car stands at {store_y}, not at the booked pick-up store {store_x}" in body
     assert 'id="pickup-new-fee" data-amount="200.00"' in body
     assert f'id="pickup-new-total" data-amount="{b.order_total + Decimal("200.00")}"' in body
-    response = staff_client.post(admin_url("pickup", b), {"_confirm": "1"}, HTTP_ACCEPT_LANGUAGE="en")
+    response = staff_client.post(admin_url("pickup", b), {**PICKUP_CHECK, "_confirm": "1"}, HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 302
 
     b.refresh_from_db()
@@ -352,7 +360,9 @@ def test_hand_over_at_a_store_where_the_car_is_not_is_refused(staff_client, cloc
     clock.move_to(START, tick=False)
 
     response = staff_client.post(
-        admin_url("pickup", rental), {"location": other_location.pk, "_confirm": "1"}, HTTP_ACCEPT_LANGUAGE="en"
+        admin_url("pickup", rental),
+        {**PICKUP_CHECK, "location": other_location.pk, "_confirm": "1"},
+        HTTP_ACCEPT_LANGUAGE="en",
     )
 
     assert response.status_code == 200

@@ -14,6 +14,7 @@ from django.utils import timezone
 from customers.tests.factories import TEST_PASSWORD, CustomerFactory, StaffUserFactory
 from rentals.models import Rental
 from rentals.services import create_rental
+from rentals.tests.admin_support import fill_pickup_check, fill_return_check
 from rentals.tests.factories import RentalFactory
 from vehicles.models import Vehicle
 
@@ -66,6 +67,7 @@ def test_hand_over_at_the_store_where_the_car_stands_in_chinese(page, live_serve
     assert page.input_value("#id_location") == str(other_location.pk)
     shot(page, "handover-pickup-store-changed-zh")
 
+    fill_pickup_check(page)
     page.click("#pickup-confirm-button")
     page.wait_for_selector(".messagelist")
     assert f"已在{other_location}交车" in page.inner_text(".messagelist")
@@ -107,6 +109,7 @@ def test_early_hand_over_refused_and_return_preview_refuses_a_time_before_pick_u
     shot(page, "handover-return-form-defaults-zh")
     before = timezone.localtime(start - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
     page.fill("#id_returned_at", before)
+    fill_return_check(page)
     page.click("#return-preview-button")
     page.wait_for_selector(".errorlist")
     assert "还车时间不能早于取车时间" in page.inner_text("#return-form")

@@ -11,6 +11,7 @@ from accounts.models import Payment
 from rentals import selectors, services
 from rentals.models import Rental
 from rentals.services import cancel_rental, pickup_rental, process_return
+from rentals.tests.admin_support import RETURN_CHECK
 from rentals.tests.clock import END, START
 from rentals.tests.factories import book, pay
 
@@ -155,6 +156,7 @@ def test_staff_return_page_preview_is_what_the_return_does(staff_client, frozen_
     frozen_clock.move_to(when, tick=False)
     url = reverse("admin:rentals_rental_return", args=[rental.pk])
     post = {
+        **RETURN_CHECK,
         "returned_at": when.astimezone(START.tzinfo).strftime("%Y-%m-%dT%H:%M"),
         "location": rental.return_location_id,
         "damage_fee": "150.00",

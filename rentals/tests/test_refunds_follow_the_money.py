@@ -85,7 +85,8 @@ def test_a_second_provider_is_refunded_after_the_first_got_its_late_success_back
 
 
 def test_a_refund_larger_than_one_charge_is_split_per_charge(rental, customer, staff_user):
-    record_counter_payment(rental=rental, amount=Decimal("100"), method=Payment.Method.BANK, by_user=staff_user)
+    # two online charges (money taken at the counter waits for staff, SPEC §17)
+    PaymentFactory(rental=rental, amount=Decimal("100.00"), payment_method=Payment.Method.BANK, paid_at=NOW)
     PaymentFactory(
         rental=rental,
         amount=Decimal("2800.00"),

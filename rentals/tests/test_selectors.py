@@ -69,16 +69,17 @@ def test_only_pending_ongoing_and_overdue_rentals_take_the_car(vehicle, other_lo
     assert (check.next_start, check.next_end) == (at(6), at(8))
 
 
-def test_an_overdue_rental_holds_the_car_until_it_is_returned(vehicle):
-    # due back on 1st March at 08:00, still out at 20th March 15:00: nobody
-    # knows when it comes back, so no later period can be offered (the rule of
-    # rentals.services.overlapping_rentals)
+def test_an_overdue_rental_holds_the_car_for_the_hold_then_frees_it(vehicle):
+    # due back on 1st March at 08:00, still out at 20th March 15:00: it holds
+    # the car until now + OVERDUE_HOLD_HOURS (24), 21st March 15:00 (SPEC §17),
+    # the rule of rentals.services.overlapping_rentals
     book(vehicle, at(1, 8) - timedelta(days=3), at(1, 8), status=Rental.Status.OVERDUE)
     now = at(20, 15)
-    check = check_period(vehicle_id=vehicle.pk, start_time=at(25, 14), end_time=at(26, 14), now=now)
-    assert not check.is_free
-    assert (check.taken_from, check.taken_until) == (at(1, 8) - timedelta(days=3), None)
-    assert (check.next_start, check.next_end) == (None, None)
+    assert check_period(vehicle_id=vehicle.pk, start_time=at(25, 14), end_time=at(26, 14), now=now).is_free
+    check = check_period(vehicle_id=vehicle.pk, start_time=at(21, 9), end_time=at(22, 9), now=now)
+    assert not check.is_free and check.taken_by_overdue
+    assert (check.taken_from, check.taken_until) == (at(1, 8) - timedelta(days=3), at(21, 15))
+    assert (check.next_start, check.next_end) == (at(21, 15), at(22, 15))
 
 
 def test_the_offer_starts_on_a_whole_minute(vehicle):

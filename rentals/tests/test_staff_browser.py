@@ -18,7 +18,7 @@ from django.utils import timezone
 from customers.tests.factories import TEST_PASSWORD, CustomerFactory, WalkInCustomerFactory
 from rentals.models import Rental
 from rentals.services import pickup_rental
-from rentals.tests.admin_support import ongoing_rental, pay, staff_in_group
+from rentals.tests.admin_support import fill_return_check, ongoing_rental, pay, staff_in_group
 from rentals.tests.factories import RentalFactory
 from vehicles.tests.factories import VehicleFactory
 
@@ -173,6 +173,7 @@ def test_a_counter_clerks_day_in_the_admin(browser, live_server, counter_day, la
     page.click(f'#board-returns tr[data-rental="{returning.pk}"] a.board-action')
     page.wait_for_selector("#return-form")
     assert page.inner_text("#rental-summary").count(text["days"]) == 1
+    fill_return_check(page)
     page.click("#return-preview-button")
     page.wait_for_selector("#return-preview")
     assert text["preview"] in page.inner_text("#return-preview")
@@ -207,6 +208,7 @@ def test_a_counter_clerks_day_in_the_admin(browser, live_server, counter_day, la
     assert page.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
     shot(page, f"staff-{lang}-07-phone-today-board")
     page.goto(f"{base}/admin/rentals/rental/{returning.pk}/return/")
+    fill_return_check(page)
     page.click("#return-preview-button")
     page.wait_for_selector("#return-preview")
     shot(page, f"staff-{lang}-08-phone-return-preview")

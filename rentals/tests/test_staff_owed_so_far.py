@@ -29,14 +29,25 @@ def overdue(frozen, location, customer):
     return rental
 
 
-def customer_figures(client, rental) -> tuple[str, str]:
-    """(overdue fee so far, still to pay so far) as the customer's order page shows them."""
+def customer_figures(client, rental) -> tuple[str, str, str]:
+    """(overdue fee so far, taken from the deposit so far, beyond the deposit so
+    far) as the customer's order page shows them."""
     client.force_login(rental.customer.user)
     body = client.get(rental.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    fee = re.search(r'data-summary="overdue_so_far">([^<]+)<', body).group(1)
-    remaining = re.search(r'data-summary="remaining_so_far">([^<]+)<', body).group(1)
+    shown = tuple(
+        re.search(rf'data-summary="{name}">([^<]+)<', body).group(1)
+        for name in ("overdue_so_far", "overdue_from_deposit", "due_at_return_so_far")
+    )
     client.logout()
-    return fee, remaining
+    return shown
+
+
+def staff_deposit_split(page: str) -> tuple[str, str]:
+    """(taken from the deposit so far, beyond the deposit so far) on a staff order page."""
+    return tuple(
+        re.search(rf'id="{name}" data-amount="[^"]+">([^<]+)<', page).group(1)
+        for name in ("from-deposit-so-far", "beyond-deposit-so-far")
+    )
 
 
 def board_row(client, rental) -> str:
@@ -51,7 +62,8 @@ def return_page(client, rental, language="en") -> str:
 def test_board_and_return_page_show_the_customer_pages_figure(client, staff_user, overdue, time_machine):
     for now, expected in ((NOW, "¥1,440.00"), (NOW + timedelta(days=1), "¥2,160.00")):
         time_machine.move_to(now, tick=False)
-        assert customer_figures(client, overdue) == (expected, expected)
+        # the deposit covers the fee: taken from it, nothing beyond
+        assert customer_figures(client, overdue) == (expected, expected, "¥0.00")
         client.force_login(staff_user)
 
         row = board_row(client, overdue)
@@ -63,6 +75,7 @@ def test_board_and_return_page_show_the_customer_pages_figure(client, staff_user
         page = return_page(client, overdue)
         assert f'<td class="num" id="overdue-so-far" data-amount="{amount}">{expected}</td>' in page
         assert f'<td class="num" id="remaining" data-amount="{amount}">{expected}</td>' in page
+        assert staff_deposit_split(page) == (expected, "¥0.00")
         assert "¥0.00</td></tr>\n      <tr><th>Refund due" not in page
         client.logout()
 
@@ -82,10 +95,13 @@ def test_a_partly_paid_overdue_order_owes_its_balance_plus_the_fee_so_far(
     rental = ongoing_rental(vehicle=car, customer=vip_customer, start=START, paid=Decimal("1000.00"))
     Rental.objects.filter(pk=rental.pk).update(status=Rental.Status.OVERDUE)
     rental.refresh_from_db()
-    assert customer_figures(client, rental) == ("¥1,440.00", "¥1,664.00")
+    fee, from_deposit, beyond = customer_figures(client, rental)
+    assert (fee, from_deposit, beyond) == ("¥1,440.00", "¥0.00", "¥1,664.00")  # no deposit to take it from
     client.force_login(staff_user)
     assert 'data-amount="1664.00">¥1,664.00<br>' in board_row(client, rental)
-    assert 'id="remaining" data-amount="1664.00">¥1,664.00<' in return_page(client, rental)
+    page = return_page(client, rental)
+    assert 'id="remaining" data-amount="1664.00">¥1,664.00<' in page
+    assert staff_deposit_split(page) == (from_deposit, beyond)
 
 
 def test_an_order_on_time_shows_what_it_owes_as_before(staff_client, frozen, vehicle, customer):

@@ -1,4 +1,5 @@
-"""``python manage.py expire_payments``: PENDING charges past ``expires_at`` → EXPIRED.
+"""``python manage.py expire_payments``: PENDING charges past ``expires_at`` → EXPIRED,
+each once its provider has closed it (SPEC §17).
 
 Safe for cron: each charge is expired in its own short transaction and
 re-checked under its lock, so overlapping runs or a callback arriving at the
@@ -15,7 +16,7 @@ from car_rental_system.joblock import holds_run_lock
 
 
 class Command(BaseCommand):
-    help = "Mark PENDING customer charges whose payment window has passed as EXPIRED."
+    help = "Close PENDING customer charges whose payment window has passed at their provider, then mark them EXPIRED."
 
     def add_arguments(self, parser):
         parser.add_argument("--dry-run", action="store_true", help="List what would expire; change nothing.")
@@ -27,6 +28,7 @@ class Command(BaseCommand):
                 Payment.objects.filter(
                     transaction_type=Payment.TransactionType.CHARGE,
                     status=Payment.Status.PENDING,
+                    closing_as="",
                     expires_at__lte=timezone.now(),
                 ).values_list("transaction_id", flat=True)
             )

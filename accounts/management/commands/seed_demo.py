@@ -10,7 +10,7 @@ cancellation time (with their audit rows and notices). The finance dashboard's
 
 import logging
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import time, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
@@ -25,18 +25,20 @@ from accounts.services import new_transaction_id, payment_note, record_counter_p
 from accounts.wording import Words
 from customers.models import Customer
 from rentals import services as rental_services
-from rentals.models import Rental, RentalEvent
+from rentals.models import CarCheck, Rental, RentalEvent
+from vehicles.demo_photos import give_demo_photo
 from vehicles.models import Location, Vehicle
 
 STAFF_PASSWORD = "Admin#2026"
 CUSTOMER_PASSWORD = "Demo#2026"
 
+# city, name, address, opens, closes (the same: open 24 hours), phone
 STORES = [
-    ("上海", "人民广场店", "黄浦区南京西路 1 号"),
-    ("上海", "虹桥机场店", "长宁区虹桥机场 T2 到达层"),
-    ("上海", "浦东机场店", "浦东新区浦东机场 T1 停车楼"),
-    ("北京", "国贸店", "朝阳区建国门外大街 1 号"),
-    ("北京", "首都机场店", "顺义区首都机场 T3 停车楼"),
+    ("上海", "人民广场店", "黄浦区南京西路 1 号", time(8), time(22), "021-6350 1001"),
+    ("上海", "虹桥机场店", "长宁区虹桥机场 T2 到达层", time(0), time(0), "021-6268 1002"),
+    ("上海", "浦东机场店", "浦东新区浦东机场 T1 停车楼", time(0), time(0), "021-6834 1003"),
+    ("北京", "国贸店", "朝阳区建国门外大街 1 号", time(8, 30), time(21), "010-6505 1004"),
+    ("北京", "首都机场店", "顺义区首都机场 T3 停车楼", time(6), time(23, 30), "010-6457 1005"),
 ]
 
 # plate, brand, model, year, seats, daily rate, deposit, store index
@@ -113,14 +115,17 @@ class Command(BaseCommand):
 
     def _stores(self):
         stores = []
-        for city, name, address in STORES:
-            store, _ = Location.objects.get_or_create(city=city, name=name, defaults={"address": address})
+        for city, name, address, opens, closes, phone in STORES:
+            facts = {"address": address, "opens_at": opens, "closes_at": closes, "phone": phone}
+            store, created = Location.objects.get_or_create(city=city, name=name, defaults=facts)
+            if not created and not (store.phone or store.opens_at):  # a store of an older demo: give it its hours
+                Location.objects.filter(pk=store.pk).update(opens_at=opens, closes_at=closes, phone=phone)
             stores.append(store)
         return stores
 
     def _cars(self, stores):
         cars = {}
-        for plate, brand, model, year, seats, rate, deposit, store in CARS:
+        for index, (plate, brand, model, year, seats, rate, deposit, store) in enumerate(CARS, start=1):
             car, _ = Vehicle.objects.get_or_create(
                 plate_number=plate,
                 defaults={
@@ -134,6 +139,7 @@ class Command(BaseCommand):
                     "description": f"{year} 款 {brand} {model}，{seats} 座，自动挡。",
                 },
             )
+            give_demo_photo(car, index)
             cars[plate] = car
         return cars
 
@@ -254,9 +260,10 @@ class Command(BaseCommand):
         RentalEvent.objects.filter(rental=rental, event="created").update(created_at=booked_at)
         rental.created_at = booked_at
 
-    def _past_rental(self, customer, car, start, end, status, return_location=None):
+    def _past_rental(self, customer, car, start, end, status, return_location=None, clerk=None):
         """An order that began in the past (booking refuses past times, so it is
-        written directly, priced by Rental.save as any booking is)."""
+        written directly, priced by Rental.save as any booking is), with the
+        clerk's check of the driver and the car at its hand-over."""
         rental = Rental(
             customer=customer,
             vehicle=car,
@@ -269,6 +276,17 @@ class Command(BaseCommand):
             created_at=start - timedelta(days=2),
         )
         rental.save()
+        CarCheck.objects.create(
+            rental=rental,
+            stage=CarCheck.Stage.PICKUP,
+            id_seen=True,
+            licence_seen=True,
+            licence_valid_until=(start + timedelta(days=5 * 365)).date(),
+            mileage_km=18000 + 137 * rental.pk,
+            fuel_eighths=8,
+            checked_by=clerk,
+            checked_at=start,
+        )
         if status in Rental.ON_ROAD_STATUSES:
             car.status = Vehicle.Status.RENTED
             car.save(update_fields=["status"])
@@ -303,9 +321,13 @@ class Command(BaseCommand):
         orders.append(paid_pending)
 
         # ONGOING (paid) and OVERDUE (paid).
-        ongoing = self._past_rental(wang, cars["沪B20001"], now - day, now + 2 * day, Rental.Status.ONGOING)
+        ongoing = self._past_rental(
+            wang, cars["沪B20001"], now - day, now + 2 * day, Rental.Status.ONGOING, clerk=admin
+        )
         self._paid_online(ongoing, ongoing.order_total)
-        overdue = self._past_rental(zhang, cars["京A40001"], now - 4 * day, now - day, Rental.Status.OVERDUE)
+        overdue = self._past_rental(
+            zhang, cars["京A40001"], now - 4 * day, now - day, Rental.Status.OVERDUE, clerk=admin
+        )
         self._paid_online(overdue, overdue.order_total, Payment.Method.BANK)
         orders += [ongoing, overdue]
 
@@ -320,7 +342,7 @@ class Command(BaseCommand):
         for customer, plate, days_ago, length, late, return_store, damage in history:
             car = cars[plate]
             start = now - days_ago * day
-            rental = self._past_rental(customer, car, start, start + length * day, Rental.Status.ONGOING)
+            rental = self._past_rental(customer, car, start, start + length * day, Rental.Status.ONGOING, clerk=admin)
             self._paid_online(rental, rental.order_total)
             rental_services.process_return(
                 rental=rental,
@@ -329,6 +351,14 @@ class Command(BaseCommand):
                 damage_fee=damage,
                 note="演示数据" if damage else "",
                 by_user=admin,
+                check=rental_services.CheckInput(
+                    mileage_km=18000 + 137 * rental.pk + 210 * length,
+                    fuel_eighths=5,
+                    condition_notes="左前门刮伤" if damage else "",
+                ),
+            )
+            CarCheck.objects.filter(rental=rental, stage=CarCheck.Stage.RETURN).update(
+                checked_at=rental.end_time + late
             )
             self._date_money(rental, refunds_at=rental.end_time + late)
             orders.append(rental)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("rentals", "0007_cancellation_policy"),
+        ("rentals", "0008_cancellation_policy"),
     ]
 
     operations = [

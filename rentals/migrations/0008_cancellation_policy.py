@@ -1,5 +1,5 @@
 # The rental policy of SPEC §19: version 1 with the defaults, and every
-# existing booking pointed at it (the column is made required in 0008, in a
+# existing booking pointed at it (the column is made required in 0009, in a
 # transaction of its own: PostgreSQL won't alter a table with pending updates).
 
 from datetime import UTC, datetime
@@ -21,7 +21,7 @@ def create_version_1(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("rentals", "0006_rental_client_ip"),
+        ("rentals", "0007_car_checks_at_handover_and_return"),
     ]
 
     operations = [
