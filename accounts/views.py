@@ -28,6 +28,7 @@ from car_rental_system.rate_limits import rate_limited_by_ip_and_username
 from customers import services as customer_services
 from customers.decorators import customer_required
 from rentals import reviews
+from rentals import selectors as rental_selectors
 from rentals.models import Rental
 from rentals.services import refresh_statuses_if_due
 
@@ -130,7 +131,7 @@ def order_list(request):
 def order_detail(request, pk: int):
     """Breakdown, ledger figures, every charge and refund, allowed actions."""
     refresh_statuses_if_due()
-    rental = get_object_or_404(selectors.customer_rentals(customer=request.customer), pk=pk)
+    rental = get_object_or_404(selectors.customer_rentals(customer=request.customer).select_related("policy"), pk=pk)
     row = selectors.order_row(rental=rental)
     return render(
         request,
@@ -141,6 +142,10 @@ def order_detail(request, pk: int):
             "summary": selectors.get_payment_summary(rental=rental),
             "lapsed": selectors.lapsed_unpaid(rental=rental),
             "can_extend": extension_views.can_extend(rental),
+            # While the customer may cancel: the policy and what it costs now (SPEC §19).
+            "cancel_terms": rental_selectors.cancel_terms(rental=rental, figures=row.figures)
+            if row.can_cancel
+            else None,
         },
     )
 

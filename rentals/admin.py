@@ -22,7 +22,7 @@ from car_rental_system.admin_mixins import ReadOnlyPermissionsMixin
 from car_rental_system.admin_search import ExactSearchMixin, as_id
 from car_rental_system.money import ZERO, format_cny
 from customers.models import Customer
-from rentals import admin_board, admin_extension, admin_receipt, admin_views
+from rentals import admin_board, admin_extension, admin_policy, admin_receipt, admin_views  # noqa: F401  (admin_policy registers its admin)
 from rentals.models import CarCheck, Rental, RentalEvent, status_label
 from vehicles.models import Vehicle
 
@@ -308,7 +308,7 @@ class RentalAdmin(
                 )
             },
         ),
-        (_("Cancellation"), {"fields": ("cancel_reason", "cancelled_at")}),
+        (_("Cancellation"), {"fields": ("policy", "cancel_reason", "cancelled_at")}),
         (_("Record"), {"fields": ("created_at", "updated_at")}),
     )
 

@@ -103,9 +103,11 @@ class CancelForm(forms.Form):
     cancellation_fee = MoneyField(
         label=_("Cancellation fee"),
         min_value=ZERO,
-        initial=ZERO,
         required=False,
-        help_text=_("Kept from what was paid, e.g. for a no-show."),
+        help_text=_(
+            "Kept from what was paid. The policy's fee is filled in; you may lower it (say why in the reason), "
+            "raise it only for a no-show. Left empty, the policy's fee applies."
+        ),
     )
 
     def clean_reason(self) -> str:
@@ -114,8 +116,9 @@ class CancelForm(forms.Form):
             raise forms.ValidationError(_("Please give the reason for cancelling."))
         return reason
 
-    def clean_cancellation_fee(self) -> Decimal:
-        return quantize_money(self.cleaned_data.get("cancellation_fee") or ZERO)
+    def clean_cancellation_fee(self) -> Decimal | None:
+        fee = self.cleaned_data.get("cancellation_fee")
+        return None if fee is None else quantize_money(fee)
 
 
 class CounterPaymentForm(forms.Form):

@@ -270,6 +270,7 @@ def cancel_view(request, pk, *, model_admin):
             _("This order is %(status)s and can't be cancelled.") % {"status": rental.get_status_display()},
         )
     preview = None
+    terms = rental_selectors.cancel_terms(rental=rental)
     if request.method == "POST":
         form = CancelForm(request.POST)
         if form.is_valid():
@@ -303,7 +304,7 @@ def cancel_view(request, pk, *, model_admin):
                 else:
                     preview = rental_services.cancel_preview(rental=rental, reason=reason, fee=fee)
     else:
-        form = CancelForm()
+        form = CancelForm(initial={"cancellation_fee": terms.fee})
     return _render(
         request,
         model_admin,
@@ -312,6 +313,7 @@ def cancel_view(request, pk, *, model_admin):
         _("Cancel order #%(order)s") % {"order": rental.pk},
         form=form,
         preview=preview,
+        terms=terms,
     )
 
 

@@ -14,11 +14,25 @@ from car_rental_system import bounds
 from car_rental_system.money import ZERO, quantize_money
 from rentals import pricing
 from rentals.exceptions import InvalidTransition
+from rentals.policies import CancellationPolicy
 
 if TYPE_CHECKING:
     from accounts.figures import MoneyFigures
 
 MONEY: dict[str, Any] = {"max_digits": 12, "decimal_places": 2, "default": Decimal("0.00")}
+
+
+class RentalQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        # Rows written in bulk (imports, benchmarks) get the policy version in
+        # force too, as Rental.save gives it (SPEC §19).
+        objs = list(objs)
+        if any(obj.policy_id is None for obj in objs):
+            policy = CancellationPolicy.objects.in_force()
+            for obj in objs:
+                if obj.policy_id is None:
+                    obj.policy = policy
+        return super().bulk_create(objs, *args, **kwargs)
 
 
 class Rental(models.Model):
@@ -106,6 +120,14 @@ class Rental(models.Model):
     # staff must refund by hand (record_manual_refund).
     requires_manual_refund = models.BooleanField(_("needs manual refund"), default=False)
 
+    # The policy version in force at booking (SPEC §19): its terms price this
+    # order's cancellation, whatever staff change later.
+    policy = models.ForeignKey(
+        CancellationPolicy,
+        on_delete=models.PROTECT,
+        related_name="rentals",
+        verbose_name=_("cancellation policy"),
+    )
     cancel_reason = models.TextField(_("cancel reason"), blank=True, default="")
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
     return_note = models.TextField(_("return note"), blank=True, default="")
@@ -114,6 +136,8 @@ class Rental(models.Model):
     client_ip = models.GenericIPAddressField(_("client IP"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = RentalQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -184,6 +208,8 @@ class Rental(models.Model):
         # A new rental is priced from §4 at creation, whatever the caller passed.
         if self._state.adding:
             self.apply_quote()
+            if self.policy_id is None:
+                self.policy = CancellationPolicy.objects.in_force()
         super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:

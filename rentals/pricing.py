@@ -118,3 +118,12 @@ def quote(
         cross_location_fee=cross,
         order_total=quantize_money(total + deposit + cross),
     )
+
+
+def days_rent_after_discount(days: int, daily_rate: Decimal, discount_rate: Decimal) -> Decimal:
+    """``days`` of rent at the booked daily rate less the booked member discount,
+    rounded as the rental fee is (base rent − rounded discount): the unit of
+    the cancellation and no-show fees (SPEC §19). ``days`` equal to the booked
+    days gives the rental fee itself."""
+    base_rent = quantize_money(days * Decimal(daily_rate))
+    return quantize_money(base_rent - quantize_money(base_rent * Decimal(discount_rate)))

@@ -21,7 +21,8 @@ from accounts import refund_rules as ledger
 from accounts.figures import MoneyFigures
 from car_rental_system import bounds
 from car_rental_system.money import ZERO, quantize_money
-from rentals.models import Rental
+from rentals.models import CancellationPolicy, Rental
+from rentals.pricing import days_rent_after_discount
 from vehicles.models import Location
 
 
@@ -226,6 +227,92 @@ def action_allowed(*, action: str, rental: Rental, figures: MoneyFigures) -> boo
 
 
 # --- cancelling ---------------------------------------------------------------------
+
+FREE, LATE, NO_SHOW, ON_ROAD = "free", "late", "no_show", "on_road"
+
+
+@dataclass(frozen=True)
+class CancelTerms:
+    """What cancelling the order costs at ``now`` under the policy version it
+    was booked under (SPEC §19), one rule for the pages, the staff page and
+    ``cancel_rental``.
+
+    ``tier``: FREE until ``free_until`` (inclusive), LATE until the start,
+    NO_SHOW after the start with the car never picked up, ON_ROAD once it was.
+    ``fee`` is the policy's fee now, taken only from money kept (net paid less
+    refunds in flight): what a customer's cancel costs and what staff get by
+    default. ``ceiling`` is the most staff may charge: the policy's fee; for a
+    no-show the no-show fee; once on the road the order total (§5).
+    """
+
+    policy: CancellationPolicy
+    tier: str
+    free_until: datetime
+    late_fee: Decimal
+    no_show_fee: Decimal
+    kept: Decimal
+    fee: Decimal
+    ceiling: Decimal
+
+    @property
+    def is_free(self) -> bool:
+        return self.tier == FREE
+
+    @property
+    def policy_fee(self) -> Decimal:
+        """The fee the tier sets before it is limited to what was paid."""
+        if self.tier == FREE:
+            return ZERO
+        return self.no_show_fee if self.tier == NO_SHOW else self.late_fee
+
+
+def policy_fees(
+    *, policy: CancellationPolicy, total_amount: Decimal, daily_rate: Decimal, discount_rate: Decimal
+) -> tuple[Decimal, Decimal]:
+    """(late cancellation fee, no-show fee) of a booking under ``policy``: the
+    policy's days of rent at the booked daily rate after the booked discount,
+    each at most the rental fee ``total_amount`` (SPEC §19)."""
+
+    def fee_of(days: int) -> Decimal:
+        return min(total_amount, days_rent_after_discount(days, daily_rate, discount_rate))
+
+    return fee_of(policy.late_cancel_fee_days), fee_of(policy.no_show_fee_days)
+
+
+def cancel_terms(*, rental: Rental, now: datetime | None = None, figures: MoneyFigures | None = None) -> CancelTerms:
+    """The cancellation terms of ``rental`` at ``now`` (``CancelTerms``);
+    reads the ledger unless ``figures`` are given."""
+    now = now or timezone.now()
+    policy = rental.policy
+    figures = figures or rental.money_figures()
+    kept = max(ZERO, quantize_money(figures.net_paid - figures.refund_in_flight))
+
+    late_fee, no_show_fee = policy_fees(
+        policy=policy,
+        total_amount=rental.total_amount,
+        daily_rate=rental.daily_rate,
+        discount_rate=rental.discount_rate,
+    )
+    free_until = rental.start_time - timedelta(hours=policy.free_until_hours)
+    if rental.picked_up_at is not None:
+        tier, fee, ceiling = ON_ROAD, min(late_fee, kept), rental.order_total
+    elif now > rental.start_time:
+        tier, fee, ceiling = NO_SHOW, min(no_show_fee, kept), no_show_fee
+    elif now > free_until:
+        tier, fee = LATE, min(late_fee, kept)
+        ceiling = fee
+    else:
+        tier, fee, ceiling = FREE, ZERO, ZERO
+    return CancelTerms(
+        policy=policy,
+        tier=tier,
+        free_until=free_until,
+        late_fee=late_fee,
+        no_show_fee=no_show_fee,
+        kept=kept,
+        fee=fee,
+        ceiling=max(ceiling, fee),
+    )
 
 
 # --- pick-up and return -------------------------------------------------------------

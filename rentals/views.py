@@ -5,6 +5,8 @@ form, call one service, redirect (post/redirect/get). A ValidationError from a
 service becomes a form error and nothing is written.
 """
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import JsonResponse
@@ -24,7 +26,7 @@ from customers.decorators import customer_required
 from customers.models import Customer
 from rentals import pricing, selectors, services
 from rentals.forms import DATETIME_LOCAL, BookingForm, CancelForm
-from rentals.models import Rental
+from rentals.models import CancellationPolicy, Rental
 from vehicles.selectors import bookable_vehicles
 
 QUOTE_AMOUNTS = (
@@ -86,6 +88,7 @@ def book(request, vehicle_pk: int):
             "vehicle": vehicle,
             "form": form,
             "member_level": request.customer.get_member_level_display(),
+            "policy": CancellationPolicy.objects.in_force(),
             "late_fee_rule": late_fee_rule_text(vehicle.daily_rate),
             "quote": quote_shown,
         },
@@ -146,6 +149,28 @@ def quote_payload(vehicle, data: dict, level: str) -> dict:
         "discount_percent": percent,
         "amounts": amounts,
         "display": {name: format_cny(getattr(q, name)) for name in QUOTE_AMOUNTS},
+        "cancellation": _cancellation_answer(q, data["start_time"]),
+    }
+
+
+def _cancellation_answer(q: pricing.PriceQuote, start_time) -> dict:
+    """What cancelling a booking of these times would cost under the policy
+    in force (SPEC §19), for the booking form."""
+    policy = CancellationPolicy.objects.in_force()
+    late_fee, _no_show_fee = selectors.policy_fees(
+        policy=policy, total_amount=q.total_amount, daily_rate=q.daily_rate, discount_rate=q.discount_rate
+    )
+    free_until = start_time - timedelta(hours=policy.free_until_hours)
+    until = date_format(timezone.localtime(free_until), "m-d H:i")
+    if timezone.now() <= free_until:
+        text = _("Free cancellation until %(until)s; after that, cancelling costs %(fee)s.")
+    else:
+        text = _("Free cancellation would already have ended (%(until)s): cancelling once paid costs %(fee)s.")
+    return {
+        "policy_version": policy.version,
+        "free_until": until,
+        "late_fee": str(late_fee),
+        "text": text % {"until": until, "fee": format_cny(late_fee)},
     }
 
 
@@ -205,7 +230,9 @@ def cancel(request, pk: int):
     """Confirm page with the refund that will happen; a reason is required."""
     services.refresh_statuses_if_due()
     rental = get_object_or_404(
-        Rental.objects.select_related("vehicle", "pickup_location", "return_location").prefetch_related("payments"),
+        Rental.objects.select_related("vehicle", "pickup_location", "return_location", "policy").prefetch_related(
+            "payments"
+        ),
         pk=pk,
         customer=request.customer,
     )
@@ -218,7 +245,8 @@ def cancel(request, pk: int):
     figures = rental.money_figures()
     # What cancel_rental will refund, by the same rule (a customer's own cancel:
     # cash is handed back at the store).
-    preview = services.cancel_preview(rental=rental, at_counter=False)
+    terms = selectors.cancel_terms(rental=rental, figures=figures)
+    preview = services.cancel_preview(rental=rental, fee=terms.fee, at_counter=False)
     open_charges = [p for p in rental.payments.all() if p.is_open]
     if request.method == "POST":
         form = CancelForm(request.POST)
@@ -242,5 +270,7 @@ def cancel(request, pk: int):
             "refund_preview": preview.refund,
             "preview": preview,
             "open_charges": open_charges,
+            "policy": terms.policy,
+            "terms": terms,
         },
     )

@@ -384,7 +384,11 @@ def test_success_after_the_rental_was_cancelled_is_paid_and_refunded(client, ren
     assert_ledger(rental)
 
 
-def test_late_success_on_a_cancelled_order_with_a_fee_keeps_the_fee(client, rental, charge, staff_user, assert_ledger):
+def test_late_success_on_a_cancelled_order_with_a_fee_keeps_the_fee(
+    client, rental, charge, staff_user, assert_ledger, time_machine
+):
+    # the customer never came: staff keep the no-show fee of one day's rent (SPEC §19)
+    time_machine.move_to(rental.start_time + timedelta(hours=1), tick=False)
     cancel_rental(rental=rental, reason="No-show", by_user=staff_user, cancellation_fee=Decimal("300.00"))
 
     assert deliver(client, success_payload(charge, event_id="evt_fee")).status_code == 200

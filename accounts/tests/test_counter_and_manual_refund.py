@@ -115,8 +115,11 @@ def test_a_completed_order_that_owes_can_be_paid(rental, vehicle, staff_user, ti
     assert_ledger_consistent(rental)
 
 
-def test_a_cancellation_fee_can_be_paid(rental, staff_user):
-    cancel_rental(rental=rental, reason="No-show", by_user=staff_user, cancellation_fee=Decimal("200"))
+def test_a_cancellation_fee_can_be_paid(rental, staff_user, time_machine):
+    # handed over unpaid, then ended by staff with a fee nobody has paid yet
+    time_machine.move_to(START, tick=False)
+    pickup_rental(rental=rental, by_user=staff_user)
+    cancel_rental(rental=rental, reason="Returned at once", by_user=staff_user, cancellation_fee=Decimal("200"))
     rental.refresh_from_db()
 
     with pytest.raises(PaymentError, match="more than the ¥200.00 still owed"):

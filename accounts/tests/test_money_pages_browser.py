@@ -33,7 +33,7 @@ TEXTS = {
         "lapsed": "此预订因未按时支付已取消",
         "goodwill": "补偿退款 ¥50.00",
         "back": "经支付宝退还给",
-        "fee_note": "取消费 ¥1,000.00（原因：未到店）",
+        "fee_note": "取消费 ¥199.00（原因：未到店）",
         "notice": "订单 #%s 已取消",
     },
     "en": {
@@ -44,7 +44,7 @@ TEXTS = {
         "lapsed": "cancelled because it was not paid in time",
         "goodwill": "¥50.00 goodwill refund",
         "back": "Back through Alipay to",
-        "fee_note": "Cancellation fee ¥1,000.00 (reason: 未到店)",
+        "fee_note": "Cancellation fee ¥199.00 (reason: 未到店)",
         "notice": "Order #%s cancelled",
     },
 }
@@ -88,12 +88,14 @@ def orders(location, customer, staff_user):
     process_return(rental=returned, returned_at=now, location=location, by_user=staff_user)
     record_manual_refund(rental=returned, amount=Decimal("50.00"), reason="Dirty seats", by_user=staff_user)
 
-    with_fee = RentalFactory(customer=customer, vehicle=car("199.00"), start_time=now + timedelta(days=4))
+    # a no-show (started two hours ago, never picked up): staff keep the no-show fee, a day's rent (SPEC §19)
+    with_fee = RentalFactory(customer=customer, vehicle=car("199.00"), start_time=now - timedelta(hours=2))
     PaymentFactory(rental=with_fee, amount=Decimal("2597.00"))
     with_fee.refresh_financials()
-    cancel_rental(rental=with_fee, reason="未到店", cancellation_fee=Decimal("1000.00"), by_user=staff_user)
+    cancel_rental(rental=with_fee, reason="未到店", cancellation_fee=Decimal("199.00"), by_user=staff_user)
 
-    to_cancel = RentalFactory(customer=customer, vehicle=car("199.00"), start_time=now + timedelta(days=5))
+    # starts in 12 hours: past the free window, the policy's fee is ¥199
+    to_cancel = RentalFactory(customer=customer, vehicle=car("199.00"), start_time=now + timedelta(hours=12))
     PaymentFactory(rental=to_cancel, amount=Decimal("2597.00"))
     to_cancel.refresh_financials()
     return {
@@ -193,15 +195,16 @@ def test_staff_cancel_preview_and_owed_so_far(browser, live_server, orders, staf
     page.goto(f"{base}/admin/rentals/rental/{rental.pk}/cancel/")
     assert page.locator("#cancel-confirm-button").count() == 0
     page.fill("#id_reason", "No-show")
-    page.fill("#id_cancellation_fee", "1000")
+    assert page.input_value("#id_cancellation_fee") == "199.00"  # the policy's fee
+    page.fill("#id_cancellation_fee", "150")
     page.click("#cancel-preview-button")
     page.wait_for_selector("#cancel-preview")
-    assert page.text_content("#preview-refund") == "¥1,597.00"
+    assert page.text_content("#preview-refund") == "¥2,447.00"
     assert text["back"] in page.inner_text("#cancel-preview")
     shot(page, f"money-{device}-{lang}-09-admin-cancel-preview")
     page.click("#cancel-confirm-button")
     page.wait_for_url(f"**/admin/rentals/rental/{rental.pk}/change/")
     shot(page, f"money-{device}-{lang}-10-admin-cancelled")
     rental.refresh_from_db()
-    assert rental.status == Rental.Status.CANCELLED and rental.cancellation_fee == Decimal("1000.00")
+    assert rental.status == Rental.Status.CANCELLED and rental.cancellation_fee == Decimal("150.00")
     context.close()

@@ -2,8 +2,9 @@
 provider's word, are asked after commit with the REF id as idempotency key,
 and are finished by its signed notification, a status query or staff."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -17,11 +18,20 @@ from accounts.providers import ProviderUnavailable, sandbox
 from accounts.services import start_payment
 from accounts.tests.assertions import assert_ledger_consistent
 from accounts.tests.payment_support import deliver, success_payload
-from rentals.models import Rental, RentalEvent
+from rentals.models import CancellationPolicy, Rental, RentalEvent
 from rentals.services import cancel_rental
 from rentals.tests.clock import NOW
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _free_cancellation_until_half_a_day_before():
+    """These refunds come from cancels made a little after the booking, inside
+    the free window of this policy version: the whole payment comes back."""
+    CancellationPolicy.objects.create(
+        version=2, effective_from=datetime(2020, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai")), free_until_hours=12
+    )
 
 
 @pytest.fixture

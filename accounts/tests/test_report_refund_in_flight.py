@@ -15,6 +15,7 @@ from accounts.figures import value_of
 from accounts.models import Payment
 from accounts.providers import sandbox
 from accounts.tests.factories import PaymentFactory
+from rentals.models import Rental
 from rentals.services import cancel_rental
 from rentals.tests.admin_support import NOW
 from rentals.tests.factories import RentalFactory
@@ -24,12 +25,17 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def cancelled_with_refund_on_hold(frozen, customer, vehicle, staff_user, settings):
-    """Paid ¥2,900, cancelled by staff with a ¥640 fee: ¥2,260 asked back of the provider, not yet confirmed."""
+    """Paid ¥2,900, handed over an hour ago and ended by staff with a ¥640 fee
+    (up to the order total once the car is out, SPEC §19): ¥2,260 asked back
+    of the provider, not yet confirmed."""
     settings.PAYMENT_SANDBOX_REFUND_OUTCOME = "hold"
-    rental = RentalFactory(customer=customer, vehicle=vehicle, start_time=NOW + timedelta(days=1))
+    start = NOW - timedelta(hours=1)
+    rental = RentalFactory(
+        customer=customer, vehicle=vehicle, start_time=start, status=Rental.Status.ONGOING, picked_up_at=start
+    )
     PaymentFactory(rental=rental, amount=Decimal("2900.00"))
     rental.refresh_financials()
-    cancel_rental(rental=rental, reason="未到店", cancellation_fee=Decimal("640.00"), by_user=staff_user)
+    cancel_rental(rental=rental, reason="车辆故障", cancellation_fee=Decimal("640.00"), by_user=staff_user)
     rental.refresh_from_db()
     assert rental.amount_refund_in_flight == Decimal("2260.00")
     return rental

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from car_rental_system import bounds
 from rentals.exceptions import BookingConflict, RentalError
 from rentals.locks import lock_client_ip, lock_customer, lock_vehicle
-from rentals.models import Rental
+from rentals.models import CancellationPolicy, Rental
 from rentals.selectors import (
     held_until,
     is_late,
@@ -154,7 +154,8 @@ def create_rental(
     counting the customer's, the address before counting its, and the car row
     before the overlap check, so concurrent bookings are serialised per
     customer, per address and per car and only one of two conflicting requests
-    can succeed. Locks: customer → client address → vehicle.
+    can succeed. The rental points to the cancellation policy version in force
+    now (SPEC §19). Locks: customer → client address → vehicle.
     """
     validate_booking_times(start_time, end_time)
     return_location = return_location or pickup_location
@@ -172,6 +173,8 @@ def create_rental(
         start_time=start_time,
         end_time=end_time,
         client_ip=client_ip or None,
+        # The terms the customer read on the booking page (SPEC §19).
+        policy=CancellationPolicy.objects.in_force(),
     )
     _check_order_total(rental)
     rental.save()

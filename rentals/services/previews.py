@@ -13,6 +13,7 @@ from rentals.models import Rental
 from rentals.selectors import (
     RefundPreviewPart,
     _preview_parts,
+    cancel_terms,
     refund_parts,
 )
 from rentals.services import handover
@@ -40,12 +41,17 @@ class CancelPreview:
         return quantize_money(self.refund - self.online)
 
 
-def cancel_preview(*, rental: Rental, reason: str = "", fee: Decimal = ZERO, at_counter: bool = True) -> CancelPreview:
+def cancel_preview(
+    *, rental: Rental, reason: str = "", fee: Decimal | None = None, at_counter: bool = True
+) -> CancelPreview:
     """What ``cancel_rental`` would refund, without writing: the §4 figures of
-    an unsaved copy marked CANCELLED with ``fee``, spread over the charges
-    with money left the way ``refund_due_rows`` spreads it (SPEC §16).
-    ``at_counter``: staff cancel at the counter (cash handed back now); a
-    customer's own cancel leaves cash for the store."""
+    an unsaved copy marked CANCELLED with ``fee`` (None: the policy's fee now,
+    SPEC §19), spread over the charges with money left the way
+    ``refund_due_rows`` spreads it (SPEC §16). ``at_counter``: staff cancel at
+    the counter (cash handed back now); a customer's own cancel leaves cash
+    for the store."""
+    if fee is None:
+        fee = cancel_terms(rental=rental).fee
     draft = copy.copy(rental)
     draft.status = Rental.Status.CANCELLED
     draft.cancellation_fee = bounds.clean_money(fee, error=RentalError)

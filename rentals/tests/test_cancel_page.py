@@ -1,10 +1,12 @@
 """Cancel page /rentals/<pk>/cancel/ (SPEC §5 "Cancelling", §7)."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from accounts.models import Notification, Payment
 from accounts.tests.factories import PaymentFactory, PendingChargeFactory
@@ -17,7 +19,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def rental(customer, vehicle):
-    return RentalFactory(customer=customer, vehicle=vehicle)
+    """A booking starting in two days: cancelled now, it is free (SPEC §19)."""
+    start = timezone.now().replace(minute=0, second=0, microsecond=0) + timedelta(days=2)
+    return RentalFactory(customer=customer, vehicle=vehicle, start_time=start, end_time=start + timedelta(days=3))
 
 
 @pytest.fixture

@@ -19,9 +19,11 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def paid_booking(frozen, location, customer):
-    """A 597 rental (¥199 × 3 days) with a ¥2,000 deposit, paid 2,597 by Alipay."""
+    """A 597 rental (¥199 × 3 days) with a ¥2,000 deposit, paid 2,597 by Alipay,
+    whose customer never came: it started two hours ago, so staff may keep up
+    to the no-show fee of one day's rent, ¥199 (SPEC §19)."""
     car = VehicleFactory(location=location, daily_rate=Decimal("199.00"), deposit_amount=Decimal("2000.00"))
-    rental = RentalFactory(customer=customer, vehicle=car, start_time=NOW + timedelta(days=1))
+    rental = RentalFactory(customer=customer, vehicle=car, start_time=NOW - timedelta(hours=2))
     PaymentFactory(rental=rental, amount=Decimal("2597.00"), paid_at=NOW - timedelta(minutes=5))
     rental.refresh_financials()
     return rental
@@ -38,15 +40,15 @@ def preview(client, rental, fee, reason="No-show", lang="en"):
 def test_the_first_click_previews_and_writes_nothing(staff_client, paid_booking):
     before = ledger_snapshot(paid_booking)
 
-    response = preview(staff_client, paid_booking, "1000.00")
+    response = preview(staff_client, paid_booking, "199.00")
 
     assert response.status_code == 200
     body = response.content.decode()
-    assert 'id="preview-cancellation-fee" data-amount="1000.00">¥1,000.00</td>' in body
-    assert 'id="preview-refund" data-amount="1597.00">¥1,597.00</td>' in body
+    assert 'id="preview-cancellation-fee" data-amount="199.00">¥199.00</td>' in body
+    assert 'id="preview-refund" data-amount="2398.00">¥2,398.00</td>' in body
     username = paid_booking.customer.user.get_username()
-    assert f'<td>Back through Alipay to {username}</td><td class="num" data-amount="1597.00">¥1,597.00</td>' in body
-    assert "The customer is told: a cancellation fee of ¥1,000.00 is kept from what was paid (reason: No-show)." in body
+    assert f'<td>Back through Alipay to {username}</td><td class="num" data-amount="2398.00">¥2,398.00</td>' in body
+    assert "The customer is told: a cancellation fee of ¥199.00 is kept from what was paid (reason: No-show)." in body
     assert 'name="_confirm" value="Confirm cancellation"' in body
     paid_booking.refresh_from_db()
     assert paid_booking.status == Rental.Status.PENDING
@@ -63,31 +65,31 @@ def test_the_form_page_offers_only_preview(staff_client, paid_booking):
 def test_confirm_tells_the_customer_the_fee_and_its_reason(staff_client, paid_booking, customer, assert_ledger):
     response = staff_client.post(
         admin_url("cancel", paid_booking),
-        {"reason": "No-show", "cancellation_fee": "1000.00", "_confirm": "1"},
+        {"reason": "No-show", "cancellation_fee": "199.00", "_confirm": "1"},
         HTTP_ACCEPT_LANGUAGE="en",
     )
 
     assert response.status_code == 302
     paid_booking.refresh_from_db()
     assert paid_booking.status == Rental.Status.CANCELLED
-    assert paid_booking.cancellation_fee == Decimal("1000.00")
-    assert paid_booking.money_figures().refunded == Decimal("1597.00")
+    assert paid_booking.cancellation_fee == Decimal("199.00")
+    assert paid_booking.money_figures().refunded == Decimal("2398.00")
     assert_ledger(paid_booking)
     notice = Notification.objects.get(rental=paid_booking, notification_type=Notification.Type.ORDER_CANCELLED)
     with translation.override("en"):
         assert notice.title_text == f"Order #{paid_booking.pk} cancelled"
         assert notice.message_text == (
-            "Reason: No-show. A cancellation fee of ¥1,000.00 is kept from what was paid. ¥1,597.00 will be refunded."
+            "Reason: No-show. A cancellation fee of ¥199.00 is kept from what was paid. ¥2,398.00 will be refunded."
         )
     # stored in the default language for the admin
-    assert notice.message == "原因：No-show。已从付款中扣除取消费 ¥1,000.00。将退款 ¥1,597.00。"
+    assert notice.message == "原因：No-show。已从付款中扣除取消费 ¥199.00。将退款 ¥2,398.00。"
 
     client = staff_client
     client.force_login(customer.user)
     body = client.get(paid_booking.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="en").content.decode()
-    assert "Cancellation fee ¥1,000.00 (reason: No-show), kept from what you paid." in body
+    assert "Cancellation fee ¥199.00 (reason: No-show), kept from what you paid." in body
     zh = client.get(paid_booking.get_absolute_url(), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
-    assert "取消费 ¥1,000.00（原因：No-show），已从您的付款中扣除。" in zh
+    assert "取消费 ¥199.00（原因：No-show），已从您的付款中扣除。" in zh
 
 
 def test_preview_splits_the_refund_over_the_charges_and_names_the_counter_part(staff_client, paid_booking, customer):
@@ -129,7 +131,7 @@ def test_preview_refuses_what_the_service_refuses(staff_client, paid_booking):
 
 
 def test_preview_in_chinese(staff_client, paid_booking):
-    body = preview(staff_client, paid_booking, "1000.00", lang="zh-hans").content.decode()
+    body = preview(staff_client, paid_booking, "199.00", lang="zh-hans").content.decode()
     username = paid_booking.customer.user.get_username()
     assert f"<td>经支付宝退还给 {username}</td>" in body
     assert "确认取消" in body

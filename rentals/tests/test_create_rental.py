@@ -87,9 +87,9 @@ def test_a_rented_car_can_be_booked_for_a_later_period(customer, vehicle):
 
 def test_booking_query_budget(customer, vehicle, django_assert_max_num_queries):
     # SAVEPOINT, SELECT customer FOR UPDATE, COUNT unpaid bookings, SELECT
-    # vehicle FOR UPDATE, SELECT overlapping rental, INSERT rental, INSERT
-    # rental event, RELEASE SAVEPOINT
-    with django_assert_max_num_queries(8):
+    # vehicle FOR UPDATE, SELECT overlapping rental, SELECT the cancellation
+    # policy in force, INSERT rental, INSERT rental event, RELEASE SAVEPOINT
+    with django_assert_max_num_queries(9):
         _book(customer, vehicle)
 
 

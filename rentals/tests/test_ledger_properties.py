@@ -65,6 +65,7 @@ from customers.tests.factories import CustomerFactory, StaffUserFactory, UserFac
 from rentals import pricing
 from rentals.locks import lock_rental
 from rentals.models import Rental, RentalEvent
+from rentals.selectors import cancel_terms
 from rentals.services import (
     advance_statuses,
     cancel_rental,
@@ -481,7 +482,12 @@ class LedgerMachine(RuleBasedStateMachine):
     def staff_cancels(self, index, pick, fee_kind, cents):
         rental = self._rental(index, pick, lambda r: r.status in Rental.ACTIVE_STATUSES)
         fee = _amount(fee_kind, rental.order_total, cents)
-        expect_ok = rental.status in Rental.ACTIVE_STATUSES and ZERO <= fee <= rental.order_total
+        # within the order total and the policy's bounds now (SPEC §19)
+        expect_ok = (
+            rental.status in Rental.ACTIVE_STATUSES
+            and ZERO <= fee <= rental.order_total
+            and fee <= cancel_terms(rental=rental, now=self.now).ceiling
+        )
         self._attempt(
             expect_ok,
             lambda: cancel_rental(rental=rental, reason="Staff decision", by_user=self.staff, cancellation_fee=fee),

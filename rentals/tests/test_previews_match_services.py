@@ -87,6 +87,8 @@ def test_staff_cancel_preview_with_a_fee_is_what_the_service_refunds(
         frozen_clock.move_to(START, tick=False)
         pickup_rental(rental=rental, by_user=staff_user)
         frozen_clock.move_to(START + timedelta(hours=5), tick=False)
+    else:  # within a day of the start: the policy's fee is one day's rent, ¥300 (SPEC §19)
+        frozen_clock.move_to(START - timedelta(hours=2), tick=False)
     reason, fee = services.check_cancellation(rental=rental, reason="No-show", cancellation_fee=fee, by_user=staff_user)
     preview = services.cancel_preview(rental=rental, reason=reason, fee=fee)
 

@@ -109,7 +109,8 @@ def test_eight_overlapping_bookings_of_one_car_make_one_rental(vehicle, customer
 
 
 def test_six_concurrent_cancels_write_one_refund(customer, vehicle):
-    rental = _paid_rental(customer, vehicle)
+    # two days ahead: inside the free cancellation window (SPEC §19)
+    rental = _paid_rental(customer, vehicle, start=_start() + timedelta(days=1))
 
     results = run_at_once(
         [
@@ -129,6 +130,32 @@ def test_six_concurrent_cancels_write_one_refund(customer, vehicle):
     assert refunds.count() == 1
     rental.refresh_from_db()
     assert rental.status == Rental.Status.CANCELLED
+    assert rental.settlement_status == Rental.SettlementStatus.SETTLED
+    assert_ledger_consistent(rental)
+
+
+def test_a_double_cancel_after_the_free_window_charges_the_fee_once(customer, vehicle, staff_user):
+    # starts in 12 hours: the policy's fee is one day's rent, ¥300 (SPEC §19)
+    rental = _paid_rental(customer, vehicle, start=timezone.now().replace(microsecond=0) + timedelta(hours=12))
+
+    results = run_at_once(
+        [
+            lambda user=user: cancel_rental(
+                rental=Rental.objects.get(pk=rental.pk), reason="Plans changed", by_user=user
+            )
+            for user in (customer.user, customer.user, staff_user, staff_user)
+        ]
+    )
+
+    oks, errors = _split(results)
+    assert len(oks) == 1 and len(errors) == 3, results
+    assert all(isinstance(error, InvalidTransition) for error in errors), errors
+    rental.refresh_from_db()
+    assert rental.status == Rental.Status.CANCELLED
+    assert rental.cancellation_fee == Decimal("300.00")
+    refunds = Payment.objects.filter(rental=rental, transaction_type=Payment.TransactionType.REFUND)
+    assert [refund.amount for refund in refunds] == [Decimal("2600.00")]
+    assert rental.money_figures().net_paid == Decimal("300.00")
     assert rental.settlement_status == Rental.SettlementStatus.SETTLED
     assert_ledger_consistent(rental)
 

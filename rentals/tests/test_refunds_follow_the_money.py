@@ -2,8 +2,9 @@
 PAID charge, newest first, at most what is left of it, by that charge's method
 to its payer; cash goes back at the counter."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.urls import reverse
@@ -21,12 +22,21 @@ from accounts.services import (
 from accounts.tests.assertions import assert_ledger_consistent
 from accounts.tests.factories import PaymentFactory
 from accounts.tests.payment_support import deliver, success_payload
-from rentals.models import Rental
+from rentals.models import CancellationPolicy, Rental
 from rentals.ops import update_historical_orders
 from rentals.services import cancel_rental
 from rentals.tests.clock import NOW
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _free_cancellation_until_half_a_day_before():
+    """These refunds come from cancels made a little after the booking, inside
+    the free window of this policy version: the whole payment comes back."""
+    CancellationPolicy.objects.create(
+        version=2, effective_from=datetime(2020, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai")), free_until_hours=12
+    )
 
 
 @pytest.fixture

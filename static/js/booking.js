@@ -25,7 +25,15 @@
     });
   }
 
+  var cancellationBox = card.querySelector("[data-quote-cancellation]");
+
+  /* What cancelling would cost for these times (the server's sentence, SPEC §19). */
+  function showCancellation(cancellation) {
+    if (cancellationBox) cancellationBox.textContent = cancellation ? cancellation.text : "";
+  }
+
   function clearAmounts() {
+    showCancellation(null);
     ["base_rent", "discount_amount", "total_amount", "deposit", "cross_location_fee", "order_total"].forEach(
       function (name) { setText(name, "–"); }
     );
@@ -115,6 +123,7 @@
         setText("rent_label", data.rent_label);
         setText("discount_label", data.discount_label);
         setText("member_level_label", data.member_level_label);
+        showCancellation(data.cancellation);
         card.setAttribute("data-quote-state", "ok");
         card.setAttribute("data-order-total", data.amounts.order_total);
       })
