@@ -27,10 +27,14 @@ from django.utils.translation import ngettext, pgettext
 from car_rental_system.money import ZERO, format_cny
 
 
+def sentence_separator() -> str:
+    """What stands between two sentences: nothing in Chinese, a space in English."""
+    return "" if (translation.get_language() or "").startswith("zh") else " "
+
+
 def join_sentences(*sentences: str) -> str:
-    """Sentences one after the other: Chinese sets them without a space, English with one."""
-    separator = "" if (translation.get_language() or "").startswith("zh") else " "
-    return separator.join(sentence for sentence in sentences if sentence)
+    """Sentences one after the other, set as the reader's language sets them."""
+    return sentence_separator().join(sentence for sentence in sentences if sentence)
 
 
 def _money(value) -> str:

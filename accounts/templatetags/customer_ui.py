@@ -5,6 +5,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from accounts import selectors
+from accounts.wording import sentence_separator
 
 register = template.Library()
 
@@ -93,3 +94,10 @@ def pagination(context, page, label=""):
         "elided_range": list(page.paginator.get_elided_page_range(page.number, on_each_side=1, on_ends=1)),
         "ellipsis": page.paginator.ELLIPSIS,
     }
+
+
+@register.simple_tag
+def sentence_gap() -> str:
+    """What stands between two sentences of a page: nothing in Chinese, a space
+    in English (as ``accounts.wording.join_sentences`` joins them)."""
+    return sentence_separator()

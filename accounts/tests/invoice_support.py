@@ -24,11 +24,12 @@ def completed_with_fees(*, vehicle, customer, staff) -> Rental:
 
 
 def cancelled_with_fee(*, vehicle, customer, staff, fee: str = "300.00") -> Rental:
-    """A paid ¥2,900 booking cancelled by staff with a cancellation fee: the
-    rest is refunded (confirmed by the sandbox, or held when it says so)."""
-    rental = RentalFactory(vehicle=vehicle, customer=customer, start_time=NOW + timedelta(days=1))
+    """A paid ¥2,900 booking cancelled by staff with a cancellation fee of at
+    most a day's rent (the policy's fee half a day before the start): the rest
+    is refunded (confirmed by the sandbox, or held when it says so)."""
+    rental = RentalFactory(vehicle=vehicle, customer=customer, start_time=NOW + timedelta(hours=12))
     pay(rental, rental.order_total)
-    cancel_rental(rental=rental, reason="No-show", by_user=staff, cancellation_fee=Decimal(fee))
+    cancel_rental(rental=rental, reason="Plans changed", by_user=staff, cancellation_fee=Decimal(fee))
     rental.refresh_from_db()
     return rental
 

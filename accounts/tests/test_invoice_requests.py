@@ -70,12 +70,12 @@ def test_a_cancelled_order_with_a_partial_refund_invoices_the_fee(
 
 def test_a_refund_in_flight_is_not_kept(frozen, settings, customer_client, vehicle, customer, staff_user):
     settings.PAYMENT_SANDBOX_REFUND_OUTCOME = "hold"
-    rental = cancelled_with_fee(vehicle=vehicle, customer=customer, staff=staff_user, fee="500.00")
+    rental = cancelled_with_fee(vehicle=vehicle, customer=customer, staff=staff_user, fee="250.00")
     assert rental.payments.filter(transaction_type="REFUND", status__in=Payment.OPEN_STATUSES).exists()
 
     customer_client.post(invoice_url(rental), company_form())
 
-    assert InvoiceRequest.objects.get(rental=rental).amount == Decimal("500.00")
+    assert InvoiceRequest.objects.get(rental=rental).amount == Decimal("250.00")
 
 
 def test_a_refund_still_due_is_not_kept(frozen, customer_client, customer, vehicle):

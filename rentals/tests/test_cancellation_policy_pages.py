@@ -49,7 +49,7 @@ def test_the_cancel_page_says_free_until_when_in_both_languages(customer_client,
     assert "After that, cancelling costs 1 day's rent after your member discount, at most the rental fee." in en
     assert 'id="refund-preview" data-amount="2900.00"' in en
     zh = _cancel_page(customer_client, booked, "zh-hans")
-    assert "免费取消截至 03-01 09:00。 此后取消收取 ¥300.00。" in zh
+    assert "免费取消截至 03-01 09:00。此后取消收取 ¥300.00。" in zh
     assert "取消政策（第 1 版）" in zh
     assert "取车前 24 小时之前可免费取消。" in zh
 
