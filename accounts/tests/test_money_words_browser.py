@@ -131,12 +131,12 @@ WORDS = {
 SHORT = {"zh-hans": "zh", "en": "en"}
 REPORT_EXPLAINED = {
     "zh-hans": (
-        "净支付 ¥2,900.00 = 实际消费 ¥400.00 + 在押押金 ¥0.00 + 待退款 ¥0.00 + 退款中 ¥2,500.00。"
+        "净支付 ¥2,900.00 = 实际消费 ¥300.00 + 在押押金 ¥0.00 + 待退款 ¥0.00 + 退款中 ¥2,600.00。"
         "实际消费是不会退还的部分；退款中的款项正在退还给您；押金在还车后退还。"
     ),
     "en": (
-        "Net paid ¥2,900.00 = spent ¥400.00 + deposits held ¥0.00 + refunds due ¥0.00 + refunds in progress "
-        "¥2,500.00. Spent is what you will not get back; a refund in progress is on its way back to you; "
+        "Net paid ¥2,900.00 = spent ¥300.00 + deposits held ¥0.00 + refunds due ¥0.00 + refunds in progress "
+        "¥2,600.00. Spent is what you will not get back; a refund in progress is on its way back to you; "
         "deposits come back when the car is returned."
     ),
 }
@@ -177,26 +177,27 @@ def test_the_cancel_banner_says_where_the_refund_is(phone_page, live_server, cus
 def test_the_report_keeps_a_refund_in_progress_apart_from_what_was_spent(
     phone_page, live_server, customer, staff_user, settings, language
 ):
-    # paid ¥2,900 (rent 900 + deposit 2,000), cancelled by staff with a ¥400 fee: ¥2,500 is on its way back
+    # paid ¥2,900 (rent 900 + deposit 2,000), never picked up: cancelled by staff
+    # with the policy's no-show fee of a day's rent, ¥300; ¥2,600 is on its way back
     settings.PAYMENT_SANDBOX_REFUND_OUTCOME = "hold"
     car = VehicleFactory(daily_rate=Decimal("300.00"), deposit_amount=Decimal("2000.00"))
-    rental = RentalFactory(customer=customer, vehicle=car, start_time=timezone.now() + timedelta(days=2))
+    rental = RentalFactory(customer=customer, vehicle=car, start_time=timezone.now() - timedelta(hours=1))
     PaymentFactory(rental=rental, amount=Decimal("2900.00"))
     rental.refresh_financials()
-    cancel_rental(rental=rental, reason="未到店", cancellation_fee=Decimal("400.00"), by_user=staff_user)
+    cancel_rental(rental=rental, reason="未到店", cancellation_fee=Decimal("300.00"), by_user=staff_user)
     page = phone_page
 
     page.goto(live_server.url + reverse("accounts:consumption_report"))
 
-    assert page.text_content('[data-total="spent"]') == "¥400.00"
-    assert page.text_content('[data-total="refund_in_flight"]') == "¥2,500.00"
+    assert page.text_content('[data-total="spent"]') == "¥300.00"
+    assert page.text_content('[data-total="refund_in_flight"]') == "¥2,600.00"
     assert page.text_content('[data-total="refund_due"]') == "¥0.00"
     flight_card = page.locator('.stat:has([data-total="refund_in_flight"])')
     assert REFUND_IN_PROGRESS[language] in flight_card.inner_text()
     assert page.inner_text("#report-explained") == REPORT_EXPLAINED[language]
     order = page.locator(f'.report-order[data-order-id="{rental.pk}"]')
-    assert order.locator('[data-figure="spent"]').inner_text() == "¥400.00"
-    assert order.locator('[data-figure="refund_in_flight"]').inner_text() == "¥2,500.00"
+    assert order.locator('[data-figure="spent"]').inner_text() == "¥300.00"
+    assert order.locator('[data-figure="refund_in_flight"]').inner_text() == "¥2,600.00"
     no_horizontal_scroll(page)
     shot(page, f"phone-{SHORT[language]}-report-refund-in-progress")
     assert_no_serious_axe_violations(page, "consumption report with a refund in progress")
