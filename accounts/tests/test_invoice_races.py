@@ -13,10 +13,16 @@ from accounts.services import invoices
 from accounts.tests.invoice_support import CREDIT_CODE
 from accounts.tests.test_payment_races import _run_at_once
 from rentals.models import Rental
-from rentals.tests.admin_support import pay, staff_in_group
+from rentals.tests.admin_support import ensure_finance_group, pay, staff_in_group
 from rentals.tests.factories import RentalFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _finance_group(db):
+    ensure_finance_group()
+
 
 COMPANY = invoices.InvoiceDetails("COMPANY", "福州某某科技有限公司", CREDIT_CODE, "fin@example.com")
 

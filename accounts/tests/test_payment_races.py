@@ -1,10 +1,12 @@
 """Concurrency of the payment flows on PostgreSQL (row locks are a no-op on SQLite)."""
 
 import threading
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from accounts import services
 from accounts.models import CallbackReceipt, Notification, Payment, PaymentEvent
@@ -127,7 +129,8 @@ def test_concurrent_start_payments_with_different_methods_still_leave_one_open_c
 def test_a_success_racing_a_cancellation_ends_paid_and_refunded(customer, vehicle, assert_ledger):
     from rentals.services import cancel_rental
 
-    rental = RentalFactory(customer=customer, vehicle=vehicle)
+    # three days ahead: inside the policy's free cancellation (SPEC §19), all goes back
+    rental = RentalFactory(customer=customer, vehicle=vehicle, start_time=timezone.now() + timedelta(days=3))
     charge = services.start_payment(rental=rental, method=Payment.Method.ALIPAY, user=customer.user)
     headers, body = build_callback(transaction_id=charge.transaction_id, status="succeeded", amount=charge.amount)
 

@@ -3,12 +3,10 @@ dashboard's reconciliation block, the open discrepancies, resolving one with a
 note; WCAG 2.1 AA (axe: no serious or critical violation), Chinese and English,
 the discrepancy page also at phone width."""
 
-import importlib
 from datetime import date
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth.models import Group, Permission
 
 from accounts.models import Discrepancy, Payment
 from accounts.reconciliation import service
@@ -16,21 +14,11 @@ from accounts.tests.accessibility import assert_no_serious_axe_violations
 from accounts.tests.factories import PaymentFactory
 from accounts.tests.statements import at, wechat_bill
 from customers.tests.factories import TEST_PASSWORD
-from rentals.tests.admin_support import staff_in_group
+from rentals.tests.admin_support import ensure_finance_group, staff_in_group
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 DAY = date(2026, 3, 1)
-
-
-def ensure_finance_group() -> None:
-    """The "finance" group as the migrations define it (a transactional test flushes it)."""
-    names = importlib.import_module("accounts.migrations.0002_staff_groups").GROUPS["finance"]
-    extra = importlib.import_module("accounts.migrations.0007_reconciliation_runs_and_discrepancies")
-    group, _ = Group.objects.get_or_create(name="finance")
-    for name in [*names, *(f"accounts.{codename}" for codename in extra.FINANCE_PERMISSIONS)]:
-        app_label, codename = name.split(".")
-        group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
 
 
 @pytest.mark.parametrize("language, locale", [("zh-hans", "zh-CN"), ("en", "en-US")])

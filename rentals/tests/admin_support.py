@@ -49,6 +49,23 @@ def fill_return_check(page, *, mileage: str = "12480", fuel: str = "6", notes: s
         page.fill("#id_condition_notes", notes)
 
 
+def ensure_finance_group() -> None:
+    """The "finance" group as the migrations define it (a transactional test
+    flushes what migrations wrote)."""
+    import importlib
+
+    from django.contrib.auth.models import Permission
+
+    names = list(importlib.import_module("accounts.migrations.0002_staff_groups").GROUPS["finance"])
+    for later in ("0007_reconciliation_runs_and_discrepancies", "0011_invoice_requests"):
+        extra = importlib.import_module(f"accounts.migrations.{later}").FINANCE_PERMISSIONS
+        names += [f"accounts.{codename}" for codename in extra]
+    group, _ = Group.objects.get_or_create(name="finance")
+    for name in names:
+        app_label, codename = name.split(".")
+        group.permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+
+
 def staff_in_group(name: str, username: str | None = None):
     user = StaffUserFactory(username=username or f"{name}-clerk")
     user.groups.add(Group.objects.get(name=name))
