@@ -98,6 +98,9 @@ class Rental(models.Model):
     overdue_fee = models.DecimalField(_("overdue fee"), **MONEY)
     damage_fee = models.DecimalField(_("damage fee"), **MONEY)
     cancellation_fee = models.DecimalField(_("cancellation fee"), **MONEY)
+    # Part of ``total_amount`` once a car comes back early (SPEC §19): the
+    # policy's percent of the unused days' rent; the rest is the used days' rent.
+    early_return_fee = models.DecimalField(_("early return fee"), **MONEY)
 
     # Derived from the Payment ledger by refresh_financials(); never edited by hand.
     amount_paid = models.DecimalField(_("amount paid"), **MONEY)
@@ -158,6 +161,7 @@ class Rental(models.Model):
                 & Q(overdue_fee__gte=0)
                 & Q(damage_fee__gte=0)
                 & Q(cancellation_fee__gte=0)
+                & Q(early_return_fee__gte=0)
                 & Q(amount_paid__gte=0)
                 & Q(amount_refunded__gte=0)
                 & Q(goodwill_amount__gte=0)
