@@ -35,16 +35,23 @@ class EarlyReturn:
         return self.booked_days - self.used_days
 
 
+def used_days_if_early(start_time: datetime, end_time: datetime, returned_at: datetime | None) -> int | None:
+    """The started days used (at least one) of a car back early, or None when
+    it isn't early: not back, back within the grace before the end (or
+    later), or after as many started days as were booked."""
+    if returned_at is None or end_time - returned_at <= settings.OVERDUE_GRACE:
+        return None
+    used_days = pricing.rental_days(start_time, returned_at)
+    return used_days if used_days < pricing.rental_days(start_time, end_time) else None
+
+
 def early_return_terms(rental, returned_at: datetime) -> EarlyReturn | None:
     """The early-return figures of ``rental`` back at ``returned_at``, or None
-    when it isn't early: back within the grace before the end (or later), or
-    after as many started days as were booked."""
-    if rental.end_time - returned_at <= settings.OVERDUE_GRACE:
+    when it isn't early (``used_days_if_early``)."""
+    used_days = used_days_if_early(rental.start_time, rental.end_time, returned_at)
+    if used_days is None:
         return None
     booked_days = pricing.rental_days(rental.start_time, rental.end_time)
-    used_days = pricing.rental_days(rental.start_time, returned_at)
-    if used_days >= booked_days:
-        return None
     base_rent = quantize_money(used_days * Decimal(rental.daily_rate))
     used_discount = quantize_money(base_rent * Decimal(rental.discount_rate))
     used_rent = quantize_money(base_rent - used_discount)

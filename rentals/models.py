@@ -13,6 +13,7 @@ from django.utils.translation import pgettext_lazy
 from car_rental_system import bounds
 from car_rental_system.money import ZERO, quantize_money
 from rentals import pricing
+from rentals.early_return import used_days_if_early
 from rentals.exceptions import InvalidTransition
 from rentals.policies import CancellationPolicy
 
@@ -253,15 +254,18 @@ class Rental(models.Model):
 
     def get_order_amount_breakdown(self) -> dict:
         """Every fee of the order as Decimals (SPEC §4), for pages, admin and tests."""
-        base_rent = quantize_money(self.total_amount + self.discount_amount)
+        # Back early (§19): the rent of the days used, the early-return fee apart.
+        rental_fee = quantize_money(self.total_amount - self.early_return_fee)
+        used_days = used_days_if_early(self.start_time, self.end_time, self.actual_return_time)
         return {
-            "days": self.days,
+            "days": self.days if used_days is None else used_days,
             "daily_rate": quantize_money(self.daily_rate),
             "discount_rate": self.discount_rate,
-            "base_rent": base_rent,
+            "base_rent": quantize_money(rental_fee + self.discount_amount),
             "discount_amount": quantize_money(self.discount_amount),
             "total_amount": quantize_money(self.total_amount),
-            "rental_fee": quantize_money(self.total_amount),
+            "rental_fee": rental_fee,
+            "early_return_fee": quantize_money(self.early_return_fee),
             "deposit": quantize_money(self.deposit),
             "cross_location_fee": quantize_money(self.cross_location_fee),
             "overdue_fee": quantize_money(self.overdue_fee),
