@@ -118,3 +118,42 @@ def test_a_return_just_beyond_the_grace_on_the_first_day_is_early(frozen_clock, 
         D("540.00"),
         D("0.00"),
     )
+
+
+def test_the_staff_return_page_previews_the_early_return_it_then_makes(staff_client, frozen_clock, staff_user, vehicle):
+    from django.urls import reverse
+
+    from rentals.tests.admin_support import RETURN_CHECK
+
+    rental = _on_the_road(frozen_clock, "GOLD", staff_user, vehicle)
+    when = START + timedelta(days=2) - timedelta(hours=3)
+    frozen_clock.move_to(when, tick=False)
+    url = reverse("admin:rentals_rental_return", args=[rental.pk])
+    post = {
+        **RETURN_CHECK,
+        "returned_at": when.astimezone(START.tzinfo).strftime("%Y-%m-%dT%H:%M"),
+        "location": rental.return_location_id,
+        "damage_fee": "0.00",
+    }
+
+    page = staff_client.post(url, {**post, "_preview": "1"}, HTTP_ACCEPT_LANGUAGE="en")
+    html = page.content.decode()
+    for element, amount in [
+        ("preview-used-rent", "540.00"),
+        ("preview-unused-rent", "810.00"),
+        ("preview-early-return-fee", "162.00"),
+        ("preview-total-amount", "702.00"),
+        ("preview-deposit-refund", "2648.00"),
+    ]:
+        assert f'id="{element}" data-amount="{amount}"' in html
+    assert "Back early: 2 days used of 5 booked." in html
+    assert "Early-return fee (20 % of the unused days' rent)" in html
+    rental.refresh_from_db()
+    assert rental.status == Rental.Status.ONGOING  # the preview writes nothing
+
+    staff_client.post(url, {**post, "_confirm": "1"})
+
+    rental.refresh_from_db()
+    assert rental.status == Rental.Status.COMPLETED
+    assert (rental.total_amount, rental.early_return_fee) == (D("702.00"), D("162.00"))
+    assert sum(r.amount for r in _refunds(rental)) == page.context["preview"].deposit_refund == D("2648.00")
