@@ -248,6 +248,9 @@ RENT_AND_FEES = Figure(
     "rent_and_fees", total_amount + Field("cross_location_fee") + Field("overdue_fee") + Field("damage_fee")
 )
 ORDER_TOTAL = Figure("order_total", RENT_AND_FEES + deposit)
+# The rent of the days used: the rental fee less the early-return fee it holds
+# once a car came back early (SPEC §19); pages and the CSV list the two apart.
+RENTAL_FEE = Figure("rental_fee", total_amount - Field("early_return_fee"))
 # What the customer owes for the order as it stands: all of it while open, rent
 # and fees once returned (the deposit comes back), the cancellation fee once
 # cancelled; less goodwill given back, never below zero.
@@ -301,6 +304,7 @@ FIGURES: dict[str, Figure] = {
     for figure in (
         RENT_AND_FEES,
         ORDER_TOTAL,
+        RENTAL_FEE,
         OWED,
         NET_PAID,
         REMAINING,
