@@ -76,3 +76,12 @@ def test_the_report_and_its_csv_list_early_return_and_cancellation_fees_apart(cl
     totals = dict(zip(header, total, strict=True))
     assert (totals["Early-return fee"], totals["Cancellation fee"]) == ("162.00", fee)
     assert totals["Rental fee"] == str(Decimal("540.00") + Decimal(cells[cancelled.pk]["Rental fee"]))
+
+
+def test_the_early_return_fee_line_reads_in_chinese(client, orders):
+    customer, early, _ = orders
+    client.force_login(customer.user)
+
+    page = client.get(reverse("accounts:order_detail", args=[early.pk]), HTTP_ACCEPT_LANGUAGE="zh-hans")
+
+    assert "提前还车费" in page.content.decode()

@@ -157,3 +157,32 @@ def test_the_staff_return_page_previews_the_early_return_it_then_makes(staff_cli
     assert rental.status == Rental.Status.COMPLETED
     assert (rental.total_amount, rental.early_return_fee) == (D("702.00"), D("162.00"))
     assert sum(r.amount for r in _refunds(rental)) == page.context["preview"].deposit_refund == D("2648.00")
+
+
+def test_the_staff_return_preview_of_an_early_return_reads_in_chinese(staff_client, frozen_clock, staff_user, vehicle):
+    from django.urls import reverse
+
+    from rentals.tests.admin_support import RETURN_CHECK
+
+    rental = _on_the_road(frozen_clock, "REGULAR", staff_user, vehicle)
+    when = START + timedelta(days=3) - timedelta(hours=3)
+    frozen_clock.move_to(when, tick=False)
+    post = {
+        **RETURN_CHECK,
+        "returned_at": when.astimezone(START.tzinfo).strftime("%Y-%m-%dT%H:%M"),
+        "location": rental.return_location_id,
+        "damage_fee": "0.00",
+        "_preview": "1",
+    }
+
+    html = staff_client.post(
+        reverse("admin:rentals_rental_return", args=[rental.pk]), post, HTTP_ACCEPT_LANGUAGE="zh-hans"
+    ).content.decode()
+
+    for words in (
+        "提前还车：预订 5 天，已用 3 天。",
+        "未用 2 天的租金",
+        "提前还车费（未用天数租金的 20%）",
+        "提前还车后的租金",
+    ):
+        assert words in html
