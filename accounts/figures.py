@@ -304,7 +304,6 @@ FIGURES: dict[str, Figure] = {
     for figure in (
         RENT_AND_FEES,
         ORDER_TOTAL,
-        RENTAL_FEE,
         OWED,
         NET_PAID,
         REMAINING,
@@ -331,6 +330,11 @@ FEES_FROM_DEPOSIT = Figure(
 # What of the deposit comes back to the customer: refunded, in flight or due.
 DEPOSIT_BACK = Figure("deposit_back", DEPOSIT_PAID - FEES_FROM_DEPOSIT)
 DEPOSIT_FIGURES: dict[str, Figure] = {figure.name: figure for figure in (DEPOSIT_PAID, FEES_FROM_DEPOSIT, DEPOSIT_BACK)}
+
+# Every figure by name for ``sql`` and ``value_of``: the money figures, and the
+# rental fee without the early-return fee (read by the report lines only, so
+# ``figures_for`` and the batch job don't load its field).
+NAMED_FIGURES: dict[str, Figure] = {**FIGURES, RENTAL_FEE.name: RENTAL_FEE}
 
 
 def deposit_way(order: Any, figures: "MoneyFigures") -> dict[str, Decimal]:
@@ -385,7 +389,7 @@ def sql(name: str, *, open_only: bool = False) -> Any:
     ``open_only``: zero for SETTLED orders without working it out (a SETTLED
     order is closed and square: nothing remaining, no refund due, no deposit
     held), which lets the database skip them."""
-    expression: Expression = FIGURES[name].sql()
+    expression: Expression = NAMED_FIGURES[name].sql()
     if open_only:
         return Case(
             When(settlement_status=Rental.SettlementStatus.SETTLED, then=Value(ZERO)),
@@ -398,7 +402,7 @@ def sql(name: str, *, open_only: bool = False) -> Any:
 def value_of(name: str, order: Any, sums: Mapping[str, Decimal] | None = None) -> Decimal:
     """Figure ``name`` of one order in Python, on ``sums`` (default: the
     order's stored sums)."""
-    return FIGURES[name].value(Env(order, sums if sums is not None else stored_sums(order)))
+    return NAMED_FIGURES[name].value(Env(order, sums if sums is not None else stored_sums(order)))
 
 
 def from_totals(name: str, totals: Mapping[str, Decimal]) -> Decimal:
