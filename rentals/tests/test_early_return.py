@@ -157,6 +157,8 @@ def test_the_staff_return_page_previews_the_early_return_it_then_makes(staff_cli
     assert rental.status == Rental.Status.COMPLETED
     assert (rental.total_amount, rental.early_return_fee) == (D("702.00"), D("162.00"))
     assert sum(r.amount for r in _refunds(rental)) == page.context["preview"].deposit_refund == D("2648.00")
+    change = staff_client.get(reverse("admin:rentals_rental_change", args=[rental.pk]), HTTP_ACCEPT_LANGUAGE="en")
+    assert "early return fee" in change.content.decode().lower() and "¥162.00" in change.content.decode()
 
 
 def test_the_staff_return_preview_of_an_early_return_reads_in_chinese(staff_client, frozen_clock, staff_user, vehicle):
