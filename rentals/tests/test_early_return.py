@@ -188,3 +188,21 @@ def test_the_staff_return_preview_of_an_early_return_reads_in_chinese(staff_clie
         "提前还车后的租金",
     ):
         assert words in html
+
+
+def test_the_early_return_refund_the_provider_confirms_at_once_settles_the_order(frozen_clock, staff_user, vehicle):
+    """With the sandbox's default outcome the refund row, written PENDING, is
+    confirmed when it is asked for: REFUNDED, and the order SETTLED."""
+    rental = _on_the_road(frozen_clock, "VIP", staff_user, vehicle)
+    when = START + timedelta(days=2) - timedelta(hours=3)
+    frozen_clock.move_to(when, tick=False)
+
+    process_return(rental=rental, returned_at=when, location=rental.return_location, by_user=staff_user)
+
+    rental.refresh_from_db()
+    [online] = _refunds(rental)
+    assert (online.amount, online.status, online.provider) == (D("612.00"), Payment.Status.REFUNDED, "sandbox")
+    assert sandbox.book_entry("refund", online.transaction_id)["amount"] == "612.00"
+    assert (rental.total_amount, rental.early_return_fee) == (D("663.00"), D("153.00"))
+    assert rental.settlement_status == Rental.SettlementStatus.SETTLED
+    assert_ledger_consistent(rental)
