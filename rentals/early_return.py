@@ -52,9 +52,8 @@ def early_return_terms(rental, returned_at: datetime) -> EarlyReturn | None:
     if used_days is None:
         return None
     booked_days = pricing.rental_days(rental.start_time, rental.end_time)
-    base_rent = quantize_money(used_days * Decimal(rental.daily_rate))
-    used_discount = quantize_money(base_rent * Decimal(rental.discount_rate))
-    used_rent = quantize_money(base_rent - used_discount)
+    used_rent = pricing.days_rent_after_discount(used_days, rental.daily_rate, rental.discount_rate)
+    used_discount = quantize_money(used_days * Decimal(rental.daily_rate) - used_rent)
     unused_rent = quantize_money(Decimal(rental.total_amount) - used_rent)
     percent = rental.policy.early_return_fee_percent
     fee = quantize_money(unused_rent * Decimal(percent) / Decimal(100))
