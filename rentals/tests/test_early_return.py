@@ -206,3 +206,19 @@ def test_the_early_return_refund_the_provider_confirms_at_once_settles_the_order
     assert (rental.total_amount, rental.early_return_fee) == (D("663.00"), D("153.00"))
     assert rental.settlement_status == Rental.SettlementStatus.SETTLED
     assert_ledger_consistent(rental)
+
+
+def test_the_fee_follows_the_policy_version_of_the_booking(frozen_clock, staff_user, vehicle):
+    from rentals.models import CancellationPolicy
+
+    rental = _on_the_road(frozen_clock, "REGULAR", staff_user, vehicle)
+    CancellationPolicy.objects.create(version=2, effective_from=START, early_return_fee_percent=50)
+    when = START + timedelta(days=1) - timedelta(hours=3)
+    frozen_clock.move_to(when, tick=False)
+
+    process_return(rental=rental, returned_at=when, location=rental.return_location, by_user=staff_user)
+
+    rental.refresh_from_db()
+    assert (rental.policy.version, rental.early_return_fee, rental.total_amount) == (1, D("240.00"), D("540.00"))
+    later = book(CustomerFactory(), vehicle, START + timedelta(days=10), START + timedelta(days=15))
+    assert later.policy.version == 2
