@@ -150,6 +150,8 @@ def _notify_returned(rental: Rental) -> None:
             "remaining": str(rental.money_figures().remaining),
             "damage_fee": str(rental.damage_fee),
             "note": rental.return_note if rental.damage_fee > 0 else "",
+            "early_return_fee": str(rental.early_return_fee),
+            "rent": str(rental.total_amount - rental.early_return_fee),
         },
     )
 

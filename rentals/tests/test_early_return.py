@@ -222,3 +222,20 @@ def test_the_fee_follows_the_policy_version_of_the_booking(frozen_clock, staff_u
     assert (rental.policy.version, rental.early_return_fee, rental.total_amount) == (1, D("240.00"), D("540.00"))
     later = book(CustomerFactory(), vehicle, START + timedelta(days=10), START + timedelta(days=15))
     assert later.policy.version == 2
+
+
+def test_the_return_notice_tells_the_rent_of_the_days_used_and_the_fee(frozen_clock, staff_user, vehicle):
+    from django.utils import translation
+
+    from accounts.models import Notification
+
+    rental = _on_the_road(frozen_clock, "GOLD", staff_user, vehicle)
+    when = START + timedelta(days=3) - timedelta(hours=3)
+    frozen_clock.move_to(when, tick=False)
+
+    process_return(rental=rental, returned_at=when, location=rental.return_location, by_user=staff_user)
+
+    note = Notification.objects.get(notification_type=Notification.Type.RENTAL_RETURNED)
+    assert "the rent is now ¥810.00 for the days used, plus an early-return fee of ¥108.00" in note.message_text
+    with translation.override("zh-hans"):
+        assert "已用天数的租金为 ¥810.00，另收提前还车费 ¥108.00" in note.message_text
