@@ -43,16 +43,19 @@ CHARGE, REFUND = Payment.TransactionType.CHARGE, Payment.TransactionType.REFUND
 MOVEMENTS = Q(transaction_type=CHARGE, status=Payment.Status.PAID) | Q(
     transaction_type=REFUND, status=Payment.Status.REFUNDED
 )
-# Fee columns summed as they are stored.
+# Fee columns summed as they are stored; the rental fee without the
+# early-return fee, which has its own column (``accounts.figures``).
 FEES = (
-    "total_amount",
+    "rental_fee",
     "discount_amount",
     "deposit",
     "cross_location_fee",
     "overdue_fee",
     "damage_fee",
     "cancellation_fee",
+    "early_return_fee",
 )
+STORED_FEES = FEES[1:]
 MONTH_CHOICES = [("", _("Every month"))] + [(str(number), name) for number, name in MONTHS.items()]
 
 
@@ -163,7 +166,8 @@ def _order_expressions() -> dict:
         "refund_due": figure_sql("refund_due", open_only=True),
         "refund_in_flight": figure_sql("refund_in_flight", open_only=True),
         "deposit_held": figure_sql("deposit_held", open_only=True),
-        **{fee: F(fee) for fee in FEES},
+        "rental_fee": figure_sql("rental_fee"),
+        **{fee: F(fee) for fee in STORED_FEES},
     }
 
 

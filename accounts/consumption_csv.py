@@ -7,7 +7,8 @@ from datetime import datetime
 
 from django.utils import timezone
 
-from accounts.consumption import FEES, Period, site_tz, totals
+from accounts.consumption import FEES, STORED_FEES, Period, site_tz, totals
+from accounts.figures import value_of
 from car_rental_system.money import quantize_money
 from rentals.models import Rental
 
@@ -32,6 +33,7 @@ def csv_header() -> list[str]:
         gettext("Overdue fee"),
         gettext("Damage fee"),
         gettext("Cancellation fee"),
+        gettext("Early-return fee"),
         gettext("Order total"),
         gettext("Paid"),
         gettext("Refunded"),
@@ -72,17 +74,21 @@ def csv_order_values(rental: Rental, now: datetime) -> tuple[list[str], list]:
 
     order = rental.stored_figures()
     so_far = rental.overdue_fee_so_far(now)
-    money = [getattr(rental, fee) for fee in FEES] + [
-        order.order_total,
-        order.paid,
-        order.refunded,
-        order.net_paid,
-        order.deposit_held,
-        order.spent,
-        remaining_so_far(figures=order, overdue_so_far=so_far),
-        order.refund_due,
-        order.refund_in_flight,
-    ]
+    money = (
+        [value_of("rental_fee", rental)]
+        + [getattr(rental, fee) for fee in STORED_FEES]
+        + [
+            order.order_total,
+            order.paid,
+            order.refunded,
+            order.net_paid,
+            order.deposit_held,
+            order.spent,
+            remaining_so_far(figures=order, overdue_so_far=so_far),
+            order.refund_due,
+            order.refund_in_flight,
+        ]
+    )
     texts = [
         str(rental.pk),
         _local(rental.created_at),

@@ -248,6 +248,9 @@ RENT_AND_FEES = Figure(
     "rent_and_fees", total_amount + Field("cross_location_fee") + Field("overdue_fee") + Field("damage_fee")
 )
 ORDER_TOTAL = Figure("order_total", RENT_AND_FEES + deposit)
+# The rent of the days used: the rental fee less the early-return fee it holds
+# once a car came back early (SPEC §19); pages and the CSV list the two apart.
+RENTAL_FEE = Figure("rental_fee", total_amount - Field("early_return_fee"))
 # What the customer owes for the order as it stands: all of it while open, rent
 # and fees once returned (the deposit comes back), the cancellation fee once
 # cancelled; less goodwill given back, never below zero.
@@ -328,6 +331,11 @@ FEES_FROM_DEPOSIT = Figure(
 DEPOSIT_BACK = Figure("deposit_back", DEPOSIT_PAID - FEES_FROM_DEPOSIT)
 DEPOSIT_FIGURES: dict[str, Figure] = {figure.name: figure for figure in (DEPOSIT_PAID, FEES_FROM_DEPOSIT, DEPOSIT_BACK)}
 
+# Every figure by name for ``sql`` and ``value_of``: the money figures, and the
+# rental fee without the early-return fee (read by the report lines only, so
+# ``figures_for`` and the batch job don't load its field).
+NAMED_FIGURES: dict[str, Figure] = {**FIGURES, RENTAL_FEE.name: RENTAL_FEE}
+
 
 def deposit_way(order: Any, figures: "MoneyFigures") -> dict[str, Decimal]:
     """The deposit's way of a returned order (its DEPOSIT_FIGURES): paid, fees
@@ -381,7 +389,7 @@ def sql(name: str, *, open_only: bool = False) -> Any:
     ``open_only``: zero for SETTLED orders without working it out (a SETTLED
     order is closed and square: nothing remaining, no refund due, no deposit
     held), which lets the database skip them."""
-    expression: Expression = FIGURES[name].sql()
+    expression: Expression = NAMED_FIGURES[name].sql()
     if open_only:
         return Case(
             When(settlement_status=Rental.SettlementStatus.SETTLED, then=Value(ZERO)),
@@ -394,7 +402,7 @@ def sql(name: str, *, open_only: bool = False) -> Any:
 def value_of(name: str, order: Any, sums: Mapping[str, Decimal] | None = None) -> Decimal:
     """Figure ``name`` of one order in Python, on ``sums`` (default: the
     order's stored sums)."""
-    return FIGURES[name].value(Env(order, sums if sums is not None else stored_sums(order)))
+    return NAMED_FIGURES[name].value(Env(order, sums if sums is not None else stored_sums(order)))
 
 
 def from_totals(name: str, totals: Mapping[str, Decimal]) -> Decimal:

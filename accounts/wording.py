@@ -170,6 +170,15 @@ def _cancelled(p: dict) -> tuple[str, str]:
 
 def _returned(p: dict) -> tuple[str, str]:
     message = _("Thank you for driving with us.")
+    if Decimal(p.get("early_return_fee", "0")) > ZERO:
+        message = join_sentences(
+            message,
+            _(
+                "Back early: the rent is now %(rent)s for the days used, plus an early-return fee of %(fee)s; "
+                "the rest of what you paid comes back to you."
+            )
+            % {"rent": _money(p["rent"]), "fee": _money(p["early_return_fee"])},
+        )
     if Decimal(p.get("damage_fee", "0")) > ZERO:
         damage = _("A damage fee of %(fee)s was charged.") % {"fee": _money(p["damage_fee"])}
         if p.get("note"):

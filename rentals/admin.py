@@ -35,6 +35,7 @@ MONEY_FIELDS = (
     "overdue_fee",
     "damage_fee",
     "cancellation_fee",
+    "early_return_fee",
     "amount_paid",
     "amount_refunded",
     "goodwill_amount",
@@ -348,6 +349,7 @@ class RentalAdmin(
     overdue_fee_display = money_column("overdue_fee")
     damage_fee_display = money_column("damage_fee")
     cancellation_fee_display = money_column("cancellation_fee")
+    early_return_fee_display = money_column("early_return_fee")
     amount_paid_display = money_column("amount_paid")
     amount_refunded_display = money_column("amount_refunded")
     goodwill_amount_display = money_column("goodwill_amount")

@@ -13,6 +13,7 @@ from django.utils.translation import pgettext_lazy
 from car_rental_system import bounds
 from car_rental_system.money import ZERO, quantize_money
 from rentals import pricing
+from rentals.early_return import used_days_if_early
 from rentals.exceptions import InvalidTransition
 from rentals.policies import CancellationPolicy
 
@@ -98,6 +99,9 @@ class Rental(models.Model):
     overdue_fee = models.DecimalField(_("overdue fee"), **MONEY)
     damage_fee = models.DecimalField(_("damage fee"), **MONEY)
     cancellation_fee = models.DecimalField(_("cancellation fee"), **MONEY)
+    # Part of ``total_amount`` once a car comes back early (SPEC §19): the
+    # policy's percent of the unused days' rent; the rest is the used days' rent.
+    early_return_fee = models.DecimalField(_("early return fee"), **MONEY)
 
     # Derived from the Payment ledger by refresh_financials(); never edited by hand.
     amount_paid = models.DecimalField(_("amount paid"), **MONEY)
@@ -158,6 +162,7 @@ class Rental(models.Model):
                 & Q(overdue_fee__gte=0)
                 & Q(damage_fee__gte=0)
                 & Q(cancellation_fee__gte=0)
+                & Q(early_return_fee__gte=0)
                 & Q(amount_paid__gte=0)
                 & Q(amount_refunded__gte=0)
                 & Q(goodwill_amount__gte=0)
@@ -249,15 +254,18 @@ class Rental(models.Model):
 
     def get_order_amount_breakdown(self) -> dict:
         """Every fee of the order as Decimals (SPEC §4), for pages, admin and tests."""
-        base_rent = quantize_money(self.total_amount + self.discount_amount)
+        # Back early (§19): the rent of the days used, the early-return fee apart.
+        rental_fee = quantize_money(self.total_amount - self.early_return_fee)
+        used_days = used_days_if_early(self.start_time, self.end_time, self.actual_return_time)
         return {
-            "days": self.days,
+            "days": self.days if used_days is None else used_days,
             "daily_rate": quantize_money(self.daily_rate),
             "discount_rate": self.discount_rate,
-            "base_rent": base_rent,
+            "base_rent": quantize_money(rental_fee + self.discount_amount),
             "discount_amount": quantize_money(self.discount_amount),
             "total_amount": quantize_money(self.total_amount),
-            "rental_fee": quantize_money(self.total_amount),
+            "rental_fee": rental_fee,
+            "early_return_fee": quantize_money(self.early_return_fee),
             "deposit": quantize_money(self.deposit),
             "cross_location_fee": quantize_money(self.cross_location_fee),
             "overdue_fee": quantize_money(self.overdue_fee),

@@ -38,6 +38,7 @@ HEADER = [
     "Overdue fee",
     "Damage fee",
     "Cancellation fee",
+    "Early-return fee",
     "Order total",
     "Paid",
     "Refunded",

@@ -17,6 +17,7 @@ from accounts.services import notify, refund_amount_due
 from car_rental_system import bounds
 from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals import pricing
+from rentals.early_return import apply_early_return
 from rentals.exceptions import InvalidTransition, RentalError
 from rentals.locks import lock_rental, lock_vehicle
 from rentals.models import Rental
@@ -121,6 +122,8 @@ def process_return(
             "overdue_fee": str(draft.overdue_fee),
             "cross_location_fee": str(draft.cross_location_fee),
             "damage_fee": str(draft.damage_fee),
+            "early_return_fee": str(draft.early_return_fee),
+            "total_amount": str(draft.total_amount),
             "note": note,
             **checked,
         },
@@ -147,6 +150,8 @@ def _notify_returned(rental: Rental) -> None:
             "remaining": str(rental.money_figures().remaining),
             "damage_fee": str(rental.damage_fee),
             "note": rental.return_note if rental.damage_fee > 0 else "",
+            "early_return_fee": str(rental.early_return_fee),
+            "rent": str(rental.total_amount - rental.early_return_fee),
         },
     )
 
@@ -227,6 +232,9 @@ def plan_pickup(
 RETURN_FIELDS = (
     "actual_return_time",
     "actual_return_location",
+    "total_amount",
+    "discount_amount",
+    "early_return_fee",
     "overdue_fee",
     "cross_location_fee",
     "damage_fee",
@@ -283,6 +291,7 @@ def prepare_return(
     if check is not None:
         check_return(check=check, rental=rental)
 
+    apply_early_return(rental, returned_at)  # back early (§19): used days' rent + fee
     cross_location_fee = pricing.cross_location_fee_for(rental.pickup_location_id, location.pk)
     overdue_fee = bounds.late_fee_within_cap(
         pricing.overdue_fee_for(rental.end_time, returned_at, rental.daily_rate),

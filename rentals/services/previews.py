@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from car_rental_system import bounds
 from car_rental_system.money import ZERO, quantize_money
+from rentals.early_return import EarlyReturn, early_return_terms
 from rentals.exceptions import RentalError
 from rentals.models import Rental
 from rentals.selectors import (
@@ -78,6 +79,21 @@ class ReturnPreview:
     still_owed: Decimal
     needs_manual_refund: bool
     driven_km: int | None = None  # since the hand-over's reading, when both are known
+    # Back early (§19): the days used, the unused days' rent, the fee and the new rental fee.
+    early_return: EarlyReturn | None = None
+    total_amount: Decimal = ZERO
+
+    @property
+    def used_days(self) -> int | None:
+        return self.early_return.used_days if self.early_return else None
+
+    @property
+    def unused_rent(self) -> Decimal:
+        return self.early_return.unused_rent if self.early_return else ZERO
+
+    @property
+    def early_return_fee(self) -> Decimal:
+        return self.early_return.fee if self.early_return else ZERO
 
 
 def return_preview(
@@ -96,6 +112,7 @@ def return_preview(
         rental=draft, returned_at=returned_at, location=location, damage_fee=damage_fee, check=check
     )
     figures = draft.figures_for(*rental.ledger_sums())
+    early = early_return_terms(rental, returned_at)  # what prepare_return applied to the draft
     handed_over = pickup_check_of(rental) if check is not None else None
     return ReturnPreview(
         overdue_fee=draft.overdue_fee,
@@ -108,4 +125,6 @@ def return_preview(
         still_owed=figures.remaining,
         needs_manual_refund=bool(refund_parts(rental=rental, amount=figures.refund_due, at_counter=True)[1]),
         driven_km=check.mileage_km - handed_over.mileage_km if check and handed_over else None,
+        early_return=early,
+        total_amount=draft.total_amount,
     )

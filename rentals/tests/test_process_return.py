@@ -54,7 +54,8 @@ def paid_on_road(customer, vehicle, staff_user, time_machine):
 @pytest.mark.parametrize(
     ("late", "overdue_fee", "refund"),
     [
-        (-timedelta(days=1), "0.00", "2000.00"),  # early: the booked days are still due
+        # a day early (§19): two days' rent ¥600 + 20 % of the unused day's ¥300 back with the deposit
+        (-timedelta(days=1), "0.00", "2240.00"),
         (timedelta(0), "0.00", "2000.00"),
         (timedelta(minutes=60), "0.00", "2000.00"),
         (timedelta(minutes=61), "450.00", "1550.00"),
