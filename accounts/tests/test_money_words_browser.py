@@ -276,3 +276,38 @@ def test_the_booking_page_states_the_late_fee_rule(phone_page, live_server, lang
     no_horizontal_scroll(page)
     shot(page, f"phone-{SHORT[language]}-booking-late-fee")
     assert_no_serious_axe_violations(page, "booking page")
+
+
+LATE_CANCEL = {
+    "zh-hans": ("现在取消收取 ¥300.00。", "¥2,600.00 已退回您的支付宝。"),
+    "en": ("Cancelling now costs ¥300.00.", "¥2,600.00 has been refunded to your Alipay."),
+}
+
+
+def test_the_cancel_page_shows_the_fee_that_applies_and_the_refund_follows_it(
+    phone_page, live_server, customer, language
+):
+    """SPEC §19: half a day before pick-up the free cancellation is over: the
+    cancel page says what cancelling costs now (a day's rent, ¥300), and after
+    the cancel the rest of the ¥2,900 paid comes back."""
+    car = VehicleFactory(daily_rate=Decimal("300.00"), deposit_amount=Decimal("2000.00"))
+    rental = RentalFactory(customer=customer, vehicle=car, start_time=timezone.now() + timedelta(hours=12))
+    PaymentFactory(rental=rental, amount=Decimal("2900.00"))
+    rental.refresh_financials()
+    page = phone_page
+    costs, refunded = LATE_CANCEL[language]
+
+    page.goto(live_server.url + reverse("rentals:cancel", args=[rental.pk]))
+    assert costs in page.inner_text("#cancel-cost-now")
+    assert page.get_attribute("#cancel-cost-now", "data-amount") == "300.00"
+    no_horizontal_scroll(page)
+    shot(page, f"phone-{SHORT[language]}-cancel-page-late-fee")
+    assert_no_serious_axe_violations(page, "cancel page after the free cancellation")
+    page.fill("#id_reason", WORDS[language]["reason"])
+    page.click("#cancel-submit")
+    page.wait_for_url(f"**/accounts/orders/{rental.pk}/")
+
+    assert refunded in page.inner_text(".messages")
+    rental.refresh_from_db()
+    assert (rental.status, rental.cancellation_fee) == (Rental.Status.CANCELLED, Decimal("300.00"))
+    assert_no_serious_axe_violations(page, "order page after a cancel with a fee")
