@@ -5,12 +5,11 @@ change form is read-only (derived from §4 and the ledger), and state changes go
 through the staff pages in ``rentals/admin_views.py``, which call the services.
 """
 
-from functools import update_wrapper
 from typing import Any
 
 from django.contrib import admin
 from django.db.models import Q
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -19,6 +18,7 @@ from accounts.models import Payment
 from accounts.selectors import remaining_so_far
 from car_rental_system.admin_dates import BoundedDateFiltersMixin, CalendarDateHierarchyMixin
 from car_rental_system.admin_mixins import ReadOnlyPermissionsMixin
+from car_rental_system.admin_pages import staff_page
 from car_rental_system.admin_search import ExactSearchMixin, as_id
 from car_rental_system.money import ZERO, format_cny
 from customers.models import Customer
@@ -392,27 +392,16 @@ class RentalAdmin(
     # --- staff pages ---------------------------------------------------------------
 
     def get_urls(self):
-        def wrap(view):
-            def wrapper(*args, **kwargs):
-                return self.admin_site.admin_view(view)(*args, model_admin=self, **kwargs)
-
-            return update_wrapper(wrapper, view)
-
-        info = self.opts.app_label, self.opts.model_name
         custom = [
-            path("today/", wrap(admin_board.counter_board_view), name="%s_%s_today" % info),
-            path("<int:pk>/return/", wrap(admin_views.process_return_view), name="%s_%s_return" % info),
-            path("<int:pk>/pickup/", wrap(admin_views.pickup_view), name="%s_%s_pickup" % info),
-            path("<int:pk>/cancel/", wrap(admin_views.cancel_view), name="%s_%s_cancel" % info),
-            path("<int:pk>/extend/", wrap(admin_extension.extend_view), name="%s_%s_extend" % info),
-            path("<int:pk>/payment/", wrap(admin_views.counter_payment_view), name="%s_%s_payment" % info),
-            path("<int:pk>/refund/", wrap(admin_views.manual_refund_view), name="%s_%s_refund" % info),
-            path("<int:pk>/receipt.pdf", wrap(admin_receipt.receipt_view), name="%s_%s_receipt" % info),
-            path(
-                "<int:pk>/refunds/<int:refund_pk>/retry/",
-                wrap(admin_views.retry_refund_view),
-                name="%s_%s_retry_refund" % info,
-            ),
+            staff_page(self, "today/", admin_board.counter_board_view, "today"),
+            staff_page(self, "<int:pk>/return/", admin_views.process_return_view, "return"),
+            staff_page(self, "<int:pk>/pickup/", admin_views.pickup_view, "pickup"),
+            staff_page(self, "<int:pk>/cancel/", admin_views.cancel_view, "cancel"),
+            staff_page(self, "<int:pk>/extend/", admin_extension.extend_view, "extend"),
+            staff_page(self, "<int:pk>/payment/", admin_views.counter_payment_view, "payment"),
+            staff_page(self, "<int:pk>/refund/", admin_views.manual_refund_view, "refund"),
+            staff_page(self, "<int:pk>/receipt.pdf", admin_receipt.receipt_view, "receipt"),
+            staff_page(self, "<int:pk>/refunds/<int:refund_pk>/retry/", admin_views.retry_refund_view, "retry_refund"),
         ]
         return custom + super().get_urls()
 

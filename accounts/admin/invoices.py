@@ -5,7 +5,6 @@ only (accounts/services/invoices.py); the admin itself changes nothing."""
 import csv
 import io
 from datetime import date, datetime
-from functools import update_wrapper
 
 from django import forms
 from django.contrib import admin, messages
@@ -13,7 +12,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -23,6 +22,7 @@ from accounts.finance import _cell, day_start, site_tz
 from accounts.invoice_forms import IssueInvoiceForm, RejectInvoiceForm
 from accounts.models import InvoiceRequest
 from accounts.services import invoices
+from car_rental_system.admin_pages import staff_page
 from rentals.admin import money_column
 
 ISSUE_PERMISSION = "accounts.issue_invoice"
@@ -139,17 +139,10 @@ class InvoiceRequestAdmin(ReadOnlyAdmin):
         return rental_link(obj.rental_id)
 
     def get_urls(self):
-        def wrap(view):
-            def wrapper(*args, **kwargs):
-                return self.admin_site.admin_view(view)(*args, model_admin=self, **kwargs)
-
-            return update_wrapper(wrapper, view)
-
-        info = self.opts.app_label, self.opts.model_name
         return [
-            path("<int:pk>/issue/", wrap(issue_view), name="%s_%s_issue" % info),
-            path("<int:pk>/reject/", wrap(reject_view), name="%s_%s_reject" % info),
-            path("export/", wrap(export_view), name="%s_%s_export" % info),
+            staff_page(self, "<int:pk>/issue/", issue_view, "issue"),
+            staff_page(self, "<int:pk>/reject/", reject_view, "reject"),
+            staff_page(self, "export/", export_view, "export"),
         ] + super().get_urls()
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

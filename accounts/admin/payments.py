@@ -1,10 +1,8 @@
 """Staff views of the ledger: payments, their audit trail, callbacks received, notifications, reviews."""
 
-from functools import update_wrapper
-
 from django.contrib import admin
 from django.db.models import Q
-from django.urls import path, reverse
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -18,6 +16,7 @@ from accounts.models import (
 )
 from car_rental_system.admin_dates import BoundedDateFiltersMixin, CalendarDateHierarchyMixin
 from car_rental_system.admin_mixins import ReadOnlyPermissionsMixin
+from car_rental_system.admin_pages import staff_page
 from car_rental_system.admin_search import CachedValuesFieldListFilter, ExactSearchMixin, as_id
 from rentals.admin import AuditColumns, EventCodeFilter, ReadOnlyInline, customers_by_phone_or_name, money_column
 from rentals.models import Rental
@@ -138,21 +137,10 @@ class PaymentAdmin(ExactSearchMixin, CalendarDateHierarchyMixin, ReadOnlyAdmin):
         return rental_link(obj.rental_id)
 
     def get_urls(self):
-        def wrap(view):
-            def wrapper(*args, **kwargs):
-                return self.admin_site.admin_view(view)(*args, model_admin=self, **kwargs)
-
-            return update_wrapper(wrapper, view)
-
-        info = self.opts.app_label, self.opts.model_name
         return [
-            path("dashboard/", wrap(admin_views.finance_dashboard_view), name="%s_%s_dashboard" % info),
-            path("export/", wrap(admin_views.export_payments_view), name="%s_%s_export" % info),
-            path(
-                "<int:pk>/abnormal-refund/",
-                wrap(admin_views.abnormal_refund_view),
-                name="%s_%s_abnormal_refund" % info,
-            ),
+            staff_page(self, "dashboard/", admin_views.finance_dashboard_view, "dashboard"),
+            staff_page(self, "export/", admin_views.export_payments_view, "export"),
+            staff_page(self, "<int:pk>/abnormal-refund/", admin_views.abnormal_refund_view, "abnormal_refund"),
         ] + super().get_urls()
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
