@@ -3,6 +3,7 @@ the order page, the receipt, the consumption report and its CSV."""
 
 import csv
 import io
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -85,3 +86,23 @@ def test_the_early_return_fee_line_reads_in_chinese(client, orders):
     page = client.get(reverse("accounts:order_detail", args=[early.pk]), HTTP_ACCEPT_LANGUAGE="zh-hans")
 
     assert "提前还车费" in page.content.decode()
+
+
+def test_the_reports_cancellation_fee_stands_below_the_order_total_it_is_not_part_of(
+    client, frozen, vehicle, customer, staff_user
+):
+    """The fee is kept from what was paid: listed above the total it would read
+    as one of the lines the total adds up (900 + 2,000 + 300 ≠ 2,900)."""
+    from accounts.tests.factories import PaymentFactory
+    from rentals.tests.factories import RentalFactory
+
+    rental = RentalFactory(customer=customer, vehicle=vehicle, start_time=NOW + timedelta(hours=12))
+    PaymentFactory(rental=rental, amount=rental.order_total)
+    rental.refresh_financials()
+    cancel_rental(rental=rental, reason="Plans changed", by_user=staff_user)
+    rental.refresh_from_db()
+    assert rental.cancellation_fee > 0
+    client.force_login(customer.user)
+    body = client.get(reverse("accounts:consumption_report"), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    card = re.search(rf'data-order-id="{rental.pk}".*?</table>', body, re.S).group(0)
+    assert card.index("Order total") < card.index('data-fee="cancellation_fee"')
