@@ -59,3 +59,25 @@ def register_customer(
         # The unique index on the ID card number (SPEC §17 one identity, one
         # account); the outer transaction drops the login created above.
         raise ValidationError({"id_card_number": ValidationError(ID_CARD_TAKEN, code="id_card_taken")}) from None
+
+
+@transaction.atomic
+def create_walk_in_customer(*, name: str, phone: str, id_card_number: str, driver_license_number: str) -> Any:
+    """A Customer without a login, created by counter staff for a walk-in
+    (SPEC §20), member level REGULAR. An ID card number another customer
+    holds raises ValidationError on ``id_card_number``: the database decides,
+    so two clerks can't create the same person twice."""
+    from customers.models import ID_CARD_TAKEN, Customer
+    from customers.validators import normalize_id_card_number
+
+    try:
+        with transaction.atomic():
+            return Customer.objects.create(
+                user=None,
+                name=name,
+                phone=phone,
+                id_card_number=normalize_id_card_number(id_card_number),
+                driver_license_number=driver_license_number,
+            )
+    except IntegrityError:
+        raise ValidationError({"id_card_number": ValidationError(ID_CARD_TAKEN, code="id_card_taken")}) from None
