@@ -173,3 +173,18 @@ def test_a_post_without_the_csrf_token_is_refused(vehicle, time_machine):
     strict.force_login(staff_in_group("counter"))
     assert strict.post(URL, walk_in_post(vehicle)).status_code == 403
     assert not Rental.objects.exists()
+
+
+def test_the_page_reads_in_chinese_first_and_in_english(counter, vehicle, other_location):
+    chinese = counter.post(URL, walk_in_post(vehicle, store=other_location.pk, name=""), HTTP_ACCEPT_LANGUAGE="zh-hans")
+    text = chinese.content.decode()
+    assert "散客租车" in text
+    assert "按身份证号查找客户" in text
+    assert "尚无客户持有此身份证号：新增客户需填写此项。" in text
+    assert "不在 上海 · 虹桥机场店。" in text
+
+    english = counter.post(URL, walk_in_post(vehicle, store=other_location.pk, name=""), HTTP_ACCEPT_LANGUAGE="en")
+    text = english.content.decode()
+    assert "Walk-in rental" in text
+    assert "Nobody holds this ID card number yet" in text
+    assert "not at 上海 · 虹桥机场店." in text
