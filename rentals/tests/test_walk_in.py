@@ -188,3 +188,26 @@ def test_the_page_reads_in_chinese_first_and_in_english(counter, vehicle, other_
     assert "Walk-in rental" in text
     assert "Nobody holds this ID card number yet" in text
     assert "not at 上海 · 虹桥机场店." in text
+
+
+def test_a_pick_up_time_in_the_past_is_refused_as_online(counter, vehicle):
+    past = (NOW - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M")
+    response = counter.post(URL, walk_in_post(vehicle, start_time=past), HTTP_ACCEPT_LANGUAGE="en")
+
+    assert response.context["form"].non_field_errors() == ["The pick-up time must be in the future."]
+    assert not Rental.objects.exists()
+    assert not Customer.objects.exists()
+
+
+def test_a_walk_in_holding_the_most_unpaid_bookings_is_refused(counter, vehicle, location, settings):
+    from vehicles.tests.factories import VehicleFactory
+
+    settings.MAX_UNPAID_BOOKINGS = 1
+    known = WalkInCustomerFactory(id_card_number=NEW_ID)
+    RentalFactory(vehicle=VehicleFactory(location=location), customer=known)
+
+    response = counter.post(URL, walk_in_post(vehicle), HTTP_ACCEPT_LANGUAGE="en")
+
+    assert response.status_code == 200
+    assert response.context["form"].non_field_errors()
+    assert Rental.objects.filter(vehicle=vehicle).count() == 0
