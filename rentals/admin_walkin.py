@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from car_rental_system.money import format_cny
 from car_rental_system.widgets import DATETIME_LOCAL
 from customers.models import Customer
-from customers.services import create_walk_in_customer
+from customers.services import walk_in_customer
 from rentals.admin_board import STORE_SESSION_KEY, WALK_IN_PERMISSIONS
 from rentals.admin_views import _show_errors
 from rentals.models import Rental
@@ -43,8 +43,9 @@ def _initial(request) -> dict:
 
 @transaction.atomic
 def _book(request, form: WalkInForm) -> Rental:
-    """The customer (created if new) and the rental together, or neither."""
-    customer = form.customer or create_walk_in_customer(**form.new_customer_data())
+    """The customer (created if new, or added meanwhile by another clerk) and
+    the rental together, or neither."""
+    customer = form.customer or walk_in_customer(**form.new_customer_data())
     data = form.cleaned_data
     return create_rental(
         customer=customer,

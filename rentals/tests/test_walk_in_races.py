@@ -80,3 +80,24 @@ def test_a_walk_in_and_an_online_booking_of_the_same_car_and_time_one_wins(custo
         walk_ins.delete()
         winners.append(won[0])
     print("winners:", winners)
+
+
+def test_two_clerks_adding_the_same_new_person_at_once_make_one_customer(location):
+    ensure_counter_group()
+    start = (timezone.now() + timedelta(hours=2)).replace(second=0, microsecond=0)
+    cars = [VehicleFactory(location=location) for _ in range(2)]
+    clients = []
+    for i in range(2):
+        clerk = Client()
+        clerk.force_login(staff_in_group("counter", username=f"desk-{i}"))
+        clients.append(clerk)
+
+    results, errors = _run_at_once(
+        2,
+        lambda i: clients[i].post(reverse("admin:rentals_rental_walk_in"), _post(cars[i], start)).status_code,
+    )
+
+    assert errors == []
+    assert results == [302, 302]
+    person = Customer.objects.get(id_card_number=NEW_ID)
+    assert Rental.objects.filter(customer=person).count() == 2
