@@ -59,3 +59,26 @@ def register_customer(
         # The unique index on the ID card number (SPEC §17 one identity, one
         # account); the outer transaction drops the login created above.
         raise ValidationError({"id_card_number": ValidationError(ID_CARD_TAKEN, code="id_card_taken")}) from None
+
+
+@transaction.atomic
+def walk_in_customer(*, name: str, phone: str, id_card_number: str, driver_license_number: str) -> Any:
+    """The customer holding ``id_card_number``, or a new Customer without a
+    login created by counter staff for a walk-in (SPEC §20), member level
+    REGULAR. The database decides: when another clerk adds the same person at
+    the same moment, the unique index refuses the second row and both get the
+    one customer."""
+    from customers.models import Customer
+    from customers.validators import normalize_id_card_number
+
+    number = normalize_id_card_number(id_card_number)
+    found = Customer.objects.filter(id_card_number=number).first()
+    if found is not None:
+        return found
+    try:
+        with transaction.atomic():
+            return Customer.objects.create(
+                user=None, name=name, phone=phone, id_card_number=number, driver_license_number=driver_license_number
+            )
+    except IntegrityError:
+        return Customer.objects.get(id_card_number=number)

@@ -22,7 +22,7 @@ from car_rental_system.admin_pages import staff_page
 from car_rental_system.admin_search import ExactSearchMixin, as_id
 from car_rental_system.money import ZERO, format_cny
 from customers.models import Customer
-from rentals import admin_board, admin_extension, admin_policy, admin_receipt, admin_views  # noqa: F401  (admin_policy registers its admin)
+from rentals import admin_board, admin_extension, admin_policy, admin_receipt, admin_views, admin_walkin  # noqa: F401  (admin_policy registers its admin)
 from rentals.models import CarCheck, Rental, RentalEvent, status_label
 from vehicles.models import Vehicle
 
@@ -394,6 +394,7 @@ class RentalAdmin(
     def get_urls(self):
         custom = [
             staff_page(self, "today/", admin_board.counter_board_view, "today"),
+            staff_page(self, "walk-in/", admin_walkin.walk_in_view, "walk_in"),
             staff_page(self, "<int:pk>/return/", admin_views.process_return_view, "return"),
             staff_page(self, "<int:pk>/pickup/", admin_views.pickup_view, "pickup"),
             staff_page(self, "<int:pk>/cancel/", admin_views.cancel_view, "cancel"),
@@ -408,6 +409,7 @@ class RentalAdmin(
     def changelist_view(self, request, extra_context=None):
         extra_context = extra_context or {}
         extra_context["can_view_board"] = request.user.has_perm(admin_board.BOARD_PERMISSION)
+        extra_context["can_walk_in"] = admin_walkin.may_book_walk_ins(request.user)
         return super().changelist_view(request, extra_context=extra_context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):

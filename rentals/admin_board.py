@@ -22,6 +22,9 @@ from vehicles.models import Location
 
 BOARD_PERMISSION = "rentals.view_rental"
 STORE_SESSION_KEY = "counter_board_store"
+# Who books walk-ins (rentals.admin_walkin): counter staff add customers and
+# hand cars over; finance staff do neither.
+WALK_IN_PERMISSIONS = ("customers.add_customer", "rentals.pickup_rental")
 
 
 class BoardStoreForm(forms.Form):
@@ -119,5 +122,6 @@ def counter_board_view(request, *, model_admin):
         "board": board,
         "sections": sections,
         "form": form,
+        "can_walk_in": request.user.has_perms(WALK_IN_PERMISSIONS),
     }
     return TemplateResponse(request, "admin/rentals/rental/today.html", context)

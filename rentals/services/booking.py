@@ -142,8 +142,12 @@ def create_rental(
     pickup_location: Location,
     return_location: Location | None = None,
     client_ip: str | None = None,
+    by_user: Any = None,
 ) -> Rental:
     """Book ``vehicle`` for ``customer``: a PENDING rental priced by §4.
+    ``by_user`` is the clerk who books at the counter for a walk-in (SPEC
+    §20), recorded as the actor of the "created" event; online, the customer's
+    own login is.
 
     Refuses a period in the past, an end before the start, a car that can't be
     booked, a pick-up away from the car's store, any overlap with another
@@ -182,7 +186,7 @@ def create_rental(
         rental=rental,
         event="created",
         to_status=rental.status,
-        actor=getattr(customer, "user", None),
+        actor=by_user or getattr(customer, "user", None),
         payload={"order_total": str(rental.order_total)},
     )
     return rental
