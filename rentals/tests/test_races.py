@@ -194,7 +194,9 @@ def test_a_return_racing_a_cancel_only_one_wins(customer, vehicle, staff_user, o
     )
     if results[0][0] == "ok":  # the return won
         assert rental.status == Rental.Status.COMPLETED
-        assert refunds == [Decimal("1800.00")]
+        # back on its first day of three (SPEC §19 early return): a day's rent ¥300 +
+        # 20 % of the two unused days' ¥600 + the ¥200 one-way fee are kept of ¥2,900
+        assert refunds == [Decimal("2280.00")]
     else:
         assert rental.status == Rental.Status.CANCELLED
         assert refunds == [Decimal("2600.00")]
