@@ -85,7 +85,16 @@ class CallbackStatus:
     REFUND_ABNORMAL = "refund_abnormal"
     CHARGE = (SUCCEEDED, FAILED, CANCELLED)
     REFUND = (REFUNDED, REFUND_FAILED, REFUND_ABNORMAL)
-    ALL = CHARGE + REFUND
+    # A deposit hold (SPEC §18), the event's ``transaction_id`` the HLD id:
+    # frozen / confirmed (Alipay freeze SUCCESS, Pay Score USER_CONFIRM),
+    # refused, released by the provider (Alipay unfreeze notice), and the
+    # takes of a completed Pay Score order paid (USER_PAID, ``amount`` their total).
+    HELD = "held"
+    HOLD_FAILED = "hold_failed"
+    HOLD_RELEASED = "hold_released"
+    HOLD_PAID = "hold_paid"
+    HOLD = (HELD, HOLD_FAILED, HOLD_RELEASED, HOLD_PAID)
+    ALL = CHARGE + REFUND + HOLD
     # A charge notice that is recorded and changes nothing (Alipay WAIT_BUYER_PAY).
     WAITING = "waiting"
 
@@ -170,6 +179,72 @@ class QueryAnswer:
     amount: Decimal | None = None
     failure_reason: str = ""
     provider_reference: str = ""
+
+
+class HoldStatus:
+    """A provider's view of a deposit hold (SPEC §18), in ``HoldAnswer.status``."""
+
+    PENDING = "hold_pending"  # asked; the customer has not confirmed it (yet)
+    HELD = CallbackStatus.HELD  # frozen / confirmed; takes and releases may follow
+    FAILED = CallbackStatus.HOLD_FAILED  # refused (no Pay Score, balance short) or not finished
+    CLOSED = "hold_closed"  # nothing left at the provider: released in full, cancelled, completed
+    PAID = CallbackStatus.HOLD_PAID  # a completed Pay Score order whose takes were paid
+    NOT_FOUND = QueryStatus.NOT_FOUND
+
+
+@dataclass(frozen=True)
+class HoldStart:
+    """What starting a hold gives back: where to send the browser
+    (``redirect_url``), or a QR code for the page to show (``code_url``:
+    Alipay ``voucher.create`` on a desktop or at the counter)."""
+
+    redirect_url: str = ""
+    code_url: str = ""
+    provider_reference: str = ""
+
+
+@dataclass(frozen=True)
+class HoldAnswer:
+    """A provider's answer about a hold: to a query, a release, a cancel or a
+    completion. ``status`` a ``HoldStatus`` value; the amounts, when the
+    provider gives them, are the hold's totals at the provider (frozen in
+    all, taken, released so far); ``request_status`` is the answer about the
+    one request asked (a release or take by its request id): ``succeeded``,
+    ``pending`` or ``failed``, empty for queries of the hold itself."""
+
+    status: str
+    amount: Decimal | None = None
+    captured: Decimal | None = None
+    released: Decimal | None = None
+    provider_reference: str = ""
+    failure_reason: str = ""
+    request_status: str = ""
+
+
+@dataclass(frozen=True)
+class TakeItem:
+    """One line of what is taken from a hold: ``name`` is one of the
+    Pay Score car-rental item names (``PAYSCORE_RENTAL_ITEMS``), ``description``
+    the reason in words, ``amount`` in yuan."""
+
+    name: str
+    amount: Decimal
+    description: str = ""
+
+
+# The post_payments item names WeChat Pay Score allows for car rental
+# (微信支付分 免押租车 行业规范), and the one sent when nothing is taken.
+PAYSCORE_RENTAL_ITEMS = (
+    "租车相关费用",
+    "延迟还车费用",
+    "加油费用",
+    "ETC高速费用",
+    "车损费用",
+    "折旧费用",
+    "停运费用",
+    "闯红灯违章",
+)
+PAYSCORE_NOTHING_TAKEN = ("租车相关费用", "本次无扣款")
 
 
 @dataclass(frozen=True)
@@ -276,3 +351,83 @@ class PaymentProvider:
         amount if it was paid meanwhile. Raises :class:`ProviderUnavailable`
         when there is no usable answer; asking again is harmless."""
         raise NotImplementedError
+
+    # --- deposits as holds (SPEC §18) ------------------------------------------------------
+    #
+    # A provider that takes holds sets ``takes_holds``. ``takes_at_completion``:
+    # takes are not sent one by one but once, when the hold is completed
+    # (WeChat Pay Score); otherwise each take is a trade of its own, sent at
+    # once (Alipay ``alipay.trade.pay`` with ``auth_no``; the sandbox).
+
+    takes_holds: bool = False
+    takes_at_completion: bool = False
+
+    def start_hold(
+        self,
+        *,
+        transaction_id: str,
+        amount: Decimal,
+        description: str,
+        return_url: str,
+        mobile: bool = False,
+        qr_code: bool = False,
+        expires_at: datetime | None = None,
+        release_days: int = 30,
+    ) -> HoldStart:
+        """Ask the provider to hold ``amount`` for the order (``transaction_id``
+        the HLD id: Alipay ``out_order_no``/``out_request_no``, Pay Score
+        ``out_order_no``). ``qr_code``: a code for the page to show instead of
+        a redirect. ``release_days``: the days after the return the hold may
+        still be taken from (the Pay Score rule text). Raises
+        :class:`ProviderUnavailable`."""
+        raise ProviderError("not_supported", f"{self.name} takes no holds")
+
+    def query_hold(self, *, transaction_id: str, provider_reference: str = "") -> HoldAnswer:
+        """The provider's view of a hold. Raises :class:`ProviderUnavailable`."""
+        raise ProviderError("not_supported", f"{self.name} takes no holds")
+
+    def cancel_hold(self, *, transaction_id: str, provider_reference: str = "", reason: str = "") -> HoldAnswer:
+        """Cancel a hold nothing was taken from (an unfinished freeze, a Pay
+        Score order not used): answers ``hold_closed``; asking again is
+        harmless. Raises :class:`ProviderUnavailable`."""
+        raise ProviderError("not_supported", f"{self.name} takes no holds")
+
+    def take_from_hold(
+        self,
+        *,
+        transaction_id: str,
+        hold_transaction_id: str,
+        provider_reference: str,
+        amount: Decimal,
+        reason: str,
+        last: bool = False,
+    ) -> RefundStart:
+        """Take ``amount`` of a held hold as money (``transaction_id`` the PAY
+        id of the take: Alipay ``out_trade_no``; ``last``: nothing stays
+        frozen after it, Alipay ``auth_confirm_mode`` COMPLETE). Answers like a
+        refund: accepted (``confirmed`` when paid at once; ``callback`` a signed
+        notice the sandbox sends next) or refused. Asking again with the same
+        id takes once. Raises :class:`ProviderUnavailable`."""
+        raise ProviderError("not_supported", f"{self.name} takes no holds")
+
+    def query_take(self, *, transaction_id: str) -> QueryAnswer:
+        """The provider's view of one take (a trade), like ``query_charge``."""
+        return self.query_charge(transaction_id=transaction_id)
+
+    def release_hold(
+        self, *, transaction_id: str, request_id: str, provider_reference: str, amount: Decimal, reason: str = ""
+    ) -> HoldAnswer:
+        """Give ``amount`` of a hold back to the customer (Alipay
+        ``unfreeze`` with ``out_request_no`` = ``request_id``); the same
+        request id releases once. Raises :class:`ProviderUnavailable`."""
+        raise ProviderError("not_supported", f"{self.name} takes no holds")
+
+    def complete_hold(
+        self, *, transaction_id: str, items: "list[TakeItem]", total: Decimal, request_id: str = ""
+    ) -> HoldAnswer:
+        """End a hold whose takes are sent at completion (Pay Score
+        ``complete``): ``items`` sum to ``total``; an empty list sends the one
+        "nothing taken" item. Answers ``hold_closed`` when nothing is taken,
+        else ``held`` until the customer's payment is notified (``hold_paid``).
+        Raises :class:`ProviderUnavailable`."""
+        raise ProviderError("not_supported", f"{self.name} takes no holds")
