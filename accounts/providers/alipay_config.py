@@ -61,6 +61,19 @@ def _import_key(text: str):
 
 def load_key(setting_name: str, *, private: bool):
     """The RSA key of a setting; :class:`AlipayNotConfigured` saying why when it can't be used."""
+    return _import_key(_key_text(setting_name, private=private))
+
+
+@lru_cache(maxsize=16)
+def _pem(text: str, *, private: bool) -> str:
+    """The PEM the SDK is given for a key's text: exporting a key costs more
+    than verifying a notification with it, so it is done once per key."""
+    key = _import_key(text)
+    return (key if private else key.public_key()).export_key().decode()
+
+
+def _key_text(setting_name: str, *, private: bool) -> str:
+    """The text of a key setting that holds a usable key (see :func:`load_key`)."""
     try:
         text = read_key_text(_setting(setting_name))
     except (OSError, UnicodeDecodeError) as exc:
@@ -75,7 +88,7 @@ def load_key(setting_name: str, *, private: bool):
         raise AlipayNotConfigured(detail=f"{setting_name} must be the application's private key")
     if key.size_in_bits() < 2048:
         raise AlipayNotConfigured(detail=f"{setting_name}: RSA2 needs a key of at least 2048 bits")
-    return key
+    return text
 
 
 def fingerprint(key) -> str:
@@ -113,12 +126,10 @@ def _config() -> _Config:
     app_id = str(_setting("ALIPAY_APP_ID")).strip()
     if not app_id:
         raise AlipayNotConfigured(detail="ALIPAY_APP_ID is not set")
-    private = load_key("ALIPAY_APP_PRIVATE_KEY", private=True)
-    public = load_key("ALIPAY_PUBLIC_KEY", private=False)
     return _Config(
         app_id=app_id,
-        private_pem=private.export_key().decode(),
-        public_pem=public.public_key().export_key().decode(),
+        private_pem=_pem(_key_text("ALIPAY_APP_PRIVATE_KEY", private=True), private=True),
+        public_pem=_pem(_key_text("ALIPAY_PUBLIC_KEY", private=False), private=False),
         gateway=str(_setting("ALIPAY_GATEWAY", DEFAULT_GATEWAY) or DEFAULT_GATEWAY),
         timeout=float(_setting("ALIPAY_TIMEOUT_SECONDS", 10) or 10),
     )
