@@ -44,6 +44,11 @@ def lock_rental(rental_id) -> Rental:
     )
 
 
+def lock_rental_row(rental_id) -> Rental:
+    """The rental row, locked, and nothing joined (a payment callback needs no more)."""
+    return Rental.objects.select_for_update().get(pk=rental_id)
+
+
 # --- many rows at once (the batch jobs) ------------------------------------------------
 
 

@@ -12,10 +12,10 @@ from accounts.locks import lock_payment
 from accounts.models import CallbackReceipt, Notification, Payment
 from accounts.services.abnormal_refunds import _refund_abnormal
 from accounts.services.ledger import finish_closing, record_payment_event, transition_payment
-from accounts.services.notices import notify
+from accounts.services.notices import build_notice
 from accounts.services.refunds import _refund_confirmed, _refund_failed, refund_amount_due
 from car_rental_system.money import ZERO
-from rentals.locks import lock_rental
+from rentals.locks import lock_rental_row
 from rentals.models import Rental
 
 logger = logging.getLogger(__name__)
@@ -166,13 +166,11 @@ def _apply_callback(*, event: Any, payment_id: int, rental_id: int, verdict: str
     """The checks and the transition shared by callbacks and status queries
     (``verdict`` "queried" for the latter). Locks: rental → payment."""
     source = "query" if verdict == "queried" else "callback"
-    rental = lock_rental(rental_id)
+    # The rental row alone: the audit rows and the notices below need only its
+    # id and figures (a notice goes to the payment's user by id).
+    rental = lock_rental_row(rental_id)
     payment = lock_payment(payment_id)
-    # The rows just locked (with the customer's user) stand for the payment's
-    # relations: the audit rows and the notice below read them without a query.
     payment.rental = rental
-    if payment.user_id is not None and payment.user_id == rental.customer.user_id:
-        payment.user = rental.customer.user
     provider = event.provider
     answer = {"transaction_id": payment.transaction_id, "event_id": event.event_id}
 
@@ -270,9 +268,9 @@ def _charge_succeeded(*, rental: Rental, payment: Payment, event: Any, source: s
         provider_reference=(event.provider_reference or payment.provider_reference)[:100],
     )
     rental.refresh_financials()
-    notify(
-        user=payment.user or rental.customer.user,
+    _notify_payer(
         rental=rental,
+        payment=payment,
         notification_type=Notification.Type.PAYMENT_SUCCESS,
         kind="payment_received",
         params={"order": rental.pk, "amount": str(payment.amount), "method": payment.payment_method},
@@ -298,9 +296,9 @@ def _charge_failed(*, rental: Rental, payment: Payment, event: Any, source: str 
         payload={"event_id": event.event_id, "source": source, "reason": reason},
         failure_reason=reason[:255],
     )
-    notify(
-        user=payment.user or rental.customer.user,
+    _notify_payer(
         rental=rental,
+        payment=payment,
         notification_type=Notification.Type.PAYMENT_FAILED,
         kind="payment_failed",
         params={
@@ -309,3 +307,18 @@ def _charge_failed(*, rental: Rental, payment: Payment, event: Any, source: str 
             "outcome": "cancelled" if to_status == Payment.Status.CANCELLED else "declined",
         },
     )
+
+
+def _notify_payer(*, rental: Rental, payment: Payment, notification_type: str, kind: str, params: dict) -> None:
+    """The notice of a charge's outcome, to its payer (else the customer's user), written by id."""
+    user_id = payment.user_id if payment.user_id is not None else rental.customer.user_id
+    if user_id is None:
+        return
+    build_notice(
+        user_id=user_id,
+        rental_id=rental.pk,
+        notification_type=notification_type,
+        kind=kind,
+        params=params,
+        now=timezone.now(),
+    ).save()
