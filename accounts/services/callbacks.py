@@ -3,7 +3,7 @@
 import logging
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -199,10 +199,7 @@ def _apply_callback(*, event: Any, payment_id: int, rental_id: int, verdict: str
         )
         return 409, {**answer, "status": "amount_mismatch", "payment_status": payment.status}
 
-    try:
-        with transaction.atomic():
-            CallbackReceipt.objects.create(provider=provider, event_id=event.event_id, payment=payment)
-    except IntegrityError:
+    if not _store_receipt(provider=provider, event_id=event.event_id, payment_id=payment.pk):
         # Only reachable if a concurrent delivery bypassed the rental lock.
         _callback_verdict(
             provider=provider, verdict="duplicate", reason="event_already_processed", payment=payment, event=event
@@ -216,6 +213,23 @@ def _apply_callback(*, event: Any, payment_id: int, rental_id: int, verdict: str
 
     _act_on(event=event, rental=rental, payment=payment, source=source)
     return 200, {**answer, "status": "accepted", "payment_status": payment.status}
+
+
+def _store_receipt(*, provider: str, event_id: str, payment_id: int) -> bool:
+    """Store the CallbackReceipt of an event; False when one already exists.
+
+    One statement, ``INSERT … ON CONFLICT DO NOTHING`` (PostgreSQL, SQLite):
+    the unique (provider, event id) constraint decides, without the savepoint
+    a failed plain insert would need to leave the transaction usable."""
+    meta = CallbackReceipt._meta
+    created_at = meta.get_field("created_at").get_db_prep_value(timezone.now(), connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'INSERT INTO "{meta.db_table}" ("provider", "event_id", "payment_id", "created_at") '
+            'VALUES (%s, %s, %s, %s) ON CONFLICT ("provider", "event_id") DO NOTHING',
+            [provider, event_id, payment_id, created_at],
+        )
+        return cursor.rowcount == 1
 
 
 def _act_on(*, event: Any, rental: Rental, payment: Payment, source: str) -> None:
