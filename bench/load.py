@@ -4,6 +4,7 @@ Start `make serve` first (same DATABASE_URL; PORT defaults to 8000), then:
 
     .venv/bin/python bench/load.py                     # 10 s per page, 8 clients
     .venv/bin/python bench/load.py --seconds 5 --clients 4 --callbacks-per-second 100
+    .venv/bin/python bench/load.py --skip healthz,cars,status,detail,report   # callbacks only, 100/s for 30 s
 
 It starts nothing itself: it writes its own data (a customer with 200 orders,
 one charge per callback to send) through the ORM into the server's database,
@@ -11,8 +12,10 @@ then sends bounded load to 127.0.0.1 only, page after page, and prints
 requests/s, p50/p95/p99 latency and errors for /healthz, the car list, the
 status of a charge as JSON (the lightest signed-in request: session, user and
 one query), a logged-in order detail, a logged-in consumption report, and signed sandbox
-callbacks for distinct charges paced at a fixed rate. Last, it checks that
-every order it touched has stored figures equal to its ledger.
+callbacks for distinct charges sent open loop at a fixed rate (latency from
+each one's scheduled moment). Last, it checks that every order it touched has
+stored figures equal to its ledger; exit 1 on that, an error or a callback
+not applied.
 """
 
 import argparse
