@@ -28,6 +28,10 @@ and ``return_url`` absolute.
   (SPEC §11). A signed business error is Alipay's word: a refund refused for
   good keeps ``sub_msg`` as its reason.
 
+Deposit holds (资金预授权, SPEC §18) are the calls of the base class
+:class:`accounts.providers.alipay_holds.AlipayHolds`; their notifications
+(``notify_type`` fund_auth_*) pass the same checks and are parsed there.
+
 The adapter is pure protocol: no database.
 """
 
