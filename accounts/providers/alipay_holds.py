@@ -377,15 +377,17 @@ class AlipayHolds(PaymentProvider):
         # the detail query (a refusal may be a repeat of a release done before).
         state, hold = self._request(transaction_id=transaction_id, request_no=request_id)
         if hold is None or state == "":
-            if str(answer.get("code")) == SUCCESS_CODE:
-                return HoldAnswer(
-                    status=HoldStatus.HELD, provider_reference=provider_reference, request_status="pending"
-                )
+            # Alipay has no record of this request (yet): the hold as it stands.
+            queried = self.query_hold(transaction_id=transaction_id, provider_reference=provider_reference)
+            accepted = str(answer.get("code")) == SUCCESS_CODE
             return HoldAnswer(
-                status=HoldStatus.HELD,
-                provider_reference=provider_reference,
-                failure_reason=refusal(answer),
-                request_status="failed",
+                status=queried.status,
+                amount=queried.amount,
+                captured=queried.captured,
+                released=queried.released,
+                provider_reference=queried.provider_reference or provider_reference,
+                failure_reason="" if accepted else refusal(answer),
+                request_status="pending" if accepted else "failed",
             )
         if state == "failed" and str(answer.get("code")) != SUCCESS_CODE:
             return HoldAnswer(

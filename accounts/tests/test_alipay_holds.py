@@ -503,3 +503,15 @@ def test_cancel_past_alipays_24_hours_unfreezes_what_is_left(alipay, fake_alipay
     [unfreeze] = fake_alipay.calls_of("alipay.fund.auth.order.unfreeze")
     assert unfreeze["out_request_no"] == f"{HLD}X" and unfreeze["amount"] == "3500.00"
     assert (answer.status, answer.released) == (HoldStatus.CLOSED, Decimal("3500.00"))
+
+
+def test_a_release_after_the_last_take_is_refused_and_says_the_hold_is_closed(alipay, fake_alipay):
+    _s, freeze = _freeze(alipay, fake_alipay)
+    _take(alipay, freeze["auth_no"], amount="100.00", last=True)
+
+    answer = alipay.release_hold(
+        transaction_id=HLD, request_id="RLS1", provider_reference=freeze["auth_no"], amount=Decimal("100")
+    )
+
+    assert (answer.request_status, answer.status) == ("failed", HoldStatus.CLOSED)
+    assert "完结" in answer.failure_reason and freeze["unfrozen"] == Decimal("3400.00")
