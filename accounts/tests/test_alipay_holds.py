@@ -515,3 +515,41 @@ def test_a_release_after_the_last_take_is_refused_and_says_the_hold_is_closed(al
 
     assert (answer.request_status, answer.status) == ("failed", HoldStatus.CLOSED)
     assert "完结" in answer.failure_reason and freeze["unfrozen"] == Decimal("3400.00")
+
+
+def test_a_rental_life_cycle_at_alipay_adds_up(alipay, fake_alipay):
+    """Freeze 3500 (deposit 1500 + violation part 2000) → at return an overdue fee
+    of 780 taken and all but the violation part released → a 300 fine taken 10
+    days later → the rest released after 30 days: frozen = taken + released."""
+    _freeze(alipay, fake_alipay, approve=False)
+    assert alipay.query_hold(transaction_id=HLD).status == HoldStatus.PENDING
+    held = _parse(alipay, fake_alipay.approve_freeze(HLD))
+    auth_no = held.provider_reference
+
+    assert _take(alipay, auth_no, pay_id="PAYLATE", amount="780.00").confirmed
+    at_return = alipay.release_hold(
+        transaction_id=HLD, request_id="RLSRET", provider_reference=auth_no, amount=Decimal("720")
+    )
+    assert (at_return.request_status, at_return.status) == ("succeeded", HoldStatus.HELD)
+    assert _take(alipay, auth_no, pay_id="PAYFINE", amount="300.00").confirmed
+    final = alipay.release_hold(
+        transaction_id=HLD, request_id="RLSEND", provider_reference=auth_no, amount=Decimal("1700")
+    )
+
+    assert (final.status, final.amount, final.captured, final.released) == (
+        HoldStatus.CLOSED,
+        Decimal("3500.00"),
+        Decimal("1080.00"),
+        Decimal("2420.00"),
+    )
+    modes = [biz["auth_confirm_mode"] for biz in fake_alipay.calls_of("alipay.trade.pay")]
+    assert modes == ["NOT_COMPLETE", "NOT_COMPLETE"]
+    events = [_parse(alipay, body) for body in fake_alipay.outbox]
+    assert [(e.transaction_id, e.status, e.amount) for e in events] == [
+        (HLD, CallbackStatus.HELD, Decimal("3500.00")),
+        ("PAYLATE", CallbackStatus.SUCCEEDED, Decimal("780.00")),
+        (HLD, CallbackStatus.HOLD_RELEASED, Decimal("720.00")),
+        ("PAYFINE", CallbackStatus.SUCCEEDED, Decimal("300.00")),
+        (HLD, CallbackStatus.HOLD_RELEASED, Decimal("1700.00")),
+    ]
+    assert len({e.event_id for e in events}) == 5
