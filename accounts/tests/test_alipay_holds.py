@@ -553,3 +553,33 @@ def test_a_rental_life_cycle_at_alipay_adds_up(alipay, fake_alipay):
         (HLD, CallbackStatus.HOLD_RELEASED, Decimal("1700.00")),
     ]
     assert len({e.event_id for e in events}) == 5
+
+
+# --- at the callback endpoint ---------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "build",
+    [
+        _other_key_notice,
+        _tampered_amount,
+        lambda fake: fake.fund_auth_notice(HLD, app_id="2021999999999999"),
+        lambda fake: fake.fund_auth_notice(HLD, payee_user_id="2088000000009999"),
+        lambda fake: fake.fund_auth_notice(HLD, amount="35000.001"),
+        lambda fake: fake.fund_auth_notice(HLD, operation_type="PAY"),
+    ],
+    ids=["another-key", "amount-changed", "another-app", "another-payee", "bad-amount", "bad-operation"],
+)
+def test_a_hostile_fund_auth_notice_at_the_endpoint_is_a_400_and_changes_nothing(client, alipay, fake_alipay, build):
+    from accounts.tests.payment_support import callback_url, ledger_snapshot
+
+    _freeze(alipay, fake_alipay)
+    before = ledger_snapshot()
+
+    response = client.post(
+        callback_url("alipay"), data=build(fake_alipay), content_type="application/x-www-form-urlencoded"
+    )
+
+    assert (response.status_code, response.content) == (400, b"failure")
+    assert ledger_snapshot() == before
