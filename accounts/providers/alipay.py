@@ -28,6 +28,10 @@ and ``return_url`` absolute.
   (SPEC §11). A signed business error is Alipay's word: a refund refused for
   good keeps ``sub_msg`` as its reason.
 
+Deposit holds (资金预授权, SPEC §18) are the calls of the base class
+:class:`accounts.providers.alipay_holds.AlipayHolds`; their notifications
+(``notify_type`` fund_auth_*) pass the same checks and are parsed there.
+
 The adapter is pure protocol: no database.
 """
 
@@ -58,6 +62,7 @@ from accounts.providers.alipay_config import (
     money,
     site_url,
 )
+from accounts.providers.alipay_holds import FUND_AUTH_NOTIFY_TYPES, AlipayHolds, merchant_pid
 from accounts.providers.interface import (
     REFUND_BALANCE_SHORT,
     CallbackAnswer,
@@ -66,7 +71,6 @@ from accounts.providers.interface import (
     ChargeStart,
     InvalidSignature,
     MalformedCallback,
-    PaymentProvider,
     ProviderError,
     ProviderUnavailable,
     QueryAnswer,
@@ -113,7 +117,7 @@ def alipay_time(moment: datetime) -> str:
 # --- the adapter ------------------------------------------------------------------
 
 
-class AlipayProvider(PaymentProvider):
+class AlipayProvider(AlipayHolds):
     name = NAME
     signature_header = ""
 
@@ -247,6 +251,13 @@ class AlipayProvider(PaymentProvider):
         self.verify_notification(data, client)
         if data.get("app_id") != client.appid:
             raise MalformedCallback("wrong_app_id", "app_id is not ours")
+        if data.get("notify_type") in FUND_AUTH_NOTIFY_TYPES:
+            return self.parse_fund_auth(data)
+        # 异步通知 "验证 seller_id 为 out_trade_no 这笔单据的对应的操作方" (opendocs.alipay.com/open/270/105902):
+        # with ALIPAY_PID set, a notice naming another seller is not ours.
+        pid = merchant_pid()
+        if pid and data.get("seller_id", pid) != pid:
+            raise MalformedCallback("wrong_seller", "seller_id is not our ALIPAY_PID")
         notify_id = data.get("notify_id", "")
         transaction_id = data.get("out_trade_no", "")
         trade_status = data.get("trade_status", "")
@@ -271,12 +282,13 @@ class AlipayProvider(PaymentProvider):
 
     # --- server calls
 
-    def _call(self, method: str, biz_content: dict) -> dict:
+    def _call(self, method: str, biz_content: dict, **public) -> dict:
         """One signed gateway call through the SDK; the verified answer object.
+        ``public``: common request parameters besides biz_content (``notify_url``).
         Raises :class:`ProviderUnavailable` when there is no answer to trust."""
         client = self._client()
         response_type = method.replace(".", "_") + "_response"
-        data = client.build_body(method, biz_content)
+        data = client.build_body(method, biz_content, **public)
         try:
             answer = client.verified_sync_response(data, response_type)
         except AliPayValidationError:

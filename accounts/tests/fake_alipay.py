@@ -4,7 +4,9 @@ An HTTP server on 127.0.0.1 (port 0) that answers the gateway calls the
 adapter makes through ``python-alipay-sdk``: ``alipay.trade.query``,
 ``alipay.trade.refund``, ``alipay.trade.fastpay.refund.query``,
 ``alipay.trade.close``, ``alipay.data.dataservice.bill.downloadurl.query`` and
-the bill download itself. It verifies each request's signature with the
+the bill download itself, and the freezes of 资金预授权 (``fake_alipay_holds``:
+voucher.create, unfreeze, cancel, detail.query, ``alipay.trade.pay`` with
+``auth_no``, signed fund-authorisation notifications). It verifies each request's signature with the
 application's public key and signs its answers with a generated "Alipay
 platform" key the way Alipay does (``{"<method>_response": {...}, "sign":
 "…"}``, the signature over the exact text of the inner object), so the SDK's
@@ -36,6 +38,8 @@ from Cryptodome.Hash import SHA1, SHA256
 from Cryptodome.PublicKey import RSA
 from Cryptodome.Signature import PKCS1_v1_5
 
+from accounts.tests.fake_alipay_holds import HOLD_METHODS, FakeFreezes
+
 APP_ID = "2021000000000001"
 SELLER_ID = "2088000000000001"
 SITE_URL = "https://rent.example.com"
@@ -46,6 +50,11 @@ REFUSALS = {
     "alipay.trade.fastpay.refund.query": ("ACQ.INVALID_PARAMETER", "参数无效"),
     "alipay.trade.close": ("ACQ.INVALID_PARAMETER", "参数无效"),
     "alipay.data.dataservice.bill.downloadurl.query": ("isp.bill_not_exist", "账单不存在"),
+    "alipay.trade.pay": ("ACQ.AUTH_NO_ERROR", "预授权号错误或状态不对"),
+    "alipay.fund.auth.order.voucher.create": ("ACCESS_FORBIDDEN", "无权限使用该产品"),
+    "alipay.fund.auth.order.unfreeze": ("ILLEGAL_ARGUMENT", "参数异常或参数缺失"),
+    "alipay.fund.auth.operation.cancel": ("CANCEL_OPERATION_TIME_OUT", "撤销操作超时"),
+    "alipay.fund.auth.operation.detail.query": ("ILLEGAL_ARGUMENT", "参数异常或参数缺失"),
 }
 
 
@@ -70,7 +79,7 @@ class TradeClosed(Exception):
     """The buyer tried to pay a trade that was closed."""
 
 
-class FakeAlipay:
+class FakeAlipay(FakeFreezes):
     def __init__(self, *, app_key, platform_key, app_id: str = APP_ID):
         self.app_public_key = app_key.public_key()
         self.platform_key = platform_key
@@ -80,9 +89,11 @@ class FakeAlipay:
         self.refunds: dict[str, dict] = {}
         self.bills: dict[str, bytes] = {}
         self.calls: list[tuple[str, dict]] = []
+        self.requests: list[dict] = []  # each call's common parameters (method, notify_url, …)
         self.bad_requests: list[str] = []
         self.modes: dict[str, str] = {}
         self.refusals = dict(REFUSALS)  # (sub_code, sub_msg) per method in ``refuse`` mode
+        self._init_freezes(SELLER_ID)
         self._release = threading.Event()
         self._lock = threading.Lock()
         fake = self
@@ -234,6 +245,7 @@ class FakeAlipay:
             biz = {}
         with self._lock:
             self.calls.append((method, biz))
+            self.requests.append({name: value for name, value in params.items() if name != "biz_content"})
         mode = self.modes.get(method) or self.modes.get("*") or "ok"
         if mode == "5xx":
             return self._send(request, 502, b"<html><body>502 Bad Gateway</body></html>", "text/html")
@@ -291,6 +303,10 @@ class FakeAlipay:
             "sub_code": "ACQ.TRADE_NOT_EXIST",
             "sub_msg": "交易不存在",
         }
+        if method in HOLD_METHODS:
+            return self._hold_answer(method, biz)
+        if method == "alipay.trade.pay":
+            return self._trade_pay(biz)
         trade = self.trades.get(biz.get("out_trade_no", ""))
         if method == "alipay.trade.query":
             if trade is None:
