@@ -131,7 +131,9 @@ def order_list(request):
 def order_detail(request, pk: int):
     """Breakdown, ledger figures, every charge and refund, allowed actions."""
     refresh_statuses_if_due()
-    rental = get_object_or_404(selectors.customer_rentals(customer=request.customer).select_related("policy"), pk=pk)
+    rental = get_object_or_404(
+        selectors.customer_rentals(customer=request.customer).select_related("policy", "invoice_request"), pk=pk
+    )
     row = selectors.order_row(rental=rental)
     return render(
         request,

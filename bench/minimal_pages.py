@@ -89,7 +89,8 @@ def engine() -> DjangoTemplates:
     if _engine is None:
         from django.conf import settings
 
-        options = dict(settings.TEMPLATES[0]["OPTIONS"])
+        # Django's own tags only: none of the project's template libraries
+        options = {"context_processors": settings.TEMPLATES[0]["OPTIONS"]["context_processors"]}
         _engine = DjangoTemplates({"NAME": "minimal", "DIRS": [], "APP_DIRS": False, "OPTIONS": options})
     return _engine
 

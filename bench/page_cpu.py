@@ -36,6 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+PLAIN_BACKEND = "django.contrib.auth.backends.ModelBackend"
 PAGES = ("healthz", "status", "detail", "pay", "orders", "report")
 LABELS = {
     "healthz": "/healthz",
@@ -62,6 +63,7 @@ def production_environment() -> None:
             "SESSION_COOKIE_SECURE": "false",
             "CSRF_COOKIE_SECURE": "false",
             "PAYMENT_SANDBOX_ENABLED": "true",
+            "RENTAL_STATUS_REFRESH_BY_BEAT": os.environ.get("RENTAL_STATUS_REFRESH_BY_BEAT", "true"),
             "CONN_MAX_AGE": os.environ.get("CONN_MAX_AGE", "600"),
             "LOG_LEVEL": os.environ.get("LOG_LEVEL", "WARNING"),
             "STATIC_ROOT": tempfile.mkdtemp(prefix="page-cpu-static-"),
@@ -160,11 +162,11 @@ def build_data(orders: int) -> dict:
 class Server:
     """Django's WSGI handler called the way gunicorn calls it, with a session cookie."""
 
-    def __init__(self, cookie: str):
+    def __init__(self, cookies: dict[str, str]):
         from django.core.handlers.wsgi import WSGIHandler
 
         self.handler = WSGIHandler()
-        self.cookie = cookie
+        self.cookies = cookies
 
     def environ(self, url: str) -> dict:
         path, _, query = url.partition("?")
@@ -178,7 +180,7 @@ class Server:
             "SERVER_PROTOCOL": "HTTP/1.1",
             "REMOTE_ADDR": "127.0.0.1",
             "HTTP_HOST": "testserver",
-            "HTTP_COOKIE": self.cookie,
+            "HTTP_COOKIE": self.cookies["minimal" if path.startswith("/minimal/") else "project"],
             "HTTP_ACCEPT": "text/html",
             "wsgi.version": (1, 0),
             "wsgi.url_scheme": "http",
@@ -243,14 +245,19 @@ def setup(orders: int) -> tuple[Server, dict]:
     call_command("migrate", verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
     settings.ROOT_URLCONF = "bench.minimal_pages"
+    # the minimal pages' session signs in through Django's own backend (a plain user query)
+    settings.AUTHENTICATION_BACKENDS = [*settings.AUTHENTICATION_BACKENDS, PLAIN_BACKEND]
     data = build_data(orders)
-    store = import_string(settings.SESSION_ENGINE + ".SessionStore")()
-    user = data["user"]
-    store["_auth_user_id"] = str(user.pk)
-    store["_auth_user_backend"] = settings.AUTHENTICATION_BACKENDS[0]
-    store["_auth_user_hash"] = user.get_session_auth_hash()
-    store.create()
-    server = Server(f"{settings.SESSION_COOKIE_NAME}={store.session_key}")
+    cookies = {}
+    for side, backend in (("project", settings.AUTHENTICATION_BACKENDS[0]), ("minimal", PLAIN_BACKEND)):
+        store = import_string(settings.SESSION_ENGINE + ".SessionStore")()
+        user = data["user"]
+        store["_auth_user_id"] = str(user.pk)
+        store["_auth_user_backend"] = backend
+        store["_auth_user_hash"] = user.get_session_auth_hash()
+        store.create()
+        cookies[side] = f"{settings.SESSION_COOKIE_NAME}={store.session_key}"
+    server = Server(cookies)
     return server, data
 
 
@@ -293,14 +300,16 @@ def main() -> int:
         import pstats
 
         url = data[args.profile][1 if args.minimal else 0]
-        profiler = cProfile.Profile()
+        profiler = cProfile.Profile(time.process_time)
         profiler.enable()
         for _ in range(300):
             server.get(url)
         profiler.disable()
         stats = pstats.Stats(profiler).strip_dirs()
-        stats.sort_stats("cumulative").print_stats(45)
+        stats.sort_stats("cumulative").print_stats(int(os.environ.get("PROFILE_LINES", "60")))
         stats.sort_stats("tottime").print_stats(30)
+        if os.environ.get("PROFILE_CALLEES"):
+            stats.print_callees(os.environ["PROFILE_CALLEES"])
         return 0
 
     results: dict[str, dict[str, list[float]]] = {page: {"project": [], "minimal": []} for page in pages}
