@@ -21,6 +21,7 @@ from django.utils.translation import gettext, gettext_lazy
 from accounts.figures import REMAINING_SO_FAR, MoneyFigures, deposit_way, evaluate, so_far_figures
 from accounts.models import Notification, Payment
 from accounts.wording import join_sentences
+from car_rental_system.compiled_queries import CompiledQuery
 from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals.models import Rental
 
@@ -345,6 +346,38 @@ def customer_rentals(*, customer: Any) -> QuerySet:
         .prefetch_related(Prefetch("payments", queryset=Payment.objects.order_by("created_at", "id")))
         .order_by("-created_at", "-id")
     )
+
+
+ORDER_PAGE_RENTAL = CompiledQuery(
+    lambda customer_id, pk: (
+        Rental.objects.filter(customer_id=customer_id, pk=pk)
+        .select_related(
+            "vehicle", "vehicle__location", "pickup_location", "return_location", "review", "policy", "invoice_request"
+        )
+        .order_by()
+    )
+)
+RENTAL_PAYMENTS = CompiledQuery(
+    lambda rental_id: Payment.objects.filter(rental_id=rental_id).order_by("created_at", "id")
+)
+
+
+def order_page_rental(*, customer: Any, pk: int) -> Rental | None:
+    """The customer's order ``pk`` as customer_rentals() loads it, plus its
+    cancellation policy and invoice request, with its payments; two
+    statements, each compiled once per connection (None: not theirs)."""
+    found = ORDER_PAGE_RENTAL.fetch(customer.pk, pk)
+    if not found:
+        return None
+    rental = found[0]
+    payments = RENTAL_PAYMENTS.fetch(rental.pk)
+    for payment in payments:
+        payment._state.fields_cache["rental"] = rental
+    loaded = rental.payments.all()
+    loaded._result_cache = payments
+    loaded._prefetch_done = True
+    rental._prefetched_objects_cache = {"payments": loaded}
+    return rental
 
 
 def rentals_page(*, rentals: QuerySet, number: Any, per_page: int, count: int | None = None) -> Page:
