@@ -12,6 +12,8 @@ and builds the instances as Django's ``ModelIterable`` does (converters,
     user_by_pk = CompiledQuery(lambda pk: User.objects.select_related("customer").filter(pk=pk))
     user_by_pk.fetch(42)  # -> [User], same objects as list(queryset)
 
+A ``values()`` queryset gives dicts, as ``list(queryset)`` would.
+
 ``build`` receives stand-in integers for its arguments; it must pass each one
 unchanged into the query's parameters (a filter on an integer column), and
 the statement must not otherwise depend on them. A shape whose SQL does not
@@ -41,11 +43,15 @@ class CompiledQuery:
         slots = [stand_ins.index(p) if isinstance(p, int) and p in stand_ins else None for p in params]
         if sorted(s for s in slots if s is not None) != list(range(self.arity)):
             raise ValueError(f"each argument must appear once in the parameters: {sql} {params}")
+        converters = compiler.get_converters([column[0] for column in compiler.select[0 : compiler.col_count]])
+        if compiler.klass_info is None:  # a values() query: rows become dicts
+            query = compiler.query
+            names = [*query.extra_select, *query.values_select, *query.annotation_select]
+            return (sql, params, slots, compiler, converters, None, 0, 0, names, [], {})
         klass_info = compiler.klass_info
         fields = klass_info["select_fields"]
         start, end = fields[0], fields[-1] + 1
         init_list = [column[0].target.attname for column in compiler.select[start:end]]
-        converters = compiler.get_converters([column[0] for column in compiler.select[0 : compiler.col_count]])
         return (
             sql,
             params,
@@ -72,6 +78,8 @@ class CompiledQuery:
             rows = cursor.fetchall()
         if converters:
             rows = list(compiler.apply_converters(rows, converters))
+        if model is None:
+            return [dict(zip(init_list, row, strict=True)) for row in rows]
         objects = []
         for row in rows:
             obj = model.from_db(connection.alias, init_list, row[start:end])
