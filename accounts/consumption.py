@@ -418,6 +418,7 @@ def report(customer, period: Period, page_number=None, now: datetime | None = No
         number=page_number,
         per_page=PAGE_SIZE,
         count=summary.order_count,
+        all_of=None if period.q() else customer.pk,
     )
     rows = [order_row(rental=rental, now=now) for rental in page.object_list]
     return {

@@ -120,7 +120,12 @@ def order_list(request):
     orders = selectors.customer_rentals(customer=request.customer)
     if form.cleaned_data["status"]:
         orders = orders.filter(status=form.cleaned_data["status"])
-    page = selectors.rentals_page(rentals=orders, number=request.GET.get("page"), per_page=ORDERS_PAGE_SIZE)
+    page = selectors.rentals_page(
+        rentals=orders,
+        number=request.GET.get("page"),
+        per_page=ORDERS_PAGE_SIZE,
+        all_of=None if form.cleaned_data["status"] else request.customer.pk,
+    )
     now = timezone.now()
     rows = [selectors.order_row(rental=rental, now=now) for rental in page.object_list]
     return render(request, "accounts/order_list.html", {"form": form, "rows": rows, "page": page})
