@@ -15,7 +15,8 @@ and builds the instances as Django's ``ModelIterable`` does (converters,
 A ``values()`` queryset gives dicts, as ``list(queryset)`` would.
 
 ``build`` receives stand-in integers for its arguments; it must pass each one
-unchanged into the query's parameters (a filter on an integer column), and
+unchanged into the query's parameters (a filter on an integer or a text
+column: the text column gets the stand-in as text), and
 the statement must not otherwise depend on them. A shape whose SQL does not
 carry every stand-in is refused when first compiled.
 """
@@ -25,9 +26,18 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import QuerySet
-from django.db.models.query import get_related_populators  # type: ignore[attr-defined]  # Django's own, not in the stubs
+from django.db.models.query import ValuesIterable, get_related_populators  # type: ignore[attr-defined]  # Django's own, not in the stubs
 
 _STAND_IN = -730_000_001  # no id of this site is negative
+
+
+def _slot(param: Any, stand_ins: list[int]) -> int | None:
+    """Which argument ``param`` stands for (a text column receives the stand-in as text)."""
+    if isinstance(param, str) and param.startswith("-") and param[1:].isdigit():
+        param = int(param)
+    if isinstance(param, int) and not isinstance(param, bool) and param in stand_ins:
+        return stand_ins.index(param)
+    return None
 
 
 class CompiledQuery:
@@ -38,13 +48,14 @@ class CompiledQuery:
 
     def _compile(self, connection) -> tuple:
         stand_ins = [_STAND_IN - n for n in range(self.arity)]
-        compiler = self.build(*stand_ins).query.get_compiler(connection=connection)
+        queryset = self.build(*stand_ins)
+        compiler = queryset.query.get_compiler(connection=connection)
         sql, params = compiler.as_sql()
-        slots = [stand_ins.index(p) if isinstance(p, int) and p in stand_ins else None for p in params]
+        slots = [_slot(p, stand_ins) for p in params]
         if sorted(s for s in slots if s is not None) != list(range(self.arity)):
             raise ValueError(f"each argument must appear once in the parameters: {sql} {params}")
         converters = compiler.get_converters([column[0] for column in compiler.select[0 : compiler.col_count]])
-        if compiler.klass_info is None:  # a values() query: rows become dicts
+        if issubclass(queryset._iterable_class, ValuesIterable):  # a values() query: rows become dicts
             query = compiler.query
             names = [*query.extra_select, *query.values_select, *query.annotation_select]
             return (sql, params, slots, compiler, converters, None, 0, 0, names, [], {})

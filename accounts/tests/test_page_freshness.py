@@ -79,3 +79,21 @@ def test_with_a_beat_pages_leave_the_status_refresh_to_it(settings, django_asser
     with django_assert_num_queries(0):
         assert refresh_statuses_if_due() is None
     assert cache.get(STATUS_REFRESH_CACHE_KEY) is None
+
+
+def test_the_charge_status_answers_for_the_customers_own_charges_only(signed_in, customer, vehicle):
+    from customers.tests.factories import CustomerFactory
+
+    mine = PendingChargeFactory(rental=RentalFactory(customer=customer, vehicle=vehicle), provider="sandbox")
+    theirs = PendingChargeFactory(rental=RentalFactory(customer=CustomerFactory()), provider="sandbox")
+    answer = signed_in.get(reverse("payments:status", args=[mine.transaction_id]))
+    assert answer.status_code == 200
+    assert answer.json() == {
+        "transaction_id": mine.transaction_id,
+        "status": "PENDING",
+        "open": True,
+        "next_url": reverse("payments:return", args=[mine.transaction_id]),
+    }
+    assert answer["Cache-Control"] == "no-store"
+    assert signed_in.get(reverse("payments:status", args=[theirs.transaction_id])).status_code == 404
+    assert signed_in.get(reverse("payments:status", args=["-730000001"])).status_code == 404
