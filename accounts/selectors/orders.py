@@ -380,8 +380,8 @@ def _attach_payments(rental: Rental, payments: list) -> None:
         payment._state.fields_cache["rental"] = rental
     loaded = rental.payments.all()
     loaded._result_cache = payments
-    loaded._prefetch_done = True
-    rental._prefetched_objects_cache = {"payments": loaded}
+    loaded._prefetch_done = True  # type: ignore[attr-defined]  # as prefetch_related leaves it
+    rental._prefetched_objects_cache = {"payments": loaded}  # type: ignore[attr-defined]
 
 
 _FIRST_PAGES: dict[int, tuple[CompiledQuery, CompiledQuery]] = {}
