@@ -43,7 +43,8 @@ serve: venv receipts
 	export DEBUG=false ALLOWED_HOSTS="$${ALLOWED_HOSTS:-127.0.0.1,localhost}" \
 	  DATABASE_URL="$${DATABASE_URL:-$(SERVE_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(SERVE_REDIS_URL)}" \
 	  SECURE_SSL_REDIRECT=false SECURE_HSTS_SECONDS=0 SESSION_COOKIE_SECURE=false CSRF_COOKIE_SECURE=false \
-	  PAYMENT_SANDBOX_ENABLED=true SERVE_MEDIA=true CONN_MAX_AGE="$${CONN_MAX_AGE:-600}"; \
+	  PAYMENT_SANDBOX_ENABLED=true SERVE_MEDIA=true CONN_MAX_AGE="$${CONN_MAX_AGE:-600}" \
+	  RENTAL_STATUS_REFRESH_BY_BEAT="$${RENTAL_STATUS_REFRESH_BY_BEAT:-true}"; \
 	$(PY) -m car_rental_system.pg_ready "$$DATABASE_URL" --create || { echo "make serve needs PostgreSQL"; exit 1; }; \
 	$(PY) manage.py migrate --noinput && $(PY) manage.py collectstatic --noinput -v 0 && $(PY) manage.py seed_demo && \
 	trap 'kill 0' INT TERM EXIT; \

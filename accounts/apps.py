@@ -9,3 +9,6 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import checks  # noqa: F401  (registers the system checks)
+        from car_rental_system.templatetags import cached_translate
+
+        cached_translate.install()  # constant {% translate %}s rendered once per language

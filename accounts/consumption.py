@@ -32,6 +32,7 @@ from accounts.figures import from_totals
 from accounts.figures import sql as figure_sql
 from accounts.finance import day_start, site_tz
 from accounts.models import Payment
+from car_rental_system.compiled_queries import CompiledQuery
 from car_rental_system.money import ZERO, quantize_money
 from rentals import pricing
 from rentals.models import Rental
@@ -188,6 +189,31 @@ class Totals:
     version: tuple = ()
 
 
+_WHOLE_HISTORY: list[CompiledQuery] = []
+
+
+def _whole_history_totals(customer_id: int, aggregates: dict) -> dict:
+    """The aggregate of the whole history (the report's default page), as one
+    group of the customer's orders: its statement is the same for every
+    customer, so it is compiled once per connection; no order, no group."""
+    if not _WHOLE_HISTORY:
+        _WHOLE_HISTORY.append(
+            CompiledQuery(
+                lambda pk: (
+                    Rental.objects.filter(customer_id=pk)
+                    .order_by()
+                    .values("customer_id")
+                    .annotate(**aggregates)
+                    .values(*aggregates)
+                )
+            )
+        )
+    found = _WHOLE_HISTORY[0].fetch(customer_id)
+    if found:
+        return found[0]
+    return {name: 0 if isinstance(aggregate, Count) else None for name, aggregate in aggregates.items()}
+
+
 def totals(customer, period: Period, now: datetime | None = None, *, with_fees: bool = False) -> Totals:
     """The period's totals, its order count, the customer's first booking and
     the version of their orders, in one aggregate query (no
@@ -209,7 +235,7 @@ def totals(customer, period: Period, now: datetime | None = None, *, with_fees: 
             Sum(expression, output_field=MONEY, filter=condition) if condition else Sum(expression, output_field=MONEY)
         )
 
-    row = Rental.objects.filter(customer=customer).aggregate(
+    aggregates = dict(
         **{f"sum_{name}": in_period_sum(expressions[name]) for name in names},
         **({"count": Count("pk", filter=in_period)} if in_period else {}),
         first_booked=Min("created_at"),
@@ -222,6 +248,10 @@ def totals(customer, period: Period, now: datetime | None = None, *, with_fees: 
         overdue_end=Max("end_time", filter=overdue),
         overdue_rate=Max("daily_rate", filter=overdue),
     )
+    if not in_period and not with_fees:
+        row = _whole_history_totals(customer.pk, aggregates)
+    else:
+        row = Rental.objects.filter(customer=customer).aggregate(**aggregates)
     sums = {name: quantize_money(row[f"sum_{name}"] or ZERO) for name in names}
     overdue_orders = []
     if row["overdue_count"] == 1:
@@ -388,6 +418,7 @@ def report(customer, period: Period, page_number=None, now: datetime | None = No
         number=page_number,
         per_page=PAGE_SIZE,
         count=summary.order_count,
+        all_of=None if period.q() else customer.pk,
     )
     rows = [order_row(rental=rental, now=now) for rental in page.object_list]
     return {

@@ -26,6 +26,7 @@ from accounts.forms import PaymentForm
 from accounts.models import Payment
 from accounts.providers import CallbackStatus, ProviderError, sandbox
 from accounts.providers.wechatpay import WechatPayProvider
+from car_rental_system.compiled_queries import CompiledQuery
 from car_rental_system.money import format_cny
 from rentals.models import Rental
 from rentals.services import refresh_statuses_if_due
@@ -211,17 +212,30 @@ def wechat_qr(request, transaction_id):
     )
 
 
+# What the status of a charge needs (Payment.is_open: a charge, open, not being closed).
+CHARGE_STATUS = CompiledQuery(
+    lambda transaction_id, user_id: Payment.objects.filter(
+        transaction_id=transaction_id,
+        transaction_type=Payment.TransactionType.CHARGE,
+        rental__customer__user_id=user_id,
+    ).values("transaction_id", "status", "closing_as")
+)
+
+
 @login_required
 @require_http_methods(["GET"])
 def charge_status(request, transaction_id):
     """The customer's own charge, for a page that waits for it (another customer's is a 404)."""
-    charge = _own_charge(request, transaction_id)
+    found = CHARGE_STATUS.fetch(transaction_id, request.user.pk)  # compiled once per connection
+    if not found:
+        raise Http404("no such charge of this customer")
+    charge = found[0]
     response = JsonResponse(
         {
-            "transaction_id": charge.transaction_id,
-            "status": charge.status,
-            "open": charge.is_open,
-            "next_url": reverse("payments:return", args=[charge.transaction_id]),
+            "transaction_id": charge["transaction_id"],
+            "status": charge["status"],
+            "open": charge["status"] in Payment.OPEN_STATUSES and not charge["closing_as"],
+            "next_url": reverse("payments:return", args=[charge["transaction_id"]]),
         }
     )
     response["Cache-Control"] = "no-store"

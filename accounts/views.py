@@ -13,7 +13,7 @@ from django.contrib.auth import login
 from django.contrib.auth.views import LoginView, LogoutView
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponseBadRequest, StreamingHttpResponse
+from django.http import Http404, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -120,7 +120,12 @@ def order_list(request):
     orders = selectors.customer_rentals(customer=request.customer)
     if form.cleaned_data["status"]:
         orders = orders.filter(status=form.cleaned_data["status"])
-    page = selectors.rentals_page(rentals=orders, number=request.GET.get("page"), per_page=ORDERS_PAGE_SIZE)
+    page = selectors.rentals_page(
+        rentals=orders,
+        number=request.GET.get("page"),
+        per_page=ORDERS_PAGE_SIZE,
+        all_of=None if form.cleaned_data["status"] else request.customer.pk,
+    )
     now = timezone.now()
     rows = [selectors.order_row(rental=rental, now=now) for rental in page.object_list]
     return render(request, "accounts/order_list.html", {"form": form, "rows": rows, "page": page})
@@ -131,7 +136,9 @@ def order_list(request):
 def order_detail(request, pk: int):
     """Breakdown, ledger figures, every charge and refund, allowed actions."""
     refresh_statuses_if_due()
-    rental = get_object_or_404(selectors.customer_rentals(customer=request.customer).select_related("policy"), pk=pk)
+    rental = selectors.order_page_rental(customer=request.customer, pk=pk)
+    if rental is None:
+        raise Http404("no such order of this customer")
     row = selectors.order_row(rental=rental)
     return render(
         request,

@@ -91,6 +91,9 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            # Argument-free {% url %}s reversed once per URLconf, then reused
+            # (constant {% translate %}s likewise: car_rental_system.templatetags.cached_translate).
+            "builtins": ["car_rental_system.templatetags.constant_url"],
         },
     },
 ]
@@ -289,6 +292,9 @@ MAX_UNPAID_BOOKINGS_PER_IP = int(os.environ.get("MAX_UNPAID_BOOKINGS_PER_IP", "6
 EARLY_PICKUP_MINUTES = int(os.environ.get("EARLY_PICKUP_MINUTES", "60"))
 # Pages refresh rental statuses by time at most this often for the whole table.
 RENTAL_STATUS_REFRESH_SECONDS = 300
+# On when a Celery beat runs ``update_expired_rentals`` on that schedule (make
+# serve, production): pages then leave the refresh to it entirely.
+RENTAL_STATUS_REFRESH_BY_BEAT = env_bool("RENTAL_STATUS_REFRESH_BY_BEAT", False)
 
 # --- Receipts (SPEC §20) ---------------------------------------------------------
 # The company named at the head of every PDF receipt.

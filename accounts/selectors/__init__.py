@@ -30,6 +30,7 @@ from accounts.selectors.orders import (  # noqa: F401
     is_money_movement,
     lapsed_unpaid,
     notifications_for,
+    order_page_rental,
     order_row,
     owed_so_far,
     payment_badge,

@@ -21,6 +21,7 @@ from django.utils.translation import gettext, gettext_lazy
 from accounts.figures import REMAINING_SO_FAR, MoneyFigures, deposit_way, evaluate, so_far_figures
 from accounts.models import Notification, Payment
 from accounts.wording import join_sentences
+from car_rental_system.compiled_queries import CompiledQuery
 from car_rental_system.money import ZERO, format_cny, quantize_money
 from rentals.models import Rental
 
@@ -347,7 +348,76 @@ def customer_rentals(*, customer: Any) -> QuerySet:
     )
 
 
-def rentals_page(*, rentals: QuerySet, number: Any, per_page: int, count: int | None = None) -> Page:
+ORDER_PAGE_RENTAL = CompiledQuery(
+    lambda customer_id, pk: (
+        Rental.objects.filter(customer_id=customer_id, pk=pk)
+        .select_related(
+            "vehicle", "vehicle__location", "pickup_location", "return_location", "review", "policy", "invoice_request"
+        )
+        .order_by()
+    )
+)
+RENTAL_PAYMENTS = CompiledQuery(
+    lambda rental_id: Payment.objects.filter(rental_id=rental_id).order_by("created_at", "id")
+)
+
+
+def order_page_rental(*, customer: Any, pk: int) -> Rental | None:
+    """The customer's order ``pk`` as customer_rentals() loads it, plus its
+    cancellation policy and invoice request, with its payments; two
+    statements, each compiled once per connection (None: not theirs)."""
+    found = ORDER_PAGE_RENTAL.fetch(customer.pk, pk)
+    if not found:
+        return None
+    rental = found[0]
+    _attach_payments(rental, RENTAL_PAYMENTS.fetch(rental.pk))
+    return rental
+
+
+def _attach_payments(rental: Rental, payments: list) -> None:
+    """``payments`` as the rental's prefetched payments (what prefetch_related leaves)."""
+    for payment in payments:
+        payment._state.fields_cache["rental"] = rental
+    loaded = rental.payments.all()
+    loaded._result_cache = payments
+    loaded._prefetch_done = True  # type: ignore[attr-defined]  # as prefetch_related leaves it
+    rental._prefetched_objects_cache = {"payments": loaded}  # type: ignore[attr-defined]
+
+
+_FIRST_PAGES: dict[int, tuple[CompiledQuery, CompiledQuery]] = {}
+
+
+def _first_page_queries(per_page: int) -> tuple[CompiledQuery, CompiledQuery]:
+    if per_page not in _FIRST_PAGES:
+
+        def ids(customer_id):
+            return Rental.objects.filter(customer_id=customer_id).order_by("-created_at", "-id").values("pk")[:per_page]
+
+        _FIRST_PAGES[per_page] = (
+            CompiledQuery(lambda customer_id: _rentals_by_ids(ids(customer_id)).prefetch_related(None)),
+            CompiledQuery(
+                lambda customer_id: Payment.objects.filter(rental_id__in=ids(customer_id)).order_by("created_at", "id")
+            ),
+        )
+    return _FIRST_PAGES[per_page]
+
+
+def first_page_rentals(*, customer_id: int, per_page: int) -> list[Rental]:
+    """Page 1 of all of a customer's rentals as rentals_page() loads it (car,
+    stores, review, payments), in two statements compiled once per connection."""
+    rentals_query, payments_query = _first_page_queries(per_page)
+    rentals = rentals_query.fetch(customer_id)
+    by_rental: dict[int, list] = {rental.pk: [] for rental in rentals}
+    for payment in payments_query.fetch(customer_id):
+        by_rental[payment.rental_id].append(payment)
+    for rental in rentals:
+        _attach_payments(rental, by_rental[rental.pk])
+    return rentals
+
+
+def rentals_page(
+    *, rentals: QuerySet, number: Any, per_page: int, count: int | None = None, all_of: int | None = None
+) -> Page:
     """One page of ``rentals`` (a customer_rentals() queryset, maybe filtered),
     as a Django Page whose object_list is the page's rentals with their car,
     stores, review and payments.
@@ -355,14 +425,17 @@ def rentals_page(*, rentals: QuerySet, number: Any, per_page: int, count: int | 
     The page's order numbers are picked from the (customer, created_at) index
     in a subquery and only those rows are joined and read, so a far page
     costs about what the first one does. ``count``, when known, spares the
-    COUNT query."""
+    COUNT query. ``all_of``: ``rentals`` are all of that customer's, unfiltered,
+    so page 1 is read by first_page_rentals()."""
     from django.core.paginator import Paginator
 
     paginator = Paginator(rentals.only("pk"), per_page)
     if count is not None:
         paginator.count = count
     page = paginator.get_page(number)
-    if paginator.count:
+    if paginator.count and all_of is not None and page.number == 1:
+        page.object_list = first_page_rentals(customer_id=all_of, per_page=per_page)
+    elif paginator.count:
         offset = (page.number - 1) * per_page
         ids = rentals.order_by("-created_at", "-id").values("pk")[offset : offset + per_page]
         page.object_list = list(_rentals_by_ids(ids))

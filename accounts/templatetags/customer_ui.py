@@ -71,11 +71,15 @@ def payment_deadline_note(rental, now=None):
 
 @register.simple_tag(takes_context=True)
 def unread_notification_count(context) -> int:
-    """Unread notifications of the signed-in user (one COUNT query, once per render)."""
+    """Unread notifications of the signed-in user: counted in the user's own
+    query (accounts.backends), else one COUNT query, once per render."""
     request = context.get("request")
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return 0
+    loaded = getattr(user, "unread_notification_count", None)
+    if loaded is not None:
+        return loaded
     cached = getattr(request, "_unread_notification_count", None)
     if cached is None:
         cached = selectors.unread_notification_count(user=user)

@@ -15,6 +15,9 @@ def invoice_status(rental):
     an open order (and no query), nor for a closed one with nothing kept."""
     if rental.status not in INVOICE_STATUSES:
         return {"show": False}
-    invoice = InvoiceRequest.objects.filter(rental_id=rental.pk).first()
+    try:
+        invoice = rental.invoice_request  # no query when loaded with the rental (the order page)
+    except InvoiceRequest.DoesNotExist:
+        invoice = None
     can_request = invoice is None and kept_amount(rental) > ZERO
     return {"show": invoice is not None or can_request, "rental": rental, "invoice": invoice}

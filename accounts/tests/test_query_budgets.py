@@ -22,6 +22,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.conf import settings as django_settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -236,13 +237,16 @@ def test_order_detail_and_pay_page_cost_the_same_for_2_and_50_payments(
     assert counts["2"] == counts["50"] <= DETAIL_BUDGET, counts
 
 
-def test_the_order_detail_loads_the_customer_profile_with_the_user(client, customer, vehicle):
-    """Session, user joined to its customer profile (accounts.backends), the
-    rental with car, stores and review, its payments, the navbar's unread
-    count: five queries, none of them for the customer profile alone."""
+def test_the_order_detail_loads_the_customer_profile_and_unread_count_with_the_user(client, customer, vehicle):
+    """Session, user joined to its customer profile with its unread count as a
+    subquery (accounts.backends), the rental with car, stores, review and
+    invoice request, its payments: four queries, none of them for the
+    customer profile, the unread count or the invoice alone."""
     client.force_login(customer.user)
     rental = RentalFactory(customer=customer, vehicle=vehicle)
     add_payments(rental, 2)
+    Rental.objects.filter(pk=rental.pk).update(status=Rental.Status.COMPLETED)
+    Notification.objects.create(user=customer.user, notification_type=Notification.Type.PAYMENT_SUCCESS, title="t")
     refresh_statuses_if_due()
     url = reverse("accounts:order_detail", args=[rental.pk])
     client.get(url)
@@ -252,12 +256,14 @@ def test_the_order_detail_loads_the_customer_profile_with_the_user(client, custo
 
     assert response.status_code == 200
     assert response.context["request"].customer == customer
+    assert 'data-unread-count="1"' in response.content.decode()
+    assert 'id="invoice"' in response.content.decode()
     statements = [query["sql"] for query in ctx.captured_queries]
-    assert len(statements) == 5, statements
-    profile = [sql for sql in statements if 'FROM "customers_customer"' in sql]
-    assert profile == [], profile
+    assert len(statements) == 4, statements
+    alone = [sql for sql in statements if sql.lstrip().startswith(("SELECT COUNT(*)", 'SELECT "customers_customer"'))]
+    assert alone == [] and not [sql for sql in statements if 'FROM "accounts_invoicerequest"' in sql], statements
     (user_query,) = [sql for sql in statements if 'FROM "auth_user"' in sql]
-    assert 'LEFT OUTER JOIN "customers_customer"' in user_query
+    assert 'LEFT OUTER JOIN "customers_customer"' in user_query and '"accounts_notification"' in user_query
 
 
 def test_a_signed_in_user_without_a_customer_profile_gets_403_without_a_profile_query(client, django_user_model):
@@ -269,3 +275,117 @@ def test_a_signed_in_user_without_a_customer_profile_gets_403_without_a_profile_
 
     assert response.status_code == 403
     assert not [q for q in ctx.captured_queries if 'FROM "customers_customer"' in q["sql"]]
+
+
+# --- every customer page against its minimal Django page (bench/minimal_pages.py) ---------
+#
+# The minimal pages do what a plain Django page with the same content needs
+# (Django's own backend: a plain user query; the order joined to car and
+# stores, its payments; no template tags); ``bench/page_cpu.py`` measures
+# their CPU against these pages. Measured here (SQLite, database sessions:
+# the session is one query on both sides):
+#   minimal charge status 3 (session, user, charge),
+#   minimal order page 4 (session, user, order, payments),
+#   minimal pay page 4 (the same),
+#   minimal order list 5 (session, user, COUNT, page, payments),
+#   minimal report 7 (session, user, totals, months, COUNT, page, payments).
+# Each customer page may spend at most one query more than its minimal page.
+MINIMAL_QUERIES = {"status": 3, "order": 4, "pay": 4, "list": 5, "report": 7}
+
+
+@pytest.fixture
+def signed_in(client, customer, vehicle, time_machine, settings):
+    """A customer with a completed order (a charge, a refund), an unpaid booking
+    with an open sandbox charge, an ongoing order and unread notifications; the
+    status refresh has run (steady state)."""
+    from accounts.tests.factories import PendingChargeFactory
+
+    time_machine.move_to(timezone.now(), tick=False)
+    # Django's own backend signs the minimal pages' session in (these tests' settings only)
+    settings.AUTHENTICATION_BACKENDS = [*settings.AUTHENTICATION_BACKENDS, "django.contrib.auth.backends.ModelBackend"]
+    client.force_login(customer.user, backend="django.contrib.auth.backends.ModelBackend")
+    minimal = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+    client.force_login(customer.user)
+    completed = RentalFactory(customer=customer, vehicle=vehicle)
+    add_payments(completed, 1)
+    Rental.objects.filter(pk=completed.pk).update(status=Rental.Status.COMPLETED)
+    start = timezone.now() + timedelta(days=2)
+    unpaid = RentalFactory(customer=customer, vehicle=vehicle, start_time=start, end_time=start + timedelta(days=2))
+    charge = PendingChargeFactory(rental=unpaid, amount=unpaid.order_total, provider="sandbox")
+    ongoing = RentalFactory(
+        customer=customer,
+        vehicle=vehicle,
+        start_time=timezone.now() - timedelta(hours=2),
+        end_time=timezone.now() + timedelta(days=1),
+    )
+    Rental.objects.filter(pk=ongoing.pk).update(status=Rental.Status.ONGOING)
+    for rental in (completed, unpaid, ongoing):
+        Notification.objects.create(
+            user=customer.user, rental=rental, notification_type=Notification.Type.PAYMENT_SUCCESS, title="t"
+        )
+    refresh_statuses_if_due()
+    return {
+        "client": client,
+        "minimal_session": minimal,
+        "completed": completed,
+        "unpaid": unpaid,
+        "ongoing": ongoing,
+        "charge": charge,
+    }
+
+
+def _minimal_count(data, path) -> int:
+    client = data["client"]
+    project = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+    client.cookies[django_settings.SESSION_COOKIE_NAME] = data["minimal_session"]
+    try:
+        client.get(path)
+        return count_queries(client, path)
+    finally:
+        client.cookies[django_settings.SESSION_COOKIE_NAME] = project
+
+
+CUSTOMER_PAGES = [
+    # (page, minimal page kind, project URL, minimal URL); {x} is filled from the fixture
+    ("my orders", "list", "/accounts/orders/", "/minimal/orders/"),
+    ("my orders, a status", "list", "/accounts/orders/?status=COMPLETED", "/minimal/orders/"),
+    ("order detail (completed)", "order", "/accounts/orders/{completed}/", "/minimal/orders/{completed}/"),
+    ("order detail (unpaid)", "order", "/accounts/orders/{unpaid}/", "/minimal/orders/{unpaid}/"),
+    ("order detail (ongoing)", "order", "/accounts/orders/{ongoing}/", "/minimal/orders/{ongoing}/"),
+    ("pay page", "pay", "/accounts/orders/{unpaid}/pay/", "/minimal/orders/{unpaid}/pay/"),
+    ("cancel page", "order", "/rentals/{unpaid}/cancel/", "/minimal/orders/{unpaid}/"),
+    ("extend page", "order", "/accounts/orders/{ongoing}/extend/", "/minimal/orders/{ongoing}/"),
+    ("review page", "order", "/accounts/orders/{completed}/review/", "/minimal/orders/{completed}/"),
+    ("invoice request", "order", "/accounts/orders/{completed}/invoice/", "/minimal/orders/{completed}/"),
+    ("consumption report", "report", "/accounts/consumption-report/", "/minimal/report/"),
+    ("consumption report, a year", "report", "/accounts/consumption-report/?year={year}", "/minimal/report/"),
+    ("notifications", "list", "/accounts/notifications/", "/minimal/orders/"),
+    ("charge status JSON", "status", "/payments/{charge}/status/", "/minimal/status/{charge}/"),
+    ("payment return", "order", "/payments/{charge}/return/", "/minimal/orders/{unpaid}/"),
+    ("sandbox checkout", "order", "/payments/sandbox/{charge}/", "/minimal/orders/{unpaid}/"),
+]
+
+
+def _fill(url: str, data) -> str:
+    return url.format(
+        completed=data["completed"].pk,
+        unpaid=data["unpaid"].pk,
+        ongoing=data["ongoing"].pk,
+        charge=data["charge"].transaction_id,
+        year=timezone.localtime().year,
+    )
+
+
+@pytest.mark.urls("bench.minimal_pages")
+@pytest.mark.parametrize(("page", "kind", "url", "minimal_url"), CUSTOMER_PAGES, ids=[p[0] for p in CUSTOMER_PAGES])
+def test_each_customer_page_costs_at_most_one_query_more_than_its_minimal_page(
+    signed_in, settings, page, kind, url, minimal_url
+):
+    settings.PAYMENT_SANDBOX_ENABLED = True
+    minimal = _minimal_count(signed_in, _fill(minimal_url, signed_in))
+    assert minimal == MINIMAL_QUERIES[kind], (page, minimal)
+    client = signed_in["client"]
+    client.get(_fill(url, signed_in))  # first view: nothing left to refresh
+    queries = count_queries(client, _fill(url, signed_in))
+    print(f"{page}: {queries} queries, minimal {minimal}")
+    assert queries <= minimal + 1, page

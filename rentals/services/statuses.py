@@ -173,7 +173,13 @@ def refresh_statuses_if_due() -> dict | None:
     With a job broker the winning request hands the refresh to a worker (the
     ``update_expired_rentals`` job, under its lock) and returns None at once:
     no page waits for a bulk refresh of the whole table. Without one (or when
-    the broker does not take the job) it runs here and returns its counts."""
+    the broker does not take the job) it runs here and returns its counts.
+
+    With ``RENTAL_STATUS_REFRESH_BY_BEAT`` (a Celery beat runs the same job
+    every RENTAL_STATUS_REFRESH_SECONDS, as under `make serve`) pages leave it
+    to the beat: no cache round trip on the request path."""
+    if settings.RENTAL_STATUS_REFRESH_BY_BEAT:
+        return None
     if not cache.add(STATUS_REFRESH_CACHE_KEY, timezone.now().isoformat(), settings.RENTAL_STATUS_REFRESH_SECONDS):
         return None
     from car_rental_system.jobs import broker_configured

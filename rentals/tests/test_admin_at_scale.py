@@ -133,7 +133,8 @@ def test_no_change_list_reads_distinct_rows_or_counts_the_whole_table_twice(admi
 
     assert not [sql for sql in queries if "DISTINCT" in sql.upper()]
     assert response.context["cl"].show_full_result_count is False
-    counts = [sql for sql in queries if "COUNT(" in sql.upper()]
+    # (the session's user counts its unread notices in a subquery: not a table count)
+    counts = [sql for sql in queries if "COUNT(" in sql.upper() and 'FROM "auth_user"' not in sql]
     assert len(counts) <= 1  # the page's own count only
 
 
