@@ -9,12 +9,16 @@ PYTEST_WORKERS ?= auto
 AXE_VERSION ?= 4.14.1
 AXE_DIR := $(VENV)/axe
 AXE_JS := $(AXE_DIR)/node_modules/axe-core/axe.min.js
+# Python writes its bytecode caches (__pycache__/, ignored by git) even where the
+# environment says not to: else every pytest worker, and every server or command
+# the tests start, compiles the project and its tests again (~5 s of CPU each).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: run serve test venv browser receipts check lint typecheck test-sqlite test-postgres clean messages
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -c "import sys, pip; sys.exit(int(pip.__version__.split('.')[0]) < 23)" || $(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
