@@ -108,8 +108,11 @@ test-sqlite: venv
 # REQUIRE_POSTGRES=1 (CI) turns "no server" into a failure instead of a skip.
 # The browser tests (-m browser) run once, in the SQLite pass: they drive the
 # pages of `make run`, and each flow they click through is also tested over
-# HTTP in this pass. POSTGRES_MARKERS= runs them here too.
-POSTGRES_MARKERS ?= not browser
+# HTTP in this pass. So do the tests that touch no database (-m no_db, marked
+# by conftest.py: pure functions, source checks, processes started with their
+# own settings): the database can't change their outcome. POSTGRES_MARKERS=
+# runs both here too.
+POSTGRES_MARKERS ?= not browser and not no_db
 test-postgres: venv
 	@url="$${DATABASE_URL:-$(PG_URL)}"; \
 	if DATABASE_URL="$$url" $(PY) -c "import sys, psycopg, dj_database_url as d; c = d.parse(sys.argv[1]); psycopg.connect(host=c['HOST'] or None, port=c['PORT'] or None, user=c['USER'] or None, password=c['PASSWORD'] or None, dbname='postgres', connect_timeout=3).close()" "$$url" 2>/dev/null; then \
