@@ -9,12 +9,16 @@ PYTEST_WORKERS ?= auto
 AXE_VERSION ?= 4.14.1
 AXE_DIR := $(VENV)/axe
 AXE_JS := $(AXE_DIR)/node_modules/axe-core/axe.min.js
+# Python writes its bytecode caches (__pycache__/, ignored by git) even where the
+# environment says not to: else every pytest worker, and every server or command
+# the tests start, compiles the project and its tests again (~5 s of CPU each).
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: run serve test venv browser receipts check lint typecheck test-sqlite test-postgres clean messages
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -c "import sys, pip; sys.exit(int(pip.__version__.split('.')[0]) < 23)" || $(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
@@ -105,8 +109,11 @@ test-sqlite: venv
 # REQUIRE_POSTGRES=1 (CI) turns "no server" into a failure instead of a skip.
 # The browser tests (-m browser) run once, in the SQLite pass: they drive the
 # pages of `make run`, and each flow they click through is also tested over
-# HTTP in this pass. POSTGRES_MARKERS= runs them here too.
-POSTGRES_MARKERS ?= not browser
+# HTTP in this pass. So do the tests that touch no database (-m no_db, marked
+# by conftest.py: pure functions, source checks, processes started with their
+# own settings): the database can't change their outcome. POSTGRES_MARKERS=
+# runs both here too.
+POSTGRES_MARKERS ?= not browser and not no_db
 test-postgres: venv
 	@url="$${DATABASE_URL:-$(PG_URL)}"; \
 	if DATABASE_URL="$$url" $(PY) -c "import sys, psycopg, dj_database_url as d; c = d.parse(sys.argv[1]); psycopg.connect(host=c['HOST'] or None, port=c['PORT'] or None, user=c['USER'] or None, password=c['PASSWORD'] or None, dbname='postgres', connect_timeout=3).close()" "$$url" 2>/dev/null; then \

@@ -57,12 +57,25 @@ POSTGRES_SKIP_REASON = (
 )
 
 
+# What a test needs to reach the database (pytest-django's marker or fixtures).
+DATABASE_FIXTURES = {"db", "transactional_db", "live_server", "django_db_setup", "django_db_reset_sequences"}
+
+
+def uses_no_database(item) -> bool:
+    return item.get_closest_marker("django_db") is None and not DATABASE_FIXTURES & set(item.fixturenames)
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     from django.conf import settings
 
     on_postgres = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
     has_chromium = os.path.exists(CHROMIUM)
     for item in items:
+        # marked before `-m` selects: the PostgreSQL pass leaves these out
+        # (`-m "not no_db"`), the database can't change their outcome
+        if uses_no_database(item):
+            item.add_marker(pytest.mark.no_db)
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(pytest.mark.skip(reason=POSTGRES_SKIP_REASON))
         if "browser" in item.keywords and not has_chromium:

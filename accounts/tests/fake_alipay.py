@@ -109,7 +109,12 @@ class FakeAlipay(FakeFreezes):
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            # shutdown() waits for the loop's next poll: 0.5 s by default, per test
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": 0.01},
+            daemon=True,
+        )
 
     # --- life cycle
 
