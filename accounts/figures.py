@@ -23,14 +23,24 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Case, DecimalField, Expression, F, Q, Sum, Value, When
-from django.db.models.functions import Greatest, Least, Round
+from django.db.models import Case, Expression, Q, Sum, Value, When
 
-from accounts.models import Payment
+from accounts.figure_terms import (  # noqa: F401  (STORED_* read by the flows through here)
+    MONEY,
+    STORED_HELD,
+    STORED_SUMS,
+    AtLeastZero,
+    Choose,
+    Condition,
+    Env,
+    Field,
+    Figure,
+    Smaller,
+    Zero,
+)
+from accounts.models import DepositHold, Payment
 from car_rental_system.money import ZERO, quantize_money
 from rentals.models import Rental
-
-MONEY: DecimalField = DecimalField(max_digits=14, decimal_places=2)
 
 # --- the ledger sums ---------------------------------------------------------------
 
@@ -45,14 +55,6 @@ LEDGER_SUMS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "in_flight": ("amount", REFUND, tuple(Payment.OPEN_STATUSES)),
 }
 SUM_NAMES = tuple(LEDGER_SUMS)
-
-# Where each sum is stored on the order (``Rental.apply_figures`` writes them).
-STORED_SUMS = {
-    "paid": "amount_paid",
-    "refunded": "amount_refunded",
-    "goodwill": "goodwill_amount",
-    "in_flight": "amount_refund_in_flight",
-}
 
 
 def sum_rows(rows: Iterable[tuple[str, str, Decimal, Decimal]]) -> tuple[Decimal, Decimal, Decimal, Decimal]:
@@ -80,164 +82,6 @@ def ledger_aggregates(prefix: str = "") -> dict[str, Sum]:
     }
 
 
-# --- a small expression language -----------------------------------------------------------
-
-
-class Term:
-    """A figure's expression: ``value`` in Python, ``sql`` as a Django expression."""
-
-    def value(self, env: "Env") -> Any:
-        raise NotImplementedError
-
-    def sql(self) -> Any:
-        raise NotImplementedError
-
-    def __add__(self, other: "Term") -> "Term":
-        return Plus(self, other)
-
-    def __sub__(self, other: "Term") -> "Term":
-        return Minus(self, other)
-
-
-@dataclass(frozen=True, eq=False)
-class Field(Term):
-    """An order field, or a ledger sum (stored on the order for SQL)."""
-
-    name: str
-
-    def value(self, env: "Env") -> Any:
-        return env.read(self.name)
-
-    def sql(self) -> Any:
-        return F(STORED_SUMS.get(self.name, self.name))
-
-
-@dataclass(frozen=True, eq=False)
-class Plus(Term):
-    left: Term
-    right: Term
-
-    def value(self, env: "Env") -> Decimal:
-        return self.left.value(env) + self.right.value(env)
-
-    def sql(self) -> Any:
-        return self.left.sql() + self.right.sql()
-
-
-@dataclass(frozen=True, eq=False)
-class Minus(Term):
-    left: Term
-    right: Term
-
-    def value(self, env: "Env") -> Decimal:
-        return self.left.value(env) - self.right.value(env)
-
-    def sql(self) -> Any:
-        return self.left.sql() - self.right.sql()
-
-
-@dataclass(frozen=True, eq=False)
-class AtLeastZero(Term):
-    term: Term
-
-    def value(self, env: "Env") -> Decimal:
-        return max(ZERO, quantize_money(self.term.value(env)))
-
-    def sql(self) -> Any:
-        return Greatest(self.term.sql(), Value(ZERO), output_field=MONEY)
-
-
-@dataclass(frozen=True, eq=False)
-class Smaller(Term):
-    left: Term
-    right: Term
-
-    def value(self, env: "Env") -> Decimal:
-        return min(self.left.value(env), self.right.value(env))
-
-    def sql(self) -> Any:
-        return Least(self.left.sql(), self.right.sql(), output_field=MONEY)
-
-
-@dataclass(frozen=True, eq=False)
-class Zero(Term):
-    def value(self, env: "Env") -> Decimal:
-        return ZERO
-
-    def sql(self) -> Any:
-        return Value(ZERO, output_field=MONEY)
-
-
-@dataclass(frozen=True, eq=False)
-class Condition:
-    """A test on an order's status and fields: a bool in Python, a ``Q`` in SQL."""
-
-    statuses: tuple[str, ...] = ()
-    positive: str = ""  # a field that must be > 0
-
-    def holds(self, env: "Env") -> bool:
-        if self.statuses and env.read("status") not in self.statuses:
-            return False
-        return not self.positive or env.read(self.positive) > ZERO
-
-    def q(self) -> Q:
-        q = Q(status__in=self.statuses) if self.statuses else Q()
-        return q & Q(**{f"{self.positive}__gt": 0}) if self.positive else q
-
-
-@dataclass(frozen=True, eq=False)
-class Choose(Term):
-    """The first case whose condition holds, else ``default``."""
-
-    cases: tuple[tuple[Condition, Term], ...]
-    default: Term
-
-    def value(self, env: "Env") -> Decimal:
-        for condition, term in self.cases:
-            if condition.holds(env):
-                return term.value(env)
-        return self.default.value(env)
-
-    def sql(self) -> Any:
-        return Case(
-            *(When(condition.q(), then=term.sql()) for condition, term in self.cases),
-            default=self.default.sql(),
-            output_field=MONEY,
-        )
-
-
-@dataclass(frozen=True, eq=False)
-class Figure(Term):
-    """A named figure: computed once per order in Python, rounded to the cent in SQL."""
-
-    name: str
-    term: Term
-
-    def value(self, env: "Env") -> Decimal:
-        if self.name not in env.figures:
-            env.figures[self.name] = quantize_money(self.term.value(env))
-        return env.figures[self.name]
-
-    def sql(self) -> Any:
-        return Round(self.term.sql(), 2, output_field=MONEY)
-
-
-class Env:
-    """One order's inputs: its fields (read off ``order``, or off ``values``
-    when given) and its ledger sums; figures computed are kept."""
-
-    def __init__(self, order: Any, sums: Mapping[str, Decimal], values: Mapping[str, Any] | None = None):
-        self.order, self.sums, self.values = order, sums, values
-        self.figures: dict[str, Decimal] = {}
-
-    def read(self, name: str) -> Any:
-        if name in self.sums:
-            return self.sums[name]
-        if self.values is not None:
-            return self.values[name]
-        return getattr(self.order, name)
-
-
 # --- the figures (SPEC §4, §16 goodwill, §11 refunds in flight) ------------------------------
 
 S = Rental.Status
@@ -245,9 +89,15 @@ paid, refunded, goodwill, in_flight = (Field(name) for name in SUM_NAMES)
 total_amount, deposit, cancellation_fee = Field("total_amount"), Field("deposit"), Field("cancellation_fee")
 
 RENT_AND_FEES = Figure(
-    "rent_and_fees", total_amount + Field("cross_location_fee") + Field("overdue_fee") + Field("damage_fee")
+    "rent_and_fees",
+    # Summed as a balanced tree: SQLite's parser has a shallow stack.
+    (total_amount + Field("cross_location_fee"))
+    + ((Field("overdue_fee") + Field("damage_fee")) + Field("traffic_fine_fee")),
 )
 ORDER_TOTAL = Figure("order_total", RENT_AND_FEES + deposit)
+# A deposit frozen in Alipay or waived on WeChat Pay Score is never owed as
+# money, in any status (§18); the orders whose deposit it is.
+HELD_DEPOSIT = Condition(deposit_modes=tuple(Rental.HELD_DEPOSIT_MODES))
 # The rent of the days used: the rental fee less the early-return fee it holds
 # once a car came back early (SPEC §19); pages and the CSV list the two apart.
 RENTAL_FEE = Figure("rental_fee", total_amount - Field("early_return_fee"))
@@ -261,6 +111,7 @@ OWED = Figure(
             (
                 (Condition(statuses=(S.COMPLETED,)), RENT_AND_FEES),
                 (Condition(statuses=(S.CANCELLED,)), cancellation_fee),
+                (HELD_DEPOSIT, RENT_AND_FEES),
             ),
             default=ORDER_TOTAL,
         )
@@ -277,6 +128,7 @@ DEPOSIT_HELD = Figure(
     "deposit_held",
     Choose(
         (
+            (HELD_DEPOSIT, Zero()),
             (
                 Condition(statuses=tuple(Rental.ACTIVE_STATUSES), positive="deposit"),
                 Smaller(deposit, AtLeastZero(NET_PAID - AtLeastZero(RENT_AND_FEES - goodwill))),
@@ -290,7 +142,8 @@ DEPOSIT_HELD = Figure(
 REFUND_IN_FLIGHT = Figure("refund_in_flight", in_flight)
 # What the customer will not get back: net paid less the deposit still held,
 # any refund still due and any refund on its way back.
-SPENT = Figure("spent", NET_PAID - DEPOSIT_HELD - REFUND_DUE - REFUND_IN_FLIGHT)
+# (The deepest term last, at the top: SQLite's parser has a shallow stack.)
+SPENT = Figure("spent", NET_PAID - REFUND_IN_FLIGHT - DEPOSIT_HELD - REFUND_DUE)
 
 # What the company keeps of a closed order (the amount of its e-invoice, SPEC
 # §20): net paid less refunds in flight and any refund still due, i.e. the
@@ -298,6 +151,8 @@ SPENT = Figure("spent", NET_PAID - DEPOSIT_HELD - REFUND_DUE - REFUND_IN_FLIGHT)
 # (net paid − in flight − refund due is the smaller of owed and net paid −
 # in flight: written so, its SQL stays shallow enough for SQLite's parser.)
 KEPT = Figure("kept", AtLeastZero(Smaller(OWED, NET_PAID - REFUND_IN_FLIGHT)))
+# What the order's HELD deposit hold still holds (§18; not money).
+HELD = Figure("held", Field("held"))
 
 FIGURES: dict[str, Figure] = {
     figure.name: figure
@@ -312,6 +167,7 @@ FIGURES: dict[str, Figure] = {
         DEPOSIT_HELD,
         SPENT,
         KEPT,
+        HELD,
     )
 }
 
@@ -342,6 +198,8 @@ def deposit_way(order: Any, figures: "MoneyFigures") -> dict[str, Decimal]:
     taken from it, back to the customer; empty for other orders and orders
     without a deposit paid."""
     if order.status != Rental.Status.COMPLETED or order.deposit <= ZERO:
+        return {}
+    if order.deposit_mode in Rental.HELD_DEPOSIT_MODES:  # no deposit was paid as money (§18)
         return {}
     sums = {"paid": figures.paid, "goodwill": figures.goodwill}
     way = {name: evaluate(figure, order, sums, {}) for name, figure in DEPOSIT_FIGURES.items()}
@@ -437,12 +295,31 @@ class MoneyFigures:
     settlement_status: str
     deposit_held: Decimal = ZERO
     spent: Decimal = ZERO
+    # §18: what a HELD deposit hold still holds (not money), and whether a
+    # hold is open (PENDING or HELD): an order with one is never SETTLED.
+    held: Decimal = ZERO
+    hold_open: bool = False
 
 
-def settlement_of(*, status: str, paid: Decimal, remaining: Decimal, refund_due: Decimal, in_flight: Decimal) -> str:
-    """SETTLED once a closed order is square with nothing in flight; else
-    PARTIAL when anything was paid, UNSETTLED when nothing was."""
-    if status in Rental.CLOSED_STATUSES and remaining == ZERO and refund_due == ZERO and in_flight == ZERO:
+def settlement_of(
+    *,
+    status: str,
+    paid: Decimal,
+    remaining: Decimal,
+    refund_due: Decimal,
+    in_flight: Decimal,
+    hold_open: bool = False,
+) -> str:
+    """SETTLED once a closed order is square with nothing in flight and no
+    deposit hold open (§18); else PARTIAL when anything was paid, UNSETTLED
+    when nothing was."""
+    if (
+        status in Rental.CLOSED_STATUSES
+        and remaining == ZERO
+        and refund_due == ZERO
+        and in_flight == ZERO
+        and not hold_open
+    ):
         return Rental.SettlementStatus.SETTLED
     if paid > ZERO:
         return Rental.SettlementStatus.PARTIAL
@@ -450,10 +327,18 @@ def settlement_of(*, status: str, paid: Decimal, remaining: Decimal, refund_due:
 
 
 def figures_for(
-    order: Any, paid: Decimal, refunded: Decimal, goodwill: Decimal = ZERO, in_flight: Decimal = ZERO
+    order: Any,
+    paid: Decimal,
+    refunded: Decimal,
+    goodwill: Decimal = ZERO,
+    in_flight: Decimal = ZERO,
+    holds: tuple[Decimal, bool] | None = None,
 ) -> MoneyFigures:
-    """The figures of ``order`` for given ledger sums (pure; no query)."""
-    env = Env(order, {"paid": paid, "refunded": refunded, "goodwill": goodwill, "in_flight": in_flight})
+    """The figures of ``order`` for given ledger sums and ``holds`` = (held,
+    a hold open) (``hold_sums``; None: as stored on the order). Pure; no query."""
+    held, hold_open = holds if holds is not None else stored_holds(order)
+    sums = {"paid": paid, "refunded": refunded, "goodwill": goodwill, "in_flight": in_flight, "held": held}
+    env = Env(order, sums)
     values = {name: figure.value(env) for name, figure in FIGURES.items()}
     return MoneyFigures(
         paid=paid,
@@ -471,10 +356,48 @@ def figures_for(
             remaining=values["remaining"],
             refund_due=values["refund_due"],
             in_flight=in_flight,
+            hold_open=hold_open,
         ),
         deposit_held=values["deposit_held"],
         spent=values["spent"],
+        held=values["held"],
+        hold_open=hold_open,
     )
+
+
+def stored_holds(order: Any) -> tuple[Decimal, bool]:
+    """(held, a hold open) as stored on the order: its ``amount_held``; an
+    order holding nothing may still have a hold asked and not confirmed, which
+    only the rows tell (``hold_sums``)."""
+    held = getattr(order, STORED_HELD, ZERO)
+    return held, held > ZERO
+
+
+def hold_sums(order: Any) -> tuple[Decimal, bool]:
+    """(held, a hold open) of one order from its DepositHold rows: the rest of
+    its HELD holds (§18 ``held``) and whether any is PENDING or HELD. Uses a
+    prefetch of ``holds`` when there is one; orders whose deposit is paid as
+    money or waived hold nothing and are not read."""
+    cache = getattr(order, "_prefetched_objects_cache", {})
+    if "holds" in cache:
+        rows = [(h.status, h.amount, h.captured_amount, h.released_amount) for h in cache["holds"]]
+    elif getattr(order, "deposit_mode", None) in Rental.HELD_DEPOSIT_MODES and order.pk:
+        rows = list(
+            DepositHold.objects.filter(rental_id=order.pk, status__in=DepositHold.OPEN_STATUSES)
+            .order_by()
+            .values_list("status", "amount", "captured_amount", "released_amount")
+        )
+    else:
+        return ZERO, False
+    held = sum(
+        (
+            amount - captured - released
+            for status, amount, captured, released in rows
+            if status == DepositHold.Status.HELD
+        ),
+        ZERO,
+    )
+    return quantize_money(held), any(status in DepositHold.OPEN_STATUSES for status, *_rest in rows)
 
 
 def ledger_sums(order: Any) -> tuple[Decimal, Decimal, Decimal, Decimal]:

@@ -8,7 +8,6 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
 
 from car_rental_system import bounds
 from car_rental_system.money import ZERO, quantize_money
@@ -43,6 +42,19 @@ class Rental(models.Model):
         OVERDUE = "OVERDUE", _("Overdue")
         COMPLETED = "COMPLETED", _("Completed")
         CANCELLED = "CANCELLED", _("Cancelled")
+
+    class DepositMode(models.TextChoices):
+        """How the deposit is given (SPEC §18): as money (CHARGE), frozen in
+        Alipay (HOLD), deposit-free on WeChat Pay Score (CREDIT), or not asked
+        (WAIVED, VIP)."""
+
+        CHARGE = "CHARGE", _("Paid as money")
+        HOLD = "HOLD", _("Frozen in Alipay")
+        CREDIT = "CREDIT", _("Deposit-free with WeChat Pay Score")
+        WAIVED = "WAIVED", _("Waived")
+
+    # The modes in which the deposit is never owed as money (SPEC §18).
+    HELD_DEPOSIT_MODES = (DepositMode.HOLD, DepositMode.CREDIT)
 
     class SettlementStatus(models.TextChoices):
         UNSETTLED = "UNSETTLED", _("Unsettled")
@@ -98,6 +110,8 @@ class Rental(models.Model):
     cross_location_fee = models.DecimalField(_("one-way fee"), **MONEY)
     overdue_fee = models.DecimalField(_("overdue fee"), **MONEY)
     damage_fee = models.DecimalField(_("damage fee"), **MONEY)
+    # Traffic fines (违章) recorded after return (SPEC §18): a fee like the others.
+    traffic_fine_fee = models.DecimalField(_("traffic fines"), **MONEY)
     cancellation_fee = models.DecimalField(_("cancellation fee"), **MONEY)
     # Part of ``total_amount`` once a car comes back early (SPEC §19): the
     # policy's percent of the unused days' rent; the rest is the used days' rent.
@@ -112,6 +126,13 @@ class Rental(models.Model):
     # Online refunds asked of the provider and not yet confirmed or refused
     # (SPEC §11): no longer due, not yet refunded.
     amount_refund_in_flight = models.DecimalField(_("refund in progress"), **MONEY)
+    # How the deposit is given (SPEC §18), and the §18 figure ``held``: what
+    # its HELD deposit hold still holds (stored like the ledger sums; derived
+    # from the hold rows by refresh_financials).
+    deposit_mode = models.CharField(
+        _("deposit mode"), max_length=10, choices=DepositMode.choices, default=DepositMode.CHARGE
+    )
+    amount_held = models.DecimalField(_("deposit held at the provider"), **MONEY)
     settlement_status = models.CharField(
         _("settlement"),
         max_length=10,
@@ -161,6 +182,8 @@ class Rental(models.Model):
                 & Q(cross_location_fee__gte=0)
                 & Q(overdue_fee__gte=0)
                 & Q(damage_fee__gte=0)
+                & Q(traffic_fine_fee__gte=0)
+                & Q(amount_held__gte=0)
                 & Q(cancellation_fee__gte=0)
                 & Q(early_return_fee__gte=0)
                 & Q(amount_paid__gte=0)
@@ -196,10 +219,13 @@ class Rental(models.Model):
                     "cross_location_fee",
                     "overdue_fee",
                     "damage_fee",
+                    "traffic_fine_fee",
                     "cancellation_fee",
                     "goodwill_amount",
                     "amount_paid",
                     "amount_refunded",
+                    "deposit_mode",
+                    "amount_held",
                 ],
                 condition=~Q(settlement_status="SETTLED"),
                 name="rental_open_balances",
@@ -213,6 +239,10 @@ class Rental(models.Model):
         # A new rental is priced from §4 at creation, whatever the caller passed.
         if self._state.adding:
             self.apply_quote()
+            # A VIP has no deposit to give (SPEC §18); others give it as money
+            # until a hold starts.
+            if self.deposit == ZERO and self.customer.member_level == "VIP":
+                self.deposit_mode = self.DepositMode.WAIVED
             if self.policy_id is None:
                 self.policy = CancellationPolicy.objects.in_force()
         super().save(*args, **kwargs)
@@ -284,7 +314,12 @@ class Rental(models.Model):
         return figures.ledger_sums(self)
 
     def figures_for(
-        self, paid: Decimal, refunded: Decimal, goodwill: Decimal = ZERO, in_flight: Decimal = ZERO
+        self,
+        paid: Decimal,
+        refunded: Decimal,
+        goodwill: Decimal = ZERO,
+        in_flight: Decimal = ZERO,
+        holds: tuple[Decimal, bool] | None = None,
     ) -> "MoneyFigures":
         """The §4 figures for given ledger sums (pure; no query), as
         ``accounts.figures`` defines them. Refunds in flight (§11) are no
@@ -292,10 +327,13 @@ class Rental(models.Model):
         none is left in flight."""
         from accounts import figures
 
-        return figures.figures_for(self, paid, refunded, goodwill, in_flight)
+        return figures.figures_for(self, paid, refunded, goodwill, in_flight, holds)
 
     def money_figures(self) -> "MoneyFigures":
-        return self.figures_for(*self.ledger_sums())
+        """The figures from the ledger and the deposit holds (§18)."""
+        from accounts import figures
+
+        return self.figures_for(*self.ledger_sums(), holds=figures.hold_sums(self))
 
     def _booked_daily_rate(self) -> Decimal:
         """The daily rate the §4 fees of this order are charged at: the one it was booked at."""
@@ -336,6 +374,7 @@ class Rental(models.Model):
             "amount_refunded": figures.refunded,
             "goodwill_amount": figures.goodwill,
             "amount_refund_in_flight": figures.refund_in_flight,
+            "amount_held": figures.held,
             "settlement_status": figures.settlement_status,
             "settled_at": settled_at,
         }
@@ -348,7 +387,7 @@ class Rental(models.Model):
         return changed
 
     def refresh_financials(self, save: bool = True) -> bool:
-        """Store amount_paid, amount_refunded, goodwill_amount, amount_refund_in_flight,
+        """Store amount_paid, amount_refunded, goodwill_amount, amount_refund_in_flight, amount_held,
         settlement_status and settled_at from
         the ledger. Writes only when something differs; returns whether it did."""
         changed = self.apply_figures(self.money_figures())
@@ -423,65 +462,7 @@ class Rental(models.Model):
         return advance_rental_status(rental=self, now=now)
 
 
-def status_label(choices, code: str) -> str:
-    """The display label of a stored status code of ``choices``; "—" for none,
-    the code itself when it is not one of them."""
-    if not code:
-        return "—"
-    try:
-        return str(choices(code).label)
-    except ValueError:
-        return code
-
-
-class RentalEvent(models.Model):
-    """Append-only audit trail of a rental's status changes and staff actions."""
-
-    class Code(models.TextChoices):
-        """Every event code the flows write, with what it means for staff."""
-
-        CREATED = "created", pgettext_lazy("rental event", "Booked")
-        STATUS_CHANGED = "status_changed", _("Status changed")
-        STATUS_BY_TIME = "status_by_time", _("Status moved by time")
-        LAPSED = "lapsed", _("Not paid in time")
-        PICKED_UP = "picked_up", _("Car handed over")
-        RETURNED = "returned", _("Car returned")
-        CANCELLED = "cancelled", _("Order cancelled")
-        MANUAL_REFUND_REQUIRED = "manual_refund_required", _("Needs a manual refund")
-        REFUND_FAILED = "refund_failed", _("Refund failed")
-        EXTENDED = "extended", _("Order extended")
-
-    # What the stored codes mean (the admin's filter lists them); an older
-    # code missing here is shown as stored.
-    LABELS = dict(Code.choices)
-
-    rental = models.ForeignKey(Rental, on_delete=models.CASCADE, related_name="events", verbose_name=_("rental"))
-    event = models.CharField(_("event"), max_length=40)
-    from_status = models.CharField(_("from"), max_length=12, blank=True, default="")
-    to_status = models.CharField(_("to"), max_length=12, blank=True, default="")
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
-    payload = models.JSONField(_("details"), default=dict, blank=True)
-    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
-
-    class Meta:
-        ordering = ["created_at", "id"]
-        verbose_name = _("rental event")
-        verbose_name_plural = _("rental events")
-
-    def __str__(self) -> str:
-        label = self.event_label
-        if self.from_status or self.to_status:
-            label += (
-                f": {status_label(Rental.Status, self.from_status)} → {status_label(Rental.Status, self.to_status)}"
-            )
-        return label
-
-    @property
-    def event_label(self) -> str:
-        return str(self.LABELS.get(self.event, self.event))
-
-
-# What the clerk checked at hand-over and return, kept with the order.
+# The audit trail of a rental's status and staff actions, and what the clerk
+# checked at hand-over and return, kept with the order.
 from rentals.car_checks import CarCheck  # noqa: E402, F401
+from rentals.rental_events import RentalEvent, status_label  # noqa: E402, F401

@@ -25,6 +25,7 @@ FINANCIAL_FIELDS = (
     "amount_refunded",
     "goodwill_amount",
     "amount_refund_in_flight",
+    "amount_held",
     "settlement_status",
     "settled_at",
     "requires_manual_refund",
@@ -42,7 +43,9 @@ LOADED_FIELDS = (
     "cross_location_fee",
     "overdue_fee",
     "damage_fee",
+    "traffic_fine_fee",
     "cancellation_fee",
+    "deposit_mode",
     *FINANCIAL_FIELDS,
 )
 

@@ -20,6 +20,9 @@ class Notification(models.Model):
         INVOICE_ISSUED = "INVOICE_ISSUED", _("Invoice issued")
         INVOICE_REJECTED = "INVOICE_REJECTED", _("Invoice request rejected")
         ORDER_EXTENDED = "ORDER_EXTENDED", _("Order extended")
+        DEPOSIT_HELD = "DEPOSIT_HELD", _("Deposit frozen")
+        DEPOSIT_TAKEN = "DEPOSIT_TAKEN", _("Taken from the deposit")
+        DEPOSIT_RELEASED = "DEPOSIT_RELEASED", _("Deposit released")
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("user")

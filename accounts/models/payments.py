@@ -107,6 +107,18 @@ class Payment(models.Model):
         related_name="refunds",
         verbose_name=_("refund of"),
     )
+    # On a charge taken from a deposit hold (SPEC §18): that hold. Such a take
+    # is sent by a job, never completed by the customer.
+    hold = models.ForeignKey(
+        "accounts.DepositHold",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="takes",
+        verbose_name=_("deposit hold"),
+    )
+    # What a take is for (accounts.models.holds.TakeReason); blank otherwise.
+    take_reason = models.CharField(_("taken for"), max_length=20, blank=True, default="")
     # On a staff refund: the part above what was due (SPEC §16 goodwill).
     goodwill_amount = models.DecimalField(_("goodwill part"), max_digits=12, decimal_places=2, default=Decimal("0.00"))
     payment_method = models.CharField(_("method"), max_length=10, choices=Method.choices, default=Method.ALIPAY)
@@ -169,10 +181,13 @@ class Payment(models.Model):
                 name="payment_transaction_id_prefix",
             ),
             # At most one charge a customer can still complete per rental
-            # (one being closed at its provider no longer counts).
+            # (one being closed at its provider no longer counts, nor a take
+            # from a deposit hold).
             models.UniqueConstraint(
                 fields=["rental"],
-                condition=Q(transaction_type="CHARGE", status__in=["PENDING", "PROCESSING"], closing_as=""),
+                condition=Q(
+                    transaction_type="CHARGE", status__in=["PENDING", "PROCESSING"], closing_as="", hold__isnull=True
+                ),
                 name="payment_one_open_charge_per_rental",
             ),
         ]
@@ -235,6 +250,7 @@ class Payment(models.Model):
             self.transaction_type == self.TransactionType.CHARGE
             and self.status in self.OPEN_STATUSES
             and not self.closing_as
+            and self.hold_id is None
         )
 
     @property
@@ -281,6 +297,20 @@ class PaymentEvent(models.Model):
         ABNORMAL_REFUND_REQUESTED = "abnormal_refund_requested", _("Abnormal refund: resolution requested")
         ABNORMAL_REFUND_ACCEPTED = "abnormal_refund_accepted", _("Abnormal refund: resolution accepted")
         ABNORMAL_REFUND_REFUSED = "abnormal_refund_refused", _("Abnormal refund: resolution refused")
+        # Deposit holds (SPEC §18); the payload names the hold.
+        HOLD_STARTED = "hold_started", _("Deposit hold asked of the provider")
+        HOLD_HELD = "hold_held", _("Deposit held")
+        HOLD_FAILED = "hold_failed", _("Deposit hold refused")
+        HOLD_CANCELLED = "hold_cancelled", _("Deposit hold cancelled")
+        HOLD_EXPIRED = "hold_expired", _("Deposit hold expired at the provider")
+        HOLD_TAKE_REQUESTED = "hold_take_requested", _("Taking from the deposit hold")
+        HOLD_TAKE_CONFIRMED = "hold_take_confirmed", _("Taken from the deposit hold")
+        HOLD_TAKE_FAILED = "hold_take_failed", _("Taking from the deposit hold refused")
+        HOLD_RELEASE_REQUESTED = "hold_release_requested", _("Deposit release sent")
+        HOLD_RELEASE_CONFIRMED = "hold_release_confirmed", _("Deposit released")
+        HOLD_RELEASE_FAILED = "hold_release_failed", _("Deposit release refused")
+        HOLD_RELEASED = "hold_released", _("Deposit hold closed")
+        TRAFFIC_FINE_RECORDED = "traffic_fine_recorded", _("Traffic fine recorded")
 
     # What the stored codes mean (the admin's filter lists them).
     LABELS = dict(Code.choices)

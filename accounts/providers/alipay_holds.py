@@ -24,6 +24,7 @@ another payee or seller is refused; unset, Alipay takes the app's account.
 """
 
 import re
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -284,15 +285,7 @@ class AlipayHolds(PaymentProvider):
                     amount=rest,
                     reason=reason or "取消押金冻结",
                 )
-        return HoldAnswer(
-            status=queried.status,
-            amount=queried.amount,
-            captured=queried.captured,
-            released=queried.released,
-            provider_reference=queried.provider_reference,
-            failure_reason=refusal(answer),
-            request_status="failed",
-        )
+        return replace(queried, failure_reason=refusal(answer), request_status="failed")
 
     # --- take
 
@@ -380,25 +373,14 @@ class AlipayHolds(PaymentProvider):
             # Alipay has no record of this request (yet): the hold as it stands.
             queried = self.query_hold(transaction_id=transaction_id, provider_reference=provider_reference)
             accepted = str(answer.get("code")) == SUCCESS_CODE
-            return HoldAnswer(
-                status=queried.status,
-                amount=queried.amount,
-                captured=queried.captured,
-                released=queried.released,
+            return replace(
+                queried,
                 provider_reference=queried.provider_reference or provider_reference,
                 failure_reason="" if accepted else refusal(answer),
                 request_status="pending" if accepted else "failed",
             )
         if state == "failed" and str(answer.get("code")) != SUCCESS_CODE:
-            return HoldAnswer(
-                status=hold.status,
-                amount=hold.amount,
-                captured=hold.captured,
-                released=hold.released,
-                provider_reference=hold.provider_reference,
-                failure_reason=refusal(answer),
-                request_status="failed",
-            )
+            return replace(hold, failure_reason=refusal(answer), request_status="failed")
         return hold
 
     # --- notifications
