@@ -138,6 +138,18 @@ class _InstrumentedBrowser:
 
 
 @pytest.fixture(autouse=True)
+def _site_language():
+    # Every test starts in the site's language (zh-hans), whatever an earlier
+    # test of this worker left active (translation.activate, or a request of
+    # the test client in English): else a test's words depend on the order.
+    from django.conf import settings as django_settings
+    from django.utils import translation
+
+    with translation.override(django_settings.LANGUAGE_CODE):
+        yield
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hasher(settings):
     # The production hasher costs ~0.25 s per user; tests check behaviour, not hashing cost.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.apps import apps
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from accounts.models import Payment
 from customers.models import Customer
@@ -31,8 +31,10 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 @pytest.fixture(autouse=True)
 def clock(time_machine):
+    """The clock stopped at NOW, messages in English (the assertions read them)."""
     time_machine.move_to(NOW, tick=False)
-    return time_machine
+    with translation.override("en"):
+        yield time_machine
 
 
 def local_input(dt) -> str:
