@@ -122,11 +122,20 @@ test-postgres: venv
 	elif [ -n "$$REQUIRE_POSTGRES" ]; then echo "PostgreSQL required but not reachable at $$url"; exit 1; \
 	else echo "== PostgreSQL pass skipped: no server answers at $$url (set DATABASE_URL)"; fi
 
-## make test: checks, then the whole suite on SQLite, then on PostgreSQL
+## make test: checks, then the whole suite on SQLite and on PostgreSQL. The two
+## passes run at once (each with its pytest-xdist workers and its own temporary
+## directory): either alone leaves a core idle while its browser tests wait on
+## Chromium and its workers wait on the database. The PostgreSQL pass's output is
+## kept in test-artifacts/postgres-pass.log and printed after the SQLite pass's.
+PASS_LOG := test-artifacts/postgres-pass.log
 test: venv browser receipts check
-	@echo "== SQLite pass"
-	$(MAKE) --no-print-directory test-sqlite
-	$(MAKE) --no-print-directory test-postgres
+	@mkdir -p test-artifacts
+	@echo "== SQLite pass (the PostgreSQL pass runs beside it; its output follows)"
+	@$(MAKE) --no-print-directory test-postgres PYTEST_ARGS="$(PYTEST_ARGS) --basetemp=test-artifacts/tmp-postgres" > $(PASS_LOG) 2>&1 & pg=$$!; \
+	$(MAKE) --no-print-directory test-sqlite PYTEST_ARGS="$(PYTEST_ARGS) --basetemp=test-artifacts/tmp-sqlite"; sqlite=$$?; \
+	wait $$pg; postgres=$$?; cat $(PASS_LOG); \
+	echo "== SQLite pass: $$( [ $$sqlite = 0 ] && echo passed || echo FAILED ); PostgreSQL pass: $$( [ $$postgres = 0 ] && echo passed || echo FAILED )"; \
+	[ $$sqlite = 0 ] && [ $$postgres = 0 ]
 
 ## make messages: refresh the Simplified-Chinese catalogue and compile it (needs gettext)
 messages: venv

@@ -25,10 +25,16 @@ from rentals.tests.factories import book, pay
 
 
 def _broker_url() -> str:
-    """Redis db 7 for a plain run; one database per pytest-xdist worker (gw0 → 8,
-    gw1 → 9, …), so two test processes never flush or consume each other's jobs."""
+    """Redis db 7 for a plain run; one database per pytest-xdist worker and
+    pass (SQLite pass gw0 → 8, gw1 → 9, …, up to 11; PostgreSQL pass 12, 13,
+    14), so two test processes, even of the two passes `make test` runs at
+    once, never flush or consume each other's jobs."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
-    db = 8 + int(worker[2:]) % 8 if worker.startswith("gw") and worker[2:].isdigit() else 7
+    on_postgres = os.environ.get("DATABASE_URL", "").startswith("postgres")
+    if worker.startswith("gw") and worker[2:].isdigit():
+        db = 12 + int(worker[2:]) % 3 if on_postgres else 8 + int(worker[2:]) % 4
+    else:
+        db = 7
     return os.environ.get("TEST_CELERY_BROKER_URL", f"redis://127.0.0.1:6379/{db}")
 
 
