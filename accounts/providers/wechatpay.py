@@ -64,7 +64,6 @@ from accounts.providers.interface import (
     json_object,
 )
 from accounts.providers.wechatpay_client import _client, _client_ip, _gateway, _last_response, _verified_json
-from accounts.providers.wechatpay_score import PAYSCORE_EVENTS, WechatPayScore
 from accounts.providers.wechatpay_keys import (
     APIV3_KEY_LENGTH,
     _setting,
@@ -77,6 +76,7 @@ from accounts.providers.wechatpay_keys import (
     to_fen,
     verify_signature,
 )
+from accounts.providers.wechatpay_score import PAYSCORE_EVENTS, WechatPayScore
 
 logger = logging.getLogger(__name__)
 

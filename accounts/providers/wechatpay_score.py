@@ -132,6 +132,10 @@ def completion_items(items: "list[TakeItem]", total: Decimal) -> tuple[list[dict
     return list(lines.values()), total_fen
 
 
+def _object(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
 def _fen(value, field: str) -> Decimal | None:
     if value is None:
         return None
@@ -149,7 +153,7 @@ def hold_answer(data: dict, request_status: str = "") -> HoldAnswer:
     collection is USER_PAID with money, closed when nothing was due; REVOKED
     (cancelled) → closed; EXPIRED (never confirmed in 30 days) → failed."""
     state = str(data.get("state", ""))
-    collection = data.get("collection") if isinstance(data.get("collection"), dict) else {}
+    collection = _object(data.get("collection"))
     paid = _fen(collection.get("paid_amount"), "collection.paid_amount")
     total = _fen(data.get("total_amount"), "total_amount")
     if state == "CREATED":
@@ -169,7 +173,7 @@ def hold_answer(data: dict, request_status: str = "") -> HoldAnswer:
         status = HoldStatus.FAILED
     else:
         raise ProviderUnavailable("bad_answer", f"payscore: unknown state {state[:20]!r}")
-    risk_fund = data.get("risk_fund") if isinstance(data.get("risk_fund"), dict) else {}
+    risk_fund = _object(data.get("risk_fund"))
     reference = data.get("order_id")
     return HoldAnswer(
         status=status,
@@ -230,6 +234,9 @@ class WechatPayScore(PaymentProvider):
     ) -> HoldStart:
         """Create the service order. ``service_start`` / ``service_end``: the
         rental's pick-up and return, for its time_range (Pay Score only)."""
+        rule = RULE_TEXT.format(days=release_days)
+        if release_days < 0 or len(rule) > DESCRIPTION_LENGTH:
+            raise ProviderError("bad_request", f"release_days {release_days} does not fit the rule's 30 characters")
         client = self._sdk()
         if not client._notify_url:
             raise ProviderError("not_configured", "WECHATPAY_NOTIFY_URL is not set and there is no request")
@@ -241,7 +248,7 @@ class WechatPayScore(PaymentProvider):
             service_introduction=(description or "免押租车")[:INTRODUCTION_LENGTH],
             time_range=time_range(service_start, service_end, release_days),
             risk_fund={"name": RISK_FUND, "amount": to_fen(amount)},
-            post_payments=[{"name": RULE_ITEM, "description": RULE_TEXT.format(days=release_days)}],
+            post_payments=[{"name": RULE_ITEM, "description": rule}],
             need_user_confirm=True,
         )
         if code >= 300:
