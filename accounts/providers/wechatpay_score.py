@@ -8,17 +8,23 @@ Pay Score calls (``payscore_create``, ``payscore_query``, ``payscore_cancel``,
 and are verified and decrypted there, then parsed here. ``out_order_no`` is
 the HLD id, ``service_id`` is ``WECHATPAY_PAYSCORE_SERVICE_ID``.
 
-- Create (创建支付分订单, ``POST /v3/payscore/serviceorder``,
-  pay.weixin.qq.com/docs/merchant/apis/weixin-pay-score/service-order/create-service-order.html):
-  ``risk_fund`` DEPOSIT with the hold's amount in fen, ``need_user_confirm``;
-  the answer's ``package`` is what the customer's WeChat confirms.
+- Create (创建支付分订单, ``POST /v3/payscore/serviceorder``: the API list
+  pay.weixin.qq.com/docs/merchant/products/weixin-pay-score/apilists.html and
+  pay.weixin.qq.com/wiki/doc/apiv3/apis/chapter6_1_14.shtml): ``risk_fund``
+  DEPOSIT with the hold's amount in fen, ``need_user_confirm``; "该接口支持原参
+  重入" (the same request again answers the same order); the answer's
+  ``package`` is what the customer's WeChat confirms.
 - Confirmed: PAYSCORE.USER_CONFIRM (确认订单回调通知,
   pay.weixin.qq.com/docs/merchant/apis/weixin-pay-score/confirm-notification.html) → held.
-- Complete (完结支付分订单, ``POST …/serviceorder/{out_order_no}/complete``)
-  with the car-rental items only; paid: PAYSCORE.USER_PAID (支付成功回调,
+- Complete (完结支付分订单, ``POST …/serviceorder/{out_order_no}/complete``,
+  wechatpay.im/openapi/v3/payscore/serviceorder/{out_order_no}/complete) with
+  the car-rental items only; paid: PAYSCORE.USER_PAID (支付成功回调,
   pay.weixin.qq.com/docs/merchant/apis/weixin-pay-score/success-notification.html).
 - Cancel (取消支付分订单, ``…/cancel``); query (查询支付分订单, ``GET /v3/payscore/serviceorder``,
-  pay.weixin.qq.com/docs/merchant/apis/weixin-pay-score/service-order/get-service-order.html).
+  pay.weixin.qq.com/docs/merchant/apis/weixin-pay-score/service-order/get-service-order.html):
+  ``state`` CREATED / DOING (``state_description`` USER_CONFIRM, MCH_COMPLETE)
+  / DONE / REVOKED / EXPIRED (CREATED unchanged for 30 days), read with
+  ``collection.state`` (pay.weixin.qq.com/doc/v3/partner/4013194035).
 """
 
 import re
@@ -316,6 +322,11 @@ class WechatPayScore(PaymentProvider):
             service_id=self._service_id(),
             post_payments=post_payments,
             total_amount=total_fen,
+            # The real end of the service, now: the create's end_time (the
+            # return + the release days) is later than the call, which
+            # WeChat Pay refuses ("实际结束时间不能晚于使用完结接口的时间",
+            # developers.weixin.qq.com/community/pay/doc/0000c8c0040398d5c91bfb75e56400).
+            time_range={"end_time": _service_time(timezone.now() - timedelta(seconds=5))},
         )
         if code < 300:
             answer = hold_answer(self._ours(data, transaction_id, "payscore complete"))

@@ -8,13 +8,16 @@ posts once the customer confirms or pays.
 It checks what WeChat Pay checks: our appid and service id, a DEPOSIT risk
 fund in whole fen, the create's one 免押租车规则 item without amount, the
 complete's car-rental item names only, their sum equal to ``total_amount``
-(at most the risk fund), a 0 completion with exactly one 租车相关费用 item.
+(at most the risk fund), a 0 completion with exactly one 租车相关费用 item,
+the real end time not after the call.
 """
 
 import re
 import secrets
 from dataclasses import dataclass, field
+from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -22,6 +25,7 @@ from accounts.providers.interface import PAYSCORE_RENTAL_ITEMS
 from accounts.tests.fake_wechatpay import APPID, MCHID, FakeWechatPay
 
 SERVICE_ID = "2002000000000558128851361561536"
+BEIJING = ZoneInfo("Asia/Shanghai")
 OPENID = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
 _OUT_ORDER_NO = re.compile(r"[A-Za-z0-9_|*-]{1,32}")
 
@@ -183,6 +187,10 @@ class FakeWechatPayScore(FakeWechatPay):
             return 400, {"code": "PARAM_ERROR", "message": "total_amount 与后付费项目金额之和不符"}
         if total == 0 and names != ["租车相关费用"]:
             return 400, {"code": "PARAM_ERROR", "message": "0元完结只能传租车相关费用"}
+        end_time = str((data.get("time_range") or {}).get("end_time", ""))
+        now = datetime.now(BEIJING).strftime("%Y%m%d%H%M%S")
+        if not re.fullmatch(r"[0-9]{14}", end_time) or end_time > now:
+            return 400, {"code": "PARAM_ERROR", "message": "实际结束时间不能晚于使用完结接口的时间"}
         if total > order.request["risk_fund"]["amount"]:
             return 400, {"code": "PARAM_ERROR", "message": "完结金额超过风险金额"}
         order.post_payments, order.total_amount = items, total

@@ -22,7 +22,7 @@ from accounts.providers.interface import (
 from accounts.providers.wechatpay import WechatPayProvider
 from accounts.providers.wechatpay_score import BadTakeItems, HoldRefused, completion_items, time_range
 from accounts.tests.fake_wechatpay import APPID, CALLBACK_PATH, MCHID, rsa_key
-from accounts.tests.fake_wechatpay_score import SERVICE_ID, payscore_gateway  # noqa: F401
+from accounts.tests.fake_wechatpay_score import BEIJING, SERVICE_ID, payscore_gateway  # noqa: F401
 
 HLD = "HLD20261207ABCDEF"
 RULE = "还车后30天内按费用标准核查车损、违章等费用，按实际费用扣费"
@@ -272,6 +272,7 @@ def test_complete_sends_the_items_in_fen_summing_to_the_total(score, payscore_ga
         {"name": "车损费用", "amount": 30000, "description": "左前门划痕；后视镜"},
     ]
     assert sent["total_amount"] == 40000 and sent["service_id"] == SERVICE_ID and sent["out_order_no"] == HLD
+    assert sent["time_range"]["end_time"] <= datetime.now(BEIJING).strftime("%Y%m%d%H%M%S")
     assert answer.status == HoldStatus.HELD and answer.request_status == "pending"
 
 
@@ -379,10 +380,18 @@ def test_wechat_holds_go_to_pay_score_and_charges_are_unchanged(payscore_gateway
     holds = hold_provider_for_method("WECHAT")
     assert holds.name == "wechatpay" and holds.takes_holds and holds.takes_at_completion
     charges = provider_for_method("WECHAT")
-    assert type(charges) is WechatPayProvider and get_provider("wechatpay").name == "wechatpay"
-    alipay = hold_provider_for_method("ALIPAY") if settings.ALIPAY_APP_ID else None
-    assert alipay is None or alipay.takes_at_completion is False
-    assert MCHID == settings.WECHATPAY_MCHID
+    assert type(charges) is WechatPayProvider and type(get_provider("wechatpay")) is WechatPayProvider
+    assert settings.WECHATPAY_MCHID == MCHID
+    settings.ALIPAY_APP_ID = "2021000000000000"
+    alipay = hold_provider_for_method("ALIPAY")
+    assert alipay.name == "alipay" and alipay.takes_holds and not alipay.takes_at_completion
+    # Any other method goes where its charges go, if that provider takes holds at all.
+    bank = provider_for_method("BANK")
+    if bank.takes_holds:
+        assert hold_provider_for_method("BANK").name == bank.name
+    else:
+        with pytest.raises(ProviderError, match="not_supported"):
+            hold_provider_for_method("BANK")
 
 
 # --- at the callback endpoint ------------------------------------------------------
