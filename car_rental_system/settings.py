@@ -338,6 +338,9 @@ WECHATPAY_GATEWAY = os.environ.get("WECHATPAY_GATEWAY", "https://api.mch.weixin.
 # Absolute URL of /api/payments/callback/wechatpay/ (default: from the request).
 WECHATPAY_NOTIFY_URL = os.environ.get("WECHATPAY_NOTIFY_URL", "")
 WECHATPAY_TIMEOUT_SECONDS = float(os.environ.get("WECHATPAY_TIMEOUT_SECONDS", "10"))
+# WeChat Pay Score 免押租车 (SPEC §18, CREDIT): the service id (32 digits) WeChat
+# Pay gives once the Pay Score permission is approved; unset, no Pay Score holds.
+WECHATPAY_PAYSCORE_SERVICE_ID = os.environ.get("WECHATPAY_PAYSCORE_SERVICE_ID", "")
 
 # --- Logging ------------------------------------------------------------------
 # One console handler, on the root logger. Django's own "django" logger would

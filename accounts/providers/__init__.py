@@ -2,7 +2,8 @@
 
 ``get_provider("sandbox")`` returns the adapter by name; an unknown name raises
 :class:`UnknownProvider`. A new charge's provider follows its method
-(:func:`provider_for_method`, SPEC §13) and stays with the charge for life.
+(:func:`provider_for_method`, SPEC §13) and stays with the charge for life; a
+new deposit hold's too (:func:`hold_provider_for_method`, SPEC §18).
 """
 
 from django.conf import settings
@@ -54,6 +55,7 @@ __all__ = [
     "get_provider",
     "is_online",
     "provider_for_method",
+    "hold_provider_for_method",
 ]
 
 
@@ -86,3 +88,15 @@ def provider_for_method(method: str) -> PaymentProvider:
     elif method == "WECHAT" and bool(getattr(settings, "WECHATPAY_MCHID", "")):
         name = "wechatpay"
     return get_provider(name)
+
+
+def hold_provider_for_method(method: str) -> PaymentProvider:
+    """The provider a new deposit hold with ``method`` goes to (SPEC §18): the
+    one its charges go to (:func:`provider_for_method`), ALIPAY → ``alipay``
+    (资金预授权), WECHAT → ``wechatpay`` (its Pay Score calls, 免押租车), the
+    sandbox otherwise. Raises :class:`ProviderError` ``not_supported`` when that
+    provider takes no holds."""
+    provider = provider_for_method(method)
+    if not provider.takes_holds:
+        raise ProviderError("not_supported", f"{provider.name} takes no deposit holds")
+    return provider

@@ -196,11 +196,14 @@ class HoldStatus:
 class HoldStart:
     """What starting a hold gives back: where to send the browser
     (``redirect_url``), or a QR code for the page to show (``code_url``:
-    Alipay ``voucher.create`` on a desktop or at the counter)."""
+    Alipay ``voucher.create`` on a desktop or at the counter), or what the
+    customer's WeChat opens to confirm (``package``: a Pay Score service
+    order's, for the confirmation page of the WeChat app or mini program)."""
 
     redirect_url: str = ""
     code_url: str = ""
     provider_reference: str = ""
+    package: str = ""
 
 
 @dataclass(frozen=True)

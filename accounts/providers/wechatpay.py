@@ -27,7 +27,8 @@ verifies with the platform key; only then is ``resource`` decrypted
 (AEAD_AES_256_GCM with the APIv3 key).
 
 Amounts travel in fen (integers): ``Decimal`` → fen refuses anything that is
-not a whole number of fen, fen → ``Decimal`` is exact.
+not a whole number of fen, fen → ``Decimal`` is exact. Deposits on WeChat Pay
+Score (SPEC §18): :class:`accounts.providers.wechatpay_score.WechatPayScore`.
 """
 
 import gzip
@@ -54,7 +55,6 @@ from accounts.providers.interface import (
     ChargeStart,
     InvalidSignature,
     MalformedCallback,
-    PaymentProvider,
     ProviderError,
     ProviderUnavailable,
     QueryAnswer,
@@ -76,6 +76,7 @@ from accounts.providers.wechatpay_keys import (
     to_fen,
     verify_signature,
 )
+from accounts.providers.wechatpay_score import PAYSCORE_EVENTS, WechatPayScore
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +128,7 @@ REFUND_EVENTS = {
 REFUND_REASONS = (CallbackStatus.REFUND_FAILED, CallbackStatus.REFUND_ABNORMAL)
 
 
-class WechatPayProvider(PaymentProvider):
+class WechatPayProvider(WechatPayScore):
     name = "wechatpay"
     signature_header = "Wechatpay-Signature"
 
@@ -423,6 +424,8 @@ class WechatPayProvider(PaymentProvider):
         mchid = resource.get("mchid", resource.get("sp_mchid"))
         if str(mchid) != str(_setting("WECHATPAY_MCHID")):
             raise MalformedCallback("wrong_merchant", "the notification is for another merchant")
+        if event_type in PAYSCORE_EVENTS:
+            return self.parse_payscore(event_id, event_type, resource)
         amount = resource.get("amount")
         if not isinstance(amount, dict):
             raise MalformedCallback(detail="no amount")
