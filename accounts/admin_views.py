@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters
 
-from accounts import finance
+from accounts import finance, finance_holds
 from accounts.admin_forms import AbnormalRefundForm, ExportForm
 from accounts.models import Payment
 
@@ -41,6 +41,8 @@ def finance_dashboard_view(request, *, model_admin):
         "export_url": reverse("admin:accounts_payment_export"),
         "chart": chart,
         **figures,
+        # Deposit holds (SPEC §18): held by provider, releases due, expiring.
+        **finance_holds.dashboard_holds(),
     }
     return TemplateResponse(request, "admin/accounts/payment/dashboard.html", context)
 

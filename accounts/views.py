@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts import consumption, consumption_csv, extension_views, receipts, selectors, services
 from accounts.forms import RegistrationForm, ReviewForm
+from accounts.selectors import holds as hold_selectors
 from car_rental_system.rate_limits import rate_limited_by_ip_and_username
 from customers import services as customer_services
 from customers.decorators import customer_required
@@ -149,6 +150,7 @@ def order_detail(request, pk: int):
             "summary": selectors.get_payment_summary(rental=rental),
             "lapsed": selectors.lapsed_unpaid(rental=rental),
             "can_extend": extension_views.can_extend(rental),
+            "deposit_holds": hold_selectors.deposit_holds(rental),
             # While the customer may cancel: the policy and what it costs now (SPEC §19).
             "cancel_terms": rental_selectors.cancel_terms(rental=rental, figures=row.figures)
             if row.can_cancel

@@ -23,6 +23,7 @@ from car_rental_system.admin_search import ExactSearchMixin, as_id
 from car_rental_system.money import ZERO, format_cny
 from customers.models import Customer
 from rentals import admin_board, admin_extension, admin_policy, admin_receipt, admin_views, admin_walkin  # noqa: F401  (admin_policy registers its admin)
+from rentals.admin_holds import DepositHoldInline, HoldStatusFilter
 from rentals.models import CarCheck, Rental, RentalEvent, status_label
 from vehicles.models import Vehicle
 
@@ -263,6 +264,8 @@ class RentalAdmin(
         OverdueFilter,
         "requires_manual_refund",
         RefundFailedFilter,
+        "deposit_mode",  # SPEC §18
+        HoldStatusFilter,
     )
     # Searched by search_conditions(): order number, phone, plate and transaction
     # id exactly, or part of the customer's name.
@@ -277,7 +280,7 @@ class RentalAdmin(
     # The order's public page is the customer's own (403 for staff); this change
     # page, with its action buttons, is the staff view of the order.
     view_on_site = False
-    inlines = (CarCheckInline, PaymentInline, RentalEventInline)
+    inlines = (CarCheckInline, PaymentInline, DepositHoldInline, RentalEventInline)
     fieldsets = (
         (None, {"fields": ("customer", "vehicle", "status", "settlement_display", "requires_manual_refund")}),
         (

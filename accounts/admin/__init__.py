@@ -6,6 +6,7 @@ CallbackReceipt; money moves only through the staff pages on a rental
 and the CSV export hang off the Payment admin's URLs.
 """
 
+from accounts.admin.holds import DepositHoldAdmin, HoldReleaseAdmin, TrafficFineAdmin  # noqa: F401
 from accounts.admin.invoices import InvoiceRequestAdmin  # noqa: F401
 from accounts.admin.payments import (  # noqa: F401
     PAYMENT_EVENT_LABELS,

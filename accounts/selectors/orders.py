@@ -20,6 +20,7 @@ from django.utils.translation import gettext, gettext_lazy
 
 from accounts.figures import REMAINING_SO_FAR, MoneyFigures, deposit_way, evaluate, so_far_figures
 from accounts.models import Notification, Payment
+from accounts.selectors import holds
 from accounts.wording import join_sentences
 from car_rental_system.compiled_queries import CompiledQuery
 from car_rental_system.money import ZERO, format_cny, quantize_money
@@ -365,12 +366,17 @@ RENTAL_PAYMENTS = CompiledQuery(
 def order_page_rental(*, customer: Any, pk: int) -> Rental | None:
     """The customer's order ``pk`` as customer_rentals() loads it, plus its
     cancellation policy and invoice request, with its payments; two
-    statements, each compiled once per connection (None: not theirs)."""
+    statements, each compiled once per connection (None: not theirs), and a
+    third for the deposit holds of a HOLD or CREDIT order."""
     found = ORDER_PAGE_RENTAL.fetch(customer.pk, pk)
     if not found:
         return None
     rental = found[0]
-    _attach_payments(rental, RENTAL_PAYMENTS.fetch(rental.pk))
+    if holds.shows_holds(rental):  # §18: one more statement, for held-mode orders only
+        _attach_payments(rental, holds.HOLD_ORDER_PAYMENTS.fetch(rental.pk))
+        holds.attach_holds(rental)
+    else:
+        _attach_payments(rental, RENTAL_PAYMENTS.fetch(rental.pk))
     return rental
 
 

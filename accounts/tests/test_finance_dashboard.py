@@ -108,8 +108,9 @@ def test_dashboard_page_shows_the_figures_and_the_chart(client, ledger_rows, dja
     client.force_login(staff_in_group("finance"))
 
     # session, user, permissions, today + month sums, balances (2 lists + 2 totals),
-    # deposits, monitoring (counts, failures, callbacks ×2), daily series
-    with django_assert_max_num_queries(20):
+    # deposits, monitoring (counts, failures, callbacks ×2), daily series,
+    # the deposit holds by provider (SPEC §18, one grouped query)
+    with django_assert_max_num_queries(21):
         response = client.get(DASHBOARD, HTTP_ACCEPT_LANGUAGE="en")
 
     assert response.status_code == 200

@@ -237,6 +237,37 @@ def test_order_detail_and_pay_page_cost_the_same_for_2_and_50_payments(
     assert counts["2"] == counts["50"] <= DETAIL_BUDGET, counts
 
 
+def test_a_hold_orders_detail_costs_one_query_more_for_its_holds_whatever_its_takes_and_releases(
+    client, customer, vehicle
+):
+    """A HOLD order (SPEC §18) reads its holds with their releases in one
+    statement, its takes' traffic fines with its payments: one query more
+    than a CHARGE order, the same for 1 take and 1 release as for 25 of each."""
+    from accounts.models import HoldRelease, TakeReason
+    from accounts.tests.hold_support import held_rental, make_hold, release, take
+
+    client.force_login(customer.user)
+    plain = RentalFactory(customer=customer, vehicle=vehicle)
+    add_payments(plain, 1)
+    rentals = {}
+    for n in (1, 25):
+        rental = held_rental(
+            customer=customer,
+            vehicle=vehicle,
+            start_time=plain.start_time + timedelta(days=10 * n),
+            end_time=plain.start_time + timedelta(days=10 * n + 2),
+        )
+        hold = make_hold(rental, amount=Decimal("9000.00"))
+        for i in range(n):
+            take(hold, Decimal("10.00"), TakeReason.TRAFFIC_FINE, fine_reference=f"F{n}-{i}")
+            release(hold, Decimal("10.00"), status=HoldRelease.Status.DONE)
+        rentals[n] = rental
+    refresh_statuses_if_due()
+    counts = {n: count_queries(client, reverse("accounts:order_detail", args=[r.pk])) for n, r in rentals.items()}
+    charge = count_queries(client, reverse("accounts:order_detail", args=[plain.pk]))
+    assert counts[1] == counts[25] == charge + 1 <= DETAIL_BUDGET, (counts, charge)
+
+
 def test_the_order_detail_loads_the_customer_profile_and_unread_count_with_the_user(client, customer, vehicle):
     """Session, user joined to its customer profile with its unread count as a
     subquery (accounts.backends), the rental with car, stores, review and
